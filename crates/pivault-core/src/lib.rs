@@ -1,0 +1,1 @@
+//! pivault-core
