@@ -1,1 +1,22 @@
-//! pivault-core
+//! pivault use cases. Each one is: check (a pure decision) + encrypted write + audit append,
+//! in ONE store transaction — if the audit append fails, the change fails.
+//!
+//! Invariants:
+//! - PI values exist in clear only in memory, between `open` and the response; never in logs,
+//!   errors, audit rows or the database.
+//! - Every read names a purpose and is decided by `pivault_domain::decision::decide`; the
+//!   decision (allow or deny) is audited before any value is returned.
+//! - A subject's fields are sealed under its DEK (scope `primary`); erasure destroys that DEK
+//!   (crypto-shredding) and its blind-index entries. Categories under a legal retention period
+//!   are re-sealed under a separate `restricted` DEK and readable only for a legal obligation.
+
+pub mod error;
+pub mod import;
+pub mod values;
+mod vault;
+
+pub use error::{CoreError, Denial};
+pub use vault::{
+    AuditVerifyReport, ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult, Principal,
+    ReadResult, RetainedCategory, Vault, ROLE_ADMIN, ROLE_APP,
+};

@@ -1,1 +1,40 @@
-//! pivault-store
+//! Persistence for pivault: one [`Store`] over sqlx's runtime-generic `Any` driver, with SQLite
+//! (the embedded default) and PostgreSQL backends chosen by URL scheme.
+//!
+//! Invariants:
+//! - Every change goes through a [`WriteTx`], whose first statement locks the audit chain head
+//!   (`UPDATE audit_head …`). That serializes writers per chain on both backends — the chain
+//!   never forks — and the audit entries queued on the transaction are appended in the same
+//!   transaction as the change: if the append fails, the change fails.
+//! - The same SQL runs on both backends (`$n` placeholders, BIGINT/TEXT/BLOB only); only DDL
+//!   differs, in per-backend migrations with the same version numbers.
+//! - `NotFound` is kept apart from other failures: reads return `Option`.
+//! - SQLite runs with `secure_delete=ON`, so deleted rows (wrapped DEKs, blind-index entries)
+//!   are overwritten in the file rather than left in free pages.
+
+mod rows;
+mod store;
+
+pub use rows::{ApiKeyRow, AuditRow, ConsentRow, FieldRow, KeyRow, SubjectRow};
+pub use store::{Backend, Store, WriteTx};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL has a scheme other than `sqlite://` or `postgres://`.
+    #[error("unsupported database URL: use sqlite://PATH or postgres://HOST/DB (got scheme {0:?})")]
+    UnsupportedUrl(String),
+    /// A unique constraint was violated (the row already exists).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Any other database failure. The message is sqlx's and may name tables; it never holds
+    /// PI because no PI value is ever bound in clear.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// I/O while preparing the database location.
+    #[error("io error preparing database: {0}")]
+    Io(#[from] std::io::Error),
+}

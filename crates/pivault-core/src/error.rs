@@ -1,0 +1,70 @@
+//! The core error type. Messages never contain PI values.
+
+use pivault_crypto::CryptoError;
+use pivault_store::StoreError;
+
+/// Why a decision denied a request: reason code, the rule behind it and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Stable reason code (`consent_missing`, …).
+    pub code: &'static str,
+    /// PIPL article.
+    pub article: &'static str,
+    /// Policy clause.
+    pub clause: String,
+    /// Human explanation.
+    pub explanation: String,
+    /// Categories withheld with their reason codes.
+    pub withheld: Vec<(String, &'static str)>,
+}
+
+/// Errors from use cases.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// No or bad credentials.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The principal lacks a role or purpose.
+    #[error("forbidden: {code}")]
+    Forbidden {
+        /// Stable code.
+        code: &'static str,
+        /// Fixed human message.
+        message: &'static str,
+    },
+    /// The purpose decision denied the request (audited).
+    #[error("denied: {}", .0.code)]
+    Denied(Denial),
+    /// Something does not exist.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// Invalid input. `field` names where (e.g. `fields[2].value`), never the value.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// Where.
+        field: String,
+        /// Stable code.
+        code: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// State conflict (e.g. already erased, account exists).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Crypto failure (wrong key, tampered ciphertext).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// I/O (import files).
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CoreError {
+    /// Shorthand for [`CoreError::Invalid`].
+    pub fn invalid(field: impl Into<String>, code: &'static str, reason: &'static str) -> Self {
+        Self::Invalid { field: field.into(), code, reason }
+    }
+}

@@ -1,0 +1,867 @@
+//! Import of the provider's existing PI (the `zh_CN` data set layout, documented in
+//! `shared/tools/gen_dataset.py`): `users.csv`, `consent_events.csv`, `orders.csv`,
+//! `face_templates.csv`, `business_contacts.csv`, `icp_filings.csv`.
+//!
+//! Invariants:
+//! - A bad row never stops the import: it goes to `<rejects>/<file>.rejects.csv` with its line
+//!   number, column, stable code and reason — never its values (they are PI, and a reject file
+//!   is plain text); the source line number finds it again. Valid rows next to it still land.
+//! - Importing twice creates no duplicates: accounts are matched by the account-id blind
+//!   index, consent events by event id, records (orders, filings) by record id, business
+//!   contacts by a blind index over (customer account, name, mobile).
+//! - Rows land in batches; each batch is one transaction with one audit entry per row.
+
+use crate::error::CoreError;
+use crate::values::{parse_decimal, parse_timestamp, FieldValue};
+use crate::vault::{Vault, DOB_CATEGORY, SCOPE_PRIMARY};
+use base64::Engine as _;
+use pivault_domain::audit::AuditRecord;
+use pivault_domain::identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, Mobile};
+use pivault_store::{ConsentRow, FieldRow, KeyRow, SubjectRow};
+use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Rows per transaction.
+const BATCH: usize = 500;
+const ACTOR: &str = "cli:import";
+
+/// Progress reporting (a terminal progress bar in the CLI; nothing in tests).
+pub trait Progress: Send + Sync {
+    /// A file starts; `total` rows (approximate: lines minus header).
+    fn start(&self, file: &str, total: u64);
+    /// `n` more rows done.
+    fn advance(&self, n: u64);
+    /// The file is done.
+    fn finish(&self);
+}
+
+/// No progress output.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn finish(&self) {}
+}
+
+/// Counts for one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileReport {
+    /// File name.
+    pub file: String,
+    /// Rows written.
+    pub imported: u64,
+    /// Rows rejected (see the reject file).
+    pub rejected: u64,
+    /// Rows already present (skipped).
+    pub skipped: u64,
+}
+
+/// Counts for the whole import.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// Per file, in import order.
+    pub files: Vec<FileReport>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Where reject files were written.
+    pub rejects_dir: PathBuf,
+}
+
+impl ImportReport {
+    /// All rows read (imported + rejected + skipped).
+    #[must_use]
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.imported + f.rejected + f.skipped).sum()
+    }
+}
+
+struct Reject {
+    line: u64,
+    column: &'static str,
+    code: &'static str,
+    reason: &'static str,
+}
+
+fn reject(line: u64, column: &'static str, code: &'static str, reason: &'static str) -> Reject {
+    Reject { line, column, code, reason }
+}
+
+struct Rejects {
+    path: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Rejects {
+    fn new(dir: &Path, file: &str) -> Self {
+        Self { path: dir.join(format!("{file}.rejects.csv")), out: None }
+    }
+    fn write(&mut self, r: &Reject) -> Result<(), CoreError> {
+        if self.out.is_none() {
+            if let Some(p) = self.path.parent() {
+                std::fs::create_dir_all(p)?;
+            }
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&self.path)?);
+            writeln!(w, "line,column,code,reason")?;
+            self.out = Some(w);
+        }
+        if let Some(w) = self.out.as_mut() {
+            writeln!(w, "{},{},{},\"{}\"", r.line, r.column, r.code, r.reason)?;
+        }
+        Ok(())
+    }
+    fn finish(mut self) -> Result<(), CoreError> {
+        if let Some(w) = self.out.as_mut() {
+            w.flush()?;
+        } else if self.path.exists() {
+            // A reject file from an earlier run would now be stale.
+            std::fs::remove_file(&self.path)?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed CSV row: line number + named columns.
+struct Row {
+    line: u64,
+    rec: csv::StringRecord,
+}
+
+struct Cols(HashMap<String, usize>);
+
+impl Cols {
+    fn get<'r>(&self, row: &'r Row, name: &str) -> &'r str {
+        self.0.get(name).and_then(|&i| row.rec.get(i)).unwrap_or("")
+    }
+}
+
+/// Reads a CSV file in batches of parsed rows; malformed CSV rows become rejects.
+struct Batches {
+    reader: csv::Reader<std::fs::File>,
+    cols: Cols,
+}
+
+impl Batches {
+    fn open(path: &Path, required: &[&str]) -> Result<Self, CoreError> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_path(path).map_err(|e| {
+            match e.into_kind() {
+                csv::ErrorKind::Io(io) => CoreError::Io(io),
+                _ => CoreError::invalid("header", "csv_malformed", "the header line is not valid CSV"),
+            }
+        })?;
+        let headers = reader
+            .headers()
+            .map_err(|_| CoreError::invalid("header", "csv_malformed", "the header line is not valid CSV"))?
+            .clone();
+        let cols = Cols(headers.iter().enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect());
+        for r in required {
+            if !cols.0.contains_key(*r) {
+                return Err(CoreError::invalid(
+                    format!("{} header", path.file_name().and_then(|s| s.to_str()).unwrap_or("file")),
+                    "missing_column",
+                    "a required column is missing from the header",
+                ));
+            }
+        }
+        Ok(Self { reader, cols })
+    }
+
+    /// Next batch: rows, plus rejects for malformed CSV lines. Empty rows vec + no rejects = EOF.
+    fn next(&mut self) -> Result<(Vec<Row>, Vec<Reject>), CoreError> {
+        let mut rows = Vec::with_capacity(BATCH);
+        let mut rejects = Vec::new();
+        let mut rec = csv::StringRecord::new();
+        while rows.len() < BATCH {
+            match self.reader.read_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {
+                    let line = rec.position().map_or(0, csv::Position::line);
+                    rows.push(Row { line, rec: rec.clone() });
+                }
+                Err(e) => {
+                    let line = e.position().map_or(0, csv::Position::line);
+                    match e.kind() {
+                        csv::ErrorKind::Io(_) => {
+                            return Err(CoreError::invalid("file", "io_error", "the file could not be read"))
+                        }
+                        csv::ErrorKind::Utf8 { .. } => {
+                            rejects.push(reject(line, "", "not_utf8", "the row is not valid UTF-8"));
+                        }
+                        _ => rejects.push(reject(line, "", "csv_malformed", "the row has the wrong number of columns")),
+                    }
+                }
+            }
+        }
+        Ok((rows, rejects))
+    }
+}
+
+fn count_lines(path: &Path) -> u64 {
+    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count().saturating_sub(1) as u64)
+}
+
+struct Ctx<'a> {
+    vault: &'a Vault,
+    dir: &'a Path,
+    rejects_dir: &'a Path,
+    progress: &'a dyn Progress,
+    now: i64,
+}
+
+type Fields = Vec<(&'static str, &'static str, FieldValue)>;
+
+impl Ctx<'_> {
+    fn audit(&self, action: &str, subject: &str, purpose: &str, cats: &Fields, detail: String) -> AuditRecord {
+        let mut rec = self.vault.audit_base(ACTOR, action, self.now, None);
+        rec.subject_id = Some(subject.to_string());
+        rec.purpose = Some(purpose.to_string());
+        rec.outcome = "allow".into();
+        rec.categories = AuditRecord::join_categories(cats.iter().map(|c| c.0));
+        rec.detail = Some(detail);
+        rec
+    }
+
+    /// account id → subject id for every account id in `ids` that exists.
+    async fn subjects_by_account(&self, ids: &[String]) -> Result<HashMap<String, String>, CoreError> {
+        let keys = self.vault.keys();
+        let digests: Vec<[u8; 32]> = ids.iter().map(|a| keys.blind_index("account_id", a)).collect();
+        let by_digest: HashMap<Vec<u8>, String> = self.vault.store().lookup_many("account_id", &digests).await?.into_iter().collect();
+        Ok(ids
+            .iter()
+            .zip(&digests)
+            .filter_map(|(a, d)| by_digest.get(d.as_slice()).map(|s| (a.clone(), s.clone())))
+            .collect())
+    }
+
+    fn check_categories(&self, cats: &[&str]) -> Result<(), CoreError> {
+        for c in cats {
+            if self.vault.policy().category(c).is_none() {
+                return Err(CoreError::invalid(
+                    format!("policy category {c}"),
+                    "policy_missing_category",
+                    "the policy does not declare a category the importer needs",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn text(v: &str) -> Option<FieldValue> {
+    let t = v.trim();
+    (!t.is_empty()).then(|| FieldValue::Text(t.to_string()))
+}
+
+fn luhn_ok(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(c - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+fn date_of(s: &str) -> Option<time::Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s.trim(), &fmt).ok()
+}
+
+struct UserRow {
+    line: u64,
+    account: String,
+    fields: Fields,
+    idents: Vec<(IdentifierKind, String)>,
+}
+
+fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
+    let l = r.line;
+    let account = AccountId::parse(c.get(r, "account_id")).map_err(|e| reject(l, "account_id", e.code, e.reason))?;
+    let name = text(c.get(r, "name")).ok_or_else(|| reject(l, "name", "value_empty", "name is empty"))?;
+    let idc = IdCardNumber::parse(c.get(r, "id_card_number")).map_err(|e| reject(l, "id_card_number", e.code, e.reason))?;
+    let birth = date_of(c.get(r, "birth_date")).ok_or_else(|| reject(l, "birth_date", "date_malformed", "expected YYYY-MM-DD"))?;
+    if birth != idc.birth_date() {
+        return Err(reject(l, "birth_date", "birth_date_mismatch", "birth date differs from the one in the ID number"));
+    }
+    let mobile = Mobile::parse(c.get(r, "mobile")).map_err(|e| reject(l, "mobile", e.code, e.reason))?;
+    let email = Email::parse(c.get(r, "email")).map_err(|e| reject(l, "email", e.code, e.reason))?;
+    let reg = parse_timestamp(c.get(r, "registered_at")).map_err(|e| reject(l, "registered_at", e.code, e.reason))?;
+    let ip = c.get(r, "last_login_ip").trim();
+    if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(reject(l, "last_login_ip", "ip_malformed", "not an IPv4 or IPv6 address"));
+    }
+    let card = c.get(r, "bank_card_number").trim().replace(' ', "");
+    if !card.is_empty() && !(card.len() >= 12 && card.len() <= 19 && card.bytes().all(|b| b.is_ascii_digit()) && luhn_ok(&card)) {
+        return Err(reject(l, "bank_card_number", "bank_card_check_digit", "not a 12-19 digit card number with a valid Luhn check digit"));
+    }
+    let region = c.get(r, "residence_region").trim();
+    if region.is_empty() || region.len() > 8 || !region.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(reject(l, "residence_region", "region_malformed", "region is a lower-case code such as cn"));
+    }
+    let guardian_mobile = match c.get(r, "guardian_mobile").trim() {
+        "" => None,
+        g => Some(Mobile::parse(g).map_err(|e| reject(l, "guardian_mobile", e.code, e.reason))?),
+    };
+    let mut f: Fields = vec![
+        ("user.account.id", "account_id", FieldValue::Text(account.as_str().into())),
+        ("user.name", "name", name),
+        ("user.government_id.id_card", "id_card_number", FieldValue::Text(idc.as_str().into())),
+        (DOB_CATEGORY, "birth_date", FieldValue::Text(birth.to_string())),
+        ("user.contact.mobile", "mobile", FieldValue::Text(mobile.e164().into())),
+        ("user.contact.email", "email", FieldValue::Text(email.as_str().into())),
+        ("user.account.registered_at", "registered_at", FieldValue::Timestamp(reg)),
+        ("user.location.region", "residence_region", FieldValue::Text(region.into())),
+    ];
+    let optional: [(&'static str, &'static str, &str); 8] = [
+        ("user.contact.address", "address", c.get(r, "address")),
+        ("user.contact.province", "province", c.get(r, "province")),
+        ("user.network.ip", "last_login_ip", ip),
+        ("user.device.os", "os", c.get(r, "os")),
+        ("user.device.model", "device_model", c.get(r, "device_model")),
+        ("user.device.id", "device_id", c.get(r, "device_id")),
+        ("user.financial.bank_card", "bank_card_number", &card),
+        ("user.guardian.name", "guardian_name", c.get(r, "guardian_name")),
+    ];
+    for (cat, name, v) in optional {
+        if let Some(v) = text(v) {
+            f.push((cat, name, v));
+        }
+    }
+    if let Some(g) = guardian_mobile {
+        f.push(("user.guardian.mobile", "guardian_mobile", FieldValue::Text(g.e164().into())));
+    }
+    let idents = vec![
+        (IdentifierKind::AccountId, account.as_str().to_string()),
+        (IdentifierKind::IdCard, idc.as_str().to_string()),
+        (IdentifierKind::Mobile, mobile.e164().to_string()),
+        (IdentifierKind::Email, email.as_str().to_string()),
+    ];
+    Ok(UserRow { line: l, account: account.as_str().to_string(), fields: f, idents })
+}
+
+/// Imports every known file found in `dir`, writing reject files to `rejects_dir`.
+///
+/// # Errors
+/// A file that cannot be read or lacks a required column; a policy that lacks a category the
+/// importer maps to; store failures. Row-level problems are rejects, not errors.
+pub async fn import_dir(vault: &Vault, dir: &Path, rejects_dir: &Path, progress: &dyn Progress) -> Result<ImportReport, CoreError> {
+    let started = Instant::now();
+    if !dir.is_dir() {
+        return Err(CoreError::invalid("directory", "not_a_directory", "the import path is not a directory"));
+    }
+    let ctx = Ctx { vault, dir, rejects_dir, progress, now: vault.now().unix_timestamp() };
+    let mut files = Vec::new();
+    type Step = for<'c> fn(&'c Ctx<'c>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<FileReport, CoreError>> + Send + 'c>>;
+    let steps: [(&str, Step); 6] = [
+        ("users.csv", |c| Box::pin(import_users(c))),
+        ("consent_events.csv", |c| Box::pin(import_consents(c))),
+        ("orders.csv", |c| Box::pin(import_orders(c))),
+        ("face_templates.csv", |c| Box::pin(import_faces(c))),
+        ("business_contacts.csv", |c| Box::pin(import_contacts(c))),
+        ("icp_filings.csv", |c| Box::pin(import_icp(c))),
+    ];
+    for (name, step) in steps {
+        if dir.join(name).is_file() {
+            files.push(step(&ctx).await?);
+        }
+    }
+    Ok(ImportReport { files, elapsed: started.elapsed(), rejects_dir: rejects_dir.to_path_buf() })
+}
+
+async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
+    const FILE: &str = "users.csv";
+    let path = ctx.dir.join(FILE);
+    ctx.check_categories(&[
+        "user.account.id", "user.name", "user.government_id.id_card", DOB_CATEGORY, "user.contact.mobile",
+        "user.contact.email", "user.account.registered_at", "user.location.region", "user.contact.address",
+        "user.contact.province", "user.network.ip", "user.device.os", "user.device.model", "user.device.id",
+        "user.financial.bank_card", "user.guardian.name", "user.guardian.mobile",
+    ])?;
+    let mut b = Batches::open(&path, &["account_id", "name", "id_card_number", "birth_date", "mobile", "email", "registered_at", "residence_region"])?;
+    let mut rej = Rejects::new(ctx.rejects_dir, FILE);
+    let mut rep = FileReport { file: FILE.into(), ..FileReport::default() };
+    ctx.progress.start(FILE, count_lines(&path));
+    let mut seen: HashSet<String> = HashSet::new();
+    loop {
+        let (rows, bad) = b.next()?;
+        if rows.is_empty() && bad.is_empty() {
+            break;
+        }
+        let n = (rows.len() + bad.len()) as u64;
+        for r in &bad {
+            rej.write(r)?;
+        }
+        rep.rejected += bad.len() as u64;
+        let mut good = Vec::with_capacity(rows.len());
+        for r in &rows {
+            match parse_user(&b.cols, r) {
+                Ok(u) => good.push(u),
+                Err(e) => {
+                    rej.write(&e)?;
+                    rep.rejected += 1;
+                }
+            }
+        }
+        let ids: Vec<String> = good.iter().map(|u| u.account.clone()).collect();
+        let existing = ctx.subjects_by_account(&ids).await?;
+        let keys = ctx.vault.keys();
+        let mut subjects = Vec::new();
+        let mut key_rows: Vec<KeyRow> = Vec::new();
+        let mut field_rows: Vec<FieldRow> = Vec::new();
+        let mut idx_owned: Vec<(&'static str, [u8; 32], String)> = Vec::new();
+        let mut audits = Vec::new();
+        for u in good {
+            if existing.contains_key(&u.account) || !seen.insert(u.account.clone()) {
+                rep.skipped += 1;
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let (dek, kr) = ctx.vault.new_dek(&id, SCOPE_PRIMARY, ctx.now);
+            for (cat, name, v) in &u.fields {
+                field_rows.push(Vault::seal_row(&dek, &id, "profile", name, cat, v, None, ctx.now));
+            }
+            for (k, v) in &u.idents {
+                idx_owned.push((k.as_str(), keys.blind_index(k.as_str(), v), id.clone()));
+            }
+            audits.push(ctx.audit("subject.create", &id, "service", &u.fields, format!("source={FILE} line={}", u.line)));
+            subjects.push(SubjectRow { id, kind: "account".into(), status: "active".into(), created_at: ctx.now, erased_at: None });
+            key_rows.push(kr);
+            rep.imported += 1;
+        }
+        if !subjects.is_empty() {
+            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned.iter().map(|(k, d, s)| (*k, *d, s.as_str())).collect();
+            let mut tx = ctx.vault.store().begin(ctx.now).await?;
+            tx.insert_subjects(&subjects).await?;
+            tx.insert_keys(&key_rows).await?;
+            tx.upsert_fields(&field_rows).await?;
+            tx.insert_blind_index(&idx).await?;
+            for a in audits {
+                tx.audit(a);
+            }
+            tx.commit().await?;
+        }
+        ctx.progress.advance(n);
+    }
+    rej.finish()?;
+    ctx.progress.finish();
+    Ok(rep)
+}
+
+async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
+    const FILE: &str = "consent_events.csv";
+    let path = ctx.dir.join(FILE);
+    let mut b = Batches::open(&path, &["event_id", "account_id", "purpose", "action", "at", "policy_version", "method", "given_by"])?;
+    let mut rej = Rejects::new(ctx.rejects_dir, FILE);
+    let mut rep = FileReport { file: FILE.into(), ..FileReport::default() };
+    ctx.progress.start(FILE, count_lines(&path));
+    let policy = ctx.vault.policy();
+    loop {
+        let (rows, bad) = b.next()?;
+        if rows.is_empty() && bad.is_empty() {
+            break;
+        }
+        let n = (rows.len() + bad.len()) as u64;
+        for r in &bad {
+            rej.write(r)?;
+        }
+        rep.rejected += bad.len() as u64;
+        let accounts: Vec<String> = rows.iter().map(|r| b.cols.get(r, "account_id").trim().to_string()).collect();
+        let subjects = ctx.subjects_by_account(&accounts).await?;
+        let refs: Vec<&str> = rows.iter().map(|r| b.cols.get(r, "event_id").trim()).collect();
+        let existing: HashSet<String> = ctx.vault.store().existing_consent_refs(&refs).await?.into_iter().collect();
+        let mut out = Vec::new();
+        let mut audits = Vec::new();
+        let mut seen = HashSet::new();
+        for r in &rows {
+            let c = &b.cols;
+            let l = r.line;
+            let parsed = (|| {
+                let ev = c.get(r, "event_id").trim();
+                if ev.is_empty() || ev.len() > 64 || !ev.bytes().all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-') {
+                    return Err(reject(l, "event_id", "event_id_malformed", "event id is 1-64 characters of A-Z a-z 0-9 _ -"));
+                }
+                let subject = subjects
+                    .get(c.get(r, "account_id").trim())
+                    .ok_or_else(|| reject(l, "account_id", "unknown_account", "no imported account has this account id"))?;
+                let purpose = policy
+                    .purpose(c.get(r, "purpose").trim())
+                    .ok_or_else(|| reject(l, "purpose", "unknown_purpose", "purpose is not declared in the policy"))?;
+                let action = pivault_domain::consent::ConsentAction::parse(c.get(r, "action").trim())
+                    .ok_or_else(|| reject(l, "action", "unknown_action", "action is grant or withdraw"))?;
+                let given_by = pivault_domain::consent::GivenBy::parse(c.get(r, "given_by").trim())
+                    .ok_or_else(|| reject(l, "given_by", "unknown_given_by", "given_by is self or guardian"))?;
+                let at = parse_timestamp(c.get(r, "at")).map_err(|e| reject(l, "at", e.code, e.reason))?;
+                let method = c.get(r, "method").trim();
+                if method.is_empty() || method.len() > 32 {
+                    return Err(reject(l, "method", "method_malformed", "method is 1-32 characters"));
+                }
+                let pv = c.get(r, "policy_version").trim();
+                if pv.is_empty() || pv.len() > 32 {
+                    return Err(reject(l, "policy_version", "policy_version_malformed", "policy version is 1-32 characters"));
+                }
+                Ok(ConsentRow {
+                    seq: 0,
+                    event_ref: ev.to_string(),
+                    subject_id: subject.clone(),
+                    purpose: purpose.id.clone(),
+                    action: action.as_str().into(),
+                    at,
+                    given_by: given_by.as_str().into(),
+                    method: method.into(),
+                    separate: purpose.separate_consent,
+                    policy_version: pv.into(),
+                    recorded_at: ctx.now,
+                })
+            })();
+            match parsed {
+                Err(e) => {
+                    rej.write(&e)?;
+                    rep.rejected += 1;
+                }
+                Ok(row) => {
+                    if existing.contains(&row.event_ref) || !seen.insert(row.event_ref.clone()) {
+                        rep.skipped += 1;
+                        continue;
+                    }
+                    let mut a = ctx.vault.audit_base(ACTOR, &format!("consent.{}", row.action), ctx.now, None);
+                    a.subject_id = Some(row.subject_id.clone());
+                    a.purpose = Some(row.purpose.clone());
+                    a.detail = Some(format!("source={FILE} line={l} given_by={} method={}", row.given_by, row.method));
+                    audits.push(a);
+                    out.push(row);
+                    rep.imported += 1;
+                }
+            }
+        }
+        if !out.is_empty() {
+            let mut tx = ctx.vault.store().begin(ctx.now).await?;
+            tx.insert_consents(&out).await?;
+            for a in audits {
+                tx.audit(a);
+            }
+            tx.commit().await?;
+        }
+        ctx.progress.advance(n);
+    }
+    rej.finish()?;
+    ctx.progress.finish();
+    Ok(rep)
+}
+
+/// A parsed record row: subject account, record id, fields.
+struct RecordRow {
+    line: u64,
+    account: String,
+    record: String,
+    fields: Fields,
+}
+
+/// Shared driver for files whose rows become one record of an existing account's subject.
+async fn import_records(
+    ctx: &Ctx<'_>,
+    file: &'static str,
+    required: &[&str],
+    categories: &[&str],
+    purpose: &'static str,
+    parse: fn(&Cols, &Row) -> Result<RecordRow, Reject>,
+) -> Result<FileReport, CoreError> {
+    let path = ctx.dir.join(file);
+    ctx.check_categories(categories)?;
+    let mut b = Batches::open(&path, required)?;
+    let mut rej = Rejects::new(ctx.rejects_dir, file);
+    let mut rep = FileReport { file: file.into(), ..FileReport::default() };
+    ctx.progress.start(file, count_lines(&path));
+    loop {
+        let (rows, bad) = b.next()?;
+        if rows.is_empty() && bad.is_empty() {
+            break;
+        }
+        let n = (rows.len() + bad.len()) as u64;
+        for r in &bad {
+            rej.write(r)?;
+        }
+        rep.rejected += bad.len() as u64;
+        let mut good = Vec::new();
+        for r in &rows {
+            match parse(&b.cols, r) {
+                Ok(x) => good.push(x),
+                Err(e) => {
+                    rej.write(&e)?;
+                    rep.rejected += 1;
+                }
+            }
+        }
+        let accounts: Vec<String> = good.iter().map(|g| g.account.clone()).collect();
+        let subjects = ctx.subjects_by_account(&accounts).await?;
+        let recs: Vec<&str> = good.iter().map(|g| g.record.as_str()).collect();
+        let existing: HashSet<(String, String)> = ctx.vault.store().existing_records(&recs).await?.into_iter().collect();
+        let mut field_rows = Vec::new();
+        let mut audits = Vec::new();
+        let mut seen = HashSet::new();
+        for g in good {
+            let Some(subject) = subjects.get(&g.account) else {
+                rej.write(&reject(g.line, "account_id", "unknown_account", "no imported account has this account id"))?;
+                rep.rejected += 1;
+                continue;
+            };
+            if existing.contains(&(subject.clone(), g.record.clone())) || !seen.insert((subject.clone(), g.record.clone())) {
+                rep.skipped += 1;
+                continue;
+            }
+            let Some(dek) = ctx.vault.dek(subject, SCOPE_PRIMARY).await? else {
+                rej.write(&reject(g.line, "account_id", "subject_erased", "the account was erased"))?;
+                rep.rejected += 1;
+                continue;
+            };
+            for (cat, name, v) in &g.fields {
+                field_rows.push(Vault::seal_row(&dek, subject, &g.record, name, cat, v, None, ctx.now));
+            }
+            audits.push(ctx.audit("fields.put", subject, purpose, &g.fields, format!("source={file} line={} record={}", g.line, g.record)));
+            rep.imported += 1;
+        }
+        if !field_rows.is_empty() {
+            let mut tx = ctx.vault.store().begin(ctx.now).await?;
+            tx.insert_fields_if_absent(&field_rows).await?;
+            for a in audits {
+                tx.audit(a);
+            }
+            tx.commit().await?;
+        }
+        ctx.progress.advance(n);
+    }
+    rej.finish()?;
+    ctx.progress.finish();
+    Ok(rep)
+}
+
+fn record_id(v: &str, l: u64, col: &'static str) -> Result<String, Reject> {
+    let t = v.trim();
+    if t.is_empty() || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(reject(l, col, "record_id_malformed", "id is 1-64 characters of A-Z a-z 0-9 _ -"));
+    }
+    Ok(t.to_string())
+}
+
+fn account_of(c: &Cols, r: &Row) -> Result<String, Reject> {
+    AccountId::parse(c.get(r, "account_id"))
+        .map(|a| a.as_str().to_string())
+        .map_err(|e| reject(r.line, "account_id", e.code, e.reason))
+}
+
+async fn import_orders(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
+    import_records(
+        ctx,
+        "orders.csv",
+        &["order_id", "account_id", "product", "amount_cny", "paid_at"],
+        &["user.transaction.order", "user.transaction.amount", "user.transaction.paid_at", "user.transaction.invoice"],
+        "legal_obligation",
+        |c, r| {
+            let l = r.line;
+            let id = record_id(c.get(r, "order_id"), l, "order_id")?;
+            let account = account_of(c, r)?;
+            let product = text(c.get(r, "product")).ok_or_else(|| reject(l, "product", "value_empty", "product is empty"))?;
+            let amount = parse_decimal(c.get(r, "amount_cny")).map_err(|e| reject(l, "amount_cny", e.code, e.reason))?;
+            let paid = parse_timestamp(c.get(r, "paid_at")).map_err(|e| reject(l, "paid_at", e.code, e.reason))?;
+            let mut fields: Fields = vec![
+                ("user.transaction.order", "product", product),
+                ("user.transaction.amount", "amount_cny", FieldValue::Number(amount)),
+                ("user.transaction.paid_at", "paid_at", FieldValue::Timestamp(paid)),
+            ];
+            if let Some(v) = text(c.get(r, "invoice_title")) {
+                fields.push(("user.transaction.invoice", "invoice_title", v));
+            }
+            if let Some(v) = text(c.get(r, "invoice_tax_id")) {
+                fields.push(("user.transaction.invoice", "invoice_tax_id", v));
+            }
+            Ok(RecordRow { line: l, account, record: format!("order:{id}"), fields })
+        },
+    )
+    .await
+}
+
+async fn import_faces(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
+    import_records(
+        ctx,
+        "face_templates.csv",
+        &["account_id", "enrolled_at", "template_f32x128_b64"],
+        &["user.biometric.face"],
+        "biometric_login",
+        |c, r| {
+            let l = r.line;
+            let account = account_of(c, r)?;
+            let at = parse_timestamp(c.get(r, "enrolled_at")).map_err(|e| reject(l, "enrolled_at", e.code, e.reason))?;
+            let t = base64::engine::general_purpose::STANDARD
+                .decode(c.get(r, "template_f32x128_b64").trim())
+                .map_err(|_| reject(l, "template_f32x128_b64", "binary_malformed", "not standard base64"))?;
+            if t.len() != 512 {
+                return Err(reject(l, "template_f32x128_b64", "template_size", "a face template is 128 float32 values (512 bytes)"));
+            }
+            Ok(RecordRow {
+                line: l,
+                account,
+                record: "face".into(),
+                fields: vec![
+                    ("user.biometric.face", "template", FieldValue::Binary(t)),
+                    ("user.biometric.face", "enrolled_at", FieldValue::Timestamp(at)),
+                ],
+            })
+        },
+    )
+    .await
+}
+
+async fn import_icp(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
+    import_records(
+        ctx,
+        "icp_filings.csv",
+        &["filing_id", "account_id", "entity_name", "person_in_charge", "person_id_card_number", "person_mobile", "domain", "submitted_at"],
+        &["user.icp.filing", "user.name", "user.government_id.id_card", "user.contact.mobile"],
+        "icp_filing",
+        |c, r| {
+            let l = r.line;
+            let id = record_id(c.get(r, "filing_id"), l, "filing_id")?;
+            let account = account_of(c, r)?;
+            let entity = text(c.get(r, "entity_name")).ok_or_else(|| reject(l, "entity_name", "value_empty", "entity name is empty"))?;
+            let person = text(c.get(r, "person_in_charge")).ok_or_else(|| reject(l, "person_in_charge", "value_empty", "person in charge is empty"))?;
+            let idc = IdCardNumber::parse(c.get(r, "person_id_card_number")).map_err(|e| reject(l, "person_id_card_number", e.code, e.reason))?;
+            let mobile = Mobile::parse(c.get(r, "person_mobile")).map_err(|e| reject(l, "person_mobile", e.code, e.reason))?;
+            let domain = c.get(r, "domain").trim().to_ascii_lowercase();
+            if domain.is_empty() || domain.len() > 253 || !domain.contains('.') || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+                return Err(reject(l, "domain", "domain_malformed", "not a domain name"));
+            }
+            let at = parse_timestamp(c.get(r, "submitted_at")).map_err(|e| reject(l, "submitted_at", e.code, e.reason))?;
+            Ok(RecordRow {
+                line: l,
+                account,
+                record: format!("icp:{id}"),
+                fields: vec![
+                    ("user.icp.filing", "entity_name", entity),
+                    ("user.name", "person_in_charge", person),
+                    ("user.government_id.id_card", "person_id_card_number", FieldValue::Text(idc.as_str().into())),
+                    ("user.contact.mobile", "person_mobile", FieldValue::Text(mobile.e164().into())),
+                    ("user.icp.filing", "domain", FieldValue::Text(domain)),
+                    ("user.icp.filing", "submitted_at", FieldValue::Timestamp(at)),
+                ],
+            })
+        },
+    )
+    .await
+}
+
+async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
+    const FILE: &str = "business_contacts.csv";
+    const REF_KIND: &str = "business_contact_ref";
+    let path = ctx.dir.join(FILE);
+    ctx.check_categories(&[
+        "user.business_contact.name", "user.business_contact.title", "user.business_contact.mobile",
+        "user.business_contact.email", "user.business_contact.organization",
+    ])?;
+    let mut b = Batches::open(&path, &["customer_org", "contact_name", "title", "mobile", "email", "account_id"])?;
+    let mut rej = Rejects::new(ctx.rejects_dir, FILE);
+    let mut rep = FileReport { file: FILE.into(), ..FileReport::default() };
+    ctx.progress.start(FILE, count_lines(&path));
+    let keys = ctx.vault.keys();
+    loop {
+        let (rows, bad) = b.next()?;
+        if rows.is_empty() && bad.is_empty() {
+            break;
+        }
+        let n = (rows.len() + bad.len()) as u64;
+        for r in &bad {
+            rej.write(r)?;
+        }
+        rep.rejected += bad.len() as u64;
+        let mut good: Vec<(u64, [u8; 32], Fields)> = Vec::new();
+        for r in &rows {
+            let c = &b.cols;
+            let l = r.line;
+            let parsed = (|| {
+                let account = account_of(c, r)?;
+                let name = text(c.get(r, "contact_name")).ok_or_else(|| reject(l, "contact_name", "value_empty", "contact name is empty"))?;
+                let mobile = Mobile::parse(c.get(r, "mobile")).map_err(|e| reject(l, "mobile", e.code, e.reason))?;
+                let email = Email::parse(c.get(r, "email")).map_err(|e| reject(l, "email", e.code, e.reason))?;
+                let org = text(c.get(r, "customer_org")).ok_or_else(|| reject(l, "customer_org", "value_empty", "organization is empty"))?;
+                let FieldValue::Text(name_s) = &name else { unreachable_text() };
+                let digest = keys.blind_index(REF_KIND, &format!("{account}\u{1f}{name_s}\u{1f}{}", mobile.e164()));
+                let mut f: Fields = vec![
+                    ("user.business_contact.name", "contact_name", name.clone()),
+                    ("user.business_contact.mobile", "mobile", FieldValue::Text(mobile.e164().into())),
+                    ("user.business_contact.email", "email", FieldValue::Text(email.as_str().into())),
+                    ("user.business_contact.organization", "customer_org", org),
+                    ("user.business_contact.organization", "customer_account_id", FieldValue::Text(account)),
+                ];
+                if let Some(t) = text(c.get(r, "title")) {
+                    f.push(("user.business_contact.title", "title", t));
+                }
+                Ok((l, digest, f))
+            })();
+            match parsed {
+                Ok(g) => good.push(g),
+                Err(e) => {
+                    rej.write(&e)?;
+                    rep.rejected += 1;
+                }
+            }
+        }
+        let digests: Vec<[u8; 32]> = good.iter().map(|g| g.1).collect();
+        let existing: HashSet<Vec<u8>> =
+            ctx.vault.store().lookup_many(REF_KIND, &digests).await?.into_iter().map(|(d, _)| d).collect();
+        let mut seen = HashSet::new();
+        let mut subjects = Vec::new();
+        let mut key_rows = Vec::new();
+        let mut field_rows = Vec::new();
+        let mut idx_owned: Vec<([u8; 32], String)> = Vec::new();
+        let mut audits = Vec::new();
+        for (l, digest, f) in good {
+            if existing.contains(digest.as_slice()) || !seen.insert(digest) {
+                rep.skipped += 1;
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let (dek, kr) = ctx.vault.new_dek(&id, SCOPE_PRIMARY, ctx.now);
+            for (cat, name, v) in &f {
+                field_rows.push(Vault::seal_row(&dek, &id, "profile", name, cat, v, None, ctx.now));
+            }
+            audits.push(ctx.audit("subject.create", &id, "maintenance", &f, format!("source={FILE} line={l}")));
+            idx_owned.push((digest, id.clone()));
+            subjects.push(SubjectRow { id, kind: "business_contact".into(), status: "active".into(), created_at: ctx.now, erased_at: None });
+            key_rows.push(kr);
+            rep.imported += 1;
+        }
+        if !subjects.is_empty() {
+            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned.iter().map(|(d, s)| (REF_KIND, *d, s.as_str())).collect();
+            let mut tx = ctx.vault.store().begin(ctx.now).await?;
+            tx.insert_subjects(&subjects).await?;
+            tx.insert_keys(&key_rows).await?;
+            tx.upsert_fields(&field_rows).await?;
+            tx.insert_blind_index(&idx).await?;
+            for a in audits {
+                tx.audit(a);
+            }
+            tx.commit().await?;
+        }
+        ctx.progress.advance(n);
+    }
+    rej.finish()?;
+    ctx.progress.finish();
+    Ok(rep)
+}
+
+fn unreachable_text() -> ! {
+    // `text()` only ever builds FieldValue::Text.
+    panic!("text() returned a non-text value")
+}
+
+#[allow(dead_code)]
+fn _assert_send(v: Arc<Vault>) -> impl Send {
+    v
+}

@@ -1,0 +1,218 @@
+//! Typed field values and their sealed byte form.
+//!
+//! A plaintext is `[type tag][payload]`, so a value comes back with its type whatever the
+//! category says: text (UTF-8), number (canonical decimal text, so amounts never pass through
+//! binary floating point), timestamp (unix seconds, UTC), binary (raw bytes).
+
+use base64::Engine as _;
+use pivault_domain::policy::ValueType;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A field value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    /// UTF-8 text.
+    Text(String),
+    /// A finite decimal number in canonical text form (e.g. `6130.06`).
+    Number(String),
+    /// An instant, UTC unix seconds.
+    Timestamp(i64),
+    /// Raw bytes.
+    Binary(Vec<u8>),
+}
+
+impl std::fmt::Debug for FieldValue {
+    // PI: never print the value itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(s) => write!(f, "Text(<{} bytes>)", s.len()),
+            Self::Number(_) => f.write_str("Number(<redacted>)"),
+            Self::Timestamp(_) => f.write_str("Timestamp(<redacted>)"),
+            Self::Binary(b) => write!(f, "Binary(<{} bytes>)", b.len()),
+        }
+    }
+}
+
+/// Why a value could not be taken; never contains the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueError {
+    /// Stable code.
+    pub code: &'static str,
+    /// Human reason.
+    pub reason: &'static str,
+}
+
+/// Largest accepted text or binary value, in bytes (64 KiB).
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+fn too_long() -> ValueError {
+    ValueError { code: "value_too_long", reason: "value is longer than 64 KiB" }
+}
+
+/// Checks that `s` is a finite decimal (optional sign, digits, optional fraction, no exponent)
+/// and returns it trimmed.
+///
+/// # Errors
+/// `number_malformed`.
+pub fn parse_decimal(s: &str) -> Result<String, ValueError> {
+    let t = s.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let ok = !int.is_empty()
+        && int.len() <= 30
+        && frac.len() <= 18
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && !(digits.contains('.') && frac.is_empty());
+    if ok {
+        Ok(t.to_string())
+    } else {
+        Err(ValueError { code: "number_malformed", reason: "not a finite decimal number" })
+    }
+}
+
+/// Parses an RFC 3339 timestamp to unix seconds.
+///
+/// # Errors
+/// `timestamp_malformed`.
+pub fn parse_timestamp(s: &str) -> Result<i64, ValueError> {
+    OffsetDateTime::parse(s.trim(), &Rfc3339)
+        .map(OffsetDateTime::unix_timestamp)
+        .map_err(|_| ValueError { code: "timestamp_malformed", reason: "not an RFC 3339 timestamp" })
+}
+
+/// Formats unix seconds as RFC 3339 UTC.
+#[must_use]
+pub fn format_timestamp(secs: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+impl FieldValue {
+    /// Takes a JSON value as the category's declared type.
+    ///
+    /// Text takes a string; number a JSON number or a decimal string; timestamp an RFC 3339
+    /// string; binary a standard base64 string.
+    ///
+    /// # Errors
+    /// A [`ValueError`] naming what is wrong, never the value.
+    pub fn from_json(v: &serde_json::Value, ty: ValueType) -> Result<Self, ValueError> {
+        use serde_json::Value as J;
+        match (ty, v) {
+            (ValueType::Text, J::String(s)) => {
+                if s.len() > MAX_VALUE_BYTES {
+                    return Err(too_long());
+                }
+                if s.trim().is_empty() {
+                    return Err(ValueError { code: "value_empty", reason: "value is empty" });
+                }
+                Ok(Self::Text(s.clone()))
+            }
+            (ValueType::Number, J::Number(n)) => parse_decimal(&n.to_string()).map(Self::Number),
+            (ValueType::Number, J::String(s)) => parse_decimal(s).map(Self::Number),
+            (ValueType::Timestamp, J::String(s)) => parse_timestamp(s).map(Self::Timestamp),
+            (ValueType::Binary, J::String(s)) => {
+                let b = base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|_| ValueError { code: "binary_malformed", reason: "not standard base64" })?;
+                if b.len() > MAX_VALUE_BYTES {
+                    return Err(too_long());
+                }
+                Ok(Self::Binary(b))
+            }
+            _ => Err(ValueError {
+                code: "value_wrong_type",
+                reason: "value has the wrong JSON type for this category",
+            }),
+        }
+    }
+
+    /// JSON form for responses: text/number as given, timestamp as RFC 3339, binary as base64.
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Text(s) => serde_json::Value::String(s.clone()),
+            Self::Number(n) => n
+                .parse::<serde_json::Number>()
+                .map_or_else(|_| serde_json::Value::String(n.clone()), serde_json::Value::Number),
+            Self::Timestamp(t) => serde_json::Value::String(format_timestamp(*t)),
+            Self::Binary(b) => serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        }
+    }
+
+    /// Wire name of the type.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Text(_) => "text",
+            Self::Number(_) => "number",
+            Self::Timestamp(_) => "timestamp",
+            Self::Binary(_) => "binary",
+        }
+    }
+
+    /// Tagged plaintext for sealing.
+    #[must_use]
+    pub fn encode(&self) -> Vec<u8> {
+        let (tag, body): (u8, &[u8]) = match self {
+            Self::Text(s) => (b't', s.as_bytes()),
+            Self::Number(n) => (b'n', n.as_bytes()),
+            Self::Timestamp(t) => return [&[b's'][..], &t.to_be_bytes()].concat(),
+            Self::Binary(b) => (b'b', b),
+        };
+        let mut v = Vec::with_capacity(1 + body.len());
+        v.push(tag);
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// Inverse of [`FieldValue::encode`].
+    ///
+    /// # Errors
+    /// `plaintext_malformed` when the tag or payload is not valid.
+    pub fn decode(b: &[u8]) -> Result<Self, ValueError> {
+        let bad = ValueError { code: "plaintext_malformed", reason: "stored plaintext is malformed" };
+        let (tag, body) = b.split_first().ok_or(bad)?;
+        match tag {
+            b't' => String::from_utf8(body.to_vec()).map(Self::Text).map_err(|_| bad),
+            b'n' => String::from_utf8(body.to_vec()).map(Self::Number).map_err(|_| bad),
+            b's' => <[u8; 8]>::try_from(body).map(|a| Self::Timestamp(i64::from_be_bytes(a))).map_err(|_| bad),
+            b'b' => Ok(Self::Binary(body.to_vec())),
+            _ => Err(bad),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_round_trips_through_its_sealed_form() {
+        for v in [
+            FieldValue::Text("陈鹏".into()),
+            FieldValue::Number("6130.06".into()),
+            FieldValue::Timestamp(1_700_000_000),
+            FieldValue::Binary(vec![0, 1, 2, 255]),
+        ] {
+            assert_eq!(FieldValue::decode(&v.encode()).ok(), Some(v));
+        }
+    }
+
+    #[test]
+    fn decimals_reject_exponents_and_garbage() {
+        assert!(parse_decimal("1e5").is_err());
+        assert!(parse_decimal("12.").is_err());
+        assert!(parse_decimal("abc").is_err());
+        assert_eq!(parse_decimal(" 13881.60 ").ok().as_deref(), Some("13881.60"));
+    }
+
+    #[test]
+    fn debug_never_prints_the_value() {
+        let s = format!("{:?}", FieldValue::Text("15563170669".into()));
+        assert!(!s.contains("15563170669"));
+    }
+}

@@ -1,0 +1,1090 @@
+//! The [`Vault`]: every use case of the PI vault.
+
+use crate::error::{CoreError, Denial};
+use crate::values::FieldValue;
+use pivault_crypto::{Aad, Dek, DekCache, KeyRing, WrappedDek, GENESIS};
+use pivault_domain::audit::AuditRecord;
+use pivault_domain::clock::Clock;
+use pivault_domain::consent::{ActiveConsent, ConsentAction, ConsentEvent, ConsentState, GivenBy};
+use pivault_domain::decision::{decide, AccessRequest, Decision, SubjectFacts};
+use pivault_domain::identifiers::{IdCardNumber, IdentifierKind};
+use pivault_domain::policy::{Category, Policy};
+use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, SubjectRow};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use time::{Date, OffsetDateTime};
+use tracing::instrument;
+use zeroize::Zeroizing;
+
+/// Role for application services: create, put, read, look up, record consent.
+pub const ROLE_APP: &str = "app";
+/// Role for the privacy office: everything, including erasure.
+pub const ROLE_ADMIN: &str = "admin";
+pub(crate) const SCOPE_PRIMARY: &str = "primary";
+pub(crate) const SCOPE_RESTRICTED: &str = "restricted";
+pub(crate) const DOB_CATEGORY: &str = "user.demographic.date_of_birth";
+const MAX_FIELDS_PER_REQUEST: usize = 256;
+/// Consent times may run ahead of our clock by at most this many seconds (client skew).
+const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// An authenticated caller: an application service (API key) or the operator CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Principal name (e.g. `billing`).
+    pub name: String,
+    /// Roles (`app`, `admin`).
+    pub roles: Vec<String>,
+    /// Purposes this principal may use (policy §8.1).
+    pub purposes: Vec<String>,
+}
+
+impl Principal {
+    /// True if the principal has `role`; `admin` has every role.
+    #[must_use]
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role || r == ROLE_ADMIN)
+    }
+
+    /// The operator CLI: admin, every purpose of the policy. Actor name `cli:<command>`.
+    #[must_use]
+    pub fn operator(command: &str, policy: &Policy) -> Self {
+        Self {
+            name: format!("cli:{command}"),
+            roles: vec![ROLE_ADMIN.into()],
+            purposes: policy.purposes().iter().map(|p| p.id.clone()).collect(),
+        }
+    }
+}
+
+/// One field to write: a category-tagged value.
+#[derive(Debug, Clone)]
+pub struct FieldInput {
+    /// Category key from the policy.
+    pub category: String,
+    /// Field name within the record; defaults to the category key.
+    pub name: Option<String>,
+    /// Record within the subject; defaults to `profile`.
+    pub record: Option<String>,
+    /// The value, as JSON, interpreted by the category's value type.
+    pub value: serde_json::Value,
+}
+
+/// One field returned by a read.
+#[derive(Debug, Clone)]
+pub struct FieldOutput {
+    /// Record.
+    pub record: String,
+    /// Field name.
+    pub name: String,
+    /// Category key.
+    pub category: String,
+    /// Decrypted value.
+    pub value: FieldValue,
+    /// Unix seconds until which a restricted field is retained, if restricted.
+    pub restricted_until: Option<i64>,
+}
+
+/// The result of an allowed read.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    /// Subject id.
+    pub subject_id: String,
+    /// Purpose named.
+    pub purpose: String,
+    /// Legal basis applied (`consent`, `contract`, …).
+    pub legal_basis: &'static str,
+    /// PIPL article of the legal basis.
+    pub article: &'static str,
+    /// Policy clause.
+    pub clause: String,
+    /// Human explanation.
+    pub explanation: String,
+    /// Subject was a minor at decision time.
+    pub minor: bool,
+    /// Fields released.
+    pub fields: Vec<FieldOutput>,
+    /// Categories withheld and why.
+    pub withheld: Vec<(String, &'static str)>,
+    /// Policy version.
+    pub policy_version: String,
+}
+
+/// Lookup result: identifiers are not unique, so every match is returned with the count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupResult {
+    /// How many subjects matched.
+    pub count: usize,
+    /// Their ids, sorted.
+    pub subjects: Vec<String>,
+}
+
+/// A consent event to record.
+#[derive(Debug, Clone)]
+pub struct ConsentInput {
+    /// Purpose id.
+    pub purpose: String,
+    /// `grant` | `withdraw`.
+    pub action: String,
+    /// `self` | `guardian`.
+    pub given_by: String,
+    /// How it was collected (`web`, `app`, `api`, …).
+    pub method: String,
+    /// Collected as a separate consent (PIPL Art. 29).
+    pub separate: bool,
+    /// When the subject acted (unix seconds); defaults to now.
+    pub at: Option<i64>,
+    /// Caller's event id (idempotency); defaults to a fresh UUID.
+    pub event_ref: Option<String>,
+    /// Policy version shown to the subject; defaults to the version in force.
+    pub policy_version: Option<String>,
+}
+
+/// A category kept after erasure because the law requires it (PIPL Art. 47 para 2; §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedCategory {
+    /// Category key.
+    pub category: String,
+    /// Fields kept.
+    pub fields: u64,
+    /// Latest release instant among them, unix seconds.
+    pub until: i64,
+    /// Legal basis of the retention.
+    pub basis: String,
+    /// Policy clause.
+    pub clause: String,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureReceipt {
+    /// Subject id.
+    pub subject_id: String,
+    /// Unix seconds.
+    pub erased_at: i64,
+    /// Id of the destroyed DEK.
+    pub destroyed_key_id: String,
+    /// Fields deleted.
+    pub deleted_fields: u64,
+    /// Categories deleted.
+    pub deleted_categories: Vec<String>,
+    /// Categories retained, restricted.
+    pub retained: Vec<RetainedCategory>,
+    /// Blind-index entries removed.
+    pub blind_index_entries_removed: u64,
+}
+
+/// Result of walking the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditVerifyReport {
+    /// Entries checked.
+    pub entries: i64,
+    /// The chain head's sequence number.
+    pub head_seq: i64,
+    /// The first entry that does not verify, and why.
+    pub first_broken: Option<(i64, &'static str)>,
+}
+
+struct Prepared<'p> {
+    category: &'p Category,
+    record: String,
+    name: String,
+    value: FieldValue,
+    ident: Option<(IdentifierKind, String)>,
+}
+
+/// The PI vault: store + key ring + policy + clock.
+pub struct Vault {
+    store: Store,
+    keys: Arc<KeyRing>,
+    cache: DekCache,
+    policy: Arc<Policy>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("policy", &self.policy.version()).finish_non_exhaustive()
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s.trim(), &fmt).ok()
+}
+
+fn denial(d: &Decision<'_>) -> Denial {
+    Denial {
+        code: d.reason.as_str(),
+        article: d.reason.article(),
+        clause: d.clause.to_string(),
+        explanation: d.explanation(),
+        withheld: d.withheld.iter().map(|w| (w.category.to_string(), w.reason.as_str())).collect(),
+    }
+}
+
+fn consent_event(r: &ConsentRow) -> Option<ConsentEvent> {
+    Some(ConsentEvent {
+        seq: r.seq,
+        purpose: r.purpose.clone(),
+        action: ConsentAction::parse(&r.action)?,
+        at: OffsetDateTime::from_unix_timestamp(r.at).ok()?,
+        given_by: GivenBy::parse(&r.given_by)?,
+        separate: r.separate,
+        policy_version: r.policy_version.clone(),
+    })
+}
+
+impl Vault {
+    /// Builds a vault and records the policy version in the store.
+    ///
+    /// # Errors
+    /// Store failure.
+    pub async fn new(store: Store, keys: KeyRing, policy: Policy, clock: Arc<dyn Clock>) -> Result<Self, CoreError> {
+        store.record_policy_version(policy.version(), policy.hash()).await?;
+        Ok(Self {
+            store,
+            keys: Arc::new(keys),
+            cache: DekCache::new(100_000),
+            policy: Arc::new(policy),
+            clock,
+        })
+    }
+
+    /// The policy in force.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The key ring.
+    #[must_use]
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Current instant from the vault's clock.
+    #[must_use]
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn audit_base(&self, actor: &str, action: &str, now: i64, request_id: Option<&str>) -> AuditRecord {
+        AuditRecord {
+            at: now,
+            actor: actor.to_string(),
+            action: action.to_string(),
+            outcome: "ok".into(),
+            policy_version: self.policy.version().to_string(),
+            request_id: request_id.map(str::to_string),
+            ..AuditRecord::default()
+        }
+    }
+
+    fn require_role(p: &Principal, role: &str) -> Result<(), CoreError> {
+        if p.has_role(role) {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden { code: "role_required", message: "the API key lacks the role for this operation" })
+        }
+    }
+
+    pub(crate) fn cache_key(subject_id: &str, scope: &str) -> String {
+        format!("{subject_id}/{scope}")
+    }
+
+    /// The subject's DEK for `scope`, from the cache or unwrapped from the store.
+    pub(crate) async fn dek(&self, subject_id: &str, scope: &str) -> Result<Option<Arc<Dek>>, CoreError> {
+        let ck = Self::cache_key(subject_id, scope);
+        if let Some(d) = self.cache.get(&ck) {
+            return Ok(Some(d));
+        }
+        let Some(row) = self.store.subject_key(subject_id, scope).await? else {
+            return Ok(None);
+        };
+        let d = Arc::new(self.unwrap_row(&row)?);
+        self.cache.insert(ck, Arc::clone(&d));
+        Ok(Some(d))
+    }
+
+    fn unwrap_row(&self, row: &KeyRow) -> Result<Dek, CoreError> {
+        let w = WrappedDek { key_id: row.key_id.clone(), kek_id: row.kek_id.clone(), bytes: row.wrapped.clone() };
+        Ok(self.keys.unwrap_dek(&row.subject_id, &row.scope, &w)?)
+    }
+
+    pub(crate) fn new_dek(&self, subject_id: &str, scope: &str, now: i64) -> (Dek, KeyRow) {
+        let dek = self.keys.generate_dek();
+        let w = self.keys.wrap_dek(subject_id, scope, &dek);
+        let row = KeyRow {
+            subject_id: subject_id.to_string(),
+            scope: scope.to_string(),
+            key_id: w.key_id,
+            kek_id: w.kek_id,
+            wrapped: w.bytes,
+            created_at: now,
+        };
+        (dek, row)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn seal_row(
+        dek: &Dek,
+        subject_id: &str,
+        record: &str,
+        name: &str,
+        category: &str,
+        value: &FieldValue,
+        restricted_until: Option<i64>,
+        now: i64,
+    ) -> FieldRow {
+        let field = format!("{record}/{name}");
+        let pt = Zeroizing::new(value.encode());
+        let aad = Aad { subject_id, category, field: &field, key_id: dek.key_id() };
+        FieldRow {
+            subject_id: subject_id.to_string(),
+            record: record.to_string(),
+            name: name.to_string(),
+            category: category.to_string(),
+            key_id: dek.key_id().to_string(),
+            ciphertext: dek.seal(&aad, &pt),
+            restricted_until,
+            updated_at: now,
+        }
+    }
+
+    pub(crate) fn open_row(dek: &Dek, row: &FieldRow) -> Result<FieldValue, CoreError> {
+        if row.key_id != dek.key_id() {
+            return Err(CoreError::Crypto(pivault_crypto::CryptoError::UnknownKey { key_id: row.key_id.clone() }));
+        }
+        let field = format!("{}/{}", row.record, row.name);
+        let aad = Aad { subject_id: &row.subject_id, category: &row.category, field: &field, key_id: &row.key_id };
+        let pt = dek.open(&aad, &row.ciphertext)?;
+        FieldValue::decode(&pt).map_err(|e| CoreError::invalid("stored field", e.code, e.reason))
+    }
+
+    fn prepare<'p>(&'p self, inputs: &[FieldInput]) -> Result<Vec<Prepared<'p>>, CoreError> {
+        if inputs.is_empty() {
+            return Err(CoreError::invalid("fields", "fields_empty", "at least one field is required"));
+        }
+        if inputs.len() > MAX_FIELDS_PER_REQUEST {
+            return Err(CoreError::invalid("fields", "too_many_fields", "at most 256 fields per request"));
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, f) in inputs.iter().enumerate() {
+            let category = self.policy.category(&f.category).ok_or_else(|| {
+                CoreError::invalid(format!("fields[{i}].category"), "unknown_category", "category is not declared in the policy")
+            })?;
+            let record = f.record.clone().unwrap_or_else(|| "profile".into());
+            let name = f.name.clone().unwrap_or_else(|| category.key.clone());
+            if !valid_name(&record) {
+                return Err(CoreError::invalid(format!("fields[{i}].record"), "record_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+            }
+            if !valid_name(&name) {
+                return Err(CoreError::invalid(format!("fields[{i}].name"), "name_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+            }
+            if !seen.insert((record.clone(), name.clone())) {
+                return Err(CoreError::invalid(format!("fields[{i}]"), "duplicate_field", "the same record and name appear twice"));
+            }
+            let where_ = format!("fields[{i}].value");
+            let (value, ident) = if let Some(kind) = category.identifier {
+                let raw = f.value.as_str().ok_or_else(|| {
+                    CoreError::invalid(where_.clone(), "value_wrong_type", "identifier values must be strings")
+                })?;
+                let norm = kind.normalize(raw).map_err(|e| CoreError::invalid(where_.clone(), e.code, e.reason))?;
+                (FieldValue::Text(norm.clone()), Some((kind, norm)))
+            } else if category.key == DOB_CATEGORY {
+                let d = f.value.as_str().and_then(parse_date).ok_or_else(|| {
+                    CoreError::invalid(where_.clone(), "date_malformed", "expected a date as YYYY-MM-DD")
+                })?;
+                (FieldValue::Text(d.to_string()), None)
+            } else {
+                let v = FieldValue::from_json(&f.value, category.value_type)
+                    .map_err(|e| CoreError::invalid(where_.clone(), e.code, e.reason))?;
+                (v, None)
+            };
+            out.push(Prepared { category, record, name, value, ident });
+        }
+        Ok(out)
+    }
+
+    /// Birth date from the date-of-birth field, else from a resident ID number (GB 11643).
+    fn birth_date_of(dek: Option<&Dek>, rows: &[FieldRow]) -> Option<Date> {
+        let dek = dek?;
+        let mut from_id = None;
+        for r in rows {
+            if r.restricted_until.is_some() {
+                continue;
+            }
+            if r.category == DOB_CATEGORY {
+                if let Ok(FieldValue::Text(s)) = Self::open_row(dek, r) {
+                    if let Some(d) = parse_date(&s) {
+                        return Some(d);
+                    }
+                }
+            } else if r.category == "user.government_id.id_card" && from_id.is_none() {
+                if let Ok(FieldValue::Text(s)) = Self::open_row(dek, r) {
+                    from_id = IdCardNumber::parse(&s).ok().map(|i| i.birth_date());
+                }
+            }
+        }
+        from_id
+    }
+
+    fn prepared_birth_date(prepared: &[Prepared<'_>]) -> Option<Date> {
+        prepared.iter().find_map(|p| match (&p.value, p.category.key.as_str()) {
+            (FieldValue::Text(s), DOB_CATEGORY) => parse_date(s),
+            (FieldValue::Text(s), "user.government_id.id_card") => IdCardNumber::parse(s).ok().map(|i| i.birth_date()),
+            _ => None,
+        })
+    }
+
+    async fn consent_state(&self, subject_id: &str, now: OffsetDateTime) -> Result<(Vec<ConsentRow>, ConsentState), CoreError> {
+        let rows = self.store.consent_events(subject_id).await?;
+        let events: Vec<ConsentEvent> = rows.iter().filter_map(consent_event).collect();
+        Ok((rows, ConsentState::fold(&events, now)))
+    }
+
+    /// Audits a decision in its own transaction (reads change nothing else).
+    async fn audit_decision(
+        &self,
+        p: &Principal,
+        action: &str,
+        subject_id: Option<&str>,
+        purpose: &str,
+        d: &Decision<'_>,
+        requested: &[&str],
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let mut rec = self.audit_base(&p.name, action, now, request_id);
+        rec.subject_id = subject_id.map(str::to_string);
+        rec.purpose = Some(purpose.to_string());
+        rec.outcome = if d.allowed { "allow" } else { "deny" }.into();
+        rec.reason = Some(d.reason.as_str().into());
+        rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+        rec.categories = if d.allowed {
+            AuditRecord::join_categories(d.allowed_categories.iter().copied())
+        } else {
+            AuditRecord::join_categories(requested.iter().copied())
+        };
+        if !d.withheld.is_empty() {
+            rec.detail = Some(format!("withheld={}", d.withheld.len()));
+        }
+        let mut tx = self.store.begin(now).await?;
+        tx.audit(rec);
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Creates a PI subject with its first fields, collected for `purpose`.
+    ///
+    /// The collection is decided like a read (the purpose must exist, be permitted to the
+    /// principal, have its legal basis, and declare every category: §8.2 "avoid collecting
+    /// irrelevant user information"). Identifier fields are normalized and blind-indexed.
+    ///
+    /// # Errors
+    /// `Invalid` (422) for bad fields; `Denied` (403, audited); `Conflict` if the account id
+    /// already belongs to a subject; store/crypto failures.
+    #[instrument(skip_all, fields(principal = %p.name, purpose = %purpose))]
+    pub async fn create_subject(
+        &self,
+        p: &Principal,
+        kind: &str,
+        purpose: &str,
+        inputs: &[FieldInput],
+        request_id: Option<&str>,
+    ) -> Result<String, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        if !matches!(kind, "account" | "business_contact") {
+            return Err(CoreError::invalid("kind", "unknown_subject_kind", "kind is account or business_contact"));
+        }
+        let prepared = self.prepare(inputs)?;
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
+        let cats: Vec<&str> = prepared.iter().map(|f| f.category.key.as_str()).collect();
+        let empty = ConsentState::default();
+        let facts = SubjectFacts { consent: &empty, birth_date: Self::prepared_birth_date(&prepared), erased: false };
+        let req = AccessRequest { purpose, categories: &cats, principal_purposes: &p.purposes };
+        let d = decide(&self.policy, &facts, &req, now_t);
+        if !d.allowed || !d.withheld.is_empty() {
+            let mut dd = d.clone();
+            if dd.allowed {
+                dd.allowed = false;
+                dd.reason = dd.withheld[0].reason;
+                dd.clause = dd.reason.clause();
+            }
+            self.audit_decision(p, "subject.create", None, purpose, &dd, &cats, now, request_id).await?;
+            return Err(CoreError::Denied(denial(&dd)));
+        }
+        for f in &prepared {
+            if let Some((IdentifierKind::AccountId, norm)) = &f.ident {
+                let digest = self.keys.blind_index(IdentifierKind::AccountId.as_str(), norm);
+                if !self.store.lookup(IdentifierKind::AccountId.as_str(), &digest).await?.is_empty() {
+                    return Err(CoreError::Conflict("account_exists"));
+                }
+            }
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let (dek, key_row) = self.new_dek(&id, SCOPE_PRIMARY, now);
+        let rows: Vec<FieldRow> = prepared
+            .iter()
+            .map(|f| Self::seal_row(&dek, &id, &f.record, &f.name, &f.category.key, &f.value, None, now))
+            .collect();
+        let idx: Vec<(&str, [u8; 32], &str)> = prepared
+            .iter()
+            .filter_map(|f| f.ident.as_ref())
+            .map(|(k, n)| (k.as_str(), self.keys.blind_index(k.as_str(), n), id.as_str()))
+            .collect();
+        let mut tx = self.store.begin(now).await?;
+        tx.insert_subject(&SubjectRow { id: id.clone(), kind: kind.into(), status: "active".into(), created_at: now, erased_at: None })
+            .await?;
+        tx.insert_keys(std::slice::from_ref(&key_row)).await?;
+        tx.upsert_fields(&rows).await?;
+        tx.insert_blind_index(&idx).await?;
+        let mut rec = self.audit_base(&p.name, "subject.create", now, request_id);
+        rec.subject_id = Some(id.clone());
+        rec.purpose = Some(purpose.into());
+        rec.outcome = "allow".into();
+        rec.reason = Some(d.reason.as_str().into());
+        rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+        rec.categories = AuditRecord::join_categories(cats.iter().copied());
+        rec.detail = Some(format!("kind={kind} fields={}", rows.len()));
+        tx.audit(rec);
+        tx.commit().await?;
+        self.cache.insert(Self::cache_key(&id, SCOPE_PRIMARY), Arc::new(dek));
+        Ok(id)
+    }
+
+    /// Writes (inserts or replaces) fields of an existing subject, collected for `purpose`.
+    ///
+    /// # Errors
+    /// As [`Vault::create_subject`]; `NotFound` for an unknown subject; `Conflict` when the
+    /// subject was erased.
+    #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id, purpose = %purpose))]
+    pub async fn put_fields(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        purpose: &str,
+        inputs: &[FieldInput],
+        request_id: Option<&str>,
+    ) -> Result<usize, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        let prepared = self.prepare(inputs)?;
+        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        if subject.status != "active" {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
+        let dek = self.dek(subject_id, SCOPE_PRIMARY).await?.ok_or(CoreError::Conflict("subject_key_missing"))?;
+        let existing = self.store.fields(subject_id).await?;
+        let (_, state) = self.consent_state(subject_id, now_t).await?;
+        let birth = Self::prepared_birth_date(&prepared).or_else(|| Self::birth_date_of(Some(&dek), &existing));
+        let cats: Vec<&str> = prepared.iter().map(|f| f.category.key.as_str()).collect();
+        let facts = SubjectFacts { consent: &state, birth_date: birth, erased: false };
+        let req = AccessRequest { purpose, categories: &cats, principal_purposes: &p.purposes };
+        let d = decide(&self.policy, &facts, &req, now_t);
+        if !d.allowed || !d.withheld.is_empty() {
+            let mut dd = d.clone();
+            if dd.allowed {
+                dd.allowed = false;
+                dd.reason = dd.withheld[0].reason;
+                dd.clause = dd.reason.clause();
+            }
+            self.audit_decision(p, "fields.put", Some(subject_id), purpose, &dd, &cats, now, request_id).await?;
+            return Err(CoreError::Denied(denial(&dd)));
+        }
+        let rows: Vec<FieldRow> = prepared
+            .iter()
+            .map(|f| Self::seal_row(&dek, subject_id, &f.record, &f.name, &f.category.key, &f.value, None, now))
+            .collect();
+        // Re-derive the blind index of every identifier kind touched, from all current values:
+        // a corrected mobile must stop finding the subject under the old number.
+        let touched: HashSet<IdentifierKind> = prepared.iter().filter_map(|f| f.ident.as_ref().map(|x| x.0)).collect();
+        let replaced: HashSet<(&str, &str)> = prepared.iter().map(|f| (f.record.as_str(), f.name.as_str())).collect();
+        let mut idx_values: Vec<(IdentifierKind, String)> =
+            prepared.iter().filter_map(|f| f.ident.clone()).collect();
+        for r in &existing {
+            if replaced.contains(&(r.record.as_str(), r.name.as_str())) {
+                continue;
+            }
+            if let Some(kind) = self.policy.category(&r.category).and_then(|c| c.identifier) {
+                if touched.contains(&kind) {
+                    if let FieldValue::Text(s) = Self::open_row(&dek, r)? {
+                        idx_values.push((kind, s));
+                    }
+                }
+            }
+        }
+        let idx: Vec<(&str, [u8; 32], &str)> = idx_values
+            .iter()
+            .map(|(k, n)| (k.as_str(), self.keys.blind_index(k.as_str(), n), subject_id))
+            .collect();
+        let mut tx = self.store.begin(now).await?;
+        tx.upsert_fields(&rows).await?;
+        for k in &touched {
+            tx.delete_blind_index(subject_id, Some(k.as_str())).await?;
+        }
+        tx.insert_blind_index(&idx).await?;
+        let mut rec = self.audit_base(&p.name, "fields.put", now, request_id);
+        rec.subject_id = Some(subject_id.into());
+        rec.purpose = Some(purpose.into());
+        rec.outcome = "allow".into();
+        rec.reason = Some(d.reason.as_str().into());
+        rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+        rec.categories = AuditRecord::join_categories(cats.iter().copied());
+        rec.detail = Some(format!("fields={}", rows.len()));
+        tx.audit(rec);
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Reads a subject's fields for `purpose`: decides, audits the decision, then opens only
+    /// the categories the decision allows (minimum necessary).
+    ///
+    /// `categories` empty means "everything the purpose allows".
+    ///
+    /// # Errors
+    /// `Invalid` for unknown categories; `NotFound`; `Denied` (403, audited, with reason code,
+    /// clause and article); store/crypto failures.
+    #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id, purpose = %purpose))]
+    pub async fn read_fields(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        purpose: &str,
+        categories: &[String],
+        request_id: Option<&str>,
+    ) -> Result<ReadResult, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        for (i, c) in categories.iter().enumerate() {
+            if self.policy.category(c).is_none() {
+                return Err(CoreError::invalid(format!("categories[{i}]"), "unknown_category", "category is not declared in the policy"));
+            }
+        }
+        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        let erased = subject.status == "erased";
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
+        let rows = self.store.fields(subject_id).await?;
+        let (_, state) = self.consent_state(subject_id, now_t).await?;
+        let scope = if erased { SCOPE_RESTRICTED } else { SCOPE_PRIMARY };
+        let dek = self.dek(subject_id, scope).await?;
+        let birth = if erased { None } else { Self::birth_date_of(dek.as_deref(), &rows) };
+        let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
+        let facts = SubjectFacts { consent: &state, birth_date: birth, erased };
+        let req = AccessRequest { purpose, categories: &cats, principal_purposes: &p.purposes };
+        let d = decide(&self.policy, &facts, &req, now_t);
+        self.audit_decision(p, "fields.read", Some(subject_id), purpose, &d, &cats, now, request_id).await?;
+        if !d.allowed {
+            return Err(CoreError::Denied(denial(&d)));
+        }
+        let allowed: HashSet<&str> = d.allowed_categories.iter().copied().collect();
+        let mut fields = Vec::new();
+        if let Some(dek) = dek.as_deref() {
+            for r in &rows {
+                if !allowed.contains(r.category.as_str()) || r.restricted_until.is_some_and(|u| u <= now) {
+                    continue;
+                }
+                if erased != r.restricted_until.is_some() {
+                    continue;
+                }
+                fields.push(FieldOutput {
+                    record: r.record.clone(),
+                    name: r.name.clone(),
+                    category: r.category.clone(),
+                    value: Self::open_row(dek, r)?,
+                    restricted_until: r.restricted_until,
+                });
+            }
+        }
+        Ok(ReadResult {
+            subject_id: subject_id.into(),
+            purpose: purpose.into(),
+            legal_basis: d.legal_basis.map_or("", |b| b.as_str()),
+            article: d.article(),
+            clause: d.clause.to_string(),
+            explanation: d.explanation(),
+            minor: d.minor,
+            fields,
+            withheld: d.withheld.iter().map(|w| (w.category.to_string(), w.reason.as_str())).collect(),
+            policy_version: self.policy.version().to_string(),
+        })
+    }
+
+    /// Finds every subject whose identifier of `kind` equals `raw` after normalization, via
+    /// the blind index (no decryption, no scan). Each match is audited.
+    ///
+    /// # Errors
+    /// `Invalid` for an unknown kind or a malformed value; `Forbidden` when the principal may
+    /// not use `purpose`; `Denied` for an unknown purpose; store failures.
+    #[instrument(skip_all, fields(principal = %p.name, purpose = %purpose, kind = %kind))]
+    pub async fn lookup(
+        &self,
+        p: &Principal,
+        kind: &str,
+        raw: &str,
+        purpose: &str,
+        request_id: Option<&str>,
+    ) -> Result<LookupResult, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        let k = IdentifierKind::parse_name(kind)
+            .ok_or_else(|| CoreError::invalid("by", "unknown_identifier_kind", "by is account_id, mobile, email or id_card"))?;
+        let norm = k.normalize(raw).map_err(|e| CoreError::invalid("value", e.code, e.reason))?;
+        if self.policy.purpose(purpose).is_none() {
+            return Err(CoreError::invalid("purpose", "unknown_purpose", "purpose is not declared in the policy"));
+        }
+        if !p.purposes.iter().any(|x| x == purpose) {
+            return Err(CoreError::Forbidden { code: "purpose_not_permitted", message: "the API key may not use this purpose" });
+        }
+        let digest = self.keys.blind_index(k.as_str(), &norm);
+        let subjects = self.store.lookup(k.as_str(), &digest).await?;
+        let now = self.clock.now().unix_timestamp();
+        let category = self.policy.identifier_category(k).map(|c| c.key.clone()).unwrap_or_default();
+        let mut tx = self.store.begin(now).await?;
+        let targets: Vec<Option<&str>> =
+            if subjects.is_empty() { vec![None] } else { subjects.iter().map(|s| Some(s.as_str())).collect() };
+        for s in targets {
+            let mut rec = self.audit_base(&p.name, "subject.lookup", now, request_id);
+            rec.subject_id = s.map(str::to_string);
+            rec.purpose = Some(purpose.into());
+            rec.outcome = "allow".into();
+            rec.categories = category.clone();
+            rec.detail = Some(format!("by={} matches={}", k.as_str(), subjects.len()));
+            tx.audit(rec);
+        }
+        tx.commit().await?;
+        Ok(LookupResult { count: subjects.len(), subjects })
+    }
+
+    /// Appends a consent event to the subject's ledger (never rewrites earlier rows).
+    ///
+    /// # Errors
+    /// `Invalid` for an unknown purpose, action or giver, or a time in the future; `NotFound`;
+    /// `Conflict` for an erased subject or a repeated `event_ref`.
+    #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
+    pub async fn record_consent(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        input: &ConsentInput,
+        request_id: Option<&str>,
+    ) -> Result<ConsentRow, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        let purpose = self
+            .policy
+            .purpose(&input.purpose)
+            .ok_or_else(|| CoreError::invalid("purpose", "unknown_purpose", "purpose is not declared in the policy"))?;
+        let action = ConsentAction::parse(&input.action)
+            .ok_or_else(|| CoreError::invalid("action", "unknown_action", "action is grant or withdraw"))?;
+        let given_by = GivenBy::parse(&input.given_by)
+            .ok_or_else(|| CoreError::invalid("given_by", "unknown_given_by", "given_by is self or guardian"))?;
+        if !valid_name(&input.method) || input.method.len() > 32 {
+            return Err(CoreError::invalid("method", "method_malformed", "1-32 characters of A-Z a-z 0-9 _ . : -"));
+        }
+        if let Some(r) = &input.event_ref {
+            if !valid_name(r) {
+                return Err(CoreError::invalid("event_ref", "event_ref_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+            }
+        }
+        let now = self.clock.now().unix_timestamp();
+        let at = input.at.unwrap_or(now);
+        if at > now + MAX_CLOCK_SKEW_SECS {
+            return Err(CoreError::invalid("at", "consent_time_in_future", "a consent cannot be recorded ahead of time"));
+        }
+        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        if subject.status != "active" {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
+        let mut row = ConsentRow {
+            seq: 0,
+            event_ref: input.event_ref.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            subject_id: subject_id.into(),
+            purpose: purpose.id.clone(),
+            action: action.as_str().into(),
+            at,
+            given_by: given_by.as_str().into(),
+            method: input.method.clone(),
+            separate: input.separate || purpose.separate_consent,
+            policy_version: input.policy_version.clone().unwrap_or_else(|| self.policy.version().to_string()),
+            recorded_at: now,
+        };
+        let mut tx = self.store.begin(now).await?;
+        if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
+            return Err(CoreError::Conflict("consent_event_exists"));
+        }
+        let mut rec = self.audit_base(&p.name, &format!("consent.{}", action.as_str()), now, request_id);
+        rec.subject_id = Some(subject_id.into());
+        rec.purpose = Some(purpose.id.clone());
+        rec.detail = Some(format!("given_by={} method={} separate={}", row.given_by, row.method, row.separate));
+        tx.audit(rec);
+        tx.commit().await?;
+        row.seq = -1;
+        Ok(row)
+    }
+
+    /// The subject's consent ledger and the consents in force now.
+    ///
+    /// # Errors
+    /// `NotFound`; store failures.
+    pub async fn consents(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+    ) -> Result<(Vec<ConsentRow>, Vec<(String, ActiveConsent)>), CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        let (rows, state) = self.consent_state(subject_id, self.clock.now()).await?;
+        let active = state
+            .active_purposes()
+            .into_iter()
+            .filter_map(|p| state.active(p).map(|a| (p.to_string(), a.clone())))
+            .collect();
+        Ok((rows, active))
+    }
+
+    /// Erases a subject by crypto-shredding (PIPL Art. 47; policy §7.1, §4.2).
+    ///
+    /// Fields in categories under a legal retention period (orders: ≥ 3 years after the
+    /// transaction) are re-sealed under a new `restricted` DEK with their release instant;
+    /// every other field is deleted, the primary DEK is destroyed, blind-index entries are
+    /// removed and the subject is marked erased — all with the audit entry, in one transaction.
+    ///
+    /// # Errors
+    /// `Forbidden` without the admin role; `NotFound`; `Conflict` if already erased.
+    #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
+    pub async fn erase_subject(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        ground: &str,
+        request_id: Option<&str>,
+    ) -> Result<ErasureReceipt, CoreError> {
+        Self::require_role(p, ROLE_ADMIN)?;
+        if !valid_name(ground) {
+            return Err(CoreError::invalid("ground", "ground_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+        }
+        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        if subject.status != "active" {
+            return Err(CoreError::Conflict("already_erased"));
+        }
+        let now = self.clock.now().unix_timestamp();
+        let dek = self.dek(subject_id, SCOPE_PRIMARY).await?.ok_or(CoreError::Conflict("subject_key_missing"))?;
+        let rows = self.store.fields(subject_id).await?;
+
+        // Release instant per record: the record's own event time (e.g. paid_at) + min_days.
+        let mut anchor: BTreeMap<&str, i64> = BTreeMap::new();
+        for r in &rows {
+            let Some(c) = self.policy.category(&r.category) else { continue };
+            if c.retention.is_some() {
+                if let Ok(FieldValue::Timestamp(t)) = Self::open_row(&dek, r) {
+                    let e = anchor.entry(r.record.as_str()).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+        }
+        let (rdek, rkey) = self.new_dek(subject_id, SCOPE_RESTRICTED, now);
+        let mut retained_rows = Vec::new();
+        let mut retained: BTreeMap<String, RetainedCategory> = BTreeMap::new();
+        let mut deleted_categories: Vec<String> = Vec::new();
+        for r in &rows {
+            let ret = self.policy.category(&r.category).and_then(|c| c.retention.as_ref());
+            let until = ret.map(|rt| anchor.get(r.record.as_str()).copied().unwrap_or(now) + i64::from(rt.min_days) * 86_400);
+            match (ret, until) {
+                (Some(rt), Some(until)) if until > now => {
+                    let v = Self::open_row(&dek, r)?;
+                    retained_rows.push(Self::seal_row(&rdek, subject_id, &r.record, &r.name, &r.category, &v, Some(until), now));
+                    let e = retained.entry(r.category.clone()).or_insert_with(|| RetainedCategory {
+                        category: r.category.clone(),
+                        fields: 0,
+                        until,
+                        basis: rt.basis.clone(),
+                        clause: rt.clause.clone(),
+                    });
+                    e.fields += 1;
+                    e.until = e.until.max(until);
+                }
+                _ => deleted_categories.push(r.category.clone()),
+            }
+        }
+        deleted_categories.sort();
+        deleted_categories.dedup();
+        let mut tx = self.store.begin(now).await?;
+        tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
+        let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
+        if !retained_rows.is_empty() {
+            tx.insert_keys(std::slice::from_ref(&rkey)).await?;
+            tx.upsert_fields(&retained_rows).await?;
+        }
+        let removed = tx.delete_blind_index(subject_id, None).await?;
+        tx.mark_erased(subject_id, now).await?;
+        let mut rec = self.audit_base(&p.name, "subject.erase", now, request_id);
+        rec.subject_id = Some(subject_id.into());
+        rec.categories = AuditRecord::join_categories(deleted_categories.iter().map(String::as_str));
+        rec.detail = Some(format!(
+            "ground={ground} destroyed_key={} deleted_fields={deleted_fields} retained_fields={} blind_index_removed={removed}",
+            dek.key_id(),
+            retained_rows.len()
+        ));
+        tx.audit(rec);
+        tx.commit().await?;
+        self.cache.evict_prefix(&format!("{subject_id}/"));
+        Ok(ErasureReceipt {
+            subject_id: subject_id.into(),
+            erased_at: now,
+            destroyed_key_id: dek.key_id().to_string(),
+            deleted_fields,
+            deleted_categories,
+            retained: retained.into_values().collect(),
+            blind_index_entries_removed: removed,
+        })
+    }
+
+    /// Deletes restricted fields whose retention period has ended (policy §4.2, §8.2), with one
+    /// audit entry per subject. Returns how many fields were deleted.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn retention_sweep(&self, actor: &str) -> Result<i64, CoreError> {
+        let now = self.clock.now().unix_timestamp();
+        let mut tx = self.store.begin(now).await?;
+        let done = tx.delete_expired_restricted(now).await?;
+        let mut total = 0;
+        for (s, n) in &done {
+            total += n;
+            let mut rec = self.audit_base(actor, "retention.delete", now, None);
+            rec.subject_id = Some(s.clone());
+            rec.detail = Some(format!("fields={n}"));
+            tx.audit(rec);
+        }
+        tx.commit().await?;
+        Ok(total)
+    }
+
+    /// Creates an API key for `principal` with `roles` and `purposes`; returns the token, shown
+    /// once. Only its SHA-256 is stored.
+    ///
+    /// # Errors
+    /// `Invalid` for an unknown role or purpose or a malformed principal name.
+    pub async fn create_api_key(
+        &self,
+        actor: &str,
+        principal: &str,
+        roles: &[String],
+        purposes: &[String],
+    ) -> Result<String, CoreError> {
+        if !valid_name(principal) {
+            return Err(CoreError::invalid("principal", "principal_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+        }
+        for r in roles {
+            if r != ROLE_APP && r != ROLE_ADMIN {
+                return Err(CoreError::invalid("roles", "unknown_role", "roles are app and admin"));
+            }
+        }
+        for p in purposes {
+            if self.policy.purpose(p).is_none() {
+                return Err(CoreError::invalid("purposes", "unknown_purpose", "purpose is not declared in the policy"));
+            }
+        }
+        let key_id = hex::encode(&uuid::Uuid::new_v4().as_bytes()[..8]);
+        let secret = pivault_crypto::new_api_token();
+        let token = format!("pvk.{key_id}.{secret}");
+        let now = self.clock.now().unix_timestamp();
+        let row = ApiKeyRow {
+            key_id: key_id.clone(),
+            principal: principal.into(),
+            roles: roles.join(","),
+            purposes: purposes.join(","),
+            token_hash: pivault_crypto::token_hash(&token).to_vec(),
+            created_at: now,
+            revoked_at: None,
+        };
+        let mut tx = self.store.begin(now).await?;
+        tx.insert_api_key(&row).await?;
+        let mut rec = self.audit_base(actor, "apikey.create", now, None);
+        rec.detail = Some(format!("key_id={key_id} principal={principal} roles={} purposes={}", row.roles, row.purposes));
+        tx.audit(rec);
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Resolves a bearer token to its principal. Compares hashes in constant time.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a malformed, unknown or revoked token.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
+        let mut parts = token.splitn(3, '.');
+        let (Some("pvk"), Some(key_id), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(CoreError::Unauthenticated);
+        };
+        if key_id.len() != 16 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CoreError::Unauthenticated);
+        }
+        let row = self.store.api_key(key_id).await?.ok_or(CoreError::Unauthenticated)?;
+        let h = pivault_crypto::token_hash(token);
+        if !pivault_crypto::ct_eq(&h, &row.token_hash) || row.revoked_at.is_some() {
+            return Err(CoreError::Unauthenticated);
+        }
+        let split = |s: &str| s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect::<Vec<_>>();
+        Ok(Principal { name: row.principal, roles: split(&row.roles), purposes: split(&row.purposes) })
+    }
+
+    /// Walks the whole audit chain, recomputing every hash from the stored columns.
+    ///
+    /// # Errors
+    /// Store failures (a broken chain is a report, not an error).
+    pub async fn verify_audit(store: &Store) -> Result<AuditVerifyReport, CoreError> {
+        let (head_seq, head_hash) = store.audit_head().await?;
+        let mut prev = GENESIS;
+        let mut last = 0i64;
+        let mut entries = 0i64;
+        loop {
+            let page = store.audit_page(last, 5_000).await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in &page {
+                entries += 1;
+                let seq = row.record.seq;
+                let broken = if seq != last + 1 {
+                    Some("sequence gap: an entry was removed or reordered")
+                } else if row.prev_hash.as_slice() != prev.as_slice() {
+                    Some("previous-hash link does not match the entry before")
+                } else {
+                    let h = pivault_crypto::chain_hash(&prev, &row.record.canonical_bytes());
+                    if h.as_slice() == row.hash.as_slice() {
+                        prev = h;
+                        None
+                    } else {
+                        Some("entry content does not match its hash: the row was altered")
+                    }
+                };
+                if let Some(why) = broken {
+                    return Ok(AuditVerifyReport { entries, head_seq, first_broken: Some((seq, why)) });
+                }
+                last = seq;
+            }
+        }
+        if last != head_seq || head_hash.as_slice() != prev.as_slice() {
+            return Ok(AuditVerifyReport {
+                entries,
+                head_seq,
+                first_broken: Some((last + 1, "chain head does not match the last entry: entries were truncated")),
+            });
+        }
+        Ok(AuditVerifyReport { entries, head_seq, first_broken: None })
+    }
+}

@@ -1,0 +1,231 @@
+//! The consent ledger model and its fold into the current consent state.
+//!
+//! Invariants (PIPL Art. 14–16; policy §7.2):
+//! - The ledger is append-only: a withdrawal is a new event, never an edit of the grant, so
+//!   earlier decisions stay explainable ("withdrawal does not affect processing before it").
+//! - The state for a purpose is the one set by its latest event by event time; events with the
+//!   same time are ordered by ledger sequence. Folding is order-independent.
+
+use std::collections::HashMap;
+use time::OffsetDateTime;
+
+/// Grant or withdraw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsentAction {
+    /// Consent given (PIPL Art. 14).
+    Grant,
+    /// Consent withdrawn (PIPL Art. 15).
+    Withdraw,
+}
+
+impl ConsentAction {
+    /// Wire name: `grant` | `withdraw`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grant => "grant",
+            Self::Withdraw => "withdraw",
+        }
+    }
+    /// Parses the wire name; `None` for anything else.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "grant" => Some(Self::Grant),
+            "withdraw" => Some(Self::Withdraw),
+            _ => None,
+        }
+    }
+}
+
+/// Who gave the consent: the PI subject, or the guardian of a minor (PIPL Art. 31).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GivenBy {
+    /// The PI subject themself (`self` on the wire).
+    Subject,
+    /// A parent or guardian (`guardian`).
+    Guardian,
+}
+
+impl GivenBy {
+    /// Wire name: `self` | `guardian`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subject => "self",
+            Self::Guardian => "guardian",
+        }
+    }
+    /// Parses the wire name; `None` for anything else.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "self" => Some(Self::Subject),
+            "guardian" => Some(Self::Guardian),
+            _ => None,
+        }
+    }
+}
+
+/// One ledger row, as the decision needs it (ids and times; no PI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEvent {
+    /// Ledger sequence number: a tie-breaker for events with the same `at`.
+    pub seq: i64,
+    /// Purpose id from the policy.
+    pub purpose: String,
+    /// Grant or withdraw.
+    pub action: ConsentAction,
+    /// When the subject acted (UTC, seconds).
+    pub at: OffsetDateTime,
+    /// Who acted.
+    pub given_by: GivenBy,
+    /// Whether this consent was collected as a separate consent (PIPL Art. 29/23/25/39).
+    pub separate: bool,
+    /// Policy version shown to the subject when they acted.
+    pub policy_version: String,
+}
+
+/// The consent in force for one purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveConsent {
+    /// Who gave it.
+    pub given_by: GivenBy,
+    /// Whether it is a separate consent.
+    pub separate: bool,
+    /// When it was given.
+    pub at: OffsetDateTime,
+    /// Policy version it was given under.
+    pub policy_version: String,
+}
+
+#[derive(Debug, Clone)]
+struct Latest {
+    at: OffsetDateTime,
+    seq: i64,
+    action: ConsentAction,
+    consent: ActiveConsent,
+}
+
+/// The current consent state of one subject: per purpose, the effect of its latest event.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentState {
+    latest: HashMap<String, Latest>,
+}
+
+impl ConsentState {
+    /// Folds ledger events (in any order) into the state as of `now`; events after `now` are
+    /// ignored, so a decision at time t sees exactly the ledger as it stood at t.
+    #[must_use]
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a ConsentEvent>, now: OffsetDateTime) -> Self {
+        let mut s = Self::default();
+        for e in events {
+            if e.at <= now {
+                s.apply(e);
+            }
+        }
+        s
+    }
+
+    /// Applies one event; keeps it only if it is later (by time, then sequence) than what is held.
+    pub fn apply(&mut self, e: &ConsentEvent) {
+        let newer = self
+            .latest
+            .get(&e.purpose)
+            .is_none_or(|l| (e.at, e.seq) > (l.at, l.seq));
+        if newer {
+            self.latest.insert(
+                e.purpose.clone(),
+                Latest {
+                    at: e.at,
+                    seq: e.seq,
+                    action: e.action,
+                    consent: ActiveConsent {
+                        given_by: e.given_by,
+                        separate: e.separate,
+                        at: e.at,
+                        policy_version: e.policy_version.clone(),
+                    },
+                },
+            );
+        }
+    }
+
+    /// The consent in force for `purpose`, if its latest event is a grant.
+    #[must_use]
+    pub fn active(&self, purpose: &str) -> Option<&ActiveConsent> {
+        self.latest
+            .get(purpose)
+            .filter(|l| l.action == ConsentAction::Grant)
+            .map(|l| &l.consent)
+    }
+
+    /// True when the latest event for `purpose` is a withdrawal.
+    #[must_use]
+    pub fn withdrawn(&self, purpose: &str) -> bool {
+        self.latest
+            .get(purpose)
+            .is_some_and(|l| l.action == ConsentAction::Withdraw)
+    }
+
+    /// Purposes with a consent in force, sorted.
+    #[must_use]
+    pub fn active_purposes(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .latest
+            .iter()
+            .filter(|(_, l)| l.action == ConsentAction::Grant)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn ev(seq: i64, purpose: &str, action: ConsentAction, at: OffsetDateTime) -> ConsentEvent {
+        ConsentEvent {
+            seq,
+            purpose: purpose.into(),
+            action,
+            at,
+            given_by: GivenBy::Subject,
+            separate: false,
+            policy_version: "2024-12-04".into(),
+        }
+    }
+
+    #[test]
+    fn latest_event_by_time_wins_regardless_of_arrival_order() {
+        let g = ev(2, "marketing", ConsentAction::Grant, datetime!(2025-01-01 0:00 UTC));
+        let w = ev(1, "marketing", ConsentAction::Withdraw, datetime!(2025-06-01 0:00 UTC));
+        let now = datetime!(2026-01-01 0:00 UTC);
+        for order in [[&g, &w], [&w, &g]] {
+            let s = ConsentState::fold(order, now);
+            assert!(s.active("marketing").is_none());
+            assert!(s.withdrawn("marketing"));
+        }
+    }
+
+    #[test]
+    fn events_after_the_decision_time_are_not_seen() {
+        let g = ev(1, "marketing", ConsentAction::Grant, datetime!(2025-01-01 0:00 UTC));
+        let w = ev(2, "marketing", ConsentAction::Withdraw, datetime!(2025-06-01 0:00 UTC));
+        let s = ConsentState::fold([&g, &w], datetime!(2025-03-01 0:00 UTC));
+        assert!(s.active("marketing").is_some());
+    }
+
+    #[test]
+    fn same_time_events_are_ordered_by_sequence() {
+        let t = datetime!(2025-01-01 0:00 UTC);
+        let g = ev(5, "ads", ConsentAction::Grant, t);
+        let w = ev(4, "ads", ConsentAction::Withdraw, t);
+        let s = ConsentState::fold([&g, &w], t);
+        assert!(s.active("ads").is_some());
+        assert_eq!(s.active_purposes(), vec!["ads"]);
+    }
+}

@@ -1,0 +1,983 @@
+//! The [`Store`]: connection, migrations, reads, and the audited write transaction.
+
+use crate::rows::{ApiKeyRow, AuditRow, ConsentRow, FieldRow, KeyRow, SubjectRow};
+use crate::StoreError;
+use pivault_crypto::chain_hash;
+use pivault_domain::audit::AuditRecord;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Row, Transaction};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Rows per multi-row INSERT; keeps bound parameters far below both backends' limits
+/// (SQLite 32,766; PostgreSQL 65,535).
+const CHUNK: usize = 400;
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (WAL). One process writes at a time.
+    Sqlite,
+    /// PostgreSQL; many pivault instances may share it.
+    Postgres,
+}
+
+/// The store. Cheap to clone (a pool handle).
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+/// Splits a URL into backend and the URL sqlx should open.
+///
+/// # Errors
+/// [`StoreError::UnsupportedUrl`] for any scheme other than `sqlite://`, `postgres://` or
+/// `postgresql://`, and for bare paths.
+pub fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        if rest.is_empty() {
+            return Err(StoreError::UnsupportedUrl("sqlite (no path)".into()));
+        }
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut u = format!("sqlite://{path}");
+        if query.is_empty() {
+            u.push_str("?mode=rwc");
+        } else {
+            u.push('?');
+            u.push_str(query);
+            if !query.contains("mode=") {
+                u.push_str("&mode=rwc");
+            }
+        }
+        Ok((Backend::Sqlite, u))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok((Backend::Postgres, url.to_string()))
+    } else {
+        let scheme = url.split_once("://").map_or("(none: a bare path)", |(s, _)| s);
+        Err(StoreError::UnsupportedUrl(scheme.to_string()))
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://")?;
+    Some(rest.split_once('?').map_or(rest, |(p, _)| p))
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl Store {
+    /// Opens (creating, for SQLite) the database at `url` and applies migrations.
+    ///
+    /// # Errors
+    /// Unsupported URL, I/O creating the SQLite directory, connection or migration failure.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, None).await
+    }
+
+    /// Like [`Store::connect`] with an explicit pool size.
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn connect_with(url: &str, max_connections: Option<u32>) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, sqlx_url) = parse_url(url)?;
+        if backend == Backend::Sqlite {
+            if let Some(parent) = sqlite_path(&sqlx_url)
+                .map(std::path::Path::new)
+                .and_then(std::path::Path::parent)
+            {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)?;
+                }
+            }
+        }
+        let is_sqlite = backend == Backend::Sqlite;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.unwrap_or(if is_sqlite { 8 } else { 16 }))
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                             PRAGMA secure_delete=ON; PRAGMA busy_timeout=10000; \
+                             PRAGMA foreign_keys=ON;",
+                        )
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&sqlx_url)
+            .await?;
+        let store = Self {
+            pool,
+            backend,
+            write_lock: is_sqlite.then(|| Arc::new(Mutex::new(()))),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies pending forward-only migrations (same version numbers on both backends).
+    ///
+    /// # Errors
+    /// [`StoreError::Migrate`].
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The backend in use.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (waits for connections to return).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// SQLite only: folds the WAL into the main file and truncates it (used before scanning the
+    /// file in tests and after erasure). No-op on PostgreSQL.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE);").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Begins a write transaction stamped `now` (unix seconds). Its first statement locks the
+    /// audit chain head, so writers are serialized and the chain cannot fork.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn begin(&self, now: i64) -> Result<WriteTx, StoreError> {
+        let guard = match &self.write_lock {
+            Some(l) => Some(Arc::clone(l).lock_owned().await),
+            None => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let seq: i64 = row.try_get(0)?;
+        let hash: Vec<u8> = row.try_get(1)?;
+        let mut head = [0u8; 32];
+        if hash.len() == 32 {
+            head.copy_from_slice(&hash);
+        }
+        Ok(WriteTx {
+            tx,
+            head_seq: seq,
+            head_hash: head,
+            audit: Vec::new(),
+            _guard: guard,
+        })
+    }
+
+    /// A subject by id.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subject(&self, id: &str) -> Result<Option<SubjectRow>, StoreError> {
+        let row = sqlx::query("SELECT id, kind, status, created_at, erased_at FROM subjects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| subject_from(&r)).transpose()
+    }
+
+    /// The wrapped DEK of a subject for a scope.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subject_key(&self, subject_id: &str, scope: &str) -> Result<Option<KeyRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT subject_id, scope, key_id, kek_id, wrapped, created_at FROM subject_keys \
+             WHERE subject_id = $1 AND scope = $2",
+        )
+        .bind(subject_id)
+        .bind(scope)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| key_from(&r)).transpose()
+    }
+
+    /// All wrapped DEKs of a subject.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subject_keys(&self, subject_id: &str) -> Result<Vec<KeyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id, scope, key_id, kek_id, wrapped, created_at FROM subject_keys \
+             WHERE subject_id = $1",
+        )
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_from).collect()
+    }
+
+    /// All sealed fields of a subject, ordered by record then name.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn fields(&self, subject_id: &str) -> Result<Vec<FieldRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id, record, name, category, key_id, ciphertext, restricted_until, updated_at \
+             FROM fields WHERE subject_id = $1 ORDER BY record, name",
+        )
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(field_from).collect()
+    }
+
+    /// Subjects whose blind index of `kind` equals `digest`; every match, sorted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn lookup(&self, kind: &str, digest: &[u8]) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id FROM blind_index WHERE kind = $1 AND digest = $2 ORDER BY subject_id",
+        )
+        .bind(kind)
+        .bind(digest.to_vec())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    }
+
+    /// For many digests of one kind: the (digest, subject) pairs that exist.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn lookup_many(&self, kind: &str, digests: &[[u8; 32]]) -> Result<Vec<(Vec<u8>, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in digests.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT digest, subject_id FROM blind_index WHERE kind = $1 AND digest IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(kind);
+            for d in chunk {
+                q = q.bind(d.to_vec());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Of the given consent event references, those already in the ledger.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn existing_consent_refs(&self, refs: &[&str]) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in refs.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT event_ref FROM consent_events WHERE event_ref IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(*r);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(r.try_get(0)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Of the given record names, the (subject, record) pairs that already have fields.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn existing_records(&self, records: &[&str]) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in records.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT DISTINCT subject_id, record FROM fields WHERE record IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q.bind(*r);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push((r.try_get(0)?, r.try_get(1)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A subject's consent ledger, in ledger order.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn consent_events(&self, subject_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, event_ref, subject_id, purpose, action, at, given_by, method, separate, \
+             policy_version, recorded_at FROM consent_events WHERE subject_id = $1 ORDER BY seq",
+        )
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(consent_from).collect()
+    }
+
+    /// Whether a consent event with this reference exists.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn consent_ref_exists(&self, event_ref: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM consent_events WHERE event_ref = $1")
+            .bind(event_ref)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// An API key by its public id.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn api_key(&self, key_id: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key_id, principal, roles, purposes, token_hash, created_at, revoked_at \
+             FROM api_keys WHERE key_id = $1",
+        )
+        .bind(key_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(ApiKeyRow {
+                key_id: r.try_get(0)?,
+                principal: r.try_get(1)?,
+                roles: r.try_get(2)?,
+                purposes: r.try_get(3)?,
+                token_hash: r.try_get(4)?,
+                created_at: r.try_get(5)?,
+                revoked_at: r.try_get(6)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Up to `limit` audit rows with `seq > after`, in chain order.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject_id, purpose, categories, outcome, reason, \
+             legal_basis, policy_version, request_id, detail, prev_hash, hash \
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    record: AuditRecord {
+                        seq: r.try_get(0)?,
+                        at: r.try_get(1)?,
+                        actor: r.try_get(2)?,
+                        action: r.try_get(3)?,
+                        subject_id: r.try_get(4)?,
+                        purpose: r.try_get(5)?,
+                        categories: r.try_get(6)?,
+                        outcome: r.try_get(7)?,
+                        reason: r.try_get(8)?,
+                        legal_basis: r.try_get(9)?,
+                        policy_version: r.try_get(10)?,
+                        request_id: r.try_get(11)?,
+                        detail: r.try_get(12)?,
+                    },
+                    prev_hash: r.try_get(13)?,
+                    hash: r.try_get(14)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The audit chain head: (last seq, its hash).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_head(&self) -> Result<(i64, Vec<u8>), StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Audit rows about one subject, newest first, at most `limit`.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_for_subject(&self, subject_id: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject_id, purpose, categories, outcome, reason, \
+             legal_basis, policy_version, request_id, detail FROM audit_log \
+             WHERE subject_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(subject_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    seq: r.try_get(0)?,
+                    at: r.try_get(1)?,
+                    actor: r.try_get(2)?,
+                    action: r.try_get(3)?,
+                    subject_id: r.try_get(4)?,
+                    purpose: r.try_get(5)?,
+                    categories: r.try_get(6)?,
+                    outcome: r.try_get(7)?,
+                    reason: r.try_get(8)?,
+                    legal_basis: r.try_get(9)?,
+                    policy_version: r.try_get(10)?,
+                    request_id: r.try_get(11)?,
+                    detail: r.try_get(12)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Row count of a table (for import reports and tests). `table` must be one of the store's
+    /// own table names.
+    ///
+    /// # Errors
+    /// Database failure, or [`StoreError::Conflict`] for an unknown table name.
+    pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
+        const TABLES: [&str; 7] = [
+            "subjects",
+            "subject_keys",
+            "fields",
+            "blind_index",
+            "consent_events",
+            "audit_log",
+            "api_keys",
+        ];
+        if !TABLES.contains(&table) {
+            return Err(StoreError::Conflict("unknown table"));
+        }
+        let row = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// Test/operator hook: overwrite one audit column by hand, as an attacker or a careless
+    /// operator would. Used to prove `audit verify` catches it.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn tamper_audit_action(&self, seq: i64, action: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_log SET action = $1 WHERE seq = $2")
+            .bind(action)
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that a policy version was loaded (idempotent).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn record_policy_version(&self, version: &str, hash: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO policy_versions (version, hash, loaded_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (version, hash) DO NOTHING",
+        )
+        .bind(version)
+        .bind(hash)
+        .bind(now_unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn subject_from(r: &AnyRow) -> Result<SubjectRow, StoreError> {
+    Ok(SubjectRow {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        status: r.try_get(2)?,
+        created_at: r.try_get(3)?,
+        erased_at: r.try_get(4)?,
+    })
+}
+
+fn key_from(r: &AnyRow) -> Result<KeyRow, StoreError> {
+    Ok(KeyRow {
+        subject_id: r.try_get(0)?,
+        scope: r.try_get(1)?,
+        key_id: r.try_get(2)?,
+        kek_id: r.try_get(3)?,
+        wrapped: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+    })
+}
+
+fn field_from(r: &AnyRow) -> Result<FieldRow, StoreError> {
+    Ok(FieldRow {
+        subject_id: r.try_get(0)?,
+        record: r.try_get(1)?,
+        name: r.try_get(2)?,
+        category: r.try_get(3)?,
+        key_id: r.try_get(4)?,
+        ciphertext: r.try_get(5)?,
+        restricted_until: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+    })
+}
+
+fn consent_from(r: &AnyRow) -> Result<ConsentRow, StoreError> {
+    Ok(ConsentRow {
+        seq: r.try_get(0)?,
+        event_ref: r.try_get(1)?,
+        subject_id: r.try_get(2)?,
+        purpose: r.try_get(3)?,
+        action: r.try_get(4)?,
+        at: r.try_get(5)?,
+        given_by: r.try_get(6)?,
+        method: r.try_get(7)?,
+        separate: r.try_get::<i64, _>(8)? != 0,
+        policy_version: r.try_get(9)?,
+        recorded_at: r.try_get(10)?,
+    })
+}
+
+/// `$first, $first+1, …` (`n` placeholders).
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
+fn values_clause(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&n.to_string());
+            n += 1;
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// An open write transaction holding the audit-chain head lock. Queue audit entries with
+/// [`WriteTx::audit`]; [`WriteTx::commit`] appends them and commits the change with them.
+/// Dropping it without commit rolls everything back.
+pub struct WriteTx {
+    tx: Transaction<'static, Any>,
+    head_seq: i64,
+    head_hash: [u8; 32],
+    audit: Vec<AuditRecord>,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Queues an audit entry; its `seq` is assigned at commit.
+    pub fn audit(&mut self, rec: AuditRecord) {
+        self.audit.push(rec);
+    }
+
+    /// Inserts a subject.
+    ///
+    /// # Errors
+    /// Database failure; [`StoreError::Conflict`] if the id exists.
+    pub async fn insert_subject(&mut self, s: &SubjectRow) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO subjects (id, kind, status, created_at, erased_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&s.id)
+        .bind(&s.kind)
+        .bind(&s.status)
+        .bind(s.created_at)
+        .bind(s.erased_at)
+        .execute(&mut *self.tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::Conflict("subject exists"));
+        }
+        Ok(())
+    }
+
+    /// Inserts many subjects at once (import).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_subjects(&mut self, rows: &[SubjectRow]) -> Result<(), StoreError> {
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO subjects (id, kind, status, created_at, erased_at) VALUES {}",
+                values_clause(chunk.len(), 5)
+            );
+            let mut q = sqlx::query(&sql);
+            for s in chunk {
+                q = q.bind(&s.id).bind(&s.kind).bind(&s.status).bind(s.created_at).bind(s.erased_at);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Marks a subject erased at `at`.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn mark_erased(&mut self, subject_id: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE subjects SET status = 'erased', erased_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(subject_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts wrapped DEKs; an existing (subject, scope) is left alone and reported by
+    /// returning fewer rows inserted than given (callers then re-read the winner).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_keys(&mut self, rows: &[KeyRow]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO subject_keys (subject_id, scope, key_id, kek_id, wrapped, created_at) VALUES {} \
+                 ON CONFLICT (subject_id, scope) DO NOTHING",
+                values_clause(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                q = q
+                    .bind(&k.subject_id)
+                    .bind(&k.scope)
+                    .bind(&k.key_id)
+                    .bind(&k.kek_id)
+                    .bind(k.wrapped.clone())
+                    .bind(k.created_at);
+            }
+            n += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
+    /// Deletes a subject's wrapped DEK for `scope` (crypto-shredding: without it, every field
+    /// sealed under that DEK is unreadable, wherever a copy lives).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_key(&mut self, subject_id: &str, scope: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM subject_keys WHERE subject_id = $1 AND scope = $2")
+            .bind(subject_id)
+            .bind(scope)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
+    }
+
+    /// Inserts or replaces sealed fields.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn upsert_fields(&mut self, rows: &[FieldRow]) -> Result<u64, StoreError> {
+        self.write_fields(rows, true).await
+    }
+
+    /// Inserts sealed fields that are not present yet; returns how many were inserted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_fields_if_absent(&mut self, rows: &[FieldRow]) -> Result<u64, StoreError> {
+        self.write_fields(rows, false).await
+    }
+
+    async fn write_fields(&mut self, rows: &[FieldRow], replace: bool) -> Result<u64, StoreError> {
+        let conflict = if replace {
+            "ON CONFLICT (subject_id, record, name) DO UPDATE SET category = excluded.category, \
+             key_id = excluded.key_id, ciphertext = excluded.ciphertext, \
+             restricted_until = excluded.restricted_until, updated_at = excluded.updated_at"
+        } else {
+            "ON CONFLICT (subject_id, record, name) DO NOTHING"
+        };
+        let mut n = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO fields (subject_id, record, name, category, key_id, ciphertext, \
+                 restricted_until, updated_at) VALUES {} {conflict}",
+                values_clause(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for f in chunk {
+                q = q
+                    .bind(&f.subject_id)
+                    .bind(&f.record)
+                    .bind(&f.name)
+                    .bind(&f.category)
+                    .bind(&f.key_id)
+                    .bind(f.ciphertext.clone())
+                    .bind(f.restricted_until)
+                    .bind(f.updated_at);
+            }
+            n += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
+    /// Deletes every field of a subject that is not restricted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_unrestricted_fields(&mut self, subject_id: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM fields WHERE subject_id = $1 AND restricted_until IS NULL")
+            .bind(subject_id)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
+    }
+
+    /// Deletes restricted fields whose retention ended at or before `now`; returns the
+    /// (subject, count) pairs affected.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_expired_restricted(&mut self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id, COUNT(*) FROM fields WHERE restricted_until IS NOT NULL \
+             AND restricted_until <= $1 GROUP BY subject_id ORDER BY subject_id",
+        )
+        .bind(now)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let out: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, StoreError>>()?;
+        sqlx::query("DELETE FROM fields WHERE restricted_until IS NOT NULL AND restricted_until <= $1")
+            .bind(now)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(out)
+    }
+
+    /// Adds blind-index entries (kind, digest, subject); duplicates are ignored.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_blind_index(&mut self, rows: &[(&str, [u8; 32], &str)]) -> Result<(), StoreError> {
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO blind_index (kind, digest, subject_id) VALUES {} \
+                 ON CONFLICT (kind, digest, subject_id) DO NOTHING",
+                values_clause(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for (k, d, s) in chunk {
+                q = q.bind(*k).bind(d.to_vec()).bind(*s);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes a subject's blind-index entries of `kind` (all kinds when `None`).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_blind_index(&mut self, subject_id: &str, kind: Option<&str>) -> Result<u64, StoreError> {
+        let r = match kind {
+            Some(k) => {
+                sqlx::query("DELETE FROM blind_index WHERE subject_id = $1 AND kind = $2")
+                    .bind(subject_id)
+                    .bind(k)
+                    .execute(&mut *self.tx)
+                    .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM blind_index WHERE subject_id = $1")
+                    .bind(subject_id)
+                    .execute(&mut *self.tx)
+                    .await?
+            }
+        };
+        Ok(r.rows_affected())
+    }
+
+    /// Appends consent events; an existing `event_ref` is skipped. Returns how many were new.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_consents(&mut self, rows: &[ConsentRow]) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO consent_events (event_ref, subject_id, purpose, action, at, given_by, \
+                 method, separate, policy_version, recorded_at) VALUES {} ON CONFLICT (event_ref) DO NOTHING",
+                values_clause(chunk.len(), 10)
+            );
+            let mut q = sqlx::query(&sql);
+            for c in chunk {
+                q = q
+                    .bind(&c.event_ref)
+                    .bind(&c.subject_id)
+                    .bind(&c.purpose)
+                    .bind(&c.action)
+                    .bind(c.at)
+                    .bind(&c.given_by)
+                    .bind(&c.method)
+                    .bind(i64::from(c.separate))
+                    .bind(&c.policy_version)
+                    .bind(c.recorded_at);
+            }
+            n += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
+    /// Stores an API key.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_api_key(&mut self, k: &ApiKeyRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_id, principal, roles, purposes, token_hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&k.key_id)
+        .bind(&k.principal)
+        .bind(&k.roles)
+        .bind(&k.purposes)
+        .bind(k.token_hash.clone())
+        .bind(k.created_at)
+        .bind(k.revoked_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends the queued audit entries to the chain, moves the head, and commits.
+    ///
+    /// # Errors
+    /// Database failure; nothing is committed then.
+    pub async fn commit(mut self) -> Result<i64, StoreError> {
+        let mut prev = self.head_hash;
+        let mut seq = self.head_seq;
+        let mut links = Vec::with_capacity(self.audit.len());
+        for rec in &mut self.audit {
+            seq += 1;
+            rec.seq = seq;
+            let h = chain_hash(&prev, &rec.canonical_bytes());
+            links.push((prev, h));
+            prev = h;
+        }
+        for (chunk, lchunk) in self.audit.chunks(CHUNK / 2).zip(links.chunks(CHUNK / 2)) {
+            let sql = format!(
+                "INSERT INTO audit_log (seq, at, actor, action, subject_id, purpose, categories, outcome, \
+                 reason, legal_basis, policy_version, request_id, detail, prev_hash, hash) VALUES {}",
+                values_clause(chunk.len(), 15)
+            );
+            let mut q = sqlx::query(&sql);
+            for (r, (p, h)) in chunk.iter().zip(lchunk) {
+                q = q
+                    .bind(r.seq)
+                    .bind(r.at)
+                    .bind(&r.actor)
+                    .bind(&r.action)
+                    .bind(&r.subject_id)
+                    .bind(&r.purpose)
+                    .bind(&r.categories)
+                    .bind(&r.outcome)
+                    .bind(&r.reason)
+                    .bind(&r.legal_basis)
+                    .bind(&r.policy_version)
+                    .bind(&r.request_id)
+                    .bind(&r.detail)
+                    .bind(p.to_vec())
+                    .bind(h.to_vec());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        if seq != self.head_seq {
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(seq)
+                .bind(prev.to_vec())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_schemes_and_bare_paths_are_refused() {
+        assert!(matches!(parse_url("mysql://x/y"), Err(StoreError::UnsupportedUrl(_))));
+        assert!(matches!(parse_url("./data/pivault.db"), Err(StoreError::UnsupportedUrl(_))));
+        assert!(matches!(parse_url("sqlite://"), Err(StoreError::UnsupportedUrl(_))));
+        assert_eq!(
+            parse_url("sqlite://./data/p.db").ok(),
+            Some((Backend::Sqlite, "sqlite://./data/p.db?mode=rwc".into()))
+        );
+        assert_eq!(parse_url("postgres://h/db").ok().map(|x| x.0), Some(Backend::Postgres));
+    }
+
+    #[test]
+    fn values_clause_numbers_placeholders_in_order() {
+        assert_eq!(values_clause(2, 2), "($1, $2), ($3, $4)");
+    }
+}
