@@ -4,5 +4,6 @@
 //! parser ([`policy`]). Reading files, clocks and randomness are the caller's job.
 
 pub mod identifiers;
+pub mod policy;
 
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
