@@ -622,7 +622,8 @@ impl<'a> Table<'a> {
         };
         let found = found.type_name();
         ctx.error(
-            self.get(name).map_or(self.span.clone(), |v| v.span()),
+            self.get(name)
+                .map_or(self.span.clone(), serde_spanned::Spanned::span),
             format!(
                 "`{name}` in {} must be {expected}, found {found}{hint}",
                 self.what
@@ -1002,6 +1003,18 @@ fn read_category(
             );
         } else {
             identifiers.insert(id.value, id.span.clone());
+        }
+    }
+    if let (Some(id), Some(vt)) = (&identifier, &value_type) {
+        if vt.value != ValueType::Text {
+            ctx.error(
+                vt.span.clone(),
+                format!(
+                    "a category with `identifier = \"{}\"` holds text, not {}",
+                    id.value.as_str(),
+                    vt.value.as_str()
+                ),
+            );
         }
     }
     let clause = t.string(ctx, "clause");

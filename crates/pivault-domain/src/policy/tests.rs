@@ -434,6 +434,14 @@ fn one_identifier_kind_on_two_categories_is_rejected() {
 }
 
 #[test]
+fn an_identifier_category_must_hold_text() {
+    let src = format!("{HEADER}{}", MOBILE.replace("\"text\"", "\"binary\""));
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (13, 14));
+    assert!(msg.contains("holds text, not binary"), "{msg}");
+}
+
+#[test]
 fn minor_age_must_be_between_1_and_18() {
     for bad in ["0", "19", "-1", "255", "99999999999"] {
         let src = HEADER.replace("minor_age = 14", &format!("minor_age = {bad}"));
