@@ -1,1 +1,17 @@
-//! pivault-domain
+//! pivault-domain: the pure domain of the PI vault, with no IO.
+//!
+//! Owns the identifiers of PI subjects ([`identifiers`]: parse, don't validate),
+//! the policy model and parser ([`policy`]: categories, purposes, legal bases,
+//! retention), and the crate error ([`DomainError`]). Reading files, clocks and
+//! randomness are the caller's job; nothing here does IO or panics on input.
+
+pub mod error;
+pub mod identifiers;
+pub mod policy;
+
+pub use error::DomainError;
+pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
+pub use policy::{
+    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, Retention, RetentionAnchor,
+    Sensitivity, ValueType,
+};

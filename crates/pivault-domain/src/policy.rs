@@ -1,0 +1,1225 @@
+//! Policy as code: the privacy policy's categories of PI and purposes of
+//! processing, declared in TOML, parsed and validated once per version into an
+//! immutable, indexed [`Policy`].
+//!
+//! The file (`policies/default.toml` implements the Inspur Cloud privacy
+//! policy of 2024-12-04) has one `[policy]` table, `[[category]]` entries and
+//! `[[purpose]]` entries; see [`Category`] and [`Purpose`] for their fields.
+//!
+//! Invariants of a [`Policy`] value (checked by [`Policy::parse`], which is the
+//! only constructor):
+//! - category keys and purpose ids are unique and well-formed dotted keys;
+//! - every category a purpose names exists, and is named once;
+//! - at most one category carries each [`IdentifierKind`], so a blind-index
+//!   lookup resolves to one category;
+//! - `minor_age` is in 1..=18, `dsr_deadline_days` ≥ 1, retention `min_days` ≥ 1;
+//! - only consent-based purposes have `separate_consent` (PIPL Art. 14, 29).
+//! - lookups by key, id and identifier kind are O(1) and never re-parse.
+//!
+//! Parsing never panics and reports every problem it finds, each with a 1-based
+//! line and column (in characters), so `pivault policy check` can print them
+//! all at once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::identifiers::IdentifierKind;
+
+mod tree;
+use tree::{Entry, Node};
+
+// ---------------------------------------------------------------------------
+// Vocabulary
+
+/// How much harm misuse of a category can do, which decides the consent it
+/// needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensitivity {
+    /// Sensitive PI (PIPL Art. 28: biometrics, specific identity, financial
+    /// accounts, whereabouts, any PI of a minor under 14, and what the policy's
+    /// §II lists). Consent-based processing needs separate consent (Art. 29).
+    Sensitive,
+    /// Other PI (PIPL Art. 4): relates to an identified or identifiable person.
+    Personal,
+    /// Not PI on its own (policy §2.1.3: device and log information alone); it
+    /// becomes PI when combined with PI.
+    NonPersonal,
+}
+
+/// The shape of a category's values, for storage and validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// UTF-8 text.
+    Text,
+    /// A decimal number (amounts in CNY as text of the decimal, e.g. `12.50`).
+    Number,
+    /// An RFC 3339 UTC timestamp, second precision.
+    Timestamp,
+    /// Opaque bytes (e.g. a face template).
+    Binary,
+}
+
+/// The legal basis of a purpose: one of the seven of PIPL Art. 13 para. 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    /// The PI subject's consent (Art. 13(1)); withdrawable (Art. 15).
+    Consent,
+    /// Necessary to conclude or perform a contract to which the subject is a
+    /// party, or for HR management under labour rules (Art. 13(2)).
+    Contract,
+    /// Necessary to fulfil a statutory duty or obligation (Art. 13(3)).
+    LegalObligation,
+    /// Necessary to respond to a public health emergency or protect life, health
+    /// and property in an emergency (Art. 13(4)).
+    PublicHealth,
+    /// News reporting and supervision by public opinion in the public interest,
+    /// within a reasonable scope (Art. 13(5)).
+    NewsReporting,
+    /// PI the subject disclosed or that was lawfully disclosed, within a
+    /// reasonable scope (Art. 13(6), Art. 27).
+    PublicInformation,
+    /// Other circumstances provided by laws and administrative regulations
+    /// (Art. 13(7)).
+    OtherLaw,
+}
+
+impl LegalBasis {
+    /// Every basis, in the order of PIPL Art. 13.
+    pub const ALL: [LegalBasis; 7] = [
+        LegalBasis::Consent,
+        LegalBasis::Contract,
+        LegalBasis::LegalObligation,
+        LegalBasis::PublicHealth,
+        LegalBasis::NewsReporting,
+        LegalBasis::PublicInformation,
+        LegalBasis::OtherLaw,
+    ];
+
+    /// The name used in policy files: `consent`, `contract`, `legal_obligation`,
+    /// `public_health`, `news_reporting`, `public_information`, `other_law`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "consent",
+            LegalBasis::Contract => "contract",
+            LegalBasis::LegalObligation => "legal_obligation",
+            LegalBasis::PublicHealth => "public_health",
+            LegalBasis::NewsReporting => "news_reporting",
+            LegalBasis::PublicInformation => "public_information",
+            LegalBasis::OtherLaw => "other_law",
+        }
+    }
+
+    /// The basis named `s` as [`as_str`](Self::as_str) spells it, if any.
+    pub fn parse_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+
+    /// The article establishing this basis, e.g. `"PIPL Art. 13(1)"` for consent.
+    pub fn pipl_article(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "PIPL Art. 13(1)",
+            LegalBasis::Contract => "PIPL Art. 13(2)",
+            LegalBasis::LegalObligation => "PIPL Art. 13(3)",
+            LegalBasis::PublicHealth => "PIPL Art. 13(4)",
+            LegalBasis::NewsReporting => "PIPL Art. 13(5)",
+            LegalBasis::PublicInformation => "PIPL Art. 13(6)",
+            LegalBasis::OtherLaw => "PIPL Art. 13(7)",
+        }
+    }
+}
+
+impl Sensitivity {
+    /// Every level.
+    pub const ALL: [Sensitivity; 3] = [
+        Sensitivity::Sensitive,
+        Sensitivity::Personal,
+        Sensitivity::NonPersonal,
+    ];
+
+    /// `sensitive`, `personal` or `non_personal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitivity::Sensitive => "sensitive",
+            Sensitivity::Personal => "personal",
+            Sensitivity::NonPersonal => "non_personal",
+        }
+    }
+
+    /// The level named `s` as [`as_str`](Self::as_str) spells it, if any.
+    pub fn parse_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl ValueType {
+    /// Every type.
+    pub const ALL: [ValueType; 4] = [
+        ValueType::Text,
+        ValueType::Number,
+        ValueType::Timestamp,
+        ValueType::Binary,
+    ];
+
+    /// `text`, `number`, `timestamp` or `binary`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Text => "text",
+            ValueType::Number => "number",
+            ValueType::Timestamp => "timestamp",
+            ValueType::Binary => "binary",
+        }
+    }
+
+    /// The type named `s` as [`as_str`](Self::as_str) spells it, if any.
+    pub fn parse_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// From when a retention period counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionAnchor {
+    /// From the event the record describes (a transaction's completion, a log
+    /// line's request): E-Commerce Law Art. 31 counts "from the date of completion
+    /// of the transaction".
+    Event,
+    /// From when the vault collected the value.
+    Collection,
+}
+
+impl RetentionAnchor {
+    /// Every anchor.
+    pub const ALL: [RetentionAnchor; 2] = [RetentionAnchor::Event, RetentionAnchor::Collection];
+
+    /// `event` or `collection`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionAnchor::Event => "event",
+            RetentionAnchor::Collection => "collection",
+        }
+    }
+
+    /// The anchor named `s` as [`as_str`](Self::as_str) spells it, if any.
+    pub fn parse_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A minimum retention period imposed by law (policy §4.2): values of the
+/// category must not be erased before it ends, even on an erasure request
+/// (PIPL Art. 47 para. 2 then restricts processing to storage and protection).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    /// Minimum retention in whole days, ≥ 1.
+    pub min_days: u32,
+    /// When the period starts.
+    pub from: RetentionAnchor,
+    /// The law requiring it, e.g. `E-Commerce Law Art. 31`.
+    pub basis: String,
+    /// The policy clause announcing it, e.g. `§4.2`.
+    pub clause: String,
+}
+
+/// A category of PI the policy covers, e.g. `user.contact.mobile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Category {
+    /// Dotted key `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`, fideslang style.
+    pub key: String,
+    /// Human-readable name.
+    pub name: String,
+    /// How sensitive values of this category are.
+    pub sensitivity: Sensitivity,
+    /// The shape of values.
+    pub value_type: ValueType,
+    /// Set when values of this category are identifiers with a blind index; at
+    /// most one category per kind.
+    pub identifier: Option<IdentifierKind>,
+    /// The policy clause collecting it, e.g. `§2.2.1`.
+    pub clause: String,
+    /// The legal minimum retention, if any.
+    pub retention: Option<Retention>,
+}
+
+impl Category {
+    /// Whether this is sensitive PI (PIPL Art. 28).
+    pub fn is_sensitive(&self) -> bool {
+        self.sensitivity == Sensitivity::Sensitive
+    }
+}
+
+/// A purpose of processing (PIPL Art. 6: specific and reasonable, minimum
+/// scope), with its legal basis and the categories it may use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Purpose {
+    /// Id `^[a-z][a-z0-9_]*$`, e.g. `marketing`.
+    pub id: String,
+    /// Human-readable name.
+    pub name: String,
+    /// The policy clause stating it, e.g. `§2.2.3`.
+    pub clause: String,
+    /// Why processing for this purpose is lawful (PIPL Art. 13).
+    pub legal_basis: LegalBasis,
+    /// The minimum necessary categories (PIPL Art. 6) this purpose may use, in
+    /// file order, no repeats.
+    pub categories: Vec<String>,
+    /// The fideslang data use key, e.g. `marketing.communications`.
+    pub fides_use: Option<String>,
+    /// Consent for this purpose must be a separate consent (PIPL Art. 14 para. 1;
+    /// required for sensitive PI Art. 29, provision to another handler Art. 23,
+    /// public disclosure Art. 25, cross-border transfer Art. 39). Only ever true
+    /// for consent-based purposes.
+    pub separate_consent: bool,
+}
+
+impl Purpose {
+    /// Whether this purpose may use `category` (a category key).
+    pub fn allows(&self, category: &str) -> bool {
+        self.categories.iter().any(|c| c == category)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Diagnostics
+
+/// One problem in a policy file, at a 1-based line and column (the column counts
+/// characters, not bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// `path:line:col: level: message`, the format compilers use, so editors can
+    /// jump to it. `level` is e.g. `error` or `warning`.
+    pub fn render(&self, path: &str, level: &str) -> String {
+        format!(
+            "{path}:{}:{}: {level}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// Every problem found in a policy file, ordered by position; never empty.
+/// `Display` writes one `line:col: message` per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", lines(.0))]
+pub struct PolicyErrors(pub Vec<Diagnostic>);
+
+fn lines(diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl PolicyErrors {
+    /// `path:line:col: error: message`, one line each, newline-terminated: the
+    /// output of `pivault policy check FILE`.
+    pub fn render(&self, path: &str) -> String {
+        self.0
+            .iter()
+            .map(|d| d.render(path, "error") + "\n")
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Policy
+
+/// A validated policy version: immutable, indexed, cheap to share behind an
+/// `Arc`. Built only by [`Policy::parse`].
+#[derive(Debug, Clone)]
+pub struct Policy {
+    id: String,
+    version: String,
+    title: String,
+    storage_region: String,
+    minor_age: u8,
+    dsr_deadline_days: u32,
+    hash: String,
+    categories: Vec<Category>,
+    purposes: Vec<Purpose>,
+    category_index: HashMap<String, usize>,
+    purpose_index: HashMap<String, usize>,
+    identifier_index: HashMap<IdentifierKind, usize>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Policy {
+    /// Parses and validates a policy file's text; never panics on any input.
+    ///
+    /// ```
+    /// let policy = pivault_domain::policy::Policy::parse(r#"
+    /// [policy]
+    /// id = "demo"
+    /// version = "2024-12-04"
+    /// title = "Demo"
+    /// storage_region = "cn"
+    /// minor_age = 14
+    /// dsr_deadline_days = 10
+    ///
+    /// [[category]]
+    /// key = "user.contact.mobile"
+    /// name = "Mobile phone number"
+    /// sensitivity = "personal"
+    /// value_type = "text"
+    /// identifier = "mobile"
+    /// clause = "§2.2.1"
+    ///
+    /// [[purpose]]
+    /// id = "service"
+    /// name = "Provide the services"
+    /// clause = "§2.2.1"
+    /// legal_basis = "contract"
+    /// categories = ["user.contact.mobile"]
+    /// "#).unwrap();
+    /// assert!(policy.purpose("service").unwrap().allows("user.contact.mobile"));
+    /// assert_eq!(policy.hash().len(), 64);
+    /// ```
+    ///
+    /// # Errors
+    /// [`PolicyErrors`] listing every problem with its line and column: TOML
+    /// syntax (only the first, as the TOML parser stops there), unknown fields,
+    /// missing fields, wrong types, unknown enum values, malformed keys,
+    /// duplicate category keys or purpose ids, unknown or repeated categories in
+    /// a purpose, one identifier kind on two categories, out-of-range numbers,
+    /// and `separate_consent` on a purpose whose basis is not consent.
+    pub fn parse(source: &str) -> Result<Policy, PolicyErrors> {
+        let mut ctx = Ctx::default();
+        let root = match toml::from_str::<Node>(source) {
+            Ok(root) => root,
+            Err(e) => {
+                let at = e.span().map_or(0, |s| s.start);
+                ctx.error(at..at, e.message().trim_end().to_owned());
+                return Err(ctx.into_errors(source));
+            }
+        };
+        let built = build(&mut ctx, &root, source);
+        match built {
+            Some(policy) if ctx.errors.is_empty() => Ok(policy),
+            _ => Err(ctx.into_errors(source)),
+        }
+    }
+
+    /// The policy's id, e.g. `inspur-cloud`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The version, e.g. `2024-12-04`; consents and decisions record it.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The policy document's title.
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// Where PI is stored: an ISO 3166-1 alpha-2 code, lower-case (`cn`: mainland
+    /// China excluding Hong Kong, Macau and Taiwan, policy §4.1). Anything leaving
+    /// it is a cross-border transfer (PIPL Art. 38–39).
+    pub fn storage_region(&self) -> &str {
+        &self.storage_region
+    }
+
+    /// Subjects younger than this many whole years are minors whose PI needs a
+    /// guardian's consent (PIPL Art. 31: 14) and is sensitive (Art. 28).
+    pub fn minor_age(&self) -> u8 {
+        self.minor_age
+    }
+
+    /// Days to answer a data-subject request (policy §XI: 10).
+    pub fn dsr_deadline_days(&self) -> u32 {
+        self.dsr_deadline_days
+    }
+
+    /// Hex SHA-256 (64 lower-case characters) of the source text, so a version
+    /// label cannot hide an edited file.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The category with this key, in O(1).
+    pub fn category(&self, key: &str) -> Option<&Category> {
+        self.category_index.get(key).map(|&i| &self.categories[i])
+    }
+
+    /// The purpose with this id, in O(1).
+    pub fn purpose(&self, id: &str) -> Option<&Purpose> {
+        self.purpose_index.get(id).map(|&i| &self.purposes[i])
+    }
+
+    /// All categories, in file order.
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// All purposes, in file order.
+    pub fn purposes(&self) -> &[Purpose] {
+        &self.purposes
+    }
+
+    /// The category whose `identifier` is this kind, if one is declared.
+    pub fn identifier_category(&self, kind: IdentifierKind) -> Option<&Category> {
+        self.identifier_index
+            .get(&kind)
+            .map(|&i| &self.categories[i])
+    }
+
+    /// Things that are lawful to declare but probably wrong, e.g. a consent-based
+    /// purpose using sensitive PI without `separate_consent` (PIPL Art. 29).
+    /// `pivault policy check` prints them; they do not stop the policy loading.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validation
+
+/// Problems found so far, at byte offsets into the source.
+#[derive(Default)]
+struct Ctx {
+    errors: Vec<(usize, String)>,
+    warnings: Vec<(usize, String)>,
+}
+
+impl Ctx {
+    fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.errors.push((span.start, message.into()));
+    }
+
+    fn warn(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.warnings.push((span.start, message.into()));
+    }
+
+    fn into_errors(self, source: &str) -> PolicyErrors {
+        PolicyErrors(diagnostics(source, self.errors))
+    }
+}
+
+/// Byte offsets → sorted 1-based line/column (in characters) diagnostics.
+fn diagnostics(source: &str, found: Vec<(usize, String)>) -> Vec<Diagnostic> {
+    let mut out: Vec<Diagnostic> = found
+        .into_iter()
+        .map(|(offset, message)| {
+            let (line, column) = line_column(source, offset);
+            Diagnostic {
+                line,
+                column,
+                message,
+            }
+        })
+        .collect();
+    out.sort_by_key(|d| (d.line, d.column));
+    out.dedup();
+    out
+}
+
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// A value with the byte span it came from.
+#[derive(Debug, Clone)]
+struct At<T> {
+    value: T,
+    span: Range<usize>,
+}
+
+/// One TOML table being read: reports unknown keys once, then hands out typed
+/// fields, reporting missing or mistyped ones.
+struct Table<'a> {
+    entries: &'a [Entry],
+    span: Range<usize>,
+    what: &'static str,
+}
+
+impl<'a> Table<'a> {
+    fn open(
+        ctx: &mut Ctx,
+        node: &'a serde_spanned::Spanned<Node>,
+        what: &'static str,
+        allowed: &[&str],
+    ) -> Option<Self> {
+        let Node::Table(entries) = node.get_ref() else {
+            ctx.error(
+                node.span(),
+                format!(
+                    "{what} must be a table, found {}",
+                    node.get_ref().type_name()
+                ),
+            );
+            return None;
+        };
+        for entry in entries {
+            if !allowed.contains(&entry.key.name.as_str()) {
+                ctx.error(
+                    entry.key.span.clone().unwrap_or_else(|| entry.value.span()),
+                    format!(
+                        "unknown field `{}` in {what}, expected one of: {}",
+                        entry.key.name,
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(Table {
+            entries,
+            span: node.span(),
+            what,
+        })
+    }
+
+    fn get(&self, name: &str) -> Option<&'a serde_spanned::Spanned<Node>> {
+        self.entries
+            .iter()
+            .find(|e| e.key.name == name)
+            .map(|e| &e.value)
+    }
+
+    fn missing(&self, ctx: &mut Ctx, name: &str) {
+        ctx.error(
+            self.span.clone(),
+            format!("missing field `{name}` in {}", self.what),
+        );
+    }
+
+    fn wrong_type(&self, ctx: &mut Ctx, name: &str, expected: &str, found: &Node) {
+        let hint = if matches!(found, Node::Datetime) && expected == "a string" {
+            " (quote it)"
+        } else {
+            ""
+        };
+        let found = found.type_name();
+        ctx.error(
+            self.get(name)
+                .map_or(self.span.clone(), serde_spanned::Spanned::span),
+            format!(
+                "`{name}` in {} must be {expected}, found {found}{hint}",
+                self.what
+            ),
+        );
+    }
+
+    fn opt_string(&self, ctx: &mut Ctx, name: &str) -> Option<At<String>> {
+        let node = self.get(name)?;
+        match node.get_ref() {
+            Node::String(s) if s.trim().is_empty() => {
+                ctx.error(
+                    node.span(),
+                    format!("`{name}` in {} must not be empty", self.what),
+                );
+                None
+            }
+            Node::String(s) => Some(At {
+                value: s.clone(),
+                span: node.span(),
+            }),
+            other => {
+                self.wrong_type(ctx, name, "a string", other);
+                None
+            }
+        }
+    }
+
+    fn string(&self, ctx: &mut Ctx, name: &str) -> Option<At<String>> {
+        if self.get(name).is_none() {
+            self.missing(ctx, name);
+            return None;
+        }
+        self.opt_string(ctx, name)
+    }
+
+    /// A required integer in `range`.
+    fn integer(&self, ctx: &mut Ctx, name: &str, range: Range<i64>) -> Option<At<i64>> {
+        let Some(node) = self.get(name) else {
+            self.missing(ctx, name);
+            return None;
+        };
+        match node.get_ref() {
+            Node::Integer(n) if range.contains(n) => Some(At {
+                value: *n,
+                span: node.span(),
+            }),
+            Node::Integer(_) => {
+                ctx.error(
+                    node.span(),
+                    format!(
+                        "`{name}` in {} must be between {} and {}",
+                        self.what,
+                        range.start,
+                        range.end - 1
+                    ),
+                );
+                None
+            }
+            other => {
+                self.wrong_type(ctx, name, "an integer", other);
+                None
+            }
+        }
+    }
+
+    fn opt_bool(&self, ctx: &mut Ctx, name: &str) -> Option<At<bool>> {
+        let node = self.get(name)?;
+        match node.get_ref() {
+            Node::Boolean(b) => Some(At {
+                value: *b,
+                span: node.span(),
+            }),
+            other => {
+                self.wrong_type(ctx, name, "true or false", other);
+                None
+            }
+        }
+    }
+
+    /// An optional string naming one of `choices`.
+    fn opt_enum<T: Copy>(
+        &self,
+        ctx: &mut Ctx,
+        name: &str,
+        choices: &[T],
+        as_str: fn(T) -> &'static str,
+    ) -> Option<At<T>> {
+        let at = self.opt_string(ctx, name)?;
+        match choices.iter().copied().find(|&c| as_str(c) == at.value) {
+            Some(value) => Some(At {
+                value,
+                span: at.span,
+            }),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|&c| as_str(c)).collect();
+                ctx.error(
+                    at.span,
+                    format!(
+                        "unknown {name} `{}` in {}, expected one of: {}",
+                        at.value,
+                        self.what,
+                        names.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn enumeration<T: Copy>(
+        &self,
+        ctx: &mut Ctx,
+        name: &str,
+        choices: &[T],
+        as_str: fn(T) -> &'static str,
+    ) -> Option<At<T>> {
+        if self.get(name).is_none() {
+            self.missing(ctx, name);
+            return None;
+        }
+        self.opt_enum(ctx, name, choices, as_str)
+    }
+}
+
+/// `^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`: fideslang-style dotted keys.
+fn is_dotted_key(s: &str) -> bool {
+    s.split('.').all(is_segment)
+}
+
+/// `^[a-z][a-z0-9_]*$`.
+fn is_segment(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// `^[a-z][a-z0-9_-]*$` for the policy id (`inspur-cloud`).
+fn is_slug(s: &str) -> bool {
+    let mut bytes = s.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+const POLICY_FIELDS: &[&str] = &[
+    "id",
+    "version",
+    "title",
+    "storage_region",
+    "minor_age",
+    "dsr_deadline_days",
+];
+const CATEGORY_FIELDS: &[&str] = &[
+    "key",
+    "name",
+    "sensitivity",
+    "value_type",
+    "identifier",
+    "clause",
+    "retention",
+];
+const RETENTION_FIELDS: &[&str] = &["min_days", "from", "basis", "clause"];
+const PURPOSE_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "clause",
+    "legal_basis",
+    "categories",
+    "fides_use",
+    "separate_consent",
+];
+
+/// Walks the whole document, recording every problem; returns a policy only
+/// when every part could be built (the caller still checks `ctx.errors`).
+fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
+    let Node::Table(entries) = root else {
+        ctx.error(0..0, "a policy file is a TOML table");
+        return None;
+    };
+    let mut header = None;
+    let mut category_nodes: &[serde_spanned::Spanned<Node>] = &[];
+    let mut purpose_nodes: &[serde_spanned::Spanned<Node>] = &[];
+    for entry in entries {
+        let span = entry.key.span.clone().unwrap_or_else(|| entry.value.span());
+        match (entry.key.name.as_str(), entry.value.get_ref()) {
+            ("policy", _) => header = Some(&entry.value),
+            ("category", Node::Array(items)) => category_nodes = items,
+            ("purpose", Node::Array(items)) => purpose_nodes = items,
+            (name @ ("category" | "purpose"), other) => ctx.error(
+                span,
+                format!(
+                    "`{name}` must be an array of tables ([[{name}]]), found {}",
+                    other.type_name()
+                ),
+            ),
+            (other, _) => ctx.error(
+                span,
+                format!(
+                    "unknown top-level key `{other}`, expected one of: policy, category, purpose"
+                ),
+            ),
+        }
+    }
+
+    let header = match header {
+        Some(node) => read_header(ctx, node),
+        None => {
+            ctx.error(0..0, "missing [policy] table");
+            None
+        }
+    };
+
+    let mut categories: Vec<Category> = Vec::new();
+    let mut category_spans: HashMap<String, Range<usize>> = HashMap::new();
+    let mut identifier_spans: HashMap<IdentifierKind, Range<usize>> = HashMap::new();
+    let mut all_categories_built = true;
+    for node in category_nodes {
+        match read_category(
+            ctx,
+            node,
+            &mut category_spans,
+            &mut identifier_spans,
+            source,
+        ) {
+            Some(c) => categories.push(c),
+            None => all_categories_built = false,
+        }
+    }
+
+    let mut purposes: Vec<Purpose> = Vec::new();
+    let mut purpose_spans: HashMap<String, Range<usize>> = HashMap::new();
+    let mut all_purposes_built = true;
+    for node in purpose_nodes {
+        match read_purpose(ctx, node, &category_spans, &mut purpose_spans, source) {
+            Some(p) => purposes.push(p),
+            None => all_purposes_built = false,
+        }
+    }
+
+    let header = header?;
+    if !all_categories_built || !all_purposes_built {
+        return None;
+    }
+    lint_separate_consent(ctx, &categories, &purposes, purpose_nodes);
+
+    let category_index = index(categories.iter().map(|c| c.key.clone()));
+    let purpose_index = index(purposes.iter().map(|p| p.id.clone()));
+    let identifier_index = categories
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.identifier.map(|k| (k, i)))
+        .collect();
+    let warnings = diagnostics(source, std::mem::take(&mut ctx.warnings));
+    Some(Policy {
+        id: header.id,
+        version: header.version,
+        title: header.title,
+        storage_region: header.storage_region,
+        minor_age: header.minor_age,
+        dsr_deadline_days: header.dsr_deadline_days,
+        hash: hex::encode(Sha256::digest(source.as_bytes())),
+        categories,
+        purposes,
+        category_index,
+        purpose_index,
+        identifier_index,
+        warnings,
+    })
+}
+
+fn index(keys: impl Iterator<Item = String>) -> HashMap<String, usize> {
+    keys.enumerate().map(|(i, k)| (k, i)).collect()
+}
+
+struct Header {
+    id: String,
+    version: String,
+    title: String,
+    storage_region: String,
+    minor_age: u8,
+    dsr_deadline_days: u32,
+}
+
+fn read_header(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) -> Option<Header> {
+    let t = Table::open(ctx, node, "[policy]", POLICY_FIELDS)?;
+    let id = t.string(ctx, "id");
+    if let Some(id) = &id {
+        if !is_slug(&id.value) {
+            ctx.error(
+                id.span.clone(),
+                "`id` in [policy] must match ^[a-z][a-z0-9_-]*$",
+            );
+        }
+    }
+    let version = t.string(ctx, "version");
+    let title = t.string(ctx, "title");
+    let region = t.string(ctx, "storage_region");
+    if let Some(r) = &region {
+        if !(r.value.len() == 2 && r.value.bytes().all(|b| b.is_ascii_lowercase())) {
+            ctx.error(
+                r.span.clone(),
+                "`storage_region` must be a lower-case ISO 3166-1 alpha-2 code, e.g. \"cn\"",
+            );
+        }
+    }
+    // PIPL Art. 31 sets 14; no law in scope sets a minor age above 18 (Civil
+    // Code Art. 17), and 0 would make nobody a minor by accident.
+    let minor_age = t.integer(ctx, "minor_age", 1..19);
+    let dsr = t.integer(ctx, "dsr_deadline_days", 1..i64::from(u32::MAX) + 1);
+    Some(Header {
+        id: id?.value,
+        version: version?.value,
+        title: title?.value,
+        storage_region: region?.value,
+        minor_age: u8::try_from(minor_age?.value).ok()?,
+        dsr_deadline_days: u32::try_from(dsr?.value).ok()?,
+    })
+}
+
+fn line_of(source: &str, span: &Range<usize>) -> usize {
+    line_column(source, span.start).0
+}
+
+fn read_category(
+    ctx: &mut Ctx,
+    node: &serde_spanned::Spanned<Node>,
+    seen: &mut HashMap<String, Range<usize>>,
+    identifiers: &mut HashMap<IdentifierKind, Range<usize>>,
+    source: &str,
+) -> Option<Category> {
+    let t = Table::open(ctx, node, "[[category]]", CATEGORY_FIELDS)?;
+    let key = t.string(ctx, "key");
+    let mut key_ok = key.is_some();
+    if let Some(k) = &key {
+        if !is_dotted_key(&k.value) {
+            key_ok = false;
+            ctx.error(
+                k.span.clone(),
+                format!(
+                    "category key `{}` must be a dotted key like `user.contact.email` (^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)*$)",
+                    k.value
+                ),
+            );
+        } else if let Some(first) = seen.get(&k.value) {
+            key_ok = false;
+            ctx.error(
+                k.span.clone(),
+                format!(
+                    "duplicate category key `{}` (first declared on line {})",
+                    k.value,
+                    line_of(source, first)
+                ),
+            );
+        } else {
+            seen.insert(k.value.clone(), k.span.clone());
+        }
+    }
+    let name = t.string(ctx, "name");
+    let sensitivity = t.enumeration(ctx, "sensitivity", &Sensitivity::ALL, Sensitivity::as_str);
+    let value_type = t.enumeration(ctx, "value_type", &ValueType::ALL, ValueType::as_str);
+    let identifier_given = t.get("identifier").is_some();
+    let identifier = t.opt_enum(
+        ctx,
+        "identifier",
+        &IdentifierKind::ALL,
+        IdentifierKind::as_str,
+    );
+    if let Some(id) = &identifier {
+        if let Some(first) = identifiers.get(&id.value) {
+            ctx.error(
+                id.span.clone(),
+                format!(
+                    "identifier `{}` is already on the category of line {}; a blind-index kind belongs to one category",
+                    id.value.as_str(),
+                    line_of(source, first)
+                ),
+            );
+        } else {
+            identifiers.insert(id.value, id.span.clone());
+        }
+    }
+    if let (Some(id), Some(vt)) = (&identifier, &value_type) {
+        if vt.value != ValueType::Text {
+            ctx.error(
+                vt.span.clone(),
+                format!(
+                    "a category with `identifier = \"{}\"` holds text, not {}",
+                    id.value.as_str(),
+                    vt.value.as_str()
+                ),
+            );
+        }
+    }
+    let clause = t.string(ctx, "clause");
+    let retention = match t.get("retention") {
+        None => Some(None),
+        Some(r) => read_retention(ctx, r).map(Some),
+    };
+    if !key_ok || (identifier_given && identifier.is_none()) {
+        return None;
+    }
+    Some(Category {
+        key: key?.value,
+        name: name?.value,
+        sensitivity: sensitivity?.value,
+        value_type: value_type?.value,
+        identifier: identifier.map(|i| i.value),
+        clause: clause?.value,
+        retention: retention?,
+    })
+}
+
+fn read_retention(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) -> Option<Retention> {
+    let t = Table::open(ctx, node, "retention", RETENTION_FIELDS)?;
+    let min_days = t.integer(ctx, "min_days", 1..i64::from(u32::MAX) + 1);
+    let from = t.enumeration(ctx, "from", &RetentionAnchor::ALL, RetentionAnchor::as_str);
+    let basis = t.string(ctx, "basis");
+    let clause = t.string(ctx, "clause");
+    Some(Retention {
+        min_days: u32::try_from(min_days?.value).ok()?,
+        from: from?.value,
+        basis: basis?.value,
+        clause: clause?.value,
+    })
+}
+
+fn read_purpose(
+    ctx: &mut Ctx,
+    node: &serde_spanned::Spanned<Node>,
+    categories: &HashMap<String, Range<usize>>,
+    seen: &mut HashMap<String, Range<usize>>,
+    source: &str,
+) -> Option<Purpose> {
+    let t = Table::open(ctx, node, "[[purpose]]", PURPOSE_FIELDS)?;
+    let id = t.string(ctx, "id");
+    let mut id_ok = id.is_some();
+    if let Some(i) = &id {
+        if !is_segment(&i.value) {
+            id_ok = false;
+            ctx.error(
+                i.span.clone(),
+                format!("purpose id `{}` must match ^[a-z][a-z0-9_]*$", i.value),
+            );
+        } else if let Some(first) = seen.get(&i.value) {
+            id_ok = false;
+            ctx.error(
+                i.span.clone(),
+                format!(
+                    "duplicate purpose id `{}` (first declared on line {})",
+                    i.value,
+                    line_of(source, first)
+                ),
+            );
+        } else {
+            seen.insert(i.value.clone(), i.span.clone());
+        }
+    }
+    let name = t.string(ctx, "name");
+    let clause = t.string(ctx, "clause");
+    let basis = t.enumeration(ctx, "legal_basis", &LegalBasis::ALL, LegalBasis::as_str);
+    let listed = read_category_list(ctx, &t, categories);
+    let fides_given = t.get("fides_use").is_some();
+    let fides_use = t.opt_string(ctx, "fides_use");
+    let mut fides_ok = !fides_given || fides_use.is_some();
+    if let Some(f) = &fides_use {
+        if !is_dotted_key(&f.value) {
+            fides_ok = false;
+            ctx.error(
+                f.span.clone(),
+                format!(
+                    "fides_use `{}` must be a dotted key like `essential.service`",
+                    f.value
+                ),
+            );
+        }
+    }
+    let separate_given = t.get("separate_consent").is_some();
+    let separate = t.opt_bool(ctx, "separate_consent");
+    if let (Some(sep), Some(b)) = (&separate, &basis) {
+        if sep.value && b.value != LegalBasis::Consent {
+            ctx.error(
+                sep.span.clone(),
+                format!(
+                    "`separate_consent = true` needs `legal_basis = \"consent\"`, not `{}`: separate consent is a kind of consent (PIPL Art. 14)",
+                    b.value.as_str()
+                ),
+            );
+            return None;
+        }
+    }
+    if !id_ok || !fides_ok || (separate_given && separate.is_none()) {
+        return None;
+    }
+    Some(Purpose {
+        id: id?.value,
+        name: name?.value,
+        clause: clause?.value,
+        legal_basis: basis?.value,
+        categories: listed?,
+        fides_use: fides_use.map(|f| f.value),
+        separate_consent: separate.is_some_and(|s| s.value),
+    })
+}
+
+/// The `categories` array of a purpose: each an existing category, each once.
+fn read_category_list(
+    ctx: &mut Ctx,
+    t: &Table<'_>,
+    categories: &HashMap<String, Range<usize>>,
+) -> Option<Vec<String>> {
+    let Some(node) = t.get("categories") else {
+        t.missing(ctx, "categories");
+        return None;
+    };
+    let Node::Array(items) = node.get_ref() else {
+        t.wrong_type(
+            ctx,
+            "categories",
+            "an array of category keys",
+            node.get_ref(),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        ctx.error(
+            node.span(),
+            "`categories` in [[purpose]] must name at least one category (PIPL Art. 6: a purpose uses some PI, the minimum necessary)",
+        );
+        return None;
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        match item.get_ref() {
+            Node::String(key) if !categories.contains_key(key) => {
+                ok = false;
+                ctx.error(
+                    item.span(),
+                    format!("unknown category `{key}`: no [[category]] has this key"),
+                );
+            }
+            Node::String(key) if out.contains(key) => {
+                ok = false;
+                ctx.error(item.span(), format!("category `{key}` is listed twice"));
+            }
+            Node::String(key) => out.push(key.clone()),
+            other => {
+                ok = false;
+                ctx.error(
+                    item.span(),
+                    format!(
+                        "`categories` in [[purpose]] holds category keys (strings), found {}",
+                        other.type_name()
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// PIPL Art. 29: sensitive PI processed on consent needs separate consent. Not
+/// an error, because a deployment may obtain it per category at collection
+/// time, but worth a look.
+fn lint_separate_consent(
+    ctx: &mut Ctx,
+    categories: &[Category],
+    purposes: &[Purpose],
+    nodes: &[serde_spanned::Spanned<Node>],
+) {
+    for (purpose, node) in purposes.iter().zip(nodes) {
+        if purpose.legal_basis != LegalBasis::Consent || purpose.separate_consent {
+            continue;
+        }
+        let sensitive: Vec<&str> = purpose
+            .categories
+            .iter()
+            .filter(|key| {
+                categories
+                    .iter()
+                    .any(|c| &c.key == *key && c.is_sensitive())
+            })
+            .map(String::as_str)
+            .collect();
+        if !sensitive.is_empty() {
+            ctx.warn(
+                node.span(),
+                format!(
+                    "consent-based purpose `{}` uses sensitive PI ({}) without `separate_consent = true` (PIPL Art. 29)",
+                    purpose.id,
+                    sensitive.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,671 @@
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn repo_file(rel: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn default_source() -> String {
+    repo_file("../../policies/default.toml")
+}
+
+fn default_policy() -> Policy {
+    let source = default_source();
+    match Policy::parse(&source) {
+        Ok(p) => p,
+        Err(e) => panic!(
+            "default.toml is invalid:\n{}",
+            e.render("policies/default.toml")
+        ),
+    }
+}
+
+/// A valid minimal policy; tests append to it or edit it.
+const HEADER: &str = r#"[policy]
+id = "demo"
+version = "2024-12-04"
+title = "Demo"
+storage_region = "cn"
+minor_age = 14
+dsr_deadline_days = 10
+"#;
+
+const MOBILE: &str = r#"
+[[category]]
+key = "user.contact.mobile"
+name = "Mobile"
+sensitivity = "personal"
+value_type = "text"
+identifier = "mobile"
+clause = "§2.2.1"
+"#;
+
+fn errors(source: &str) -> Vec<Diagnostic> {
+    match Policy::parse(source) {
+        Ok(_) => panic!("expected errors for:\n{source}"),
+        Err(e) => e.0,
+    }
+}
+
+/// `(line, column, message)` of the only error.
+fn only_error(source: &str) -> (usize, usize, String) {
+    let errs = errors(source);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let d = &errs[0];
+    (d.line, d.column, d.message.clone())
+}
+
+#[test]
+fn default_policy_parses_with_the_header_of_the_seed_policy() {
+    let p = default_policy();
+    assert_eq!(p.id(), "inspur-cloud");
+    assert_eq!(p.version(), "2024-12-04");
+    assert_eq!(p.title(), "Inspur Cloud Legal Statement and Privacy Policy");
+    assert_eq!(p.storage_region(), "cn");
+    assert_eq!(p.minor_age(), 14);
+    assert_eq!(p.dsr_deadline_days(), 10);
+    assert_eq!(p.hash().len(), 64);
+    assert!(p.warnings().is_empty(), "{:#?}", p.warnings());
+}
+
+#[test]
+fn default_policy_declares_every_required_category() {
+    let p = default_policy();
+    let required = [
+        "user.account.id",
+        "user.name",
+        "user.contact.mobile",
+        "user.contact.email",
+        "user.contact.address",
+        "user.contact.province",
+        "user.demographic.date_of_birth",
+        "user.government_id.id_card",
+        "user.biometric.face",
+        "user.device.id",
+        "user.device.model",
+        "user.device.os",
+        "user.network.ip",
+        "user.financial.bank_card",
+        "user.account.registered_at",
+        "user.location.region",
+        "user.guardian.name",
+        "user.guardian.mobile",
+        "user.transaction.order",
+        "user.transaction.amount",
+        "user.transaction.paid_at",
+        "user.transaction.invoice",
+        "user.behavior.web_log",
+        "user.support.ticket",
+        "user.icp.filing",
+        "user.business_contact.name",
+        "user.business_contact.mobile",
+        "user.business_contact.email",
+        "user.business_contact.title",
+    ];
+    for key in required {
+        assert!(p.category(key).is_some(), "{key} missing");
+    }
+    use Sensitivity::*;
+    let expect = [
+        ("user.contact.email", Sensitive),
+        ("user.government_id.id_card", Sensitive),
+        ("user.biometric.face", Sensitive),
+        ("user.device.id", Sensitive),
+        ("user.network.ip", Sensitive),
+        ("user.financial.bank_card", Sensitive),
+        ("user.device.model", NonPersonal),
+        ("user.device.os", NonPersonal),
+        ("user.account.id", Personal),
+        ("user.contact.mobile", Personal),
+    ];
+    for (key, s) in expect {
+        assert_eq!(p.category(key).unwrap().sensitivity, s, "{key}");
+    }
+    assert_eq!(
+        p.category("user.biometric.face").unwrap().value_type,
+        ValueType::Binary
+    );
+    assert_eq!(
+        p.category("user.transaction.amount").unwrap().value_type,
+        ValueType::Number
+    );
+    assert_eq!(
+        p.category("user.transaction.paid_at").unwrap().value_type,
+        ValueType::Timestamp
+    );
+}
+
+#[test]
+fn default_policy_keeps_transactions_three_years_and_logs_six_months() {
+    let p = default_policy();
+    for key in [
+        "user.transaction.order",
+        "user.transaction.amount",
+        "user.transaction.paid_at",
+        "user.transaction.invoice",
+    ] {
+        let r = p.category(key).unwrap().retention.as_ref().unwrap();
+        assert_eq!(
+            (r.min_days, r.from),
+            (1095, RetentionAnchor::Event),
+            "{key}"
+        );
+        assert!(r.basis.contains("E-Commerce Law Art. 31"));
+    }
+    let log = p
+        .category("user.behavior.web_log")
+        .unwrap()
+        .retention
+        .as_ref()
+        .unwrap();
+    assert_eq!((log.min_days, log.from), (183, RetentionAnchor::Event));
+    assert!(p
+        .category("user.contact.mobile")
+        .unwrap()
+        .retention
+        .is_none());
+}
+
+#[test]
+fn default_policy_maps_each_identifier_kind_to_its_category() {
+    let p = default_policy();
+    let expect = [
+        (IdentifierKind::AccountId, "user.account.id"),
+        (IdentifierKind::Mobile, "user.contact.mobile"),
+        (IdentifierKind::Email, "user.contact.email"),
+        (IdentifierKind::IdCard, "user.government_id.id_card"),
+    ];
+    for (kind, key) in expect {
+        assert_eq!(p.identifier_category(kind).unwrap().key, key);
+    }
+}
+
+#[test]
+fn default_policy_purposes_have_the_right_legal_basis() {
+    let p = default_policy();
+    use LegalBasis::*;
+    let expect = [
+        ("service", Contract, false),
+        ("maintenance", Contract, false),
+        ("security", LegalObligation, false),
+        ("legal_obligation", LegalObligation, false),
+        ("icp_filing", LegalObligation, false),
+        ("marketing", Consent, true),
+        ("personalised_ads", Consent, true),
+        ("biometric_login", Consent, true),
+        ("share_with_partners", Consent, true),
+        ("cross_border_transfer", Consent, true),
+    ];
+    for (id, basis, separate) in expect {
+        let purpose = p.purpose(id).unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(
+            (purpose.legal_basis, purpose.separate_consent),
+            (basis, separate),
+            "{id}"
+        );
+    }
+    assert_eq!(p.purposes().len(), expect.len());
+    let marketing = p.purpose("marketing").unwrap();
+    assert!(marketing.allows("user.contact.email"));
+    assert!(!marketing.allows("user.government_id.id_card"));
+    let bio = p.purpose("biometric_login").unwrap();
+    assert!(bio.allows("user.biometric.face") && bio.allows("user.account.id"));
+    let legal = p.purpose("legal_obligation").unwrap();
+    for key in [
+        "user.government_id.id_card",
+        "user.name",
+        "user.transaction.order",
+        "user.icp.filing",
+        "user.behavior.web_log",
+    ] {
+        assert!(legal.allows(key), "{key}");
+    }
+}
+
+#[test]
+fn every_consent_purpose_in_the_seed_data_is_declared() {
+    let p = default_policy();
+    let events = repo_file("../../../shared/data/zh_CN-10k/consent_events.csv");
+    for line in events.lines().skip(1) {
+        let purpose = line.split(',').nth(2).unwrap();
+        assert!(p.purpose(purpose).is_some(), "{purpose}");
+    }
+}
+
+#[test]
+fn fides_uses_exist_in_the_fideslang_taxonomy() {
+    let uses = repo_file("../../../shared/data/fideslang-3.1.4/data_uses.csv");
+    let keys: Vec<&str> = uses
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    for purpose in default_policy().purposes() {
+        if let Some(f) = &purpose.fides_use {
+            assert!(keys.contains(&f.as_str()), "{}: {f}", purpose.id);
+        }
+    }
+}
+
+#[test]
+fn hash_is_the_sha256_of_the_source() {
+    let source = format!("{HEADER}{MOBILE}");
+    let p = Policy::parse(&source).unwrap();
+    // sha256 of the text, independently computed.
+    assert_eq!(p.hash(), hex::encode(Sha256::digest(source.as_bytes())));
+    let edited = Policy::parse(&format!("{source}\n# edited\n")).unwrap();
+    assert_ne!(p.hash(), edited.hash());
+}
+
+#[test]
+fn a_minimal_policy_needs_no_categories_or_purposes() {
+    let p = Policy::parse(HEADER).unwrap();
+    assert!(p.categories().is_empty() && p.purposes().is_empty());
+    assert!(p.identifier_category(IdentifierKind::Mobile).is_none());
+    assert!(p.category("user.contact.mobile").is_none());
+}
+
+#[test]
+fn syntax_errors_point_at_the_offending_spot() {
+    let (line, col, msg) = only_error("[policy]\nid = \"demo\nversion = 1\n");
+    assert_eq!((line, col), (2, 11), "{msg}");
+    let (line, col, _) = only_error("[policy]\nminor_age = = 3\n");
+    assert_eq!((line, col), (2, 13));
+}
+
+#[test]
+fn unknown_fields_are_reported_at_their_key() {
+    let src = format!("{HEADER}colour = \"red\"\n");
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (8, 1));
+    assert!(msg.contains("unknown field `colour` in [policy]"), "{msg}");
+
+    let src = format!("{HEADER}{MOBILE}  sensitive = true\n");
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (16, 3));
+    assert!(
+        msg.contains("unknown field `sensitive` in [[category]]"),
+        "{msg}"
+    );
+
+    let (line, col, msg) = only_error(&format!("{HEADER}[extra]\n"));
+    assert_eq!((line, col), (8, 2), "{msg}");
+}
+
+#[test]
+fn bad_enum_values_are_reported_at_the_value() {
+    let src = format!("{HEADER}{}", MOBILE.replace("\"personal\"", "\"secret\""));
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (12, 15));
+    assert!(msg.contains("unknown sensitivity `secret`"), "{msg}");
+    assert!(msg.contains("sensitive, personal, non_personal"), "{msg}");
+
+    let src = format!("{HEADER}{}", MOBILE.replace("\"mobile\"", "\"phone\""));
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (14, 14));
+    assert!(msg.contains("unknown identifier `phone`"), "{msg}");
+
+    let src = format!(
+        "{HEADER}{MOBILE}\n[[purpose]]\nid = \"p\"\nname = \"P\"\nclause = \"§1\"\nlegal_basis = \"vibes\"\ncategories = [\"user.contact.mobile\"]\n"
+    );
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (21, 15));
+    assert!(msg.contains("unknown legal_basis `vibes`"), "{msg}");
+}
+
+#[test]
+fn missing_fields_point_at_their_table_header() {
+    let src = format!("{HEADER}\n[[category]]\nkey = \"user.name\"\n");
+    let errs = errors(&src);
+    let missing: Vec<&str> = errs.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(errs.len(), 4, "{missing:#?}");
+    for d in &errs {
+        assert_eq!((d.line, d.column), (9, 1));
+    }
+    for f in ["name", "sensitivity", "value_type", "clause"] {
+        assert!(missing.iter().any(|m| m.contains(&format!("`{f}`"))), "{f}");
+    }
+    let (line, col, msg) = only_error("# nothing\n");
+    assert_eq!((line, col), (1, 1));
+    assert!(msg.contains("missing [policy]"));
+}
+
+#[test]
+fn wrong_types_are_reported_with_what_was_found() {
+    let src = HEADER.replace("minor_age = 14", "minor_age = \"14\"");
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (6, 13));
+    assert!(msg.contains("must be an integer, found string"), "{msg}");
+
+    let src = HEADER.replace("\"2024-12-04\"", "2024-12-04");
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (3, 11));
+    assert!(msg.contains("found datetime (quote it)"), "{msg}");
+}
+
+#[test]
+fn duplicate_category_keys_point_at_the_duplicate() {
+    let src = format!(
+        "{HEADER}{MOBILE}{}",
+        MOBILE.replace("identifier = \"mobile\"\n", "")
+    );
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (18, 7));
+    assert!(
+        msg.contains("duplicate category key `user.contact.mobile` (first declared on line 10)"),
+        "{msg}"
+    );
+}
+
+fn purpose(id: &str, basis: &str, categories: &str, extra: &str) -> String {
+    format!(
+        "\n[[purpose]]\nid = \"{id}\"\nname = \"P\"\nclause = \"§2.2\"\nlegal_basis = \"{basis}\"\ncategories = {categories}\n{extra}"
+    )
+}
+
+#[test]
+fn duplicate_purpose_ids_point_at_the_duplicate() {
+    let p = purpose("service", "contract", "[\"user.contact.mobile\"]", "");
+    let src = format!("{HEADER}{MOBILE}{p}{p}");
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (25, 6));
+    assert!(
+        msg.contains("duplicate purpose id `service` (first declared on line 18)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_categories_in_a_purpose_point_at_the_string() {
+    let p = purpose(
+        "service",
+        "contract",
+        "[\"user.contact.mobile\", \"user.contact.fax\", \"user.contact.mobile\"]",
+        "",
+    );
+    let src = format!("{HEADER}{MOBILE}{p}");
+    let errs = errors(&src);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert_eq!((errs[0].line, errs[0].column), (22, 38));
+    assert!(errs[0]
+        .message
+        .contains("unknown category `user.contact.fax`"));
+    assert_eq!((errs[1].line, errs[1].column), (22, 58));
+    assert!(errs[1].message.contains("listed twice"));
+}
+
+#[test]
+fn malformed_dotted_keys_are_rejected() {
+    for bad in [
+        "User.name",
+        "user..name",
+        "user.name.",
+        ".user",
+        "user.1name",
+        "user-name",
+        "user.na me",
+        "用户",
+    ] {
+        let src = format!("{HEADER}{}", MOBILE.replace("user.contact.mobile", bad));
+        let (line, col, msg) = only_error(&src);
+        assert_eq!((line, col), (10, 7), "{bad}");
+        assert!(msg.contains("must be a dotted key"), "{msg}");
+    }
+    for good in ["user", "user.name", "user.a_1.b2"] {
+        let src = format!("{HEADER}{}", MOBILE.replace("user.contact.mobile", good));
+        assert!(Policy::parse(&src).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn one_identifier_kind_on_two_categories_is_rejected() {
+    let second = MOBILE.replace("user.contact.mobile", "user.guardian.mobile");
+    let src = format!("{HEADER}{MOBILE}{second}");
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (22, 14));
+    assert!(
+        msg.contains("identifier `mobile` is already on the category of line 14"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_identifier_category_must_hold_text() {
+    let src = format!("{HEADER}{}", MOBILE.replace("\"text\"", "\"binary\""));
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (13, 14));
+    assert!(msg.contains("holds text, not binary"), "{msg}");
+}
+
+#[test]
+fn minor_age_must_be_between_1_and_18() {
+    for bad in ["0", "19", "-1", "255", "99999999999"] {
+        let src = HEADER.replace("minor_age = 14", &format!("minor_age = {bad}"));
+        let (line, col, msg) = only_error(&src);
+        assert_eq!((line, col), (6, 13), "{bad}");
+        assert!(msg.contains("between 1 and 18"), "{msg}");
+    }
+    for good in ["1", "14", "18"] {
+        let src = HEADER.replace("minor_age = 14", &format!("minor_age = {good}"));
+        assert_eq!(Policy::parse(&src).unwrap().minor_age().to_string(), good);
+    }
+}
+
+#[test]
+fn retention_of_zero_days_is_rejected() {
+    let src = format!(
+        "{HEADER}{MOBILE}retention = {{ min_days = 0, from = \"event\", basis = \"law\", clause = \"§4.2\" }}\n"
+    );
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (16, 26));
+    assert!(
+        msg.contains("`min_days` in retention must be between 1 and"),
+        "{msg}"
+    );
+
+    let src = format!(
+        "{HEADER}{MOBILE}retention = {{ min_days = 30, from = \"deletion\", basis = \"law\", clause = \"§4.2\" }}\n"
+    );
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (16, 37));
+    assert!(msg.contains("unknown from `deletion`"), "{msg}");
+}
+
+#[test]
+fn separate_consent_on_a_non_consent_purpose_is_rejected() {
+    let p = purpose(
+        "service",
+        "contract",
+        "[\"user.contact.mobile\"]",
+        "separate_consent = true\n",
+    );
+    let src = format!("{HEADER}{MOBILE}{p}");
+    let (line, col, msg) = only_error(&src);
+    assert_eq!((line, col), (23, 20));
+    assert!(msg.contains("needs `legal_basis = \"consent\"`"), "{msg}");
+
+    let p = purpose(
+        "marketing",
+        "consent",
+        "[\"user.contact.mobile\"]",
+        "separate_consent = true\n",
+    );
+    assert!(
+        Policy::parse(&format!("{HEADER}{MOBILE}{p}"))
+            .unwrap()
+            .purpose("marketing")
+            .unwrap()
+            .separate_consent
+    );
+    let p = purpose(
+        "marketing",
+        "consent",
+        "[\"user.contact.mobile\"]",
+        "separate_consent = false\n",
+    );
+    assert!(
+        !Policy::parse(&format!("{HEADER}{MOBILE}{p}"))
+            .unwrap()
+            .purpose("marketing")
+            .unwrap()
+            .separate_consent
+    );
+}
+
+#[test]
+fn sensitive_pi_on_plain_consent_is_a_warning_not_an_error() {
+    let sensitive = MOBILE.replace("\"personal\"", "\"sensitive\"");
+    let p = purpose("marketing", "consent", "[\"user.contact.mobile\"]", "");
+    let policy = Policy::parse(&format!("{HEADER}{sensitive}{p}")).unwrap();
+    let w = policy.warnings();
+    assert_eq!(w.len(), 1, "{w:#?}");
+    assert_eq!((w[0].line, w[0].column), (17, 1));
+    assert!(w[0].message.contains("PIPL Art. 29"));
+    assert!(w[0]
+        .render("x.toml", "warning")
+        .starts_with("x.toml:17:1: warning: "));
+}
+
+#[test]
+fn every_error_in_a_file_is_reported_at_once_in_order() {
+    let src = "\
+[policy]
+id = \"Demo Policy\"
+version = \"2024-12-04\"
+storage_region = \"China\"
+minor_age = 21
+dsr_deadline_days = 0
+owner = \"me\"
+
+[[category]]
+key = \"user.contact.mobile\"
+name = \"Mobile\"
+sensitivity = \"personal\"
+value_type = \"string\"
+identifier = \"mobile\"
+clause = \"§2.2.1\"
+
+[[category]]
+key = \"user.contact.mobile\"
+name = \"Mobile again\"
+sensitivity = \"personal\"
+value_type = \"text\"
+identifier = \"mobile\"
+clause = \"§2.2.1\"
+
+[[purpose]]
+id = \"service\"
+name = \"Service\"
+clause = \"§2.2.1\"
+legal_basis = \"contract\"
+categories = [\"user.contact.mobile\", \"user.contact.pager\"]
+separate_consent = true
+";
+    let errs = errors(src);
+    let got: Vec<(usize, usize)> = errs.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 1),
+            (2, 6),
+            (4, 18),
+            (5, 13),
+            (6, 21),
+            (7, 1),
+            (13, 14),
+            (18, 7),
+            (22, 14),
+            (30, 38),
+            (31, 20)
+        ],
+        "{}",
+        PolicyErrors(errs.clone())
+    );
+    let rendered = PolicyErrors(errs).render("policies/bad.toml");
+    assert_eq!(rendered.lines().count(), 11);
+    assert!(
+        rendered.starts_with("policies/bad.toml:1:1: error: missing field `title` in [policy]\n")
+    );
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let src = format!(
+        "{HEADER}{}",
+        MOBILE.replace(
+            "name = \"Mobile\"",
+            "name = \"手机号码\"  \nsensitivity2 = 1"
+        )
+    );
+    let src = src.replace("clause = \"§2.2.1\"", "clause = \"§2.2.1\"; x = 1");
+    let (line, col, _) = only_error(&src);
+    // The TOML parser stops at the first syntax error: `;` after `"§2.2.1"`.
+    assert_eq!((line, col), (16, 18));
+}
+
+#[test]
+fn errors_display_one_per_line() {
+    let e = PolicyErrors(vec![
+        Diagnostic {
+            line: 1,
+            column: 2,
+            message: "a".into(),
+        },
+        Diagnostic {
+            line: 3,
+            column: 4,
+            message: "b".into(),
+        },
+    ]);
+    assert_eq!(e.to_string(), "1:2: a\n3:4: b");
+    assert_eq!(
+        e.render("f.toml"),
+        "f.toml:1:2: error: a\nf.toml:3:4: error: b\n"
+    );
+}
+
+#[test]
+fn legal_bases_name_their_pipl_article() {
+    let articles: Vec<&str> = LegalBasis::ALL.iter().map(|b| b.pipl_article()).collect();
+    assert_eq!(articles[0], "PIPL Art. 13(1)");
+    assert_eq!(articles[6], "PIPL Art. 13(7)");
+    for b in LegalBasis::ALL {
+        assert_eq!(LegalBasis::parse_name(b.as_str()), Some(b));
+    }
+}
+
+proptest! {
+    #[test]
+    fn parse_never_panics_on_arbitrary_text(s in "\\PC{0,200}") {
+        let _ = Policy::parse(&s);
+    }
+
+    #[test]
+    fn parse_never_panics_on_mangled_default_policy(cut in 0usize..12_000, insert in "[\\[\\]=\"{}., a-z0-9\n#]{0,6}") {
+        let source = default_source();
+        let mut at = cut.min(source.len());
+        while !source.is_char_boundary(at) {
+            at -= 1;
+        }
+        let mangled = format!("{}{insert}{}", &source[..at], &source[at..]);
+        if let Err(e) = Policy::parse(&mangled) {
+            prop_assert!(!e.0.is_empty());
+            for d in &e.0 {
+                prop_assert!(d.line >= 1 && d.column >= 1);
+                prop_assert!(d.line <= mangled.lines().count() + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn parse_never_panics_on_toml_shaped_lines(lines in prop::collection::vec(
+        "(\\[policy\\]|\\[\\[category\\]\\]|\\[\\[purpose\\]\\]|[a-z_]{1,12} = (\"[a-z._]{0,12}\"|[0-9-]{1,4}|true|\\[\"[a-z.]{1,10}\"\\]|\\{ min_days = [0-9] \\}))",
+        0..30,
+    )) {
+        let _ = Policy::parse(&lines.join("\n"));
+    }
+}
