@@ -2,9 +2,16 @@
 //!
 //! Owns the identifiers of PI subjects ([`identifiers`]: parse, don't validate),
 //! the policy model and parser ([`policy`]: categories, purposes, legal bases,
-//! retention), and the crate error ([`DomainError`]). Reading files, clocks and
+//! retention), the consent ledger fold ([`consent`]), the purpose decision
+//! ([`decision`]: a pure function of policy, subject facts, request and time),
+//! the audit record model ([`audit`]), the [`clock`], and the crate error
+//! ([`DomainError`]). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
+pub mod audit;
+pub mod clock;
+pub mod consent;
+pub mod decision;
 pub mod error;
 pub mod identifiers;
 pub mod policy;

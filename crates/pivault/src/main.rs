@@ -1,1 +1,280 @@
-fn main() {}
+//! `pivault`: the PI vault's server and operator CLI.
+//!
+//! Configuration: built-in defaults → environment (`PIVAULT_DATABASE_URL`, `PIVAULT_POLICY`,
+//! `PIVAULT_MASTER_KEY_FILE`, `PIVAULT_BIND`, `PIVAULT_SUITE`) → command-line flags.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use pivault_core::import::{import_dir, Progress};
+use pivault_core::Vault;
+use pivault_crypto::{KeyRing, MasterSecret, Suite};
+use pivault_domain::clock::SystemClock;
+use pivault_domain::policy::Policy;
+use pivault_store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(name = "pivault", version, about = "Personal-information vault and privacy operations")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "PIVAULT_DATABASE_URL", default_value = "sqlite://./data/pivault.db")]
+    database_url: String,
+    /// Policy file (TOML).
+    #[arg(long, global = true, env = "PIVAULT_POLICY", default_value = "policies/default.toml")]
+    policy: PathBuf,
+    /// Master key file (64 hex chars). Created with mode 0600 on first start if missing — for
+    /// development only; production provisions it from a KMS/HSM.
+    #[arg(long, global = true, env = "PIVAULT_MASTER_KEY_FILE", default_value = "./data/master.key")]
+    master_key_file: PathBuf,
+    /// Field cipher suite: aes-256-gcm or sm4-gcm (GB/T 32907).
+    #[arg(long, global = true, env = "PIVAULT_SUITE", default_value = "aes-256-gcm")]
+    suite: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "PIVAULT_BIND", default_value = "127.0.0.1:8080")]
+        bind: String,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Policy as code.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+    /// Import a data set directory (users.csv, consent_events.csv, orders.csv, …).
+    Import {
+        /// Directory holding the CSV files.
+        dir: PathBuf,
+        /// Where reject files go (default: ./data/rejects).
+        #[arg(long, default_value = "./data/rejects")]
+        rejects: PathBuf,
+    },
+    /// Audit chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Delete restricted data whose legal retention period has ended (policy §4.2).
+    Sweep,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCmd {
+    /// Parse and validate a policy file; print every error as file:line:column.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Walk the hash chain; name the first broken entry.
+    Verify,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// Create an API key; the key is printed once.
+    Create {
+        /// Principal name (e.g. billing).
+        #[arg(long)]
+        principal: String,
+        /// Comma-separated purposes it may use.
+        #[arg(long, value_delimiter = ',')]
+        purposes: Vec<String>,
+        /// Comma-separated roles: app, admin.
+        #[arg(long, value_delimiter = ',', default_value = "app")]
+        roles: Vec<String>,
+    },
+}
+
+fn load_policy(path: &Path) -> Result<Policy> {
+    let src = std::fs::read_to_string(path).with_context(|| format!("reading policy {}", path.display()))?;
+    match Policy::parse(&src) {
+        Ok(p) => Ok(p),
+        Err(e) => bail!("policy {} is invalid:\n{}", path.display(), e.render(&path.display().to_string())),
+    }
+}
+
+fn load_keys(g: &Global) -> Result<KeyRing> {
+    let suite = Suite::parse(&g.suite).with_context(|| format!("unknown suite {:?}: use aes-256-gcm or sm4-gcm", g.suite))?;
+    let (master, created) = MasterSecret::load_or_create(&g.master_key_file)
+        .with_context(|| format!("master key file {}", g.master_key_file.display()))?;
+    if created {
+        tracing::warn!(
+            path = %g.master_key_file.display(),
+            "generated a DEVELOPMENT master key (mode 0600). It is for development only: in \
+             production provision the key file from a KMS/HSM and set PIVAULT_MASTER_KEY_FILE. \
+             Losing it makes every field unreadable."
+        );
+        eprintln!(
+            "WARNING: generated a development-only master key at {} (mode 0600). Do not use it in production.",
+            g.master_key_file.display()
+        );
+    }
+    Ok(KeyRing::new(master, suite))
+}
+
+async fn open_vault(g: &Global) -> Result<Vault> {
+    let policy = load_policy(&g.policy)?;
+    let keys = load_keys(g)?;
+    let store = Store::connect(&g.database_url).await.context("opening the database")?;
+    Ok(Vault::new(store, keys, policy, Arc::new(SystemClock)).await?)
+}
+
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn start(&self, file: &str, total: u64) {
+        self.0.reset();
+        self.0.set_length(total);
+        self.0.set_position(0);
+        self.0.set_message(file.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish();
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    let g = cli.global.clone();
+    match cli.cmd {
+        Cmd::Policy { cmd: PolicyCmd::Check { file } } => {
+            let src = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            match Policy::parse(&src) {
+                Ok(p) => {
+                    for w in p.warnings() {
+                        println!("{}", w.render(&file.display().to_string(), "warning"));
+                    }
+                    println!(
+                        "{}: ok — policy {} version {} ({} categories, {} purposes), sha256 {}",
+                        file.display(),
+                        p.id(),
+                        p.version(),
+                        p.categories().len(),
+                        p.purposes().len(),
+                        p.hash()
+                    );
+                    Ok(0)
+                }
+                Err(e) => {
+                    eprint!("{}", e.render(&file.display().to_string()));
+                    eprintln!("{}: {} error(s)", file.display(), e.0.len());
+                    Ok(1)
+                }
+            }
+        }
+        Cmd::Migrate => {
+            let store = Store::connect(&g.database_url).await.context("opening the database")?;
+            store.migrate().await?;
+            println!("migrations applied ({:?})", store.backend());
+            Ok(0)
+        }
+        Cmd::Serve { bind } => {
+            let vault = Arc::new(open_vault(&g).await?);
+            let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
+            tracing::info!(addr = %listener.local_addr()?, policy = vault.policy().version(), "pivault serving");
+            eprintln!("pivault listening on http://{}", listener.local_addr()?);
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            pivault_server::serve(listener, pivault_server::AppState { vault }, shutdown).await?;
+            Ok(0)
+        }
+        Cmd::Import { dir, rejects } => {
+            let vault = open_vault(&g).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} rows ({per_sec})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            // indicatif hides itself when stderr is not a terminal.
+            let report = import_dir(&vault, &dir, &rejects, &Bar(bar)).await?;
+            println!("{:<24} {:>9} {:>9} {:>9}", "file", "imported", "rejected", "skipped");
+            for f in &report.files {
+                println!("{:<24} {:>9} {:>9} {:>9}", f.file, f.imported, f.rejected, f.skipped);
+            }
+            let secs = report.elapsed.as_secs_f64();
+            #[allow(clippy::cast_precision_loss)]
+            let rate = report.rows() as f64 / secs.max(1e-9);
+            println!("{} rows in {secs:.2} s ({rate:.0} rows/s); rejects in {}", report.rows(), report.rejects_dir.display());
+            Ok(0)
+        }
+        Cmd::Audit { cmd: AuditCmd::Verify } => {
+            let store = Store::connect(&g.database_url).await.context("opening the database")?;
+            let r = Vault::verify_audit(&store).await?;
+            match r.first_broken {
+                None => {
+                    println!("audit chain ok: {} entries, head {}", r.entries, r.head_seq);
+                    Ok(0)
+                }
+                Some((seq, why)) => {
+                    eprintln!("audit chain BROKEN at entry {seq}: {why}");
+                    Ok(2)
+                }
+            }
+        }
+        Cmd::Keys { cmd: KeysCmd::Create { principal, purposes, roles } } => {
+            let vault = open_vault(&g).await?;
+            let token = vault.create_api_key("cli:keys", &principal, &roles, &purposes).await?;
+            println!("{token}");
+            eprintln!("API key for principal {principal} (roles {}; purposes {}). It is shown once.", roles.join(","), purposes.join(","));
+            Ok(0)
+        }
+        Cmd::Sweep => {
+            let vault = open_vault(&g).await?;
+            let n = vault.retention_sweep("cli:sweep").await?;
+            println!("retention sweep deleted {n} field(s) past their retention period");
+            Ok(0)
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
