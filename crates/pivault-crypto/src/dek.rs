@@ -30,31 +30,61 @@ const HKDF_INFO_SM4: &[u8] = b"pivault sm4-gcm dek v1";
 /// SM4 in GCM mode with a 96-bit nonce and 128-bit tag.
 type Sm4Gcm = AesGcm<Sm4, U12>;
 
-/// Appends the canonical length-prefixed encoding of `parts`: for each part,
-/// its length as a big-endian `u64` followed by its bytes. Injective, so no two
-/// different tuples encode the same.
+/// Writes `n` as unsigned LEB128 (7 bits per byte, low group first, high bit set on
+/// every byte but the last) into `buf`, returning the number of bytes used (1..=10).
+fn leb128(mut n: u64, buf: &mut [u8; 10]) -> usize {
+    let mut i = 0;
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            buf[i] = low;
+            return i + 1;
+        }
+        buf[i] = low | 0x80;
+        i += 1;
+    }
+}
+
+/// Length of the canonical encoding of `parts` (see [`encode_parts`]).
+fn encoded_len(parts: &[&[u8]]) -> usize {
+    parts
+        .iter()
+        .map(|p| leb128(p.len() as u64, &mut [0u8; 10]) + p.len())
+        .sum()
+}
+
+/// Appends the canonical length-prefixed encoding of `parts`: for each part, its byte
+/// length as an unsigned LEB128 varint (1 byte for lengths below 128) followed by its
+/// bytes. A length prefix is self-delimiting, so the encoding is injective: no two
+/// different tuples encode the same. Short prefixes keep the GCM AAD small (ring's GHASH
+/// of the AAD is a visible share of the cost of sealing a short field).
 pub(crate) fn encode_parts(parts: &[&[u8]], out: &mut Vec<u8>) {
+    let mut len = [0u8; 10];
     for p in parts {
-        out.extend_from_slice(&(p.len() as u64).to_be_bytes());
+        let n = leb128(p.len() as u64, &mut len);
+        out.extend_from_slice(&len[..n]);
         out.extend_from_slice(p);
     }
 }
 
 /// Runs `f` over the encoding of `parts`, using a stack buffer when it fits.
 pub(crate) fn with_encoded<R>(parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
-    let len: usize = parts.iter().map(|p| 8 + p.len()).sum();
-    if len <= AAD_STACK {
+    let total = encoded_len(parts);
+    if total <= AAD_STACK {
         let mut buf = [0u8; AAD_STACK];
+        let mut len = [0u8; 10];
         let mut at = 0;
         for p in parts {
-            buf[at..at + 8].copy_from_slice(&(p.len() as u64).to_be_bytes());
-            at += 8;
+            let n = leb128(p.len() as u64, &mut len);
+            buf[at..at + n].copy_from_slice(&len[..n]);
+            at += n;
             buf[at..at + p.len()].copy_from_slice(p);
             at += p.len();
         }
         f(&buf[..at])
     } else {
-        let mut v = Vec::with_capacity(len);
+        let mut v = Vec::with_capacity(total);
         encode_parts(parts, &mut v);
         f(&v)
     }
@@ -66,7 +96,8 @@ pub(crate) fn with_encoded<R>(parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R 
 /// category or field, or relabelling its key id, makes [`Dek::open`] fail.
 ///
 /// Encoding (see [`Aad::to_bytes`]): for each of `subject_id`, `category`, `field`,
-/// `key_id` in that order, an 8-byte big-endian length followed by the UTF-8 bytes.
+/// `key_id` in that order, its UTF-8 byte length as an unsigned LEB128 varint (one byte
+/// for lengths below 128) followed by the bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Aad<'a> {
     /// The subject (person) the value belongs to.
@@ -90,9 +121,9 @@ impl Aad<'_> {
     }
 
     /// The exact bytes passed to GCM as additional authenticated data:
-    /// `u64be(len) ‖ subject_id ‖ u64be(len) ‖ category ‖ u64be(len) ‖ field ‖ u64be(len) ‖ key_id`.
+    /// `leb128(len) ‖ subject_id ‖ leb128(len) ‖ category ‖ leb128(len) ‖ field ‖ leb128(len) ‖ key_id`.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.parts().iter().map(|p| 8 + p.len()).sum());
+        let mut v = Vec::with_capacity(encoded_len(&self.parts()));
         encode_parts(&self.parts(), &mut v);
         v
     }

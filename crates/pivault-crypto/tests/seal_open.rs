@@ -238,3 +238,43 @@ fn suite_names_parse_and_print() {
     assert_eq!(Suite::parse("aes-128-gcm"), None);
     assert!("des".parse::<Suite>().is_err());
 }
+
+#[test]
+fn aad_encoding_is_leb128_length_prefixed_parts() {
+    let a = Aad {
+        subject_id: "s1",
+        category: "",
+        field: "f",
+        key_id: "dek-1",
+    };
+    assert_eq!(a.to_bytes(), b"\x02s1\x00\x01f\x05dek-1");
+    let long = "x".repeat(200);
+    let b = Aad {
+        subject_id: &long,
+        category: "c",
+        field: "f",
+        key_id: "k",
+    };
+    let bytes = b.to_bytes();
+    // 200 = 0b1_1001000 → LEB128 [0xc8, 0x01].
+    assert_eq!(&bytes[..2], &[0xc8, 0x01]);
+    assert_eq!(bytes.len(), 2 + 200 + 3 * 2);
+}
+
+#[test]
+fn fields_with_long_aad_round_trip_and_bind_the_aad() {
+    let long = "y".repeat(1000);
+    for suite in Suite::ALL {
+        let dek = Dek::from_bytes("k", suite, [4u8; 32]);
+        let a = Aad {
+            subject_id: "s",
+            category: "c",
+            field: &long,
+            key_id: "k",
+        };
+        let sealed = dek.seal(&a, b"v");
+        assert_eq!(&dek.open(&a, &sealed).unwrap()[..], b"v");
+        let short = Aad { field: "y", ..a };
+        assert_eq!(dek.open(&short, &sealed).unwrap_err(), CryptoError::Decrypt);
+    }
+}
