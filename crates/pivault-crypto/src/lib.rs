@@ -1,1 +1,55 @@
-//! pivault-crypto
+//! Cryptography for pivault: the key ring, field sealing, blind indexes, API tokens and
+//! the audit hash chain. Pure computation plus reading/writing the master-secret file;
+//! no database, HTTP or async runtime.
+//!
+//! # What it owns
+//!
+//! * [`MasterSecret`] — the 256-bit root secret, loaded from a hex file.
+//! * [`KeyRing`] — derives (HKDF-SHA256, RFC 5869) a key-encryption key (KEK) and a
+//!   blind-index key from the master secret; generates per-subject data keys ([`Dek`]) and
+//!   wraps/unwraps them under the KEK with AES-256-GCM (envelope encryption). Retired
+//!   master secrets can be added so old wraps still open during rotation.
+//! * [`Dek`] — seals and opens field values with AES-256-GCM or SM4-GCM
+//!   (NIST SP 800-38D; SM4 per GB/T 32907-2016), random 96-bit nonce, and associated
+//!   data [`Aad`] binding subject, category, field and key id.
+//! * [`DekCache`] — a bounded LRU of unwrapped DEKs.
+//! * [`KeyRing::blind_index`] — HMAC-SHA256 (RFC 2104) of an already-normalized value for
+//!   exact-match lookup.
+//! * [`new_api_token`], [`token_hash`], [`ct_eq`] — API tokens.
+//! * [`chain_hash`], [`GENESIS`] — the audit hash chain.
+//!
+//! # Invariants
+//!
+//! * Secrets (master secret, KEK, DEKs, opened plaintext) live in zeroizing buffers and have
+//!   no `Clone`/`Debug`/`Display`/serde impls that could copy or print them. (Exception,
+//!   documented on [`Dek`]: *ring* does not zeroize its expanded AES key schedule.)
+//! * No error message, `Debug` output or panic contains key bytes, plaintext or
+//!   ciphertext; only key ids, paths and fixed text.
+//! * Every sealed field is `suite byte ‖ nonce (12) ‖ ciphertext ‖ tag (16)` and opens only
+//!   with the same DEK and the same [`Aad`]. Every wrapped DEK names its KEK id.
+//! * Long-lived secrets come from the OS CSPRNG; per-field nonces from the thread-local
+//!   CSPRNG (seeded from the OS), never from a syscall per field.
+//! * Crypto-shredding: destroying a subject's wrapped DEK (and evicting it from every
+//!   [`DekCache`]) makes all its sealed fields unreadable. Blind indexes are computed under
+//!   a global key and must be deleted separately on erasure.
+
+mod cache;
+mod chain;
+mod dek;
+mod error;
+mod keyring;
+mod secret;
+mod suite;
+mod token;
+
+pub use cache::DekCache;
+pub use chain::{chain_hash, GENESIS};
+pub use dek::{Aad, Dek, DEK_LEN, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
+pub use error::CryptoError;
+pub use keyring::{KeyRing, WrappedDek, HKDF_INFO_BLIND_INDEX, HKDF_INFO_KEK, WRAPPED_DEK_LEN};
+pub use secret::{MasterSecret, MASTER_SECRET_LEN};
+pub use suite::Suite;
+pub use token::{ct_eq, new_api_token, token_hash, API_TOKEN_PREFIX};
+
+/// Re-export so callers can name the buffer type returned by [`Dek::open`].
+pub use zeroize::Zeroizing;

@@ -1,0 +1,356 @@
+//! Data-encryption keys and field sealing.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use aes_gcm::aead::consts::U12;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::AesGcm;
+use rand::RngCore;
+use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
+use ring::hkdf;
+use sm4::Sm4;
+use zeroize::Zeroizing;
+
+use crate::{CryptoError, Suite};
+
+/// DEK length in bytes (256 bits).
+pub const DEK_LEN: usize = 32;
+/// GCM nonce length in bytes (96 bits, NIST SP 800-38D §8.2.2 random construction).
+pub const NONCE_LEN: usize = 12;
+/// GCM authentication tag length in bytes (128 bits).
+pub const TAG_LEN: usize = 16;
+/// Bytes a sealed field adds to its plaintext: suite byte + nonce + tag = 29.
+pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
+
+/// Bytes of an [`Aad`] that fit the stack buffer used on the hot path.
+const AAD_STACK: usize = 256;
+const HKDF_INFO_SM4: &[u8] = b"pivault sm4-gcm dek v1";
+
+/// SM4 in GCM mode with a 96-bit nonce and 128-bit tag.
+type Sm4Gcm = AesGcm<Sm4, U12>;
+
+/// Writes `n` as unsigned LEB128 (7 bits per byte, low group first, high bit set on
+/// every byte but the last) into `buf`, returning the number of bytes used (1..=10).
+fn leb128(mut n: u64, buf: &mut [u8; 10]) -> usize {
+    let mut i = 0;
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            buf[i] = low;
+            return i + 1;
+        }
+        buf[i] = low | 0x80;
+        i += 1;
+    }
+}
+
+/// Length of the canonical encoding of `parts` (see [`encode_parts`]).
+fn encoded_len(parts: &[&[u8]]) -> usize {
+    parts
+        .iter()
+        .map(|p| leb128(p.len() as u64, &mut [0u8; 10]) + p.len())
+        .sum()
+}
+
+/// Appends the canonical length-prefixed encoding of `parts`: for each part, its byte
+/// length as an unsigned LEB128 varint (1 byte for lengths below 128) followed by its
+/// bytes. A length prefix is self-delimiting, so the encoding is injective: no two
+/// different tuples encode the same. Short prefixes keep the GCM AAD small (ring's GHASH
+/// of the AAD is a visible share of the cost of sealing a short field).
+pub(crate) fn encode_parts(parts: &[&[u8]], out: &mut Vec<u8>) {
+    let mut len = [0u8; 10];
+    for p in parts {
+        let n = leb128(p.len() as u64, &mut len);
+        out.extend_from_slice(&len[..n]);
+        out.extend_from_slice(p);
+    }
+}
+
+/// Runs `f` over the encoding of `parts`, using a stack buffer when it fits.
+pub(crate) fn with_encoded<R>(parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
+    let total = encoded_len(parts);
+    if total <= AAD_STACK {
+        let mut buf = [0u8; AAD_STACK];
+        let mut len = [0u8; 10];
+        let mut at = 0;
+        for p in parts {
+            let n = leb128(p.len() as u64, &mut len);
+            buf[at..at + n].copy_from_slice(&len[..n]);
+            at += n;
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        f(&buf[..at])
+    } else {
+        let mut v = Vec::with_capacity(total);
+        encode_parts(parts, &mut v);
+        f(&v)
+    }
+}
+
+/// Associated data for one sealed field (authenticated, not encrypted).
+///
+/// It binds a ciphertext to its place: moving a sealed value to another subject,
+/// category or field, or relabelling its key id, makes [`Dek::open`] fail.
+///
+/// Encoding (see [`Aad::to_bytes`]): for each of `subject_id`, `category`, `field`,
+/// `key_id` in that order, its UTF-8 byte length as an unsigned LEB128 varint (one byte
+/// for lengths below 128) followed by the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Aad<'a> {
+    /// The subject (person) the value belongs to.
+    pub subject_id: &'a str,
+    /// PI category, e.g. `"user.contact.email"`.
+    pub category: &'a str,
+    /// Field id within the record.
+    pub field: &'a str,
+    /// Id of the DEK that seals the field (`dek-…`); must equal [`Dek::key_id`].
+    pub key_id: &'a str,
+}
+
+impl Aad<'_> {
+    fn parts(&self) -> [&[u8]; 4] {
+        [
+            self.subject_id.as_bytes(),
+            self.category.as_bytes(),
+            self.field.as_bytes(),
+            self.key_id.as_bytes(),
+        ]
+    }
+
+    /// The exact bytes passed to GCM as additional authenticated data:
+    /// `leb128(len) ‖ subject_id ‖ leb128(len) ‖ category ‖ leb128(len) ‖ field ‖ leb128(len) ‖ key_id`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(encoded_len(&self.parts()));
+        encode_parts(&self.parts(), &mut v);
+        v
+    }
+}
+
+/// A 256-bit data-encryption key for one subject (and scope), zeroized on drop.
+///
+/// Holds the raw key bytes in a [`Zeroizing`] buffer plus the cipher state built once
+/// at creation for its own suite (for AES a pre-expanded `ring::aead::LessSafeKey`), so
+/// sealing a field does no key setup. The other suite's state is built lazily on the
+/// first [`Dek::open`] of a field sealed under it (this lets a deployment switch suites
+/// without re-encrypting).
+///
+/// Zeroization limits: the raw bytes and the SM4 round keys are wiped on drop, but
+/// *ring* does not zeroize its expanded AES key schedule, and the `aes-gcm` crate does
+/// not zeroize its GHASH key; these are known limitations of those libraries.
+///
+/// No `Clone`; `Debug` prints only the key id and suite.
+pub struct Dek {
+    key_id: String,
+    suite: Suite,
+    raw: Zeroizing<[u8; DEK_LEN]>,
+    aes: OnceLock<LessSafeKey>,
+    sm4: OnceLock<Sm4Gcm>,
+}
+
+impl fmt::Debug for Dek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dek")
+            .field("key_id", &self.key_id)
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dek {
+    /// Builds a DEK from its id, the suite it seals with, and 32 raw key bytes.
+    ///
+    /// Normally DEKs come from [`KeyRing::generate_dek`](crate::KeyRing::generate_dek) or
+    /// [`KeyRing::unwrap_dek`](crate::KeyRing::unwrap_dek); this is for tests and tools.
+    pub fn from_bytes(key_id: impl Into<String>, suite: Suite, bytes: [u8; DEK_LEN]) -> Self {
+        Self::from_zeroizing(key_id.into(), suite, Zeroizing::new(bytes))
+    }
+
+    pub(crate) fn from_zeroizing(
+        key_id: String,
+        suite: Suite,
+        raw: Zeroizing<[u8; DEK_LEN]>,
+    ) -> Self {
+        let dek = Dek {
+            key_id,
+            suite,
+            raw,
+            aes: OnceLock::new(),
+            sm4: OnceLock::new(),
+        };
+        // Build the cipher for the DEK's own suite now, off the hot path.
+        match suite {
+            Suite::Aes256Gcm => {
+                dek.aes_key();
+            }
+            Suite::Sm4Gcm => {
+                dek.sm4_cipher();
+            }
+        }
+        dek
+    }
+
+    /// The key id, `"dek-"` followed by 24 lower-case hex characters (96 random bits).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The suite [`Dek::seal`] uses.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    pub(crate) fn raw(&self) -> &[u8; DEK_LEN] {
+        &self.raw
+    }
+
+    fn aes_key(&self) -> &LessSafeKey {
+        self.aes.get_or_init(|| {
+            // A 32-byte key always fits AES-256; ring only rejects wrong lengths.
+            let unbound = UnboundKey::new(&AES_256_GCM, &self.raw[..])
+                .unwrap_or_else(|_| unreachable!("32-byte key is valid for AES-256-GCM"));
+            LessSafeKey::new(unbound)
+        })
+    }
+
+    fn sm4_cipher(&self) -> &Sm4Gcm {
+        self.sm4.get_or_init(|| {
+            let mut k = Zeroizing::new([0u8; 16]);
+            hkdf_expand(&self.raw[..], HKDF_INFO_SM4, &mut k[..]);
+            Sm4Gcm::new(aes_gcm::Key::<Sm4Gcm>::from_slice(&k[..]))
+        })
+    }
+
+    /// Seals `plaintext` for the place described by `aad`.
+    ///
+    /// Output layout (length = plaintext length + 29):
+    /// `[suite byte (1)] [nonce (12)] [ciphertext (= plaintext length)] [tag (16)]`.
+    ///
+    /// The 96-bit nonce is drawn from the thread-local CSPRNG (`rand::rng()`, ChaCha
+    /// seeded from the OS), not a syscall per field. NIST SP 800-38D §8.3 limits one key to
+    /// 2^32 random-nonce invocations; per-subject DEKs stay far below that.
+    /// `aad.key_id` must be this DEK's [`key_id`](Dek::key_id) or the field will not open.
+    ///
+    /// # Panics
+    /// Only if `plaintext` exceeds GCM's limit of 2^36 − 32 bytes (NIST SP 800-38D §5.2.1.1);
+    /// use [`Dek::try_seal`] to get an error instead.
+    pub fn seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Vec<u8> {
+        match self.try_seal(aad, plaintext) {
+            Ok(v) => v,
+            Err(_) => panic!("plaintext too long for GCM"),
+        }
+    }
+
+    /// Like [`Dek::seal`] but returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// [`CryptoError::Malformed`] if `plaintext` exceeds GCM's limit of 2^36 − 32 bytes
+    /// (NIST SP 800-38D §5.2.1.1).
+    pub fn try_seal(&self, aad: &Aad<'_>, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        const TOO_LONG: CryptoError = CryptoError::Malformed("plaintext too long for GCM");
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+
+        let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+        out.push(self.suite.id());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        let tag: [u8; TAG_LEN] = with_encoded(&aad.parts(), |aad| {
+            let body = &mut out[1 + NONCE_LEN..];
+            match self.suite {
+                Suite::Aes256Gcm => self
+                    .aes_key()
+                    .seal_in_place_separate_tag(
+                        aead::Nonce::assume_unique_for_key(nonce),
+                        aead::Aad::from(aad),
+                        body,
+                    )
+                    .map_err(|_| TOO_LONG)
+                    .and_then(|t| t.as_ref().try_into().map_err(|_| TOO_LONG)),
+                Suite::Sm4Gcm => self
+                    .sm4_cipher()
+                    .encrypt_in_place_detached(aes_gcm::Nonce::<U12>::from_slice(&nonce), aad, body)
+                    .map(Into::into)
+                    .map_err(|_| TOO_LONG),
+            }
+        })?;
+        out.extend_from_slice(&tag);
+        Ok(out)
+    }
+
+    /// Opens a value produced by [`Dek::seal`] (of either suite) for the same `aad`.
+    ///
+    /// The plaintext is returned in a [`Zeroizing`] buffer that wipes itself on drop.
+    ///
+    /// # Errors
+    /// * [`CryptoError::Malformed`] if `sealed` is shorter than 29 bytes or its first
+    ///   byte is not a known suite id.
+    /// * [`CryptoError::UnknownKey`] if `aad.key_id` is not this DEK's id.
+    /// * [`CryptoError::Decrypt`] if authentication fails (tampered bytes, wrong AAD,
+    ///   wrong key).
+    pub fn open(&self, aad: &Aad<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if sealed.len() < SEAL_OVERHEAD {
+            return Err(CryptoError::Malformed("sealed value too short"));
+        }
+        let suite =
+            Suite::from_id(sealed[0]).ok_or(CryptoError::Malformed("unknown cipher suite byte"))?;
+        if aad.key_id != self.key_id {
+            return Err(CryptoError::UnknownKey {
+                key_id: aad.key_id.to_owned(),
+            });
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
+        let (ct, tag) = sealed[1 + NONCE_LEN..].split_at(sealed.len() - SEAL_OVERHEAD);
+        let mut buf = Zeroizing::new(ct.to_vec());
+        with_encoded(&aad.parts(), |aad| match suite {
+            Suite::Aes256Gcm => {
+                let tag = aead::Tag::try_from(tag).map_err(|_| CryptoError::Decrypt)?;
+                self.aes_key()
+                    .open_in_place_separate_tag(
+                        aead::Nonce::assume_unique_for_key(nonce),
+                        aead::Aad::from(aad),
+                        tag,
+                        &mut buf[..],
+                        0..,
+                    )
+                    .map(|_| ())
+                    .map_err(|_| CryptoError::Decrypt)
+            }
+            Suite::Sm4Gcm => self
+                .sm4_cipher()
+                .decrypt_in_place_detached(
+                    aes_gcm::Nonce::<U12>::from_slice(&nonce),
+                    aad,
+                    &mut buf[..],
+                    aes_gcm::Tag::<aes_gcm::aead::consts::U16>::from_slice(tag),
+                )
+                .map_err(|_| CryptoError::Decrypt),
+        })?;
+        Ok(buf)
+    }
+}
+
+/// Output-length marker for ring's HKDF.
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+/// HKDF-SHA256 (RFC 5869) with an empty salt (§2.2: treated as HashLen zero bytes),
+/// writing `out.len()` bytes of output keying material for `info`.
+pub(crate) fn hkdf_expand(ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(ikm);
+    let infos = [info];
+    // Output lengths here are 16 or 32 bytes, far below the 255·HashLen limit.
+    let okm = prk
+        .expand(&infos, Len(out.len()))
+        .unwrap_or_else(|_| unreachable!("HKDF output length within RFC 5869 limit"));
+    okm.fill(out)
+        .unwrap_or_else(|_| unreachable!("HKDF output length matches"));
+}

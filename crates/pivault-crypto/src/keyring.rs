@@ -1,0 +1,259 @@
+//! Key ring: master secret → KEK and blind-index key; DEK generation and wrapping.
+
+use rand::RngCore;
+use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
+use ring::{digest, hmac};
+use zeroize::Zeroizing;
+
+use crate::dek::{hkdf_expand, with_encoded, DEK_LEN, NONCE_LEN, TAG_LEN};
+use crate::secret::os_random;
+use crate::{CryptoError, Dek, MasterSecret, Suite};
+
+/// HKDF info for the key-encryption key.
+pub const HKDF_INFO_KEK: &str = "pivault kek v1";
+/// HKDF info for the blind-index key.
+pub const HKDF_INFO_BLIND_INDEX: &str = "pivault blind-index v1";
+/// Domain label that starts the AAD of every wrapped DEK.
+const WRAP_LABEL: &[u8] = b"pivault dek wrap v1";
+/// Length of [`WrappedDek::bytes`]: nonce (12) + wrapped key (32) + tag (16) = 60.
+pub const WRAPPED_DEK_LEN: usize = NONCE_LEN + DEK_LEN + TAG_LEN;
+
+/// A DEK sealed under a KEK, as stored in the database. Holds no secret in the clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrappedDek {
+    /// The DEK's own id (`dek-` + 24 hex), the same as [`Dek::key_id`].
+    pub key_id: String,
+    /// Id of the KEK that wrapped it (`kek-` + 16 hex), see [`KeyRing::kek_id`].
+    pub kek_id: String,
+    /// `nonce (12) ‖ AES-256-GCM ciphertext of the 32-byte DEK (32) ‖ tag (16)`, 60 bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// One key-encryption key: AES-256-GCM key plus its public id.
+struct Kek {
+    id: String,
+    key: LessSafeKey,
+}
+
+impl Kek {
+    fn derive(master: &MasterSecret) -> Kek {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        hkdf_expand(master.bytes(), HKDF_INFO_KEK.as_bytes(), &mut bytes[..]);
+        let fp = digest::digest(&digest::SHA256, &bytes[..]);
+        let id = format!("kek-{}", hex::encode(&fp.as_ref()[..8]));
+        let key = UnboundKey::new(&AES_256_GCM, &bytes[..])
+            .unwrap_or_else(|_| unreachable!("32-byte key is valid for AES-256-GCM"));
+        Kek {
+            id,
+            key: LessSafeKey::new(key),
+        }
+    }
+}
+
+/// The key ring of one vault instance.
+///
+/// From the [`MasterSecret`] it derives, with HKDF-SHA256 (RFC 5869, empty salt):
+/// * the **KEK** (32 bytes, info `"pivault kek v1"`), an AES-256-GCM key that wraps
+///   per-subject DEKs (envelope encryption) and never touches the database;
+/// * the **blind-index key** (32 bytes, info `"pivault blind-index v1"`), an HMAC-SHA256
+///   key (RFC 2104) for exact-match lookup of normalized values.
+///
+/// The master secret itself is dropped (and zeroized) after derivation.
+///
+/// For rotation, retired master secrets can be added with [`KeyRing::add_retired`]:
+/// DEKs wrapped under their KEKs still unwrap, new wraps always use the current KEK
+/// (see [`KeyRing::rewrap_dek`]). The blind-index key comes from the current master only;
+/// changing the master therefore requires recomputing blind indexes.
+///
+/// `Send + Sync`; share it behind an `Arc`.
+pub struct KeyRing {
+    suite: Suite,
+    current: Kek,
+    retired: Vec<Kek>,
+    index_key: hmac::Key,
+}
+
+impl KeyRing {
+    /// Derives the KEK and blind-index key from `master`. `suite` is the cipher suite
+    /// of the DEKs this ring generates and unwraps (DEK wrapping itself always uses
+    /// AES-256-GCM).
+    pub fn new(master: MasterSecret, suite: Suite) -> Self {
+        let current = Kek::derive(&master);
+        let mut ik = Zeroizing::new([0u8; 32]);
+        hkdf_expand(
+            master.bytes(),
+            HKDF_INFO_BLIND_INDEX.as_bytes(),
+            &mut ik[..],
+        );
+        let index_key = hmac::Key::new(hmac::HMAC_SHA256, &ik[..]);
+        KeyRing {
+            suite,
+            current,
+            retired: Vec::new(),
+            index_key,
+        }
+    }
+
+    /// Adds the KEK derived from a retired master secret, so [`KeyRing::unwrap_dek`]
+    /// still accepts DEKs wrapped under it. Adding the current or an already-added
+    /// secret is a no-op.
+    pub fn add_retired(&mut self, old: MasterSecret) {
+        let kek = Kek::derive(&old);
+        if kek.id != self.current.id && self.retired.iter().all(|k| k.id != kek.id) {
+            self.retired.push(kek);
+        }
+    }
+
+    /// Id of the current KEK: `"kek-"` + the first 16 hex characters (64 bits) of
+    /// SHA-256 of the KEK bytes. Identifies the key without revealing it.
+    pub fn kek_id(&self) -> &str {
+        &self.current.id
+    }
+
+    /// Ids of the retired KEKs, in the order they were added.
+    pub fn retired_kek_ids(&self) -> impl Iterator<Item = &str> {
+        self.retired.iter().map(|k| k.id.as_str())
+    }
+
+    /// The suite of the DEKs this ring hands out.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    fn kek(&self, id: &str) -> Option<&Kek> {
+        std::iter::once(&self.current)
+            .chain(self.retired.iter())
+            .find(|k| k.id == id)
+    }
+
+    /// A fresh DEK: 32 random bytes from the OS CSPRNG and a new random key id
+    /// `"dek-"` + 24 lower-case hex characters (96 bits), using the ring's suite.
+    ///
+    /// # Panics
+    /// If the OS random number generator fails.
+    pub fn generate_dek(&self) -> Dek {
+        let mut raw = Zeroizing::new([0u8; DEK_LEN]);
+        os_random(&mut raw[..]);
+        let mut id = [0u8; 12];
+        os_random(&mut id);
+        Dek::from_zeroizing(format!("dek-{}", hex::encode(id)), self.suite, raw)
+    }
+
+    /// Wraps `dek` with AES-256-GCM under the current KEK (random 96-bit nonce, NIST
+    /// SP 800-38D). The AAD binds `subject_id`, `scope` (e.g. `"primary"`,
+    /// `"restricted"`) and the DEK's key id, so a wrapped key cannot be moved to
+    /// another subject or scope.
+    pub fn wrap_dek(&self, subject_id: &str, scope: &str, dek: &Dek) -> WrappedDek {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let mut bytes = Vec::with_capacity(WRAPPED_DEK_LEN);
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(dek.raw());
+        let parts = wrap_aad_parts(subject_id, scope, dek.key_id());
+        let tag = with_encoded(&parts, |aad| {
+            self.current.key.seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::from(aad),
+                &mut bytes[NONCE_LEN..],
+            )
+        })
+        .unwrap_or_else(|_| unreachable!("32-byte plaintext is within the GCM limit"));
+        bytes.extend_from_slice(tag.as_ref());
+        WrappedDek {
+            key_id: dek.key_id().to_owned(),
+            kek_id: self.current.id.clone(),
+            bytes,
+        }
+    }
+
+    /// Unwraps a DEK wrapped by [`KeyRing::wrap_dek`] under the current or a retired KEK.
+    /// The DEK gets this ring's [`suite`](KeyRing::suite).
+    ///
+    /// # Errors
+    /// * [`CryptoError::UnknownKey`] (with the KEK id) if no KEK with `wrapped.kek_id` is held.
+    /// * [`CryptoError::Malformed`] if `wrapped.bytes` is not 60 bytes long.
+    /// * [`CryptoError::Decrypt`] if `subject_id`, `scope` or `wrapped.key_id` differ from
+    ///   the values used at wrap time, or the bytes were altered.
+    pub fn unwrap_dek(
+        &self,
+        subject_id: &str,
+        scope: &str,
+        wrapped: &WrappedDek,
+    ) -> Result<Dek, CryptoError> {
+        let kek = self
+            .kek(&wrapped.kek_id)
+            .ok_or_else(|| CryptoError::UnknownKey {
+                key_id: wrapped.kek_id.clone(),
+            })?;
+        if wrapped.bytes.len() != WRAPPED_DEK_LEN {
+            return Err(CryptoError::Malformed("wrapped DEK must be 60 bytes"));
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&wrapped.bytes[..NONCE_LEN]);
+        let mut raw = Zeroizing::new([0u8; DEK_LEN]);
+        raw.copy_from_slice(&wrapped.bytes[NONCE_LEN..NONCE_LEN + DEK_LEN]);
+        let tag = aead::Tag::try_from(&wrapped.bytes[NONCE_LEN + DEK_LEN..])
+            .map_err(|_| CryptoError::Malformed("wrapped DEK tag"))?;
+        let parts = wrap_aad_parts(subject_id, scope, &wrapped.key_id);
+        with_encoded(&parts, |aad| {
+            kek.key
+                .open_in_place_separate_tag(
+                    aead::Nonce::assume_unique_for_key(nonce),
+                    aead::Aad::from(aad),
+                    tag,
+                    &mut raw[..],
+                    0..,
+                )
+                .map(|_| ())
+        })
+        .map_err(|_| CryptoError::Decrypt)?;
+        Ok(Dek::from_zeroizing(wrapped.key_id.clone(), self.suite, raw))
+    }
+
+    /// Unwraps `wrapped` (under any held KEK) and wraps it again under the current KEK,
+    /// keeping the DEK and its key id. Used by key rotation; existing field ciphertexts stay
+    /// valid.
+    ///
+    /// # Errors
+    /// Same as [`KeyRing::unwrap_dek`].
+    pub fn rewrap_dek(
+        &self,
+        subject_id: &str,
+        scope: &str,
+        wrapped: &WrappedDek,
+    ) -> Result<WrappedDek, CryptoError> {
+        let dek = self.unwrap_dek(subject_id, scope, wrapped)?;
+        Ok(self.wrap_dek(subject_id, scope, &dek))
+    }
+
+    /// Blind index of an already-normalized value: HMAC-SHA256 (RFC 2104) under the
+    /// blind-index key over `kind ‖ 0x00 ‖ normalized`. 32 bytes.
+    ///
+    /// `kind` names the value's type (`"mobile"`, `"email"`, `"id_card"`,
+    /// `"account_id"`, …) so equal strings of different kinds do not collide; it must not
+    /// contain a NUL byte. Normalization (E.164 phones, lower-cased e-mail, …) is the
+    /// caller's job: this function hashes exactly the bytes it is given.
+    pub fn blind_index(&self, kind: &str, normalized: &str) -> [u8; 32] {
+        debug_assert!(
+            !kind.contains('\0'),
+            "blind index kind must not contain NUL"
+        );
+        let mut ctx = hmac::Context::with_key(&self.index_key);
+        ctx.update(kind.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(normalized.as_bytes());
+        let tag = ctx.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+fn wrap_aad_parts<'a>(subject_id: &'a str, scope: &'a str, key_id: &'a str) -> [&'a [u8]; 4] {
+    [
+        WRAP_LABEL,
+        subject_id.as_bytes(),
+        scope.as_bytes(),
+        key_id.as_bytes(),
+    ]
+}
