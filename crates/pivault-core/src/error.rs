@@ -65,6 +65,10 @@ pub enum CoreError {
 impl CoreError {
     /// Shorthand for [`CoreError::Invalid`].
     pub fn invalid(field: impl Into<String>, code: &'static str, reason: &'static str) -> Self {
-        Self::Invalid { field: field.into(), code, reason }
+        Self::Invalid {
+            field: field.into(),
+            code,
+            reason,
+        }
     }
 }

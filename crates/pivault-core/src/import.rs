@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Rows per transaction.
-const BATCH: usize = 500;
+const BATCH: usize = 2000;
 const ACTOR: &str = "cli:import";
 
 /// Progress reporting (a terminal progress bar in the CLI; nothing in tests).
@@ -59,6 +59,8 @@ pub struct FileReport {
     pub rejected: u64,
     /// Rows already present (skipped).
     pub skipped: u64,
+    /// Wall time for this file.
+    pub elapsed: Duration,
 }
 
 /// Counts for the whole import.
@@ -76,7 +78,10 @@ impl ImportReport {
     /// All rows read (imported + rejected + skipped).
     #[must_use]
     pub fn rows(&self) -> u64 {
-        self.files.iter().map(|f| f.imported + f.rejected + f.skipped).sum()
+        self.files
+            .iter()
+            .map(|f| f.imported + f.rejected + f.skipped)
+            .sum()
     }
 }
 
@@ -88,7 +93,12 @@ struct Reject {
 }
 
 fn reject(line: u64, column: &'static str, code: &'static str, reason: &'static str) -> Reject {
-    Reject { line, column, code, reason }
+    Reject {
+        line,
+        column,
+        code,
+        reason,
+    }
 }
 
 struct Rejects {
@@ -98,7 +108,10 @@ struct Rejects {
 
 impl Rejects {
     fn new(dir: &Path, file: &str) -> Self {
-        Self { path: dir.join(format!("{file}.rejects.csv")), out: None }
+        Self {
+            path: dir.join(format!("{file}.rejects.csv")),
+            out: None,
+        }
     }
     fn write(&mut self, r: &Reject) -> Result<(), CoreError> {
         if self.out.is_none() {
@@ -147,21 +160,42 @@ struct Batches {
 
 impl Batches {
     fn open(path: &Path, required: &[&str]) -> Result<Self, CoreError> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_path(path).map_err(|e| {
-            match e.into_kind() {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_path(path)
+            .map_err(|e| match e.into_kind() {
                 csv::ErrorKind::Io(io) => CoreError::Io(io),
-                _ => CoreError::invalid("header", "csv_malformed", "the header line is not valid CSV"),
-            }
-        })?;
+                _ => CoreError::invalid(
+                    "header",
+                    "csv_malformed",
+                    "the header line is not valid CSV",
+                ),
+            })?;
         let headers = reader
             .headers()
-            .map_err(|_| CoreError::invalid("header", "csv_malformed", "the header line is not valid CSV"))?
+            .map_err(|_| {
+                CoreError::invalid(
+                    "header",
+                    "csv_malformed",
+                    "the header line is not valid CSV",
+                )
+            })?
             .clone();
-        let cols = Cols(headers.iter().enumerate().map(|(i, h)| (h.trim().to_string(), i)).collect());
+        let cols = Cols(
+            headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.trim().to_string(), i))
+                .collect(),
+        );
         for r in required {
             if !cols.0.contains_key(*r) {
                 return Err(CoreError::invalid(
-                    format!("{} header", path.file_name().and_then(|s| s.to_str()).unwrap_or("file")),
+                    format!(
+                        "{} header",
+                        path.file_name().and_then(|s| s.to_str()).unwrap_or("file")
+                    ),
                     "missing_column",
                     "a required column is missing from the header",
                 ));
@@ -180,18 +214,35 @@ impl Batches {
                 Ok(false) => break,
                 Ok(true) => {
                     let line = rec.position().map_or(0, csv::Position::line);
-                    rows.push(Row { line, rec: rec.clone() });
+                    rows.push(Row {
+                        line,
+                        rec: rec.clone(),
+                    });
                 }
                 Err(e) => {
                     let line = e.position().map_or(0, csv::Position::line);
                     match e.kind() {
                         csv::ErrorKind::Io(_) => {
-                            return Err(CoreError::invalid("file", "io_error", "the file could not be read"))
+                            return Err(CoreError::invalid(
+                                "file",
+                                "io_error",
+                                "the file could not be read",
+                            ))
                         }
                         csv::ErrorKind::Utf8 { .. } => {
-                            rejects.push(reject(line, "", "not_utf8", "the row is not valid UTF-8"));
+                            rejects.push(reject(
+                                line,
+                                "",
+                                "not_utf8",
+                                "the row is not valid UTF-8",
+                            ));
                         }
-                        _ => rejects.push(reject(line, "", "csv_malformed", "the row has the wrong number of columns")),
+                        _ => rejects.push(reject(
+                            line,
+                            "",
+                            "csv_malformed",
+                            "the row has the wrong number of columns",
+                        )),
                     }
                 }
             }
@@ -201,7 +252,9 @@ impl Batches {
 }
 
 fn count_lines(path: &Path) -> u64 {
-    std::fs::read(path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count().saturating_sub(1) as u64)
+    std::fs::read(path).map_or(0, |b| {
+        b.iter().filter(|&&c| c == b'\n').count().saturating_sub(1) as u64
+    })
 }
 
 struct Ctx<'a> {
@@ -215,7 +268,14 @@ struct Ctx<'a> {
 type Fields = Vec<(&'static str, &'static str, FieldValue)>;
 
 impl Ctx<'_> {
-    fn audit(&self, action: &str, subject: &str, purpose: &str, cats: &Fields, detail: String) -> AuditRecord {
+    fn audit(
+        &self,
+        action: &str,
+        subject: &str,
+        purpose: &str,
+        cats: &Fields,
+        detail: String,
+    ) -> AuditRecord {
         let mut rec = self.vault.audit_base(ACTOR, action, self.now, None);
         rec.subject_id = Some(subject.to_string());
         rec.purpose = Some(purpose.to_string());
@@ -226,10 +286,22 @@ impl Ctx<'_> {
     }
 
     /// account id → subject id for every account id in `ids` that exists.
-    async fn subjects_by_account(&self, ids: &[String]) -> Result<HashMap<String, String>, CoreError> {
+    async fn subjects_by_account(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>, CoreError> {
         let keys = self.vault.keys();
-        let digests: Vec<[u8; 32]> = ids.iter().map(|a| keys.blind_index("account_id", a)).collect();
-        let by_digest: HashMap<Vec<u8>, String> = self.vault.store().lookup_many("account_id", &digests).await?.into_iter().collect();
+        let digests: Vec<[u8; 32]> = ids
+            .iter()
+            .map(|a| keys.blind_index("account_id", a))
+            .collect();
+        let by_digest: HashMap<Vec<u8>, String> = self
+            .vault
+            .store()
+            .lookup_many("account_id", &digests)
+            .await?
+            .into_iter()
+            .collect();
         Ok(ids
             .iter()
             .zip(&digests)
@@ -285,51 +357,119 @@ struct UserRow {
 
 fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
     let l = r.line;
-    let account = AccountId::parse(c.get(r, "account_id")).map_err(|e| reject(l, "account_id", e.code, e.reason))?;
-    let name = text(c.get(r, "name")).ok_or_else(|| reject(l, "name", "value_empty", "name is empty"))?;
-    let idc = IdCardNumber::parse(c.get(r, "id_card_number")).map_err(|e| reject(l, "id_card_number", e.code, e.reason))?;
-    let birth = date_of(c.get(r, "birth_date")).ok_or_else(|| reject(l, "birth_date", "date_malformed", "expected YYYY-MM-DD"))?;
+    let account = AccountId::parse(c.get(r, "account_id"))
+        .map_err(|e| reject(l, "account_id", e.code, e.reason))?;
+    let name =
+        text(c.get(r, "name")).ok_or_else(|| reject(l, "name", "value_empty", "name is empty"))?;
+    let idc = IdCardNumber::parse(c.get(r, "id_card_number"))
+        .map_err(|e| reject(l, "id_card_number", e.code, e.reason))?;
+    let birth = date_of(c.get(r, "birth_date"))
+        .ok_or_else(|| reject(l, "birth_date", "date_malformed", "expected YYYY-MM-DD"))?;
     if birth != idc.birth_date() {
-        return Err(reject(l, "birth_date", "birth_date_mismatch", "birth date differs from the one in the ID number"));
+        return Err(reject(
+            l,
+            "birth_date",
+            "birth_date_mismatch",
+            "birth date differs from the one in the ID number",
+        ));
     }
-    let mobile = Mobile::parse(c.get(r, "mobile")).map_err(|e| reject(l, "mobile", e.code, e.reason))?;
-    let email = Email::parse(c.get(r, "email")).map_err(|e| reject(l, "email", e.code, e.reason))?;
-    let reg = parse_timestamp(c.get(r, "registered_at")).map_err(|e| reject(l, "registered_at", e.code, e.reason))?;
+    let mobile =
+        Mobile::parse(c.get(r, "mobile")).map_err(|e| reject(l, "mobile", e.code, e.reason))?;
+    let email =
+        Email::parse(c.get(r, "email")).map_err(|e| reject(l, "email", e.code, e.reason))?;
+    let reg = parse_timestamp(c.get(r, "registered_at"))
+        .map_err(|e| reject(l, "registered_at", e.code, e.reason))?;
     let ip = c.get(r, "last_login_ip").trim();
     if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
-        return Err(reject(l, "last_login_ip", "ip_malformed", "not an IPv4 or IPv6 address"));
+        return Err(reject(
+            l,
+            "last_login_ip",
+            "ip_malformed",
+            "not an IPv4 or IPv6 address",
+        ));
     }
     let card = c.get(r, "bank_card_number").trim().replace(' ', "");
-    if !card.is_empty() && !(card.len() >= 12 && card.len() <= 19 && card.bytes().all(|b| b.is_ascii_digit()) && luhn_ok(&card)) {
-        return Err(reject(l, "bank_card_number", "bank_card_check_digit", "not a 12-19 digit card number with a valid Luhn check digit"));
+    if !card.is_empty()
+        && !(card.len() >= 12
+            && card.len() <= 19
+            && card.bytes().all(|b| b.is_ascii_digit())
+            && luhn_ok(&card))
+    {
+        return Err(reject(
+            l,
+            "bank_card_number",
+            "bank_card_check_digit",
+            "not a 12-19 digit card number with a valid Luhn check digit",
+        ));
     }
     let region = c.get(r, "residence_region").trim();
     if region.is_empty() || region.len() > 8 || !region.bytes().all(|b| b.is_ascii_lowercase()) {
-        return Err(reject(l, "residence_region", "region_malformed", "region is a lower-case code such as cn"));
+        return Err(reject(
+            l,
+            "residence_region",
+            "region_malformed",
+            "region is a lower-case code such as cn",
+        ));
     }
     let guardian_mobile = match c.get(r, "guardian_mobile").trim() {
         "" => None,
         g => Some(Mobile::parse(g).map_err(|e| reject(l, "guardian_mobile", e.code, e.reason))?),
     };
     let mut f: Fields = vec![
-        ("user.account.id", "account_id", FieldValue::Text(account.as_str().into())),
+        (
+            "user.account.id",
+            "account_id",
+            FieldValue::Text(account.as_str().into()),
+        ),
         ("user.name", "name", name),
-        ("user.government_id.id_card", "id_card_number", FieldValue::Text(idc.as_str().into())),
-        (DOB_CATEGORY, "birth_date", FieldValue::Text(birth.to_string())),
-        ("user.contact.mobile", "mobile", FieldValue::Text(mobile.e164().into())),
-        ("user.contact.email", "email", FieldValue::Text(email.as_str().into())),
-        ("user.account.registered_at", "registered_at", FieldValue::Timestamp(reg)),
-        ("user.location.region", "residence_region", FieldValue::Text(region.into())),
+        (
+            "user.government_id.id_card",
+            "id_card_number",
+            FieldValue::Text(idc.as_str().into()),
+        ),
+        (
+            DOB_CATEGORY,
+            "birth_date",
+            FieldValue::Text(birth.to_string()),
+        ),
+        (
+            "user.contact.mobile",
+            "mobile",
+            FieldValue::Text(mobile.e164().into()),
+        ),
+        (
+            "user.contact.email",
+            "email",
+            FieldValue::Text(email.as_str().into()),
+        ),
+        (
+            "user.account.registered_at",
+            "registered_at",
+            FieldValue::Timestamp(reg),
+        ),
+        (
+            "user.location.region",
+            "residence_region",
+            FieldValue::Text(region.into()),
+        ),
     ];
     let optional: [(&'static str, &'static str, &str); 8] = [
         ("user.contact.address", "address", c.get(r, "address")),
         ("user.contact.province", "province", c.get(r, "province")),
         ("user.network.ip", "last_login_ip", ip),
         ("user.device.os", "os", c.get(r, "os")),
-        ("user.device.model", "device_model", c.get(r, "device_model")),
+        (
+            "user.device.model",
+            "device_model",
+            c.get(r, "device_model"),
+        ),
         ("user.device.id", "device_id", c.get(r, "device_id")),
         ("user.financial.bank_card", "bank_card_number", &card),
-        ("user.guardian.name", "guardian_name", c.get(r, "guardian_name")),
+        (
+            "user.guardian.name",
+            "guardian_name",
+            c.get(r, "guardian_name"),
+        ),
     ];
     for (cat, name, v) in optional {
         if let Some(v) = text(v) {
@@ -337,7 +477,11 @@ fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
         }
     }
     if let Some(g) = guardian_mobile {
-        f.push(("user.guardian.mobile", "guardian_mobile", FieldValue::Text(g.e164().into())));
+        f.push((
+            "user.guardian.mobile",
+            "guardian_mobile",
+            FieldValue::Text(g.e164().into()),
+        ));
     }
     let idents = vec![
         (IdentifierKind::AccountId, account.as_str().to_string()),
@@ -345,7 +489,12 @@ fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
         (IdentifierKind::Mobile, mobile.e164().to_string()),
         (IdentifierKind::Email, email.as_str().to_string()),
     ];
-    Ok(UserRow { line: l, account: account.as_str().to_string(), fields: f, idents })
+    Ok(UserRow {
+        line: l,
+        account: account.as_str().to_string(),
+        fields: f,
+        idents,
+    })
 }
 
 /// Imports every known file found in `dir`, writing reject files to `rejects_dir`.
@@ -353,14 +502,33 @@ fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
 /// # Errors
 /// A file that cannot be read or lacks a required column; a policy that lacks a category the
 /// importer maps to; store failures. Row-level problems are rejects, not errors.
-pub async fn import_dir(vault: &Vault, dir: &Path, rejects_dir: &Path, progress: &dyn Progress) -> Result<ImportReport, CoreError> {
+pub async fn import_dir(
+    vault: &Vault,
+    dir: &Path,
+    rejects_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<ImportReport, CoreError> {
     let started = Instant::now();
     if !dir.is_dir() {
-        return Err(CoreError::invalid("directory", "not_a_directory", "the import path is not a directory"));
+        return Err(CoreError::invalid(
+            "directory",
+            "not_a_directory",
+            "the import path is not a directory",
+        ));
     }
-    let ctx = Ctx { vault, dir, rejects_dir, progress, now: vault.now().unix_timestamp() };
+    let ctx = Ctx {
+        vault,
+        dir,
+        rejects_dir,
+        progress,
+        now: vault.now().unix_timestamp(),
+    };
     let mut files = Vec::new();
-    type Step = for<'c> fn(&'c Ctx<'c>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<FileReport, CoreError>> + Send + 'c>>;
+    type Step = for<'c> fn(
+        &'c Ctx<'c>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<FileReport, CoreError>> + Send + 'c>,
+    >;
     let steps: [(&str, Step); 6] = [
         ("users.csv", |c| Box::pin(import_users(c))),
         ("consent_events.csv", |c| Box::pin(import_consents(c))),
@@ -371,24 +539,59 @@ pub async fn import_dir(vault: &Vault, dir: &Path, rejects_dir: &Path, progress:
     ];
     for (name, step) in steps {
         if dir.join(name).is_file() {
-            files.push(step(&ctx).await?);
+            let t = Instant::now();
+            let mut rep = step(&ctx).await?;
+            rep.elapsed = t.elapsed();
+            files.push(rep);
         }
     }
-    Ok(ImportReport { files, elapsed: started.elapsed(), rejects_dir: rejects_dir.to_path_buf() })
+    Ok(ImportReport {
+        files,
+        elapsed: started.elapsed(),
+        rejects_dir: rejects_dir.to_path_buf(),
+    })
 }
 
 async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     const FILE: &str = "users.csv";
     let path = ctx.dir.join(FILE);
     ctx.check_categories(&[
-        "user.account.id", "user.name", "user.government_id.id_card", DOB_CATEGORY, "user.contact.mobile",
-        "user.contact.email", "user.account.registered_at", "user.location.region", "user.contact.address",
-        "user.contact.province", "user.network.ip", "user.device.os", "user.device.model", "user.device.id",
-        "user.financial.bank_card", "user.guardian.name", "user.guardian.mobile",
+        "user.account.id",
+        "user.name",
+        "user.government_id.id_card",
+        DOB_CATEGORY,
+        "user.contact.mobile",
+        "user.contact.email",
+        "user.account.registered_at",
+        "user.location.region",
+        "user.contact.address",
+        "user.contact.province",
+        "user.network.ip",
+        "user.device.os",
+        "user.device.model",
+        "user.device.id",
+        "user.financial.bank_card",
+        "user.guardian.name",
+        "user.guardian.mobile",
     ])?;
-    let mut b = Batches::open(&path, &["account_id", "name", "id_card_number", "birth_date", "mobile", "email", "registered_at", "residence_region"])?;
+    let mut b = Batches::open(
+        &path,
+        &[
+            "account_id",
+            "name",
+            "id_card_number",
+            "birth_date",
+            "mobile",
+            "email",
+            "registered_at",
+            "residence_region",
+        ],
+    )?;
     let mut rej = Rejects::new(ctx.rejects_dir, FILE);
-    let mut rep = FileReport { file: FILE.into(), ..FileReport::default() };
+    let mut rep = FileReport {
+        file: FILE.into(),
+        ..FileReport::default()
+    };
     ctx.progress.start(FILE, count_lines(&path));
     let mut seen: HashSet<String> = HashSet::new();
     loop {
@@ -427,18 +630,36 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             let id = uuid::Uuid::new_v4().to_string();
             let (dek, kr) = ctx.vault.new_dek(&id, SCOPE_PRIMARY, ctx.now);
             for (cat, name, v) in &u.fields {
-                field_rows.push(Vault::seal_row(&dek, &id, "profile", name, cat, v, None, ctx.now));
+                field_rows.push(Vault::seal_row(
+                    &dek, &id, "profile", name, cat, v, None, ctx.now,
+                ));
             }
+            ctx.vault.cache_dek(&id, SCOPE_PRIMARY, Arc::new(dek));
             for (k, v) in &u.idents {
                 idx_owned.push((k.as_str(), keys.blind_index(k.as_str(), v), id.clone()));
             }
-            audits.push(ctx.audit("subject.create", &id, "service", &u.fields, format!("source={FILE} line={}", u.line)));
-            subjects.push(SubjectRow { id, kind: "account".into(), status: "active".into(), created_at: ctx.now, erased_at: None });
+            audits.push(ctx.audit(
+                "subject.create",
+                &id,
+                "service",
+                &u.fields,
+                format!("source={FILE} line={}", u.line),
+            ));
+            subjects.push(SubjectRow {
+                id,
+                kind: "account".into(),
+                status: "active".into(),
+                created_at: ctx.now,
+                erased_at: None,
+            });
             key_rows.push(kr);
             rep.imported += 1;
         }
         if !subjects.is_empty() {
-            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned.iter().map(|(k, d, s)| (*k, *d, s.as_str())).collect();
+            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned
+                .iter()
+                .map(|(k, d, s)| (*k, *d, s.as_str()))
+                .collect();
             let mut tx = ctx.vault.store().begin(ctx.now).await?;
             tx.insert_subjects(&subjects).await?;
             tx.insert_keys(&key_rows).await?;
@@ -459,9 +680,24 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
 async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     const FILE: &str = "consent_events.csv";
     let path = ctx.dir.join(FILE);
-    let mut b = Batches::open(&path, &["event_id", "account_id", "purpose", "action", "at", "policy_version", "method", "given_by"])?;
+    let mut b = Batches::open(
+        &path,
+        &[
+            "event_id",
+            "account_id",
+            "purpose",
+            "action",
+            "at",
+            "policy_version",
+            "method",
+            "given_by",
+        ],
+    )?;
     let mut rej = Rejects::new(ctx.rejects_dir, FILE);
-    let mut rep = FileReport { file: FILE.into(), ..FileReport::default() };
+    let mut rep = FileReport {
+        file: FILE.into(),
+        ..FileReport::default()
+    };
     ctx.progress.start(FILE, count_lines(&path));
     let policy = ctx.vault.policy();
     loop {
@@ -474,10 +710,22 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             rej.write(r)?;
         }
         rep.rejected += bad.len() as u64;
-        let accounts: Vec<String> = rows.iter().map(|r| b.cols.get(r, "account_id").trim().to_string()).collect();
+        let accounts: Vec<String> = rows
+            .iter()
+            .map(|r| b.cols.get(r, "account_id").trim().to_string())
+            .collect();
         let subjects = ctx.subjects_by_account(&accounts).await?;
-        let refs: Vec<&str> = rows.iter().map(|r| b.cols.get(r, "event_id").trim()).collect();
-        let existing: HashSet<String> = ctx.vault.store().existing_consent_refs(&refs).await?.into_iter().collect();
+        let refs: Vec<&str> = rows
+            .iter()
+            .map(|r| b.cols.get(r, "event_id").trim())
+            .collect();
+        let existing: HashSet<String> = ctx
+            .vault
+            .store()
+            .existing_consent_refs(&refs)
+            .await?
+            .into_iter()
+            .collect();
         let mut out = Vec::new();
         let mut audits = Vec::new();
         let mut seen = HashSet::new();
@@ -486,27 +734,68 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             let l = r.line;
             let parsed = (|| {
                 let ev = c.get(r, "event_id").trim();
-                if ev.is_empty() || ev.len() > 64 || !ev.bytes().all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-') {
-                    return Err(reject(l, "event_id", "event_id_malformed", "event id is 1-64 characters of A-Z a-z 0-9 _ -"));
+                if ev.is_empty()
+                    || ev.len() > 64
+                    || !ev
+                        .bytes()
+                        .all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-')
+                {
+                    return Err(reject(
+                        l,
+                        "event_id",
+                        "event_id_malformed",
+                        "event id is 1-64 characters of A-Z a-z 0-9 _ -",
+                    ));
                 }
-                let subject = subjects
-                    .get(c.get(r, "account_id").trim())
-                    .ok_or_else(|| reject(l, "account_id", "unknown_account", "no imported account has this account id"))?;
-                let purpose = policy
-                    .purpose(c.get(r, "purpose").trim())
-                    .ok_or_else(|| reject(l, "purpose", "unknown_purpose", "purpose is not declared in the policy"))?;
-                let action = pivault_domain::consent::ConsentAction::parse(c.get(r, "action").trim())
-                    .ok_or_else(|| reject(l, "action", "unknown_action", "action is grant or withdraw"))?;
+                let subject = subjects.get(c.get(r, "account_id").trim()).ok_or_else(|| {
+                    reject(
+                        l,
+                        "account_id",
+                        "unknown_account",
+                        "no imported account has this account id",
+                    )
+                })?;
+                let purpose = policy.purpose(c.get(r, "purpose").trim()).ok_or_else(|| {
+                    reject(
+                        l,
+                        "purpose",
+                        "unknown_purpose",
+                        "purpose is not declared in the policy",
+                    )
+                })?;
+                let action =
+                    pivault_domain::consent::ConsentAction::parse(c.get(r, "action").trim())
+                        .ok_or_else(|| {
+                            reject(l, "action", "unknown_action", "action is grant or withdraw")
+                        })?;
                 let given_by = pivault_domain::consent::GivenBy::parse(c.get(r, "given_by").trim())
-                    .ok_or_else(|| reject(l, "given_by", "unknown_given_by", "given_by is self or guardian"))?;
-                let at = parse_timestamp(c.get(r, "at")).map_err(|e| reject(l, "at", e.code, e.reason))?;
+                    .ok_or_else(|| {
+                        reject(
+                            l,
+                            "given_by",
+                            "unknown_given_by",
+                            "given_by is self or guardian",
+                        )
+                    })?;
+                let at = parse_timestamp(c.get(r, "at"))
+                    .map_err(|e| reject(l, "at", e.code, e.reason))?;
                 let method = c.get(r, "method").trim();
                 if method.is_empty() || method.len() > 32 {
-                    return Err(reject(l, "method", "method_malformed", "method is 1-32 characters"));
+                    return Err(reject(
+                        l,
+                        "method",
+                        "method_malformed",
+                        "method is 1-32 characters",
+                    ));
                 }
                 let pv = c.get(r, "policy_version").trim();
                 if pv.is_empty() || pv.len() > 32 {
-                    return Err(reject(l, "policy_version", "policy_version_malformed", "policy version is 1-32 characters"));
+                    return Err(reject(
+                        l,
+                        "policy_version",
+                        "policy_version_malformed",
+                        "policy version is 1-32 characters",
+                    ));
                 }
                 Ok(ConsentRow {
                     seq: 0,
@@ -532,10 +821,18 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                         rep.skipped += 1;
                         continue;
                     }
-                    let mut a = ctx.vault.audit_base(ACTOR, &format!("consent.{}", row.action), ctx.now, None);
+                    let mut a = ctx.vault.audit_base(
+                        ACTOR,
+                        &format!("consent.{}", row.action),
+                        ctx.now,
+                        None,
+                    );
                     a.subject_id = Some(row.subject_id.clone());
                     a.purpose = Some(row.purpose.clone());
-                    a.detail = Some(format!("source={FILE} line={l} given_by={} method={}", row.given_by, row.method));
+                    a.detail = Some(format!(
+                        "source={FILE} line={l} given_by={} method={}",
+                        row.given_by, row.method
+                    ));
                     audits.push(a);
                     out.push(row);
                     rep.imported += 1;
@@ -578,7 +875,10 @@ async fn import_records(
     ctx.check_categories(categories)?;
     let mut b = Batches::open(&path, required)?;
     let mut rej = Rejects::new(ctx.rejects_dir, file);
-    let mut rep = FileReport { file: file.into(), ..FileReport::default() };
+    let mut rep = FileReport {
+        file: file.into(),
+        ..FileReport::default()
+    };
     ctx.progress.start(file, count_lines(&path));
     loop {
         let (rows, bad) = b.next()?;
@@ -602,30 +902,65 @@ async fn import_records(
         }
         let accounts: Vec<String> = good.iter().map(|g| g.account.clone()).collect();
         let subjects = ctx.subjects_by_account(&accounts).await?;
-        let recs: Vec<&str> = good.iter().map(|g| g.record.as_str()).collect();
-        let existing: HashSet<(String, String)> = ctx.vault.store().existing_records(&recs).await?.into_iter().collect();
+        let pairs: Vec<(&str, &str)> = good
+            .iter()
+            .filter_map(|g| {
+                subjects
+                    .get(&g.account)
+                    .map(|s| (s.as_str(), g.record.as_str()))
+            })
+            .collect();
+        let existing: HashSet<(String, String)> = ctx
+            .vault
+            .store()
+            .existing_records(&pairs)
+            .await?
+            .into_iter()
+            .collect();
+        let subject_ids: Vec<&str> = subjects.values().map(String::as_str).collect();
+        let deks = ctx.vault.deks_many(&subject_ids, SCOPE_PRIMARY).await?;
         let mut field_rows = Vec::new();
         let mut audits = Vec::new();
         let mut seen = HashSet::new();
         for g in good {
             let Some(subject) = subjects.get(&g.account) else {
-                rej.write(&reject(g.line, "account_id", "unknown_account", "no imported account has this account id"))?;
+                rej.write(&reject(
+                    g.line,
+                    "account_id",
+                    "unknown_account",
+                    "no imported account has this account id",
+                ))?;
                 rep.rejected += 1;
                 continue;
             };
-            if existing.contains(&(subject.clone(), g.record.clone())) || !seen.insert((subject.clone(), g.record.clone())) {
+            if existing.contains(&(subject.clone(), g.record.clone()))
+                || !seen.insert((subject.clone(), g.record.clone()))
+            {
                 rep.skipped += 1;
                 continue;
             }
-            let Some(dek) = ctx.vault.dek(subject, SCOPE_PRIMARY).await? else {
-                rej.write(&reject(g.line, "account_id", "subject_erased", "the account was erased"))?;
+            let Some(dek) = deks.get(subject) else {
+                rej.write(&reject(
+                    g.line,
+                    "account_id",
+                    "subject_erased",
+                    "the account was erased",
+                ))?;
                 rep.rejected += 1;
                 continue;
             };
             for (cat, name, v) in &g.fields {
-                field_rows.push(Vault::seal_row(&dek, subject, &g.record, name, cat, v, None, ctx.now));
+                field_rows.push(Vault::seal_row(
+                    &dek, subject, &g.record, name, cat, v, None, ctx.now,
+                ));
             }
-            audits.push(ctx.audit("fields.put", subject, purpose, &g.fields, format!("source={file} line={} record={}", g.line, g.record)));
+            audits.push(ctx.audit(
+                "fields.put",
+                subject,
+                purpose,
+                &g.fields,
+                format!("source={file} line={} record={}", g.line, g.record),
+            ));
             rep.imported += 1;
         }
         if !field_rows.is_empty() {
@@ -645,8 +980,18 @@ async fn import_records(
 
 fn record_id(v: &str, l: u64, col: &'static str) -> Result<String, Reject> {
     let t = v.trim();
-    if t.is_empty() || t.len() > 64 || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return Err(reject(l, col, "record_id_malformed", "id is 1-64 characters of A-Z a-z 0-9 _ -"));
+    if t.is_empty()
+        || t.len() > 64
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(reject(
+            l,
+            col,
+            "record_id_malformed",
+            "id is 1-64 characters of A-Z a-z 0-9 _ -",
+        ));
     }
     Ok(t.to_string())
 }
@@ -662,19 +1007,35 @@ async fn import_orders(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         ctx,
         "orders.csv",
         &["order_id", "account_id", "product", "amount_cny", "paid_at"],
-        &["user.transaction.order", "user.transaction.amount", "user.transaction.paid_at", "user.transaction.invoice"],
+        &[
+            "user.transaction.order",
+            "user.transaction.amount",
+            "user.transaction.paid_at",
+            "user.transaction.invoice",
+        ],
         "legal_obligation",
         |c, r| {
             let l = r.line;
             let id = record_id(c.get(r, "order_id"), l, "order_id")?;
             let account = account_of(c, r)?;
-            let product = text(c.get(r, "product")).ok_or_else(|| reject(l, "product", "value_empty", "product is empty"))?;
-            let amount = parse_decimal(c.get(r, "amount_cny")).map_err(|e| reject(l, "amount_cny", e.code, e.reason))?;
-            let paid = parse_timestamp(c.get(r, "paid_at")).map_err(|e| reject(l, "paid_at", e.code, e.reason))?;
+            let product = text(c.get(r, "product"))
+                .ok_or_else(|| reject(l, "product", "value_empty", "product is empty"))?;
+            let amount = parse_decimal(c.get(r, "amount_cny"))
+                .map_err(|e| reject(l, "amount_cny", e.code, e.reason))?;
+            let paid = parse_timestamp(c.get(r, "paid_at"))
+                .map_err(|e| reject(l, "paid_at", e.code, e.reason))?;
             let mut fields: Fields = vec![
                 ("user.transaction.order", "product", product),
-                ("user.transaction.amount", "amount_cny", FieldValue::Number(amount)),
-                ("user.transaction.paid_at", "paid_at", FieldValue::Timestamp(paid)),
+                (
+                    "user.transaction.amount",
+                    "amount_cny",
+                    FieldValue::Number(amount),
+                ),
+                (
+                    "user.transaction.paid_at",
+                    "paid_at",
+                    FieldValue::Timestamp(paid),
+                ),
             ];
             if let Some(v) = text(c.get(r, "invoice_title")) {
                 fields.push(("user.transaction.invoice", "invoice_title", v));
@@ -682,7 +1043,12 @@ async fn import_orders(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             if let Some(v) = text(c.get(r, "invoice_tax_id")) {
                 fields.push(("user.transaction.invoice", "invoice_tax_id", v));
             }
-            Ok(RecordRow { line: l, account, record: format!("order:{id}"), fields })
+            Ok(RecordRow {
+                line: l,
+                account,
+                record: format!("order:{id}"),
+                fields,
+            })
         },
     )
     .await
@@ -698,12 +1064,25 @@ async fn import_faces(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         |c, r| {
             let l = r.line;
             let account = account_of(c, r)?;
-            let at = parse_timestamp(c.get(r, "enrolled_at")).map_err(|e| reject(l, "enrolled_at", e.code, e.reason))?;
+            let at = parse_timestamp(c.get(r, "enrolled_at"))
+                .map_err(|e| reject(l, "enrolled_at", e.code, e.reason))?;
             let t = base64::engine::general_purpose::STANDARD
                 .decode(c.get(r, "template_f32x128_b64").trim())
-                .map_err(|_| reject(l, "template_f32x128_b64", "binary_malformed", "not standard base64"))?;
+                .map_err(|_| {
+                    reject(
+                        l,
+                        "template_f32x128_b64",
+                        "binary_malformed",
+                        "not standard base64",
+                    )
+                })?;
             if t.len() != 512 {
-                return Err(reject(l, "template_f32x128_b64", "template_size", "a face template is 128 float32 values (512 bytes)"));
+                return Err(reject(
+                    l,
+                    "template_f32x128_b64",
+                    "template_size",
+                    "a face template is 128 float32 values (512 bytes)",
+                ));
             }
             Ok(RecordRow {
                 line: l,
@@ -711,7 +1090,11 @@ async fn import_faces(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 record: "face".into(),
                 fields: vec![
                     ("user.biometric.face", "template", FieldValue::Binary(t)),
-                    ("user.biometric.face", "enrolled_at", FieldValue::Timestamp(at)),
+                    (
+                        "user.biometric.face",
+                        "enrolled_at",
+                        FieldValue::Timestamp(at),
+                    ),
                 ],
             })
         },
@@ -723,22 +1106,53 @@ async fn import_icp(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     import_records(
         ctx,
         "icp_filings.csv",
-        &["filing_id", "account_id", "entity_name", "person_in_charge", "person_id_card_number", "person_mobile", "domain", "submitted_at"],
-        &["user.icp.filing", "user.name", "user.government_id.id_card", "user.contact.mobile"],
+        &[
+            "filing_id",
+            "account_id",
+            "entity_name",
+            "person_in_charge",
+            "person_id_card_number",
+            "person_mobile",
+            "domain",
+            "submitted_at",
+        ],
+        &[
+            "user.icp.filing",
+            "user.name",
+            "user.government_id.id_card",
+            "user.contact.mobile",
+        ],
         "icp_filing",
         |c, r| {
             let l = r.line;
             let id = record_id(c.get(r, "filing_id"), l, "filing_id")?;
             let account = account_of(c, r)?;
-            let entity = text(c.get(r, "entity_name")).ok_or_else(|| reject(l, "entity_name", "value_empty", "entity name is empty"))?;
-            let person = text(c.get(r, "person_in_charge")).ok_or_else(|| reject(l, "person_in_charge", "value_empty", "person in charge is empty"))?;
-            let idc = IdCardNumber::parse(c.get(r, "person_id_card_number")).map_err(|e| reject(l, "person_id_card_number", e.code, e.reason))?;
-            let mobile = Mobile::parse(c.get(r, "person_mobile")).map_err(|e| reject(l, "person_mobile", e.code, e.reason))?;
+            let entity = text(c.get(r, "entity_name"))
+                .ok_or_else(|| reject(l, "entity_name", "value_empty", "entity name is empty"))?;
+            let person = text(c.get(r, "person_in_charge")).ok_or_else(|| {
+                reject(
+                    l,
+                    "person_in_charge",
+                    "value_empty",
+                    "person in charge is empty",
+                )
+            })?;
+            let idc = IdCardNumber::parse(c.get(r, "person_id_card_number"))
+                .map_err(|e| reject(l, "person_id_card_number", e.code, e.reason))?;
+            let mobile = Mobile::parse(c.get(r, "person_mobile"))
+                .map_err(|e| reject(l, "person_mobile", e.code, e.reason))?;
             let domain = c.get(r, "domain").trim().to_ascii_lowercase();
-            if domain.is_empty() || domain.len() > 253 || !domain.contains('.') || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') {
+            if domain.is_empty()
+                || domain.len() > 253
+                || !domain.contains('.')
+                || !domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            {
                 return Err(reject(l, "domain", "domain_malformed", "not a domain name"));
             }
-            let at = parse_timestamp(c.get(r, "submitted_at")).map_err(|e| reject(l, "submitted_at", e.code, e.reason))?;
+            let at = parse_timestamp(c.get(r, "submitted_at"))
+                .map_err(|e| reject(l, "submitted_at", e.code, e.reason))?;
             Ok(RecordRow {
                 line: l,
                 account,
@@ -746,8 +1160,16 @@ async fn import_icp(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 fields: vec![
                     ("user.icp.filing", "entity_name", entity),
                     ("user.name", "person_in_charge", person),
-                    ("user.government_id.id_card", "person_id_card_number", FieldValue::Text(idc.as_str().into())),
-                    ("user.contact.mobile", "person_mobile", FieldValue::Text(mobile.e164().into())),
+                    (
+                        "user.government_id.id_card",
+                        "person_id_card_number",
+                        FieldValue::Text(idc.as_str().into()),
+                    ),
+                    (
+                        "user.contact.mobile",
+                        "person_mobile",
+                        FieldValue::Text(mobile.e164().into()),
+                    ),
                     ("user.icp.filing", "domain", FieldValue::Text(domain)),
                     ("user.icp.filing", "submitted_at", FieldValue::Timestamp(at)),
                 ],
@@ -762,12 +1184,28 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     const REF_KIND: &str = "business_contact_ref";
     let path = ctx.dir.join(FILE);
     ctx.check_categories(&[
-        "user.business_contact.name", "user.business_contact.title", "user.business_contact.mobile",
-        "user.business_contact.email", "user.business_contact.organization",
+        "user.business_contact.name",
+        "user.business_contact.title",
+        "user.business_contact.mobile",
+        "user.business_contact.email",
+        "user.business_contact.organization",
     ])?;
-    let mut b = Batches::open(&path, &["customer_org", "contact_name", "title", "mobile", "email", "account_id"])?;
+    let mut b = Batches::open(
+        &path,
+        &[
+            "customer_org",
+            "contact_name",
+            "title",
+            "mobile",
+            "email",
+            "account_id",
+        ],
+    )?;
     let mut rej = Rejects::new(ctx.rejects_dir, FILE);
-    let mut rep = FileReport { file: FILE.into(), ..FileReport::default() };
+    let mut rep = FileReport {
+        file: FILE.into(),
+        ..FileReport::default()
+    };
     ctx.progress.start(FILE, count_lines(&path));
     let keys = ctx.vault.keys();
     loop {
@@ -786,18 +1224,41 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             let l = r.line;
             let parsed = (|| {
                 let account = account_of(c, r)?;
-                let name = text(c.get(r, "contact_name")).ok_or_else(|| reject(l, "contact_name", "value_empty", "contact name is empty"))?;
-                let mobile = Mobile::parse(c.get(r, "mobile")).map_err(|e| reject(l, "mobile", e.code, e.reason))?;
-                let email = Email::parse(c.get(r, "email")).map_err(|e| reject(l, "email", e.code, e.reason))?;
-                let org = text(c.get(r, "customer_org")).ok_or_else(|| reject(l, "customer_org", "value_empty", "organization is empty"))?;
-                let FieldValue::Text(name_s) = &name else { unreachable_text() };
-                let digest = keys.blind_index(REF_KIND, &format!("{account}\u{1f}{name_s}\u{1f}{}", mobile.e164()));
+                let name = text(c.get(r, "contact_name")).ok_or_else(|| {
+                    reject(l, "contact_name", "value_empty", "contact name is empty")
+                })?;
+                let mobile = Mobile::parse(c.get(r, "mobile"))
+                    .map_err(|e| reject(l, "mobile", e.code, e.reason))?;
+                let email = Email::parse(c.get(r, "email"))
+                    .map_err(|e| reject(l, "email", e.code, e.reason))?;
+                let org = text(c.get(r, "customer_org")).ok_or_else(|| {
+                    reject(l, "customer_org", "value_empty", "organization is empty")
+                })?;
+                let FieldValue::Text(name_s) = &name else {
+                    unreachable_text()
+                };
+                let digest = keys.blind_index(
+                    REF_KIND,
+                    &format!("{account}\u{1f}{name_s}\u{1f}{}", mobile.e164()),
+                );
                 let mut f: Fields = vec![
                     ("user.business_contact.name", "contact_name", name.clone()),
-                    ("user.business_contact.mobile", "mobile", FieldValue::Text(mobile.e164().into())),
-                    ("user.business_contact.email", "email", FieldValue::Text(email.as_str().into())),
+                    (
+                        "user.business_contact.mobile",
+                        "mobile",
+                        FieldValue::Text(mobile.e164().into()),
+                    ),
+                    (
+                        "user.business_contact.email",
+                        "email",
+                        FieldValue::Text(email.as_str().into()),
+                    ),
                     ("user.business_contact.organization", "customer_org", org),
-                    ("user.business_contact.organization", "customer_account_id", FieldValue::Text(account)),
+                    (
+                        "user.business_contact.organization",
+                        "customer_account_id",
+                        FieldValue::Text(account),
+                    ),
                 ];
                 if let Some(t) = text(c.get(r, "title")) {
                     f.push(("user.business_contact.title", "title", t));
@@ -813,8 +1274,14 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             }
         }
         let digests: Vec<[u8; 32]> = good.iter().map(|g| g.1).collect();
-        let existing: HashSet<Vec<u8>> =
-            ctx.vault.store().lookup_many(REF_KIND, &digests).await?.into_iter().map(|(d, _)| d).collect();
+        let existing: HashSet<Vec<u8>> = ctx
+            .vault
+            .store()
+            .lookup_many(REF_KIND, &digests)
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
         let mut seen = HashSet::new();
         let mut subjects = Vec::new();
         let mut key_rows = Vec::new();
@@ -829,16 +1296,33 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             let id = uuid::Uuid::new_v4().to_string();
             let (dek, kr) = ctx.vault.new_dek(&id, SCOPE_PRIMARY, ctx.now);
             for (cat, name, v) in &f {
-                field_rows.push(Vault::seal_row(&dek, &id, "profile", name, cat, v, None, ctx.now));
+                field_rows.push(Vault::seal_row(
+                    &dek, &id, "profile", name, cat, v, None, ctx.now,
+                ));
             }
-            audits.push(ctx.audit("subject.create", &id, "maintenance", &f, format!("source={FILE} line={l}")));
+            audits.push(ctx.audit(
+                "subject.create",
+                &id,
+                "maintenance",
+                &f,
+                format!("source={FILE} line={l}"),
+            ));
             idx_owned.push((digest, id.clone()));
-            subjects.push(SubjectRow { id, kind: "business_contact".into(), status: "active".into(), created_at: ctx.now, erased_at: None });
+            subjects.push(SubjectRow {
+                id,
+                kind: "business_contact".into(),
+                status: "active".into(),
+                created_at: ctx.now,
+                erased_at: None,
+            });
             key_rows.push(kr);
             rep.imported += 1;
         }
         if !subjects.is_empty() {
-            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned.iter().map(|(d, s)| (REF_KIND, *d, s.as_str())).collect();
+            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned
+                .iter()
+                .map(|(d, s)| (REF_KIND, *d, s.as_str()))
+                .collect();
             let mut tx = ctx.vault.store().begin(ctx.now).await?;
             tx.insert_subjects(&subjects).await?;
             tx.insert_keys(&key_rows).await?;
@@ -859,9 +1343,4 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
 fn unreachable_text() -> ! {
     // `text()` only ever builds FieldValue::Text.
     panic!("text() returned a non-text value")
-}
-
-#[allow(dead_code)]
-fn _assert_send(v: Arc<Vault>) -> impl Send {
-    v
 }

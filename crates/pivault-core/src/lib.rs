@@ -17,6 +17,6 @@ mod vault;
 
 pub use error::{CoreError, Denial};
 pub use vault::{
-    AuditVerifyReport, ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult, Principal,
-    ReadResult, RetainedCategory, Vault, ROLE_ADMIN, ROLE_APP,
+    AuditVerifyReport, ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult,
+    Principal, ReadResult, RetainedCategory, Vault, ROLE_ADMIN, ROLE_APP,
 };

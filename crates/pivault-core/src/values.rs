@@ -47,7 +47,10 @@ pub struct ValueError {
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 fn too_long() -> ValueError {
-    ValueError { code: "value_too_long", reason: "value is longer than 64 KiB" }
+    ValueError {
+        code: "value_too_long",
+        reason: "value is longer than 64 KiB",
+    }
 }
 
 /// Checks that `s` is a finite decimal (optional sign, digits, optional fraction, no exponent)
@@ -68,7 +71,10 @@ pub fn parse_decimal(s: &str) -> Result<String, ValueError> {
     if ok {
         Ok(t.to_string())
     } else {
-        Err(ValueError { code: "number_malformed", reason: "not a finite decimal number" })
+        Err(ValueError {
+            code: "number_malformed",
+            reason: "not a finite decimal number",
+        })
     }
 }
 
@@ -79,7 +85,10 @@ pub fn parse_decimal(s: &str) -> Result<String, ValueError> {
 pub fn parse_timestamp(s: &str) -> Result<i64, ValueError> {
     OffsetDateTime::parse(s.trim(), &Rfc3339)
         .map(OffsetDateTime::unix_timestamp)
-        .map_err(|_| ValueError { code: "timestamp_malformed", reason: "not an RFC 3339 timestamp" })
+        .map_err(|_| ValueError {
+            code: "timestamp_malformed",
+            reason: "not an RFC 3339 timestamp",
+        })
 }
 
 /// Formats unix seconds as RFC 3339 UTC.
@@ -107,7 +116,10 @@ impl FieldValue {
                     return Err(too_long());
                 }
                 if s.trim().is_empty() {
-                    return Err(ValueError { code: "value_empty", reason: "value is empty" });
+                    return Err(ValueError {
+                        code: "value_empty",
+                        reason: "value is empty",
+                    });
                 }
                 Ok(Self::Text(s.clone()))
             }
@@ -117,7 +129,10 @@ impl FieldValue {
             (ValueType::Binary, J::String(s)) => {
                 let b = base64::engine::general_purpose::STANDARD
                     .decode(s.trim())
-                    .map_err(|_| ValueError { code: "binary_malformed", reason: "not standard base64" })?;
+                    .map_err(|_| ValueError {
+                        code: "binary_malformed",
+                        reason: "not standard base64",
+                    })?;
                 if b.len() > MAX_VALUE_BYTES {
                     return Err(too_long());
                 }
@@ -135,11 +150,14 @@ impl FieldValue {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Self::Text(s) => serde_json::Value::String(s.clone()),
-            Self::Number(n) => n
-                .parse::<serde_json::Number>()
-                .map_or_else(|_| serde_json::Value::String(n.clone()), serde_json::Value::Number),
+            Self::Number(n) => n.parse::<serde_json::Number>().map_or_else(
+                |_| serde_json::Value::String(n.clone()),
+                serde_json::Value::Number,
+            ),
             Self::Timestamp(t) => serde_json::Value::String(format_timestamp(*t)),
-            Self::Binary(b) => serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+            Self::Binary(b) => {
+                serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
+            }
         }
     }
 
@@ -174,12 +192,21 @@ impl FieldValue {
     /// # Errors
     /// `plaintext_malformed` when the tag or payload is not valid.
     pub fn decode(b: &[u8]) -> Result<Self, ValueError> {
-        let bad = ValueError { code: "plaintext_malformed", reason: "stored plaintext is malformed" };
+        let bad = ValueError {
+            code: "plaintext_malformed",
+            reason: "stored plaintext is malformed",
+        };
         let (tag, body) = b.split_first().ok_or(bad)?;
         match tag {
-            b't' => String::from_utf8(body.to_vec()).map(Self::Text).map_err(|_| bad),
-            b'n' => String::from_utf8(body.to_vec()).map(Self::Number).map_err(|_| bad),
-            b's' => <[u8; 8]>::try_from(body).map(|a| Self::Timestamp(i64::from_be_bytes(a))).map_err(|_| bad),
+            b't' => String::from_utf8(body.to_vec())
+                .map(Self::Text)
+                .map_err(|_| bad),
+            b'n' => String::from_utf8(body.to_vec())
+                .map(Self::Number)
+                .map_err(|_| bad),
+            b's' => <[u8; 8]>::try_from(body)
+                .map(|a| Self::Timestamp(i64::from_be_bytes(a)))
+                .map_err(|_| bad),
             b'b' => Ok(Self::Binary(body.to_vec())),
             _ => Err(bad),
         }
@@ -207,7 +234,10 @@ mod tests {
         assert!(parse_decimal("1e5").is_err());
         assert!(parse_decimal("12.").is_err());
         assert!(parse_decimal("abc").is_err());
-        assert_eq!(parse_decimal(" 13881.60 ").ok().as_deref(), Some("13881.60"));
+        assert_eq!(
+            parse_decimal(" 13881.60 ").ok().as_deref(),
+            Some("13881.60")
+        );
     }
 
     #[test]

@@ -203,14 +203,17 @@ pub struct Vault {
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("policy", &self.policy.version()).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("policy", &self.policy.version())
+            .finish_non_exhaustive()
     }
 }
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
 }
 
 fn parse_date(s: &str) -> Option<Date> {
@@ -224,7 +227,11 @@ fn denial(d: &Decision<'_>) -> Denial {
         article: d.reason.article(),
         clause: d.clause.to_string(),
         explanation: d.explanation(),
-        withheld: d.withheld.iter().map(|w| (w.category.to_string(), w.reason.as_str())).collect(),
+        withheld: d
+            .withheld
+            .iter()
+            .map(|w| (w.category.to_string(), w.reason.as_str()))
+            .collect(),
     }
 }
 
@@ -245,8 +252,15 @@ impl Vault {
     ///
     /// # Errors
     /// Store failure.
-    pub async fn new(store: Store, keys: KeyRing, policy: Policy, clock: Arc<dyn Clock>) -> Result<Self, CoreError> {
-        store.record_policy_version(policy.version(), policy.hash()).await?;
+    pub async fn new(
+        store: Store,
+        keys: KeyRing,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CoreError> {
+        store
+            .record_policy_version(policy.version(), policy.hash())
+            .await?;
         Ok(Self {
             store,
             keys: Arc::new(keys),
@@ -280,7 +294,13 @@ impl Vault {
         self.clock.now()
     }
 
-    pub(crate) fn audit_base(&self, actor: &str, action: &str, now: i64, request_id: Option<&str>) -> AuditRecord {
+    pub(crate) fn audit_base(
+        &self,
+        actor: &str,
+        action: &str,
+        now: i64,
+        request_id: Option<&str>,
+    ) -> AuditRecord {
         AuditRecord {
             at: now,
             actor: actor.to_string(),
@@ -296,7 +316,10 @@ impl Vault {
         if p.has_role(role) {
             Ok(())
         } else {
-            Err(CoreError::Forbidden { code: "role_required", message: "the API key lacks the role for this operation" })
+            Err(CoreError::Forbidden {
+                code: "role_required",
+                message: "the API key lacks the role for this operation",
+            })
         }
     }
 
@@ -305,7 +328,11 @@ impl Vault {
     }
 
     /// The subject's DEK for `scope`, from the cache or unwrapped from the store.
-    pub(crate) async fn dek(&self, subject_id: &str, scope: &str) -> Result<Option<Arc<Dek>>, CoreError> {
+    pub(crate) async fn dek(
+        &self,
+        subject_id: &str,
+        scope: &str,
+    ) -> Result<Option<Arc<Dek>>, CoreError> {
         let ck = Self::cache_key(subject_id, scope);
         if let Some(d) = self.cache.get(&ck) {
             return Ok(Some(d));
@@ -318,8 +345,46 @@ impl Vault {
         Ok(Some(d))
     }
 
+    /// DEKs of `scope` for many subjects: cache hits, plus one query for the misses.
+    pub(crate) async fn deks_many(
+        &self,
+        subject_ids: &[&str],
+        scope: &str,
+    ) -> Result<std::collections::HashMap<String, Arc<Dek>>, CoreError> {
+        let mut out = std::collections::HashMap::with_capacity(subject_ids.len());
+        let mut missing = Vec::new();
+        for s in subject_ids {
+            match self.cache.get(&Self::cache_key(s, scope)) {
+                Some(d) => {
+                    out.insert((*s).to_string(), d);
+                }
+                None => missing.push(*s),
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            for row in self.store.subject_keys_many(&missing, scope).await? {
+                let d = Arc::new(self.unwrap_row(&row)?);
+                self.cache
+                    .insert(Self::cache_key(&row.subject_id, scope), Arc::clone(&d));
+                out.insert(row.subject_id, d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts a freshly created DEK in the cache.
+    pub(crate) fn cache_dek(&self, subject_id: &str, scope: &str, dek: Arc<Dek>) {
+        self.cache.insert(Self::cache_key(subject_id, scope), dek);
+    }
+
     fn unwrap_row(&self, row: &KeyRow) -> Result<Dek, CoreError> {
-        let w = WrappedDek { key_id: row.key_id.clone(), kek_id: row.kek_id.clone(), bytes: row.wrapped.clone() };
+        let w = WrappedDek {
+            key_id: row.key_id.clone(),
+            kek_id: row.kek_id.clone(),
+            bytes: row.wrapped.clone(),
+        };
         Ok(self.keys.unwrap_dek(&row.subject_id, &row.scope, &w)?)
     }
 
@@ -350,7 +415,12 @@ impl Vault {
     ) -> FieldRow {
         let field = format!("{record}/{name}");
         let pt = Zeroizing::new(value.encode());
-        let aad = Aad { subject_id, category, field: &field, key_id: dek.key_id() };
+        let aad = Aad {
+            subject_id,
+            category,
+            field: &field,
+            key_id: dek.key_id(),
+        };
         FieldRow {
             subject_id: subject_id.to_string(),
             record: record.to_string(),
@@ -365,48 +435,89 @@ impl Vault {
 
     pub(crate) fn open_row(dek: &Dek, row: &FieldRow) -> Result<FieldValue, CoreError> {
         if row.key_id != dek.key_id() {
-            return Err(CoreError::Crypto(pivault_crypto::CryptoError::UnknownKey { key_id: row.key_id.clone() }));
+            return Err(CoreError::Crypto(pivault_crypto::CryptoError::UnknownKey {
+                key_id: row.key_id.clone(),
+            }));
         }
         let field = format!("{}/{}", row.record, row.name);
-        let aad = Aad { subject_id: &row.subject_id, category: &row.category, field: &field, key_id: &row.key_id };
+        let aad = Aad {
+            subject_id: &row.subject_id,
+            category: &row.category,
+            field: &field,
+            key_id: &row.key_id,
+        };
         let pt = dek.open(&aad, &row.ciphertext)?;
         FieldValue::decode(&pt).map_err(|e| CoreError::invalid("stored field", e.code, e.reason))
     }
 
     fn prepare<'p>(&'p self, inputs: &[FieldInput]) -> Result<Vec<Prepared<'p>>, CoreError> {
         if inputs.is_empty() {
-            return Err(CoreError::invalid("fields", "fields_empty", "at least one field is required"));
+            return Err(CoreError::invalid(
+                "fields",
+                "fields_empty",
+                "at least one field is required",
+            ));
         }
         if inputs.len() > MAX_FIELDS_PER_REQUEST {
-            return Err(CoreError::invalid("fields", "too_many_fields", "at most 256 fields per request"));
+            return Err(CoreError::invalid(
+                "fields",
+                "too_many_fields",
+                "at most 256 fields per request",
+            ));
         }
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(inputs.len());
         for (i, f) in inputs.iter().enumerate() {
             let category = self.policy.category(&f.category).ok_or_else(|| {
-                CoreError::invalid(format!("fields[{i}].category"), "unknown_category", "category is not declared in the policy")
+                CoreError::invalid(
+                    format!("fields[{i}].category"),
+                    "unknown_category",
+                    "category is not declared in the policy",
+                )
             })?;
             let record = f.record.clone().unwrap_or_else(|| "profile".into());
             let name = f.name.clone().unwrap_or_else(|| category.key.clone());
             if !valid_name(&record) {
-                return Err(CoreError::invalid(format!("fields[{i}].record"), "record_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+                return Err(CoreError::invalid(
+                    format!("fields[{i}].record"),
+                    "record_malformed",
+                    "1-128 characters of A-Z a-z 0-9 _ . : -",
+                ));
             }
             if !valid_name(&name) {
-                return Err(CoreError::invalid(format!("fields[{i}].name"), "name_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+                return Err(CoreError::invalid(
+                    format!("fields[{i}].name"),
+                    "name_malformed",
+                    "1-128 characters of A-Z a-z 0-9 _ . : -",
+                ));
             }
             if !seen.insert((record.clone(), name.clone())) {
-                return Err(CoreError::invalid(format!("fields[{i}]"), "duplicate_field", "the same record and name appear twice"));
+                return Err(CoreError::invalid(
+                    format!("fields[{i}]"),
+                    "duplicate_field",
+                    "the same record and name appear twice",
+                ));
             }
             let where_ = format!("fields[{i}].value");
             let (value, ident) = if let Some(kind) = category.identifier {
                 let raw = f.value.as_str().ok_or_else(|| {
-                    CoreError::invalid(where_.clone(), "value_wrong_type", "identifier values must be strings")
+                    CoreError::invalid(
+                        where_.clone(),
+                        "value_wrong_type",
+                        "identifier values must be strings",
+                    )
                 })?;
-                let norm = kind.normalize(raw).map_err(|e| CoreError::invalid(where_.clone(), e.code, e.reason))?;
+                let norm = kind
+                    .normalize(raw)
+                    .map_err(|e| CoreError::invalid(where_.clone(), e.code, e.reason))?;
                 (FieldValue::Text(norm.clone()), Some((kind, norm)))
             } else if category.key == DOB_CATEGORY {
                 let d = f.value.as_str().and_then(parse_date).ok_or_else(|| {
-                    CoreError::invalid(where_.clone(), "date_malformed", "expected a date as YYYY-MM-DD")
+                    CoreError::invalid(
+                        where_.clone(),
+                        "date_malformed",
+                        "expected a date as YYYY-MM-DD",
+                    )
                 })?;
                 (FieldValue::Text(d.to_string()), None)
             } else {
@@ -414,7 +525,13 @@ impl Vault {
                     .map_err(|e| CoreError::invalid(where_.clone(), e.code, e.reason))?;
                 (v, None)
             };
-            out.push(Prepared { category, record, name, value, ident });
+            out.push(Prepared {
+                category,
+                record,
+                name,
+                value,
+                ident,
+            });
         }
         Ok(out)
     }
@@ -443,14 +560,22 @@ impl Vault {
     }
 
     fn prepared_birth_date(prepared: &[Prepared<'_>]) -> Option<Date> {
-        prepared.iter().find_map(|p| match (&p.value, p.category.key.as_str()) {
-            (FieldValue::Text(s), DOB_CATEGORY) => parse_date(s),
-            (FieldValue::Text(s), "user.government_id.id_card") => IdCardNumber::parse(s).ok().map(|i| i.birth_date()),
-            _ => None,
-        })
+        prepared
+            .iter()
+            .find_map(|p| match (&p.value, p.category.key.as_str()) {
+                (FieldValue::Text(s), DOB_CATEGORY) => parse_date(s),
+                (FieldValue::Text(s), "user.government_id.id_card") => {
+                    IdCardNumber::parse(s).ok().map(|i| i.birth_date())
+                }
+                _ => None,
+            })
     }
 
-    async fn consent_state(&self, subject_id: &str, now: OffsetDateTime) -> Result<(Vec<ConsentRow>, ConsentState), CoreError> {
+    async fn consent_state(
+        &self,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<ConsentRow>, ConsentState), CoreError> {
         let rows = self.store.consent_events(subject_id).await?;
         let events: Vec<ConsentEvent> = rows.iter().filter_map(consent_event).collect();
         Ok((rows, ConsentState::fold(&events, now)))
@@ -508,15 +633,27 @@ impl Vault {
     ) -> Result<String, CoreError> {
         Self::require_role(p, ROLE_APP)?;
         if !matches!(kind, "account" | "business_contact") {
-            return Err(CoreError::invalid("kind", "unknown_subject_kind", "kind is account or business_contact"));
+            return Err(CoreError::invalid(
+                "kind",
+                "unknown_subject_kind",
+                "kind is account or business_contact",
+            ));
         }
         let prepared = self.prepare(inputs)?;
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
         let cats: Vec<&str> = prepared.iter().map(|f| f.category.key.as_str()).collect();
         let empty = ConsentState::default();
-        let facts = SubjectFacts { consent: &empty, birth_date: Self::prepared_birth_date(&prepared), erased: false };
-        let req = AccessRequest { purpose, categories: &cats, principal_purposes: &p.purposes };
+        let facts = SubjectFacts {
+            consent: &empty,
+            birth_date: Self::prepared_birth_date(&prepared),
+            erased: false,
+        };
+        let req = AccessRequest {
+            purpose,
+            categories: &cats,
+            principal_purposes: &p.purposes,
+        };
         let d = decide(&self.policy, &facts, &req, now_t);
         if !d.allowed || !d.withheld.is_empty() {
             let mut dd = d.clone();
@@ -525,13 +662,30 @@ impl Vault {
                 dd.reason = dd.withheld[0].reason;
                 dd.clause = dd.reason.clause();
             }
-            self.audit_decision(p, "subject.create", None, purpose, &dd, &cats, now, request_id).await?;
+            self.audit_decision(
+                p,
+                "subject.create",
+                None,
+                purpose,
+                &dd,
+                &cats,
+                now,
+                request_id,
+            )
+            .await?;
             return Err(CoreError::Denied(denial(&dd)));
         }
         for f in &prepared {
             if let Some((IdentifierKind::AccountId, norm)) = &f.ident {
-                let digest = self.keys.blind_index(IdentifierKind::AccountId.as_str(), norm);
-                if !self.store.lookup(IdentifierKind::AccountId.as_str(), &digest).await?.is_empty() {
+                let digest = self
+                    .keys
+                    .blind_index(IdentifierKind::AccountId.as_str(), norm);
+                if !self
+                    .store
+                    .lookup(IdentifierKind::AccountId.as_str(), &digest)
+                    .await?
+                    .is_empty()
+                {
                     return Err(CoreError::Conflict("account_exists"));
                 }
             }
@@ -540,16 +694,39 @@ impl Vault {
         let (dek, key_row) = self.new_dek(&id, SCOPE_PRIMARY, now);
         let rows: Vec<FieldRow> = prepared
             .iter()
-            .map(|f| Self::seal_row(&dek, &id, &f.record, &f.name, &f.category.key, &f.value, None, now))
+            .map(|f| {
+                Self::seal_row(
+                    &dek,
+                    &id,
+                    &f.record,
+                    &f.name,
+                    &f.category.key,
+                    &f.value,
+                    None,
+                    now,
+                )
+            })
             .collect();
         let idx: Vec<(&str, [u8; 32], &str)> = prepared
             .iter()
             .filter_map(|f| f.ident.as_ref())
-            .map(|(k, n)| (k.as_str(), self.keys.blind_index(k.as_str(), n), id.as_str()))
+            .map(|(k, n)| {
+                (
+                    k.as_str(),
+                    self.keys.blind_index(k.as_str(), n),
+                    id.as_str(),
+                )
+            })
             .collect();
         let mut tx = self.store.begin(now).await?;
-        tx.insert_subject(&SubjectRow { id: id.clone(), kind: kind.into(), status: "active".into(), created_at: now, erased_at: None })
-            .await?;
+        tx.insert_subject(&SubjectRow {
+            id: id.clone(),
+            kind: kind.into(),
+            status: "active".into(),
+            created_at: now,
+            erased_at: None,
+        })
+        .await?;
         tx.insert_keys(std::slice::from_ref(&key_row)).await?;
         tx.upsert_fields(&rows).await?;
         tx.insert_blind_index(&idx).await?;
@@ -563,7 +740,8 @@ impl Vault {
         rec.detail = Some(format!("kind={kind} fields={}", rows.len()));
         tx.audit(rec);
         tx.commit().await?;
-        self.cache.insert(Self::cache_key(&id, SCOPE_PRIMARY), Arc::new(dek));
+        self.cache
+            .insert(Self::cache_key(&id, SCOPE_PRIMARY), Arc::new(dek));
         Ok(id)
     }
 
@@ -583,19 +761,35 @@ impl Vault {
     ) -> Result<usize, CoreError> {
         Self::require_role(p, ROLE_APP)?;
         let prepared = self.prepare(inputs)?;
-        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
         if subject.status != "active" {
             return Err(CoreError::Conflict("subject_erased"));
         }
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
-        let dek = self.dek(subject_id, SCOPE_PRIMARY).await?.ok_or(CoreError::Conflict("subject_key_missing"))?;
+        let dek = self
+            .dek(subject_id, SCOPE_PRIMARY)
+            .await?
+            .ok_or(CoreError::Conflict("subject_key_missing"))?;
         let existing = self.store.fields(subject_id).await?;
         let (_, state) = self.consent_state(subject_id, now_t).await?;
-        let birth = Self::prepared_birth_date(&prepared).or_else(|| Self::birth_date_of(Some(&dek), &existing));
+        let birth = Self::prepared_birth_date(&prepared)
+            .or_else(|| Self::birth_date_of(Some(&dek), &existing));
         let cats: Vec<&str> = prepared.iter().map(|f| f.category.key.as_str()).collect();
-        let facts = SubjectFacts { consent: &state, birth_date: birth, erased: false };
-        let req = AccessRequest { purpose, categories: &cats, principal_purposes: &p.purposes };
+        let facts = SubjectFacts {
+            consent: &state,
+            birth_date: birth,
+            erased: false,
+        };
+        let req = AccessRequest {
+            purpose,
+            categories: &cats,
+            principal_purposes: &p.purposes,
+        };
         let d = decide(&self.policy, &facts, &req, now_t);
         if !d.allowed || !d.withheld.is_empty() {
             let mut dd = d.clone();
@@ -604,17 +798,44 @@ impl Vault {
                 dd.reason = dd.withheld[0].reason;
                 dd.clause = dd.reason.clause();
             }
-            self.audit_decision(p, "fields.put", Some(subject_id), purpose, &dd, &cats, now, request_id).await?;
+            self.audit_decision(
+                p,
+                "fields.put",
+                Some(subject_id),
+                purpose,
+                &dd,
+                &cats,
+                now,
+                request_id,
+            )
+            .await?;
             return Err(CoreError::Denied(denial(&dd)));
         }
         let rows: Vec<FieldRow> = prepared
             .iter()
-            .map(|f| Self::seal_row(&dek, subject_id, &f.record, &f.name, &f.category.key, &f.value, None, now))
+            .map(|f| {
+                Self::seal_row(
+                    &dek,
+                    subject_id,
+                    &f.record,
+                    &f.name,
+                    &f.category.key,
+                    &f.value,
+                    None,
+                    now,
+                )
+            })
             .collect();
         // Re-derive the blind index of every identifier kind touched, from all current values:
         // a corrected mobile must stop finding the subject under the old number.
-        let touched: HashSet<IdentifierKind> = prepared.iter().filter_map(|f| f.ident.as_ref().map(|x| x.0)).collect();
-        let replaced: HashSet<(&str, &str)> = prepared.iter().map(|f| (f.record.as_str(), f.name.as_str())).collect();
+        let touched: HashSet<IdentifierKind> = prepared
+            .iter()
+            .filter_map(|f| f.ident.as_ref().map(|x| x.0))
+            .collect();
+        let replaced: HashSet<(&str, &str)> = prepared
+            .iter()
+            .map(|f| (f.record.as_str(), f.name.as_str()))
+            .collect();
         let mut idx_values: Vec<(IdentifierKind, String)> =
             prepared.iter().filter_map(|f| f.ident.clone()).collect();
         for r in &existing {
@@ -672,23 +893,57 @@ impl Vault {
         Self::require_role(p, ROLE_APP)?;
         for (i, c) in categories.iter().enumerate() {
             if self.policy.category(c).is_none() {
-                return Err(CoreError::invalid(format!("categories[{i}]"), "unknown_category", "category is not declared in the policy"));
+                return Err(CoreError::invalid(
+                    format!("categories[{i}]"),
+                    "unknown_category",
+                    "category is not declared in the policy",
+                ));
             }
         }
-        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
         let erased = subject.status == "erased";
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
         let rows = self.store.fields(subject_id).await?;
         let (_, state) = self.consent_state(subject_id, now_t).await?;
-        let scope = if erased { SCOPE_RESTRICTED } else { SCOPE_PRIMARY };
+        let scope = if erased {
+            SCOPE_RESTRICTED
+        } else {
+            SCOPE_PRIMARY
+        };
         let dek = self.dek(subject_id, scope).await?;
-        let birth = if erased { None } else { Self::birth_date_of(dek.as_deref(), &rows) };
+        let birth = if erased {
+            None
+        } else {
+            Self::birth_date_of(dek.as_deref(), &rows)
+        };
         let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
-        let facts = SubjectFacts { consent: &state, birth_date: birth, erased };
-        let req = AccessRequest { purpose, categories: &cats, principal_purposes: &p.purposes };
+        let facts = SubjectFacts {
+            consent: &state,
+            birth_date: birth,
+            erased,
+        };
+        let req = AccessRequest {
+            purpose,
+            categories: &cats,
+            principal_purposes: &p.purposes,
+        };
         let d = decide(&self.policy, &facts, &req, now_t);
-        self.audit_decision(p, "fields.read", Some(subject_id), purpose, &d, &cats, now, request_id).await?;
+        self.audit_decision(
+            p,
+            "fields.read",
+            Some(subject_id),
+            purpose,
+            &d,
+            &cats,
+            now,
+            request_id,
+        )
+        .await?;
         if !d.allowed {
             return Err(CoreError::Denied(denial(&d)));
         }
@@ -696,7 +951,9 @@ impl Vault {
         let mut fields = Vec::new();
         if let Some(dek) = dek.as_deref() {
             for r in &rows {
-                if !allowed.contains(r.category.as_str()) || r.restricted_until.is_some_and(|u| u <= now) {
+                if !allowed.contains(r.category.as_str())
+                    || r.restricted_until.is_some_and(|u| u <= now)
+                {
                     continue;
                 }
                 if erased != r.restricted_until.is_some() {
@@ -720,7 +977,11 @@ impl Vault {
             explanation: d.explanation(),
             minor: d.minor,
             fields,
-            withheld: d.withheld.iter().map(|w| (w.category.to_string(), w.reason.as_str())).collect(),
+            withheld: d
+                .withheld
+                .iter()
+                .map(|w| (w.category.to_string(), w.reason.as_str()))
+                .collect(),
             policy_version: self.policy.version().to_string(),
         })
     }
@@ -741,22 +1002,43 @@ impl Vault {
         request_id: Option<&str>,
     ) -> Result<LookupResult, CoreError> {
         Self::require_role(p, ROLE_APP)?;
-        let k = IdentifierKind::parse_name(kind)
-            .ok_or_else(|| CoreError::invalid("by", "unknown_identifier_kind", "by is account_id, mobile, email or id_card"))?;
-        let norm = k.normalize(raw).map_err(|e| CoreError::invalid("value", e.code, e.reason))?;
+        let k = IdentifierKind::parse_name(kind).ok_or_else(|| {
+            CoreError::invalid(
+                "by",
+                "unknown_identifier_kind",
+                "by is account_id, mobile, email or id_card",
+            )
+        })?;
+        let norm = k
+            .normalize(raw)
+            .map_err(|e| CoreError::invalid("value", e.code, e.reason))?;
         if self.policy.purpose(purpose).is_none() {
-            return Err(CoreError::invalid("purpose", "unknown_purpose", "purpose is not declared in the policy"));
+            return Err(CoreError::invalid(
+                "purpose",
+                "unknown_purpose",
+                "purpose is not declared in the policy",
+            ));
         }
         if !p.purposes.iter().any(|x| x == purpose) {
-            return Err(CoreError::Forbidden { code: "purpose_not_permitted", message: "the API key may not use this purpose" });
+            return Err(CoreError::Forbidden {
+                code: "purpose_not_permitted",
+                message: "the API key may not use this purpose",
+            });
         }
         let digest = self.keys.blind_index(k.as_str(), &norm);
         let subjects = self.store.lookup(k.as_str(), &digest).await?;
         let now = self.clock.now().unix_timestamp();
-        let category = self.policy.identifier_category(k).map(|c| c.key.clone()).unwrap_or_default();
+        let category = self
+            .policy
+            .identifier_category(k)
+            .map(|c| c.key.clone())
+            .unwrap_or_default();
         let mut tx = self.store.begin(now).await?;
-        let targets: Vec<Option<&str>> =
-            if subjects.is_empty() { vec![None] } else { subjects.iter().map(|s| Some(s.as_str())).collect() };
+        let targets: Vec<Option<&str>> = if subjects.is_empty() {
+            vec![None]
+        } else {
+            subjects.iter().map(|s| Some(s.as_str())).collect()
+        };
         for s in targets {
             let mut rec = self.audit_base(&p.name, "subject.lookup", now, request_id);
             rec.subject_id = s.map(str::to_string);
@@ -767,7 +1049,10 @@ impl Vault {
             tx.audit(rec);
         }
         tx.commit().await?;
-        Ok(LookupResult { count: subjects.len(), subjects })
+        Ok(LookupResult {
+            count: subjects.len(),
+            subjects,
+        })
     }
 
     /// Appends a consent event to the subject's ledger (never rewrites earlier rows).
@@ -784,34 +1069,62 @@ impl Vault {
         request_id: Option<&str>,
     ) -> Result<ConsentRow, CoreError> {
         Self::require_role(p, ROLE_APP)?;
-        let purpose = self
-            .policy
-            .purpose(&input.purpose)
-            .ok_or_else(|| CoreError::invalid("purpose", "unknown_purpose", "purpose is not declared in the policy"))?;
-        let action = ConsentAction::parse(&input.action)
-            .ok_or_else(|| CoreError::invalid("action", "unknown_action", "action is grant or withdraw"))?;
-        let given_by = GivenBy::parse(&input.given_by)
-            .ok_or_else(|| CoreError::invalid("given_by", "unknown_given_by", "given_by is self or guardian"))?;
+        let purpose = self.policy.purpose(&input.purpose).ok_or_else(|| {
+            CoreError::invalid(
+                "purpose",
+                "unknown_purpose",
+                "purpose is not declared in the policy",
+            )
+        })?;
+        let action = ConsentAction::parse(&input.action).ok_or_else(|| {
+            CoreError::invalid("action", "unknown_action", "action is grant or withdraw")
+        })?;
+        let given_by = GivenBy::parse(&input.given_by).ok_or_else(|| {
+            CoreError::invalid(
+                "given_by",
+                "unknown_given_by",
+                "given_by is self or guardian",
+            )
+        })?;
         if !valid_name(&input.method) || input.method.len() > 32 {
-            return Err(CoreError::invalid("method", "method_malformed", "1-32 characters of A-Z a-z 0-9 _ . : -"));
+            return Err(CoreError::invalid(
+                "method",
+                "method_malformed",
+                "1-32 characters of A-Z a-z 0-9 _ . : -",
+            ));
         }
         if let Some(r) = &input.event_ref {
             if !valid_name(r) {
-                return Err(CoreError::invalid("event_ref", "event_ref_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+                return Err(CoreError::invalid(
+                    "event_ref",
+                    "event_ref_malformed",
+                    "1-128 characters of A-Z a-z 0-9 _ . : -",
+                ));
             }
         }
         let now = self.clock.now().unix_timestamp();
         let at = input.at.unwrap_or(now);
         if at > now + MAX_CLOCK_SKEW_SECS {
-            return Err(CoreError::invalid("at", "consent_time_in_future", "a consent cannot be recorded ahead of time"));
+            return Err(CoreError::invalid(
+                "at",
+                "consent_time_in_future",
+                "a consent cannot be recorded ahead of time",
+            ));
         }
-        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
         if subject.status != "active" {
             return Err(CoreError::Conflict("subject_erased"));
         }
         let mut row = ConsentRow {
             seq: 0,
-            event_ref: input.event_ref.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            event_ref: input
+                .event_ref
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             subject_id: subject_id.into(),
             purpose: purpose.id.clone(),
             action: action.as_str().into(),
@@ -819,17 +1132,28 @@ impl Vault {
             given_by: given_by.as_str().into(),
             method: input.method.clone(),
             separate: input.separate || purpose.separate_consent,
-            policy_version: input.policy_version.clone().unwrap_or_else(|| self.policy.version().to_string()),
+            policy_version: input
+                .policy_version
+                .clone()
+                .unwrap_or_else(|| self.policy.version().to_string()),
             recorded_at: now,
         };
         let mut tx = self.store.begin(now).await?;
         if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
             return Err(CoreError::Conflict("consent_event_exists"));
         }
-        let mut rec = self.audit_base(&p.name, &format!("consent.{}", action.as_str()), now, request_id);
+        let mut rec = self.audit_base(
+            &p.name,
+            &format!("consent.{}", action.as_str()),
+            now,
+            request_id,
+        );
         rec.subject_id = Some(subject_id.into());
         rec.purpose = Some(purpose.id.clone());
-        rec.detail = Some(format!("given_by={} method={} separate={}", row.given_by, row.method, row.separate));
+        rec.detail = Some(format!(
+            "given_by={} method={} separate={}",
+            row.given_by, row.method, row.separate
+        ));
         tx.audit(rec);
         tx.commit().await?;
         row.seq = -1;
@@ -846,7 +1170,10 @@ impl Vault {
         subject_id: &str,
     ) -> Result<(Vec<ConsentRow>, Vec<(String, ActiveConsent)>), CoreError> {
         Self::require_role(p, ROLE_APP)?;
-        self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        self.store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
         let (rows, state) = self.consent_state(subject_id, self.clock.now()).await?;
         let active = state
             .active_purposes()
@@ -875,20 +1202,33 @@ impl Vault {
     ) -> Result<ErasureReceipt, CoreError> {
         Self::require_role(p, ROLE_ADMIN)?;
         if !valid_name(ground) {
-            return Err(CoreError::invalid("ground", "ground_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+            return Err(CoreError::invalid(
+                "ground",
+                "ground_malformed",
+                "1-128 characters of A-Z a-z 0-9 _ . : -",
+            ));
         }
-        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
         if subject.status != "active" {
             return Err(CoreError::Conflict("already_erased"));
         }
         let now = self.clock.now().unix_timestamp();
-        let dek = self.dek(subject_id, SCOPE_PRIMARY).await?.ok_or(CoreError::Conflict("subject_key_missing"))?;
+        let dek = self
+            .dek(subject_id, SCOPE_PRIMARY)
+            .await?
+            .ok_or(CoreError::Conflict("subject_key_missing"))?;
         let rows = self.store.fields(subject_id).await?;
 
         // Release instant per record: the record's own event time (e.g. paid_at) + min_days.
         let mut anchor: BTreeMap<&str, i64> = BTreeMap::new();
         for r in &rows {
-            let Some(c) = self.policy.category(&r.category) else { continue };
+            let Some(c) = self.policy.category(&r.category) else {
+                continue;
+            };
             if c.retention.is_some() {
                 if let Ok(FieldValue::Timestamp(t)) = Self::open_row(&dek, r) {
                     let e = anchor.entry(r.record.as_str()).or_insert(t);
@@ -901,19 +1241,37 @@ impl Vault {
         let mut retained: BTreeMap<String, RetainedCategory> = BTreeMap::new();
         let mut deleted_categories: Vec<String> = Vec::new();
         for r in &rows {
-            let ret = self.policy.category(&r.category).and_then(|c| c.retention.as_ref());
-            let until = ret.map(|rt| anchor.get(r.record.as_str()).copied().unwrap_or(now) + i64::from(rt.min_days) * 86_400);
+            let ret = self
+                .policy
+                .category(&r.category)
+                .and_then(|c| c.retention.as_ref());
+            let until = ret.map(|rt| {
+                anchor.get(r.record.as_str()).copied().unwrap_or(now)
+                    + i64::from(rt.min_days) * 86_400
+            });
             match (ret, until) {
                 (Some(rt), Some(until)) if until > now => {
                     let v = Self::open_row(&dek, r)?;
-                    retained_rows.push(Self::seal_row(&rdek, subject_id, &r.record, &r.name, &r.category, &v, Some(until), now));
-                    let e = retained.entry(r.category.clone()).or_insert_with(|| RetainedCategory {
-                        category: r.category.clone(),
-                        fields: 0,
-                        until,
-                        basis: rt.basis.clone(),
-                        clause: rt.clause.clone(),
-                    });
+                    retained_rows.push(Self::seal_row(
+                        &rdek,
+                        subject_id,
+                        &r.record,
+                        &r.name,
+                        &r.category,
+                        &v,
+                        Some(until),
+                        now,
+                    ));
+                    let e =
+                        retained
+                            .entry(r.category.clone())
+                            .or_insert_with(|| RetainedCategory {
+                                category: r.category.clone(),
+                                fields: 0,
+                                until,
+                                basis: rt.basis.clone(),
+                                clause: rt.clause.clone(),
+                            });
                     e.fields += 1;
                     e.until = e.until.max(until);
                 }
@@ -933,7 +1291,8 @@ impl Vault {
         tx.mark_erased(subject_id, now).await?;
         let mut rec = self.audit_base(&p.name, "subject.erase", now, request_id);
         rec.subject_id = Some(subject_id.into());
-        rec.categories = AuditRecord::join_categories(deleted_categories.iter().map(String::as_str));
+        rec.categories =
+            AuditRecord::join_categories(deleted_categories.iter().map(String::as_str));
         rec.detail = Some(format!(
             "ground={ground} destroyed_key={} deleted_fields={deleted_fields} retained_fields={} blind_index_removed={removed}",
             dek.key_id(),
@@ -987,16 +1346,28 @@ impl Vault {
         purposes: &[String],
     ) -> Result<String, CoreError> {
         if !valid_name(principal) {
-            return Err(CoreError::invalid("principal", "principal_malformed", "1-128 characters of A-Z a-z 0-9 _ . : -"));
+            return Err(CoreError::invalid(
+                "principal",
+                "principal_malformed",
+                "1-128 characters of A-Z a-z 0-9 _ . : -",
+            ));
         }
         for r in roles {
             if r != ROLE_APP && r != ROLE_ADMIN {
-                return Err(CoreError::invalid("roles", "unknown_role", "roles are app and admin"));
+                return Err(CoreError::invalid(
+                    "roles",
+                    "unknown_role",
+                    "roles are app and admin",
+                ));
             }
         }
         for p in purposes {
             if self.policy.purpose(p).is_none() {
-                return Err(CoreError::invalid("purposes", "unknown_purpose", "purpose is not declared in the policy"));
+                return Err(CoreError::invalid(
+                    "purposes",
+                    "unknown_purpose",
+                    "purpose is not declared in the policy",
+                ));
             }
         }
         let key_id = hex::encode(&uuid::Uuid::new_v4().as_bytes()[..8]);
@@ -1015,7 +1386,10 @@ impl Vault {
         let mut tx = self.store.begin(now).await?;
         tx.insert_api_key(&row).await?;
         let mut rec = self.audit_base(actor, "apikey.create", now, None);
-        rec.detail = Some(format!("key_id={key_id} principal={principal} roles={} purposes={}", row.roles, row.purposes));
+        rec.detail = Some(format!(
+            "key_id={key_id} principal={principal} roles={} purposes={}",
+            row.roles, row.purposes
+        ));
         tx.audit(rec);
         tx.commit().await?;
         Ok(token)
@@ -1027,19 +1401,33 @@ impl Vault {
     /// `Unauthenticated` for a malformed, unknown or revoked token.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
         let mut parts = token.splitn(3, '.');
-        let (Some("pvk"), Some(key_id), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some("pvk"), Some(key_id), Some(_)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(CoreError::Unauthenticated);
         };
         if key_id.len() != 16 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(CoreError::Unauthenticated);
         }
-        let row = self.store.api_key(key_id).await?.ok_or(CoreError::Unauthenticated)?;
+        let row = self
+            .store
+            .api_key(key_id)
+            .await?
+            .ok_or(CoreError::Unauthenticated)?;
         let h = pivault_crypto::token_hash(token);
         if !pivault_crypto::ct_eq(&h, &row.token_hash) || row.revoked_at.is_some() {
             return Err(CoreError::Unauthenticated);
         }
-        let split = |s: &str| s.split(',').filter(|x| !x.is_empty()).map(str::to_string).collect::<Vec<_>>();
-        Ok(Principal { name: row.principal, roles: split(&row.roles), purposes: split(&row.purposes) })
+        let split = |s: &str| {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        Ok(Principal {
+            name: row.principal,
+            roles: split(&row.roles),
+            purposes: split(&row.purposes),
+        })
     }
 
     /// Walks the whole audit chain, recomputing every hash from the stored columns.
@@ -1073,7 +1461,11 @@ impl Vault {
                     }
                 };
                 if let Some(why) = broken {
-                    return Ok(AuditVerifyReport { entries, head_seq, first_broken: Some((seq, why)) });
+                    return Ok(AuditVerifyReport {
+                        entries,
+                        head_seq,
+                        first_broken: Some((seq, why)),
+                    });
                 }
                 last = seq;
             }
@@ -1082,9 +1474,16 @@ impl Vault {
             return Ok(AuditVerifyReport {
                 entries,
                 head_seq,
-                first_broken: Some((last + 1, "chain head does not match the last entry: entries were truncated")),
+                first_broken: Some((
+                    last + 1,
+                    "chain head does not match the last entry: entries were truncated",
+                )),
             });
         }
-        Ok(AuditVerifyReport { entries, head_seq, first_broken: None })
+        Ok(AuditVerifyReport {
+            entries,
+            head_seq,
+            first_broken: None,
+        })
     }
 }

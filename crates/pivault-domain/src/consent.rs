@@ -117,7 +117,10 @@ impl ConsentState {
     /// Folds ledger events (in any order) into the state as of `now`; events after `now` are
     /// ignored, so a decision at time t sees exactly the ledger as it stood at t.
     #[must_use]
-    pub fn fold<'a>(events: impl IntoIterator<Item = &'a ConsentEvent>, now: OffsetDateTime) -> Self {
+    pub fn fold<'a>(
+        events: impl IntoIterator<Item = &'a ConsentEvent>,
+        now: OffsetDateTime,
+    ) -> Self {
         let mut s = Self::default();
         for e in events {
             if e.at <= now {
@@ -201,8 +204,18 @@ mod tests {
 
     #[test]
     fn latest_event_by_time_wins_regardless_of_arrival_order() {
-        let g = ev(2, "marketing", ConsentAction::Grant, datetime!(2025-01-01 0:00 UTC));
-        let w = ev(1, "marketing", ConsentAction::Withdraw, datetime!(2025-06-01 0:00 UTC));
+        let g = ev(
+            2,
+            "marketing",
+            ConsentAction::Grant,
+            datetime!(2025-01-01 0:00 UTC),
+        );
+        let w = ev(
+            1,
+            "marketing",
+            ConsentAction::Withdraw,
+            datetime!(2025-06-01 0:00 UTC),
+        );
         let now = datetime!(2026-01-01 0:00 UTC);
         for order in [[&g, &w], [&w, &g]] {
             let s = ConsentState::fold(order, now);
@@ -213,8 +226,18 @@ mod tests {
 
     #[test]
     fn events_after_the_decision_time_are_not_seen() {
-        let g = ev(1, "marketing", ConsentAction::Grant, datetime!(2025-01-01 0:00 UTC));
-        let w = ev(2, "marketing", ConsentAction::Withdraw, datetime!(2025-06-01 0:00 UTC));
+        let g = ev(
+            1,
+            "marketing",
+            ConsentAction::Grant,
+            datetime!(2025-01-01 0:00 UTC),
+        );
+        let w = ev(
+            2,
+            "marketing",
+            ConsentAction::Withdraw,
+            datetime!(2025-06-01 0:00 UTC),
+        );
         let s = ConsentState::fold([&g, &w], datetime!(2025-03-01 0:00 UTC));
         assert!(s.active("marketing").is_some());
     }

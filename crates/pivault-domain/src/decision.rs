@@ -207,7 +207,12 @@ pub fn age_on(birth: Date, today: Date) -> i32 {
     age
 }
 
-fn deny<'p>(reason: Reason, clause: &'p str, basis: Option<LegalBasis>, minor: bool) -> Decision<'p> {
+fn deny<'p>(
+    reason: Reason,
+    clause: &'p str,
+    basis: Option<LegalBasis>,
+    minor: bool,
+) -> Decision<'p> {
     Decision {
         allowed: false,
         reason,
@@ -234,14 +239,29 @@ pub fn decide<'p>(
         .birth_date
         .is_some_and(|b| age_on(b, now.date()) < i32::from(policy.minor_age()));
     let Some(purpose) = policy.purpose(req.purpose) else {
-        return deny(Reason::UnknownPurpose, Reason::UnknownPurpose.clause(), None, minor);
+        return deny(
+            Reason::UnknownPurpose,
+            Reason::UnknownPurpose.clause(),
+            None,
+            minor,
+        );
     };
     let basis = purpose.legal_basis;
     if !req.principal_purposes.iter().any(|p| p == req.purpose) {
-        return deny(Reason::PurposeNotPermitted, Reason::PurposeNotPermitted.clause(), Some(basis), minor);
+        return deny(
+            Reason::PurposeNotPermitted,
+            Reason::PurposeNotPermitted.clause(),
+            Some(basis),
+            minor,
+        );
     }
     if facts.erased && basis != LegalBasis::LegalObligation {
-        return deny(Reason::SubjectErased, Reason::SubjectErased.clause(), Some(basis), minor);
+        return deny(
+            Reason::SubjectErased,
+            Reason::SubjectErased.clause(),
+            Some(basis),
+            minor,
+        );
     }
     let mut separate_ok = true;
     if basis == LegalBasis::Consent {
@@ -256,7 +276,12 @@ pub fn decide<'p>(
             }
             Some(c) => {
                 if minor && c.given_by != GivenBy::Guardian {
-                    return deny(Reason::GuardianConsentRequired, Reason::GuardianConsentRequired.clause(), Some(basis), minor);
+                    return deny(
+                        Reason::GuardianConsentRequired,
+                        Reason::GuardianConsentRequired.clause(),
+                        Some(basis),
+                        minor,
+                    );
                 }
                 separate_ok = c.separate || purpose.separate_consent;
             }
@@ -286,7 +311,10 @@ pub fn decide<'p>(
         };
         match reason {
             None => allowed_categories.push(k),
-            Some(reason) => withheld.push(Withheld { category: k, reason }),
+            Some(reason) => withheld.push(Withheld {
+                category: k,
+                reason,
+            }),
         }
     };
     if req.categories.is_empty() {

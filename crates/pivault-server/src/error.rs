@@ -25,7 +25,12 @@ pub struct ApiError {
 impl ApiError {
     /// A plain error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), detail: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            detail: None,
+        }
     }
 }
 
@@ -37,7 +42,9 @@ impl From<CoreError> for ApiError {
                 "unauthenticated",
                 "a valid API key is required (Authorization: Bearer <key>)",
             ),
-            CoreError::Forbidden { code, message } => Self::new(StatusCode::FORBIDDEN, code, message),
+            CoreError::Forbidden { code, message } => {
+                Self::new(StatusCode::FORBIDDEN, code, message)
+            }
             CoreError::Denied(d) => Self {
                 status: StatusCode::FORBIDDEN,
                 code: "decision_denied",
@@ -57,24 +64,44 @@ impl From<CoreError> for ApiError {
                 },
                 format!("{what} not found"),
             ),
-            CoreError::Invalid { field, code, reason } => Self {
+            CoreError::Invalid {
+                field,
+                code,
+                reason,
+            } => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 code,
                 message: reason.to_string(),
                 detail: Some(json!({ "field": field })),
             },
-            CoreError::Conflict(code) => Self::new(StatusCode::CONFLICT, code, "the request conflicts with the current state"),
+            CoreError::Conflict(code) => Self::new(
+                StatusCode::CONFLICT,
+                code,
+                "the request conflicts with the current state",
+            ),
             CoreError::Store(err) => {
                 tracing::error!(error = %err, "store failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
             CoreError::Crypto(err) => {
                 tracing::error!(error = %err, "crypto failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
             CoreError::Io(err) => {
                 tracing::error!(error = %err, "io failure");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
         }
     }

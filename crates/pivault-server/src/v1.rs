@@ -18,7 +18,10 @@ pub fn routes() -> Router<AppState> {
         .route("/subjects", post(create_subject))
         .route("/subjects/{id}", axum::routing::delete(erase_subject))
         .route("/subjects/{id}/fields", put(put_fields).get(read_fields))
-        .route("/subjects/{id}/consents", post(record_consent).get(list_consents))
+        .route(
+            "/subjects/{id}/consents",
+            post(record_consent).get(list_consents),
+        )
         .route("/lookup", post(lookup))
         .route("/policy", get(policy))
 }
@@ -41,7 +44,12 @@ pub struct FieldIn {
 
 impl From<FieldIn> for FieldInput {
     fn from(f: FieldIn) -> Self {
-        Self { category: f.category, name: f.name, record: f.record, value: f.value }
+        Self {
+            category: f.category,
+            name: f.name,
+            record: f.record,
+            value: f.value,
+        }
     }
 }
 
@@ -66,7 +74,10 @@ async fn create_subject(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let fields: Vec<FieldInput> = body.fields.into_iter().map(Into::into).collect();
     let kind = body.kind.as_deref().unwrap_or("account");
-    let id = s.vault.create_subject(&p, kind, &body.purpose, &fields, rid.as_deref()).await?;
+    let id = s
+        .vault
+        .create_subject(&p, kind, &body.purpose, &fields, rid.as_deref())
+        .await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
@@ -88,7 +99,10 @@ async fn put_fields(
     ApiJson(body): ApiJson<PutFields>,
 ) -> Result<Json<Value>, ApiError> {
     let fields: Vec<FieldInput> = body.fields.into_iter().map(Into::into).collect();
-    let n = s.vault.put_fields(&p, &id, &body.purpose, &fields, rid.as_deref()).await?;
+    let n = s
+        .vault
+        .put_fields(&p, &id, &body.purpose, &fields, rid.as_deref())
+        .await?;
     Ok(Json(json!({ "written": n })))
 }
 
@@ -104,7 +118,11 @@ pub struct ReadQuery {
 }
 
 fn bad_query(_: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "unknown or malformed query parameter")
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+        "unknown or malformed query parameter",
+    )
 }
 
 async fn read_fields(
@@ -116,7 +134,11 @@ async fn read_fields(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     let purpose = q.purpose.filter(|p| !p.is_empty()).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "purpose_required", "every read names a purpose (?purpose=…)")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "purpose_required",
+            "every read names a purpose (?purpose=…)",
+        )
     })?;
     let cats: Vec<String> = q
         .categories
@@ -127,7 +149,10 @@ async fn read_fields(
         .filter(|c| !c.is_empty())
         .map(str::to_string)
         .collect();
-    let r = s.vault.read_fields(&p, &id, &purpose, &cats, rid.as_deref()).await?;
+    let r = s
+        .vault
+        .read_fields(&p, &id, &purpose, &cats, rid.as_deref())
+        .await?;
     Ok(Json(json!({
         "subject_id": r.subject_id,
         "purpose": r.purpose,
@@ -172,7 +197,10 @@ async fn lookup(
     RequestId(rid): RequestId,
     ApiJson(body): ApiJson<Lookup>,
 ) -> Result<Json<Value>, ApiError> {
-    let r = s.vault.lookup(&p, &body.by, &body.value, &body.purpose, rid.as_deref()).await?;
+    let r = s
+        .vault
+        .lookup(&p, &body.by, &body.value, &body.purpose, rid.as_deref())
+        .await?;
     Ok(Json(json!({ "count": r.count, "subjects": r.subjects })))
 }
 
@@ -210,7 +238,9 @@ async fn record_consent(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let at = match body.at.as_deref() {
         None => None,
-        Some(t) => Some(parse_timestamp(t).map_err(|e| ApiError::from(pivault_core::CoreError::invalid("at", e.code, e.reason)))?),
+        Some(t) => Some(parse_timestamp(t).map_err(|e| {
+            ApiError::from(pivault_core::CoreError::invalid("at", e.code, e.reason))
+        })?),
     };
     let input = ConsentInput {
         purpose: body.purpose,
@@ -222,7 +252,10 @@ async fn record_consent(
         event_ref: body.event_ref,
         policy_version: None,
     };
-    let row = s.vault.record_consent(&p, &id, &input, rid.as_deref()).await?;
+    let row = s
+        .vault
+        .record_consent(&p, &id, &input, rid.as_deref())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -270,7 +303,10 @@ async fn erase_subject(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     let ground = q.ground.unwrap_or_else(|| "subject_request".into());
-    let r = s.vault.erase_subject(&p, &id, &ground, rid.as_deref()).await?;
+    let r = s
+        .vault
+        .erase_subject(&p, &id, &ground, rid.as_deref())
+        .await?;
     Ok(Json(json!({
         "subject_id": r.subject_id,
         "erased_at": format_timestamp(r.erased_at),

@@ -22,7 +22,9 @@ pub use store::{Backend, Store, WriteTx};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database URL has a scheme other than `sqlite://` or `postgres://`.
-    #[error("unsupported database URL: use sqlite://PATH or postgres://HOST/DB (got scheme {0:?})")]
+    #[error(
+        "unsupported database URL: use sqlite://PATH or postgres://HOST/DB (got scheme {0:?})"
+    )]
     UnsupportedUrl(String),
     /// A unique constraint was violated (the row already exists).
     #[error("conflict: {0}")]

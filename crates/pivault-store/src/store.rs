@@ -5,13 +5,29 @@ use crate::StoreError;
 use pivault_crypto::chain_hash;
 use pivault_domain::audit::AuditRecord;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Per-connection SQLite settings: WAL for concurrent readers, `secure_delete` so deleted
+/// rows (wrapped DEKs, blind-index entries) are overwritten in the file, a busy timeout for
+/// the CLI running beside the server.
+const SQLITE_PRAGMAS: &[&str] = &[
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA secure_delete=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA foreign_keys=ON",
+    // 64 MiB page cache and 256 MiB of mmap: random-UUID keys touch pages all over the file,
+    // and with the 2 MiB default most of an import's time went to read() syscalls.
+    "PRAGMA cache_size=-65536",
+    "PRAGMA mmap_size=268435456",
+    "PRAGMA temp_store=MEMORY",
+];
 
 /// Rows per multi-row INSERT; keeps bound parameters far below both backends' limits
 /// (SQLite 32,766; PostgreSQL 65,535).
@@ -36,7 +52,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,7 +83,9 @@ pub fn parse_url(url: &str) -> Result<(Backend, String), StoreError> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok((Backend::Postgres, url.to_string()))
     } else {
-        let scheme = url.split_once("://").map_or("(none: a bare path)", |(s, _)| s);
+        let scheme = url
+            .split_once("://")
+            .map_or("(none: a bare path)", |(s, _)| s);
         Err(StoreError::UnsupportedUrl(scheme.to_string()))
     }
 }
@@ -114,13 +134,9 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if is_sqlite {
-                        sqlx::raw_sql(
-                            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                             PRAGMA secure_delete=ON; PRAGMA busy_timeout=10000; \
-                             PRAGMA foreign_keys=ON;",
-                        )
-                        .execute(&mut *conn)
-                        .await?;
+                        for pragma in SQLITE_PRAGMAS {
+                            conn.execute(*pragma).await?;
+                        }
                     }
                     Ok(())
                 })
@@ -166,7 +182,9 @@ impl Store {
     /// Database failure.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
-            sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE);").execute(&self.pool).await?;
+            sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE);")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }
@@ -197,6 +215,7 @@ impl Store {
         }
         Ok(WriteTx {
             tx,
+            backend: self.backend,
             head_seq: seq,
             head_hash: head,
             audit: Vec::new(),
@@ -209,10 +228,12 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn subject(&self, id: &str) -> Result<Option<SubjectRow>, StoreError> {
-        let row = sqlx::query("SELECT id, kind, status, created_at, erased_at FROM subjects WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, kind, status, created_at, erased_at FROM subjects WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| subject_from(&r)).transpose()
     }
 
@@ -220,7 +241,11 @@ impl Store {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn subject_key(&self, subject_id: &str, scope: &str) -> Result<Option<KeyRow>, StoreError> {
+    pub async fn subject_key(
+        &self,
+        subject_id: &str,
+        scope: &str,
+    ) -> Result<Option<KeyRow>, StoreError> {
         let row = sqlx::query(
             "SELECT subject_id, scope, key_id, kek_id, wrapped, created_at FROM subject_keys \
              WHERE subject_id = $1 AND scope = $2",
@@ -230,6 +255,34 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| key_from(&r)).transpose()
+    }
+
+    /// Wrapped DEKs of `scope` for many subjects at once.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subject_keys_many(
+        &self,
+        subject_ids: &[&str],
+        scope: &str,
+    ) -> Result<Vec<KeyRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in subject_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT subject_id, scope, key_id, kek_id, wrapped, created_at FROM subject_keys \
+                 WHERE scope = {} AND subject_id IN ({})",
+                ph(self.backend, 1),
+                placeholders(self.backend, 2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(scope);
+            for s in chunk {
+                q = q.bind(*s);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(key_from(&r)?);
+            }
+        }
+        Ok(out)
     }
 
     /// All wrapped DEKs of a subject.
@@ -274,19 +327,26 @@ impl Store {
         .bind(digest.to_vec())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
     }
 
     /// For many digests of one kind: the (digest, subject) pairs that exist.
     ///
     /// # Errors
     /// Database failure.
-    pub async fn lookup_many(&self, kind: &str, digests: &[[u8; 32]]) -> Result<Vec<(Vec<u8>, String)>, StoreError> {
+    pub async fn lookup_many(
+        &self,
+        kind: &str,
+        digests: &[[u8; 32]],
+    ) -> Result<Vec<(Vec<u8>, String)>, StoreError> {
         let mut out = Vec::new();
         for chunk in digests.chunks(CHUNK) {
             let sql = format!(
-                "SELECT digest, subject_id FROM blind_index WHERE kind = $1 AND digest IN ({})",
-                placeholders(2, chunk.len())
+                "SELECT digest, subject_id FROM blind_index WHERE kind = {} AND digest IN ({})",
+                ph(self.backend, 1),
+                placeholders(self.backend, 2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(kind);
             for d in chunk {
@@ -308,7 +368,7 @@ impl Store {
         for chunk in refs.chunks(CHUNK) {
             let sql = format!(
                 "SELECT event_ref FROM consent_events WHERE event_ref IN ({})",
-                placeholders(1, chunk.len())
+                placeholders(self.backend, 1, chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {
@@ -321,20 +381,24 @@ impl Store {
         Ok(out)
     }
 
-    /// Of the given record names, the (subject, record) pairs that already have fields.
+    /// Of the given (subject, record) pairs, those that already have fields. Uses the primary
+    /// key prefix, so it costs one index probe per pair.
     ///
     /// # Errors
     /// Database failure.
-    pub async fn existing_records(&self, records: &[&str]) -> Result<Vec<(String, String)>, StoreError> {
+    pub async fn existing_records(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut out = Vec::new();
-        for chunk in records.chunks(CHUNK) {
+        for chunk in pairs.chunks(CHUNK) {
             let sql = format!(
-                "SELECT DISTINCT subject_id, record FROM fields WHERE record IN ({})",
-                placeholders(1, chunk.len())
+                "SELECT DISTINCT subject_id, record FROM fields WHERE (subject_id, record) IN (VALUES {})",
+                values_clause(self.backend, chunk.len(), 2)
             );
             let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q.bind(*r);
+            for (s, r) in chunk {
+                q = q.bind(*s).bind(*r);
             }
             for r in q.fetch_all(&self.pool).await? {
                 out.push((r.try_get(0)?, r.try_get(1)?));
@@ -450,7 +514,11 @@ impl Store {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn audit_for_subject(&self, subject_id: &str, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+    pub async fn audit_for_subject(
+        &self,
+        subject_id: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, subject_id, purpose, categories, outcome, reason, \
              legal_basis, policy_version, request_id, detail FROM audit_log \
@@ -587,13 +655,26 @@ fn consent_from(r: &AnyRow) -> Result<ConsentRow, StoreError> {
     })
 }
 
-/// `$first, $first+1, …` (`n` placeholders).
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+/// The i-th (1-based) placeholder. SQLite gets anonymous `?`: sqlx-sqlite resolves each
+/// named `$n` with `sqlite3_bind_parameter_name`, which is quadratic in the parameter count of
+/// a statement (it made multi-row inserts 5x slower). PostgreSQL needs `$n`.
+fn ph(backend: Backend, i: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${i}"),
+    }
+}
+
+/// `first, first+1, …` (`n` placeholders).
+fn placeholders(backend: Backend, first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| ph(backend, i))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
-fn values_clause(rows: usize, cols: usize) -> String {
+fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     let mut n = 1;
     for r in 0..rows {
@@ -605,8 +686,7 @@ fn values_clause(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&n.to_string());
+            s.push_str(&ph(backend, n));
             n += 1;
         }
         s.push(')');
@@ -619,6 +699,7 @@ fn values_clause(rows: usize, cols: usize) -> String {
 /// Dropping it without commit rolls everything back.
 pub struct WriteTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     head_seq: i64,
     head_hash: [u8; 32],
     audit: Vec<AuditRecord>,
@@ -661,11 +742,16 @@ impl WriteTx {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO subjects (id, kind, status, created_at, erased_at) VALUES {}",
-                values_clause(chunk.len(), 5)
+                values_clause(self.backend, chunk.len(), 5)
             );
             let mut q = sqlx::query(&sql);
             for s in chunk {
-                q = q.bind(&s.id).bind(&s.kind).bind(&s.status).bind(s.created_at).bind(s.erased_at);
+                q = q
+                    .bind(&s.id)
+                    .bind(&s.kind)
+                    .bind(&s.status)
+                    .bind(s.created_at)
+                    .bind(s.erased_at);
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -696,7 +782,7 @@ impl WriteTx {
             let sql = format!(
                 "INSERT INTO subject_keys (subject_id, scope, key_id, kek_id, wrapped, created_at) VALUES {} \
                  ON CONFLICT (subject_id, scope) DO NOTHING",
-                values_clause(chunk.len(), 6)
+                values_clause(self.backend, chunk.len(), 6)
             );
             let mut q = sqlx::query(&sql);
             for k in chunk {
@@ -719,12 +805,14 @@ impl WriteTx {
     /// # Errors
     /// Database failure.
     pub async fn delete_key(&mut self, subject_id: &str, scope: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM subject_keys WHERE subject_id = $1 AND scope = $2")
-            .bind(subject_id)
-            .bind(scope)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM subject_keys WHERE subject_id = $1 AND scope = $2")
+                .bind(subject_id)
+                .bind(scope)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Inserts or replaces sealed fields.
@@ -756,7 +844,7 @@ impl WriteTx {
             let sql = format!(
                 "INSERT INTO fields (subject_id, record, name, category, key_id, ciphertext, \
                  restricted_until, updated_at) VALUES {} {conflict}",
-                values_clause(chunk.len(), 8)
+                values_clause(self.backend, chunk.len(), 8)
             );
             let mut q = sqlx::query(&sql);
             for f in chunk {
@@ -779,12 +867,17 @@ impl WriteTx {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn delete_unrestricted_fields(&mut self, subject_id: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM fields WHERE subject_id = $1 AND restricted_until IS NULL")
-            .bind(subject_id)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected())
+    pub async fn delete_unrestricted_fields(
+        &mut self,
+        subject_id: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM fields WHERE subject_id = $1 AND restricted_until IS NULL")
+                .bind(subject_id)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Deletes restricted fields whose retention ended at or before `now`; returns the
@@ -792,7 +885,10 @@ impl WriteTx {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn delete_expired_restricted(&mut self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+    pub async fn delete_expired_restricted(
+        &mut self,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT subject_id, COUNT(*) FROM fields WHERE restricted_until IS NOT NULL \
              AND restricted_until <= $1 GROUP BY subject_id ORDER BY subject_id",
@@ -804,10 +900,12 @@ impl WriteTx {
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, StoreError>>()?;
-        sqlx::query("DELETE FROM fields WHERE restricted_until IS NOT NULL AND restricted_until <= $1")
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM fields WHERE restricted_until IS NOT NULL AND restricted_until <= $1",
+        )
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(out)
     }
 
@@ -815,12 +913,15 @@ impl WriteTx {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn insert_blind_index(&mut self, rows: &[(&str, [u8; 32], &str)]) -> Result<(), StoreError> {
+    pub async fn insert_blind_index(
+        &mut self,
+        rows: &[(&str, [u8; 32], &str)],
+    ) -> Result<(), StoreError> {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO blind_index (kind, digest, subject_id) VALUES {} \
                  ON CONFLICT (kind, digest, subject_id) DO NOTHING",
-                values_clause(chunk.len(), 3)
+                values_clause(self.backend, chunk.len(), 3)
             );
             let mut q = sqlx::query(&sql);
             for (k, d, s) in chunk {
@@ -835,7 +936,11 @@ impl WriteTx {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn delete_blind_index(&mut self, subject_id: &str, kind: Option<&str>) -> Result<u64, StoreError> {
+    pub async fn delete_blind_index(
+        &mut self,
+        subject_id: &str,
+        kind: Option<&str>,
+    ) -> Result<u64, StoreError> {
         let r = match kind {
             Some(k) => {
                 sqlx::query("DELETE FROM blind_index WHERE subject_id = $1 AND kind = $2")
@@ -864,7 +969,7 @@ impl WriteTx {
             let sql = format!(
                 "INSERT INTO consent_events (event_ref, subject_id, purpose, action, at, given_by, \
                  method, separate, policy_version, recorded_at) VALUES {} ON CONFLICT (event_ref) DO NOTHING",
-                values_clause(chunk.len(), 10)
+                values_clause(self.backend, chunk.len(), 10)
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
@@ -925,7 +1030,7 @@ impl WriteTx {
             let sql = format!(
                 "INSERT INTO audit_log (seq, at, actor, action, subject_id, purpose, categories, outcome, \
                  reason, legal_basis, policy_version, request_id, detail, prev_hash, hash) VALUES {}",
-                values_clause(chunk.len(), 15)
+                values_clause(self.backend, chunk.len(), 15)
             );
             let mut q = sqlx::query(&sql);
             for (r, (p, h)) in chunk.iter().zip(lchunk) {
@@ -966,18 +1071,31 @@ mod tests {
 
     #[test]
     fn unknown_schemes_and_bare_paths_are_refused() {
-        assert!(matches!(parse_url("mysql://x/y"), Err(StoreError::UnsupportedUrl(_))));
-        assert!(matches!(parse_url("./data/pivault.db"), Err(StoreError::UnsupportedUrl(_))));
-        assert!(matches!(parse_url("sqlite://"), Err(StoreError::UnsupportedUrl(_))));
+        assert!(matches!(
+            parse_url("mysql://x/y"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
+        assert!(matches!(
+            parse_url("./data/pivault.db"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
+        assert!(matches!(
+            parse_url("sqlite://"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
         assert_eq!(
             parse_url("sqlite://./data/p.db").ok(),
             Some((Backend::Sqlite, "sqlite://./data/p.db?mode=rwc".into()))
         );
-        assert_eq!(parse_url("postgres://h/db").ok().map(|x| x.0), Some(Backend::Postgres));
+        assert_eq!(
+            parse_url("postgres://h/db").ok().map(|x| x.0),
+            Some(Backend::Postgres)
+        );
     }
 
     #[test]
     fn values_clause_numbers_placeholders_in_order() {
-        assert_eq!(values_clause(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_clause(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(values_clause(Backend::Sqlite, 1, 2), "(?, ?)");
     }
 }

@@ -15,7 +15,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(name = "pivault", version, about = "Personal-information vault and privacy operations")]
+#[command(
+    name = "pivault",
+    version,
+    about = "Personal-information vault and privacy operations"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -26,17 +30,37 @@ struct Cli {
 #[derive(Args, Debug, Clone)]
 struct Global {
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
-    #[arg(long, global = true, env = "PIVAULT_DATABASE_URL", default_value = "sqlite://./data/pivault.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "PIVAULT_DATABASE_URL",
+        default_value = "sqlite://./data/pivault.db"
+    )]
     database_url: String,
     /// Policy file (TOML).
-    #[arg(long, global = true, env = "PIVAULT_POLICY", default_value = "policies/default.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "PIVAULT_POLICY",
+        default_value = "policies/default.toml"
+    )]
     policy: PathBuf,
     /// Master key file (64 hex chars). Created with mode 0600 on first start if missing — for
     /// development only; production provisions it from a KMS/HSM.
-    #[arg(long, global = true, env = "PIVAULT_MASTER_KEY_FILE", default_value = "./data/master.key")]
+    #[arg(
+        long,
+        global = true,
+        env = "PIVAULT_MASTER_KEY_FILE",
+        default_value = "./data/master.key"
+    )]
     master_key_file: PathBuf,
     /// Field cipher suite: aes-256-gcm or sm4-gcm (GB/T 32907).
-    #[arg(long, global = true, env = "PIVAULT_SUITE", default_value = "aes-256-gcm")]
+    #[arg(
+        long,
+        global = true,
+        env = "PIVAULT_SUITE",
+        default_value = "aes-256-gcm"
+    )]
     suite: String,
 }
 
@@ -109,15 +133,28 @@ enum KeysCmd {
 }
 
 fn load_policy(path: &Path) -> Result<Policy> {
-    let src = std::fs::read_to_string(path).with_context(|| format!("reading policy {}", path.display()))?;
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy {}", path.display()))?;
     match Policy::parse(&src) {
         Ok(p) => Ok(p),
-        Err(e) => bail!("policy {} is invalid:\n{}", path.display(), e.render(&path.display().to_string())),
+        Err(e) => bail!(
+            "policy {} is invalid:\n{}",
+            path.display(),
+            e.render(&path.display().to_string())
+        ),
     }
 }
 
 fn load_keys(g: &Global) -> Result<KeyRing> {
-    let suite = Suite::parse(&g.suite).with_context(|| format!("unknown suite {:?}: use aes-256-gcm or sm4-gcm", g.suite))?;
+    let suite = Suite::parse(&g.suite)
+        .with_context(|| format!("unknown suite {:?}: use aes-256-gcm or sm4-gcm", g.suite))?;
+    if let Some(dir) = g
+        .master_key_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let (master, created) = MasterSecret::load_or_create(&g.master_key_file)
         .with_context(|| format!("master key file {}", g.master_key_file.display()))?;
     if created {
@@ -138,7 +175,9 @@ fn load_keys(g: &Global) -> Result<KeyRing> {
 async fn open_vault(g: &Global) -> Result<Vault> {
     let policy = load_policy(&g.policy)?;
     let keys = load_keys(g)?;
-    let store = Store::connect(&g.database_url).await.context("opening the database")?;
+    let store = Store::connect(&g.database_url)
+        .await
+        .context("opening the database")?;
     Ok(Vault::new(store, keys, policy, Arc::new(SystemClock)).await?)
 }
 
@@ -162,8 +201,11 @@ impl Progress for Bar {
 async fn run(cli: Cli) -> Result<i32> {
     let g = cli.global.clone();
     match cli.cmd {
-        Cmd::Policy { cmd: PolicyCmd::Check { file } } => {
-            let src = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+        Cmd::Policy {
+            cmd: PolicyCmd::Check { file },
+        } => {
+            let src = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
             match Policy::parse(&src) {
                 Ok(p) => {
                     for w in p.warnings() {
@@ -188,14 +230,18 @@ async fn run(cli: Cli) -> Result<i32> {
             }
         }
         Cmd::Migrate => {
-            let store = Store::connect(&g.database_url).await.context("opening the database")?;
+            let store = Store::connect(&g.database_url)
+                .await
+                .context("opening the database")?;
             store.migrate().await?;
             println!("migrations applied ({:?})", store.backend());
             Ok(0)
         }
         Cmd::Serve { bind } => {
             let vault = Arc::new(open_vault(&g).await?);
-            let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
+            let listener = tokio::net::TcpListener::bind(&bind)
+                .await
+                .with_context(|| format!("binding {bind}"))?;
             tracing::info!(addr = %listener.local_addr()?, policy = vault.policy().version(), "pivault serving");
             eprintln!("pivault listening on http://{}", listener.local_addr()?);
             let shutdown = async {
@@ -208,24 +254,44 @@ async fn run(cli: Cli) -> Result<i32> {
             let vault = open_vault(&g).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} rows ({per_sec})")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                indicatif::ProgressStyle::with_template(
+                    "{msg:>22} [{bar:40}] {pos}/{len} rows ({per_sec})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             // indicatif hides itself when stderr is not a terminal.
             let report = import_dir(&vault, &dir, &rejects, &Bar(bar)).await?;
-            println!("{:<24} {:>9} {:>9} {:>9}", "file", "imported", "rejected", "skipped");
+            println!(
+                "{:<24} {:>9} {:>9} {:>9} {:>9}",
+                "file", "imported", "rejected", "skipped", "seconds"
+            );
             for f in &report.files {
-                println!("{:<24} {:>9} {:>9} {:>9}", f.file, f.imported, f.rejected, f.skipped);
+                println!(
+                    "{:<24} {:>9} {:>9} {:>9} {:>9.2}",
+                    f.file,
+                    f.imported,
+                    f.rejected,
+                    f.skipped,
+                    f.elapsed.as_secs_f64()
+                );
             }
             let secs = report.elapsed.as_secs_f64();
             #[allow(clippy::cast_precision_loss)]
             let rate = report.rows() as f64 / secs.max(1e-9);
-            println!("{} rows in {secs:.2} s ({rate:.0} rows/s); rejects in {}", report.rows(), report.rejects_dir.display());
+            println!(
+                "{} rows in {secs:.2} s ({rate:.0} rows/s); rejects in {}",
+                report.rows(),
+                report.rejects_dir.display()
+            );
             Ok(0)
         }
-        Cmd::Audit { cmd: AuditCmd::Verify } => {
-            let store = Store::connect(&g.database_url).await.context("opening the database")?;
+        Cmd::Audit {
+            cmd: AuditCmd::Verify,
+        } => {
+            let store = Store::connect(&g.database_url)
+                .await
+                .context("opening the database")?;
             let r = Vault::verify_audit(&store).await?;
             match r.first_broken {
                 None => {
@@ -238,11 +304,24 @@ async fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
-        Cmd::Keys { cmd: KeysCmd::Create { principal, purposes, roles } } => {
+        Cmd::Keys {
+            cmd:
+                KeysCmd::Create {
+                    principal,
+                    purposes,
+                    roles,
+                },
+        } => {
             let vault = open_vault(&g).await?;
-            let token = vault.create_api_key("cli:keys", &principal, &roles, &purposes).await?;
+            let token = vault
+                .create_api_key("cli:keys", &principal, &roles, &purposes)
+                .await?;
             println!("{token}");
-            eprintln!("API key for principal {principal} (roles {}; purposes {}). It is shown once.", roles.join(","), purposes.join(","));
+            eprintln!(
+                "API key for principal {principal} (roles {}; purposes {}). It is shown once.",
+                roles.join(","),
+                purposes.join(",")
+            );
             Ok(0)
         }
         Cmd::Sweep => {
@@ -257,12 +336,16 @@ async fn run(cli: Cli) -> Result<i32> {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -277,4 +360,3 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
-

@@ -1,0 +1,280 @@
+//! Test harness: a slice of the real zh_CN data set imported once per test binary into a
+//! template directory; each test copies it, spawns the app on 127.0.0.1:0 with a fixed clock,
+//! and talks HTTP to it. Logs of every test go to one in-memory buffer at TRACE level so a
+//! test can search them for PI.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use pivault_core::import::{import_dir, NoProgress};
+use pivault_core::Vault;
+use pivault_crypto::{KeyRing, MasterSecret, Suite};
+use pivault_domain::clock::FixedClock;
+use pivault_domain::policy::Policy;
+use pivault_store::Store;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use time::macros::datetime;
+
+/// Accounts in the imported slice.
+pub const SLICE_USERS: usize = 400;
+
+pub fn shared_data() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/zh_CN-10k");
+    assert!(p.is_dir(), "the shared data set is missing at {}", p.display());
+    p
+}
+
+pub fn policy_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml")
+}
+
+/// One CSV file as header + rows of (column → value).
+pub struct Csv {
+    pub rows: Vec<HashMap<String, String>>,
+}
+
+pub fn read_csv(path: &Path) -> Csv {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    let rows = r
+        .records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+        })
+        .collect();
+    Csv { rows }
+}
+
+/// The slice: first SLICE_USERS users and every row of the other files about them.
+pub fn slice_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = shared_data();
+        let out = std::env::temp_dir().join(format!("pivault-slice-{}", std::process::id()));
+        std::fs::create_dir_all(&out).unwrap();
+        let users = std::fs::read_to_string(src.join("users.csv")).unwrap();
+        let mut lines = users.lines();
+        let header = lines.next().unwrap();
+        let kept: Vec<&str> = lines.take(SLICE_USERS).collect();
+        let accounts: std::collections::HashSet<String> =
+            kept.iter().map(|l| l.split(',').next().unwrap().to_string()).collect();
+        let mut f = std::fs::File::create(out.join("users.csv")).unwrap();
+        writeln!(f, "{header}").unwrap();
+        for l in &kept {
+            writeln!(f, "{l}").unwrap();
+        }
+        for name in ["consent_events.csv", "orders.csv", "face_templates.csv", "business_contacts.csv", "icp_filings.csv"] {
+            let mut r = csv::Reader::from_path(src.join(name)).unwrap();
+            let headers = r.headers().unwrap().clone();
+            let col = headers.iter().position(|h| h == "account_id").unwrap();
+            let mut w = csv::Writer::from_path(out.join(name)).unwrap();
+            w.write_record(&headers).unwrap();
+            for rec in r.records() {
+                let rec = rec.unwrap();
+                if accounts.contains(&rec[col]) {
+                    w.write_record(&rec).unwrap();
+                }
+            }
+            w.flush().unwrap();
+        }
+        out
+    })
+}
+
+pub fn test_clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(datetime!(2026-11-29 00:00 UTC)))
+}
+
+fn load_policy() -> Policy {
+    Policy::parse(&std::fs::read_to_string(policy_path()).unwrap()).unwrap()
+}
+
+/// A template directory with the slice imported (pivault.db + master.key).
+fn template() -> &'static Path {
+    static T: OnceLock<PathBuf> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("pivault-template-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let slice = slice_dir().to_path_buf();
+        let d = dir.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (master, _) = MasterSecret::load_or_create(&d.join("master.key")).unwrap();
+                let url = format!("sqlite://{}", d.join("pivault.db").display());
+                let store = Store::connect(&url).await.unwrap();
+                let vault = Vault::new(store.clone(), KeyRing::new(master, Suite::Aes256Gcm), load_policy(), test_clock())
+                    .await
+                    .unwrap();
+                let rep = import_dir(&vault, &slice, &d.join("rejects"), &NoProgress).await.unwrap();
+                assert!(rep.files.iter().all(|f| f.rejected == 0), "slice import rejected rows: {:?}", rep.files);
+                store.checkpoint().await.unwrap();
+                store.close().await;
+            });
+        })
+        .join()
+        .unwrap();
+        dir
+    })
+}
+
+/// Captured logs of the whole test binary.
+pub fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let b = Arc::clone(&buf);
+        let sub = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Writer(Arc::clone(&b)))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(sub);
+        buf
+    })
+    .clone()
+}
+
+struct Writer(Arc<Mutex<Vec<u8>>>);
+impl Write for Writer {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub vault: Arc<Vault>,
+    pub store: Store,
+    pub clock: Arc<FixedClock>,
+    pub dir: tempfile::TempDir,
+    /// Key with role app and every purpose.
+    pub app_key: String,
+    /// Key with role admin.
+    pub admin_key: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("pivault.db")
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http.post(format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.unwrap()
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http.put(format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
+        self.http.delete(format!("{}{path}", self.base)).bearer_auth(key).send().await.unwrap()
+    }
+
+    /// Subject id of an imported account.
+    pub async fn subject_of(&self, account: &str) -> String {
+        let r = self
+            .post("/v1/lookup", &self.app_key, serde_json::json!({"by": "account_id", "value": account, "purpose": "service"}))
+            .await;
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["count"], 1, "account {account} should match exactly one subject");
+        v["subjects"][0].as_str().unwrap().to_string()
+    }
+
+    pub async fn read(&self, subject: &str, purpose: &str, categories: &str) -> (u16, serde_json::Value) {
+        let mut path = format!("/v1/subjects/{subject}/fields?purpose={purpose}");
+        if !categories.is_empty() {
+            path.push_str(&format!("&categories={categories}"));
+        }
+        let r = self.get(&path, &self.app_key).await;
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap())
+    }
+}
+
+/// Spawns the app on a copy of the imported slice.
+pub async fn spawn() -> TestApp {
+    let _ = logs();
+    let tpl = template();
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["pivault.db", "master.key"] {
+        std::fs::copy(tpl.join(f), dir.path().join(f)).unwrap();
+    }
+    let (master, created) = MasterSecret::load_or_create(&dir.path().join("master.key")).unwrap();
+    assert!(!created);
+    let url = format!("sqlite://{}", dir.path().join("pivault.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let clock = test_clock();
+    let vault = Arc::new(
+        Vault::new(store.clone(), KeyRing::new(master, Suite::Aes256Gcm), load_policy(), clock.clone()).await.unwrap(),
+    );
+    let all: Vec<String> = vault.policy().purposes().iter().map(|p| p.id.clone()).collect();
+    let app_key = vault.create_api_key("test", "test-app", &["app".into()], &all).await.unwrap();
+    let admin_key = vault.create_api_key("test", "privacy-office", &["admin".into()], &all).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = pivault_server::AppState { vault: Arc::clone(&vault) };
+    tokio::spawn(async move {
+        pivault_server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        vault,
+        store,
+        clock,
+        dir,
+        app_key,
+        admin_key,
+        shutdown: Some(tx),
+    }
+}
+
+/// Rows of users.csv in the slice.
+pub fn users() -> Vec<HashMap<String, String>> {
+    read_csv(&slice_dir().join("users.csv")).rows
+}
+
+/// Consent events in the slice.
+pub fn consents() -> Vec<HashMap<String, String>> {
+    read_csv(&slice_dir().join("consent_events.csv")).rows
+}
+
+pub fn orders() -> Vec<HashMap<String, String>> {
+    read_csv(&slice_dir().join("orders.csv")).rows
+}
+
+/// Latest action per (account, purpose) in the ledger.
+pub fn latest_consent(account: &str, purpose: &str) -> Option<String> {
+    consents()
+        .into_iter()
+        .filter(|c| c["account_id"] == account && c["purpose"] == purpose)
+        .max_by(|a, b| a["at"].cmp(&b["at"]))
+        .map(|c| c["action"].clone())
+}
