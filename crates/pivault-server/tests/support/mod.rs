@@ -21,7 +21,11 @@ pub const SLICE_USERS: usize = 400;
 
 pub fn shared_data() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/zh_CN-10k");
-    assert!(p.is_dir(), "the shared data set is missing at {}", p.display());
+    assert!(
+        p.is_dir(),
+        "the shared data set is missing at {}",
+        p.display()
+    );
     p
 }
 
@@ -41,7 +45,11 @@ pub fn read_csv(path: &Path) -> Csv {
         .records()
         .map(|rec| {
             let rec = rec.unwrap();
-            headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
         })
         .collect();
     Csv { rows }
@@ -58,14 +66,22 @@ pub fn slice_dir() -> &'static Path {
         let mut lines = users.lines();
         let header = lines.next().unwrap();
         let kept: Vec<&str> = lines.take(SLICE_USERS).collect();
-        let accounts: std::collections::HashSet<String> =
-            kept.iter().map(|l| l.split(',').next().unwrap().to_string()).collect();
+        let accounts: std::collections::HashSet<String> = kept
+            .iter()
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect();
         let mut f = std::fs::File::create(out.join("users.csv")).unwrap();
         writeln!(f, "{header}").unwrap();
         for l in &kept {
             writeln!(f, "{l}").unwrap();
         }
-        for name in ["consent_events.csv", "orders.csv", "face_templates.csv", "business_contacts.csv", "icp_filings.csv"] {
+        for name in [
+            "consent_events.csv",
+            "orders.csv",
+            "face_templates.csv",
+            "business_contacts.csv",
+            "icp_filings.csv",
+        ] {
             let mut r = csv::Reader::from_path(src.join(name)).unwrap();
             let headers = r.headers().unwrap().clone();
             let col = headers.iter().position(|h| h == "account_id").unwrap();
@@ -100,16 +116,30 @@ fn template() -> &'static Path {
         let slice = slice_dir().to_path_buf();
         let d = dir.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 let (master, _) = MasterSecret::load_or_create(&d.join("master.key")).unwrap();
                 let url = format!("sqlite://{}", d.join("pivault.db").display());
                 let store = Store::connect(&url).await.unwrap();
-                let vault = Vault::new(store.clone(), KeyRing::new(master, Suite::Aes256Gcm), load_policy(), test_clock())
+                let vault = Vault::new(
+                    store.clone(),
+                    KeyRing::new(master, Suite::Aes256Gcm),
+                    load_policy(),
+                    test_clock(),
+                )
+                .await
+                .unwrap();
+                let rep = import_dir(&vault, &slice, &d.join("rejects"), &NoProgress)
                     .await
                     .unwrap();
-                let rep = import_dir(&vault, &slice, &d.join("rejects"), &NoProgress).await.unwrap();
-                assert!(rep.files.iter().all(|f| f.rejected == 0), "slice import rejected rows: {:?}", rep.files);
+                assert!(
+                    rep.files.iter().all(|f| f.rejected == 0),
+                    "slice import rejected rows: {:?}",
+                    rep.files
+                );
                 store.checkpoint().await.unwrap();
                 store.close().await;
             });
@@ -176,33 +206,67 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
-        self.http.get(format!("{}{path}", self.base)).bearer_auth(key).send().await.unwrap()
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn post(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
-        self.http.post(format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.unwrap()
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn put(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
-        self.http.put(format!("{}{path}", self.base)).bearer_auth(key).json(&body).send().await.unwrap()
+        self.http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
-        self.http.delete(format!("{}{path}", self.base)).bearer_auth(key).send().await.unwrap()
+        self.http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Subject id of an imported account.
     pub async fn subject_of(&self, account: &str) -> String {
         let r = self
-            .post("/v1/lookup", &self.app_key, serde_json::json!({"by": "account_id", "value": account, "purpose": "service"}))
+            .post(
+                "/v1/lookup",
+                &self.app_key,
+                serde_json::json!({"by": "account_id", "value": account, "purpose": "service"}),
+            )
             .await;
         assert_eq!(r.status(), 200);
         let v: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(v["count"], 1, "account {account} should match exactly one subject");
+        assert_eq!(
+            v["count"], 1,
+            "account {account} should match exactly one subject"
+        );
         v["subjects"][0].as_str().unwrap().to_string()
     }
 
-    pub async fn read(&self, subject: &str, purpose: &str, categories: &str) -> (u16, serde_json::Value) {
+    pub async fn read(
+        &self,
+        subject: &str,
+        purpose: &str,
+        categories: &str,
+    ) -> (u16, serde_json::Value) {
         let mut path = format!("/v1/subjects/{subject}/fields?purpose={purpose}");
         if !categories.is_empty() {
             path.push_str(&format!("&categories={categories}"));
@@ -227,15 +291,35 @@ pub async fn spawn() -> TestApp {
     let store = Store::connect(&url).await.unwrap();
     let clock = test_clock();
     let vault = Arc::new(
-        Vault::new(store.clone(), KeyRing::new(master, Suite::Aes256Gcm), load_policy(), clock.clone()).await.unwrap(),
+        Vault::new(
+            store.clone(),
+            KeyRing::new(master, Suite::Aes256Gcm),
+            load_policy(),
+            clock.clone(),
+        )
+        .await
+        .unwrap(),
     );
-    let all: Vec<String> = vault.policy().purposes().iter().map(|p| p.id.clone()).collect();
-    let app_key = vault.create_api_key("test", "test-app", &["app".into()], &all).await.unwrap();
-    let admin_key = vault.create_api_key("test", "privacy-office", &["admin".into()], &all).await.unwrap();
+    let all: Vec<String> = vault
+        .policy()
+        .purposes()
+        .iter()
+        .map(|p| p.id.clone())
+        .collect();
+    let app_key = vault
+        .create_api_key("test", "test-app", &["app".into()], &all)
+        .await
+        .unwrap();
+    let admin_key = vault
+        .create_api_key("test", "privacy-office", &["admin".into()], &all)
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = pivault_server::AppState { vault: Arc::clone(&vault) };
+    let state = pivault_server::AppState {
+        vault: Arc::clone(&vault),
+    };
     tokio::spawn(async move {
         pivault_server::serve(listener, state, async {
             let _ = rx.await;
