@@ -389,11 +389,8 @@ fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
         ));
     }
     let card = c.get(r, "bank_card_number").trim().replace(' ', "");
-    if !card.is_empty()
-        && !(card.len() >= 12
-            && card.len() <= 19
-            && card.bytes().all(|b| b.is_ascii_digit())
-            && luhn_ok(&card))
+    let card_ok = (12..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()) && luhn_ok(&card);
+    if !card.is_empty() && !card_ok
     {
         return Err(reject(
             l,
@@ -951,7 +948,7 @@ async fn import_records(
             };
             for (cat, name, v) in &g.fields {
                 field_rows.push(Vault::seal_row(
-                    &dek, subject, &g.record, name, cat, v, None, ctx.now,
+                    dek, subject, &g.record, name, cat, v, None, ctx.now,
                 ));
             }
             audits.push(ctx.audit(

@@ -581,6 +581,7 @@ impl Vault {
         Ok((rows, ConsentState::fold(&events, now)))
     }
 
+    #[allow(clippy::too_many_arguments)] // one call shape, all plain values of the decision
     /// Audits a decision in its own transaction (reads change nothing else).
     async fn audit_decision(
         &self,
