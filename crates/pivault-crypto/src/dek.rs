@@ -12,6 +12,8 @@ use ring::hkdf;
 use sm4::Sm4;
 use zeroize::Zeroizing;
 
+use crate::plaintext::Plaintext;
+
 use crate::{CryptoError, Suite};
 
 /// DEK length in bytes (256 bits).
@@ -282,7 +284,7 @@ impl Dek {
 
     /// Opens a value produced by [`Dek::seal`] (of either suite) for the same `aad`.
     ///
-    /// The plaintext is returned in a [`Zeroizing`] buffer that wipes itself on drop.
+    /// The plaintext is returned as a [`Plaintext`] that wipes itself on drop.
     ///
     /// # Errors
     /// * [`CryptoError::Malformed`] if `sealed` is shorter than 29 bytes or its first
@@ -290,7 +292,7 @@ impl Dek {
     /// * [`CryptoError::UnknownKey`] if `aad.key_id` is not this DEK's id.
     /// * [`CryptoError::Decrypt`] if authentication fails (tampered bytes, wrong AAD,
     ///   wrong key).
-    pub fn open(&self, aad: &Aad<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub fn open(&self, aad: &Aad<'_>, sealed: &[u8]) -> Result<Plaintext, CryptoError> {
         if sealed.len() < SEAL_OVERHEAD {
             return Err(CryptoError::Malformed("sealed value too short"));
         }
@@ -304,7 +306,7 @@ impl Dek {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
         let (ct, tag) = sealed[1 + NONCE_LEN..].split_at(sealed.len() - SEAL_OVERHEAD);
-        let mut buf = Zeroizing::new(ct.to_vec());
+        let mut buf = Plaintext::new(ct.to_vec());
         with_encoded(&aad.parts(), |aad| match suite {
             Suite::Aes256Gcm => {
                 let tag = aead::Tag::try_from(tag).map_err(|_| CryptoError::Decrypt)?;
