@@ -101,39 +101,48 @@ fn reject(line: u64, column: &'static str, code: &'static str, reason: &'static 
     }
 }
 
+/// Reject file of one input file: rows are kept and written sorted by line at the end (a
+/// batch finds CSV-level and row-level problems in different passes).
 struct Rejects {
     path: PathBuf,
-    out: Option<std::io::BufWriter<std::fs::File>>,
+    rows: Vec<Reject>,
 }
 
 impl Rejects {
     fn new(dir: &Path, file: &str) -> Self {
         Self {
             path: dir.join(format!("{file}.rejects.csv")),
-            out: None,
+            rows: Vec::new(),
         }
     }
+    #[allow(clippy::unnecessary_wraps)] // keeps call sites uniform with fallible writers
     fn write(&mut self, r: &Reject) -> Result<(), CoreError> {
-        if self.out.is_none() {
-            if let Some(p) = self.path.parent() {
-                std::fs::create_dir_all(p)?;
-            }
-            let mut w = std::io::BufWriter::new(std::fs::File::create(&self.path)?);
-            writeln!(w, "line,column,code,reason")?;
-            self.out = Some(w);
-        }
-        if let Some(w) = self.out.as_mut() {
-            writeln!(w, "{},{},{},\"{}\"", r.line, r.column, r.code, r.reason)?;
-        }
+        self.rows.push(Reject {
+            line: r.line,
+            column: r.column,
+            code: r.code,
+            reason: r.reason,
+        });
         Ok(())
     }
     fn finish(mut self) -> Result<(), CoreError> {
-        if let Some(w) = self.out.as_mut() {
-            w.flush()?;
-        } else if self.path.exists() {
+        if self.rows.is_empty() {
             // A reject file from an earlier run would now be stale.
-            std::fs::remove_file(&self.path)?;
+            if self.path.exists() {
+                std::fs::remove_file(&self.path)?;
+            }
+            return Ok(());
         }
+        if let Some(p) = self.path.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        self.rows.sort_by_key(|r| r.line);
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&self.path)?);
+        writeln!(w, "line,column,code,reason")?;
+        for r in &self.rows {
+            writeln!(w, "{},{},{},\"{}\"", r.line, r.column, r.code, r.reason)?;
+        }
+        w.flush()?;
         Ok(())
     }
 }

@@ -1,0 +1,240 @@
+//! The operator CLI, run as a user would: the real binary, a temp working directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn data() -> PathBuf {
+    repo().join("../shared/data/zh_CN-10k")
+}
+
+/// `pivault ARGS` in `dir`, with its database and key inside `dir`.
+fn pivault(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pivault"))
+        .current_dir(dir)
+        .env_remove("PIVAULT_DATABASE_URL")
+        .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// (imported, rejected, skipped) per file from the import report.
+fn counts(stdout: &str) -> Vec<(String, u64, u64, u64)> {
+    stdout
+        .lines()
+        .filter(|l| l.contains(".csv"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn policy_check_passes_the_default_policy() {
+    let out = pivault(&repo(), &["policy", "check", "policies/default.toml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok — policy inspur-cloud version 2024-12-04"));
+}
+
+#[test]
+fn policy_check_reports_every_error_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[policy]\nid = \"x\"\nversion = \"1\"\ntitle = \"t\"\nstorage_region = \"cn\"\nminor_age = 14\ndsr_deadline_days = 10\n\n\
+         [[category]]\nkey = \"user.name\"\nname = \"Name\"\nsensitivity = \"secret\"\nvalue_type = \"text\"\nclause = \"§1\"\n\n\
+         [[purpose]]\nid = \"service\"\nname = \"S\"\nclause = \"§2\"\nlegal_basis = \"contract\"\ncategories = [\"user.name\", \"user.nope\"]\n",
+    )
+    .unwrap();
+    let out = pivault(dir.path(), &["policy", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(": error:")).collect();
+    assert!(lines.len() >= 2, "{err}");
+    assert!(
+        lines.iter().any(|l| l.contains("bad.toml:12:")),
+        "sensitivity error is on line 12: {err}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("bad.toml:21:")),
+        "unknown category is on line 21: {err}"
+    );
+}
+
+#[test]
+fn unknown_database_schemes_and_bare_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["mysql://localhost/x", "./data/pivault.db"] {
+        let out = pivault(dir.path(), &["--database-url", url, "migrate"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("unsupported database URL"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn first_start_generates_a_development_master_key_with_mode_0600_and_warns() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = pivault(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--principal",
+            "billing",
+            "--purposes",
+            "service,legal_obligation",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("pvk."));
+    assert!(text(&out.stderr).contains("development-only master key"));
+    let mode = std::fs::metadata(dir.path().join("data/master.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let again = pivault(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--principal",
+            "x",
+            "--purposes",
+            "marketing",
+        ],
+    );
+    assert!(!text(&again.stderr).contains("development-only master key"));
+    let bad = pivault(
+        dir.path(),
+        &["keys", "create", "--principal", "x", "--purposes", "spying"],
+    );
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn full_data_set_imports_once_then_skips_and_the_audit_chain_catches_an_altered_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data();
+    let out = pivault(dir.path(), &["import", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first = counts(&text(&out.stdout));
+    let expect = [
+        ("users.csv", 10_000),
+        ("consent_events.csv", 42_933),
+        ("orders.csv", 18_352),
+        ("face_templates.csv", 2_070),
+        ("business_contacts.csv", 500),
+        ("icp_filings.csv", 1_000),
+    ];
+    assert_eq!(first.len(), expect.len(), "{}", text(&out.stdout));
+    for ((file, imported, rejected, skipped), (want_file, want)) in first.iter().zip(expect) {
+        assert_eq!(
+            (file.as_str(), *imported, *rejected, *skipped),
+            (want_file, want, 0, 0)
+        );
+    }
+    let out = pivault(dir.path(), &["import", data.to_str().unwrap()]);
+    let second = counts(&text(&out.stdout));
+    for ((_, imported, rejected, skipped), (_, want)) in second.iter().zip(expect) {
+        assert_eq!(
+            (*imported, *rejected, *skipped),
+            (0, 0, want),
+            "a second import must not duplicate"
+        );
+    }
+
+    let ok = pivault(dir.path(), &["audit", "verify"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("audit chain ok: 74855 entries"));
+
+    // alter one row by hand, as an operator with database access could
+    let url = format!("sqlite://{}", dir.path().join("data/pivault.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = pivault_store::Store::connect(&url).await.unwrap();
+        store
+            .tamper_audit_action(31_337, "subject.read")
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let bad = pivault(dir.path(), &["audit", "verify"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("BROKEN at entry 31337"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
+
+#[test]
+fn bad_rows_go_to_a_reject_file_with_line_numbers_and_good_rows_still_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(data().join("users.csv")).unwrap();
+    let mut lines = src.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<String> = lines.take(5).map(str::to_string).collect();
+    let bad_mobile = rows[1].replacen(
+        &rows[1].split(',').nth(4).unwrap().to_string(),
+        "1390000",
+        1,
+    );
+    let id = rows[3].split(',').nth(2).unwrap().to_string();
+    let flipped = format!("{}{}", &id[..17], if id.ends_with('0') { '1' } else { '0' });
+    let bad_id = rows[3].replacen(&id, &flipped, 1);
+    let body = [
+        header.to_string(),
+        rows[0].clone(),                  // line 2: good
+        bad_mobile,                       // line 3: mobile too short
+        rows[2].clone(),                  // line 4: good
+        "u1,too,few,columns".to_string(), // line 5: malformed CSV
+        bad_id,                           // line 6: wrong ID check digit
+        rows[4].clone(),                  // line 7: good
+    ]
+    .join("\n");
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("users.csv"), body + "\n").unwrap();
+    let out = pivault(dir.path(), &["import", "in"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        counts(&text(&out.stdout)),
+        vec![("users.csv".to_string(), 3, 3, 0)]
+    );
+    let rejects =
+        std::fs::read_to_string(dir.path().join("data/rejects/users.csv.rejects.csv")).unwrap();
+    let r: Vec<&str> = rejects.lines().collect();
+    assert_eq!(r[0], "line,column,code,reason");
+    assert!(r[1].starts_with("3,mobile,mobile_too_short,"), "{rejects}");
+    assert!(r[2].starts_with("5,,csv_malformed,"), "{rejects}");
+    assert!(
+        r[3].starts_with("6,id_card_number,id_card_check_digit,"),
+        "{rejects}"
+    );
+    assert!(
+        !rejects.contains("1390000") && !rejects.contains(&flipped),
+        "a reject file must not hold PI"
+    );
+}
