@@ -658,6 +658,7 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 status: "active".into(),
                 created_at: ctx.now,
                 erased_at: None,
+                home_region: None,
             });
             key_rows.push(kr);
             rep.imported += 1;
@@ -816,6 +817,7 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                     separate: purpose.separate_consent,
                     policy_version: pv.into(),
                     recorded_at: ctx.now,
+                    recipient: None,
                 })
             })();
             match parsed {
@@ -1321,6 +1323,7 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 status: "active".into(),
                 created_at: ctx.now,
                 erased_at: None,
+                home_region: None,
             });
             key_rows.push(kr);
             rep.imported += 1;

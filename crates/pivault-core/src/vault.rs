@@ -137,6 +137,9 @@ pub struct ConsentInput {
     pub event_ref: Option<String>,
     /// Policy version shown to the subject; defaults to the version in force.
     pub policy_version: Option<String>,
+    /// The recipient the consent names (a declared recipient, or `public` for a public
+    /// disclosure): PIPL Art. 23, 25, 39 need consents that name who receives the data.
+    pub recipient: Option<String>,
 }
 
 /// A category kept after erasure because the law requires it (PIPL Art. 47 para 2; §4.2).
@@ -182,6 +185,16 @@ pub struct AuditVerifyReport {
     pub head_seq: i64,
     /// The first entry that does not verify, and why.
     pub first_broken: Option<(i64, &'static str)>,
+}
+
+/// What [`Vault::subject_facts`] loads.
+pub(crate) struct LoadedFacts {
+    pub(crate) erased: bool,
+    pub(crate) home_region: Option<String>,
+    pub(crate) fields: Vec<FieldRow>,
+    pub(crate) consent: ConsentState,
+    pub(crate) dek: Option<Arc<Dek>>,
+    pub(crate) birth_date: Option<Date>,
 }
 
 struct Prepared<'p> {
@@ -244,6 +257,7 @@ fn consent_event(r: &ConsentRow) -> Option<ConsentEvent> {
         given_by: GivenBy::parse(&r.given_by)?,
         separate: r.separate,
         policy_version: r.policy_version.clone(),
+        recipient: r.recipient.clone(),
     })
 }
 
@@ -433,6 +447,7 @@ impl Vault {
         }
     }
 
+    /// Opens one sealed field with `dek`.
     pub(crate) fn open_row(dek: &Dek, row: &FieldRow) -> Result<FieldValue, CoreError> {
         if row.key_id != dek.key_id() {
             return Err(CoreError::Crypto(pivault_crypto::CryptoError::UnknownKey {
@@ -581,6 +596,42 @@ impl Vault {
         Ok((rows, ConsentState::fold(&events, now)))
     }
 
+    /// Opens the fields in `allowed` categories: under an erased subject only the restricted
+    /// ones still within their retention, otherwise only the unrestricted ones.
+    pub(crate) fn open_allowed(f: &LoadedFacts, allowed: &[&str], now: i64) -> Result<Vec<FieldOutput>, CoreError> {
+        let Some(dek) = f.dek.as_deref() else { return Ok(Vec::new()) };
+        let allowed: HashSet<&str> = allowed.iter().copied().collect();
+        f.fields
+            .iter()
+            .filter(|r| {
+                allowed.contains(r.category.as_str())
+                    && !r.restricted_until.is_some_and(|u| u <= now)
+                    && f.erased == r.restricted_until.is_some()
+            })
+            .map(|r| {
+                Ok(FieldOutput {
+                    record: r.record.clone(),
+                    name: r.name.clone(),
+                    category: r.category.clone(),
+                    value: Self::open_row(dek, r)?,
+                    restricted_until: r.restricted_until,
+                })
+            })
+            .collect()
+    }
+
+    /// Everything a decision needs about a subject, loaded once: its row, fields, consent state
+    /// at `now`, the DEK of the scope its fields are under, and its birth date.
+    pub(crate) async fn subject_facts(&self, subject_id: &str, now: OffsetDateTime) -> Result<LoadedFacts, CoreError> {
+        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+        let erased = subject.status == "erased";
+        let fields = self.store.fields(subject_id).await?;
+        let (_, consent) = self.consent_state(subject_id, now).await?;
+        let dek = self.dek(subject_id, if erased { SCOPE_RESTRICTED } else { SCOPE_PRIMARY }).await?;
+        let birth_date = if erased { None } else { Self::birth_date_of(dek.as_deref(), &fields) };
+        Ok(LoadedFacts { erased, home_region: subject.home_region, fields, consent, dek, birth_date })
+    }
+
     #[allow(clippy::too_many_arguments)] // one call shape, all plain values of the decision
     /// Audits a decision in its own transaction (reads change nothing else).
     async fn audit_decision(
@@ -649,12 +700,9 @@ impl Vault {
             consent: &empty,
             birth_date: Self::prepared_birth_date(&prepared),
             erased: false,
+            home_region: None,
         };
-        let req = AccessRequest {
-            purpose,
-            categories: &cats,
-            principal_purposes: &p.purposes,
-        };
+        let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = decide(&self.policy, &facts, &req, now_t);
         if !d.allowed || !d.withheld.is_empty() {
             let mut dd = d.clone();
@@ -726,6 +774,7 @@ impl Vault {
             status: "active".into(),
             created_at: now,
             erased_at: None,
+                home_region: None,
         })
         .await?;
         tx.insert_keys(std::slice::from_ref(&key_row)).await?;
@@ -785,12 +834,9 @@ impl Vault {
             consent: &state,
             birth_date: birth,
             erased: false,
+            home_region: None,
         };
-        let req = AccessRequest {
-            purpose,
-            categories: &cats,
-            principal_purposes: &p.purposes,
-        };
+        let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = decide(&self.policy, &facts, &req, now_t);
         if !d.allowed || !d.withheld.is_empty() {
             let mut dd = d.clone();
@@ -901,38 +947,17 @@ impl Vault {
                 ));
             }
         }
-        let subject = self
-            .store
-            .subject(subject_id)
-            .await?
-            .ok_or(CoreError::NotFound("subject"))?;
-        let erased = subject.status == "erased";
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
-        let rows = self.store.fields(subject_id).await?;
-        let (_, state) = self.consent_state(subject_id, now_t).await?;
-        let scope = if erased {
-            SCOPE_RESTRICTED
-        } else {
-            SCOPE_PRIMARY
-        };
-        let dek = self.dek(subject_id, scope).await?;
-        let birth = if erased {
-            None
-        } else {
-            Self::birth_date_of(dek.as_deref(), &rows)
-        };
+        let f = self.subject_facts(subject_id, now_t).await?;
         let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
         let facts = SubjectFacts {
-            consent: &state,
-            birth_date: birth,
-            erased,
+            consent: &f.consent,
+            birth_date: f.birth_date,
+            erased: f.erased,
+            home_region: f.home_region.as_deref(),
         };
-        let req = AccessRequest {
-            purpose,
-            categories: &cats,
-            principal_purposes: &p.purposes,
-        };
+        let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = decide(&self.policy, &facts, &req, now_t);
         self.audit_decision(
             p,
@@ -948,27 +973,7 @@ impl Vault {
         if !d.allowed {
             return Err(CoreError::Denied(denial(&d)));
         }
-        let allowed: HashSet<&str> = d.allowed_categories.iter().copied().collect();
-        let mut fields = Vec::new();
-        if let Some(dek) = dek.as_deref() {
-            for r in &rows {
-                if !allowed.contains(r.category.as_str())
-                    || r.restricted_until.is_some_and(|u| u <= now)
-                {
-                    continue;
-                }
-                if erased != r.restricted_until.is_some() {
-                    continue;
-                }
-                fields.push(FieldOutput {
-                    record: r.record.clone(),
-                    name: r.name.clone(),
-                    category: r.category.clone(),
-                    value: Self::open_row(dek, r)?,
-                    restricted_until: r.restricted_until,
-                });
-            }
-        }
+        let fields = Self::open_allowed(&f, &d.allowed_categories, now)?;
         Ok(ReadResult {
             subject_id: subject_id.into(),
             purpose: purpose.into(),
@@ -1103,6 +1108,11 @@ impl Vault {
                 ));
             }
         }
+        if let Some(r) = &input.recipient {
+            if r != "public" && self.policy.recipient(r).is_none() {
+                return Err(CoreError::invalid("recipient", "undeclared_recipient", "recipient is not declared in the policy"));
+            }
+        }
         let now = self.clock.now().unix_timestamp();
         let at = input.at.unwrap_or(now);
         if at > now + MAX_CLOCK_SKEW_SECS {
@@ -1138,7 +1148,10 @@ impl Vault {
                 .clone()
                 .unwrap_or_else(|| self.policy.version().to_string()),
             recorded_at: now,
+            recipient: input.recipient.clone(),
         };
+        // A consent naming its recipient is a separate consent by construction.
+        row.separate |= row.recipient.is_some();
         let mut tx = self.store.begin(now).await?;
         if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
             return Err(CoreError::Conflict("consent_event_exists"));
@@ -1152,12 +1165,14 @@ impl Vault {
         rec.subject_id = Some(subject_id.into());
         rec.purpose = Some(purpose.id.clone());
         rec.detail = Some(format!(
-            "given_by={} method={} separate={}",
-            row.given_by, row.method, row.separate
+            "given_by={} method={} separate={}{}",
+            row.given_by,
+            row.method,
+            row.separate,
+            row.recipient.as_deref().map(|r| format!(" recipient={r}")).unwrap_or_default()
         ));
         tx.audit(rec);
         tx.commit().await?;
-        row.seq = -1;
         Ok(row)
     }
 

@@ -84,6 +84,9 @@ pub struct ConsentEvent {
     pub separate: bool,
     /// Policy version shown to the subject when they acted.
     pub policy_version: String,
+    /// The recipient this consent names, if any: sharing with another handler (PIPL Art. 23)
+    /// and cross-border transfer (Art. 39) need a consent that names the recipient.
+    pub recipient: Option<String>,
 }
 
 /// The consent in force for one purpose.
@@ -107,10 +110,17 @@ struct Latest {
     consent: ActiveConsent,
 }
 
-/// The current consent state of one subject: per purpose, the effect of its latest event.
+#[derive(Debug, Clone, Default)]
+struct PurposeState {
+    general: Option<Latest>,
+    by_recipient: HashMap<String, Option<Latest>>,
+}
+
+/// The current consent state of one subject: per purpose (and per named recipient), the
+/// effect of its latest event.
 #[derive(Debug, Clone, Default)]
 pub struct ConsentState {
-    latest: HashMap<String, Latest>,
+    latest: HashMap<String, PurposeState>,
 }
 
 impl ConsentState {
@@ -130,58 +140,105 @@ impl ConsentState {
         s
     }
 
-    /// Applies one event; keeps it only if it is later (by time, then sequence) than what is held.
+    /// Applies one event; keeps it only if it is later (by time, then sequence) than what is held
+    /// for the same purpose and recipient.
     pub fn apply(&mut self, e: &ConsentEvent) {
-        let newer = self
-            .latest
-            .get(&e.purpose)
-            .is_none_or(|l| (e.at, e.seq) > (l.at, l.seq));
-        if newer {
-            self.latest.insert(
-                e.purpose.clone(),
-                Latest {
-                    at: e.at,
-                    seq: e.seq,
-                    action: e.action,
-                    consent: ActiveConsent {
-                        given_by: e.given_by,
-                        separate: e.separate,
-                        at: e.at,
-                        policy_version: e.policy_version.clone(),
-                    },
-                },
-            );
+        let ps = self.latest.entry(e.purpose.clone()).or_default();
+        let slot = match &e.recipient {
+            None => &mut ps.general,
+            Some(r) => ps.by_recipient.entry(r.clone()).or_default(),
+        };
+        if slot.as_ref().is_none_or(|l| (e.at, e.seq) > (l.at, l.seq)) {
+            *slot = Some(Latest::from(e));
         }
     }
 
-    /// The consent in force for `purpose`, if its latest event is a grant.
+    /// The general consent in force for `purpose` (one that names no recipient), if its latest
+    /// event is a grant.
     #[must_use]
     pub fn active(&self, purpose: &str) -> Option<&ActiveConsent> {
         self.latest
             .get(purpose)
+            .and_then(|p| p.general.as_ref())
             .filter(|l| l.action == ConsentAction::Grant)
             .map(|l| &l.consent)
     }
 
-    /// True when the latest event for `purpose` is a withdrawal.
+    /// The consent in force for `purpose` that names `recipient`, if its latest event is a grant.
+    #[must_use]
+    pub fn active_for(&self, purpose: &str, recipient: &str) -> Option<&ActiveConsent> {
+        self.latest
+            .get(purpose)
+            .and_then(|p| p.by_recipient.get(recipient))
+            .and_then(Option::as_ref)
+            .filter(|l| l.action == ConsentAction::Grant)
+            .map(|l| &l.consent)
+    }
+
+    /// True when the latest general event for `purpose` is a withdrawal.
     #[must_use]
     pub fn withdrawn(&self, purpose: &str) -> bool {
         self.latest
             .get(purpose)
+            .and_then(|p| p.general.as_ref())
             .is_some_and(|l| l.action == ConsentAction::Withdraw)
     }
 
-    /// Purposes with a consent in force, sorted.
+    /// True when the latest event for `purpose` naming `recipient` is a withdrawal.
+    #[must_use]
+    pub fn withdrawn_for(&self, purpose: &str, recipient: &str) -> bool {
+        self.latest
+            .get(purpose)
+            .and_then(|p| p.by_recipient.get(recipient))
+            .and_then(Option::as_ref)
+            .is_some_and(|l| l.action == ConsentAction::Withdraw)
+    }
+
+    /// Purposes with a general consent in force, sorted.
     #[must_use]
     pub fn active_purposes(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self
             .latest
             .iter()
-            .filter(|(_, l)| l.action == ConsentAction::Grant)
+            .filter(|(_, p)| p.general.as_ref().is_some_and(|l| l.action == ConsentAction::Grant))
             .map(|(k, _)| k.as_str())
             .collect();
         v.sort_unstable();
         v
+    }
+
+    /// (purpose, recipient) pairs with a recipient-specific consent in force, sorted.
+    #[must_use]
+    pub fn active_recipient_consents(&self) -> Vec<(&str, &str, &ActiveConsent)> {
+        let mut v: Vec<(&str, &str, &ActiveConsent)> = self
+            .latest
+            .iter()
+            .flat_map(|(p, ps)| {
+                ps.by_recipient
+                    .iter()
+                    .filter_map(|(r, l)| l.as_ref().map(|l| (r, l)))
+                    .filter(|(_, l)| l.action == ConsentAction::Grant)
+                    .map(move |(r, l)| (p.as_str(), r.as_str(), &l.consent))
+            })
+            .collect();
+        v.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        v
+    }
+}
+
+impl From<&ConsentEvent> for Latest {
+    fn from(e: &ConsentEvent) -> Self {
+        Self {
+            at: e.at,
+            seq: e.seq,
+            action: e.action,
+            consent: ActiveConsent {
+                given_by: e.given_by,
+                separate: e.separate,
+                at: e.at,
+                policy_version: e.policy_version.clone(),
+            },
+        }
     }
 }
 
@@ -199,6 +256,7 @@ mod tests {
             given_by: GivenBy::Subject,
             separate: false,
             policy_version: "2024-12-04".into(),
+            recipient: None,
         }
     }
 
@@ -240,6 +298,21 @@ mod tests {
         );
         let s = ConsentState::fold([&g, &w], datetime!(2025-03-01 0:00 UTC));
         assert!(s.active("marketing").is_some());
+    }
+
+    #[test]
+    fn a_recipient_consent_is_separate_from_the_general_one() {
+        let t = datetime!(2025-01-01 0:00 UTC);
+        let mut g = ev(1, "share_with_partners", ConsentAction::Grant, t);
+        let s = ConsentState::fold([&g], t);
+        assert!(s.active_for("share_with_partners", "cloud-partner").is_none());
+        g.recipient = Some("cloud-partner".into());
+        let mut w = ev(2, "share_with_partners", ConsentAction::Withdraw, datetime!(2025-02-01 0:00 UTC));
+        w.recipient = Some("other".into());
+        let s = ConsentState::fold([&g, &w], datetime!(2025-03-01 0:00 UTC));
+        assert!(s.active_for("share_with_partners", "cloud-partner").is_some());
+        assert!(s.withdrawn_for("share_with_partners", "other"));
+        assert!(s.active("share_with_partners").is_none());
     }
 
     #[test]

@@ -246,12 +246,87 @@ pub struct Category {
     pub clause: String,
     /// The legal minimum retention, if any.
     pub retention: Option<Retention>,
+    /// Identifies a person on its own (identifiers, names, device ids, IP addresses). A
+    /// non-personal category combined with an identifying one in one request is treated as
+    /// PI (policy §2.1.3). Defaults to true when `identifier` is set.
+    pub identifying: bool,
+    /// A customer's business data (policy §VI): stored in the region the customer chose and
+    /// never transferred out of it (§6.3).
+    pub business_data: bool,
 }
 
 impl Category {
     /// Whether this is sensitive PI (PIPL Art. 28).
     pub fn is_sensitive(&self) -> bool {
         self.sensitivity == Sensitivity::Sensitive
+    }
+}
+
+/// What kind of party a recipient is (policy §5.1.3–5.1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientKind {
+    /// A supplier (§5.1.3).
+    Supplier,
+    /// A service provider: basic technical, consulting, analytics services (§5.1.3).
+    ServiceProvider,
+    /// A third-party SDK embedded in our clients (§5.1.4).
+    ThirdPartySdk,
+    /// An affiliate of the provider ("Definition"; §2.2.4).
+    Affiliate,
+}
+
+impl RecipientKind {
+    /// Every kind.
+    pub const ALL: [RecipientKind; 4] = [
+        RecipientKind::Supplier,
+        RecipientKind::ServiceProvider,
+        RecipientKind::ThirdPartySdk,
+        RecipientKind::Affiliate,
+    ];
+    /// Wire name: `supplier`, `service_provider`, `third_party_sdk`, `affiliate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Supplier => "supplier",
+            Self::ServiceProvider => "service_provider",
+            Self::ThirdPartySdk => "third_party_sdk",
+            Self::Affiliate => "affiliate",
+        }
+    }
+}
+
+/// A party that may receive PI, with what it may receive and why (§5.1; PIPL Art. 21, 23).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Recipient {
+    /// Id `^[a-z][a-z0-9_-]*$`, e.g. `sms-gateway`.
+    pub id: String,
+    /// Human-readable name (shown to subjects: Art. 23 requires naming the recipient).
+    pub name: String,
+    /// Supplier, service provider, third-party SDK or affiliate.
+    pub kind: RecipientKind,
+    /// True for an entrusted party processing on our behalf and instruction (PIPL Art. 21):
+    /// no separate consent, but a contract and supervision. False for another PI handler
+    /// (Art. 23): separate consent naming it.
+    pub entrusted: bool,
+    /// Where it processes the data: a lower-case region code (`cn`, `sg`, …). Another region
+    /// than the policy's storage region makes every provision a cross-border transfer.
+    pub region: String,
+    /// Purposes it may receive data for.
+    pub purposes: Vec<String>,
+    /// The only categories it may receive (minimum necessary).
+    pub categories: Vec<String>,
+    /// Policy clause, e.g. `§5.1.3`.
+    pub clause: String,
+}
+
+impl Recipient {
+    /// Whether it may receive `category`.
+    pub fn receives(&self, category: &str) -> bool {
+        self.categories.iter().any(|c| c == category)
+    }
+    /// Whether it may receive data for `purpose`.
+    pub fn serves(&self, purpose: &str) -> bool {
+        self.purposes.iter().any(|p| p == purpose)
     }
 }
 
@@ -359,6 +434,7 @@ pub struct Policy {
     hash: String,
     categories: Vec<Category>,
     purposes: Vec<Purpose>,
+    recipients: Vec<Recipient>,
     category_index: HashMap<String, usize>,
     purpose_index: HashMap<String, usize>,
     identifier_index: HashMap<IdentifierKind, usize>,
@@ -478,6 +554,16 @@ impl Policy {
     /// All purposes, in file order.
     pub fn purposes(&self) -> &[Purpose] {
         &self.purposes
+    }
+
+    /// A recipient by id.
+    pub fn recipient(&self, id: &str) -> Option<&Recipient> {
+        self.recipients.iter().find(|r| r.id == id)
+    }
+
+    /// Every declared recipient, in file order.
+    pub fn recipients(&self) -> &[Recipient] {
+        &self.recipients
     }
 
     /// The category whose `identifier` is this kind, if one is declared.
@@ -784,6 +870,18 @@ const CATEGORY_FIELDS: &[&str] = &[
     "identifier",
     "clause",
     "retention",
+    "identifying",
+    "business_data",
+];
+const RECIPIENT_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "kind",
+    "entrusted",
+    "region",
+    "purposes",
+    "categories",
+    "clause",
 ];
 const RETENTION_FIELDS: &[&str] = &["min_days", "from", "basis", "clause"];
 const PURPOSE_FIELDS: &[&str] = &[
@@ -806,13 +904,15 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
     let mut header = None;
     let mut category_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut purpose_nodes: &[serde_spanned::Spanned<Node>] = &[];
+    let mut recipient_nodes: &[serde_spanned::Spanned<Node>] = &[];
     for entry in entries {
         let span = entry.key.span.clone().unwrap_or_else(|| entry.value.span());
         match (entry.key.name.as_str(), entry.value.get_ref()) {
             ("policy", _) => header = Some(&entry.value),
             ("category", Node::Array(items)) => category_nodes = items,
             ("purpose", Node::Array(items)) => purpose_nodes = items,
-            (name @ ("category" | "purpose"), other) => ctx.error(
+            ("recipient", Node::Array(items)) => recipient_nodes = items,
+            (name @ ("category" | "purpose" | "recipient"), other) => ctx.error(
                 span,
                 format!(
                     "`{name}` must be an array of tables ([[{name}]]), found {}",
@@ -822,7 +922,7 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
             (other, _) => ctx.error(
                 span,
                 format!(
-                    "unknown top-level key `{other}`, expected one of: policy, category, purpose"
+                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient"
                 ),
             ),
         }
@@ -863,8 +963,17 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
         }
     }
 
+    let mut recipients: Vec<Recipient> = Vec::new();
+    let mut all_recipients_built = true;
+    for node in recipient_nodes {
+        match read_recipient(ctx, node, &category_spans, &purpose_spans, &recipients) {
+            Some(r) => recipients.push(r),
+            None => all_recipients_built = false,
+        }
+    }
+
     let header = header?;
-    if !all_categories_built || !all_purposes_built {
+    if !all_categories_built || !all_purposes_built || !all_recipients_built {
         return None;
     }
     lint_separate_consent(ctx, &categories, &purposes, purpose_nodes);
@@ -887,6 +996,7 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
         hash: hex::encode(Sha256::digest(source.as_bytes())),
         categories,
         purposes,
+        recipients,
         category_index,
         purpose_index,
         identifier_index,
@@ -1017,6 +1127,8 @@ fn read_category(
             );
         }
     }
+    let identifying = t.opt_bool(ctx, "identifying");
+    let business_data = t.opt_bool(ctx, "business_data");
     let clause = t.string(ctx, "clause");
     let retention = match t.get("retention") {
         None => Some(None),
@@ -1030,6 +1142,8 @@ fn read_category(
         name: name?.value,
         sensitivity: sensitivity?.value,
         value_type: value_type?.value,
+        identifying: identifying.map_or(identifier.is_some(), |b| b.value),
+        business_data: business_data.is_some_and(|b| b.value),
         identifier: identifier.map(|i| i.value),
         clause: clause?.value,
         retention: retention?,
@@ -1126,6 +1240,96 @@ fn read_purpose(
         fides_use: fides_use.map(|f| f.value),
         separate_consent: separate.is_some_and(|s| s.value),
     })
+}
+
+fn read_recipient(
+    ctx: &mut Ctx,
+    node: &serde_spanned::Spanned<Node>,
+    categories: &HashMap<String, Range<usize>>,
+    purposes: &HashMap<String, Range<usize>>,
+    earlier: &[Recipient],
+) -> Option<Recipient> {
+    let t = Table::open(ctx, node, "[[recipient]]", RECIPIENT_FIELDS)?;
+    let id = t.string(ctx, "id");
+    let mut ok = id.is_some();
+    if let Some(i) = &id {
+        if !is_slug(&i.value) {
+            ok = false;
+            ctx.error(i.span.clone(), format!("recipient id `{}` must match ^[a-z][a-z0-9_-]*$", i.value));
+        } else if earlier.iter().any(|r| r.id == i.value) {
+            ok = false;
+            ctx.error(i.span.clone(), format!("duplicate recipient id `{}`", i.value));
+        }
+    }
+    let name = t.string(ctx, "name");
+    let kind = t.enumeration(ctx, "kind", &RecipientKind::ALL, RecipientKind::as_str);
+    let entrusted = t.opt_bool(ctx, "entrusted");
+    let region = t.string(ctx, "region");
+    if let Some(r) = &region {
+        if r.value.len() != 2 || !r.value.bytes().all(|b| b.is_ascii_lowercase()) {
+            ok = false;
+            ctx.error(r.span.clone(), format!("region `{}` must be a lower-case 2-letter code like `cn`", r.value));
+        }
+    }
+    let clause = t.string(ctx, "clause");
+    let purposes = read_key_list(ctx, &t, "purposes", "[[recipient]]", "purpose", purposes);
+    let cats = read_key_list(ctx, &t, "categories", "[[recipient]]", "category", categories);
+    if !ok {
+        return None;
+    }
+    Some(Recipient {
+        id: id?.value,
+        name: name?.value,
+        kind: kind?.value,
+        entrusted: entrusted.is_some_and(|e| e.value),
+        region: region?.value,
+        purposes: purposes?,
+        categories: cats?,
+        clause: clause?.value,
+    })
+}
+
+/// An array field of `table` whose strings must each name a known `what` (once).
+fn read_key_list(
+    ctx: &mut Ctx,
+    t: &Table<'_>,
+    field: &str,
+    table: &str,
+    what: &str,
+    known: &HashMap<String, Range<usize>>,
+) -> Option<Vec<String>> {
+    let Some(node) = t.get(field) else {
+        t.missing(ctx, field);
+        return None;
+    };
+    let Node::Array(items) = node.get_ref() else {
+        t.wrong_type(ctx, field, "an array of strings", node.get_ref());
+        return None;
+    };
+    if items.is_empty() {
+        ctx.error(node.span(), format!("`{field}` in {table} must name at least one {what}"));
+        return None;
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        match item.get_ref() {
+            Node::String(key) if !known.contains_key(key) => {
+                ok = false;
+                ctx.error(item.span(), format!("unknown {what} `{key}`"));
+            }
+            Node::String(key) if out.contains(key) => {
+                ok = false;
+                ctx.error(item.span(), format!("{what} `{key}` is listed twice"));
+            }
+            Node::String(key) => out.push(key.clone()),
+            other => {
+                ok = false;
+                ctx.error(item.span(), format!("`{field}` holds strings, found {}", other.type_name()));
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// The `categories` array of a purpose: each an existing category, each once.

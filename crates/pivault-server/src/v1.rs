@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use pivault_core::values::{format_timestamp, parse_timestamp};
+use pivault_core::decisions::{DecisionInput, DecisionOutput, ExceptionInput};
 use pivault_core::{ConsentInput, FieldInput};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -22,6 +23,9 @@ pub fn routes() -> Router<AppState> {
             "/subjects/{id}/consents",
             post(record_consent).get(list_consents),
         )
+        .route("/subjects/{id}/disclosures", post(provide).get(list_disclosures))
+        .route("/decisions", post(decisions))
+        .route("/reports/disclosures", get(disclosure_report))
         .route("/lookup", post(lookup))
         .route("/policy", get(policy))
 }
@@ -227,6 +231,9 @@ pub struct ConsentIn {
     /// Caller's idempotency id.
     #[serde(default)]
     pub event_ref: Option<String>,
+    /// The recipient the consent names (PIPL Art. 23/39), or `public` (Art. 25).
+    #[serde(default)]
+    pub recipient: Option<String>,
 }
 
 async fn record_consent(
@@ -251,6 +258,7 @@ async fn record_consent(
         at,
         event_ref: body.event_ref,
         policy_version: None,
+        recipient: body.recipient,
     };
     let row = s
         .vault
@@ -261,7 +269,7 @@ async fn record_consent(
         Json(json!({
             "event_ref": row.event_ref, "purpose": row.purpose, "action": row.action,
             "at": format_timestamp(row.at), "given_by": row.given_by, "separate": row.separate,
-            "policy_version": row.policy_version,
+            "policy_version": row.policy_version, "recipient": row.recipient,
         })),
     ))
 }
@@ -276,7 +284,7 @@ async fn list_consents(
         "events": rows.iter().map(|r| json!({
             "seq": r.seq, "event_ref": r.event_ref, "purpose": r.purpose, "action": r.action,
             "at": format_timestamp(r.at), "given_by": r.given_by, "method": r.method,
-            "separate": r.separate, "policy_version": r.policy_version,
+            "separate": r.separate, "policy_version": r.policy_version, "recipient": r.recipient,
         })).collect::<Vec<_>>(),
         "active": active.iter().map(|(purpose, a)| json!({
             "purpose": purpose, "given_by": a.given_by.as_str(), "separate": a.separate,
@@ -333,4 +341,171 @@ async fn policy(State(s): State<AppState>, Auth(_): Auth) -> Json<Value> {
             "key": c.key, "name": c.name, "sensitivity": c.sensitivity.as_str(), "value_type": c.value_type.as_str(),
         })).collect::<Vec<_>>(),
     }))
+}
+
+/// A claimed exception on the wire.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionIn {
+    /// One of the six kinds of policy §5.4.
+    pub kind: String,
+    /// Case number or document reference.
+    #[serde(default)]
+    pub reference: String,
+    /// Authorizing officer.
+    #[serde(default)]
+    pub authorized_by: String,
+}
+
+/// `POST /v1/decisions` body (and, without `subject_id`, `POST /v1/subjects/{id}/disclosures`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionIn {
+    /// `collect|use|share|transfer|disclose|cross_border_transfer`.
+    pub action: String,
+    /// Purpose id.
+    pub purpose: String,
+    /// Subject id (decision API only).
+    #[serde(default)]
+    pub subject_id: Option<String>,
+    /// Category keys (default: all the purpose allows).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Recipient id.
+    #[serde(default)]
+    pub recipient: Option<String>,
+    /// Destination region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Claimed §5.4 exception.
+    #[serde(default)]
+    pub exception: Option<ExceptionIn>,
+}
+
+impl DecisionIn {
+    fn into_input(self, subject_id: String) -> DecisionInput {
+        DecisionInput {
+            action: self.action,
+            purpose: self.purpose,
+            subject_id,
+            categories: self.categories,
+            recipient: self.recipient,
+            region: self.region,
+            exception: self.exception.map(|e| ExceptionInput { kind: e.kind, reference: e.reference, authorized_by: e.authorized_by }),
+        }
+    }
+}
+
+fn decision_json(d: &DecisionOutput) -> Value {
+    json!({
+        "subject_id": d.subject_id,
+        "action": d.action,
+        "allowed": d.allowed,
+        "reason": d.reason,
+        "legal_basis": d.legal_basis,
+        "article": d.article,
+        "clause": d.clause,
+        "explanation": d.explanation,
+        "allowed_categories": d.allowed_categories,
+        "withheld": d.withheld.iter().map(|(c, r)| json!({"category": c, "reason": r})).collect::<Vec<_>>(),
+        "obligations": d.obligations,
+        "combined_as_pi": d.combined_as_pi,
+        "recipient": d.recipient,
+        "exception": d.exception,
+        "cross_border": d.cross_border,
+        "minor": d.minor,
+        "policy_version": d.policy_version,
+    })
+}
+
+async fn decisions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    ApiJson(body): ApiJson<DecisionIn>,
+) -> Result<Json<Value>, ApiError> {
+    let subject = body.subject_id.clone().filter(|x| !x.is_empty()).ok_or_else(|| {
+        ApiError::from(pivault_core::CoreError::invalid("subject_id", "subject_required", "a decision names the subject"))
+    })?;
+    let d = s.vault.decide_for(&p, &body.into_input(subject), rid.as_deref()).await?;
+    Ok(Json(decision_json(&d)))
+}
+
+async fn provide(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DecisionIn>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if body.subject_id.as_deref().is_some_and(|x| x != id) {
+        return Err(pivault_core::CoreError::invalid("subject_id", "subject_mismatch", "subject_id differs from the path").into());
+    }
+    let (d, fields, disclosure) = s.vault.provide(&p, &body.into_input(id), rid.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "disclosure_id": disclosure,
+            "decision": decision_json(&d),
+            "fields": fields.iter().map(|f| json!({
+                "record": f.record, "name": f.name, "category": f.category,
+                "type": f.value.type_name(), "value": f.value.to_json(),
+            })).collect::<Vec<_>>(),
+        })),
+    ))
+}
+
+async fn list_disclosures(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let rows = s.vault.disclosures_of(&p, &id).await?;
+    Ok(Json(json!({
+        "subject_id": id,
+        "count": rows.len(),
+        "disclosures": rows.iter().map(|d| json!({
+            "id": d.id, "action": d.action, "recipient": d.recipient, "purpose": d.purpose,
+            "categories": d.categories.split(',').filter(|c| !c.is_empty()).collect::<Vec<_>>(),
+            "legal_basis": d.legal_basis, "exception": d.exception, "reference": d.reference,
+            "authorized_by": d.authorized_by, "region": d.region, "at": format_timestamp(d.at), "actor": d.actor,
+        })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /v1/reports/disclosures` query: RFC 3339 bounds, both optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Window start (inclusive).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Window end (exclusive).
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+async fn disclosure_report(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let bound = |v: Option<&str>, field: &'static str, default: i64| -> Result<i64, ApiError> {
+        v.map_or(Ok(default), |t| parse_timestamp(t).map_err(|e| pivault_core::CoreError::invalid(field, e.code, e.reason).into()))
+    };
+    let from = bound(q.from.as_deref(), "from", 0)?;
+    let to = bound(q.to.as_deref(), "to", i64::MAX)?;
+    let r = s.vault.disclosure_report(&p, from, to).await?;
+    Ok(Json(json!({
+        "from": format_timestamp(r.from),
+        "to": if r.to == i64::MAX { Value::Null } else { json!(format_timestamp(r.to)) },
+        "total": r.total,
+        "under_exception": r.under_exception,
+        "subjects": r.subjects,
+        "by_action": r.by_action,
+        "by_recipient": r.by_recipient,
+        "by_exception": r.by_exception,
+        "by_legal_basis": r.by_legal_basis,
+    })))
 }

@@ -15,7 +15,7 @@
 mod rows;
 mod store;
 
-pub use rows::{ApiKeyRow, AuditRow, ConsentRow, FieldRow, KeyRow, SubjectRow};
+pub use rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
 pub use store::{Backend, Store, WriteTx};
 
 /// Errors from the store.

@@ -15,6 +15,9 @@ pub struct SubjectRow {
     pub created_at: i64,
     /// Unix seconds, when erased.
     pub erased_at: Option<i64>,
+    /// The region the customer chose for its business data (policy §6.3); `None` = the
+    /// policy's storage region.
+    pub home_region: Option<String>,
 }
 
 /// A wrapped DEK for one subject and scope (`primary`, `restricted`).
@@ -81,6 +84,41 @@ pub struct ConsentRow {
     pub policy_version: String,
     /// When recorded, unix seconds.
     pub recorded_at: i64,
+    /// The recipient this consent names (PIPL Art. 23, 39), if any.
+    pub recipient: Option<String>,
+}
+
+/// One entry of the disclosure ledger: PI provided outside the provider. No PI values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisclosureRow {
+    /// Opaque id.
+    pub id: String,
+    /// Subject id.
+    pub subject_id: String,
+    /// `share` | `transfer` | `disclose` | `cross_border_transfer`.
+    pub action: String,
+    /// Recipient id (or the authority/public named by a disclosure).
+    pub recipient: Option<String>,
+    /// Purpose id.
+    pub purpose: String,
+    /// Category keys provided, comma-separated, sorted.
+    pub categories: String,
+    /// Legal basis applied.
+    pub legal_basis: String,
+    /// §5.4 exception relied on, if any.
+    pub exception: Option<String>,
+    /// Case number or document reference of the exception.
+    pub reference: Option<String>,
+    /// The officer who authorized the exception.
+    pub authorized_by: Option<String>,
+    /// Destination region.
+    pub region: Option<String>,
+    /// Unix seconds.
+    pub at: i64,
+    /// Principal that made the provision.
+    pub actor: String,
+    /// Request id.
+    pub request_id: Option<String>,
 }
 
 /// An API key: only the SHA-256 of the secret is stored.

@@ -1,6 +1,6 @@
 //! The [`Store`]: connection, migrations, reads, and the audited write transaction.
 
-use crate::rows::{ApiKeyRow, AuditRow, ConsentRow, FieldRow, KeyRow, SubjectRow};
+use crate::rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
 use crate::StoreError;
 use pivault_crypto::chain_hash;
 use pivault_domain::audit::AuditRecord;
@@ -229,7 +229,7 @@ impl Store {
     /// Database failure.
     pub async fn subject(&self, id: &str) -> Result<Option<SubjectRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, kind, status, created_at, erased_at FROM subjects WHERE id = $1",
+            "SELECT id, kind, status, created_at, erased_at, home_region FROM subjects WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -414,7 +414,7 @@ impl Store {
     pub async fn consent_events(&self, subject_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, event_ref, subject_id, purpose, action, at, given_by, method, separate, \
-             policy_version, recorded_at FROM consent_events WHERE subject_id = $1 ORDER BY seq",
+             policy_version, recorded_at, recipient FROM consent_events WHERE subject_id = $1 ORDER BY seq",
         )
         .bind(subject_id)
         .fetch_all(&self.pool)
@@ -494,6 +494,55 @@ impl Store {
                     },
                     prev_hash: r.try_get(13)?,
                     hash: r.try_get(14)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Disclosure-ledger entries: of one subject (newest first) when `subject_id` is set,
+    /// else all entries with `from <= at < to`.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn disclosures(&self, subject_id: Option<&str>, from: i64, to: i64) -> Result<Vec<DisclosureRow>, StoreError> {
+        const COLS: &str = "id, subject_id, action, recipient, purpose, categories, legal_basis, exception, \
+                            reference, authorized_by, region, at, actor, request_id";
+        let rows = match subject_id {
+            Some(s) => {
+                sqlx::query(&format!(
+                    "SELECT {COLS} FROM disclosures WHERE subject_id = $1 AND at >= $2 AND at < $3 ORDER BY at DESC, id"
+                ))
+                .bind(s)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!("SELECT {COLS} FROM disclosures WHERE at >= $1 AND at < $2 ORDER BY at, id"))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(DisclosureRow {
+                    id: r.try_get(0)?,
+                    subject_id: r.try_get(1)?,
+                    action: r.try_get(2)?,
+                    recipient: r.try_get(3)?,
+                    purpose: r.try_get(4)?,
+                    categories: r.try_get(5)?,
+                    legal_basis: r.try_get(6)?,
+                    exception: r.try_get(7)?,
+                    reference: r.try_get(8)?,
+                    authorized_by: r.try_get(9)?,
+                    region: r.try_get(10)?,
+                    at: r.try_get(11)?,
+                    actor: r.try_get(12)?,
+                    request_id: r.try_get(13)?,
                 })
             })
             .collect()
@@ -612,6 +661,7 @@ fn subject_from(r: &AnyRow) -> Result<SubjectRow, StoreError> {
         status: r.try_get(2)?,
         created_at: r.try_get(3)?,
         erased_at: r.try_get(4)?,
+        home_region: r.try_get(5)?,
     })
 }
 
@@ -652,6 +702,7 @@ fn consent_from(r: &AnyRow) -> Result<ConsentRow, StoreError> {
         separate: r.try_get::<i64, _>(8)? != 0,
         policy_version: r.try_get(9)?,
         recorded_at: r.try_get(10)?,
+        recipient: r.try_get(11)?,
     })
 }
 
@@ -718,14 +769,15 @@ impl WriteTx {
     /// Database failure; [`StoreError::Conflict`] if the id exists.
     pub async fn insert_subject(&mut self, s: &SubjectRow) -> Result<(), StoreError> {
         let r = sqlx::query(
-            "INSERT INTO subjects (id, kind, status, created_at, erased_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO subjects (id, kind, status, created_at, erased_at, home_region) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&s.id)
         .bind(&s.kind)
         .bind(&s.status)
         .bind(s.created_at)
         .bind(s.erased_at)
+        .bind(&s.home_region)
         .execute(&mut *self.tx)
         .await?;
         if r.rows_affected() == 0 {
@@ -968,8 +1020,8 @@ impl WriteTx {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO consent_events (event_ref, subject_id, purpose, action, at, given_by, \
-                 method, separate, policy_version, recorded_at) VALUES {} ON CONFLICT (event_ref) DO NOTHING",
-                values_clause(self.backend, chunk.len(), 10)
+                 method, separate, policy_version, recorded_at, recipient) VALUES {} ON CONFLICT (event_ref) DO NOTHING",
+                values_clause(self.backend, chunk.len(), 11)
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
@@ -983,11 +1035,41 @@ impl WriteTx {
                     .bind(&c.method)
                     .bind(i64::from(c.separate))
                     .bind(&c.policy_version)
-                    .bind(c.recorded_at);
+                    .bind(c.recorded_at)
+                    .bind(&c.recipient);
             }
             n += q.execute(&mut *self.tx).await?.rows_affected();
         }
         Ok(n)
+    }
+
+    /// Appends one entry to the disclosure ledger.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_disclosure(&mut self, d: &DisclosureRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO disclosures (id, subject_id, action, recipient, purpose, categories, legal_basis, \
+             exception, reference, authorized_by, region, at, actor, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&d.id)
+        .bind(&d.subject_id)
+        .bind(&d.action)
+        .bind(&d.recipient)
+        .bind(&d.purpose)
+        .bind(&d.categories)
+        .bind(&d.legal_basis)
+        .bind(&d.exception)
+        .bind(&d.reference)
+        .bind(&d.authorized_by)
+        .bind(&d.region)
+        .bind(d.at)
+        .bind(&d.actor)
+        .bind(&d.request_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     /// Stores an API key.
