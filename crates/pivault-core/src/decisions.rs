@@ -9,7 +9,9 @@
 use crate::error::{CoreError, Denial};
 use crate::vault::{FieldOutput, Principal, Vault, ROLE_ADMIN, ROLE_APP};
 use pivault_domain::audit::AuditRecord;
-use pivault_domain::decision::{decide, AccessRequest, Action, Decision, Exception, ExceptionKind, SubjectFacts};
+use pivault_domain::decision::{
+    decide, AccessRequest, Action, Decision, Exception, ExceptionKind, SubjectFacts,
+};
 use pivault_store::DisclosureRow;
 use std::collections::{BTreeMap, HashSet};
 
@@ -112,7 +114,10 @@ fn text_ok(s: &str, max: usize) -> bool {
 }
 
 fn slug_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 impl DecisionOutput {
@@ -126,8 +131,16 @@ impl DecisionOutput {
             article: d.article(),
             clause: d.clause.to_string(),
             explanation: d.explanation(),
-            allowed_categories: d.allowed_categories.iter().map(|c| (*c).to_string()).collect(),
-            withheld: d.withheld.iter().map(|w| (w.category.to_string(), w.reason.as_str())).collect(),
+            allowed_categories: d
+                .allowed_categories
+                .iter()
+                .map(|c| (*c).to_string())
+                .collect(),
+            withheld: d
+                .withheld
+                .iter()
+                .map(|w| (w.category.to_string(), w.reason.as_str()))
+                .collect(),
             obligations: d.obligations.iter().map(ToString::to_string).collect(),
             combined_as_pi: d.combined_as_pi.iter().map(|c| (*c).to_string()).collect(),
             recipient: d.recipient.map(|r| r.id.clone()),
@@ -160,42 +173,90 @@ struct Parsed<'a> {
 impl Vault {
     fn parse_decision_input<'a>(&self, input: &'a DecisionInput) -> Result<Parsed<'a>, CoreError> {
         let action = Action::parse(&input.action).ok_or_else(|| {
-            CoreError::invalid("action", "unknown_action", "action is collect, use, share, transfer, disclose or cross_border_transfer")
+            CoreError::invalid(
+                "action",
+                "unknown_action",
+                "action is collect, use, share, transfer, disclose or cross_border_transfer",
+            )
         })?;
         for (i, c) in input.categories.iter().enumerate() {
             if self.policy().category(c).is_none() {
-                return Err(CoreError::invalid(format!("categories[{i}]"), "unknown_category", "category is not declared in the policy"));
+                return Err(CoreError::invalid(
+                    format!("categories[{i}]"),
+                    "unknown_category",
+                    "category is not declared in the policy",
+                ));
             }
         }
         if let Some(r) = &input.recipient {
             if !slug_ok(r) {
-                return Err(CoreError::invalid("recipient", "recipient_malformed", "recipient is 1-64 characters of a-z 0-9 _ -"));
+                return Err(CoreError::invalid(
+                    "recipient",
+                    "recipient_malformed",
+                    "recipient is 1-64 characters of a-z 0-9 _ -",
+                ));
             }
         }
         if let Some(r) = &input.region {
             if r.len() != 2 || !r.bytes().all(|b| b.is_ascii_lowercase()) {
-                return Err(CoreError::invalid("region", "region_malformed", "region is a lower-case 2-letter code such as cn"));
+                return Err(CoreError::invalid(
+                    "region",
+                    "region_malformed",
+                    "region is a lower-case 2-letter code such as cn",
+                ));
             }
         }
         let exception = match &input.exception {
             None => None,
             Some(e) => {
                 let kind = ExceptionKind::parse(&e.kind).ok_or_else(|| {
-                    CoreError::invalid("exception.kind", "unknown_exception", "exception kind is one of the six of policy §5.4")
+                    CoreError::invalid(
+                        "exception.kind",
+                        "unknown_exception",
+                        "exception kind is one of the six of policy §5.4",
+                    )
                 })?;
-                for (field, v) in [("exception.reference", &e.reference), ("exception.authorized_by", &e.authorized_by)] {
+                for (field, v) in [
+                    ("exception.reference", &e.reference),
+                    ("exception.authorized_by", &e.authorized_by),
+                ] {
                     if !v.trim().is_empty() && !text_ok(v, 128) {
-                        return Err(CoreError::invalid(field, "text_malformed", "1-128 characters, no control characters"));
+                        return Err(CoreError::invalid(
+                            field,
+                            "text_malformed",
+                            "1-128 characters, no control characters",
+                        ));
                     }
                 }
-                Some(Exception { kind, reference: e.reference.trim(), authorized_by: e.authorized_by.trim() })
+                Some(Exception {
+                    kind,
+                    reference: e.reference.trim(),
+                    authorized_by: e.authorized_by.trim(),
+                })
             }
         };
-        Ok(Parsed { action, cats: input.categories.iter().map(String::as_str).collect(), exception })
+        Ok(Parsed {
+            action,
+            cats: input.categories.iter().map(String::as_str).collect(),
+            exception,
+        })
     }
 
-    fn audit_for_decision(&self, p: &Principal, kind: &str, d: &Decision<'_>, input: &DecisionInput, now: i64, request_id: Option<&str>) -> AuditRecord {
-        let mut rec = self.audit_base(&p.name, &format!("{kind}.{}", d.action.as_str()), now, request_id);
+    fn audit_for_decision(
+        &self,
+        p: &Principal,
+        kind: &str,
+        d: &Decision<'_>,
+        input: &DecisionInput,
+        now: i64,
+        request_id: Option<&str>,
+    ) -> AuditRecord {
+        let mut rec = self.audit_base(
+            &p.name,
+            &format!("{kind}.{}", d.action.as_str()),
+            now,
+            request_id,
+        );
         rec.subject_id = Some(input.subject_id.clone());
         rec.purpose = Some(input.purpose.clone());
         rec.outcome = if d.allowed { "allow" } else { "deny" }.into();
@@ -233,9 +294,17 @@ impl Vault {
     /// # Errors
     /// `Invalid` (422) for an unknown action, category or exception kind, or malformed
     /// recipient/region; `NotFound` for an unknown subject; store failures.
-    pub async fn decide_for(&self, p: &Principal, input: &DecisionInput, request_id: Option<&str>) -> Result<DecisionOutput, CoreError> {
+    pub async fn decide_for(
+        &self,
+        p: &Principal,
+        input: &DecisionInput,
+        request_id: Option<&str>,
+    ) -> Result<DecisionOutput, CoreError> {
         if !p.has_role(ROLE_APP) {
-            return Err(CoreError::Forbidden { code: "role_required", message: "the API key lacks the role for this operation" });
+            return Err(CoreError::Forbidden {
+                code: "role_required",
+                message: "the API key lacks the role for this operation",
+            });
         }
         let parsed = self.parse_decision_input(input)?;
         let now_t = self.now();
@@ -260,7 +329,11 @@ impl Vault {
         let mut tx = self.store().begin(now).await?;
         tx.audit(self.audit_for_decision(p, "decision", &d, input, now, request_id));
         tx.commit().await?;
-        Ok(DecisionOutput::from_decision(&input.subject_id, &d, self.policy().version()))
+        Ok(DecisionOutput::from_decision(
+            &input.subject_id,
+            &d,
+            self.policy().version(),
+        ))
     }
 
     /// Provides the subject's PI to a recipient (share, transfer, public disclosure,
@@ -279,11 +352,18 @@ impl Vault {
         request_id: Option<&str>,
     ) -> Result<(DecisionOutput, Vec<FieldOutput>, String), CoreError> {
         if !p.has_role(ROLE_APP) {
-            return Err(CoreError::Forbidden { code: "role_required", message: "the API key lacks the role for this operation" });
+            return Err(CoreError::Forbidden {
+                code: "role_required",
+                message: "the API key lacks the role for this operation",
+            });
         }
         let parsed = self.parse_decision_input(input)?;
         if !parsed.action.is_outbound() {
-            return Err(CoreError::invalid("action", "not_outbound", "a provision is share, transfer, disclose or cross_border_transfer"));
+            return Err(CoreError::invalid(
+                "action",
+                "not_outbound",
+                "a provision is share, transfer, disclose or cross_border_transfer",
+            ));
         }
         let now_t = self.now();
         let now = now_t.unix_timestamp();
@@ -326,13 +406,20 @@ impl Vault {
             exception: d.exception.map(|k| k.as_str().to_string()),
             reference: e.map(|e| e.reference.trim().to_string()),
             authorized_by: e.map(|e| e.authorized_by.trim().to_string()),
-            region: input.region.clone().or_else(|| d.recipient.map(|r| r.region.clone())),
+            region: input
+                .region
+                .clone()
+                .or_else(|| d.recipient.map(|r| r.region.clone())),
             at: now,
             actor: p.name.clone(),
             request_id: request_id.map(str::to_string),
         };
         tx.insert_disclosure(&row).await?;
-        rec.detail = Some(format!("{} disclosure={id}", rec.detail.unwrap_or_default()).trim().to_string());
+        rec.detail = Some(
+            format!("{} disclosure={id}", rec.detail.unwrap_or_default())
+                .trim()
+                .to_string(),
+        );
         tx.audit(rec);
         tx.commit().await?;
         Ok((out, fields, id))
@@ -342,12 +429,25 @@ impl Vault {
     ///
     /// # Errors
     /// `NotFound`; store failures.
-    pub async fn disclosures_of(&self, p: &Principal, subject_id: &str) -> Result<Vec<DisclosureRow>, CoreError> {
+    pub async fn disclosures_of(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+    ) -> Result<Vec<DisclosureRow>, CoreError> {
         if !p.has_role(ROLE_APP) {
-            return Err(CoreError::Forbidden { code: "role_required", message: "the API key lacks the role for this operation" });
+            return Err(CoreError::Forbidden {
+                code: "role_required",
+                message: "the API key lacks the role for this operation",
+            });
         }
-        self.store().subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
-        Ok(self.store().disclosures(Some(subject_id), i64::MIN, i64::MAX).await?)
+        self.store()
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
+        Ok(self
+            .store()
+            .disclosures(Some(subject_id), i64::MIN, i64::MAX)
+            .await?)
     }
 
     /// Counts of provisions in `[from, to)` (unix seconds): per action, recipient, exception and
@@ -355,16 +455,31 @@ impl Vault {
     ///
     /// # Errors
     /// `Forbidden` without the admin role; store failures.
-    pub async fn disclosure_report(&self, p: &Principal, from: i64, to: i64) -> Result<DisclosureReport, CoreError> {
+    pub async fn disclosure_report(
+        &self,
+        p: &Principal,
+        from: i64,
+        to: i64,
+    ) -> Result<DisclosureReport, CoreError> {
         if !p.has_role(ROLE_ADMIN) {
-            return Err(CoreError::Forbidden { code: "role_required", message: "the API key lacks the role for this operation" });
+            return Err(CoreError::Forbidden {
+                code: "role_required",
+                message: "the API key lacks the role for this operation",
+            });
         }
         let rows = self.store().disclosures(None, from, to).await?;
-        let mut r = DisclosureReport { from, to, total: rows.len(), ..DisclosureReport::default() };
+        let mut r = DisclosureReport {
+            from,
+            to,
+            total: rows.len(),
+            ..DisclosureReport::default()
+        };
         let mut subjects = HashSet::new();
         for d in &rows {
             *r.by_action.entry(d.action.clone()).or_default() += 1;
-            *r.by_recipient.entry(d.recipient.clone().unwrap_or_else(|| "public".into())).or_default() += 1;
+            *r.by_recipient
+                .entry(d.recipient.clone().unwrap_or_else(|| "public".into()))
+                .or_default() += 1;
             *r.by_legal_basis.entry(d.legal_basis.clone()).or_default() += 1;
             if let Some(e) = &d.exception {
                 r.under_exception += 1;

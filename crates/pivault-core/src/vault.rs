@@ -598,8 +598,14 @@ impl Vault {
 
     /// Opens the fields in `allowed` categories: under an erased subject only the restricted
     /// ones still within their retention, otherwise only the unrestricted ones.
-    pub(crate) fn open_allowed(f: &LoadedFacts, allowed: &[&str], now: i64) -> Result<Vec<FieldOutput>, CoreError> {
-        let Some(dek) = f.dek.as_deref() else { return Ok(Vec::new()) };
+    pub(crate) fn open_allowed(
+        f: &LoadedFacts,
+        allowed: &[&str],
+        now: i64,
+    ) -> Result<Vec<FieldOutput>, CoreError> {
+        let Some(dek) = f.dek.as_deref() else {
+            return Ok(Vec::new());
+        };
         let allowed: HashSet<&str> = allowed.iter().copied().collect();
         f.fields
             .iter()
@@ -622,14 +628,42 @@ impl Vault {
 
     /// Everything a decision needs about a subject, loaded once: its row, fields, consent state
     /// at `now`, the DEK of the scope its fields are under, and its birth date.
-    pub(crate) async fn subject_facts(&self, subject_id: &str, now: OffsetDateTime) -> Result<LoadedFacts, CoreError> {
-        let subject = self.store.subject(subject_id).await?.ok_or(CoreError::NotFound("subject"))?;
+    pub(crate) async fn subject_facts(
+        &self,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<LoadedFacts, CoreError> {
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
         let erased = subject.status == "erased";
         let fields = self.store.fields(subject_id).await?;
         let (_, consent) = self.consent_state(subject_id, now).await?;
-        let dek = self.dek(subject_id, if erased { SCOPE_RESTRICTED } else { SCOPE_PRIMARY }).await?;
-        let birth_date = if erased { None } else { Self::birth_date_of(dek.as_deref(), &fields) };
-        Ok(LoadedFacts { erased, home_region: subject.home_region, fields, consent, dek, birth_date })
+        let dek = self
+            .dek(
+                subject_id,
+                if erased {
+                    SCOPE_RESTRICTED
+                } else {
+                    SCOPE_PRIMARY
+                },
+            )
+            .await?;
+        let birth_date = if erased {
+            None
+        } else {
+            Self::birth_date_of(dek.as_deref(), &fields)
+        };
+        Ok(LoadedFacts {
+            erased,
+            home_region: subject.home_region,
+            fields,
+            consent,
+            dek,
+            birth_date,
+        })
     }
 
     #[allow(clippy::too_many_arguments)] // one call shape, all plain values of the decision
@@ -774,7 +808,7 @@ impl Vault {
             status: "active".into(),
             created_at: now,
             erased_at: None,
-                home_region: None,
+            home_region: None,
         })
         .await?;
         tx.insert_keys(std::slice::from_ref(&key_row)).await?;
@@ -1110,7 +1144,11 @@ impl Vault {
         }
         if let Some(r) = &input.recipient {
             if r != "public" && self.policy.recipient(r).is_none() {
-                return Err(CoreError::invalid("recipient", "undeclared_recipient", "recipient is not declared in the policy"));
+                return Err(CoreError::invalid(
+                    "recipient",
+                    "undeclared_recipient",
+                    "recipient is not declared in the policy",
+                ));
             }
         }
         let now = self.clock.now().unix_timestamp();
@@ -1169,7 +1207,10 @@ impl Vault {
             row.given_by,
             row.method,
             row.separate,
-            row.recipient.as_deref().map(|r| format!(" recipient={r}")).unwrap_or_default()
+            row.recipient
+                .as_deref()
+                .map(|r| format!(" recipient={r}"))
+                .unwrap_or_default()
         ));
         tx.audit(rec);
         tx.commit().await?;

@@ -200,7 +200,11 @@ impl ConsentState {
         let mut v: Vec<&str> = self
             .latest
             .iter()
-            .filter(|(_, p)| p.general.as_ref().is_some_and(|l| l.action == ConsentAction::Grant))
+            .filter(|(_, p)| {
+                p.general
+                    .as_ref()
+                    .is_some_and(|l| l.action == ConsentAction::Grant)
+            })
             .map(|(k, _)| k.as_str())
             .collect();
         v.sort_unstable();
@@ -305,12 +309,21 @@ mod tests {
         let t = datetime!(2025-01-01 0:00 UTC);
         let mut g = ev(1, "share_with_partners", ConsentAction::Grant, t);
         let s = ConsentState::fold([&g], t);
-        assert!(s.active_for("share_with_partners", "cloud-partner").is_none());
+        assert!(s
+            .active_for("share_with_partners", "cloud-partner")
+            .is_none());
         g.recipient = Some("cloud-partner".into());
-        let mut w = ev(2, "share_with_partners", ConsentAction::Withdraw, datetime!(2025-02-01 0:00 UTC));
+        let mut w = ev(
+            2,
+            "share_with_partners",
+            ConsentAction::Withdraw,
+            datetime!(2025-02-01 0:00 UTC),
+        );
         w.recipient = Some("other".into());
         let s = ConsentState::fold([&g, &w], datetime!(2025-03-01 0:00 UTC));
-        assert!(s.active_for("share_with_partners", "cloud-partner").is_some());
+        assert!(s
+            .active_for("share_with_partners", "cloud-partner")
+            .is_some());
         assert!(s.withdrawn_for("share_with_partners", "other"));
         assert!(s.active("share_with_partners").is_none());
     }

@@ -78,7 +78,10 @@ impl Action {
     /// Whether PI leaves the provider (and must be recorded in the disclosure ledger).
     #[must_use]
     pub fn is_outbound(self) -> bool {
-        matches!(self, Self::Share | Self::Transfer | Self::Disclose | Self::CrossBorderTransfer)
+        matches!(
+            self,
+            Self::Share | Self::Transfer | Self::Disclose | Self::CrossBorderTransfer
+        )
     }
 }
 
@@ -257,7 +260,9 @@ impl Reason {
         match self {
             Self::Allowed => "PIPL Art. 13",
             Self::NotPersonalInformation => "PIPL Art. 4",
-            Self::UnknownPurpose | Self::NotNecessaryForPurpose | Self::UnknownCategory => "PIPL Art. 6",
+            Self::UnknownPurpose | Self::NotNecessaryForPurpose | Self::UnknownCategory => {
+                "PIPL Art. 6"
+            }
             Self::PurposeNotPermitted => "PIPL Art. 51(3)",
             Self::SubjectErased | Self::RestrictedUnderRetention => "PIPL Art. 47",
             Self::ConsentMissing => "PIPL Art. 14",
@@ -359,7 +364,11 @@ pub struct AccessRequest<'a> {
 impl<'a> AccessRequest<'a> {
     /// A request to use PI within the provider.
     #[must_use]
-    pub fn use_of(purpose: &'a str, categories: &'a [&'a str], principal_purposes: &'a [String]) -> Self {
+    pub fn use_of(
+        purpose: &'a str,
+        categories: &'a [&'a str],
+        principal_purposes: &'a [String],
+    ) -> Self {
         Self {
             action: Action::Use,
             purpose,
@@ -449,7 +458,9 @@ impl Decision<'_> {
             (Action::Share, Some(_)) => "PIPL Art. 23",
             (Action::Transfer, _) => "PIPL Art. 22",
             (Action::Disclose, _) => "PIPL Art. 25",
-            _ => self.legal_basis.map_or("PIPL Art. 13", LegalBasis::pipl_article),
+            _ => self
+                .legal_basis
+                .map_or("PIPL Art. 13", LegalBasis::pipl_article),
         }
     }
 
@@ -474,7 +485,11 @@ impl Decision<'_> {
             self.clause
         );
         if let Some(r) = self.recipient {
-            let who = if r.entrusted { "entrusted party" } else { "another handler" };
+            let who = if r.entrusted {
+                "entrusted party"
+            } else {
+                "another handler"
+            };
             s.push_str(&format!("; recipient {} ({who}, {})", r.id, r.region));
         }
         if let Some(e) = self.exception {
@@ -484,7 +499,9 @@ impl Decision<'_> {
             s.push_str(&format!("; {} categories withheld", self.withheld.len()));
         }
         if !self.combined_as_pi.is_empty() {
-            s.push_str("; non-personal categories combined with an identifier are treated as PI (§2.1.3)");
+            s.push_str(
+                "; non-personal categories combined with an identifier are treated as PI (§2.1.3)",
+            );
         }
         s
     }
@@ -500,7 +517,13 @@ pub fn age_on(birth: Date, today: Date) -> i32 {
     age
 }
 
-fn deny<'p>(action: Action, reason: Reason, clause: &'p str, basis: Option<LegalBasis>, minor: bool) -> Decision<'p> {
+fn deny<'p>(
+    action: Action,
+    reason: Reason,
+    clause: &'p str,
+    basis: Option<LegalBasis>,
+    minor: bool,
+) -> Decision<'p> {
     Decision {
         action,
         allowed: false,
@@ -519,7 +542,12 @@ fn deny<'p>(action: Action, reason: Reason, clause: &'p str, basis: Option<Legal
 }
 
 /// Checks a consent found (or not) for the request; `Err` is the deny reason.
-fn check_consent(found: Option<&ActiveConsent>, withdrawn: bool, missing: Reason, minor: bool) -> Result<bool, Reason> {
+fn check_consent(
+    found: Option<&ActiveConsent>,
+    withdrawn: bool,
+    missing: Reason,
+    minor: bool,
+) -> Result<bool, Reason> {
     match found {
         None if withdrawn => Err(Reason::ConsentWithdrawn),
         None => Err(missing),
@@ -534,13 +562,24 @@ fn check_consent(found: Option<&ActiveConsent>, withdrawn: bool, missing: Reason
 /// order of checks and the source of each rule.
 #[must_use]
 #[allow(clippy::too_many_lines)] // one rule after another, in the documented order
-pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequest<'_>, now: OffsetDateTime) -> Decision<'p> {
+pub fn decide<'p>(
+    policy: &'p Policy,
+    facts: &SubjectFacts<'_>,
+    req: &AccessRequest<'_>,
+    now: OffsetDateTime,
+) -> Decision<'p> {
     let action = req.action;
     let minor = facts
         .birth_date
         .is_some_and(|b| age_on(b, now.date()) < i32::from(policy.minor_age()));
     let Some(purpose) = policy.purpose(req.purpose) else {
-        return deny(action, Reason::UnknownPurpose, Reason::UnknownPurpose.clause(), None, minor);
+        return deny(
+            action,
+            Reason::UnknownPurpose,
+            Reason::UnknownPurpose.clause(),
+            None,
+            minor,
+        );
     };
     let basis = purpose.legal_basis;
     let d = |r: Reason| deny(action, r, r.clause(), Some(basis), minor);
@@ -559,7 +598,10 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
             None if action == Action::Disclose => {}
             None => return d(Reason::UndeclaredRecipient),
         }
-    } else if matches!(action, Action::Share | Action::Transfer | Action::CrossBorderTransfer) {
+    } else if matches!(
+        action,
+        Action::Share | Action::Transfer | Action::CrossBorderTransfer
+    ) {
         return d(Reason::RecipientRequired);
     }
     let storage = policy.storage_region();
@@ -578,8 +620,18 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
     // The categories in play, and whether the request is about PI at all (§2.1.3).
     let keys: &[&str] = req.categories;
     let purpose_keys = &purpose.categories;
-    let n = if keys.is_empty() { purpose_keys.len() } else { keys.len() };
-    let key_at = |i: usize| -> &str { if keys.is_empty() { purpose_keys[i].as_str() } else { keys[i] } };
+    let n = if keys.is_empty() {
+        purpose_keys.len()
+    } else {
+        keys.len()
+    };
+    let key_at = |i: usize| -> &str {
+        if keys.is_empty() {
+            purpose_keys[i].as_str()
+        } else {
+            keys[i]
+        }
+    };
     let mut any_identifying = false;
     let mut all_non_personal = n > 0;
     for i in 0..n {
@@ -597,7 +649,10 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
     let mut applied_basis = basis;
     let mut exception = None;
     let mut separate_ok = purpose.separate_consent;
-    if let Some(e) = req.exception.filter(|_| action.is_outbound() && !cross_border) {
+    if let Some(e) = req
+        .exception
+        .filter(|_| action.is_outbound() && !cross_border)
+    {
         if e.reference.trim().is_empty() || e.authorized_by.trim().is_empty() {
             return d(Reason::ExceptionIncomplete);
         }
@@ -612,25 +667,46 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
             || (action == Action::Share && recipient.is_some_and(|r| !r.entrusted));
         if needs_named {
             let rid = named.unwrap_or("");
-            let missing = if cross_border { Reason::CrossBorderConsentMissing } else { Reason::RecipientConsentMissing };
-            if let Err(r) = check_consent(c.active_for(req.purpose, rid), c.withdrawn_for(req.purpose, rid), missing, minor) {
+            let missing = if cross_border {
+                Reason::CrossBorderConsentMissing
+            } else {
+                Reason::RecipientConsentMissing
+            };
+            if let Err(r) = check_consent(
+                c.active_for(req.purpose, rid),
+                c.withdrawn_for(req.purpose, rid),
+                missing,
+                minor,
+            ) {
                 return d(r);
             }
             applied_basis = LegalBasis::Consent;
             separate_ok = true; // a consent naming the recipient is a separate consent
         } else if action == Action::Disclose {
             let rid = named.unwrap_or("public");
-            let found = c.active_for(req.purpose, rid).or_else(|| c.active_for(req.purpose, "public"));
+            let found = c
+                .active_for(req.purpose, rid)
+                .or_else(|| c.active_for(req.purpose, "public"));
             let withdrawn = c.withdrawn_for(req.purpose, rid);
-            if let Err(r) = check_consent(found, withdrawn, Reason::DisclosureConsentMissing, minor) {
+            if let Err(r) = check_consent(found, withdrawn, Reason::DisclosureConsentMissing, minor)
+            {
                 return d(r);
             }
             applied_basis = LegalBasis::Consent;
             separate_ok = true;
         } else if basis == LegalBasis::Consent {
-            match check_consent(c.active(req.purpose), c.withdrawn(req.purpose), Reason::ConsentMissing, minor) {
+            match check_consent(
+                c.active(req.purpose),
+                c.withdrawn(req.purpose),
+                Reason::ConsentMissing,
+                minor,
+            ) {
                 Err(r) => {
-                    let clause = if r == Reason::GuardianConsentRequired { r.clause() } else { purpose.clause.as_str() };
+                    let clause = if r == Reason::GuardianConsentRequired {
+                        r.clause()
+                    } else {
+                        purpose.clause.as_str()
+                    };
                     return deny(action, r, clause, Some(basis), minor);
                 }
                 Ok(sep) => separate_ok |= sep,
@@ -644,7 +720,9 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
     let mut combined_as_pi = Vec::new();
     let home = facts.home_region.unwrap_or(storage);
     for i in 0..n {
-        let Some(cat) = policy.category(key_at(i)) else { continue };
+        let Some(cat) = policy.category(key_at(i)) else {
+            continue;
+        };
         let k = cat.key.as_str();
         let non_personal = cat.sensitivity == Sensitivity::NonPersonal;
         if non_personal && any_identifying {
@@ -652,26 +730,37 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
         }
         let reason = if non_personal && !any_identifying && !action.is_outbound() {
             None // not PI on its own (§2.1.3)
+        } else if cat.business_data && dest.is_some_and(|x| x != home) {
+            // §6.3 is absolute: checked before anything that could be configured around it.
+            Some(Reason::BusinessDataRegionLocked)
         } else if !purpose.allows(k) {
             Some(Reason::NotNecessaryForPurpose)
-        } else if cat.business_data && dest.is_some_and(|x| x != home) {
-            Some(Reason::BusinessDataRegionLocked)
         } else if recipient.is_some_and(|r| !r.receives(k)) {
             Some(Reason::NotDeclaredForRecipient)
         } else if facts.erased && cat.retention.is_none() {
             Some(Reason::SubjectErased)
-        } else if applied_basis == LegalBasis::Consent && (cat.sensitivity == Sensitivity::Sensitive || minor) && !separate_ok {
+        } else if applied_basis == LegalBasis::Consent
+            && (cat.sensitivity == Sensitivity::Sensitive || minor)
+            && !separate_ok
+        {
             Some(Reason::SeparateConsentRequired)
         } else {
             None
         };
         match reason {
             None => allowed_categories.push(k),
-            Some(reason) => withheld.push(Withheld { category: k, reason }),
+            Some(reason) => withheld.push(Withheld {
+                category: k,
+                reason,
+            }),
         }
     }
     if allowed_categories.is_empty() {
-        let reason = withheld.iter().map(|w| w.reason).min_by_key(|r| r.rank()).unwrap_or(Reason::UnknownCategory);
+        let reason = withheld
+            .iter()
+            .map(|w| w.reason)
+            .min_by_key(|r| r.rank())
+            .unwrap_or(Reason::UnknownCategory);
         let mut dd = deny(action, reason, reason.clause(), Some(applied_basis), minor);
         dd.withheld = withheld;
         dd.recipient = recipient;
@@ -681,7 +770,8 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
     let mut obligations = Vec::new();
     if action.is_outbound() {
         obligations.push(Obligation::RecordDisclosure);
-        let entrusted_share = action == Action::Share && recipient.is_some_and(|r| r.entrusted) && !cross_border;
+        let entrusted_share =
+            action == Action::Share && recipient.is_some_and(|r| r.entrusted) && !cross_border;
         if !entrusted_share && exception.is_none_or(ExceptionKind::notifies_subject) {
             obligations.push(Obligation::NotifySubject);
         }
@@ -695,7 +785,11 @@ pub fn decide<'p>(policy: &'p Policy, facts: &SubjectFacts<'_>, req: &AccessRequ
     Decision {
         action,
         allowed: true,
-        reason: if not_pi { Reason::NotPersonalInformation } else { Reason::Allowed },
+        reason: if not_pi {
+            Reason::NotPersonalInformation
+        } else {
+            Reason::Allowed
+        },
         legal_basis: if not_pi { None } else { Some(applied_basis) },
         clause,
         allowed_categories,

@@ -19,7 +19,6 @@ pub mod policy;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
 pub use policy::{
-    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, Recipient, RecipientKind, Retention,
-    RetentionAnchor,
-    Sensitivity, ValueType,
+    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, Recipient, RecipientKind,
+    Retention, RetentionAnchor, Sensitivity, ValueType,
 };

@@ -1255,10 +1255,16 @@ fn read_recipient(
     if let Some(i) = &id {
         if !is_slug(&i.value) {
             ok = false;
-            ctx.error(i.span.clone(), format!("recipient id `{}` must match ^[a-z][a-z0-9_-]*$", i.value));
+            ctx.error(
+                i.span.clone(),
+                format!("recipient id `{}` must match ^[a-z][a-z0-9_-]*$", i.value),
+            );
         } else if earlier.iter().any(|r| r.id == i.value) {
             ok = false;
-            ctx.error(i.span.clone(), format!("duplicate recipient id `{}`", i.value));
+            ctx.error(
+                i.span.clone(),
+                format!("duplicate recipient id `{}`", i.value),
+            );
         }
     }
     let name = t.string(ctx, "name");
@@ -1268,12 +1274,25 @@ fn read_recipient(
     if let Some(r) = &region {
         if r.value.len() != 2 || !r.value.bytes().all(|b| b.is_ascii_lowercase()) {
             ok = false;
-            ctx.error(r.span.clone(), format!("region `{}` must be a lower-case 2-letter code like `cn`", r.value));
+            ctx.error(
+                r.span.clone(),
+                format!(
+                    "region `{}` must be a lower-case 2-letter code like `cn`",
+                    r.value
+                ),
+            );
         }
     }
     let clause = t.string(ctx, "clause");
     let purposes = read_key_list(ctx, &t, "purposes", "[[recipient]]", "purpose", purposes);
-    let cats = read_key_list(ctx, &t, "categories", "[[recipient]]", "category", categories);
+    let cats = read_key_list(
+        ctx,
+        &t,
+        "categories",
+        "[[recipient]]",
+        "category",
+        categories,
+    );
     if !ok {
         return None;
     }
@@ -1307,7 +1326,10 @@ fn read_key_list(
         return None;
     };
     if items.is_empty() {
-        ctx.error(node.span(), format!("`{field}` in {table} must name at least one {what}"));
+        ctx.error(
+            node.span(),
+            format!("`{field}` in {table} must name at least one {what}"),
+        );
         return None;
     }
     let mut out: Vec<String> = Vec::with_capacity(items.len());
@@ -1325,7 +1347,10 @@ fn read_key_list(
             Node::String(key) => out.push(key.clone()),
             other => {
                 ok = false;
-                ctx.error(item.span(), format!("`{field}` holds strings, found {}", other.type_name()));
+                ctx.error(
+                    item.span(),
+                    format!("`{field}` holds strings, found {}", other.type_name()),
+                );
             }
         }
     }

@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use pivault_core::values::{format_timestamp, parse_timestamp};
 use pivault_core::decisions::{DecisionInput, DecisionOutput, ExceptionInput};
+use pivault_core::values::{format_timestamp, parse_timestamp};
 use pivault_core::{ConsentInput, FieldInput};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,7 +23,10 @@ pub fn routes() -> Router<AppState> {
             "/subjects/{id}/consents",
             post(record_consent).get(list_consents),
         )
-        .route("/subjects/{id}/disclosures", post(provide).get(list_disclosures))
+        .route(
+            "/subjects/{id}/disclosures",
+            post(provide).get(list_disclosures),
+        )
         .route("/decisions", post(decisions))
         .route("/reports/disclosures", get(disclosure_report))
         .route("/lookup", post(lookup))
@@ -391,7 +394,11 @@ impl DecisionIn {
             categories: self.categories,
             recipient: self.recipient,
             region: self.region,
-            exception: self.exception.map(|e| ExceptionInput { kind: e.kind, reference: e.reference, authorized_by: e.authorized_by }),
+            exception: self.exception.map(|e| ExceptionInput {
+                kind: e.kind,
+                reference: e.reference,
+                authorized_by: e.authorized_by,
+            }),
         }
     }
 }
@@ -424,10 +431,21 @@ async fn decisions(
     RequestId(rid): RequestId,
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<Json<Value>, ApiError> {
-    let subject = body.subject_id.clone().filter(|x| !x.is_empty()).ok_or_else(|| {
-        ApiError::from(pivault_core::CoreError::invalid("subject_id", "subject_required", "a decision names the subject"))
-    })?;
-    let d = s.vault.decide_for(&p, &body.into_input(subject), rid.as_deref()).await?;
+    let subject = body
+        .subject_id
+        .clone()
+        .filter(|x| !x.is_empty())
+        .ok_or_else(|| {
+            ApiError::from(pivault_core::CoreError::invalid(
+                "subject_id",
+                "subject_required",
+                "a decision names the subject",
+            ))
+        })?;
+    let d = s
+        .vault
+        .decide_for(&p, &body.into_input(subject), rid.as_deref())
+        .await?;
     Ok(Json(decision_json(&d)))
 }
 
@@ -439,9 +457,17 @@ async fn provide(
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     if body.subject_id.as_deref().is_some_and(|x| x != id) {
-        return Err(pivault_core::CoreError::invalid("subject_id", "subject_mismatch", "subject_id differs from the path").into());
+        return Err(pivault_core::CoreError::invalid(
+            "subject_id",
+            "subject_mismatch",
+            "subject_id differs from the path",
+        )
+        .into());
     }
-    let (d, fields, disclosure) = s.vault.provide(&p, &body.into_input(id), rid.as_deref()).await?;
+    let (d, fields, disclosure) = s
+        .vault
+        .provide(&p, &body.into_input(id), rid.as_deref())
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -492,7 +518,10 @@ async fn disclosure_report(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     let bound = |v: Option<&str>, field: &'static str, default: i64| -> Result<i64, ApiError> {
-        v.map_or(Ok(default), |t| parse_timestamp(t).map_err(|e| pivault_core::CoreError::invalid(field, e.code, e.reason).into()))
+        v.map_or(Ok(default), |t| {
+            parse_timestamp(t)
+                .map_err(|e| pivault_core::CoreError::invalid(field, e.code, e.reason).into())
+        })
     };
     let from = bound(q.from.as_deref(), "from", 0)?;
     let to = bound(q.to.as_deref(), "to", i64::MAX)?;

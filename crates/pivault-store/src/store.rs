@@ -504,8 +504,14 @@ impl Store {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn disclosures(&self, subject_id: Option<&str>, from: i64, to: i64) -> Result<Vec<DisclosureRow>, StoreError> {
-        const COLS: &str = "id, subject_id, action, recipient, purpose, categories, legal_basis, exception, \
+    pub async fn disclosures(
+        &self,
+        subject_id: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DisclosureRow>, StoreError> {
+        const COLS: &str =
+            "id, subject_id, action, recipient, purpose, categories, legal_basis, exception, \
                             reference, authorized_by, region, at, actor, request_id";
         let rows = match subject_id {
             Some(s) => {

@@ -1,0 +1,367 @@
+//! Issue 4 over HTTP: the decision API, recipients, exceptions, the disclosure ledger,
+//! cross-border transfer, the combination rule — on subjects from the imported data set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{latest_consent, spawn, users, TestApp};
+
+async fn decide(app: &TestApp, body: Value) -> Value {
+    let r = app.post("/v1/decisions", &app.app_key, body).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn adult(app: &TestApp, pred: impl Fn(&str) -> bool) -> String {
+    let u = users()
+        .into_iter()
+        .find(|u| u["guardian_name"].is_empty() && pred(&u["account_id"]))
+        .unwrap();
+    app.subject_of(&u["account_id"]).await
+}
+
+async fn consent(app: &TestApp, s: &str, body: Value) {
+    let r = app
+        .post(&format!("/v1/subjects/{s}/consents"), &app.app_key, body)
+        .await;
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn decision_api_explains_allows_and_denials_with_basis_clause_and_article() {
+    let app = spawn().await;
+    let s = adult(&app, |a| latest_consent(a, "marketing").is_none()).await;
+    let d = decide(&app, json!({"action": "use", "purpose": "service", "subject_id": s, "categories": ["user.contact.mobile"]})).await;
+    assert_eq!(d["allowed"], true);
+    assert_eq!(d["legal_basis"], "contract");
+    assert_eq!(d["article"], "PIPL Art. 13(2)");
+    assert_eq!(d["clause"], "§2.2.1");
+    assert_eq!(d["allowed_categories"], json!(["user.contact.mobile"]));
+    let d = decide(
+        &app,
+        json!({"action": "use", "purpose": "marketing", "subject_id": s}),
+    )
+    .await;
+    assert_eq!(d["allowed"], false);
+    assert_eq!(d["reason"], "consent_missing");
+    assert!(d["explanation"].as_str().unwrap().contains("PIPL Art. 14"));
+    // every decision is audited, allow and deny
+    let recs = app.store.audit_for_subject(&s, 10).await.unwrap();
+    assert!(recs.iter().any(|r| r.action == "decision.use"
+        && r.outcome == "deny"
+        && r.reason.as_deref() == Some("consent_missing")));
+    assert!(recs
+        .iter()
+        .any(|r| r.action == "decision.use" && r.outcome == "allow"));
+    // bad input: unknown action / category / exception kind
+    for (body, code) in [
+        (
+            json!({"action": "sell", "purpose": "service", "subject_id": s}),
+            "unknown_action",
+        ),
+        (
+            json!({"action": "use", "purpose": "service", "subject_id": s, "categories": ["user.dna"]}),
+            "unknown_category",
+        ),
+        (
+            json!({"action": "disclose", "purpose": "legal_obligation", "subject_id": s, "exception": {"kind": "curiosity"}}),
+            "unknown_exception",
+        ),
+    ] {
+        let r = app.post("/v1/decisions", &app.app_key, body).await;
+        assert_eq!(r.status(), 422);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], code);
+    }
+}
+
+#[tokio::test]
+async fn sharing_goes_only_to_declared_recipients_and_only_their_categories() {
+    let app = spawn().await;
+    let s = adult(&app, |_| true).await;
+    let d = decide(&app, json!({"action": "share", "purpose": "service", "subject_id": s, "recipient": "data-broker"})).await;
+    assert_eq!(
+        (d["allowed"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("undeclared_recipient"))
+    );
+    assert_eq!(d["article"], "PIPL Art. 23");
+    let d = decide(
+        &app,
+        json!({"action": "share", "purpose": "service", "subject_id": s}),
+    )
+    .await;
+    assert_eq!(d["reason"], "recipient_required");
+    let d = decide(&app, json!({"action": "share", "purpose": "marketing", "subject_id": s, "recipient": "sms-gateway"})).await;
+    assert_eq!(d["reason"], "recipient_purpose_not_declared");
+    // an entrusted party (PIPL Art. 21) gets its declared categories, no separate consent
+    let d = decide(
+        &app,
+        json!({"action": "share", "purpose": "service", "subject_id": s, "recipient": "sms-gateway",
+               "categories": ["user.contact.mobile", "user.contact.email"]}),
+    )
+    .await;
+    assert_eq!(d["allowed"], true, "{d}");
+    assert_eq!(d["article"], "PIPL Art. 21");
+    assert_eq!(d["allowed_categories"], json!(["user.contact.mobile"]));
+    assert_eq!(
+        d["withheld"][0],
+        json!({"category": "user.contact.email", "reason": "not_declared_for_recipient"})
+    );
+    assert_eq!(d["obligations"], json!(["record_disclosure"]));
+}
+
+#[tokio::test]
+async fn another_handler_needs_a_separate_consent_naming_it() {
+    let app = spawn().await;
+    // the data set's share_with_partners consents name no recipient: not enough (PIPL Art. 23)
+    let s = adult(&app, |a| {
+        latest_consent(a, "share_with_partners").as_deref() == Some("grant")
+    })
+    .await;
+    let body = json!({"action": "share", "purpose": "share_with_partners", "subject_id": s, "recipient": "cloud-partner"});
+    let d = decide(&app, body.clone()).await;
+    assert_eq!(
+        (d["allowed"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("recipient_consent_missing"))
+    );
+    consent(
+        &app,
+        &s,
+        json!({"purpose": "share_with_partners", "action": "grant", "recipient": "cloud-partner"}),
+    )
+    .await;
+    let d = decide(&app, body.clone()).await;
+    assert_eq!(d["allowed"], true, "{d}");
+    assert_eq!(d["legal_basis"], "consent");
+    assert_eq!(
+        d["obligations"],
+        json!(["record_disclosure", "notify_subject"])
+    );
+    consent(&app, &s, json!({"purpose": "share_with_partners", "action": "withdraw", "recipient": "cloud-partner"})).await;
+    let d = decide(&app, body).await;
+    assert_eq!(d["reason"], "consent_withdrawn");
+}
+
+#[tokio::test]
+async fn disclosure_needs_consent_or_a_documented_exception_and_is_flagged_and_counted() {
+    let app = spawn().await;
+    let s = adult(&app, |_| true).await;
+    let path = format!("/v1/subjects/{s}/disclosures");
+    let base = json!({"action": "disclose", "purpose": "legal_obligation", "recipient": "public-security-bureau",
+                      "categories": ["user.name", "user.government_id.id_card"]});
+    let r = app.post(&path, &app.app_key, base.clone()).await;
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["reason"], "disclosure_consent_missing");
+    assert_eq!(v["error"]["article"], "PIPL Art. 25");
+
+    let mut incomplete = base.clone();
+    incomplete["exception"] =
+        json!({"kind": "criminal_investigation", "reference": "", "authorized_by": "Officer Li"});
+    let r = app.post(&path, &app.app_key, incomplete).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["reason"],
+        "exception_incomplete"
+    );
+
+    let mut with_exception = base.clone();
+    with_exception["exception"] = json!({"kind": "criminal_investigation", "reference": "(2026)京0105刑初123号", "authorized_by": "Officer Li"});
+    let r = app.post(&path, &app.app_key, with_exception).await;
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["decision"]["exception"], "criminal_investigation");
+    assert_eq!(v["decision"]["legal_basis"], "legal_obligation");
+    assert_eq!(v["decision"]["clause"], "§5.4.3");
+    // no notice to the subject while an investigation is confidential (PIPL Art. 18)
+    assert_eq!(v["decision"]["obligations"], json!(["record_disclosure"]));
+    assert_eq!(v["fields"].as_array().unwrap().len(), 2);
+
+    // recorded in the ledger, flagged in the audit log, counted in the report
+    let list: Value = app.get(&path, &app.app_key).await.json().await.unwrap();
+    assert_eq!(list["count"], 1);
+    let e = &list["disclosures"][0];
+    assert_eq!(
+        (e["exception"].as_str(), e["reference"].as_str()),
+        (
+            Some("criminal_investigation"),
+            Some("(2026)京0105刑初123号")
+        )
+    );
+    assert_eq!(
+        e["categories"],
+        json!(["user.government_id.id_card", "user.name"])
+    );
+    let recs = app.store.audit_for_subject(&s, 5).await.unwrap();
+    assert!(recs.iter().any(|r| r.action == "disclosure.disclose"
+        && r.detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("EXCEPTION=criminal_investigation")));
+    let r = app.get("/v1/reports/disclosures", &app.app_key).await;
+    assert_eq!(r.status(), 403, "the report is for the privacy office");
+    let rep: Value = app
+        .get("/v1/reports/disclosures", &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rep["total"], 1);
+    assert_eq!(rep["under_exception"], 1);
+    assert_eq!(rep["by_exception"]["criminal_investigation"], 1);
+}
+
+#[tokio::test]
+async fn the_ledger_lists_who_received_which_categories_and_why() {
+    let app = spawn().await;
+    let s = adult(&app, |_| true).await;
+    let path = format!("/v1/subjects/{s}/disclosures");
+    let r = app
+        .post(&path, &app.app_key, json!({"action": "share", "purpose": "service", "recipient": "sms-gateway", "categories": ["user.contact.mobile"]}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["fields"][0]["category"], "user.contact.mobile");
+    consent(
+        &app,
+        &s,
+        json!({"purpose": "share_with_partners", "action": "grant", "recipient": "cloud-partner"}),
+    )
+    .await;
+    let r = app
+        .post(&path, &app.app_key, json!({"action": "share", "purpose": "share_with_partners", "recipient": "cloud-partner"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    // a denied provision is not in the ledger
+    let r = app
+        .post(
+            &path,
+            &app.app_key,
+            json!({"action": "share", "purpose": "service", "recipient": "nobody"}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let list: Value = app.get(&path, &app.app_key).await.json().await.unwrap();
+    assert_eq!(list["count"], 2);
+    let recipients: Vec<&str> = list["disclosures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["recipient"].as_str().unwrap())
+        .collect();
+    assert!(recipients.contains(&"sms-gateway") && recipients.contains(&"cloud-partner"));
+    let partner = list["disclosures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["recipient"] == "cloud-partner")
+        .unwrap();
+    assert_eq!(partner["legal_basis"], "consent");
+    assert_eq!(
+        partner["categories"],
+        json!(["user.contact.email", "user.contact.mobile", "user.name"])
+    );
+}
+
+#[tokio::test]
+async fn cross_border_transfer_needs_a_consent_naming_recipient_and_purpose() {
+    let app = spawn().await;
+    // the data set's cross_border_transfer consents name no recipient: not enough (PIPL Art. 39)
+    let s = adult(&app, |a| {
+        latest_consent(a, "cross_border_transfer").as_deref() == Some("grant")
+    })
+    .await;
+    let body = json!({"action": "cross_border_transfer", "purpose": "cross_border_transfer", "subject_id": s, "recipient": "overseas-support"});
+    let d = decide(&app, body.clone()).await;
+    assert_eq!(
+        (d["allowed"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("cross_border_consent_missing"))
+    );
+    assert_eq!(d["article"], "PIPL Art. 39");
+    consent(&app, &s, json!({"purpose": "cross_border_transfer", "action": "grant", "recipient": "overseas-support"})).await;
+    let d = decide(&app, body).await;
+    assert_eq!(d["allowed"], true, "{d}");
+    assert_eq!(d["cross_border"], true);
+    assert_eq!(d["article"], "PIPL Art. 39");
+    assert!(d["obligations"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("notify_subject")));
+    // data is stored and used in the pinned region only (§4.1)
+    let d = decide(
+        &app,
+        json!({"action": "use", "purpose": "service", "subject_id": s, "region": "us"}),
+    )
+    .await;
+    assert_eq!(d["reason"], "outside_storage_region");
+    let d = decide(&app, json!({"action": "cross_border_transfer", "purpose": "cross_border_transfer", "subject_id": s, "recipient": "cloud-partner"})).await;
+    assert_eq!(d["reason"], "recipient_purpose_not_declared");
+    let d = decide(&app, json!({"action": "cross_border_transfer", "purpose": "service", "subject_id": s, "recipient": "sms-gateway"})).await;
+    assert_eq!(d["reason"], "not_cross_border");
+}
+
+#[tokio::test]
+async fn business_data_never_leaves_the_region_its_customer_chose() {
+    let app = spawn().await;
+    let s = adult(&app, |_| true).await;
+    consent(&app, &s, json!({"purpose": "cross_border_transfer", "action": "grant", "recipient": "overseas-support"})).await;
+    let d = decide(
+        &app,
+        json!({"action": "cross_border_transfer", "purpose": "cross_border_transfer", "subject_id": s,
+               "recipient": "overseas-support", "categories": ["customer.business_data", "user.name"]}),
+    )
+    .await;
+    assert_eq!(d["allowed"], true, "{d}");
+    assert_eq!(d["allowed_categories"], json!(["user.name"]));
+    assert_eq!(
+        d["withheld"][0],
+        json!({"category": "customer.business_data", "reason": "business_data_region_locked"})
+    );
+    let d = decide(
+        &app,
+        json!({"action": "cross_border_transfer", "purpose": "cross_border_transfer", "subject_id": s,
+               "recipient": "overseas-support", "categories": ["customer.business_data"]}),
+    )
+    .await;
+    assert_eq!(
+        (d["allowed"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("business_data_region_locked"))
+    );
+    assert_eq!(d["clause"], "§6.3");
+}
+
+#[tokio::test]
+async fn a_section_5_4_exception_does_not_open_a_cross_border_transfer() {
+    let app = spawn().await;
+    let s = adult(&app, |_| true).await;
+    let d = decide(
+        &app,
+        json!({"action": "disclose", "purpose": "legal_obligation", "subject_id": s, "region": "us",
+               "categories": ["user.name"],
+               "exception": {"kind": "national_security", "reference": "ref-1", "authorized_by": "Officer Wang"}}),
+    )
+    .await;
+    assert_eq!(
+        (d["allowed"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("cross_border_consent_missing"))
+    );
+}
+
+#[tokio::test]
+async fn non_personal_data_alone_is_not_pi_but_combined_with_an_identifier_it_is() {
+    let app = spawn().await;
+    let s = adult(&app, |a| latest_consent(a, "marketing").is_none()).await;
+    let d = decide(&app, json!({"action": "use", "purpose": "marketing", "subject_id": s, "categories": ["user.device.model", "user.device.os"]})).await;
+    assert_eq!(d["allowed"], true, "{d}");
+    assert_eq!(d["reason"], "not_personal_information");
+    assert_eq!(d["clause"], "§2.1.3");
+    assert!(d["legal_basis"].is_null());
+    let d = decide(&app, json!({"action": "use", "purpose": "marketing", "subject_id": s, "categories": ["user.device.model", "user.contact.mobile"]})).await;
+    assert_eq!(
+        (d["allowed"].as_bool(), d["reason"].as_str()),
+        (Some(false), Some("consent_missing"))
+    );
+    let d = decide(&app, json!({"action": "use", "purpose": "maintenance", "subject_id": s, "categories": ["user.device.model", "user.account.id"]})).await;
+    assert_eq!(d["allowed"], true);
+    assert_eq!(d["combined_as_pi"], json!(["user.device.model"]));
+    assert!(d["explanation"].as_str().unwrap().contains("§2.1.3"));
+}
