@@ -108,6 +108,27 @@ enum PolicyCmd {
         /// The file.
         file: PathBuf,
     },
+    /// Decide and explain one request for a subject, as `POST /v1/decisions` would (audited).
+    Explain {
+        /// Subject id.
+        #[arg(long)]
+        subject: String,
+        /// Purpose id.
+        #[arg(long)]
+        purpose: String,
+        /// collect, use, share, transfer, disclose or cross_border_transfer.
+        #[arg(long, default_value = "use")]
+        action: String,
+        /// Comma-separated category keys (default: all the purpose allows).
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+        /// Recipient id.
+        #[arg(long)]
+        recipient: Option<String>,
+        /// Destination region.
+        #[arg(long)]
+        region: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -228,6 +249,53 @@ async fn run(cli: Cli) -> Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Cmd::Policy {
+            cmd:
+                PolicyCmd::Explain {
+                    subject,
+                    purpose,
+                    action,
+                    categories,
+                    recipient,
+                    region,
+                },
+        } => {
+            let vault = open_vault(&g).await?;
+            let operator = pivault_core::Principal::operator("policy-explain", vault.policy());
+            let input = pivault_core::decisions::DecisionInput {
+                action,
+                purpose,
+                subject_id: subject,
+                categories,
+                recipient,
+                region,
+                exception: None,
+            };
+            let d = vault.decide_for(&operator, &input, None).await?;
+            println!("{}", d.explanation);
+            println!(
+                "  decision:   {} ({})",
+                if d.allowed { "allow" } else { "deny" },
+                d.reason
+            );
+            println!(
+                "  rule:       {} · policy {} · version {}",
+                d.article, d.clause, d.policy_version
+            );
+            if let Some(b) = d.legal_basis {
+                println!("  basis:      {b}");
+            }
+            if !d.allowed_categories.is_empty() {
+                println!("  categories: {}", d.allowed_categories.join(", "));
+            }
+            for (c, why) in &d.withheld {
+                println!("  withheld:   {c} ({why})");
+            }
+            if !d.obligations.is_empty() {
+                println!("  obligations: {}", d.obligations.join(", "));
+            }
+            Ok(if d.allowed { 0 } else { 3 })
         }
         Cmd::Migrate => {
             let store = Store::connect(&g.database_url)
