@@ -326,9 +326,10 @@ impl Vault {
             exception: parsed.exception,
         };
         let d = decide(self.policy(), &sf, &req, now_t);
-        let mut tx = self.store().begin(now).await?;
-        tx.audit(self.audit_for_decision(p, "decision", &d, input, now, request_id));
-        tx.commit().await?;
+        self.append_audit(vec![
+            self.audit_for_decision(p, "decision", &d, input, now, request_id)
+        ])
+        .await?;
         Ok(DecisionOutput::from_decision(
             &input.subject_id,
             &d,

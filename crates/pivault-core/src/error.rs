@@ -57,6 +57,9 @@ pub enum CoreError {
     /// Crypto failure (wrong key, tampered ciphertext).
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The audit entry of a decision could not be committed; the decision is not returned.
+    #[error("audit append failed: {0}")]
+    Audit(String),
     /// I/O (import files).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),

@@ -10,6 +10,7 @@
 //!   (crypto-shredding) and its blind-index entries. Categories under a legal retention period
 //!   are re-sealed under a separate `restricted` DEK and readable only for a legal obligation.
 
+mod audit_writer;
 pub mod decisions;
 pub mod error;
 pub mod import;

@@ -212,7 +212,14 @@ pub struct Vault {
     cache: DekCache,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
+    audit: crate::audit_writer::AuditWriter,
+    principals:
+        std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
 }
+
+/// How long an authenticated API key is trusted without asking the store again. A revoked key
+/// stops working within this time.
+pub const PRINCIPAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -276,11 +283,13 @@ impl Vault {
             .record_policy_version(policy.version(), policy.hash())
             .await?;
         Ok(Self {
+            audit: crate::audit_writer::AuditWriter::spawn(store.clone()),
             store,
             keys: Arc::new(keys),
             cache: DekCache::new(100_000),
             policy: Arc::new(policy),
             clock,
+            principals: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -596,6 +605,12 @@ impl Vault {
         Ok((rows, ConsentState::fold(&events, now)))
     }
 
+    /// Appends audit entries that accompany no other change (decisions), by group commit;
+    /// returns once they are committed.
+    pub(crate) async fn append_audit(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
+        self.audit.append(recs).await.map_err(CoreError::Audit)
+    }
+
     /// Opens the fields in `allowed` categories: under an erased subject only the restricted
     /// ones still within their retention, otherwise only the unrestricted ones.
     pub(crate) fn open_allowed(
@@ -693,9 +708,10 @@ impl Vault {
         if !d.withheld.is_empty() {
             rec.detail = Some(format!("withheld={}", d.withheld.len()));
         }
-        let mut tx = self.store.begin(now).await?;
-        tx.audit(rec);
-        tx.commit().await?;
+        self.audit
+            .append(vec![rec])
+            .await
+            .map_err(CoreError::Audit)?;
         Ok(())
     }
 
@@ -1465,12 +1481,21 @@ impl Vault {
         if key_id.len() != 16 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(CoreError::Unauthenticated);
         }
+        let h = pivault_crypto::token_hash(token);
+        // Cache of recent successful authentications, keyed by the token's SHA-256: a lookup by
+        // hash leaks nothing useful through timing (finding a match means a SHA-256 preimage).
+        if let Ok(cache) = self.principals.lock() {
+            if let Some((p, at)) = cache.get(&h) {
+                if at.elapsed() < PRINCIPAL_CACHE_TTL {
+                    return Ok(p.clone());
+                }
+            }
+        }
         let row = self
             .store
             .api_key(key_id)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        let h = pivault_crypto::token_hash(token);
         if !pivault_crypto::ct_eq(&h, &row.token_hash) || row.revoked_at.is_some() {
             return Err(CoreError::Unauthenticated);
         }
@@ -1480,11 +1505,18 @@ impl Vault {
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         };
-        Ok(Principal {
+        let p = Principal {
             name: row.principal,
             roles: split(&row.roles),
             purposes: split(&row.purposes),
-        })
+        };
+        if let Ok(mut cache) = self.principals.lock() {
+            if cache.len() > 10_000 {
+                cache.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL);
+            }
+            cache.insert(h, (p.clone(), std::time::Instant::now()));
+        }
+        Ok(p)
     }
 
     /// Walks the whole audit chain, recomputing every hash from the stored columns.

@@ -95,6 +95,14 @@ impl From<CoreError> for ApiError {
                     "internal error",
                 )
             }
+            CoreError::Audit(err) => {
+                tracing::error!(error = %err, "audit append failure");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
             CoreError::Io(err) => {
                 tracing::error!(error = %err, "io failure");
                 Self::new(

@@ -554,6 +554,17 @@ impl Store {
             .collect()
     }
 
+    /// The facts epoch: bumped by every transaction that changes what decisions read.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn facts_epoch(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT facts_epoch FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
+    }
+
     /// The audit chain head: (last seq, its hash).
     ///
     /// # Errors
@@ -764,6 +775,18 @@ pub struct WriteTx {
 }
 
 impl WriteTx {
+    /// Marks this transaction as changing what decisions read (consents, erasure, fields):
+    /// bumps the facts epoch when it commits, so every decision cache revalidates.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn bump_facts_epoch(&mut self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_head SET facts_epoch = facts_epoch + 1 WHERE id = 1")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Queues an audit entry; its `seq` is assigned at commit.
     pub fn audit(&mut self, rec: AuditRecord) {
         self.audit.push(rec);

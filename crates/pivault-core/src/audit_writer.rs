@@ -1,0 +1,82 @@
+//! Group commit for audit entries of decisions.
+//!
+//! A decision that changes nothing else still has to be audited before it is answered. One
+//! transaction per decision serializes every request on the chain-head lock and a commit; here
+//! concurrent requests hand their entries to one writer task, which appends everything waiting
+//! in ONE transaction and then acknowledges each request. A request is answered only after its
+//! entry is committed, so the guarantee is unchanged: no decision without its audit entry.
+
+use pivault_domain::audit::AuditRecord;
+use pivault_store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most entries appended in one transaction.
+const MAX_GROUP: usize = 2_000;
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// Handle to the writer task. Cloneable; the task ends when every handle is dropped.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditWriter {
+    tx: mpsc::Sender<(Vec<AuditRecord>, Ack)>,
+}
+
+impl AuditWriter {
+    /// Spawns the writer on the current Tokio runtime.
+    pub(crate) fn spawn(store: Store) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(Vec<AuditRecord>, Ack)>(8_192);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                let mut n = group[0].0.len();
+                while n < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(item) => {
+                            n += item.0.len();
+                            group.push(item);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let now = group
+                    .iter()
+                    .flat_map(|g| g.0.iter())
+                    .map(|r| r.at)
+                    .max()
+                    .unwrap_or(0);
+                let result = async {
+                    let mut tx = store.begin(now).await?;
+                    for (recs, _) in &mut group {
+                        for r in recs.drain(..) {
+                            tx.audit(r);
+                        }
+                    }
+                    tx.commit().await
+                }
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, entries = n, "audit group commit failed");
+                }
+                for (_, ack) in group {
+                    let _ = ack.send(result.clone());
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    /// Appends `recs` and waits until they are committed.
+    ///
+    /// # Errors
+    /// The commit's error message, or a note that the writer is gone.
+    pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), String> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send((recs, ack))
+            .await
+            .map_err(|_| "audit writer stopped".to_string())?;
+        done.await.map_err(|_| "audit writer stopped".to_string())?
+    }
+}
