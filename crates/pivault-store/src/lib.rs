@@ -14,6 +14,7 @@
 
 mod rows;
 mod store;
+pub mod testing;
 
 pub use rows::{ApiKeyRow, AuditRow, ConsentRow, FieldRow, KeyRow, SubjectRow};
 pub use store::{Backend, Store, WriteTx};
