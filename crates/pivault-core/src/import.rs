@@ -389,9 +389,10 @@ fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
         ));
     }
     let card = c.get(r, "bank_card_number").trim().replace(' ', "");
-    let card_ok = (12..=19).contains(&card.len()) && card.bytes().all(|b| b.is_ascii_digit()) && luhn_ok(&card);
-    if !card.is_empty() && !card_ok
-    {
+    let card_ok = (12..=19).contains(&card.len())
+        && card.bytes().all(|b| b.is_ascii_digit())
+        && luhn_ok(&card);
+    if !card.is_empty() && !card_ok {
         return Err(reject(
             l,
             "bank_card_number",

@@ -720,6 +720,15 @@ impl Vault {
             })
             .collect();
         let mut tx = self.store.begin(now).await?;
+        // Re-check under the write lock: another instance may have created the account since
+        // the check above.
+        for (kind, digest, _) in &idx {
+            if *kind == IdentifierKind::AccountId.as_str()
+                && !tx.lookup(kind, digest).await?.is_empty()
+            {
+                return Err(CoreError::Conflict("account_exists"));
+            }
+        }
         tx.insert_subject(&SubjectRow {
             id: id.clone(),
             kind: kind.into(),
@@ -856,6 +865,11 @@ impl Vault {
             .map(|(k, n)| (k.as_str(), self.keys.blind_index(k.as_str(), n), subject_id))
             .collect();
         let mut tx = self.store.begin(now).await?;
+        // Re-check under the write lock: another instance may have erased the subject since
+        // the status was read above; its fields must not come back sealed under a shredded DEK.
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
         tx.upsert_fields(&rows).await?;
         for k in &touched {
             tx.delete_blind_index(subject_id, Some(k.as_str())).await?;
@@ -907,6 +921,11 @@ impl Vault {
             .await?
             .ok_or(CoreError::NotFound("subject"))?;
         let erased = subject.status == "erased";
+        if erased {
+            // Erased through another instance: drop this instance's copy of the shredded DEK.
+            self.cache
+                .remove(&Self::cache_key(subject_id, SCOPE_PRIMARY));
+        }
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
         let rows = self.store.fields(subject_id).await?;
@@ -1140,6 +1159,9 @@ impl Vault {
             recorded_at: now,
         };
         let mut tx = self.store.begin(now).await?;
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
         if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
             return Err(CoreError::Conflict("consent_event_exists"));
         }
@@ -1282,6 +1304,13 @@ impl Vault {
         deleted_categories.sort();
         deleted_categories.dedup();
         let mut tx = self.store.begin(now).await?;
+        // Re-check under the write lock: a concurrent erasure through another instance must
+        // not run twice (it would re-seal the retained fields under a second restricted DEK
+        // that is never stored).
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            self.cache.evict_prefix(&format!("{subject_id}/"));
+            return Err(CoreError::Conflict("already_erased"));
+        }
         tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
         let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
         if !retained_rows.is_empty() {
