@@ -1240,6 +1240,15 @@ impl Vault {
             return Err(CoreError::Conflict("already_erased"));
         }
         let now = self.clock.now().unix_timestamp();
+        // Take the write lock before reading the key and the fields: a concurrent erasure
+        // through another instance must not run twice, nor read fields half re-sealed (it
+        // would re-seal the retained fields under a second restricted DEK that is never
+        // stored). Erasures are rare; holding the lock for one subject's crypto is cheap.
+        let mut tx = self.store.begin(now).await?;
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            self.cache.evict_prefix(&format!("{subject_id}/"));
+            return Err(CoreError::Conflict("already_erased"));
+        }
         let dek = self
             .dek(subject_id, SCOPE_PRIMARY)
             .await?
@@ -1303,14 +1312,6 @@ impl Vault {
         }
         deleted_categories.sort();
         deleted_categories.dedup();
-        let mut tx = self.store.begin(now).await?;
-        // Re-check under the write lock: a concurrent erasure through another instance must
-        // not run twice (it would re-seal the retained fields under a second restricted DEK
-        // that is never stored).
-        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
-            self.cache.evict_prefix(&format!("{subject_id}/"));
-            return Err(CoreError::Conflict("already_erased"));
-        }
         tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
         let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
         if !retained_rows.is_empty() {
