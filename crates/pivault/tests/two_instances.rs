@@ -93,7 +93,15 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("master.key");
         let url = db.url().to_string();
-        // `keys create` migrates the database and creates the one master key both share.
+        // The first instance starts on the empty database: `serve` applies the migrations and
+        // creates the (development) master key file the second instance then shares.
+        let a = serve(&url, &key_file);
+        let b = serve(&url, &key_file);
+        let out = pivault(&url, &key_file).arg("migrate").output().unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Postgres"),
+            "{out:?}"
+        );
         let out = pivault(&url, &key_file)
             .args(["keys", "create", "--principal", "privacy-office"])
             .args(["--roles", "admin", "--purposes", ALL_PURPOSES])
@@ -101,12 +109,9 @@ impl Cluster {
             .unwrap();
         assert!(out.status.success(), "{out:?}");
         let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let (u1, k1, u2, k2) = (url.clone(), key_file.clone(), url.clone(), key_file.clone());
-        let a = std::thread::spawn(move || serve(&u1, &k1));
-        let b = std::thread::spawn(move || serve(&u2, &k2));
         Some(Self {
-            a: a.join().unwrap(),
-            b: b.join().unwrap(),
+            a,
+            b,
             key,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
