@@ -654,6 +654,11 @@ impl Vault {
             .await?
             .ok_or(CoreError::NotFound("subject"))?;
         let erased = subject.status == "erased";
+        if erased {
+            // Erased, possibly through another instance: drop this instance's copy of the
+            // shredded DEK.
+            self.cache.remove(&Self::cache_key(subject_id, SCOPE_PRIMARY));
+        }
         let fields = self.store.fields(subject_id).await?;
         let (_, consent) = self.consent_state(subject_id, now).await?;
         let dek = self
@@ -818,6 +823,15 @@ impl Vault {
             })
             .collect();
         let mut tx = self.store.begin(now).await?;
+        // Re-check under the write lock: another instance may have created the account since
+        // the check above.
+        for (kind, digest, _) in &idx {
+            if *kind == IdentifierKind::AccountId.as_str()
+                && !tx.lookup(kind, digest).await?.is_empty()
+            {
+                return Err(CoreError::Conflict("account_exists"));
+            }
+        }
         tx.insert_subject(&SubjectRow {
             id: id.clone(),
             kind: kind.into(),
@@ -952,6 +966,11 @@ impl Vault {
             .map(|(k, n)| (k.as_str(), self.keys.blind_index(k.as_str(), n), subject_id))
             .collect();
         let mut tx = self.store.begin(now).await?;
+        // Re-check under the write lock: another instance may have erased the subject since
+        // the status was read above; its fields must not come back sealed under a shredded DEK.
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
         tx.upsert_fields(&rows).await?;
         for k in &touched {
             tx.delete_blind_index(subject_id, Some(k.as_str())).await?;
@@ -1207,6 +1226,9 @@ impl Vault {
         // A consent naming its recipient is a separate consent by construction.
         row.separate |= row.recipient.is_some();
         let mut tx = self.store.begin(now).await?;
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
         if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
             return Err(CoreError::Conflict("consent_event_exists"));
         }
@@ -1290,6 +1312,15 @@ impl Vault {
             return Err(CoreError::Conflict("already_erased"));
         }
         let now = self.clock.now().unix_timestamp();
+        // Take the write lock before reading the key and the fields: a concurrent erasure
+        // through another instance must not run twice, nor read fields half re-sealed (it
+        // would re-seal the retained fields under a second restricted DEK that is never
+        // stored). Erasures are rare; holding the lock for one subject's crypto is cheap.
+        let mut tx = self.store.begin(now).await?;
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            self.cache.evict_prefix(&format!("{subject_id}/"));
+            return Err(CoreError::Conflict("already_erased"));
+        }
         let dek = self
             .dek(subject_id, SCOPE_PRIMARY)
             .await?
@@ -1353,7 +1384,6 @@ impl Vault {
         }
         deleted_categories.sort();
         deleted_categories.dedup();
-        let mut tx = self.store.begin(now).await?;
         tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
         let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
         if !retained_rows.is_empty() {

@@ -9,11 +9,16 @@
 //! - The same SQL runs on both backends (`$n` placeholders, BIGINT/TEXT/BLOB only); only DDL
 //!   differs, in per-backend migrations with the same version numbers.
 //! - `NotFound` is kept apart from other failures: reads return `Option`.
+//! - Several processes may share one PostgreSQL database: the head lock serializes their
+//!   writers too, and at READ COMMITTED a statement after it sees every earlier commit, so
+//!   [`WriteTx::subject_status`] / [`WriteTx::lookup`] re-check state under the lock.
+//! - [`testing`] holds test support only (throwaway PostgreSQL databases).
 //! - SQLite runs with `secure_delete=ON`, so deleted rows (wrapped DEKs, blind-index entries)
 //!   are overwritten in the file rather than left in free pages.
 
 mod rows;
 mod store;
+pub mod testing;
 
 pub use rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
 pub use store::{Backend, Store, WriteTx};

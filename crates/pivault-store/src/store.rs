@@ -45,7 +45,7 @@ pub enum Backend {
 /// The store. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
 }
@@ -837,6 +837,39 @@ impl WriteTx {
             q.execute(&mut *self.tx).await?;
         }
         Ok(())
+    }
+
+    /// A subject's status (`active`, `erased`) as seen inside this transaction. Because the
+    /// transaction holds the audit-head lock, on PostgreSQL (READ COMMITTED: each statement
+    /// sees everything committed before it) this is the status after every earlier writer of
+    /// every instance — re-check it here before acting on a status read outside the lock.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subject_status(&mut self, subject_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT status FROM subjects WHERE id = $1")
+            .bind(subject_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| Ok(r.try_get(0)?)).transpose()
+    }
+
+    /// Subjects whose blind index of `kind` equals `digest`, as seen inside this transaction
+    /// (see [`WriteTx::subject_status`] for why that matters with several instances).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn lookup(&mut self, kind: &str, digest: &[u8]) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id FROM blind_index WHERE kind = $1 AND digest = $2 ORDER BY subject_id",
+        )
+        .bind(kind)
+        .bind(digest.to_vec())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
     }
 
     /// Marks a subject erased at `at`.

@@ -1,6 +1,7 @@
 //! Test harness: a slice of the real zh_CN data set imported once per test binary into a
-//! template directory; each test copies it, spawns the app on 127.0.0.1:0 with a fixed clock,
-//! and talks HTTP to it. Logs of every test go to one in-memory buffer at TRACE level so a
+//! template (a SQLite file, or a PostgreSQL template database); each test copies it (file copy,
+//! or `CREATE DATABASE … TEMPLATE`), spawns the app on 127.0.0.1:0 with a fixed clock, and talks
+//! HTTP to it. Logs of every test go to one in-memory buffer at TRACE level so a
 //! test can search them for PI.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,6 +10,7 @@ use pivault_core::Vault;
 use pivault_crypto::{KeyRing, MasterSecret, Suite};
 use pivault_domain::clock::FixedClock;
 use pivault_domain::policy::Policy;
+use pivault_store::testing::{test_database_url, TestDatabase};
 use pivault_store::Store;
 use std::collections::HashMap;
 use std::io::Write;
@@ -107,45 +109,86 @@ fn load_policy() -> Policy {
     Policy::parse(&std::fs::read_to_string(policy_path()).unwrap()).unwrap()
 }
 
+/// Which database a [`TestApp`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A copy of the template SQLite file.
+    Sqlite,
+    /// A clone of the template PostgreSQL database (needs `PIVAULT_TEST_DATABASE_URL`).
+    Postgres,
+}
+
+/// Imports the slice through `url` with the master key in `dir`.
+fn import_slice(dir: &Path, url: &str) {
+    let slice = slice_dir().to_path_buf();
+    let d = dir.to_path_buf();
+    let url = url.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (master, _) = MasterSecret::load_or_create(&d.join("master.key")).unwrap();
+            let store = Store::connect(&url).await.unwrap();
+            let vault = Vault::new(
+                store.clone(),
+                KeyRing::new(master, Suite::Aes256Gcm),
+                load_policy(),
+                test_clock(),
+            )
+            .await
+            .unwrap();
+            let rep = import_dir(&vault, &slice, &d.join("rejects"), &NoProgress)
+                .await
+                .unwrap();
+            assert!(
+                rep.files.iter().all(|f| f.rejected == 0),
+                "slice import rejected rows: {:?}",
+                rep.files
+            );
+            store.checkpoint().await.unwrap();
+            store.close().await;
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+/// A PostgreSQL template database with the slice imported, and the directory holding its
+/// master key; `None` without `PIVAULT_TEST_DATABASE_URL`. The template database lives as long
+/// as the test process; the next run drops it (its name carries this process's id).
+fn pg_template() -> Option<&'static (TestDatabase, PathBuf)> {
+    static T: OnceLock<Option<(TestDatabase, PathBuf)>> = OnceLock::new();
+    T.get_or_init(|| {
+        let admin = test_database_url()?;
+        let dir = std::env::temp_dir().join(format!("pivault-pg-template-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(TestDatabase::create(&admin))
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        import_slice(&dir, db.url());
+        Some((db, dir))
+    })
+    .as_ref()
+}
+
 /// A template directory with the slice imported (pivault.db + master.key).
 fn template() -> &'static Path {
     static T: OnceLock<PathBuf> = OnceLock::new();
     T.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("pivault-template-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let slice = slice_dir().to_path_buf();
-        let d = dir.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (master, _) = MasterSecret::load_or_create(&d.join("master.key")).unwrap();
-                let url = format!("sqlite://{}", d.join("pivault.db").display());
-                let store = Store::connect(&url).await.unwrap();
-                let vault = Vault::new(
-                    store.clone(),
-                    KeyRing::new(master, Suite::Aes256Gcm),
-                    load_policy(),
-                    test_clock(),
-                )
-                .await
-                .unwrap();
-                let rep = import_dir(&vault, &slice, &d.join("rejects"), &NoProgress)
-                    .await
-                    .unwrap();
-                assert!(
-                    rep.files.iter().all(|f| f.rejected == 0),
-                    "slice import rejected rows: {:?}",
-                    rep.files
-                );
-                store.checkpoint().await.unwrap();
-                store.close().await;
-            });
-        })
-        .join()
-        .unwrap();
+        let url = format!("sqlite://{}", dir.join("pivault.db").display());
+        import_slice(&dir, &url);
         dir
     })
 }
@@ -189,7 +232,10 @@ pub struct TestApp {
     pub app_key: String,
     /// Key with role admin.
     pub admin_key: String,
+    pub backend: Backend,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Declared last: dropped (`DROP DATABASE … WITH (FORCE)`) after the server stops.
+    pg: Option<TestDatabase>,
 }
 
 impl Drop for TestApp {
@@ -203,6 +249,24 @@ impl Drop for TestApp {
 impl TestApp {
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("pivault.db")
+    }
+
+    /// Everything the database holds, as bytes to search for values in clear: on SQLite the
+    /// file and its WAL after a checkpoint; on PostgreSQL every value a SELECT can see.
+    pub async fn db_bytes(&self) -> Vec<u8> {
+        match self.backend {
+            Backend::Sqlite => {
+                self.store.checkpoint().await.unwrap();
+                let mut bytes = std::fs::read(self.db_path()).unwrap();
+                if let Ok(wal) = std::fs::read(self.db_path().with_extension("db-wal")) {
+                    bytes.extend(wal);
+                }
+                bytes
+            }
+            Backend::Postgres => pivault_store::testing::visible_bytes(&self.store)
+                .await
+                .unwrap(),
+        }
     }
 
     pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
@@ -277,18 +341,36 @@ impl TestApp {
     }
 }
 
-/// Spawns the app on a copy of the imported slice.
-pub async fn spawn() -> TestApp {
+/// Spawns the app on a copy of the imported slice on `backend`; `None` for PostgreSQL when
+/// `PIVAULT_TEST_DATABASE_URL` is unset.
+pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
     let _ = logs();
-    let tpl = template();
     let dir = tempfile::tempdir().unwrap();
-    for f in ["pivault.db", "master.key"] {
-        std::fs::copy(tpl.join(f), dir.path().join(f)).unwrap();
-    }
+    let (url, pg) = match backend {
+        Backend::Sqlite => {
+            let tpl = template();
+            for f in ["pivault.db", "master.key"] {
+                std::fs::copy(tpl.join(f), dir.path().join(f)).unwrap();
+            }
+            let url = format!("sqlite://{}", dir.path().join("pivault.db").display());
+            (url, None)
+        }
+        Backend::Postgres => {
+            let admin = test_database_url()?;
+            let (tpl, tpl_dir) = tokio::task::spawn_blocking(pg_template)
+                .await
+                .unwrap()
+                .unwrap();
+            std::fs::copy(tpl_dir.join("master.key"), dir.path().join("master.key")).unwrap();
+            let db = TestDatabase::create_from(&admin, Some(tpl.name()))
+                .await
+                .unwrap();
+            (db.url().to_string(), Some(db))
+        }
+    };
     let (master, created) = MasterSecret::load_or_create(&dir.path().join("master.key")).unwrap();
     assert!(!created);
-    let url = format!("sqlite://{}", dir.path().join("pivault.db").display());
-    let store = Store::connect(&url).await.unwrap();
+    let store = Store::connect_with(&url, Some(8)).await.unwrap();
     let clock = test_clock();
     let vault = Arc::new(
         Vault::new(
@@ -327,7 +409,7 @@ pub async fn spawn() -> TestApp {
         .await
         .unwrap();
     });
-    TestApp {
+    Some(TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
         vault,
@@ -336,8 +418,10 @@ pub async fn spawn() -> TestApp {
         dir,
         app_key,
         admin_key,
+        backend,
         shutdown: Some(tx),
-    }
+        pg,
+    })
 }
 
 /// Rows of users.csv in the slice.

@@ -1,0 +1,549 @@
+//! The store conformance suite: one set of test bodies that every backend must pass.
+//!
+//! Each body runs twice: in `sqlite::…` on a fresh SQLite file, and in `postgres::…` on a fresh
+//! PostgreSQL database created through `PIVAULT_TEST_DATABASE_URL` and dropped afterwards. When
+//! that variable is unset the PostgreSQL variants print a `SKIPPED` line and return (`.ci/run`
+//! always sets it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use pivault_domain::audit::AuditRecord;
+use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
+use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, StoreError, SubjectRow};
+
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    (Store::connect(&url).await.unwrap(), dir)
+}
+
+async fn postgres_store(test: &str) -> Option<(Store, TestDatabase)> {
+    let Some(admin) = test_database_url() else {
+        print_skip(&format!("postgres::{test}"));
+        return None;
+    };
+    let db = TestDatabase::create(&admin).await.unwrap();
+    let store = Store::connect_with(db.url(), Some(8)).await.unwrap();
+    Some((store, db))
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$name(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some((store, _db)) = super::postgres_store(stringify!($name)).await else {
+                        return;
+                    };
+                    assert_eq!(store.backend(), pivault_store::Backend::Postgres);
+                    super::$name(store.clone()).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrations_are_idempotent_and_start_an_empty_chain,
+    subjects_insert_once_and_unknown_ids_read_as_none,
+    a_second_dek_for_the_same_subject_and_scope_is_not_stored,
+    field_upsert_replaces_and_insert_if_absent_keeps_the_first,
+    erasure_deletes_unrestricted_fields_and_the_sweep_deletes_expired_restricted_ones,
+    blind_index_returns_every_match_sorted_and_forgets_by_kind,
+    consent_events_skip_repeated_refs_and_keep_ledger_order,
+    api_keys_round_trip_with_null_revocation,
+    audit_entries_chain_from_genesis_and_move_the_head,
+    bulk_probes_answer_across_chunk_boundaries,
+    count_counts_rows_and_refuses_unknown_tables,
+    a_transaction_dropped_without_commit_leaves_nothing,
+    concurrent_writers_serialize_on_the_audit_head,
+    status_and_lookup_inside_a_transaction_see_committed_writes,
+);
+
+fn subject(id: &str) -> SubjectRow {
+    SubjectRow {
+        id: id.into(),
+        kind: "account".into(),
+        status: "active".into(),
+        created_at: 1_700_000_000,
+        erased_at: None,
+    }
+}
+
+fn key(subject: &str, scope: &str, key_id: &str, wrapped: &[u8]) -> KeyRow {
+    KeyRow {
+        subject_id: subject.into(),
+        scope: scope.into(),
+        key_id: key_id.into(),
+        kek_id: "kek1".into(),
+        wrapped: wrapped.to_vec(),
+        created_at: 1_700_000_000,
+    }
+}
+
+fn field(subject: &str, record: &str, name: &str, ct: &[u8], until: Option<i64>) -> FieldRow {
+    FieldRow {
+        subject_id: subject.into(),
+        record: record.into(),
+        name: name.into(),
+        category: "user.name".into(),
+        key_id: "k1".into(),
+        ciphertext: ct.to_vec(),
+        restricted_until: until,
+        updated_at: 1_700_000_000,
+    }
+}
+
+fn consent(event_ref: &str, subject: &str, at: i64, separate: bool) -> ConsentRow {
+    ConsentRow {
+        seq: 0,
+        event_ref: event_ref.into(),
+        subject_id: subject.into(),
+        purpose: "marketing".into(),
+        action: "grant".into(),
+        at,
+        given_by: "self".into(),
+        method: "web".into(),
+        separate,
+        policy_version: "2024-12-04".into(),
+        recorded_at: at,
+    }
+}
+
+fn rec(action: &str, subject: Option<&str>) -> AuditRecord {
+    AuditRecord {
+        at: 1_700_000_000,
+        actor: "test".into(),
+        action: action.into(),
+        subject_id: subject.map(str::to_string),
+        outcome: "ok".into(),
+        policy_version: "v".into(),
+        ..AuditRecord::default()
+    }
+}
+
+async fn migrations_are_idempotent_and_start_an_empty_chain(store: Store) {
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let (seq, hash) = store.audit_head().await.unwrap();
+    assert_eq!((seq, hash), (0, vec![0u8; 32]));
+    assert_eq!(store.count("subjects").await.unwrap(), 0);
+    store.record_policy_version("v1", "h").await.unwrap();
+    store.record_policy_version("v1", "h").await.unwrap();
+}
+
+async fn subjects_insert_once_and_unknown_ids_read_as_none(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_subject(&subject("s1")).await.unwrap();
+    assert!(matches!(
+        tx.insert_subject(&subject("s1")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    tx.insert_subjects(&[subject("s2"), subject("s3")])
+        .await
+        .unwrap();
+    tx.mark_erased("s3", 1_800_000_000).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.subject("s1").await.unwrap(), Some(subject("s1")));
+    let s3 = store.subject("s3").await.unwrap().unwrap();
+    assert_eq!(
+        (s3.status.as_str(), s3.erased_at),
+        ("erased", Some(1_800_000_000))
+    );
+    assert_eq!(store.subject("nope").await.unwrap(), None);
+    assert_eq!(store.subject_key("nope", "primary").await.unwrap(), None);
+    assert_eq!(store.api_key("nope").await.unwrap(), None);
+    assert!(store.fields("nope").await.unwrap().is_empty());
+    assert!(store.consent_events("nope").await.unwrap().is_empty());
+    assert!(!store.consent_ref_exists("nope").await.unwrap());
+}
+
+async fn a_second_dek_for_the_same_subject_and_scope_is_not_stored(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    assert_eq!(
+        tx.insert_keys(&[key("s1", "primary", "dekA", &[1, 2, 3])])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.insert_keys(&[
+            key("s1", "primary", "dekB", &[9, 9]),
+            key("s1", "restricted", "dekC", &[7])
+        ])
+        .await
+        .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    let k = store.subject_key("s1", "primary").await.unwrap().unwrap();
+    assert_eq!((k.key_id.as_str(), k.wrapped), ("dekA", vec![1, 2, 3]));
+    assert_eq!(store.subject_keys("s1").await.unwrap().len(), 2);
+    let mut tx = store.begin(2).await.unwrap();
+    assert_eq!(tx.delete_key("s1", "primary").await.unwrap(), 1);
+    assert_eq!(tx.delete_key("s1", "primary").await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    assert_eq!(store.subject_key("s1", "primary").await.unwrap(), None);
+}
+
+async fn field_upsert_replaces_and_insert_if_absent_keeps_the_first(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.upsert_fields(&[
+        field("s1", "profile", "name", b"one", None),
+        field("s1", "profile", "mobile", b"m", None),
+    ])
+    .await
+    .unwrap();
+    tx.upsert_fields(&[field("s1", "profile", "name", b"two", None)])
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.insert_fields_if_absent(&[
+            field("s1", "profile", "name", b"three", None),
+            field("s1", "order:1", "amount", &[0, 255, 0], Some(5)),
+        ])
+        .await
+        .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    let f = store.fields("s1").await.unwrap();
+    let got: Vec<(&str, &str, &[u8], Option<i64>)> = f
+        .iter()
+        .map(|r| {
+            (
+                r.record.as_str(),
+                r.name.as_str(),
+                r.ciphertext.as_slice(),
+                r.restricted_until,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("order:1", "amount", &[0u8, 255, 0][..], Some(5)),
+            ("profile", "mobile", &b"m"[..], None),
+            ("profile", "name", &b"two"[..], None),
+        ]
+    );
+}
+
+async fn erasure_deletes_unrestricted_fields_and_the_sweep_deletes_expired_restricted_ones(
+    store: Store,
+) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.upsert_fields(&[
+        field("s1", "profile", "name", b"n", None),
+        field("s1", "order:1", "amount", b"a", Some(100)),
+        field("s1", "order:2", "amount", b"b", Some(300)),
+        field("s2", "order:9", "amount", b"c", Some(50)),
+        field("s2", "order:9", "paid_at", b"d", Some(50)),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(tx.delete_unrestricted_fields("s1").await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    let mut tx = store.begin(2).await.unwrap();
+    assert_eq!(
+        tx.delete_expired_restricted(100).await.unwrap(),
+        vec![("s1".to_string(), 1), ("s2".to_string(), 2)]
+    );
+    assert!(tx.delete_expired_restricted(100).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+    let left = store.fields("s1").await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].restricted_until, Some(300));
+    assert!(store.fields("s2").await.unwrap().is_empty());
+}
+
+async fn blind_index_returns_every_match_sorted_and_forgets_by_kind(store: Store) {
+    let shared = [7u8; 32];
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_blind_index(&[
+        ("email", shared, "s3"),
+        ("email", shared, "s1"),
+        ("email", shared, "s2"),
+        ("email", shared, "s1"),
+        ("mobile", shared, "s1"),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.lookup("email", &shared).await.unwrap(),
+        vec!["s1", "s2", "s3"]
+    );
+    assert!(store.lookup("email", &[8u8; 32]).await.unwrap().is_empty());
+    let mut tx = store.begin(2).await.unwrap();
+    assert_eq!(tx.delete_blind_index("s1", Some("email")).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    assert_eq!(store.lookup("mobile", &shared).await.unwrap(), vec!["s1"]);
+    assert_eq!(
+        store.lookup("email", &shared).await.unwrap(),
+        vec!["s2", "s3"]
+    );
+    let mut tx = store.begin(3).await.unwrap();
+    assert_eq!(tx.delete_blind_index("s1", None).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    assert!(store.lookup("mobile", &shared).await.unwrap().is_empty());
+}
+
+async fn consent_events_skip_repeated_refs_and_keep_ledger_order(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    assert_eq!(
+        tx.insert_consents(&[
+            consent("e2", "s1", 200, true),
+            consent("e1", "s1", 100, false)
+        ])
+        .await
+        .unwrap(),
+        2
+    );
+    assert_eq!(
+        tx.insert_consents(&[
+            consent("e1", "s1", 100, false),
+            consent("e3", "s1", 50, false)
+        ])
+        .await
+        .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    let rows = store.consent_events("s1").await.unwrap();
+    let refs: Vec<&str> = rows.iter().map(|r| r.event_ref.as_str()).collect();
+    assert_eq!(refs, vec!["e2", "e1", "e3"]);
+    assert!(rows[0].separate && !rows[1].separate);
+    assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(store.consent_ref_exists("e3").await.unwrap());
+    let mut found = store
+        .existing_consent_refs(&["e1", "x", "e3"])
+        .await
+        .unwrap();
+    found.sort();
+    assert_eq!(found, vec!["e1", "e3"]);
+}
+
+async fn api_keys_round_trip_with_null_revocation(store: Store) {
+    let k = ApiKeyRow {
+        key_id: "0123456789abcdef".into(),
+        principal: "billing".into(),
+        roles: "app".into(),
+        purposes: "service,legal_obligation".into(),
+        token_hash: vec![0xAB; 32],
+        created_at: 1_700_000_000,
+        revoked_at: None,
+    };
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_api_key(&k).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.api_key(&k.key_id).await.unwrap(), Some(k));
+}
+
+async fn audit_entries_chain_from_genesis_and_move_the_head(store: Store) {
+    let mut tx = store.begin(10).await.unwrap();
+    tx.audit(rec("a", Some("s1")));
+    tx.audit(rec("b", None));
+    assert_eq!(tx.commit().await.unwrap(), 2);
+    let mut tx = store.begin(11).await.unwrap();
+    tx.audit(rec("c", Some("s1")));
+    assert_eq!(tx.commit().await.unwrap(), 3);
+    // a transaction without audit entries leaves the head alone
+    assert_eq!(store.begin(12).await.unwrap().commit().await.unwrap(), 3);
+    let page = store.audit_page(0, 100).await.unwrap();
+    assert_eq!(page.len(), 3);
+    let mut prev = vec![0u8; 32];
+    for (i, row) in page.iter().enumerate() {
+        assert_eq!(row.record.seq, i64::try_from(i).unwrap() + 1);
+        assert_eq!(row.prev_hash, prev);
+        assert_eq!(
+            row.hash,
+            pivault_crypto::chain_hash(
+                &prev.clone().try_into().unwrap(),
+                &row.record.canonical_bytes()
+            )
+            .to_vec()
+        );
+        prev.clone_from(&row.hash);
+    }
+    assert_eq!(store.audit_head().await.unwrap(), (3, prev));
+    assert_eq!(store.audit_page(1, 1).await.unwrap()[0].record.action, "b");
+    let mine = store.audit_for_subject("s1", 10).await.unwrap();
+    assert_eq!(
+        mine.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![3, 1],
+        "newest first"
+    );
+    store.tamper_audit_action(2, "x").await.unwrap();
+    assert_eq!(store.audit_page(1, 1).await.unwrap()[0].record.action, "x");
+}
+
+async fn bulk_probes_answer_across_chunk_boundaries(store: Store) {
+    // 1,000 rows: more than two chunks of 400 bound rows each.
+    let ids: Vec<String> = (0..1000).map(|i| format!("s{i:04}")).collect();
+    let digests: Vec<[u8; 32]> = (0..1000u32)
+        .map(|i| {
+            let mut d = [0u8; 32];
+            d[..4].copy_from_slice(&i.to_be_bytes());
+            d
+        })
+        .collect();
+    let mut tx = store.begin(1).await.unwrap();
+    let subjects: Vec<SubjectRow> = ids.iter().map(|i| subject(i)).collect();
+    tx.insert_subjects(&subjects).await.unwrap();
+    let keys: Vec<KeyRow> = ids
+        .iter()
+        .step_by(2)
+        .map(|i| key(i, "primary", &format!("dek-{i}"), i.as_bytes()))
+        .collect();
+    assert_eq!(tx.insert_keys(&keys).await.unwrap(), 500);
+    let idx: Vec<(&str, [u8; 32], &str)> = ids
+        .iter()
+        .zip(&digests)
+        .step_by(3)
+        .map(|(i, d)| ("account_id", *d, i.as_str()))
+        .collect();
+    tx.insert_blind_index(&idx).await.unwrap();
+    let fields: Vec<FieldRow> = ids
+        .iter()
+        .step_by(5)
+        .flat_map(|i| {
+            [
+                field(i, "profile", "name", b"x", None),
+                field(i, "profile", "mobile", b"y", None),
+            ]
+        })
+        .collect();
+    assert_eq!(tx.insert_fields_if_absent(&fields).await.unwrap(), 400);
+    tx.commit().await.unwrap();
+
+    let found = store.lookup_many("account_id", &digests).await.unwrap();
+    assert_eq!(found.len(), 334);
+    assert!(found
+        .iter()
+        .all(|(d, s)| d.len() == 32 && digests[s[1..].parse::<usize>().unwrap()].as_slice() == d));
+
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let keys = store.subject_keys_many(&refs, "primary").await.unwrap();
+    assert_eq!(keys.len(), 500);
+    assert!(keys.iter().all(|k| k.wrapped == k.subject_id.as_bytes()));
+    assert!(store
+        .subject_keys_many(&refs, "restricted")
+        .await
+        .unwrap()
+        .is_empty());
+
+    let pairs: Vec<(&str, &str)> = ids
+        .iter()
+        .flat_map(|i| [(i.as_str(), "profile"), (i.as_str(), "order:1")])
+        .collect();
+    let mut existing = store.existing_records(&pairs).await.unwrap();
+    existing.sort();
+    assert_eq!(
+        existing.len(),
+        200,
+        "one row per (subject, record), not per field"
+    );
+    assert_eq!(existing[0], ("s0000".to_string(), "profile".to_string()));
+    assert_eq!(store.count("fields").await.unwrap(), 400);
+}
+
+async fn count_counts_rows_and_refuses_unknown_tables(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_subjects(&[subject("a"), subject("b")])
+        .await
+        .unwrap();
+    tx.audit(rec("x", None));
+    tx.commit().await.unwrap();
+    assert_eq!(store.count("subjects").await.unwrap(), 2);
+    assert_eq!(store.count("audit_log").await.unwrap(), 1);
+    assert_eq!(store.count("api_keys").await.unwrap(), 0);
+    assert!(matches!(
+        store.count("pg_class").await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn a_transaction_dropped_without_commit_leaves_nothing(store: Store) {
+    {
+        let mut tx = store.begin(1).await.unwrap();
+        tx.insert_subject(&subject("s1")).await.unwrap();
+        tx.audit(rec("a", Some("s1")));
+    }
+    // the next writer gets the head lock (the dropped one released it)
+    let mut tx = store.begin(2).await.unwrap();
+    tx.audit(rec("b", None));
+    assert_eq!(tx.commit().await.unwrap(), 1);
+    assert_eq!(store.subject("s1").await.unwrap(), None);
+}
+
+async fn concurrent_writers_serialize_on_the_audit_head(store: Store) {
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let mut tx = store.begin(i).await.unwrap();
+                tx.insert_consents(&[consent(&format!("t{t}-{i}"), "s1", i, false)])
+                    .await
+                    .unwrap();
+                tx.audit(rec("consent.grant", Some("s1")));
+                tx.audit(rec("extra", None));
+                tx.commit().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let page = store.audit_page(0, 1000).await.unwrap();
+    assert_eq!(page.len(), 400);
+    let mut prev = vec![0u8; 32];
+    for (i, row) in page.iter().enumerate() {
+        assert_eq!(row.record.seq, i64::try_from(i).unwrap() + 1);
+        assert_eq!(row.prev_hash, prev, "fork at {}", row.record.seq);
+        prev.clone_from(&row.hash);
+    }
+    assert_eq!(store.audit_head().await.unwrap(), (400, prev));
+    assert_eq!(store.consent_events("s1").await.unwrap().len(), 200);
+}
+
+async fn status_and_lookup_inside_a_transaction_see_committed_writes(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_subject(&subject("s1")).await.unwrap();
+    tx.insert_blind_index(&[("account_id", [1u8; 32], "s1")])
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.subject_status("s1").await.unwrap().as_deref(),
+        Some("active")
+    );
+    tx.commit().await.unwrap();
+    // a second pool (another instance) erases; the first one's next transaction sees it
+    let mut tx = store.begin(2).await.unwrap();
+    tx.mark_erased("s1", 2).await.unwrap();
+    tx.delete_blind_index("s1", None).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin(3).await.unwrap();
+    assert_eq!(
+        tx.subject_status("s1").await.unwrap().as_deref(),
+        Some("erased")
+    );
+    assert_eq!(tx.subject_status("s2").await.unwrap(), None);
+    assert!(tx
+        .lookup("account_id", &[1u8; 32])
+        .await
+        .unwrap()
+        .is_empty());
+}
