@@ -5,7 +5,11 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{latest_consent, spawn, users, TestApp};
+use support::{latest_consent, users, TestApp};
+
+async fn spawn() -> TestApp {
+    support::spawn_on(support::Backend::Sqlite).await.expect("SQLite always spawns")
+}
 
 async fn decide(app: &TestApp, body: Value) -> Value {
     let r = app.post("/v1/decisions", &app.app_key, body).await;

@@ -78,6 +78,7 @@ fn subject(id: &str) -> SubjectRow {
         status: "active".into(),
         created_at: 1_700_000_000,
         erased_at: None,
+        home_region: None,
     }
 }
 
@@ -118,6 +119,7 @@ fn consent(event_ref: &str, subject: &str, at: i64, separate: bool) -> ConsentRo
         separate,
         policy_version: "2024-12-04".into(),
         recorded_at: at,
+        recipient: None,
     }
 }
 
