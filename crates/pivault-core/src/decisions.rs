@@ -309,7 +309,7 @@ impl Vault {
         let parsed = self.parse_decision_input(input)?;
         let now_t = self.now();
         let now = now_t.unix_timestamp();
-        let facts = self.subject_facts(&input.subject_id, now_t).await?;
+        let facts = self.cached_facts(&input.subject_id, now_t).await?;
         let sf = SubjectFacts {
             consent: &facts.consent,
             birth_date: facts.birth_date,

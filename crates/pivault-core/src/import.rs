@@ -854,6 +854,7 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             for a in audits {
                 tx.audit(a);
             }
+            tx.bump_facts_epoch().await?;
             tx.commit().await?;
         }
         ctx.progress.advance(n);

@@ -13,6 +13,7 @@
 mod audit_writer;
 pub mod decisions;
 pub mod error;
+mod facts_cache;
 pub mod import;
 pub mod values;
 mod vault;

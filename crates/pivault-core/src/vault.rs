@@ -189,6 +189,9 @@ pub struct AuditVerifyReport {
 
 /// What [`Vault::subject_facts`] loads.
 pub(crate) struct LoadedFacts {
+    /// The earliest consent event still in the future (clock skew), unix seconds: the folded
+    /// state changes then.
+    pub(crate) next_consent_at: Option<i64>,
     pub(crate) erased: bool,
     pub(crate) home_region: Option<String>,
     pub(crate) fields: Vec<FieldRow>,
@@ -213,6 +216,7 @@ pub struct Vault {
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
     audit: crate::audit_writer::AuditWriter,
+    facts: Arc<crate::facts_cache::FactsCache>,
     principals:
         std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
 }
@@ -284,6 +288,7 @@ impl Vault {
             .await?;
         Ok(Self {
             audit: crate::audit_writer::AuditWriter::spawn(store.clone()),
+            facts: crate::facts_cache::FactsCache::spawn(store.clone()),
             store,
             keys: Arc::new(keys),
             cache: DekCache::new(100_000),
@@ -605,6 +610,28 @@ impl Vault {
         Ok((rows, ConsentState::fold(&events, now)))
     }
 
+    /// Decision facts of a subject, from the facts cache when it is current (see
+    /// `facts_cache`), else loaded.
+    pub(crate) async fn cached_facts(
+        &self,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<crate::facts_cache::CachedFacts>, CoreError> {
+        let stamp = self.facts.stamp();
+        if let Some(hit) = self.facts.get(subject_id, stamp, now.unix_timestamp()) {
+            return Ok(hit);
+        }
+        let f = self.subject_facts(subject_id, now).await?;
+        Ok(self
+            .facts
+            .insert(subject_id, stamp, now.unix_timestamp(), f))
+    }
+
+    /// Forgets cached decision facts of `subject_id` after a local change to them.
+    pub(crate) fn facts_changed(&self, subject_id: &str) {
+        self.facts.invalidate(subject_id);
+    }
+
     /// Appends audit entries that accompany no other change (decisions), by group commit;
     /// returns once they are committed.
     pub(crate) async fn append_audit(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
@@ -657,10 +684,16 @@ impl Vault {
         if erased {
             // Erased, possibly through another instance: drop this instance's copy of the
             // shredded DEK.
-            self.cache.remove(&Self::cache_key(subject_id, SCOPE_PRIMARY));
+            self.cache
+                .remove(&Self::cache_key(subject_id, SCOPE_PRIMARY));
         }
         let fields = self.store.fields(subject_id).await?;
-        let (_, consent) = self.consent_state(subject_id, now).await?;
+        let (rows, consent) = self.consent_state(subject_id, now).await?;
+        let next_consent_at = rows
+            .iter()
+            .map(|r| r.at)
+            .filter(|&at| at > now.unix_timestamp())
+            .min();
         let dek = self
             .dek(
                 subject_id,
@@ -677,6 +710,7 @@ impl Vault {
             Self::birth_date_of(dek.as_deref(), &fields)
         };
         Ok(LoadedFacts {
+            next_consent_at,
             erased,
             home_region: subject.home_region,
             fields,
@@ -985,7 +1019,9 @@ impl Vault {
         rec.categories = AuditRecord::join_categories(cats.iter().copied());
         rec.detail = Some(format!("fields={}", rows.len()));
         tx.audit(rec);
+        tx.bump_facts_epoch().await?;
         tx.commit().await?;
+        self.facts_changed(subject_id);
         Ok(rows.len())
     }
 
@@ -1251,7 +1287,9 @@ impl Vault {
                 .unwrap_or_default()
         ));
         tx.audit(rec);
+        tx.bump_facts_epoch().await?;
         tx.commit().await?;
+        self.facts_changed(subject_id);
         Ok(row)
     }
 
@@ -1402,7 +1440,9 @@ impl Vault {
             retained_rows.len()
         ));
         tx.audit(rec);
+        tx.bump_facts_epoch().await?;
         tx.commit().await?;
+        self.facts_changed(subject_id);
         self.cache.evict_prefix(&format!("{subject_id}/"));
         Ok(ErasureReceipt {
             subject_id: subject_id.into(),

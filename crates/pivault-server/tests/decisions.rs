@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use support::{latest_consent, users, TestApp};
 
 async fn spawn() -> TestApp {
-    support::spawn_on(support::Backend::Sqlite).await.expect("SQLite always spawns")
+    support::spawn_on(support::Backend::Sqlite)
+        .await
+        .expect("SQLite always spawns")
 }
 
 async fn decide(app: &TestApp, body: Value) -> Value {

@@ -1,0 +1,132 @@
+//! Cache of the facts decisions read about a subject (consent state, erased flag, chosen
+//! region, birth date), for the decision API.
+//!
+//! Invariants:
+//! - An entry is used only while it is current: loaded under the present facts epoch (a
+//!   counter every fact-changing transaction bumps in the same commit, in any process or
+//!   instance) and the present local generation (bumped by this process's own changes at once),
+//!   and not past the first consent event that was still in the future when it was loaded.
+//! - Changes made in this process invalidate immediately. Changes made by another process or
+//!   instance are seen when the epoch watcher next polls (every 20 ms). Reads and provisions of
+//!   PI never use this cache; they load facts in the request.
+//! - Entries hold a birth date (PI) in memory only, like the DEK cache; bounded in size.
+
+use crate::vault::LoadedFacts;
+use pivault_domain::consent::ConsentState;
+use pivault_store::Store;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::Date;
+
+/// Entries kept at most.
+const CAPACITY: usize = 100_000;
+/// How often another process's or instance's changes are looked for.
+pub const EPOCH_POLL: Duration = Duration::from_millis(20);
+/// Longest an entry lives, whatever happens, in seconds.
+const MAX_AGE_SECS: i64 = 60;
+
+/// Facts of one subject as decisions need them.
+#[derive(Debug)]
+pub(crate) struct CachedFacts {
+    pub(crate) erased: bool,
+    pub(crate) home_region: Option<String>,
+    pub(crate) consent: ConsentState,
+    pub(crate) birth_date: Option<Date>,
+    stamp: (i64, u64),
+    valid_until: i64,
+}
+
+/// The cache and its epoch watcher.
+#[derive(Debug)]
+pub(crate) struct FactsCache {
+    map: Mutex<lru::LruCache<String, Arc<CachedFacts>>>,
+    db_epoch: AtomicI64,
+    local_gen: AtomicU64,
+}
+
+impl FactsCache {
+    /// A cache whose watcher polls `store` for the facts epoch until the cache is dropped.
+    pub(crate) fn spawn(store: Store) -> Arc<Self> {
+        let cap = std::num::NonZeroUsize::new(CAPACITY).unwrap_or(std::num::NonZeroUsize::MIN);
+        let me = Arc::new(Self {
+            map: Mutex::new(lru::LruCache::new(cap)),
+            db_epoch: AtomicI64::new(i64::MIN),
+            local_gen: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&me);
+        tokio::spawn(async move {
+            loop {
+                let Some(cache) = weak.upgrade() else { break };
+                match store.facts_epoch().await {
+                    Ok(e) => cache.db_epoch.store(e, Ordering::SeqCst),
+                    // Unknown epoch: nothing cached is trusted until the store answers again.
+                    Err(_) => cache.db_epoch.store(i64::MIN, Ordering::SeqCst),
+                }
+                drop(cache);
+                tokio::time::sleep(EPOCH_POLL).await;
+            }
+        });
+        me
+    }
+
+    /// The current (epoch, generation) stamp; read it BEFORE loading facts.
+    pub(crate) fn stamp(&self) -> (i64, u64) {
+        (
+            self.db_epoch.load(Ordering::SeqCst),
+            self.local_gen.load(Ordering::SeqCst),
+        )
+    }
+
+    /// A current entry for `subject`, if any.
+    pub(crate) fn get(
+        &self,
+        subject: &str,
+        stamp: (i64, u64),
+        now: i64,
+    ) -> Option<Arc<CachedFacts>> {
+        if stamp.0 == i64::MIN {
+            return None;
+        }
+        let mut map = self.map.lock().ok()?;
+        let hit = map.get(subject)?;
+        (hit.stamp == stamp && now < hit.valid_until).then(|| Arc::clone(hit))
+    }
+
+    /// Keeps freshly loaded facts (only if nothing changed since `stamp` was read) and returns
+    /// them.
+    pub(crate) fn insert(
+        &self,
+        subject: &str,
+        stamp: (i64, u64),
+        now: i64,
+        f: LoadedFacts,
+    ) -> Arc<CachedFacts> {
+        let valid_until = f
+            .next_consent_at
+            .map_or(now + MAX_AGE_SECS, |t| t.min(now + MAX_AGE_SECS));
+        let entry = Arc::new(CachedFacts {
+            erased: f.erased,
+            home_region: f.home_region,
+            consent: f.consent,
+            birth_date: f.birth_date,
+            stamp,
+            valid_until,
+        });
+        if stamp.0 != i64::MIN && self.stamp() == stamp {
+            if let Ok(mut map) = self.map.lock() {
+                map.put(subject.to_string(), Arc::clone(&entry));
+            }
+        }
+        entry
+    }
+
+    /// After a local change to `subject`'s facts: drop its entry, and make every entry loaded
+    /// before now stale (a concurrent load may be about to insert old facts).
+    pub(crate) fn invalidate(&self, subject: &str) {
+        self.local_gen.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut map) = self.map.lock() {
+            map.pop(subject);
+        }
+    }
+}
