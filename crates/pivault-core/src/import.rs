@@ -13,7 +13,7 @@
 
 use crate::error::CoreError;
 use crate::values::{parse_decimal, parse_timestamp, FieldValue};
-use crate::vault::{Vault, DOB_CATEGORY, SCOPE_PRIMARY};
+use crate::vault::{Vault, DOB_CATEGORY, ERASED_ACCOUNT, SCOPE_PRIMARY};
 use base64::Engine as _;
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, Mobile};
@@ -165,6 +165,7 @@ impl Cols {
 struct Batches {
     reader: csv::Reader<std::fs::File>,
     cols: Cols,
+    newlines: Vec<u64>,
 }
 
 impl Batches {
@@ -210,7 +211,23 @@ impl Batches {
                 ));
             }
         }
-        Ok(Self { reader, cols })
+        Ok(Self {
+            reader,
+            cols,
+            newlines: newline_index(path),
+        })
+    }
+
+    /// Physical 1-based line of the byte at `offset`.
+    fn line_of(&self, offset: u64) -> u64 {
+        // `<=`: on CRLF files a record's offset points at the `\n` left over from the previous
+        // line's `\r\n`; that newline belongs before it.
+        self.newlines.partition_point(|&p| p <= offset) as u64 + 1
+    }
+
+    /// Rows in the file (lines minus the header), for progress.
+    fn total(&self) -> u64 {
+        (self.newlines.len() as u64).saturating_sub(1)
     }
 
     /// Next batch: rows, plus rejects for malformed CSV lines. Empty rows vec + no rejects = EOF.
@@ -222,14 +239,14 @@ impl Batches {
             match self.reader.read_record(&mut rec) {
                 Ok(false) => break,
                 Ok(true) => {
-                    let line = rec.position().map_or(0, csv::Position::line);
+                    let line = rec.position().map_or(0, |p| self.line_of(p.byte()));
                     rows.push(Row {
                         line,
                         rec: rec.clone(),
                     });
                 }
                 Err(e) => {
-                    let line = e.position().map_or(0, csv::Position::line);
+                    let line = e.position().map_or(0, |p| self.line_of(p.byte()));
                     match e.kind() {
                         csv::ErrorKind::Io(_) => {
                             return Err(CoreError::invalid(
@@ -260,10 +277,27 @@ impl Batches {
     }
 }
 
-fn count_lines(path: &Path) -> u64 {
-    std::fs::read(path).map_or(0, |b| {
-        b.iter().filter(|&&c| c == b'\n').count().saturating_sub(1) as u64
-    })
+/// Byte offsets of every `\n` in the file, read once in 64 KiB chunks (also the progress
+/// total). Record positions are byte offsets; this maps them to physical line numbers, which
+/// the csv crate's own line counter gets wrong on CRLF files (the data set is CRLF).
+fn newline_index(path: &Path) -> Vec<u64> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return out;
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut base = 0u64;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                out.extend(memchr::memchr_iter(b'\n', &buf[..n]).map(|i| base + i as u64));
+                base += n as u64;
+            }
+        }
+    }
+    out
 }
 
 struct Ctx<'a> {
@@ -599,7 +633,7 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         file: FILE.into(),
         ..FileReport::default()
     };
-    ctx.progress.start(FILE, count_lines(&path));
+    ctx.progress.start(FILE, b.total());
     let mut seen: HashSet<String> = HashSet::new();
     loop {
         let (rows, bad) = b.next()?;
@@ -623,6 +657,20 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         }
         let ids: Vec<String> = good.iter().map(|u| u.account.clone()).collect();
         let existing = ctx.subjects_by_account(&ids).await?;
+        let erased: HashSet<Vec<u8>> = {
+            let keys = ctx.vault.keys();
+            let digests: Vec<[u8; 32]> = ids
+                .iter()
+                .map(|a| keys.blind_index(ERASED_ACCOUNT, a))
+                .collect();
+            ctx.vault
+                .store()
+                .lookup_many(ERASED_ACCOUNT, &digests)
+                .await?
+                .into_iter()
+                .map(|(d, _)| d)
+                .collect()
+        };
         let keys = ctx.vault.keys();
         let mut subjects = Vec::new();
         let mut key_rows: Vec<KeyRow> = Vec::new();
@@ -630,8 +678,28 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         let mut idx_owned: Vec<(&'static str, [u8; 32], String)> = Vec::new();
         let mut audits = Vec::new();
         for u in good {
-            if existing.contains_key(&u.account) || !seen.insert(u.account.clone()) {
+            if erased.contains(keys.blind_index(ERASED_ACCOUNT, &u.account).as_slice()) {
+                rej.write(&reject(
+                    u.line,
+                    "account_id",
+                    "account_erased",
+                    "this account was erased; it is not imported again",
+                ))?;
+                rep.rejected += 1;
+                continue;
+            }
+            if existing.contains_key(&u.account) {
                 rep.skipped += 1;
+                continue;
+            }
+            if !seen.insert(u.account.clone()) {
+                rej.write(&reject(
+                    u.line,
+                    "account_id",
+                    "duplicate_in_file",
+                    "the same account id appears earlier in this file",
+                ))?;
+                rep.rejected += 1;
                 continue;
             }
             let id = uuid::Uuid::new_v4().to_string();
@@ -706,7 +774,7 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         file: FILE.into(),
         ..FileReport::default()
     };
-    ctx.progress.start(FILE, count_lines(&path));
+    ctx.progress.start(FILE, b.total());
     let policy = ctx.vault.policy();
     loop {
         let (rows, bad) = b.next()?;
@@ -889,7 +957,7 @@ async fn import_records(
         file: file.into(),
         ..FileReport::default()
     };
-    ctx.progress.start(file, count_lines(&path));
+    ctx.progress.start(file, b.total());
     loop {
         let (rows, bad) = b.next()?;
         if rows.is_empty() && bad.is_empty() {
@@ -1216,7 +1284,7 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         file: FILE.into(),
         ..FileReport::default()
     };
-    ctx.progress.start(FILE, count_lines(&path));
+    ctx.progress.start(FILE, b.total());
     let keys = ctx.vault.keys();
     loop {
         let (rows, bad) = b.next()?;

@@ -23,6 +23,22 @@ pub const ROLE_ADMIN: &str = "admin";
 pub(crate) const SCOPE_PRIMARY: &str = "primary";
 pub(crate) const SCOPE_RESTRICTED: &str = "restricted";
 pub(crate) const DOB_CATEGORY: &str = "user.demographic.date_of_birth";
+/// How a consent may have been collected.
+pub const CONSENT_METHODS: [&str; 7] = ["web", "app", "api", "import", "paper", "phone", "email"];
+/// Grounds of an erasure: PIPL Art. 47 para 1 and policy §7.1.1–7.1.3, plus the subject's own
+/// request (Art. 47 para 1 "the individual requests deletion" in the cases listed).
+pub const ERASURE_GROUNDS: [&str; 8] = [
+    "subject_request",
+    "purpose_achieved",
+    "service_ended",
+    "retention_expired",
+    "consent_withdrawn",
+    "unlawful_processing",
+    "no_consent",
+    "breach_of_agreement",
+];
+/// Blind-index kind of the suppression list of erased account ids.
+pub(crate) const ERASED_ACCOUNT: &str = "erased_account_id";
 const MAX_FIELDS_PER_REQUEST: usize = 256;
 /// Consent times may run ahead of our clock by at most this many seconds (client skew).
 const MAX_CLOCK_SKEW_SECS: i64 = 300;
@@ -1005,6 +1021,18 @@ impl Vault {
         if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
             return Err(CoreError::Conflict("subject_erased"));
         }
+        // An account id belongs to one subject: checked under the write lock.
+        for (kind, digest, _) in &idx {
+            if *kind == IdentifierKind::AccountId.as_str()
+                && tx
+                    .lookup(kind, digest)
+                    .await?
+                    .iter()
+                    .any(|s| s != subject_id)
+            {
+                return Err(CoreError::Conflict("account_exists"));
+            }
+        }
         tx.upsert_fields(&rows).await?;
         for k in &touched {
             tx.delete_blind_index(subject_id, Some(k.as_str())).await?;
@@ -1197,12 +1225,20 @@ impl Vault {
                 "given_by is self or guardian",
             )
         })?;
-        if !valid_name(&input.method) || input.method.len() > 32 {
+        // Closed lists: free text here would be stored in clear in the ledger and audit log,
+        // where a caller could put PI that erasure cannot reach.
+        if !CONSENT_METHODS.contains(&input.method.as_str()) {
             return Err(CoreError::invalid(
                 "method",
-                "method_malformed",
-                "1-32 characters of A-Z a-z 0-9 _ . : -",
+                "unknown_method",
+                "method is web, app, api, import, paper, phone or email",
             ));
+        }
+        if !p.purposes.iter().any(|x| x == &input.purpose) {
+            return Err(CoreError::Forbidden {
+                code: "purpose_not_permitted",
+                message: "the API key may not record consents for this purpose",
+            });
         }
         if let Some(r) = &input.event_ref {
             if !valid_name(r) {
@@ -1334,11 +1370,11 @@ impl Vault {
         request_id: Option<&str>,
     ) -> Result<ErasureReceipt, CoreError> {
         Self::require_role(p, ROLE_ADMIN)?;
-        if !valid_name(ground) {
+        if !ERASURE_GROUNDS.contains(&ground) {
             return Err(CoreError::invalid(
                 "ground",
-                "ground_malformed",
-                "1-128 characters of A-Z a-z 0-9 _ . : -",
+                "unknown_ground",
+                "ground is one of PIPL Art. 47 / policy §7.1: subject_request, purpose_achieved, service_ended, retention_expired, consent_withdrawn, unlawful_processing, no_consent, breach_of_agreement",
             ));
         }
         let subject = self
@@ -1429,6 +1465,24 @@ impl Vault {
             tx.upsert_fields(&retained_rows).await?;
         }
         let removed = tx.delete_blind_index(subject_id, None).await?;
+        // Suppression list: a keyed hash of the erased account id (not the id), so that a
+        // re-run of an import cannot bring the person back (PIPL Art. 47: erased means gone).
+        let tombstones: Vec<(&str, [u8; 32], &str)> = rows
+            .iter()
+            .filter(|r| {
+                self.policy.category(&r.category).and_then(|c| c.identifier)
+                    == Some(IdentifierKind::AccountId)
+            })
+            .filter_map(|r| match Self::open_row(&dek, r) {
+                Ok(FieldValue::Text(a)) => Some((
+                    ERASED_ACCOUNT,
+                    self.keys.blind_index(ERASED_ACCOUNT, &a),
+                    subject_id,
+                )),
+                _ => None,
+            })
+            .collect();
+        tx.insert_blind_index(&tombstones).await?;
         tx.mark_erased(subject_id, now).await?;
         let mut rec = self.audit_base(&p.name, "subject.erase", now, request_id);
         rec.subject_id = Some(subject_id.into());

@@ -371,3 +371,129 @@ async fn non_personal_data_alone_is_not_pi_but_combined_with_an_identifier_it_is
     assert_eq!(d["combined_as_pi"], json!(["user.device.model"]));
     assert!(d["explanation"].as_str().unwrap().contains("§2.1.3"));
 }
+
+#[tokio::test]
+async fn an_account_id_belongs_to_one_subject_and_erased_accounts_are_not_imported_again() {
+    let app = spawn().await;
+    let us = users();
+    let a = app.subject_of(&us[0]["account_id"]).await;
+    let r = app
+        .put(&format!("/v1/subjects/{a}/fields"), &app.app_key, json!({"purpose": "service", "fields": [{"category": "user.account.id", "value": us[1]["account_id"]}]}))
+        .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "account_exists"
+    );
+
+    assert_eq!(
+        app.delete(
+            &format!("/v1/subjects/{a}?ground=subject_request"),
+            &app.admin_key
+        )
+        .await
+        .status(),
+        200
+    );
+    let rep = pivault_core::import::import_dir(
+        &app.vault,
+        support::slice_dir(),
+        &app.dir.path().join("rejects"),
+        &pivault_core::import::NoProgress,
+    )
+    .await
+    .unwrap();
+    let users_rep = rep.files.iter().find(|f| f.file == "users.csv").unwrap();
+    assert_eq!(
+        (users_rep.imported, users_rep.rejected),
+        (0, 1),
+        "{users_rep:?}"
+    );
+    let rejects =
+        std::fs::read_to_string(app.dir.path().join("rejects/users.csv.rejects.csv")).unwrap();
+    assert!(rejects.contains(",account_id,account_erased,"), "{rejects}");
+    let v: Value = app
+        .post(
+            "/v1/lookup",
+            &app.app_key,
+            json!({"by": "account_id", "value": us[0]["account_id"], "purpose": "service"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["count"], 0);
+}
+
+#[tokio::test]
+async fn consents_and_erasures_take_closed_lists_and_keys_record_consents_only_for_their_purposes()
+{
+    let app = spawn().await;
+    let s = adult(&app, |_| true).await;
+    let billing = app
+        .vault
+        .create_api_key("test", "billing", &["app".into()], &["service".into()])
+        .await
+        .unwrap();
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/consents"),
+            &billing,
+            json!({"purpose": "biometric_login", "action": "grant"}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "purpose_not_permitted"
+    );
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/consents"),
+            &app.app_key,
+            json!({"purpose": "marketing", "action": "grant", "method": "18765195768"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let t = r.text().await.unwrap();
+    assert!(
+        t.contains("unknown_method") && !t.contains("18765195768"),
+        "{t}"
+    );
+    let r = app
+        .delete(
+            &format!("/v1/subjects/{s}?ground=13800138000"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "unknown_ground"
+    );
+}
+
+#[tokio::test]
+async fn a_declared_oversized_body_is_refused_before_it_is_read() {
+    let app = spawn().await;
+    let s = adult(&app, |_| true).await;
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "PUT /v1/subjects/{s}/fields HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 99999999\r\n\r\n{{}}",
+        app.app_key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("answered at once")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        text.starts_with("HTTP/1.1 413") && text.contains("body_too_large"),
+        "{text}"
+    );
+}

@@ -191,6 +191,16 @@ fn full_data_set_imports_once_then_skips_and_the_audit_chain_catches_an_altered_
 
 #[test]
 fn bad_rows_go_to_a_reject_file_with_line_numbers_and_good_rows_still_land() {
+    rejects_case("\n");
+}
+
+#[test]
+fn reject_line_numbers_are_physical_lines_in_crlf_files_too() {
+    // the data set's own files are CRLF (Python's csv module)
+    rejects_case("\r\n");
+}
+
+fn rejects_case(sep: &str) {
     let dir = tempfile::tempdir().unwrap();
     let src = std::fs::read_to_string(data().join("users.csv")).unwrap();
     let mut lines = src.lines();
@@ -213,10 +223,10 @@ fn bad_rows_go_to_a_reject_file_with_line_numbers_and_good_rows_still_land() {
         bad_id,                           // line 6: wrong ID check digit
         rows[4].clone(),                  // line 7: good
     ]
-    .join("\n");
+    .join(sep);
     let input = dir.path().join("in");
     std::fs::create_dir_all(&input).unwrap();
-    std::fs::write(input.join("users.csv"), body + "\n").unwrap();
+    std::fs::write(input.join("users.csv"), body + sep).unwrap();
     let out = pivault(dir.path(), &["import", "in"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
