@@ -669,7 +669,7 @@ impl Vault {
             .iter()
             .filter(|r| {
                 allowed.contains(r.category.as_str())
-                    && !r.restricted_until.is_some_and(|u| u <= now)
+                    && r.restricted_until.is_none_or(|u| u > now)
                     && f.erased == r.restricted_until.is_some()
             })
             .map(|r| {
