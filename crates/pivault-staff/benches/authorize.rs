@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo bench -p pivault-staff --bench authorize`.
 //!
-//! Measured 2026 on the 2-core dev machine while other builds ran (load average 3–6, so
+//! Measured on the 2-core dev machine while other builds ran (load average 3–6, so
 //! treat as upper bounds), cedar-policy 4.14.1, release profile:
 //!
 //! | bench | latency (median) | decisions/s |
