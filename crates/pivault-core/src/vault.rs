@@ -6,7 +6,7 @@ use pivault_crypto::{Aad, Dek, DekCache, KeyRing, WrappedDek, GENESIS};
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::clock::Clock;
 use pivault_domain::consent::{ActiveConsent, ConsentAction, ConsentEvent, ConsentState, GivenBy};
-use pivault_domain::decision::{decide, AccessRequest, Decision, SubjectFacts};
+use pivault_domain::decision::{decide, AccessRequest, Decision, Obligation, Reason, SubjectFacts};
 use pivault_domain::identifiers::{IdCardNumber, IdentifierKind};
 use pivault_domain::policy::{Category, Policy};
 use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, SubjectRow};
@@ -18,6 +18,8 @@ use zeroize::Zeroizing;
 
 /// Role for application services: create, put, read, look up, record consent.
 pub const ROLE_APP: &str = "app";
+/// Operator roles whose reads also pass the Cedar staff policy (§8.1): support, dpo, security.
+pub const STAFF_ROLES: [&str; 3] = ["support", "dpo", "security"];
 /// Role for the privacy office: everything, including erasure.
 pub const ROLE_ADMIN: &str = "admin";
 pub(crate) const SCOPE_PRIMARY: &str = "primary";
@@ -233,6 +235,7 @@ pub struct Vault {
     clock: Arc<dyn Clock>,
     audit: crate::audit_writer::AuditWriter,
     facts: Arc<crate::facts_cache::FactsCache>,
+    staff: Option<Arc<pivault_staff::StaffPolicy>>,
     principals:
         std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
 }
@@ -305,6 +308,7 @@ impl Vault {
         Ok(Self {
             audit: crate::audit_writer::AuditWriter::spawn(store.clone()),
             facts: crate::facts_cache::FactsCache::spawn(store.clone()),
+            staff: None,
             store,
             keys: Arc::new(keys),
             cache: DekCache::new(100_000),
@@ -312,6 +316,55 @@ impl Vault {
             clock,
             principals: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// Puts operator reads under a Cedar staff policy (policy §8.1; see `pivault-staff`).
+    #[must_use]
+    pub fn with_staff_policy(mut self, staff: pivault_staff::StaffPolicy) -> Self {
+        self.staff = Some(Arc::new(staff));
+        self
+    }
+
+    /// Narrows an allowed decision for an operator (support, dpo, security): categories the
+    /// staff policy denies are withheld, those it allows masked get a `mask:` obligation. A
+    /// decision left with nothing is a deny (`staff_not_authorized`). No-op for other callers.
+    fn apply_staff<'p>(&'p self, p: &Principal, purpose: &str, d: &mut Decision<'p>) {
+        let roles: Vec<String> = p
+            .roles
+            .iter()
+            .filter(|r| STAFF_ROLES.contains(&r.as_str()))
+            .cloned()
+            .collect();
+        if roles.is_empty() || !d.allowed {
+            return;
+        }
+        let access = match &self.staff {
+            Some(staff) => staff.authorize_all(&p.name, &roles, &d.allowed_categories, purpose),
+            // An operator without a staff policy loaded gets nothing: a missing rule is a deny.
+            None => vec![pivault_staff::StaffAccess::Denied; d.allowed_categories.len()],
+        };
+        let mut kept = Vec::new();
+        for (cat, a) in d.allowed_categories.iter().zip(access) {
+            match a {
+                pivault_staff::StaffAccess::Clear => kept.push(*cat),
+                pivault_staff::StaffAccess::Masked => {
+                    kept.push(*cat);
+                    d.obligations.push(Obligation::Mask(cat));
+                }
+                pivault_staff::StaffAccess::Denied => {
+                    d.withheld.push(pivault_domain::decision::Withheld {
+                        category: cat,
+                        reason: Reason::StaffNotAuthorized,
+                    });
+                }
+            }
+        }
+        d.allowed_categories = kept;
+        if d.allowed_categories.is_empty() {
+            d.allowed = false;
+            d.reason = Reason::StaffNotAuthorized;
+            d.clause = Reason::StaffNotAuthorized.clause();
+        }
     }
 
     /// The policy in force.
@@ -1091,7 +1144,8 @@ impl Vault {
             home_region: f.home_region.as_deref(),
         };
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
-        let d = decide(&self.policy, &facts, &req, now_t);
+        let mut d = decide(&self.policy, &facts, &req, now_t);
+        self.apply_staff(p, purpose, &mut d);
         self.audit_decision(
             p,
             "fields.read",
@@ -1106,7 +1160,18 @@ impl Vault {
         if !d.allowed {
             return Err(CoreError::Denied(denial(&d)));
         }
-        let fields = Self::open_allowed(&f, &d.allowed_categories, now)?;
+        let mut fields = Self::open_allowed(&f, &d.allowed_categories, now)?;
+        for o in &d.obligations {
+            if let Obligation::Mask(cat) = o {
+                for fo in fields.iter_mut().filter(|fo| fo.category == *cat) {
+                    let shown = match &fo.value {
+                        FieldValue::Text(t) | FieldValue::Number(t) => pivault_staff::mask(cat, t),
+                        _ => "***".to_string(),
+                    };
+                    fo.value = FieldValue::Text(shown);
+                }
+            }
+        }
         Ok(ReadResult {
             subject_id: subject_id.into(),
             purpose: purpose.into(),
@@ -1550,11 +1615,11 @@ impl Vault {
             ));
         }
         for r in roles {
-            if r != ROLE_APP && r != ROLE_ADMIN {
+            if r != ROLE_APP && r != ROLE_ADMIN && !STAFF_ROLES.contains(&r.as_str()) {
                 return Err(CoreError::invalid(
                     "roles",
                     "unknown_role",
-                    "roles are app and admin",
+                    "roles are app, admin, support, dpo and security",
                 ));
             }
         }

@@ -221,6 +221,8 @@ pub enum Reason {
     OutsideStorageRegion,
     /// Business data stays in the region its customer chose.
     BusinessDataRegionLocked,
+    /// The operator's role may not read this category (staff access control, §8.1).
+    StaffNotAuthorized,
 }
 
 impl Reason {
@@ -251,6 +253,7 @@ impl Reason {
             Self::NotCrossBorder => "not_cross_border",
             Self::OutsideStorageRegion => "outside_storage_region",
             Self::BusinessDataRegionLocked => "business_data_region_locked",
+            Self::StaffNotAuthorized => "staff_not_authorized",
         }
     }
 
@@ -279,6 +282,7 @@ impl Reason {
             Self::DisclosureConsentMissing => "PIPL Art. 25",
             Self::ExceptionIncomplete => "PIPL Art. 13",
             Self::BusinessDataRegionLocked => "PIPL Art. 21",
+            Self::StaffNotAuthorized => "PIPL Art. 51(3)",
         }
     }
 
@@ -304,6 +308,7 @@ impl Reason {
             Self::DisclosureConsentMissing => "§5.3.1",
             Self::ExceptionIncomplete => "§5.4",
             Self::BusinessDataRegionLocked => "§6.3",
+            Self::StaffNotAuthorized => "§8.1",
         }
     }
 

@@ -497,3 +497,81 @@ async fn a_declared_oversized_body_is_refused_before_it_is_read() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_support_agent_reads_contact_data_masked_for_service_but_never_id_numbers() {
+    let app = spawn().await;
+    let u = users()
+        .into_iter()
+        .find(|u| u["mobile"].len() == 11 && u["guardian_name"].is_empty())
+        .unwrap();
+    let s = app.subject_of(&u["account_id"]).await;
+    let agent = app
+        .vault
+        .create_api_key(
+            "test",
+            "agent-007",
+            &["app".into(), "support".into()],
+            &["service".into(), "marketing".into()],
+        )
+        .await
+        .unwrap();
+    let r = app
+        .get(
+            &format!(
+                "/v1/subjects/{s}/fields?purpose=service&categories=user.contact.mobile,user.name"
+            ),
+            &agent,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let mobile = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["category"] == "user.contact.mobile")
+        .unwrap();
+    let shown = mobile["value"].as_str().unwrap();
+    assert!(
+        shown.contains('*') && !shown.contains(&u["mobile"][3..7]),
+        "masked: {shown}"
+    );
+    assert!(shown.ends_with(&u["mobile"][7..]));
+    let r = app
+        .get(
+            &format!(
+                "/v1/subjects/{s}/fields?purpose=service&categories=user.government_id.id_card"
+            ),
+            &agent,
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["reason"], "staff_not_authorized");
+    assert_eq!(v["error"]["article"], "PIPL Art. 51(3)");
+    // the whole service view: ID number and bank card withheld, contact masked
+    let v: Value = app
+        .get(&format!("/v1/subjects/{s}/fields?purpose=service"), &agent)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let withheld: Vec<&str> = v["withheld"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["reason"] == "staff_not_authorized")
+        .map(|w| w["category"].as_str().unwrap())
+        .collect();
+    assert!(withheld.contains(&"user.government_id.id_card"), "{v}");
+    assert!(v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["category"] != "user.government_id.id_card"));
+    let recs = app.store.audit_for_subject(&s, 5).await.unwrap();
+    assert!(recs
+        .iter()
+        .any(|r| r.actor == "agent-007" && r.reason.as_deref() == Some("staff_not_authorized")));
+}

@@ -54,6 +54,14 @@ struct Global {
         default_value = "./data/master.key"
     )]
     master_key_file: PathBuf,
+    /// Staff (operator) access policy in Cedar, loaded beside the policy file (§8.1).
+    #[arg(
+        long,
+        global = true,
+        env = "PIVAULT_STAFF_POLICY",
+        default_value = "policies/staff.cedar"
+    )]
+    staff_policy: PathBuf,
     /// Field cipher suite: aes-256-gcm or sm4-gcm (GB/T 32907).
     #[arg(
         long,
@@ -196,10 +204,22 @@ fn load_keys(g: &Global) -> Result<KeyRing> {
 async fn open_vault(g: &Global) -> Result<Vault> {
     let policy = load_policy(&g.policy)?;
     let keys = load_keys(g)?;
+    let staff_src = std::fs::read_to_string(&g.staff_policy)
+        .with_context(|| format!("reading staff policy {}", g.staff_policy.display()))?;
+    let staff = match pivault_staff::StaffPolicy::load(
+        &staff_src,
+        &g.staff_policy.display().to_string(),
+        &policy,
+    ) {
+        Ok(s) => s,
+        Err(e) => bail!("staff policy {} is invalid:\n{e}", g.staff_policy.display()),
+    };
     let store = Store::connect(&g.database_url)
         .await
         .context("opening the database")?;
-    Ok(Vault::new(store, keys, policy, Arc::new(SystemClock)).await?)
+    Ok(Vault::new(store, keys, policy, Arc::new(SystemClock))
+        .await?
+        .with_staff_policy(staff))
 }
 
 struct Bar(indicatif::ProgressBar);

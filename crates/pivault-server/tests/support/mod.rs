@@ -101,6 +101,17 @@ pub fn slice_dir() -> &'static Path {
     })
 }
 
+/// The repository's Cedar staff policy, loaded against the default policy.
+pub fn staff_policy() -> pivault_staff::StaffPolicy {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/staff.cedar");
+    pivault_staff::StaffPolicy::load(
+        &std::fs::read_to_string(&path).unwrap(),
+        "staff.cedar",
+        &load_policy(),
+    )
+    .unwrap()
+}
+
 pub fn test_clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::new(datetime!(2026-11-29 00:00 UTC)))
 }
@@ -380,7 +391,8 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
             clock.clone(),
         )
         .await
-        .unwrap(),
+        .unwrap()
+        .with_staff_policy(staff_policy()),
     );
     let all: Vec<String> = vault
         .policy()
