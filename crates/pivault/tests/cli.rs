@@ -18,6 +18,7 @@ fn pivault(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_remove("PIVAULT_DATABASE_URL")
         .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
+        .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
         .env("RUST_LOG", "warn")
         .args(args)
         .output()

@@ -53,6 +53,10 @@ fn pivault(url: &str, key_file: &Path) -> Command {
     c.env("PIVAULT_DATABASE_URL", url)
         .env("PIVAULT_MASTER_KEY_FILE", key_file)
         .env("PIVAULT_POLICY", policy())
+        .env(
+            "PIVAULT_STAFF_POLICY",
+            policy().with_file_name("staff.cedar"),
+        )
         .env("RUST_LOG", "warn");
     c
 }
