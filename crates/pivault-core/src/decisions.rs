@@ -242,6 +242,27 @@ impl Vault {
         })
     }
 
+    /// The decision for a parsed request on the given facts.
+    fn decide_parsed(
+        &self,
+        p: &Principal,
+        input: &DecisionInput,
+        parsed: &Parsed<'_>,
+        sf: &SubjectFacts<'_>,
+        now: time::OffsetDateTime,
+    ) -> Decision<'_> {
+        let req = AccessRequest {
+            action: parsed.action,
+            purpose: &input.purpose,
+            categories: &parsed.cats,
+            principal_purposes: &p.purposes,
+            recipient: input.recipient.as_deref(),
+            region: input.region.as_deref(),
+            exception: parsed.exception,
+        };
+        decide(self.policy(), sf, &req, now)
+    }
+
     fn audit_for_decision(
         &self,
         p: &Principal,
@@ -316,16 +337,7 @@ impl Vault {
             erased: facts.erased,
             home_region: facts.home_region.as_deref(),
         };
-        let req = AccessRequest {
-            action: parsed.action,
-            purpose: &input.purpose,
-            categories: &parsed.cats,
-            principal_purposes: &p.purposes,
-            recipient: input.recipient.as_deref(),
-            region: input.region.as_deref(),
-            exception: parsed.exception,
-        };
-        let d = decide(self.policy(), &sf, &req, now_t);
+        let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
         self.append_audit(vec![
             self.audit_for_decision(p, "decision", &d, input, now, request_id)
         ])
@@ -375,16 +387,7 @@ impl Vault {
             erased: facts.erased,
             home_region: facts.home_region.as_deref(),
         };
-        let req = AccessRequest {
-            action: parsed.action,
-            purpose: &input.purpose,
-            categories: &parsed.cats,
-            principal_purposes: &p.purposes,
-            recipient: input.recipient.as_deref(),
-            region: input.region.as_deref(),
-            exception: parsed.exception,
-        };
-        let d = decide(self.policy(), &sf, &req, now_t);
+        let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
         let out = DecisionOutput::from_decision(&input.subject_id, &d, self.policy().version());
         let mut tx = self.store().begin(now).await?;
         let mut rec = self.audit_for_decision(p, "disclosure", &d, input, now, request_id);

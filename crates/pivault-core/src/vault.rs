@@ -634,6 +634,21 @@ impl Vault {
         Ok(out)
     }
 
+    /// A collection is all-or-nothing: a decision that withholds any category refuses the
+    /// whole write (§8.2: no irrelevant PI is collected). Returns the refusal to audit.
+    fn collection_refusal<'p>(d: &Decision<'p>) -> Option<Decision<'p>> {
+        if d.allowed && d.withheld.is_empty() {
+            return None;
+        }
+        let mut dd = d.clone();
+        if let Some(w) = dd.withheld.first().filter(|_| dd.allowed) {
+            dd.reason = w.reason;
+            dd.clause = w.reason.clause();
+            dd.allowed = false;
+        }
+        Some(dd)
+    }
+
     /// Birth date from the date-of-birth field, else from a resident ID number (GB 11643).
     fn birth_date_of(dek: Option<&Dek>, rows: &[FieldRow]) -> Option<Date> {
         let dek = dek?;
@@ -862,13 +877,7 @@ impl Vault {
         };
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = decide(&self.policy, &facts, &req, now_t);
-        if !d.allowed || !d.withheld.is_empty() {
-            let mut dd = d.clone();
-            if dd.allowed {
-                dd.allowed = false;
-                dd.reason = dd.withheld[0].reason;
-                dd.clause = dd.reason.clause();
-            }
+        if let Some(dd) = Self::collection_refusal(&d) {
             self.audit_decision(
                 p,
                 "subject.create",
@@ -1005,13 +1014,7 @@ impl Vault {
         };
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = decide(&self.policy, &facts, &req, now_t);
-        if !d.allowed || !d.withheld.is_empty() {
-            let mut dd = d.clone();
-            if dd.allowed {
-                dd.allowed = false;
-                dd.reason = dd.withheld[0].reason;
-                dd.clause = dd.reason.clause();
-            }
+        if let Some(dd) = Self::collection_refusal(&d) {
             self.audit_decision(
                 p,
                 "fields.put",
