@@ -350,6 +350,14 @@ async fn run(cli: Cli) -> Result<i32> {
             );
             // indicatif hides itself when stderr is not a terminal.
             let report = import_dir(&vault, &dir, &rejects, &Bar(bar)).await?;
+            if report.files.is_empty() {
+                eprintln!(
+                    "error: {} holds none of users.csv, consent_events.csv, orders.csv, face_templates.csv, \
+                     business_contacts.csv, icp_filings.csv",
+                    dir.display()
+                );
+                return Ok(1);
+            }
             println!(
                 "{:<24} {:>9} {:>9} {:>9} {:>9}",
                 "file", "imported", "rejected", "skipped", "seconds"
