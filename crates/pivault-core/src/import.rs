@@ -328,6 +328,28 @@ impl Ctx<'_> {
         rec
     }
 
+    /// One batch of new subjects — rows, wrapped DEKs, sealed fields, blind-index entries and
+    /// one audit entry per row — in one transaction.
+    async fn write_new_subjects(
+        &self,
+        subjects: &[SubjectRow],
+        keys: &[KeyRow],
+        fields: &[FieldRow],
+        idx: &[(&str, [u8; 32], &str)],
+        audits: Vec<AuditRecord>,
+    ) -> Result<(), CoreError> {
+        let mut tx = self.vault.store().begin(self.now).await?;
+        tx.insert_subjects(subjects).await?;
+        tx.insert_keys(keys).await?;
+        tx.upsert_fields(fields).await?;
+        tx.insert_blind_index(idx).await?;
+        for a in audits {
+            tx.audit(a);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// account id → subject id for every account id in `ids` that exists.
     async fn subjects_by_account(
         &self,
@@ -736,15 +758,8 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 .iter()
                 .map(|(k, d, s)| (*k, *d, s.as_str()))
                 .collect();
-            let mut tx = ctx.vault.store().begin(ctx.now).await?;
-            tx.insert_subjects(&subjects).await?;
-            tx.insert_keys(&key_rows).await?;
-            tx.upsert_fields(&field_rows).await?;
-            tx.insert_blind_index(&idx).await?;
-            for a in audits {
-                tx.audit(a);
-            }
-            tx.commit().await?;
+            ctx.write_new_subjects(&subjects, &key_rows, &field_rows, &idx, audits)
+                .await?;
         }
         ctx.progress.advance(n);
     }
@@ -1402,15 +1417,8 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 .iter()
                 .map(|(d, s)| (REF_KIND, *d, s.as_str()))
                 .collect();
-            let mut tx = ctx.vault.store().begin(ctx.now).await?;
-            tx.insert_subjects(&subjects).await?;
-            tx.insert_keys(&key_rows).await?;
-            tx.upsert_fields(&field_rows).await?;
-            tx.insert_blind_index(&idx).await?;
-            for a in audits {
-                tx.audit(a);
-            }
-            tx.commit().await?;
+            ctx.write_new_subjects(&subjects, &key_rows, &field_rows, &idx, audits)
+                .await?;
         }
         ctx.progress.advance(n);
     }

@@ -477,21 +477,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(AuditRow {
-                    record: AuditRecord {
-                        seq: r.try_get(0)?,
-                        at: r.try_get(1)?,
-                        actor: r.try_get(2)?,
-                        action: r.try_get(3)?,
-                        subject_id: r.try_get(4)?,
-                        purpose: r.try_get(5)?,
-                        categories: r.try_get(6)?,
-                        outcome: r.try_get(7)?,
-                        reason: r.try_get(8)?,
-                        legal_basis: r.try_get(9)?,
-                        policy_version: r.try_get(10)?,
-                        request_id: r.try_get(11)?,
-                        detail: r.try_get(12)?,
-                    },
+                    record: audit_record_from(r)?,
                     prev_hash: r.try_get(13)?,
                     hash: r.try_get(14)?,
                 })
@@ -594,25 +580,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRecord {
-                    seq: r.try_get(0)?,
-                    at: r.try_get(1)?,
-                    actor: r.try_get(2)?,
-                    action: r.try_get(3)?,
-                    subject_id: r.try_get(4)?,
-                    purpose: r.try_get(5)?,
-                    categories: r.try_get(6)?,
-                    outcome: r.try_get(7)?,
-                    reason: r.try_get(8)?,
-                    legal_basis: r.try_get(9)?,
-                    policy_version: r.try_get(10)?,
-                    request_id: r.try_get(11)?,
-                    detail: r.try_get(12)?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_record_from).collect()
     }
 
     /// Row count of a table (for import reports and tests). `table` must be one of the store's
@@ -669,6 +637,25 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Columns 0..=12 of an `audit_log` row, in table order.
+fn audit_record_from(r: &AnyRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: r.try_get(0)?,
+        at: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        action: r.try_get(3)?,
+        subject_id: r.try_get(4)?,
+        purpose: r.try_get(5)?,
+        categories: r.try_get(6)?,
+        outcome: r.try_get(7)?,
+        reason: r.try_get(8)?,
+        legal_basis: r.try_get(9)?,
+        policy_version: r.try_get(10)?,
+        request_id: r.try_get(11)?,
+        detail: r.try_get(12)?,
+    })
 }
 
 fn subject_from(r: &AnyRow) -> Result<SubjectRow, StoreError> {
