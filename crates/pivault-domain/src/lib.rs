@@ -12,6 +12,7 @@ pub mod audit;
 pub mod clock;
 pub mod consent;
 pub mod decision;
+pub mod dsr;
 pub mod error;
 pub mod identifiers;
 pub mod policy;

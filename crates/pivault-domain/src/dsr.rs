@@ -1,0 +1,486 @@
+//! Data subject requests (DSR): the kinds of request a PI subject may make
+//! (PIPL Art. 44–50), the life cycle of one request, and when it is due.
+//!
+//! Everything here is pure: the caller supplies the instant of receipt and the
+//! [`Jurisdiction`] (from the policy file, see
+//! [`Policy::jurisdictions`](crate::policy::Policy::jurisdictions)); nothing
+//! reads a clock or a calendar service.
+//!
+//! Invariants:
+//! - [`can_transition`] is the only rule for moving a request between
+//!   [`DsrState`]s; nothing leaves a terminal state ([`DsrState::is_terminal`]);
+//! - [`Jurisdiction::due`] never panics, is never before the receipt, and never
+//!   moves earlier when the receipt moves later; instants are UTC with second
+//!   precision, and a deadline always ends at the end of a local day.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, Month, OffsetDateTime, UtcOffset, Weekday};
+
+use crate::identifiers::InvalidValue;
+
+// ---------------------------------------------------------------------------
+// Kinds
+
+/// What a PI subject asks for. The rights are those of PIPL Chapter IV
+/// (Art. 44–50); the handler must offer a channel for them and answer in time
+/// (Art. 50; policy §XI: "within 10 days").
+///
+/// Wire and storage name: [`as_str`](Self::as_str), also the serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DsrKind {
+    /// See what PI we hold and how it is processed (PIPL Art. 45 para. 1).
+    Access,
+    /// Receive a copy of the PI, or have it transferred to another handler
+    /// (PIPL Art. 45 para. 1 for the copy, para. 3 for portability).
+    Copy,
+    /// Correct or complete inaccurate or incomplete PI (PIPL Art. 46).
+    Correction,
+    /// Delete PI (PIPL Art. 47; policy §7.1 lists the grounds).
+    Deletion,
+    /// Withdraw consent; earlier processing stays lawful (PIPL Art. 15;
+    /// policy §7.2).
+    Withdrawal,
+    /// Cancel (close) the account, which ends the service and so triggers
+    /// deletion (PIPL Art. 47 para. 1(2)).
+    Cancellation,
+    /// Have the processing rules explained (PIPL Art. 48).
+    Explanation,
+}
+
+impl DsrKind {
+    /// Every kind, in the order of PIPL Chapter IV.
+    pub const ALL: [DsrKind; 7] = [
+        DsrKind::Access,
+        DsrKind::Copy,
+        DsrKind::Correction,
+        DsrKind::Deletion,
+        DsrKind::Withdrawal,
+        DsrKind::Cancellation,
+        DsrKind::Explanation,
+    ];
+
+    /// `access`, `copy`, `correction`, `deletion`, `withdrawal`,
+    /// `cancellation` or `explanation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DsrKind::Access => "access",
+            DsrKind::Copy => "copy",
+            DsrKind::Correction => "correction",
+            DsrKind::Deletion => "deletion",
+            DsrKind::Withdrawal => "withdrawal",
+            DsrKind::Cancellation => "cancellation",
+            DsrKind::Explanation => "explanation",
+        }
+    }
+
+    /// The PIPL article granting the right, e.g. `"PIPL Art. 47"` for deletion.
+    pub fn article(&self) -> &'static str {
+        match self {
+            DsrKind::Access => "PIPL Art. 45",
+            DsrKind::Copy => "PIPL Art. 45 paras. 1 and 3",
+            DsrKind::Correction => "PIPL Art. 46",
+            DsrKind::Deletion | DsrKind::Cancellation => "PIPL Art. 47",
+            DsrKind::Withdrawal => "PIPL Art. 15",
+            DsrKind::Explanation => "PIPL Art. 48",
+        }
+    }
+
+    /// The clause of the privacy policy (2024-12-04) that covers the request:
+    /// `§7.1` (deletion), `§7.2` (withdrawal). The policy has no clause of its
+    /// own for access, copy, correction, account cancellation or explanation
+    /// (§VII ends at §7.2), so those name `§XI`, the contact channel with its
+    /// 10-day answer.
+    pub fn policy_section(&self) -> &'static str {
+        match self {
+            DsrKind::Deletion => "§7.1",
+            DsrKind::Withdrawal => "§7.2",
+            DsrKind::Access
+            | DsrKind::Copy
+            | DsrKind::Correction
+            | DsrKind::Cancellation
+            | DsrKind::Explanation => "§XI",
+        }
+    }
+}
+
+impl fmt::Display for DsrKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DsrKind {
+    type Err = InvalidValue;
+
+    /// The kind spelled as [`as_str`](Self::as_str) does.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] with code `dsr_kind_unknown` for any other text.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(InvalidValue {
+                code: "dsr_kind_unknown",
+                reason: "not a DSR kind",
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// States
+
+/// Where a request is in its life cycle. Moves are allowed by
+/// [`can_transition`] only.
+///
+/// Wire and storage name: [`as_str`](Self::as_str), also the serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DsrState {
+    /// Recorded; the deadline runs from here.
+    Received,
+    /// Waiting for the requester to prove who they are (policy §7.2).
+    IdentityUnverified,
+    /// Identity proven; ready to be carried out.
+    Verified,
+    /// Being carried out.
+    InProgress,
+    /// Done and answered. Terminal.
+    Completed,
+    /// Refused, with a reason given to the requester (PIPL Art. 50 para. 1).
+    /// Terminal.
+    Rejected,
+    /// Carrying out failed; it may be resumed or rejected.
+    Failed,
+}
+
+impl DsrState {
+    /// Every state, in life-cycle order.
+    pub const ALL: [DsrState; 7] = [
+        DsrState::Received,
+        DsrState::IdentityUnverified,
+        DsrState::Verified,
+        DsrState::InProgress,
+        DsrState::Completed,
+        DsrState::Rejected,
+        DsrState::Failed,
+    ];
+
+    /// `received`, `identity_unverified`, `verified`, `in_progress`,
+    /// `completed`, `rejected` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DsrState::Received => "received",
+            DsrState::IdentityUnverified => "identity_unverified",
+            DsrState::Verified => "verified",
+            DsrState::InProgress => "in_progress",
+            DsrState::Completed => "completed",
+            DsrState::Rejected => "rejected",
+            DsrState::Failed => "failed",
+        }
+    }
+
+    /// Whether nothing can follow: `completed` and `rejected`.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, DsrState::Completed | DsrState::Rejected)
+    }
+}
+
+impl fmt::Display for DsrState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DsrState {
+    type Err = InvalidValue;
+
+    /// The state spelled as [`as_str`](Self::as_str) does.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] with code `dsr_state_unknown` for any other text.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(InvalidValue {
+                code: "dsr_state_unknown",
+                reason: "not a DSR state",
+            })
+    }
+}
+
+/// Whether a request in state `from` may move to state `to`:
+///
+/// | from                  | to                                  |
+/// |-----------------------|-------------------------------------|
+/// | `received`            | `identity_unverified`, `rejected`   |
+/// | `identity_unverified` | `verified`, `rejected`              |
+/// | `verified`            | `in_progress`, `rejected`           |
+/// | `in_progress`         | `completed`, `failed`               |
+/// | `failed`              | `in_progress` (resume), `rejected`  |
+/// | `completed`           | —                                   |
+/// | `rejected`            | —                                   |
+///
+/// Identity is checked before anything is done (policy §7.2); a request can be
+/// refused until work starts, and after a failure, but not while it runs.
+///
+/// ```
+/// use pivault_domain::dsr::{can_transition, DsrState};
+/// assert!(can_transition(DsrState::Failed, DsrState::InProgress));
+/// assert!(!can_transition(DsrState::Completed, DsrState::InProgress));
+/// ```
+pub fn can_transition(from: DsrState, to: DsrState) -> bool {
+    use DsrState::{
+        Completed, Failed, IdentityUnverified, InProgress, Received, Rejected, Verified,
+    };
+    matches!(
+        (from, to),
+        (Received, IdentityUnverified | Rejected)
+            | (IdentityUnverified | Verified, Rejected)
+            | (IdentityUnverified, Verified)
+            | (Verified | Failed, InProgress)
+            | (InProgress, Completed | Failed)
+            | (Failed, Rejected)
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Deadlines
+
+/// A length of time in whole calendar units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// Whole days, counted as [`DayKind`] says.
+    Days(u32),
+    /// Whole calendar months: the same day of the month, clamped to the
+    /// month's last day (GDPR Art. 12(3) counts in months).
+    Months(u32),
+}
+
+/// Which days count towards a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayKind {
+    /// Every day counts (policy §XI: "within 10 days").
+    #[default]
+    Calendar,
+    /// Only working days count: Monday to Friday except holidays, plus the
+    /// adjusted working days (调休, e.g. a Saturday worked before National Day).
+    Working,
+}
+
+impl DayKind {
+    /// Every kind.
+    pub const ALL: [DayKind; 2] = [DayKind::Calendar, DayKind::Working];
+
+    /// `calendar` or `working`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayKind::Calendar => "calendar",
+            DayKind::Working => "working",
+        }
+    }
+}
+
+/// The deadline rules of one legal order, as declared by a `[[jurisdiction]]`
+/// of the policy file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Jurisdiction {
+    /// Lower-case id, e.g. `cn`, `eu`.
+    pub key: String,
+    /// Time to answer, from receipt.
+    pub deadline: Period,
+    /// Further time the handler may take (GDPR Art. 12(3): two further
+    /// months); `None` where the law allows none.
+    pub extension: Option<Period>,
+    /// Which days count for [`Period::Days`], and whether a month deadline on a
+    /// day off moves to the next working day.
+    pub day_kind: DayKind,
+    /// Public holidays (local dates) that are not working days.
+    pub holidays: BTreeSet<Date>,
+    /// Local dates that are working days even if they fall on a weekend or are
+    /// listed as holidays (China's adjusted working days, 调休).
+    pub extra_workdays: BTreeSet<Date>,
+    /// The offset whose local calendar counts (`+08:00` for China).
+    pub utc_offset: UtcOffset,
+    /// Where the deadline comes from, e.g. `§XI` or `GDPR Art. 12(3)`.
+    pub clause: String,
+}
+
+impl Jurisdiction {
+    /// The instant a request received at `received` must be answered by: the
+    /// end (23:59:59 local) of the local day the [`deadline`](Self::deadline)
+    /// lands on, in UTC.
+    ///
+    /// Counting starts from the local date of `received` in
+    /// [`utc_offset`](Self::utc_offset): `Days(n)` on a calendar is that date
+    /// plus `n` days; on working days, the `n`-th working day after it;
+    /// `Months(n)` is the same day of the month `n` months later, clamped to
+    /// the month's end, then moved to the next working day if `day_kind` is
+    /// working. Dates beyond the calendar's range (year 9999) saturate.
+    ///
+    /// ```
+    /// use std::collections::BTreeSet;
+    /// use pivault_domain::dsr::{DayKind, Jurisdiction, Period};
+    /// use time::macros::{datetime, offset};
+    /// let cn = Jurisdiction {
+    ///     key: "cn".into(),
+    ///     deadline: Period::Days(10),
+    ///     extension: None,
+    ///     day_kind: DayKind::Calendar,
+    ///     holidays: BTreeSet::new(),
+    ///     extra_workdays: BTreeSet::new(),
+    ///     utc_offset: offset!(+8),
+    ///     clause: "§XI".into(),
+    /// };
+    /// // 2026-03-02 01:00 in Beijing; due at the end of 2026-03-12, Beijing time.
+    /// assert_eq!(cn.due(datetime!(2026-03-01 17:00 UTC)), datetime!(2026-03-12 15:59:59 UTC));
+    /// ```
+    pub fn due(&self, received: OffsetDateTime) -> OffsetDateTime {
+        let start = self.local_date(received);
+        self.end_of_local_day(self.add(start, self.deadline))
+    }
+
+    /// The due instant when the handler takes the [`extension`](Self::extension)
+    /// too, or `None` if there is none: the deadline plus the extension,
+    /// counted from the receipt. Periods of the same unit are added up first
+    /// (GDPR: one month plus two further months is three months from receipt,
+    /// so 31 January gives 30 April, not 28 April); mixed units are applied one
+    /// after the other.
+    pub fn extended_due(&self, received: OffsetDateTime) -> Option<OffsetDateTime> {
+        let extension = self.extension?;
+        let start = self.local_date(received);
+        let date = match (self.deadline, extension) {
+            (Period::Days(a), Period::Days(b)) => {
+                self.add(start, Period::Days(a.saturating_add(b)))
+            }
+            (Period::Months(a), Period::Months(b)) => {
+                self.add(start, Period::Months(a.saturating_add(b)))
+            }
+            (first, then) => self.add(self.add(start, first), then),
+        };
+        Some(self.end_of_local_day(date))
+    }
+
+    /// Whether `date` (local) is a working day: Monday to Friday and not a
+    /// holiday, or listed in [`extra_workdays`](Self::extra_workdays).
+    pub fn is_working_day(&self, date: Date) -> bool {
+        self.extra_workdays.contains(&date)
+            || (!matches!(date.weekday(), Weekday::Saturday | Weekday::Sunday)
+                && !self.holidays.contains(&date))
+    }
+
+    fn local_date(&self, at: OffsetDateTime) -> Date {
+        at.checked_to_offset(self.utc_offset).unwrap_or(at).date()
+    }
+
+    fn end_of_local_day(&self, date: Date) -> OffsetDateTime {
+        let local =
+            date.midnight().assume_offset(self.utc_offset) + (Duration::DAY - Duration::SECOND);
+        local.checked_to_offset(UtcOffset::UTC).unwrap_or(local)
+    }
+
+    fn add(&self, from: Date, period: Period) -> Date {
+        match (period, self.day_kind) {
+            (Period::Days(n), DayKind::Calendar) => from
+                .checked_add(Duration::days(i64::from(n)))
+                .unwrap_or(Date::MAX),
+            (Period::Days(n), DayKind::Working) => self.add_working_days(from, n),
+            (Period::Months(n), kind) => {
+                let date = add_months(from, n);
+                match kind {
+                    DayKind::Calendar => date,
+                    DayKind::Working => self.next_working_day(date),
+                }
+            }
+        }
+    }
+
+    fn add_working_days(&self, from: Date, n: u32) -> Date {
+        let mut date = from;
+        let mut left = n;
+        while left > 0 {
+            let Some(next) = date.next_day() else {
+                return date;
+            };
+            date = next;
+            if self.is_working_day(date) {
+                left -= 1;
+            }
+        }
+        date
+    }
+
+    /// `date` if it is a working day, else the first working day after it.
+    fn next_working_day(&self, date: Date) -> Date {
+        let mut date = date;
+        while !self.is_working_day(date) {
+            match date.next_day() {
+                Some(next) => date = next,
+                None => break,
+            }
+        }
+        date
+    }
+}
+
+/// The same day of the month `n` months after `from`, clamped to that month's
+/// last day (31 January + 1 month = 28 or 29 February).
+fn add_months(from: Date, n: u32) -> Date {
+    let index = i64::from(from.year()) * 12 + i64::from(u8::from(from.month())) - 1 + i64::from(n);
+    let Ok(year) = i32::try_from(index.div_euclid(12)) else {
+        return Date::MAX;
+    };
+    let Ok(month) = u8::try_from(index.rem_euclid(12) + 1).map(Month::try_from) else {
+        return Date::MAX;
+    };
+    let Ok(month) = month else {
+        return Date::MAX;
+    };
+    let day = from.day().min(month.length(year));
+    Date::from_calendar_date(year, month, day).unwrap_or(Date::MAX)
+}
+
+// ---------------------------------------------------------------------------
+// Settings
+
+/// How the vault handles requests, from the policy file's `[dsr]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DsrSettings {
+    /// Key of the [`Jurisdiction`] used when a request names none (`cn`).
+    pub default_jurisdiction: String,
+    /// A request of the same kind by the same subject within this many whole
+    /// days of an open one is a duplicate of it (default 30).
+    pub duplicate_window_days: u32,
+    /// A request is near due when at most this many whole days are left
+    /// (default 2), so staff are warned before the deadline passes.
+    pub near_due_days: u32,
+    /// Lifetime of an identity-verification code in seconds, 60..=3600
+    /// (default 600).
+    pub code_ttl_seconds: u32,
+    /// Wrong codes allowed before the verification fails, 1..=10 (default 3).
+    pub code_attempts: u32,
+}
+
+impl Default for DsrSettings {
+    /// `cn`, 30 days, 2 days, 600 s, 3 attempts.
+    fn default() -> Self {
+        DsrSettings {
+            default_jurisdiction: "cn".to_owned(),
+            duplicate_window_days: 30,
+            near_due_days: 2,
+            code_ttl_seconds: 600,
+            code_attempts: 3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
