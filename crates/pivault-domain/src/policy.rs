@@ -3,8 +3,11 @@
 //! immutable, indexed [`Policy`].
 //!
 //! The file (`policies/default.toml` implements the Inspur Cloud privacy
-//! policy of 2024-12-04) has one `[policy]` table, `[[category]]` entries and
-//! `[[purpose]]` entries; see [`Category`] and [`Purpose`] for their fields.
+//! policy of 2024-12-04) has one `[policy]` table, `[[category]]` entries,
+//! `[[purpose]]` entries and `[[recipient]]` entries; see [`Category`],
+//! [`Purpose`] and [`Recipient`] for their fields. An optional `[dsr]` table and
+//! `[[jurisdiction]]` entries configure data subject requests (see
+//! [`DsrSettings`] and [`Jurisdiction`]).
 //!
 //! Invariants of a [`Policy`] value (checked by [`Policy::parse`], which is the
 //! only constructor):
@@ -14,19 +17,23 @@
 //!   lookup resolves to one category;
 //! - `minor_age` is in 1..=18, `dsr_deadline_days` ≥ 1, retention `min_days` ≥ 1;
 //! - only consent-based purposes have `separate_consent` (PIPL Art. 14, 29).
+//! - there is at least one jurisdiction, keys are unique, and the `[dsr]`
+//!   `default_jurisdiction` is one of them; a file without `[[jurisdiction]]`
+//!   gets `cn` built from `dsr_deadline_days` (calendar days, `+08:00`, §XI).
 //! - lookups by key, id and identifier kind are O(1) and never re-parse.
 //!
 //! Parsing never panics and reports every problem it finds, each with a 1-based
 //! line and column (in characters), so `pivault policy check` can print them
 //! all at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::dsr::{DayKind, DsrSettings, Jurisdiction, Period};
 use crate::identifiers::IdentifierKind;
 
 mod tree;
@@ -435,6 +442,8 @@ pub struct Policy {
     categories: Vec<Category>,
     purposes: Vec<Purpose>,
     recipients: Vec<Recipient>,
+    dsr: DsrSettings,
+    jurisdictions: Vec<Jurisdiction>,
     category_index: HashMap<String, usize>,
     purpose_index: HashMap<String, usize>,
     identifier_index: HashMap<IdentifierKind, usize>,
@@ -479,7 +488,12 @@ impl Policy {
     /// missing fields, wrong types, unknown enum values, malformed keys,
     /// duplicate category keys or purpose ids, unknown or repeated categories in
     /// a purpose, one identifier kind on two categories, out-of-range numbers,
-    /// and `separate_consent` on a purpose whose basis is not consent.
+    /// `separate_consent` on a purpose whose basis is not consent, and in
+    /// `[dsr]`/`[[jurisdiction]]`: duplicate or malformed jurisdiction keys,
+    /// both or neither of `deadline_days`/`deadline_months`, both
+    /// `extension_days` and `extension_months`, dates that are not
+    /// `YYYY-MM-DD`, offsets that are not `±HH:MM`, and a
+    /// `default_jurisdiction` no `[[jurisdiction]]` declares.
     pub fn parse(source: &str) -> Result<Policy, PolicyErrors> {
         let mut ctx = Ctx::default();
         let root = match toml::from_str::<Node>(source) {
@@ -528,6 +542,26 @@ impl Policy {
     /// Days to answer a data-subject request (policy §XI: 10).
     pub fn dsr_deadline_days(&self) -> u32 {
         self.dsr_deadline_days
+    }
+
+    /// How data subject requests are handled: the `[dsr]` table, or
+    /// [`DsrSettings::default`] for what it leaves out.
+    pub fn dsr(&self) -> &DsrSettings {
+        &self.dsr
+    }
+
+    /// Every jurisdiction, in file order; never empty. A file without
+    /// `[[jurisdiction]]` has one, `cn`: `dsr_deadline_days` calendar days at
+    /// `+08:00`, clause `§XI` (policy §XI: "within 10 days").
+    pub fn jurisdictions(&self) -> &[Jurisdiction] {
+        &self.jurisdictions
+    }
+
+    /// The jurisdiction with this key, e.g. `cn`; the
+    /// [`dsr().default_jurisdiction`](DsrSettings::default_jurisdiction) is
+    /// always present.
+    pub fn jurisdiction(&self, key: &str) -> Option<&Jurisdiction> {
+        self.jurisdictions.iter().find(|j| j.key == key)
     }
 
     /// Hex SHA-256 (64 lower-case characters) of the source text, so a version
@@ -748,10 +782,16 @@ impl<'a> Table<'a> {
 
     /// A required integer in `range`.
     fn integer(&self, ctx: &mut Ctx, name: &str, range: Range<i64>) -> Option<At<i64>> {
-        let Some(node) = self.get(name) else {
+        if self.get(name).is_none() {
             self.missing(ctx, name);
             return None;
-        };
+        }
+        self.opt_integer(ctx, name, range)
+    }
+
+    /// An optional integer in `range`.
+    fn opt_integer(&self, ctx: &mut Ctx, name: &str, range: Range<i64>) -> Option<At<i64>> {
+        let node = self.get(name)?;
         match node.get_ref() {
             Node::Integer(n) if range.contains(n) => Some(At {
                 value: *n,
@@ -883,6 +923,25 @@ const RECIPIENT_FIELDS: &[&str] = &[
     "categories",
     "clause",
 ];
+const DSR_FIELDS: &[&str] = &[
+    "default_jurisdiction",
+    "duplicate_window_days",
+    "near_due_days",
+    "code_ttl_seconds",
+    "code_attempts",
+];
+const JURISDICTION_FIELDS: &[&str] = &[
+    "key",
+    "deadline_days",
+    "deadline_months",
+    "extension_days",
+    "extension_months",
+    "day_kind",
+    "holidays",
+    "extra_workdays",
+    "utc_offset",
+    "clause",
+];
 const RETENTION_FIELDS: &[&str] = &["min_days", "from", "basis", "clause"];
 const PURPOSE_FIELDS: &[&str] = &[
     "id",
@@ -905,6 +964,8 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
     let mut category_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut purpose_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut recipient_nodes: &[serde_spanned::Spanned<Node>] = &[];
+    let mut dsr_node = None;
+    let mut jurisdiction_nodes: &[serde_spanned::Spanned<Node>] = &[];
     for entry in entries {
         let span = entry.key.span.clone().unwrap_or_else(|| entry.value.span());
         match (entry.key.name.as_str(), entry.value.get_ref()) {
@@ -912,7 +973,9 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
             ("category", Node::Array(items)) => category_nodes = items,
             ("purpose", Node::Array(items)) => purpose_nodes = items,
             ("recipient", Node::Array(items)) => recipient_nodes = items,
-            (name @ ("category" | "purpose" | "recipient"), other) => ctx.error(
+            ("dsr", _) => dsr_node = Some(&entry.value),
+            ("jurisdiction", Node::Array(items)) => jurisdiction_nodes = items,
+            (name @ ("category" | "purpose" | "recipient" | "jurisdiction"), other) => ctx.error(
                 span,
                 format!(
                     "`{name}` must be an array of tables ([[{name}]]), found {}",
@@ -922,7 +985,7 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
             (other, _) => ctx.error(
                 span,
                 format!(
-                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient"
+                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient, dsr, jurisdiction"
                 ),
             ),
         }
@@ -972,9 +1035,49 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
         }
     }
 
+    let dsr = match dsr_node {
+        Some(node) => read_dsr(ctx, node),
+        None => Some(DsrConfig {
+            settings: Some(DsrSettings::default()),
+            default_key: Some(DsrSettings::default().default_jurisdiction),
+            default_span: None,
+        }),
+    };
+    let mut jurisdictions: Vec<Jurisdiction> = Vec::new();
+    let mut jurisdiction_spans: HashMap<String, Range<usize>> = HashMap::new();
+    let mut all_jurisdictions_built = true;
+    let mut readable_keys = 0;
+    for node in jurisdiction_nodes {
+        match read_jurisdiction(
+            ctx,
+            node,
+            &mut jurisdiction_spans,
+            &mut readable_keys,
+            source,
+        ) {
+            Some(j) => jurisdictions.push(j),
+            None => all_jurisdictions_built = false,
+        }
+    }
+    if let Some(d) = &dsr {
+        // A jurisdiction whose key could not be read may be the one meant; its
+        // own error is already reported.
+        if readable_keys == jurisdiction_nodes.len() {
+            check_default_jurisdiction(ctx, d, &jurisdiction_spans, jurisdiction_nodes, dsr_node);
+        }
+    }
+
     let header = header?;
-    if !all_categories_built || !all_purposes_built || !all_recipients_built {
+    let dsr = dsr?.settings?;
+    if !all_categories_built
+        || !all_purposes_built
+        || !all_recipients_built
+        || !all_jurisdictions_built
+    {
         return None;
+    }
+    if jurisdictions.is_empty() {
+        jurisdictions.push(legacy_jurisdiction(header.dsr_deadline_days));
     }
     lint_separate_consent(ctx, &categories, &purposes, purpose_nodes);
 
@@ -997,6 +1100,8 @@ fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> {
         categories,
         purposes,
         recipients,
+        dsr,
+        jurisdictions,
         category_index,
         purpose_index,
         identifier_index,
@@ -1051,6 +1156,360 @@ fn read_header(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) -> Option<Hea
         minor_age: u8::try_from(minor_age?.value).ok()?,
         dsr_deadline_days: u32::try_from(dsr?.value).ok()?,
     })
+}
+
+/// What `[dsr]` yielded: the settings if all were valid, and the default
+/// jurisdiction key (with where it was written) if that was, so it is checked
+/// even when another setting is wrong.
+struct DsrConfig {
+    settings: Option<DsrSettings>,
+    default_key: Option<String>,
+    default_span: Option<Range<usize>>,
+}
+
+fn read_dsr(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) -> Option<DsrConfig> {
+    let t = Table::open(ctx, node, "[dsr]", DSR_FIELDS)?;
+    let defaults = DsrSettings::default();
+    let mut ok = true;
+    let given = t.get("default_jurisdiction").is_some();
+    let default = t.opt_string(ctx, "default_jurisdiction");
+    if let Some(d) = &default {
+        if !is_slug(&d.value) {
+            ok = false;
+            ctx.error(
+                d.span.clone(),
+                format!(
+                    "default_jurisdiction `{}` must be a jurisdiction key (^[a-z][a-z0-9_-]*$)",
+                    d.value
+                ),
+            );
+        }
+    }
+    ok &= !given || default.is_some();
+    let mut number = |name: &str, range: Range<i64>, fallback: u32| -> Option<u32> {
+        let given = t.get(name).is_some();
+        match t.opt_integer(ctx, name, range) {
+            Some(n) => u32::try_from(n.value).ok(),
+            None if given => None,
+            None => Some(fallback),
+        }
+    };
+    // A year at most: a longer window would merge unrelated requests.
+    let window = number(
+        "duplicate_window_days",
+        0..366,
+        defaults.duplicate_window_days,
+    );
+    let near = number("near_due_days", 0..366, defaults.near_due_days);
+    let ttl = number("code_ttl_seconds", 60..3601, defaults.code_ttl_seconds);
+    let attempts = number("code_attempts", 1..11, defaults.code_attempts);
+    let default_span = default.as_ref().map(|d| d.span.clone());
+    let default_key = ok.then(|| default.map_or(defaults.default_jurisdiction, |d| d.value));
+    let settings = (|| {
+        Some(DsrSettings {
+            default_jurisdiction: default_key.clone()?,
+            duplicate_window_days: window?,
+            near_due_days: near?,
+            code_ttl_seconds: ttl?,
+            code_attempts: attempts?,
+        })
+    })();
+    Some(DsrConfig {
+        settings,
+        default_key,
+        default_span,
+    })
+}
+
+/// The default jurisdiction must be declared; without `[[jurisdiction]]` the
+/// synthesized `cn` is the only one.
+fn check_default_jurisdiction(
+    ctx: &mut Ctx,
+    dsr: &DsrConfig,
+    declared: &HashMap<String, Range<usize>>,
+    nodes: &[serde_spanned::Spanned<Node>],
+    dsr_node: Option<&serde_spanned::Spanned<Node>>,
+) {
+    let Some(key) = &dsr.default_key else {
+        return;
+    };
+    let known = if nodes.is_empty() {
+        key == LEGACY_JURISDICTION
+    } else {
+        declared.contains_key(key)
+    };
+    if known {
+        return;
+    }
+    // Point at the value if it was written, else at the [dsr] table, else at
+    // the first jurisdiction (the default `cn` is implied).
+    let at = dsr
+        .default_span
+        .clone()
+        .or_else(|| dsr_node.map(serde_spanned::Spanned::span))
+        .or_else(|| nodes.first().map(serde_spanned::Spanned::span))
+        .unwrap_or(0..0);
+    let mut names: Vec<&str> = declared.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    if nodes.is_empty() {
+        names.push(LEGACY_JURISDICTION);
+    }
+    ctx.error(
+        at,
+        format!(
+            "default_jurisdiction `{key}` is not declared by any [[jurisdiction]] (declared: {})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ),
+    );
+}
+
+/// The key of the jurisdiction built from `dsr_deadline_days` when a file
+/// declares none.
+const LEGACY_JURISDICTION: &str = "cn";
+
+/// Policy §XI: "we will reply to your request within 10 days" — calendar days,
+/// counted in China Standard Time.
+fn legacy_jurisdiction(days: u32) -> Jurisdiction {
+    Jurisdiction {
+        key: LEGACY_JURISDICTION.to_owned(),
+        deadline: Period::Days(days),
+        extension: None,
+        day_kind: DayKind::Calendar,
+        holidays: BTreeSet::new(),
+        extra_workdays: BTreeSet::new(),
+        utc_offset: time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC),
+        clause: "§XI".to_owned(),
+    }
+}
+
+fn read_jurisdiction(
+    ctx: &mut Ctx,
+    node: &serde_spanned::Spanned<Node>,
+    seen: &mut HashMap<String, Range<usize>>,
+    readable_keys: &mut usize,
+    source: &str,
+) -> Option<Jurisdiction> {
+    let t = Table::open(ctx, node, "[[jurisdiction]]", JURISDICTION_FIELDS)?;
+    let key = t.string(ctx, "key");
+    let mut ok = key.is_some();
+    if let Some(k) = &key {
+        if is_slug(&k.value) {
+            *readable_keys += 1;
+        }
+        if !is_slug(&k.value) {
+            ok = false;
+            ctx.error(
+                k.span.clone(),
+                format!(
+                    "jurisdiction key `{}` must be lower-case, ^[a-z][a-z0-9_-]*$ (e.g. `cn`, `eu`)",
+                    k.value
+                ),
+            );
+        } else if let Some(first) = seen.get(&k.value) {
+            ok = false;
+            ctx.error(
+                k.span.clone(),
+                format!(
+                    "duplicate jurisdiction key `{}` (first declared on line {})",
+                    k.value,
+                    line_of(source, first)
+                ),
+            );
+        } else {
+            seen.insert(k.value.clone(), k.span.clone());
+        }
+    }
+    let deadline = read_period(ctx, &t, "deadline", true);
+    let extension = read_period(ctx, &t, "extension", false);
+    let day_kind_given = t.get("day_kind").is_some();
+    let day_kind = t.opt_enum(ctx, "day_kind", &DayKind::ALL, DayKind::as_str);
+    ok &= !day_kind_given || day_kind.is_some();
+    let holidays = read_dates(ctx, &t, "holidays");
+    let extra = read_dates(ctx, &t, "extra_workdays");
+    if let (Some(h), Some(e)) = (&holidays, &extra) {
+        for (date, span) in e {
+            if h.iter().any(|(d, _)| d == date) {
+                ok = false;
+                ctx.error(
+                    span.clone(),
+                    format!("{date} is listed both in `holidays` and in `extra_workdays`"),
+                );
+            }
+        }
+    }
+    let offset = t.string(ctx, "utc_offset");
+    let utc_offset = offset.as_ref().and_then(|o| {
+        let parsed = parse_offset(&o.value);
+        if parsed.is_none() {
+            ctx.error(
+                o.span.clone(),
+                format!(
+                    "utc_offset `{}` must be `+HH:MM` or `-HH:MM`, e.g. \"+08:00\"",
+                    o.value
+                ),
+            );
+        }
+        parsed
+    });
+    let clause = t.string(ctx, "clause");
+    if !ok {
+        return None;
+    }
+    Some(Jurisdiction {
+        key: key?.value,
+        deadline: deadline??,
+        extension: extension?,
+        day_kind: day_kind.map_or(DayKind::Calendar, |d| d.value),
+        holidays: holidays?.into_iter().map(|(d, _)| d).collect(),
+        extra_workdays: extra?.into_iter().map(|(d, _)| d).collect(),
+        utc_offset: utc_offset?,
+        clause: clause?.value,
+    })
+}
+
+/// `{prefix}_days` xor `{prefix}_months`: `Some(None)` when neither is given
+/// and that is allowed, `None` after an error.
+fn read_period(
+    ctx: &mut Ctx,
+    t: &Table<'_>,
+    prefix: &str,
+    required: bool,
+) -> Option<Option<Period>> {
+    let days_name = format!("{prefix}_days");
+    let months_name = format!("{prefix}_months");
+    // One year, or twelve months: no DSR law in scope gives longer.
+    let days = t.opt_integer(ctx, &days_name, 1..367);
+    let months = t.opt_integer(ctx, &months_name, 1..13);
+    match (t.get(&days_name), t.get(&months_name)) {
+        (Some(a), Some(b)) => {
+            // Point at whichever of the two comes second in the file.
+            let second = if a.span().start > b.span().start {
+                a
+            } else {
+                b
+            };
+            ctx.error(
+                second.span(),
+                format!(
+                    "set either `{days_name}` or `{months_name}` in {}, not both",
+                    t.what
+                ),
+            );
+            None
+        }
+        (None, None) if required => {
+            ctx.error(
+                t.span.clone(),
+                format!(
+                    "missing field `{days_name}` or `{months_name}` in {}",
+                    t.what
+                ),
+            );
+            None
+        }
+        (None, None) => Some(None),
+        (Some(_), None) => Some(Some(Period::Days(u32::try_from(days?.value).ok()?))),
+        (None, Some(_)) => Some(Some(Period::Months(u32::try_from(months?.value).ok()?))),
+    }
+}
+
+/// An optional array of `"YYYY-MM-DD"` strings (empty when absent).
+fn read_dates(
+    ctx: &mut Ctx,
+    t: &Table<'_>,
+    field: &str,
+) -> Option<Vec<(time::Date, Range<usize>)>> {
+    let Some(node) = t.get(field) else {
+        return Some(Vec::new());
+    };
+    let Node::Array(items) = node.get_ref() else {
+        t.wrong_type(
+            ctx,
+            field,
+            "an array of \"YYYY-MM-DD\" strings",
+            node.get_ref(),
+        );
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        match item.get_ref() {
+            Node::String(s) => match parse_date(s) {
+                Some(d) => out.push((d, item.span())),
+                None => {
+                    ok = false;
+                    ctx.error(
+                        item.span(),
+                        format!("`{s}` in `{field}` is not a date of the form YYYY-MM-DD"),
+                    );
+                }
+            },
+            other => {
+                ok = false;
+                let hint = if matches!(other, Node::Datetime) {
+                    " (quote it)"
+                } else {
+                    ""
+                };
+                ctx.error(
+                    item.span(),
+                    format!(
+                        "`{field}` holds \"YYYY-MM-DD\" strings, found {}{hint}",
+                        other.type_name()
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `YYYY-MM-DD`, exactly, naming a real day.
+fn parse_date(s: &str) -> Option<time::Date> {
+    let b = s.as_bytes();
+    let digits = |r: Range<usize>| -> Option<u32> {
+        let part = b.get(r)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = i32::try_from(digits(0..4)?).ok()?;
+    let month = time::Month::try_from(u8::try_from(digits(5..7)?).ok()?).ok()?;
+    let day = u8::try_from(digits(8..10)?).ok()?;
+    time::Date::from_calendar_date(year, month, day).ok()
+}
+
+/// `+HH:MM` or `-HH:MM`, hours 00..=23, minutes 00..=59.
+fn parse_offset(s: &str) -> Option<time::UtcOffset> {
+    let b = s.as_bytes();
+    if b.len() != 6 || b[3] != b':' {
+        return None;
+    }
+    let sign: i8 = match b[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let two = |i: usize| -> Option<i8> {
+        let (hi, lo) = (b[i], b[i + 1]);
+        (hi.is_ascii_digit() && lo.is_ascii_digit())
+            .then(|| i8::try_from((hi - b'0') * 10 + (lo - b'0')).ok())
+            .flatten()
+    };
+    let (hours, minutes) = (two(1)?, two(4)?);
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    time::UtcOffset::from_hms(sign * hours, sign * minutes, 0).ok()
 }
 
 fn line_of(source: &str, span: &Range<usize>) -> usize {

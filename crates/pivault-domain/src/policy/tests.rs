@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use proptest::prelude::*;
 
 use super::*;
+use crate::dsr::{DayKind, Period};
 
 fn repo_file(rel: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel);
@@ -671,4 +672,335 @@ proptest! {
     )) {
         let _ = Policy::parse(&lines.join("\n"));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Data subject requests: [dsr] and [[jurisdiction]]
+
+/// A valid jurisdiction; after HEADER it spans lines 9–13.
+const CN: &str = r#"
+[[jurisdiction]]
+key = "cn"
+deadline_days = 10
+utc_offset = "+08:00"
+clause = "§XI"
+"#;
+
+#[test]
+fn a_file_without_jurisdictions_gets_cn_from_dsr_deadline_days() {
+    let p =
+        Policy::parse(&HEADER.replace("dsr_deadline_days = 10", "dsr_deadline_days = 15")).unwrap();
+    assert_eq!(p.dsr(), &crate::dsr::DsrSettings::default());
+    assert_eq!(p.jurisdictions().len(), 1);
+    let cn = p.jurisdiction("cn").unwrap();
+    assert_eq!(cn.deadline, Period::Days(15));
+    assert_eq!(cn.extension, None);
+    assert_eq!(cn.day_kind, DayKind::Calendar);
+    assert_eq!(cn.utc_offset, time::macros::offset!(+8));
+    assert_eq!(cn.clause, "§XI");
+    assert!(cn.holidays.is_empty() && cn.extra_workdays.is_empty());
+    assert!(p.jurisdiction("eu").is_none());
+}
+
+#[test]
+fn dsr_settings_and_jurisdictions_are_read_with_every_field() {
+    let src = format!(
+        r#"{HEADER}
+[dsr]
+default_jurisdiction = "eu"
+duplicate_window_days = 14
+near_due_days = 3
+code_ttl_seconds = 300
+code_attempts = 5
+
+[[jurisdiction]]
+key = "eu"
+deadline_months = 1
+extension_months = 2
+utc_offset = "+01:00"
+clause = "GDPR Art. 12(3)"
+
+[[jurisdiction]]
+key = "cn-working"
+deadline_days = 15
+extension_days = 5
+day_kind = "working"
+holidays = ["2026-10-01", "2026-10-02"]
+extra_workdays = ["2026-10-10"]
+utc_offset = "-05:30"
+clause = "§XI"
+"#
+    );
+    let p = Policy::parse(&src).unwrap_or_else(|e| panic!("{e}"));
+    let dsr = p.dsr();
+    assert_eq!(dsr.default_jurisdiction, "eu");
+    assert_eq!(
+        (
+            dsr.duplicate_window_days,
+            dsr.near_due_days,
+            dsr.code_ttl_seconds,
+            dsr.code_attempts
+        ),
+        (14, 3, 300, 5)
+    );
+    let keys: Vec<&str> = p.jurisdictions().iter().map(|j| j.key.as_str()).collect();
+    assert_eq!(keys, ["eu", "cn-working"]);
+    let eu = p.jurisdiction("eu").unwrap();
+    assert_eq!(
+        (eu.deadline, eu.extension),
+        (Period::Months(1), Some(Period::Months(2)))
+    );
+    assert_eq!(eu.utc_offset, time::macros::offset!(+1));
+    assert_eq!(eu.clause, "GDPR Art. 12(3)");
+    let w = p.jurisdiction("cn-working").unwrap();
+    assert_eq!(
+        (w.deadline, w.extension),
+        (Period::Days(15), Some(Period::Days(5)))
+    );
+    assert_eq!(w.day_kind, DayKind::Working);
+    assert_eq!(w.utc_offset, time::macros::offset!(-5:30));
+    assert!(w.holidays.contains(&time::macros::date!(2026 - 10 - 02)));
+    assert_eq!(w.extra_workdays.len(), 1);
+}
+
+#[test]
+fn unknown_fields_in_dsr_and_jurisdiction_are_reported_at_their_key() {
+    let (line, col, msg) = only_error(&format!("{HEADER}\n[dsr]\ncode_atempts = 3\n"));
+    assert_eq!((line, col), (10, 1));
+    assert!(
+        msg.contains("unknown field `code_atempts` in [dsr]"),
+        "{msg}"
+    );
+
+    let (line, col, msg) = only_error(&format!("{HEADER}{CN}deadline = 10\n"));
+    assert_eq!((line, col), (14, 1));
+    assert!(
+        msg.contains("unknown field `deadline` in [[jurisdiction]]"),
+        "{msg}"
+    );
+
+    let (line, col, msg) = only_error(&format!("jurisdiction = \"cn\"\n{HEADER}"));
+    assert_eq!((line, col), (1, 1));
+    assert!(
+        msg.contains("must be an array of tables ([[jurisdiction]])"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn duplicate_jurisdiction_keys_point_at_the_duplicate() {
+    let (line, col, msg) = only_error(&format!("{HEADER}{CN}{CN}"));
+    assert_eq!((line, col), (16, 7));
+    assert!(
+        msg.contains("duplicate jurisdiction key `cn` (first declared on line 10)"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn jurisdiction_keys_must_be_lower_case_ids() {
+    let (line, col, msg) = only_error(&format!("{HEADER}{}", CN.replace("\"cn\"", "\"CN\"")));
+    assert_eq!((line, col), (10, 7));
+    assert!(
+        msg.contains("jurisdiction key `CN` must be lower-case"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_deadline_needs_exactly_one_of_days_and_months() {
+    let (line, col, msg) = only_error(&format!("{HEADER}{CN}deadline_months = 1\n"));
+    assert_eq!((line, col), (14, 19));
+    assert!(
+        msg.contains(
+            "set either `deadline_days` or `deadline_months` in [[jurisdiction]], not both"
+        ),
+        "{msg}"
+    );
+
+    let (line, col, msg) = only_error(&format!(
+        "{HEADER}{}",
+        CN.replace("deadline_days = 10\n", "")
+    ));
+    assert_eq!((line, col), (9, 1));
+    assert!(
+        msg.contains("missing field `deadline_days` or `deadline_months` in [[jurisdiction]]"),
+        "{msg}"
+    );
+
+    let (line, col, msg) = only_error(&format!(
+        "{HEADER}{CN}extension_days = 5\nextension_months = 1\n"
+    ));
+    assert_eq!((line, col), (15, 20));
+    assert!(
+        msg.contains("`extension_days` or `extension_months`"),
+        "{msg}"
+    );
+
+    let (line, col, msg) = only_error(&format!(
+        "{HEADER}{}",
+        CN.replace("deadline_days = 10", "deadline_days = 0")
+    ));
+    assert_eq!((line, col), (11, 17));
+    assert!(
+        msg.contains("`deadline_days` in [[jurisdiction]] must be between 1 and 366"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn holidays_must_be_quoted_real_dates() {
+    let src = format!("{HEADER}{CN}holidays = [\"2026-02-30\", \"2026-2-01\", 2026-10-01, 7]\n");
+    let errs = errors(&src);
+    let got: Vec<(usize, usize)> = errs.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(got, [(14, 13), (14, 27), (14, 40), (14, 52)], "{errs:#?}");
+    assert!(errs[0]
+        .message
+        .contains("`2026-02-30` in `holidays` is not a date of the form YYYY-MM-DD"));
+    assert!(
+        errs[2].message.contains("found datetime (quote it)"),
+        "{}",
+        errs[2].message
+    );
+    assert!(
+        errs[3].message.contains("found integer"),
+        "{}",
+        errs[3].message
+    );
+
+    let (line, col, msg) = only_error(&format!("{HEADER}{CN}extra_workdays = \"2026-10-10\"\n"));
+    assert_eq!((line, col), (14, 18));
+    assert!(
+        msg.contains("`extra_workdays` in [[jurisdiction]] must be an array"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_date_cannot_be_both_holiday_and_extra_workday() {
+    let (line, col, msg) = only_error(&format!(
+        "{HEADER}{CN}holidays = [\"2026-10-01\"]\nextra_workdays = [\"2026-10-01\"]\n"
+    ));
+    assert_eq!((line, col), (15, 19));
+    assert!(
+        msg.contains("2026-10-01 is listed both in `holidays` and in `extra_workdays`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn utc_offsets_must_be_signed_hours_and_minutes() {
+    for bad in ["+8", "08:00", "+24:00", "+08:60", "+0800", "UTC", "+08:0a"] {
+        let (line, col, msg) = only_error(&format!("{HEADER}{}", CN.replace("+08:00", bad)));
+        assert_eq!((line, col), (12, 14), "{bad}");
+        assert!(
+            msg.contains(&format!("utc_offset `{bad}` must be `+HH:MM`")),
+            "{msg}"
+        );
+    }
+    let (line, col, msg) = only_error(&format!(
+        "{HEADER}{}",
+        CN.replace("utc_offset = \"+08:00\"\n", "")
+    ));
+    assert_eq!((line, col), (9, 1));
+    assert!(msg.contains("missing field `utc_offset`"), "{msg}");
+}
+
+#[test]
+fn the_default_jurisdiction_must_be_declared() {
+    let (line, col, msg) = only_error(&format!(
+        "{HEADER}{CN}\n[dsr]\ndefault_jurisdiction = \"eu\"\n"
+    ));
+    assert_eq!((line, col), (16, 24));
+    assert!(
+        msg.contains(
+            "default_jurisdiction `eu` is not declared by any [[jurisdiction]] (declared: cn)"
+        ),
+        "{msg}"
+    );
+
+    // The implied default `cn` is missing when a file declares only `eu`.
+    let (line, col, msg) = only_error(&format!("{HEADER}{}", CN.replace("\"cn\"", "\"eu\"")));
+    assert_eq!((line, col), (9, 1));
+    assert!(
+        msg.contains("default_jurisdiction `cn` is not declared"),
+        "{msg}"
+    );
+
+    // Without [[jurisdiction]], only the synthesized `cn` exists.
+    let (line, col, msg) = only_error(&format!("{HEADER}\n[dsr]\ndefault_jurisdiction = \"eu\"\n"));
+    assert_eq!((line, col), (10, 24));
+    assert!(msg.contains("(declared: cn)"), "{msg}");
+}
+
+#[test]
+fn dsr_numbers_are_range_checked() {
+    let cases = [
+        ("code_attempts = 0", 17, "between 1 and 10"),
+        ("code_attempts = 11", 17, "between 1 and 10"),
+        ("code_ttl_seconds = 59", 20, "between 60 and 3600"),
+        ("code_ttl_seconds = 3601", 20, "between 60 and 3600"),
+        ("near_due_days = -1", 17, "between 0 and 365"),
+        ("duplicate_window_days = 366", 25, "between 0 and 365"),
+        (
+            "code_attempts = \"3\"",
+            17,
+            "must be an integer, found string",
+        ),
+    ];
+    for (line_text, col, expected) in cases {
+        let (line, column, msg) = only_error(&format!("{HEADER}\n[dsr]\n{line_text}\n"));
+        assert_eq!((line, column), (10, col), "{line_text}");
+        assert!(msg.contains(expected), "{line_text}: {msg}");
+    }
+    let p = Policy::parse(&format!(
+        "{HEADER}\n[dsr]\ncode_attempts = 10\ncode_ttl_seconds = 60\n"
+    ))
+    .unwrap();
+    assert_eq!((p.dsr().code_attempts, p.dsr().code_ttl_seconds), (10, 60));
+    assert_eq!(p.dsr().default_jurisdiction, "cn");
+}
+
+#[test]
+fn every_dsr_error_is_reported_at_once_in_order() {
+    let src = format!(
+        r#"{HEADER}
+[dsr]
+default_jurisdiction = "us"
+code_attempts = 99
+
+[[jurisdiction]]
+key = "cn"
+deadline_days = 10
+deadline_months = 1
+holidays = ["2026-13-01"]
+utc_offset = "+8"
+clause = "§XI"
+
+[[jurisdiction]]
+key = "cn"
+day_kind = "lunar"
+colour = "red"
+"#
+    );
+    let errs = errors(&src);
+    let got: Vec<(usize, usize)> = errs.iter().map(|d| (d.line, d.column)).collect();
+    assert_eq!(
+        got,
+        [
+            (10, 24),
+            (11, 17),
+            (16, 19),
+            (17, 13),
+            (18, 14),
+            (21, 1),
+            (21, 1),
+            (21, 1),
+            (22, 7),
+            (23, 12),
+            (24, 1)
+        ],
+        "{}",
+        PolicyErrors(errs.clone())
+    );
 }
