@@ -764,6 +764,32 @@ clause = "§XI"
 }
 
 #[test]
+fn default_policy_declares_cn_and_eu_deadlines() {
+    use time::macros::{date, datetime, offset};
+    let p = default_policy();
+    assert_eq!(p.dsr(), &crate::dsr::DsrSettings::default());
+    let cn = p.jurisdiction("cn").unwrap();
+    assert_eq!((cn.deadline, cn.extension), (Period::Days(10), None));
+    assert_eq!(cn.day_kind, DayKind::Calendar);
+    assert_eq!(cn.utc_offset, offset!(+8));
+    assert_eq!(cn.clause, "§XI");
+    // Spring Festival 2026, with the worked Saturday before it.
+    assert!(!cn.is_working_day(date!(2026 - 02 - 16)));
+    assert!(cn.is_working_day(date!(2026 - 02 - 14)));
+    assert_eq!(
+        cn.due(datetime!(2026-09-30 12:00 +8)),
+        datetime!(2026-10-10 23:59:59 +8)
+    );
+    let eu = p.jurisdiction("eu").unwrap();
+    assert_eq!(
+        (eu.deadline, eu.extension),
+        (Period::Months(1), Some(Period::Months(2)))
+    );
+    assert_eq!(eu.utc_offset, offset!(+1));
+    assert!(eu.clause.contains("GDPR Art. 12(3)"));
+}
+
+#[test]
 fn unknown_fields_in_dsr_and_jurisdiction_are_reported_at_their_key() {
     let (line, col, msg) = only_error(&format!("{HEADER}\n[dsr]\ncode_atempts = 3\n"));
     assert_eq!((line, col), (10, 1));
