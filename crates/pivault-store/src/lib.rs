@@ -17,10 +17,15 @@
 //!   are overwritten in the file rather than left in free pages.
 
 mod rows;
+mod dsr;
 mod store;
 pub mod testing;
 
-pub use rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
+pub use rows::{
+    ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow, KeyRow,
+    SubjectRow,
+};
+pub use dsr::DueCount;
 pub use store::{Backend, Store, WriteTx};
 
 /// Errors from the store.

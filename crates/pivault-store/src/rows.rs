@@ -150,3 +150,87 @@ pub struct AuditRow {
     /// Hash of this entry (32 bytes).
     pub hash: Vec<u8>,
 }
+
+/// A data subject request (PIPL Art. 44–50; policy §VII). No PI in clear: `params` holds only
+/// non-PI parameters (kind options, purposes, ground); PI parameters (a correction's new
+/// values) are in `sealed_params`, sealed under the subject's DEK; the access package is in
+/// the separate `result` column, read with [`crate::Store::dsr_result`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DsrRow {
+    /// Request id (UUID v4 text).
+    pub id: String,
+    /// The subject the request acts on; `None` when the claimed identity matched nobody (such a
+    /// request can never be verified).
+    pub subject_id: Option<String>,
+    /// `access`, `copy`, `correction`, `deletion`, `withdrawal`, `cancellation`, `explanation`.
+    pub kind: String,
+    /// Workflow state (`received` … `completed`, `rejected`, `failed`).
+    pub state: String,
+    /// Rejection reason code (Art. 50), when rejected.
+    pub reason: Option<String>,
+    /// The execution step that failed, when failed.
+    pub failed_step: Option<String>,
+    /// How identity is verified: `email` or `sms`.
+    pub channel: String,
+    /// Deadline jurisdiction key (`cn`, `eu`).
+    pub jurisdiction: String,
+    /// Unix seconds.
+    pub received_at: i64,
+    /// Unix seconds: the end of the last day to answer.
+    pub due_at: i64,
+    /// Unix seconds, when extended with notice (GDPR Art. 12(3)).
+    pub extended_due_at: Option<i64>,
+    /// The earlier request this one duplicates.
+    pub duplicate_of: Option<String>,
+    /// SHA-256 of the requester's token.
+    pub token_hash: Vec<u8>,
+    /// Comma-separated execution steps committed so far, in order.
+    pub steps_done: String,
+    /// JSON object: each committed step's counts (no PI).
+    pub step_results: String,
+    /// JSON object of non-PI parameters.
+    pub params: String,
+    /// PI parameters sealed under the subject's DEK.
+    pub sealed_params: Option<Vec<u8>>,
+    /// Key id of the DEK that sealed `result`.
+    pub result_key_id: Option<String>,
+    /// Signed receipt JSON (no PI values).
+    pub receipt: Option<String>,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Unix seconds, when completed, rejected or failed for good.
+    pub completed_at: Option<i64>,
+}
+
+/// The live one-time code of a request: a keyed digest, never the code (policy §7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsrCodeRow {
+    /// Request id.
+    pub request_id: String,
+    /// HMAC-SHA256 of the code, keyed and bound to the request id.
+    pub digest: Vec<u8>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Attempts left before the code is burnt.
+    pub attempts_left: i64,
+    /// Codes sent for this request so far.
+    pub sends: i64,
+    /// Unix seconds of the last send.
+    pub sent_at: i64,
+}
+
+/// Filter of [`crate::Store::dsr_list`].
+#[derive(Debug, Clone, Default)]
+pub struct DsrFilter {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this subject.
+    pub subject_id: Option<String>,
+    /// Only open requests (not completed or rejected) due before this instant (unix seconds);
+    /// an extended request counts by its extended due date.
+    pub due_before: Option<i64>,
+    /// At most this many, oldest due first.
+    pub limit: i64,
+}

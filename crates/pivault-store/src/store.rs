@@ -713,7 +713,7 @@ fn consent_from(r: &AnyRow) -> Result<ConsentRow, StoreError> {
 /// The i-th (1-based) placeholder. SQLite gets anonymous `?`: sqlx-sqlite resolves each
 /// named `$n` with `sqlite3_bind_parameter_name`, which is quadratic in the parameter count of
 /// a statement (it made multi-row inserts 5x slower). PostgreSQL needs `$n`.
-fn ph(backend: Backend, i: usize) -> String {
+pub(crate) fn ph(backend: Backend, i: usize) -> String {
     match backend {
         Backend::Sqlite => "?".to_string(),
         Backend::Postgres => format!("${i}"),
@@ -721,7 +721,7 @@ fn ph(backend: Backend, i: usize) -> String {
 }
 
 /// `first, first+1, …` (`n` placeholders).
-fn placeholders(backend: Backend, first: usize, n: usize) -> String {
+pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| ph(backend, i))
         .collect::<Vec<_>>()
@@ -753,8 +753,8 @@ fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
 /// [`WriteTx::audit`]; [`WriteTx::commit`] appends them and commits the change with them.
 /// Dropping it without commit rolls everything back.
 pub struct WriteTx {
-    tx: Transaction<'static, Any>,
-    backend: Backend,
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) backend: Backend,
     head_seq: i64,
     head_hash: [u8; 32],
     audit: Vec<AuditRecord>,

@@ -1,0 +1,445 @@
+//! Persistence of data subject requests: the request rows, their one-time codes and the
+//! erasure notices to recipients (PIPL Art. 44–50; policy §VII, §XI).
+
+use crate::rows::{DsrCodeRow, DsrFilter, DsrRow};
+use crate::store::{ph, Backend};
+use crate::{Store, StoreError, WriteTx};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// Every column but `result`, in [`DsrRow`] order.
+const COLS: &str = "id, subject_id, kind, state, reason, failed_step, channel, jurisdiction, \
+    received_at, due_at, extended_due_at, duplicate_of, token_hash, steps_done, step_results, \
+    params, sealed_params, result_key_id, receipt, updated_at, completed_at";
+
+/// States that end a request: nothing is due any more.
+const CLOSED: &str = "('completed', 'rejected')";
+
+fn dsr_from(r: &AnyRow) -> Result<DsrRow, StoreError> {
+    Ok(DsrRow {
+        id: r.try_get(0)?,
+        subject_id: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        state: r.try_get(3)?,
+        reason: r.try_get(4)?,
+        failed_step: r.try_get(5)?,
+        channel: r.try_get(6)?,
+        jurisdiction: r.try_get(7)?,
+        received_at: r.try_get(8)?,
+        due_at: r.try_get(9)?,
+        extended_due_at: r.try_get(10)?,
+        duplicate_of: r.try_get(11)?,
+        token_hash: r.try_get(12)?,
+        steps_done: r.try_get(13)?,
+        step_results: r.try_get(14)?,
+        params: r.try_get(15)?,
+        sealed_params: r.try_get(16)?,
+        result_key_id: r.try_get(17)?,
+        receipt: r.try_get(18)?,
+        updated_at: r.try_get(19)?,
+        completed_at: r.try_get(20)?,
+    })
+}
+
+fn code_from(r: &AnyRow) -> Result<DsrCodeRow, StoreError> {
+    Ok(DsrCodeRow {
+        request_id: r.try_get(0)?,
+        digest: r.try_get(1)?,
+        expires_at: r.try_get(2)?,
+        attempts_left: r.try_get(3)?,
+        sends: r.try_get(4)?,
+        sent_at: r.try_get(5)?,
+    })
+}
+
+/// Open requests counted per jurisdiction by [`Store::dsr_due_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCount {
+    /// Jurisdiction key.
+    pub jurisdiction: String,
+    /// Open requests whose (extended) due date has passed.
+    pub overdue: i64,
+    /// Open requests due within the near-due window but not yet overdue.
+    pub near_due: i64,
+}
+
+impl Store {
+    /// One request, without its result.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr(&self, id: &str) -> Result<Option<DsrRow>, StoreError> {
+        sqlx::query(&format!("SELECT {COLS} FROM dsr_requests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(dsr_from)
+            .transpose()
+    }
+
+    /// A request's sealed result and the key id that sealed it.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_result(&self, id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT result_key_id, result FROM dsr_requests WHERE id = $1 AND result IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Requests matching `f`, oldest due first (extended due dates count).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_list(&self, f: &DsrFilter) -> Result<Vec<DsrRow>, StoreError> {
+        let b = self.backend();
+        let mut sql = format!("SELECT {COLS} FROM dsr_requests WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = |b: Backend| {
+            n += 1;
+            ph(b, n)
+        };
+        if f.state.is_some() {
+            sql.push_str(&format!(" AND state = {}", next(b)));
+        }
+        if f.kind.is_some() {
+            sql.push_str(&format!(" AND kind = {}", next(b)));
+        }
+        if f.subject_id.is_some() {
+            sql.push_str(&format!(" AND subject_id = {}", next(b)));
+        }
+        if f.due_before.is_some() {
+            sql.push_str(&format!(
+                " AND state NOT IN {CLOSED} AND COALESCE(extended_due_at, due_at) < {}",
+                next(b)
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY COALESCE(extended_due_at, due_at), id LIMIT {}",
+            next(b)
+        ));
+        let mut q = sqlx::query(&sql);
+        if let Some(s) = &f.state {
+            q = q.bind(s);
+        }
+        if let Some(k) = &f.kind {
+            q = q.bind(k);
+        }
+        if let Some(s) = &f.subject_id {
+            q = q.bind(s);
+        }
+        if let Some(d) = f.due_before {
+            q = q.bind(d);
+        }
+        q = q.bind(f.limit.clamp(1, 10_000));
+        q.fetch_all(&self.pool).await?.iter().map(dsr_from).collect()
+    }
+
+    /// The first request of `subject_id` and `kind` received at or after `since` that was not
+    /// rejected: the one a new request duplicates (policy §7: a request is answered once).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_first_since(
+        &self,
+        subject_id: &str,
+        kind: &str,
+        since: i64,
+    ) -> Result<Option<DsrRow>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLS} FROM dsr_requests WHERE subject_id = $1 AND kind = $2 \
+             AND received_at >= $3 AND state <> 'rejected' AND duplicate_of IS NULL \
+             ORDER BY received_at, id LIMIT 1"
+        ))
+        .bind(subject_id)
+        .bind(kind)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(dsr_from)
+        .transpose()
+    }
+
+    /// The live one-time code of a request.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_code(&self, request_id: &str) -> Result<Option<DsrCodeRow>, StoreError> {
+        sqlx::query(
+            "SELECT request_id, digest, expires_at, attempts_left, sends, sent_at \
+             FROM dsr_codes WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(code_from)
+        .transpose()
+    }
+
+    /// Open requests per jurisdiction: overdue at `now`, and near due (due before
+    /// `near_until`).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_due_counts(
+        &self,
+        now: i64,
+        near_until: i64,
+    ) -> Result<Vec<DueCount>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT jurisdiction, \
+             SUM(CASE WHEN COALESCE(extended_due_at, due_at) < $1 THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN COALESCE(extended_due_at, due_at) >= $2 AND COALESCE(extended_due_at, due_at) < $3 THEN 1 ELSE 0 END) \
+             FROM dsr_requests WHERE state NOT IN {CLOSED} GROUP BY jurisdiction ORDER BY jurisdiction"
+        ))
+        .bind(now)
+        .bind(now)
+        .bind(near_until)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueCount {
+                    jurisdiction: r.try_get(0)?,
+                    overdue: r.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
+                    near_due: r.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// What erasure must have removed and is still there: (unrestricted fields, primary DEKs,
+    /// blind-index entries) of `subject_id`. All zero for a completely erased subject.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn erasure_leftovers(&self, subject_id: &str) -> Result<(i64, i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM fields WHERE subject_id = $1 AND restricted_until IS NULL), \
+             (SELECT COUNT(*) FROM subject_keys WHERE subject_id = $2 AND scope = 'primary'), \
+             (SELECT COUNT(*) FROM blind_index WHERE subject_id = $3 AND kind <> 'erased_account_id')",
+        )
+        .bind(subject_id)
+        .bind(subject_id)
+        .bind(subject_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+    }
+}
+
+impl WriteTx {
+    /// Inserts a request (its `result` starts empty).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_dsr(&mut self, d: &DsrRow) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO dsr_requests ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+        ))
+        .bind(&d.id)
+        .bind(&d.subject_id)
+        .bind(&d.kind)
+        .bind(&d.state)
+        .bind(&d.reason)
+        .bind(&d.failed_step)
+        .bind(&d.channel)
+        .bind(&d.jurisdiction)
+        .bind(d.received_at)
+        .bind(d.due_at)
+        .bind(d.extended_due_at)
+        .bind(&d.duplicate_of)
+        .bind(d.token_hash.clone())
+        .bind(&d.steps_done)
+        .bind(&d.step_results)
+        .bind(&d.params)
+        .bind(d.sealed_params.clone())
+        .bind(&d.result_key_id)
+        .bind(&d.receipt)
+        .bind(d.updated_at)
+        .bind(d.completed_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Re-reads a request under the write lock (another instance may have moved it).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr(&mut self, id: &str) -> Result<Option<DsrRow>, StoreError> {
+        sqlx::query(&format!("SELECT {COLS} FROM dsr_requests WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(dsr_from)
+            .transpose()
+    }
+
+    /// Writes a request's mutable columns (state, reason, failed step, extension, duplicate
+    /// link, steps, receipt, times). `sealed_params` is cleared when `d.sealed_params` is None.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn update_dsr(&mut self, d: &DsrRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE dsr_requests SET state = $1, reason = $2, failed_step = $3, \
+             extended_due_at = $4, duplicate_of = $5, steps_done = $6, step_results = $7, \
+             sealed_params = $8, receipt = $9, updated_at = $10, completed_at = $11 WHERE id = $12",
+        )
+        .bind(&d.state)
+        .bind(&d.reason)
+        .bind(&d.failed_step)
+        .bind(d.extended_due_at)
+        .bind(&d.duplicate_of)
+        .bind(&d.steps_done)
+        .bind(&d.step_results)
+        .bind(d.sealed_params.clone())
+        .bind(&d.receipt)
+        .bind(d.updated_at)
+        .bind(d.completed_at)
+        .bind(&d.id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores a request's sealed result.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn set_dsr_result(
+        &mut self,
+        id: &str,
+        key_id: &str,
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE dsr_requests SET result_key_id = $1, result = $2 WHERE id = $3")
+            .bind(key_id)
+            .bind(sealed.to_vec())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Drops the sealed results and PI parameters of every request of `subject_id` (erasure:
+    /// the DEK that sealed them is being destroyed anyway; this leaves no ciphertext behind).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn clear_dsr_payloads(&mut self, subject_id: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE dsr_requests SET result = NULL, result_key_id = NULL, sealed_params = NULL \
+             WHERE subject_id = $1 AND (result IS NOT NULL OR sealed_params IS NOT NULL)",
+        )
+        .bind(subject_id)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected())
+    }
+
+    /// Replaces the live code of a request.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn put_dsr_code(&mut self, c: &DsrCodeRow) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dsr_codes WHERE request_id = $1")
+            .bind(&c.request_id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO dsr_codes (request_id, digest, expires_at, attempts_left, sends, sent_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.request_id)
+        .bind(c.digest.clone())
+        .bind(c.expires_at)
+        .bind(c.attempts_left)
+        .bind(c.sends)
+        .bind(c.sent_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The live code of a request, read under the write lock.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_code(&mut self, request_id: &str) -> Result<Option<DsrCodeRow>, StoreError> {
+        sqlx::query(
+            "SELECT request_id, digest, expires_at, attempts_left, sends, sent_at \
+             FROM dsr_codes WHERE request_id = $1",
+        )
+        .bind(request_id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .as_ref()
+        .map(code_from)
+        .transpose()
+    }
+
+    /// Sets the attempts left of a code; a burnt or used code has its digest zeroed so it can
+    /// never match again while the send counter is kept.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn set_code_attempts(
+        &mut self,
+        request_id: &str,
+        attempts_left: i64,
+        burn: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if burn {
+            "UPDATE dsr_codes SET attempts_left = $1, digest = $2 WHERE request_id = $3"
+        } else {
+            "UPDATE dsr_codes SET attempts_left = $1 WHERE request_id = $3 AND $2 IS NOT NULL"
+        };
+        let q = sqlx::query(sql).bind(attempts_left);
+        let q = if burn {
+            q.bind(vec![0u8; 32])
+        } else {
+            q.bind(Vec::<u8>::new())
+        };
+        q.bind(request_id).execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Records that `recipient` was told to delete `categories` of the subject (idempotent per
+    /// request and recipient).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_erasure_notice(
+        &mut self,
+        request_id: &str,
+        recipient: &str,
+        subject_id: &str,
+        categories: &str,
+        at: i64,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "INSERT INTO erasure_notices (request_id, recipient, subject_id, categories, at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (request_id, recipient) DO NOTHING",
+        )
+        .bind(request_id)
+        .bind(recipient)
+        .bind(subject_id)
+        .bind(categories)
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected())
+    }
+}
