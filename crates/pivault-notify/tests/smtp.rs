@@ -32,6 +32,13 @@ async fn a_chinese_mail_arrives_with_its_recipient_and_decoded_body() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].envelope_from, "privacy@pivault.test");
     assert_eq!(got[0].rcpt_to, vec!["zhang.san@example.cn".to_owned()]);
+    // lettre transfer-encodes non-ASCII, so this exercises the sink's decoding.
+    let raw = String::from_utf8_lossy(&got[0].data).to_ascii_lowercase();
+    assert!(
+        raw.contains("content-transfer-encoding: base64")
+            || raw.contains("content-transfer-encoding: quoted-printable"),
+        "{raw}"
+    );
     assert_eq!(got[0].text_body().unwrap().trim_end(), CHINESE_BODY);
     assert_eq!(got[0].subject().unwrap(), "个人信息删除请求：身份验证");
 }
