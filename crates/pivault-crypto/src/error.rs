@@ -22,6 +22,10 @@ pub enum CryptoError {
     /// the problem, never the key bytes.
     #[error("key file {0}")]
     KeyFile(String),
+    /// A signature (Ed25519, RFC 8032) did not verify: wrong key, or the message or
+    /// signature was altered.
+    #[error("signature verification failed")]
+    BadSignature,
     /// Input has the wrong shape (too short, unknown suite byte, bad length, …).
     #[error("malformed input: {0}")]
     Malformed(&'static str),

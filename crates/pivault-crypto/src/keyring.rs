@@ -6,8 +6,12 @@ use ring::{digest, hmac};
 use zeroize::Zeroizing;
 
 use crate::dek::{hkdf_expand, with_encoded, DEK_LEN, NONCE_LEN, TAG_LEN};
+use crate::otp::HKDF_INFO_OTP;
 use crate::secret::os_random;
-use crate::{CryptoError, Dek, MasterSecret, Suite};
+use crate::{CryptoError, Dek, MasterSecret, ReceiptSigner, Suite};
+
+/// Domain label that starts the HMAC input of every one-time-code digest.
+const OTP_LABEL: &[u8] = b"pivault otp digest v1";
 
 /// HKDF info for the key-encryption key.
 pub const HKDF_INFO_KEK: &str = "pivault kek v1";
@@ -56,7 +60,11 @@ impl Kek {
 /// * the **KEK** (32 bytes, info `"pivault kek v1"`), an AES-256-GCM key that wraps
 ///   per-subject DEKs (envelope encryption) and never touches the database;
 /// * the **blind-index key** (32 bytes, info `"pivault blind-index v1"`), an HMAC-SHA256
-///   key (RFC 2104) for exact-match lookup of normalized values.
+///   key (RFC 2104) for exact-match lookup of normalized values;
+/// * the **receipt-signing seed** (32 bytes, info `"pivault receipt-signing v1"`), an
+///   Ed25519 key (RFC 8032) that signs deletion receipts, see [`KeyRing::receipt_signer`];
+/// * the **one-time-code key** (32 bytes, info `"pivault otp v1"`), an HMAC-SHA256 key
+///   for digests of DSR verification codes (policy §7.2), see [`KeyRing::code_digest`].
 ///
 /// The master secret itself is dropped (and zeroized) after derivation.
 ///
@@ -71,10 +79,13 @@ pub struct KeyRing {
     current: Kek,
     retired: Vec<Kek>,
     index_key: hmac::Key,
+    receipt: ReceiptSigner,
+    otp_key: hmac::Key,
 }
 
 impl KeyRing {
-    /// Derives the KEK and blind-index key from `master`. `suite` is the cipher suite
+    /// Derives the KEK, blind-index key, receipt-signing key and one-time-code key from
+    /// `master`. `suite` is the cipher suite
     /// of the DEKs this ring generates and unwraps (DEK wrapping itself always uses
     /// AES-256-GCM).
     pub fn new(master: MasterSecret, suite: Suite) -> Self {
@@ -86,11 +97,16 @@ impl KeyRing {
             &mut ik[..],
         );
         let index_key = hmac::Key::new(hmac::HMAC_SHA256, &ik[..]);
+        let mut ok = Zeroizing::new([0u8; 32]);
+        hkdf_expand(master.bytes(), HKDF_INFO_OTP.as_bytes(), &mut ok[..]);
+        let otp_key = hmac::Key::new(hmac::HMAC_SHA256, &ok[..]);
         KeyRing {
             suite,
             current,
             retired: Vec::new(),
             index_key,
+            receipt: ReceiptSigner::derive(&master),
+            otp_key,
         }
     }
 
@@ -242,6 +258,38 @@ impl KeyRing {
         ctx.update(kind.as_bytes());
         ctx.update(&[0]);
         ctx.update(normalized.as_bytes());
+        let tag = ctx.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+impl KeyRing {
+    /// The Ed25519 (RFC 8032) signer for deletion receipts. Its seed was derived once in
+    /// [`KeyRing::new`] with HKDF-SHA256 (RFC 5869, info `"pivault receipt-signing v1"`)
+    /// from the current master secret, so the public key is stable across restarts.
+    ///
+    /// Returns an owned handle (its copy of the seed is zeroized when it is dropped) so a
+    /// service can hold it apart from the key ring.
+    pub fn receipt_signer(&self) -> ReceiptSigner {
+        self.receipt.duplicate()
+    }
+
+    /// Digest under which a DSR one-time code is stored (policy §7.2): HMAC-SHA256
+    /// (RFC 2104) under the one-time-code key over
+    /// `"pivault otp digest v1" ‖ len(request_id) as u64 big-endian ‖ request_id ‖ code`.
+    /// 32 bytes.
+    ///
+    /// The length prefix makes the split between request id and code unambiguous, and the
+    /// request id binds a code to its request: the same code for another request gives an
+    /// unrelated digest. Compare digests with [`digests_equal`](crate::digests_equal).
+    pub fn code_digest(&self, request_id: &str, code: &str) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.otp_key);
+        ctx.update(OTP_LABEL);
+        ctx.update(&(request_id.len() as u64).to_be_bytes());
+        ctx.update(request_id.as_bytes());
+        ctx.update(code.as_bytes());
         let tag = ctx.sign();
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());

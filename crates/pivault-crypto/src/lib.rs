@@ -15,6 +15,11 @@
 //! * [`DekCache`] — a bounded LRU of unwrapped DEKs.
 //! * [`KeyRing::blind_index`] — HMAC-SHA256 (RFC 2104) of an already-normalized value for
 //!   exact-match lookup.
+//! * [`KeyRing::receipt_signer`], [`ReceiptSigner`], [`verify_receipt`] — Ed25519
+//!   (RFC 8032) signatures on deletion receipts, key derived from the master secret.
+//! * [`generate_code`], [`KeyRing::code_digest`], [`digests_equal`] — one-time codes for
+//!   DSR identity verification (policy §7.2): uniform random digits, stored only as a keyed
+//!   digest bound to the request, compared in constant time.
 //! * [`new_api_token`], [`token_hash`], [`ct_eq`] — API tokens.
 //! * [`chain_hash`], [`GENESIS`] — the audit hash chain.
 //!
@@ -38,7 +43,9 @@ mod chain;
 mod dek;
 mod error;
 mod keyring;
+mod otp;
 mod plaintext;
+mod receipt;
 mod secret;
 mod suite;
 mod token;
@@ -48,7 +55,12 @@ pub use chain::{chain_hash, GENESIS};
 pub use dek::{Aad, Dek, DEK_LEN, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 pub use error::CryptoError;
 pub use keyring::{KeyRing, WrappedDek, HKDF_INFO_BLIND_INDEX, HKDF_INFO_KEK, WRAPPED_DEK_LEN};
+pub use otp::{digests_equal, generate_code, HKDF_INFO_OTP, OTP_MAX_DIGITS, OTP_MIN_DIGITS};
 pub use plaintext::{wipe_vec, Plaintext};
+pub use receipt::{
+    verify_receipt, ReceiptSigner, HKDF_INFO_RECEIPT_SIGNING, RECEIPT_PUBLIC_KEY_LEN,
+    RECEIPT_SIGNATURE_LEN,
+};
 pub use secret::{MasterSecret, MASTER_SECRET_LEN};
 pub use suite::Suite;
 pub use token::{ct_eq, new_api_token, token_hash, API_TOKEN_PREFIX};
