@@ -955,7 +955,11 @@ struct RecordRow {
     fields: Fields,
 }
 
-/// Shared driver for files whose rows become one record of an existing account's subject.
+/// One batch from a record file: parsed rows, rejects (malformed or invalid rows), and how
+/// many source rows it covered (0 = end of file).
+type RecordBatch = (Vec<RecordRow>, Vec<Reject>, u64);
+
+/// Shared driver for CSV files whose rows become one record of an existing account's subject.
 async fn import_records(
     ctx: &Ctx<'_>,
     file: &'static str,
@@ -964,35 +968,49 @@ async fn import_records(
     purpose: &'static str,
     parse: fn(&Cols, &Row) -> Result<RecordRow, Reject>,
 ) -> Result<FileReport, CoreError> {
-    let path = ctx.dir.join(file);
     ctx.check_categories(categories)?;
-    let mut b = Batches::open(&path, required)?;
+    let mut b = Batches::open(&ctx.dir.join(file), required)?;
+    let total = b.total();
+    drive_records(ctx, file, purpose, total, move || {
+        let (rows, mut bad) = b.next()?;
+        let n = (rows.len() + bad.len()) as u64;
+        let mut good = Vec::with_capacity(rows.len());
+        for r in &rows {
+            match parse(&b.cols, r) {
+                Ok(x) => good.push(x),
+                Err(e) => bad.push(e),
+            }
+        }
+        Ok((good, bad, n))
+    })
+    .await
+}
+
+/// Lands record rows batch by batch (from CSV or JSON Lines): unknown accounts and erased
+/// subjects are rejects, records already present (or earlier in the file) are skipped, the
+/// rest are sealed under the subject's DEK in one transaction per batch.
+async fn drive_records(
+    ctx: &Ctx<'_>,
+    file: &'static str,
+    purpose: &'static str,
+    total: u64,
+    mut next_batch: impl FnMut() -> Result<RecordBatch, CoreError> + Send,
+) -> Result<FileReport, CoreError> {
     let mut rej = Rejects::new(ctx.rejects_dir, file);
     let mut rep = FileReport {
         file: file.into(),
         ..FileReport::default()
     };
-    ctx.progress.start(file, b.total());
+    ctx.progress.start(file, total);
     loop {
-        let (rows, bad) = b.next()?;
-        if rows.is_empty() && bad.is_empty() {
+        let (good, bad, n) = next_batch()?;
+        if n == 0 {
             break;
         }
-        let n = (rows.len() + bad.len()) as u64;
         for r in &bad {
             rej.write(r)?;
         }
         rep.rejected += bad.len() as u64;
-        let mut good = Vec::new();
-        for r in &rows {
-            match parse(&b.cols, r) {
-                Ok(x) => good.push(x),
-                Err(e) => {
-                    rej.write(&e)?;
-                    rep.rejected += 1;
-                }
-            }
-        }
         let accounts: Vec<String> = good.iter().map(|g| g.account.clone()).collect();
         let subjects = ctx.subjects_by_account(&accounts).await?;
         let pairs: Vec<(&str, &str)> = good
