@@ -1,5 +1,6 @@
-//! Import throughput of the full zh_CN-10k data set (74,855 rows) into a fresh SQLite store,
-//! in rows/s (criterion's "elements"). Run: `cargo bench -p pivault-core --bench import`.
+//! Import throughput of the full zh_CN-10k data set (76,855 rows, the 2,000 tickets included)
+//! into a fresh SQLite store, in rows/s (criterion's "elements"). Run:
+//! `cargo bench -p pivault-core --bench import`.
 //!
 //! Each iteration creates a new database file and master key in a temp dir, so it measures the
 //! whole first import: parsing, validation, sealing, blind indexing, audit chaining, writes.

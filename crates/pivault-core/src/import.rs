@@ -1,13 +1,14 @@
 //! Import of the provider's existing PI (the `zh_CN` data set layout, documented in
 //! `shared/tools/gen_dataset.py`): `users.csv`, `consent_events.csv`, `orders.csv`,
-//! `face_templates.csv`, `business_contacts.csv`, `icp_filings.csv`.
+//! `face_templates.csv`, `business_contacts.csv`, `icp_filings.csv`, `tickets.jsonl` (support
+//! tickets, JSON Lines).
 //!
 //! Invariants:
 //! - A bad row never stops the import: it goes to `<rejects>/<file>.rejects.csv` with its line
 //!   number, column, stable code and reason — never its values (they are PI, and a reject file
 //!   is plain text); the source line number finds it again. Valid rows next to it still land.
 //! - Importing twice creates no duplicates: accounts are matched by the account-id blind
-//!   index, consent events by event id, records (orders, filings) by record id, business
+//!   index, consent events by event id, records (orders, filings, tickets) by record id, business
 //!   contacts by a blind index over (customer account, name, mobile).
 //! - Rows land in batches; each batch is one transaction with one audit entry per row.
 
@@ -17,6 +18,7 @@ use crate::vault::{Vault, DOB_CATEGORY, ERASED_ACCOUNT, SCOPE_PRIMARY};
 use base64::Engine as _;
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, Mobile};
+use pivault_domain::policy::ValueType;
 use pivault_store::{ConsentRow, FieldRow, KeyRow, SubjectRow};
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
@@ -298,6 +300,76 @@ fn newline_index(path: &Path) -> Vec<u64> {
         }
     }
     out
+}
+
+/// Longest JSON Lines line read whole (1 MiB: room for a 64 KiB text even fully `\u`-escaped);
+/// a longer line is a reject, skipped without being held in memory.
+const MAX_JSONL_LINE: usize = 1024 * 1024;
+
+/// One JSON Lines line: physical 1-based line number, bytes without the line ending.
+type JsonlLine = (u64, Vec<u8>);
+
+/// Reads a JSON Lines file in batches of (physical 1-based line number, line without its `\n`
+/// or `\r\n`). Blank lines are skipped (as the CSV reader skips empty lines); over-long lines
+/// become rejects.
+struct JsonlBatches {
+    reader: std::io::BufReader<std::fs::File>,
+    line: u64,
+    total: u64,
+}
+
+impl JsonlBatches {
+    fn open(path: &Path) -> Result<Self, CoreError> {
+        let file = std::fs::File::open(path)?;
+        Ok(Self {
+            reader: std::io::BufReader::with_capacity(64 * 1024, file),
+            line: 0,
+            total: newline_index(path).len() as u64,
+        })
+    }
+
+    /// Next batch: lines, plus rejects. Empty lines vec + no rejects = EOF.
+    fn next(&mut self) -> Result<(Vec<JsonlLine>, Vec<Reject>), CoreError> {
+        use std::io::{BufRead as _, Read as _};
+        let mut lines = Vec::with_capacity(BATCH);
+        let mut rejects = Vec::new();
+        while lines.len() < BATCH {
+            let mut buf = Vec::new();
+            let limit = MAX_JSONL_LINE as u64 + 1;
+            if (&mut self.reader).take(limit).read_until(b'\n', &mut buf)? == 0 {
+                break;
+            }
+            self.line += 1;
+            if buf.last() != Some(&b'\n') && buf.len() > MAX_JSONL_LINE {
+                // Drop the rest of the line in bounded chunks.
+                loop {
+                    buf.clear();
+                    let n = (&mut self.reader).take(limit).read_until(b'\n', &mut buf)?;
+                    if n == 0 || buf.last() == Some(&b'\n') {
+                        break;
+                    }
+                }
+                rejects.push(reject(
+                    self.line,
+                    "",
+                    "line_too_long",
+                    "the line is longer than 1 MiB",
+                ));
+                continue;
+            }
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
+                }
+            }
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            lines.push((self.line, buf));
+        }
+        Ok((lines, rejects))
+    }
 }
 
 struct Ctx<'a> {
@@ -592,13 +664,14 @@ pub async fn import_dir(
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<FileReport, CoreError>> + Send + 'c>,
     >;
-    let steps: [(&str, Step); 6] = [
+    let steps: [(&str, Step); 7] = [
         ("users.csv", |c| Box::pin(import_users(c))),
         ("consent_events.csv", |c| Box::pin(import_consents(c))),
         ("orders.csv", |c| Box::pin(import_orders(c))),
         ("face_templates.csv", |c| Box::pin(import_faces(c))),
         ("business_contacts.csv", |c| Box::pin(import_contacts(c))),
         ("icp_filings.csv", |c| Box::pin(import_icp(c))),
+        ("tickets.jsonl", |c| Box::pin(import_tickets(c))),
     ];
     for (name, step) in steps {
         if dir.join(name).is_file() {
@@ -955,7 +1028,11 @@ struct RecordRow {
     fields: Fields,
 }
 
-/// Shared driver for files whose rows become one record of an existing account's subject.
+/// One batch from a record file: parsed rows, rejects (malformed or invalid rows), and how
+/// many source rows it covered (0 = end of file).
+type RecordBatch = (Vec<RecordRow>, Vec<Reject>, u64);
+
+/// Shared driver for CSV files whose rows become one record of an existing account's subject.
 async fn import_records(
     ctx: &Ctx<'_>,
     file: &'static str,
@@ -964,35 +1041,49 @@ async fn import_records(
     purpose: &'static str,
     parse: fn(&Cols, &Row) -> Result<RecordRow, Reject>,
 ) -> Result<FileReport, CoreError> {
-    let path = ctx.dir.join(file);
     ctx.check_categories(categories)?;
-    let mut b = Batches::open(&path, required)?;
+    let mut b = Batches::open(&ctx.dir.join(file), required)?;
+    let total = b.total();
+    drive_records(ctx, file, purpose, total, move || {
+        let (rows, mut bad) = b.next()?;
+        let n = (rows.len() + bad.len()) as u64;
+        let mut good = Vec::with_capacity(rows.len());
+        for r in &rows {
+            match parse(&b.cols, r) {
+                Ok(x) => good.push(x),
+                Err(e) => bad.push(e),
+            }
+        }
+        Ok((good, bad, n))
+    })
+    .await
+}
+
+/// Lands record rows batch by batch (from CSV or JSON Lines): unknown accounts and erased
+/// subjects are rejects, records already present (or earlier in the file) are skipped, the
+/// rest are sealed under the subject's DEK in one transaction per batch.
+async fn drive_records(
+    ctx: &Ctx<'_>,
+    file: &'static str,
+    purpose: &'static str,
+    total: u64,
+    mut next_batch: impl FnMut() -> Result<RecordBatch, CoreError> + Send,
+) -> Result<FileReport, CoreError> {
     let mut rej = Rejects::new(ctx.rejects_dir, file);
     let mut rep = FileReport {
         file: file.into(),
         ..FileReport::default()
     };
-    ctx.progress.start(file, b.total());
+    ctx.progress.start(file, total);
     loop {
-        let (rows, bad) = b.next()?;
-        if rows.is_empty() && bad.is_empty() {
+        let (good, bad, n) = next_batch()?;
+        if n == 0 {
             break;
         }
-        let n = (rows.len() + bad.len()) as u64;
         for r in &bad {
             rej.write(r)?;
         }
         rep.rejected += bad.len() as u64;
-        let mut good = Vec::new();
-        for r in &rows {
-            match parse(&b.cols, r) {
-                Ok(x) => good.push(x),
-                Err(e) => {
-                    rej.write(&e)?;
-                    rep.rejected += 1;
-                }
-            }
-        }
         let accounts: Vec<String> = good.iter().map(|g| g.account.clone()).collect();
         let subjects = ctx.subjects_by_account(&accounts).await?;
         let pairs: Vec<(&str, &str)> = good
@@ -1272,6 +1363,85 @@ async fn import_icp(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     .await
 }
 
+const TICKET_CATEGORY: &str = "user.support.ticket";
+
+/// One `tickets.jsonl` line: `{"ticket_id", "account_id", "created_at", "text", "spans"}`.
+///
+/// The text is sealed whole (it is free text and may hold any PI); `created_at` goes in the
+/// same record and category, as a face template's `enrolled_at` and a filing's `submitted_at`
+/// do (tickets carry no retention period that would need a timestamp category of their own,
+/// as `user.transaction.paid_at` does). `spans` is dropped: code-point offsets and PI-kind
+/// labels of the generator's ground truth, not PI about the subject, and no policy category
+/// fits them.
+fn parse_ticket(l: u64, bytes: &[u8]) -> Result<RecordRow, Reject> {
+    use serde_json::Value as J;
+    let s = std::str::from_utf8(bytes)
+        .map_err(|_| reject(l, "", "not_utf8", "the row is not valid UTF-8"))?;
+    let v: J = serde_json::from_str(s)
+        .map_err(|_| reject(l, "", "json_malformed", "the line is not valid JSON"))?;
+    let J::Object(o) = v else {
+        return Err(reject(
+            l,
+            "",
+            "json_not_object",
+            "the line is not a JSON object",
+        ));
+    };
+    let field = |name: &'static str| {
+        o.get(name)
+            .ok_or_else(|| reject(l, name, "field_missing", "a required field is missing"))
+    };
+    let string = |name: &'static str| {
+        field(name)?.as_str().ok_or_else(|| {
+            reject(
+                l,
+                name,
+                "value_wrong_type",
+                "the field is not a JSON string",
+            )
+        })
+    };
+    let id = record_id(string("ticket_id")?, l, "ticket_id")?;
+    let account = AccountId::parse(string("account_id")?)
+        .map(|a| a.as_str().to_string())
+        .map_err(|e| reject(l, "account_id", e.code, e.reason))?;
+    let at = parse_timestamp(string("created_at")?)
+        .map_err(|e| reject(l, "created_at", e.code, e.reason))?;
+    // The vault's own rule for a text value: a string, not blank, at most 64 KiB.
+    let text = FieldValue::from_json(field("text")?, ValueType::Text)
+        .map_err(|e| reject(l, "text", e.code, e.reason))?;
+    Ok(RecordRow {
+        line: l,
+        account,
+        record: format!("ticket:{id}"),
+        fields: vec![
+            (TICKET_CATEGORY, "text", text),
+            (TICKET_CATEGORY, "created_at", FieldValue::Timestamp(at)),
+        ],
+    })
+}
+
+async fn import_tickets(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
+    const FILE: &str = "tickets.jsonl";
+    ctx.check_categories(&[TICKET_CATEGORY])?;
+    let mut b = JsonlBatches::open(&ctx.dir.join(FILE))?;
+    let total = b.total;
+    // §2.1.4: support records serve responding to and improving the service.
+    drive_records(ctx, FILE, "maintenance", total, move || {
+        let (lines, mut bad) = b.next()?;
+        let n = (lines.len() + bad.len()) as u64;
+        let mut good = Vec::with_capacity(lines.len());
+        for (l, bytes) in &lines {
+            match parse_ticket(*l, bytes) {
+                Ok(x) => good.push(x),
+                Err(e) => bad.push(e),
+            }
+        }
+        Ok((good, bad, n))
+    })
+    .await
+}
+
 async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     const FILE: &str = "business_contacts.csv";
     const REF_KIND: &str = "business_contact_ref";
@@ -1430,4 +1600,98 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
 fn unreachable_text() -> ! {
     // `text()` only ever builds FieldValue::Text.
     panic!("text() returned a non-text value")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const GOOD: &str = r#"{"ticket_id": "t000001", "account_id": "u104951", "created_at": "2025-12-12T06:16:44Z", "text": "我的手机号是150 2803 4213，谢谢", "spans": [[6, 19, "PHONE_NUMBER"]]}"#;
+
+    fn code(line: &str) -> &'static str {
+        parse_ticket(9, line.as_bytes()).err().map_or("ok", |r| {
+            assert_eq!(r.line, 9);
+            r.code
+        })
+    }
+
+    #[test]
+    fn a_ticket_line_becomes_one_sealed_text_and_its_creation_time() {
+        let r = parse_ticket(3, GOOD.as_bytes()).ok().unwrap();
+        assert_eq!((r.line, r.account.as_str()), (3, "u104951"));
+        assert_eq!(r.record, "ticket:t000001");
+        let names: Vec<(&str, &str)> = r.fields.iter().map(|f| (f.0, f.1)).collect();
+        assert_eq!(
+            names,
+            [
+                ("user.support.ticket", "text"),
+                ("user.support.ticket", "created_at")
+            ]
+        );
+        assert_eq!(r.fields[1].2, FieldValue::Timestamp(1_765_520_204));
+        // spans are not required
+        assert_eq!(
+            code(&GOOD.replace(r#", "spans": [[6, 19, "PHONE_NUMBER"]]"#, "")),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn bad_ticket_lines_get_stable_codes() {
+        assert_eq!(code(r#"{"ticket_id": "t1", "#), "json_malformed");
+        assert_eq!(code("[1, 2]"), "json_not_object");
+        assert_eq!(
+            code(&GOOD.replace(r#""account_id": "u104951", "#, "")),
+            "field_missing"
+        );
+        assert_eq!(code(&GOOD.replace(r#""t000001""#, "1")), "value_wrong_type");
+        assert_eq!(
+            code(&GOOD.replace("t000001", "t/../1")),
+            "record_id_malformed"
+        );
+        assert_eq!(
+            code(&GOOD.replace("2025-12-12T06:16:44Z", "2025-13-12 06:16")),
+            "timestamp_malformed"
+        );
+        let long = "长".repeat(crate::values::MAX_VALUE_BYTES / 3 + 1);
+        assert_eq!(
+            code(&GOOD.replace("我的手机号是150 2803 4213，谢谢", &long)),
+            "value_too_long"
+        );
+        assert_eq!(
+            code(&GOOD.replace("我的手机号是150 2803 4213，谢谢", "  ")),
+            "value_empty"
+        );
+        assert_eq!(
+            parse_ticket(1, b"{\"text\": \"\xff\"}").err().unwrap().code,
+            "not_utf8"
+        );
+    }
+
+    #[test]
+    fn jsonl_lines_are_physical_lines_with_lf_or_crlf_endings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let long = format!("{{\"text\": \"{}\"}}", "x".repeat(MAX_JSONL_LINE + 10));
+        let body = format!("a\r\n\r\nb\n{long}\r\nc\n  \nd");
+        std::fs::write(&path, body).unwrap();
+        let mut b = JsonlBatches::open(&path).unwrap();
+        assert_eq!(b.total, 6);
+        let (lines, rejects) = b.next().unwrap();
+        let got: Vec<(u64, &[u8])> = lines.iter().map(|(l, s)| (*l, s.as_slice())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, &b"a"[..]),
+                (3, &b"b"[..]),
+                (5, &b"c"[..]),
+                (7, &b"d"[..])
+            ]
+        );
+        let bad: Vec<(u64, &str)> = rejects.iter().map(|r| (r.line, r.code)).collect();
+        assert_eq!(bad, [(4, "line_too_long")]);
+        let (lines, rejects) = b.next().unwrap();
+        assert!(lines.is_empty() && rejects.is_empty());
+    }
 }

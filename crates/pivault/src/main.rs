@@ -87,9 +87,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
-    /// Import a data set directory (users.csv, consent_events.csv, orders.csv, …).
+    /// Import a data set directory (users.csv, consent_events.csv, orders.csv, …, tickets.jsonl).
     Import {
-        /// Directory holding the CSV files.
+        /// Directory holding the data set files.
         dir: PathBuf,
         /// Where reject files go (default: ./data/rejects).
         #[arg(long, default_value = "./data/rejects")]
@@ -353,7 +353,7 @@ async fn run(cli: Cli) -> Result<i32> {
             if report.files.is_empty() {
                 eprintln!(
                     "error: {} holds none of users.csv, consent_events.csv, orders.csv, face_templates.csv, \
-                     business_contacts.csv, icp_filings.csv",
+                     business_contacts.csv, icp_filings.csv, tickets.jsonl",
                     dir.display()
                 );
                 return Ok(1);

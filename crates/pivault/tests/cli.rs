@@ -33,7 +33,7 @@ fn text(b: &[u8]) -> String {
 fn counts(stdout: &str) -> Vec<(String, u64, u64, u64)> {
     stdout
         .lines()
-        .filter(|l| l.contains(".csv"))
+        .filter(|l| l.contains(".csv") || l.contains(".jsonl"))
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (
@@ -149,6 +149,8 @@ fn full_data_set_imports_once_then_skips_and_the_audit_chain_catches_an_altered_
         ("face_templates.csv", 2_070),
         ("business_contacts.csv", 500),
         ("icp_filings.csv", 1_000),
+        // every one of the 2,000 tickets names an account in users.csv
+        ("tickets.jsonl", 2_000),
     ];
     assert_eq!(first.len(), expect.len(), "{}", text(&out.stdout));
     for ((file, imported, rejected, skipped), (want_file, want)) in first.iter().zip(expect) {
@@ -169,7 +171,7 @@ fn full_data_set_imports_once_then_skips_and_the_audit_chain_catches_an_altered_
 
     let ok = pivault(dir.path(), &["audit", "verify"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("audit chain ok: 74855 entries"));
+    assert!(text(&ok.stdout).contains("audit chain ok: 76855 entries"));
 
     // alter one row by hand, as an operator with database access could
     let url = format!("sqlite://{}", dir.path().join("data/pivault.db").display());
@@ -247,5 +249,78 @@ fn rejects_case(sep: &str) {
     assert!(
         !rejects.contains("1390000") && !rejects.contains(&flipped),
         "a reject file must not hold PI"
+    );
+}
+
+#[test]
+fn bad_ticket_lines_go_to_a_reject_file_with_physical_line_numbers_and_no_ticket_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(data().join("users.csv")).unwrap();
+    let users: Vec<&str> = src.lines().take(3).collect();
+    let account = |i: usize| users[i].split(',').next().unwrap().to_string();
+    let ticket = |id: &str, acc: &str, at: &str, text: &str| {
+        serde_json::json!({"ticket_id": id, "account_id": acc, "created_at": at, "text": text,
+                           "spans": [[3, 14, "PHONE_NUMBER"]]})
+        .to_string()
+    };
+    let at = "2025-07-17T19:36:37Z";
+    let long = "机密".repeat(40_000);
+    let lines = [
+        ticket("t1", &account(1), at, "我的号13900001111，请回电") + "\n", // 1: good
+        "{\"ticket_id\": \"t2\", \"account_id\": \"u1\", \"text\": \"半行".to_string() + "\n", // 2: broken JSON
+        ticket("t3", "u999999", at, "号码13900003333丢了") + "\n", // 3: unknown account
+        ticket("t4", &account(2), "2025-07-17 19:36", "号码13900004444") + "\n", // 4: bad timestamp
+        ticket("t5", &account(2), at, "退款到13900005555") + "\r\n", // 5: good, CRLF
+        ticket("t6", &account(1), at, &long) + "\r\n",             // 6: text over 64 KiB
+        ticket("t7", &account(1), at, "第七行13900007777"),        // 7: good, no final newline
+    ];
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("users.csv"), users.join("\r\n") + "\r\n").unwrap();
+    std::fs::write(input.join("tickets.jsonl"), lines.concat()).unwrap();
+
+    let out = pivault(dir.path(), &["import", "in"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        counts(&text(&out.stdout)),
+        vec![
+            ("users.csv".to_string(), 2, 0, 0),
+            ("tickets.jsonl".to_string(), 3, 4, 0)
+        ]
+    );
+    let rejects =
+        std::fs::read_to_string(dir.path().join("data/rejects/tickets.jsonl.rejects.csv")).unwrap();
+    let r: Vec<&str> = rejects.lines().collect();
+    assert_eq!(r.len(), 5, "{rejects}");
+    assert_eq!(r[0], "line,column,code,reason");
+    assert!(r[1].starts_with("2,,json_malformed,"), "{rejects}");
+    assert!(
+        r[2].starts_with("3,account_id,unknown_account,"),
+        "{rejects}"
+    );
+    assert!(
+        r[3].starts_with("4,created_at,timestamp_malformed,"),
+        "{rejects}"
+    );
+    assert!(r[4].starts_with("6,text,value_too_long,"), "{rejects}");
+    for pi in ["1390000", "半行", "机密", "u999999", "2025-07-17"] {
+        assert!(
+            !rejects.contains(pi),
+            "a reject file must not hold PI: {rejects}"
+        );
+    }
+
+    // a second run lands nothing new and rejects the same lines
+    let out = pivault(dir.path(), &["import", "in"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        counts(&text(&out.stdout))[1],
+        ("tickets.jsonl".to_string(), 0, 4, 3)
+    );
+    let ok = pivault(dir.path(), &["audit", "verify"]);
+    assert!(
+        text(&ok.stdout).contains("audit chain ok: 5 entries"),
+        "{}",
+        text(&ok.stdout)
     );
 }

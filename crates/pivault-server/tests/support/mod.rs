@@ -97,6 +97,14 @@ pub fn slice_dir() -> &'static Path {
             }
             w.flush().unwrap();
         }
+        let tickets = std::fs::read_to_string(src.join("tickets.jsonl")).unwrap();
+        let mut f = std::fs::File::create(out.join("tickets.jsonl")).unwrap();
+        for l in tickets.lines() {
+            let t: serde_json::Value = serde_json::from_str(l).unwrap();
+            if accounts.contains(t["account_id"].as_str().unwrap()) {
+                writeln!(f, "{l}").unwrap();
+            }
+        }
         out
     })
 }
