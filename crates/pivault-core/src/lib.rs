@@ -12,6 +12,7 @@
 
 mod audit_writer;
 pub mod decisions;
+pub mod dsr;
 pub mod error;
 mod facts_cache;
 pub mod import;
@@ -21,5 +22,6 @@ mod vault;
 pub use error::{CoreError, Denial};
 pub use vault::{
     AuditVerifyReport, ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult,
-    Principal, ReadResult, RetainedCategory, Vault, ROLE_ADMIN, ROLE_APP,
+    Principal, ReadResult, RetainedCategory, Vault, CONSENT_METHODS, ERASURE_GROUNDS, ROLE_ADMIN,
+    ROLE_APP,
 };

@@ -26,7 +26,10 @@ pub(crate) const SCOPE_PRIMARY: &str = "primary";
 pub(crate) const SCOPE_RESTRICTED: &str = "restricted";
 pub(crate) const DOB_CATEGORY: &str = "user.demographic.date_of_birth";
 /// How a consent may have been collected.
-pub const CONSENT_METHODS: [&str; 7] = ["web", "app", "api", "import", "paper", "phone", "email"];
+/// `dsr`: recorded by a data subject request (withdrawal, cancellation).
+pub const CONSENT_METHODS: [&str; 8] = [
+    "web", "app", "api", "import", "paper", "phone", "email", "dsr",
+];
 /// Grounds of an erasure: PIPL Art. 47 para 1 and policy §7.1.1–7.1.3, plus the subject's own
 /// request (Art. 47 para 1 "the individual requests deletion" in the cases listed).
 pub const ERASURE_GROUNDS: [&str; 8] = [
@@ -194,6 +197,15 @@ pub struct ErasureReceipt {
     pub blind_index_entries_removed: u64,
 }
 
+/// What [`Vault::stage_shred`] destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShredOutcome {
+    pub(crate) destroyed_key_id: String,
+    pub(crate) deleted_fields: u64,
+    pub(crate) deleted_categories: Vec<String>,
+    pub(crate) blind_index_entries_removed: u64,
+}
+
 /// Result of walking the audit chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditVerifyReport {
@@ -218,7 +230,7 @@ pub(crate) struct LoadedFacts {
     pub(crate) birth_date: Option<Date>,
 }
 
-struct Prepared<'p> {
+pub(crate) struct Prepared<'p> {
     category: &'p Category,
     record: String,
     name: String,
@@ -238,6 +250,8 @@ pub struct Vault {
     staff: Option<Arc<pivault_staff::StaffPolicy>>,
     principals:
         std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
+    sender: Option<Arc<dyn crate::dsr::CodeSender>>,
+    fault: std::sync::Mutex<Option<crate::dsr::Fault>>,
 }
 
 /// How long an authenticated API key is trusted without asking the store again. A revoked key
@@ -315,6 +329,8 @@ impl Vault {
             policy: Arc::new(policy),
             clock,
             principals: std::sync::Mutex::new(std::collections::HashMap::new()),
+            sender: None,
+            fault: std::sync::Mutex::new(None),
         })
     }
 
@@ -323,6 +339,29 @@ impl Vault {
     pub fn with_staff_policy(mut self, staff: pivault_staff::StaffPolicy) -> Self {
         self.staff = Some(Arc::new(staff));
         self
+    }
+
+    /// Sends data subject requests' one-time codes and notices through `sender` (policy §7.2).
+    #[must_use]
+    pub fn with_code_sender(mut self, sender: Arc<dyn crate::dsr::CodeSender>) -> Self {
+        self.sender = Some(sender);
+        self
+    }
+
+    /// Injects (or clears) a fault into request execution (tests and drills; see
+    /// [`crate::dsr::Fault`]).
+    pub fn inject_fault(&self, fault: Option<crate::dsr::Fault>) {
+        if let Ok(mut f) = self.fault.lock() {
+            *f = fault;
+        }
+    }
+
+    pub(crate) fn fault(&self) -> Option<crate::dsr::Fault> {
+        self.fault.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub(crate) fn code_sender(&self) -> Option<&Arc<dyn crate::dsr::CodeSender>> {
+        self.sender.as_ref()
     }
 
     /// Narrows an allowed decision for an operator (support, dpo, security): categories the
@@ -548,7 +587,10 @@ impl Vault {
         FieldValue::decode(&pt).map_err(|e| CoreError::invalid("stored field", e.code, e.reason))
     }
 
-    fn prepare<'p>(&'p self, inputs: &[FieldInput]) -> Result<Vec<Prepared<'p>>, CoreError> {
+    pub(crate) fn prepare<'p>(
+        &'p self,
+        inputs: &[FieldInput],
+    ) -> Result<Vec<Prepared<'p>>, CoreError> {
         if inputs.is_empty() {
             return Err(CoreError::invalid(
                 "fields",
@@ -684,7 +726,7 @@ impl Vault {
             })
     }
 
-    async fn consent_state(
+    pub(crate) async fn consent_state(
         &self,
         subject_id: &str,
         now: OffsetDateTime,
@@ -1028,11 +1070,46 @@ impl Vault {
             .await?;
             return Err(CoreError::Denied(denial(&dd)));
         }
+        let mut tx = self.store.begin(now).await?;
+        let n = self
+            .stage_field_writes(&mut tx, subject_id, &dek, &prepared, &existing, now)
+            .await?;
+        let mut rec = self.audit_base(&p.name, "fields.put", now, request_id);
+        rec.subject_id = Some(subject_id.into());
+        rec.purpose = Some(purpose.into());
+        rec.outcome = "allow".into();
+        rec.reason = Some(d.reason.as_str().into());
+        rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+        rec.categories = AuditRecord::join_categories(cats.iter().copied());
+        rec.detail = Some(format!("fields={n}"));
+        tx.audit(rec);
+        tx.commit().await?;
+        self.facts_changed(subject_id);
+        Ok(n)
+    }
+
+    /// Stages sealed writes of `prepared` fields into `tx`: upserts them under `dek` and
+    /// re-derives the blind index of every identifier kind touched (a corrected mobile stops
+    /// finding the subject under the old number), with a facts-epoch bump. `existing` are the
+    /// subject's current fields. Returns the number of fields written.
+    ///
+    /// # Errors
+    /// `Conflict` if the subject was erased meanwhile or an account id belongs to another
+    /// subject; crypto/store failures.
+    pub(crate) async fn stage_field_writes(
+        &self,
+        tx: &mut pivault_store::WriteTx,
+        subject_id: &str,
+        dek: &Dek,
+        prepared: &[Prepared<'_>],
+        existing: &[FieldRow],
+        now: i64,
+    ) -> Result<usize, CoreError> {
         let rows: Vec<FieldRow> = prepared
             .iter()
             .map(|f| {
                 Self::seal_row(
-                    &dek,
+                    dek,
                     subject_id,
                     &f.record,
                     &f.name,
@@ -1055,13 +1132,13 @@ impl Vault {
             .collect();
         let mut idx_values: Vec<(IdentifierKind, String)> =
             prepared.iter().filter_map(|f| f.ident.clone()).collect();
-        for r in &existing {
+        for r in existing {
             if replaced.contains(&(r.record.as_str(), r.name.as_str())) {
                 continue;
             }
             if let Some(kind) = self.policy.category(&r.category).and_then(|c| c.identifier) {
                 if touched.contains(&kind) {
-                    if let FieldValue::Text(s) = Self::open_row(&dek, r)? {
+                    if let FieldValue::Text(s) = Self::open_row(dek, r)? {
                         idx_values.push((kind, s));
                     }
                 }
@@ -1071,7 +1148,6 @@ impl Vault {
             .iter()
             .map(|(k, n)| (k.as_str(), self.keys.blind_index(k.as_str(), n), subject_id))
             .collect();
-        let mut tx = self.store.begin(now).await?;
         // Re-check under the write lock: another instance may have erased the subject since
         // the status was read above; its fields must not come back sealed under a shredded DEK.
         if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
@@ -1094,18 +1170,7 @@ impl Vault {
             tx.delete_blind_index(subject_id, Some(k.as_str())).await?;
         }
         tx.insert_blind_index(&idx).await?;
-        let mut rec = self.audit_base(&p.name, "fields.put", now, request_id);
-        rec.subject_id = Some(subject_id.into());
-        rec.purpose = Some(purpose.into());
-        rec.outcome = "allow".into();
-        rec.reason = Some(d.reason.as_str().into());
-        rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
-        rec.categories = AuditRecord::join_categories(cats.iter().copied());
-        rec.detail = Some(format!("fields={}", rows.len()));
-        tx.audit(rec);
         tx.bump_facts_epoch().await?;
-        tx.commit().await?;
-        self.facts_changed(subject_id);
         Ok(rows.len())
     }
 
@@ -1468,80 +1533,172 @@ impl Vault {
             .await?
             .ok_or(CoreError::Conflict("subject_key_missing"))?;
         let rows = self.store.fields(subject_id).await?;
+        let (rows, retained) = self
+            .stage_restrict(&mut tx, subject_id, &dek, rows, now)
+            .await?;
+        let shred = self
+            .stage_shred(&mut tx, subject_id, &dek, &rows, now)
+            .await?;
+        let mut rec = self.audit_base(&p.name, "subject.erase", now, request_id);
+        rec.subject_id = Some(subject_id.into());
+        rec.categories =
+            AuditRecord::join_categories(shred.deleted_categories.iter().map(String::as_str));
+        rec.detail = Some(format!(
+            "ground={ground} destroyed_key={} deleted_fields={} retained_fields={} blind_index_removed={}",
+            shred.destroyed_key_id,
+            shred.deleted_fields,
+            retained.iter().map(|r| r.fields).sum::<u64>(),
+            shred.blind_index_entries_removed,
+        ));
+        tx.audit(rec);
+        tx.commit().await?;
+        self.shredded(subject_id);
+        Ok(ErasureReceipt {
+            subject_id: subject_id.into(),
+            erased_at: now,
+            destroyed_key_id: shred.destroyed_key_id,
+            deleted_fields: shred.deleted_fields,
+            deleted_categories: shred.deleted_categories,
+            retained,
+            blind_index_entries_removed: shred.blind_index_entries_removed,
+        })
+    }
 
+    /// Forgets every cached key and decision fact of a subject whose DEK was destroyed.
+    pub(crate) fn shredded(&self, subject_id: &str) {
+        self.facts_changed(subject_id);
+        self.cache.evict_prefix(&format!("{subject_id}/"));
+    }
+
+    /// Erasure, first half (PIPL Art. 47 para 2; §4.2): fields of categories under a legal
+    /// retention period still running are re-sealed under the subject's `restricted` DEK with
+    /// their release instant (the record's own event time, e.g. `paid_at`, + `min_days`).
+    /// Staged in `tx`; returns the rows as they will be after it (re-sealed ones replaced) and
+    /// what was retained. Rows already restricted are left alone, so a resumed erasure never
+    /// re-seals twice.
+    ///
+    /// # Errors
+    /// Crypto failure opening a row; store failure.
+    pub(crate) async fn stage_restrict(
+        &self,
+        tx: &mut pivault_store::WriteTx,
+        subject_id: &str,
+        dek: &Dek,
+        rows: Vec<FieldRow>,
+        now: i64,
+    ) -> Result<(Vec<FieldRow>, Vec<RetainedCategory>), CoreError> {
         // Release instant per record: the record's own event time (e.g. paid_at) + min_days.
-        let mut anchor: BTreeMap<&str, i64> = BTreeMap::new();
-        for r in &rows {
+        let mut anchor: BTreeMap<String, i64> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r.restricted_until.is_none()) {
             let Some(c) = self.policy.category(&r.category) else {
                 continue;
             };
             if c.retention.is_some() {
-                if let Ok(FieldValue::Timestamp(t)) = Self::open_row(&dek, r) {
-                    let e = anchor.entry(r.record.as_str()).or_insert(t);
+                if let Ok(FieldValue::Timestamp(t)) = Self::open_row(dek, r) {
+                    let e = anchor.entry(r.record.clone()).or_insert(t);
                     *e = (*e).max(t);
                 }
             }
         }
-        let (rdek, rkey) = self.new_dek(subject_id, SCOPE_RESTRICTED, now);
-        let mut retained_rows = Vec::new();
+        let mut rdek: Option<Arc<Dek>> = None;
         let mut retained: BTreeMap<String, RetainedCategory> = BTreeMap::new();
-        let mut deleted_categories: Vec<String> = Vec::new();
-        for r in &rows {
+        let mut out = Vec::with_capacity(rows.len());
+        let mut resealed = Vec::new();
+        for r in rows {
             let ret = self
                 .policy
                 .category(&r.category)
-                .and_then(|c| c.retention.as_ref());
-            let until = ret.map(|rt| {
-                anchor.get(r.record.as_str()).copied().unwrap_or(now)
-                    + i64::from(rt.min_days) * 86_400
-            });
-            match (ret, until) {
-                (Some(rt), Some(until)) if until > now => {
-                    let v = Self::open_row(&dek, r)?;
-                    retained_rows.push(Self::seal_row(
-                        &rdek,
-                        subject_id,
-                        &r.record,
-                        &r.name,
-                        &r.category,
-                        &v,
-                        Some(until),
-                        now,
-                    ));
-                    let e =
-                        retained
-                            .entry(r.category.clone())
-                            .or_insert_with(|| RetainedCategory {
-                                category: r.category.clone(),
-                                fields: 0,
-                                until,
-                                basis: rt.basis.clone(),
-                                clause: rt.clause.clone(),
-                            });
-                    e.fields += 1;
-                    e.until = e.until.max(until);
-                }
-                _ => deleted_categories.push(r.category.clone()),
+                .and_then(|c| c.retention.as_ref())
+                .filter(|_| r.restricted_until.is_none());
+            let Some(rt) = ret else {
+                out.push(r);
+                continue;
+            };
+            let until =
+                anchor.get(&r.record).copied().unwrap_or(now) + i64::from(rt.min_days) * 86_400;
+            if until <= now {
+                out.push(r);
+                continue;
             }
+            if rdek.is_none() {
+                rdek = Some(match self.dek(subject_id, SCOPE_RESTRICTED).await? {
+                    Some(d) => d,
+                    None => {
+                        let (d, row) = self.new_dek(subject_id, SCOPE_RESTRICTED, now);
+                        tx.insert_keys(std::slice::from_ref(&row)).await?;
+                        Arc::new(d)
+                    }
+                });
+            }
+            let Some(rd) = rdek.as_deref() else {
+                continue;
+            };
+            let v = Self::open_row(dek, &r)?;
+            let sealed = Self::seal_row(
+                rd,
+                subject_id,
+                &r.record,
+                &r.name,
+                &r.category,
+                &v,
+                Some(until),
+                now,
+            );
+            let e = retained
+                .entry(r.category.clone())
+                .or_insert_with(|| RetainedCategory {
+                    category: r.category.clone(),
+                    fields: 0,
+                    until,
+                    basis: rt.basis.clone(),
+                    clause: rt.clause.clone(),
+                });
+            e.fields += 1;
+            e.until = e.until.max(until);
+            resealed.push(sealed.clone());
+            out.push(sealed);
         }
+        if !resealed.is_empty() {
+            tx.upsert_fields(&resealed).await?;
+        }
+        Ok((out, retained.into_values().collect()))
+    }
+
+    /// Erasure, second half (PIPL Art. 47; §7.1): destroys the primary DEK (crypto-shredding),
+    /// deletes every unrestricted field and blind-index entry, adds the erased account id to
+    /// the suppression list, drops sealed request payloads and marks the subject erased — staged
+    /// in `tx`, with a facts-epoch bump. `rows` are the subject's fields as they will be when
+    /// `tx` commits. Call [`Vault::shredded`] after the commit.
+    ///
+    /// # Errors
+    /// Store failure.
+    pub(crate) async fn stage_shred(
+        &self,
+        tx: &mut pivault_store::WriteTx,
+        subject_id: &str,
+        dek: &Dek,
+        rows: &[FieldRow],
+        now: i64,
+    ) -> Result<ShredOutcome, CoreError> {
+        let live: Vec<&FieldRow> = rows
+            .iter()
+            .filter(|r| r.restricted_until.is_none())
+            .collect();
+        let mut deleted_categories: Vec<String> = live.iter().map(|r| r.category.clone()).collect();
         deleted_categories.sort();
         deleted_categories.dedup();
         tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
         let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
-        if !retained_rows.is_empty() {
-            tx.insert_keys(std::slice::from_ref(&rkey)).await?;
-            tx.upsert_fields(&retained_rows).await?;
-        }
         let removed = tx.delete_blind_index(subject_id, None).await?;
         // Suppression list: a keyed hash of the erased account id (not the id), so that a
         // re-run of an import cannot bring the person back (PIPL Art. 47: erased means gone).
-        let tombstones: Vec<(&str, [u8; 32], &str)> = rows
+        let tombstones: Vec<(&str, [u8; 32], &str)> = live
             .iter()
             .filter(|r| {
                 self.policy.category(&r.category).and_then(|c| c.identifier)
                     == Some(IdentifierKind::AccountId)
             })
-            .filter_map(|r| match Self::open_row(&dek, r) {
+            .filter_map(|r| match Self::open_row(dek, r) {
                 Ok(FieldValue::Text(a)) => Some((
                     ERASED_ACCOUNT,
                     self.keys.blind_index(ERASED_ACCOUNT, &a),
@@ -1551,28 +1708,13 @@ impl Vault {
             })
             .collect();
         tx.insert_blind_index(&tombstones).await?;
+        tx.clear_dsr_payloads(subject_id).await?;
         tx.mark_erased(subject_id, now).await?;
-        let mut rec = self.audit_base(&p.name, "subject.erase", now, request_id);
-        rec.subject_id = Some(subject_id.into());
-        rec.categories =
-            AuditRecord::join_categories(deleted_categories.iter().map(String::as_str));
-        rec.detail = Some(format!(
-            "ground={ground} destroyed_key={} deleted_fields={deleted_fields} retained_fields={} blind_index_removed={removed}",
-            dek.key_id(),
-            retained_rows.len()
-        ));
-        tx.audit(rec);
         tx.bump_facts_epoch().await?;
-        tx.commit().await?;
-        self.facts_changed(subject_id);
-        self.cache.evict_prefix(&format!("{subject_id}/"));
-        Ok(ErasureReceipt {
-            subject_id: subject_id.into(),
-            erased_at: now,
+        Ok(ShredOutcome {
             destroyed_key_id: dek.key_id().to_string(),
             deleted_fields,
             deleted_categories,
-            retained: retained.into_values().collect(),
             blind_index_entries_removed: removed,
         })
     }

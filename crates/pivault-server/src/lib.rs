@@ -1,10 +1,12 @@
 //! pivault's HTTP front-end: the `/v1` JSON API over [`pivault_core::Vault`].
 //!
-//! Invariants: every `/v1` route authenticates (401 without a key); every error is an
+//! Invariants: every `/v1` route authenticates (401 without a key), except the requester's
+//! side of `/v1/dsr` (filing, then the request token from filing; see [`dsr`]); every error is an
 //! [`error::ApiError`] with a stable code and no PI; bodies over 1 MiB get 413; a panic in a
 //! handler becomes a 500 with a code, never a dropped connection; request ids are set on the
 //! way in and returned on the way out (`x-request-id`).
 
+pub mod dsr;
 pub mod error;
 pub mod extract;
 pub mod v1;
@@ -66,8 +68,9 @@ async fn reject_oversized(
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .nest("/v1", v1::routes())
+        .nest("/v1", v1::routes().merge(dsr::routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/metrics", axum::routing::get(dsr::metrics))
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
         })

@@ -124,7 +124,7 @@ pub struct ReadQuery {
     pub categories: Option<String>,
 }
 
-fn bad_query(_: axum::extract::rejection::QueryRejection) -> ApiError {
+pub(crate) fn bad_query(_: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "invalid_query",

@@ -137,7 +137,11 @@ impl Store {
             q = q.bind(d);
         }
         q = q.bind(f.limit.clamp(1, 10_000));
-        q.fetch_all(&self.pool).await?.iter().map(dsr_from).collect()
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(dsr_from)
+            .collect()
     }
 
     /// The first request of `subject_id` and `kind` received at or after `since` that was not

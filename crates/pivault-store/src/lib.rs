@@ -16,16 +16,16 @@
 //! - SQLite runs with `secure_delete=ON`, so deleted rows (wrapped DEKs, blind-index entries)
 //!   are overwritten in the file rather than left in free pages.
 
-mod rows;
 mod dsr;
+mod rows;
 mod store;
 pub mod testing;
 
-pub use rows::{
-    ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow, KeyRow,
-    SubjectRow,
-};
 pub use dsr::DueCount;
+pub use rows::{
+    ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow,
+    KeyRow, SubjectRow,
+};
 pub use store::{Backend, Store, WriteTx};
 
 /// Errors from the store.

@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use pivault_core::dsr::Fault;
 use pivault_core::import::{import_dir, Progress};
 use pivault_core::Vault;
 use pivault_crypto::{KeyRing, MasterSecret, Suite};
@@ -70,6 +71,25 @@ struct Global {
         default_value = "aes-256-gcm"
     )]
     suite: String,
+    /// SMTP server for data subject requests' one-time codes (policy §7.2):
+    /// smtp://HOST:PORT?from=ADDR (loopback only), smtp+starttls://USER:PASS@HOST:587?from=…
+    /// or smtps://…:465?from=….
+    #[arg(long, global = true, env = "PIVAULT_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// HTTPS webhook that sends SMS codes: POST {"to","text"}.
+    #[arg(long, global = true, env = "PIVAULT_SMS_WEBHOOK_URL")]
+    sms_webhook_url: Option<String>,
+    /// Bearer token for the SMS webhook.
+    #[arg(
+        long,
+        global = true,
+        env = "PIVAULT_SMS_WEBHOOK_TOKEN",
+        hide_env_values = true
+    )]
+    sms_webhook_token: Option<String>,
+    /// Fault injected into request execution, for drills: fail:STEP, halt:STEP or abort:STEP.
+    #[arg(long, global = true, env = "PIVAULT_DSR_FAULT", hide = true)]
+    dsr_fault: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +127,69 @@ enum Cmd {
     },
     /// Delete restricted data whose legal retention period has ended (policy §4.2).
     Sweep,
+    /// Data subject requests: the privacy office's queue (PIPL Art. 44–50; §VII, §XI).
+    Dsr {
+        #[command(subcommand)]
+        cmd: DsrCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DsrCmd {
+    /// List requests, oldest due first.
+    List {
+        /// Only this state (received, identity_unverified, verified, in_progress, completed,
+        /// rejected, failed).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only open requests due before this RFC 3339 instant, or `overdue` for now.
+        #[arg(long)]
+        due_before: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Show one request (JSON).
+    Show {
+        /// Request id.
+        id: String,
+    },
+    /// Approve a verified request (verified → in_progress).
+    Approve {
+        /// Request id.
+        id: String,
+        /// Run it right away.
+        #[arg(long)]
+        run: bool,
+    },
+    /// Reject a request with a reason (PIPL Art. 50).
+    Reject {
+        /// Request id.
+        id: String,
+        /// identity_not_verified, no_matching_subject, manifestly_unfounded,
+        /// legal_obligation, national_security_or_public_interest, criminal_proceedings,
+        /// harms_others or trade_secret.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Execute (or resume) an approved request.
+    Run {
+        /// Request id.
+        id: String,
+    },
+    /// Extend a request's deadline where its jurisdiction allows (GDPR Art. 12(3)).
+    Extend {
+        /// Request id.
+        id: String,
+    },
+    /// Verify a signed deletion receipt (JSON file) against this vault's receipt key.
+    VerifyReceipt {
+        /// The receipt file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -217,9 +300,140 @@ async fn open_vault(g: &Global) -> Result<Vault> {
     let store = Store::connect(&g.database_url)
         .await
         .context("opening the database")?;
-    Ok(Vault::new(store, keys, policy, Arc::new(SystemClock))
+    let mut vault = Vault::new(store, keys, policy, Arc::new(SystemClock))
         .await?
-        .with_staff_policy(staff))
+        .with_staff_policy(staff);
+    let email = g
+        .smtp_url
+        .as_deref()
+        .map(|u| {
+            pivault_notify::SmtpConfig::from_url(u).and_then(pivault_notify::SmtpNotifier::new)
+        })
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("PIVAULT_SMTP_URL: {e}"))?;
+    let sms = g
+        .sms_webhook_url
+        .as_ref()
+        .map(|u| {
+            pivault_notify::SmsWebhook::new(pivault_notify::SmsConfig {
+                url: u.clone(),
+                bearer_token: g.sms_webhook_token.clone(),
+                timeout: std::time::Duration::from_secs(10),
+            })
+        })
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("PIVAULT_SMS_WEBHOOK_URL: {e}"))?;
+    if email.is_some() || sms.is_some() {
+        vault = vault.with_code_sender(Arc::new(pivault_server::dsr::NotifySender(
+            pivault_notify::Notifiers::new(email, sms),
+        )));
+    }
+    if let Some(f) = &g.dsr_fault {
+        let fault = Fault::parse(f).with_context(|| {
+            format!("PIVAULT_DSR_FAULT {f:?}: use fail:STEP, halt:STEP or abort:STEP")
+        })?;
+        tracing::warn!(fault = %f, "a fault is injected into data subject request execution");
+        vault.inject_fault(Some(fault));
+    }
+    Ok(vault)
+}
+
+fn print_dsr(v: &pivault_core::dsr::DsrView) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn run_dsr(g: &Global, cmd: DsrCmd) -> Result<i32> {
+    let vault = open_vault(g).await?;
+    let p = pivault_core::Principal::operator("dsr", vault.policy());
+    match cmd {
+        DsrCmd::List {
+            state,
+            kind,
+            due_before,
+            limit,
+        } => {
+            let due_before = match due_before.as_deref() {
+                None => None,
+                Some("overdue") => Some(vault.now().unix_timestamp()),
+                Some(d) => Some(
+                    pivault_core::values::parse_timestamp(d)
+                        .ok()
+                        .context("--due-before is an RFC 3339 instant or `overdue`")?,
+                ),
+            };
+            let f = pivault_store::DsrFilter {
+                state,
+                kind,
+                subject_id: None,
+                due_before,
+                limit,
+            };
+            let items = vault.dsr_list(&p, &f).await?;
+            println!(
+                "{:<36} {:<12} {:<19} {:<4} {:<20} {}",
+                "id", "kind", "state", "jur", "due", "flags"
+            );
+            for v in &items {
+                let mut flags = Vec::new();
+                if v.overdue {
+                    flags.push("OVERDUE".to_string());
+                }
+                if let Some(d) = &v.duplicate_of {
+                    flags.push(format!("duplicate_of={d}"));
+                }
+                if let Some(s) = &v.failed_step {
+                    flags.push(format!("failed_step={s}"));
+                }
+                println!(
+                    "{:<36} {:<12} {:<19} {:<4} {:<20} {}",
+                    v.id,
+                    v.kind,
+                    v.state,
+                    v.jurisdiction,
+                    v.due_at,
+                    flags.join(" ")
+                );
+            }
+            eprintln!("{} request(s)", items.len());
+        }
+        DsrCmd::Show { id } => print_dsr(&vault.dsr_show(&p, &id).await?)?,
+        DsrCmd::Approve { id, run } => {
+            let v = vault.dsr_approve(&p, &id).await?;
+            if run {
+                print_dsr(&vault.dsr_run(&p, &id).await?)?;
+            } else {
+                print_dsr(&v)?;
+            }
+        }
+        DsrCmd::Reject { id, reason } => print_dsr(&vault.dsr_reject(&p, &id, &reason).await?)?,
+        DsrCmd::Run { id } => {
+            let v = vault.dsr_run(&p, &id).await?;
+            print_dsr(&v)?;
+            if v.state == "failed" {
+                return Ok(2);
+            }
+        }
+        DsrCmd::Extend { id } => print_dsr(&vault.dsr_extend(&p, &id).await?)?,
+        DsrCmd::VerifyReceipt { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let signer = vault.keys().receipt_signer();
+            return Ok(
+                match pivault_core::dsr::verify_receipt_json(&text, &signer.public_key()) {
+                    Ok(()) => {
+                        println!("receipt signature ok (key {})", signer.key_id());
+                        0
+                    }
+                    Err(why) => {
+                        eprintln!("receipt does NOT verify: {why}");
+                        2
+                    }
+                },
+            );
+        }
+    }
+    Ok(0)
 }
 
 struct Bar(indicatif::ProgressBar);
@@ -327,6 +541,23 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Serve { bind } => {
             let vault = Arc::new(open_vault(&g).await?);
+            // Overdue and near-due requests are warned about in the log every 5 minutes
+            // (PIVAULT_DSR_SCAN_SECS).
+            let every = std::env::var("PIVAULT_DSR_SCAN_SECS")
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(300)
+                .max(1);
+            let scan = Arc::clone(&vault);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(every));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = scan.dsr_due_scan().await {
+                        tracing::warn!(error = %e, "overdue request scan failed");
+                    }
+                }
+            });
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
                 .with_context(|| format!("binding {bind}"))?;
@@ -420,6 +651,7 @@ async fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Cmd::Dsr { cmd } => run_dsr(&g, cmd).await,
         Cmd::Sweep => {
             let vault = open_vault(&g).await?;
             let n = vault.retention_sweep("cli:sweep").await?;

@@ -252,6 +252,10 @@ pub struct TestApp {
     /// Key with role admin.
     pub admin_key: String,
     pub backend: Backend,
+    /// SMTP sink the vault sends data subject requests' codes to (a real SMTP conversation).
+    pub mail: pivault_notify::testing::SmtpSink,
+    /// Webhook sink receiving SMS codes.
+    pub sms: pivault_notify::testing::WebhookSink,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Declared last: dropped (`DROP DATABASE … WITH (FORCE)`) after the server stops.
     pg: Option<TestDatabase>,
@@ -391,6 +395,24 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
     assert!(!created);
     let store = Store::connect_with(&url, Some(8)).await.unwrap();
     let clock = test_clock();
+    let mail = pivault_notify::testing::SmtpSink::start().await;
+    let sms = pivault_notify::testing::WebhookSink::start().await;
+    let notifiers = pivault_notify::Notifiers::new(
+        Some(
+            pivault_notify::SmtpNotifier::new(
+                pivault_notify::SmtpConfig::from_url(&mail.url()).unwrap(),
+            )
+            .unwrap(),
+        ),
+        Some(
+            pivault_notify::SmsWebhook::new(pivault_notify::SmsConfig {
+                url: sms.url(),
+                bearer_token: Some("sms-test-token".into()),
+                timeout: std::time::Duration::from_secs(5),
+            })
+            .unwrap(),
+        ),
+    );
     let vault = Arc::new(
         Vault::new(
             store.clone(),
@@ -400,7 +422,8 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
         )
         .await
         .unwrap()
-        .with_staff_policy(staff_policy()),
+        .with_staff_policy(staff_policy())
+        .with_code_sender(Arc::new(pivault_server::dsr::NotifySender(notifiers))),
     );
     let all: Vec<String> = vault
         .policy()
@@ -439,6 +462,8 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
         app_key,
         admin_key,
         backend,
+        mail,
+        sms,
         shutdown: Some(tx),
         pg,
     })

@@ -1,0 +1,348 @@
+//! `/v1/dsr`: data subject requests (PIPL Art. 44–50; policy §VII, §XI).
+//!
+//! Two audiences:
+//! - the **requester** (the privacy center page acting for the person): files a request
+//!   without an API key, then proves identity with the one-time code and reads the status and
+//!   result with the request token returned at filing, sent as `X-Dsr-Token`;
+//! - the **privacy office** (API key with the `admin` or `dpo` role): lists the queue
+//!   (`?due_before=` for overdue and near-due requests), approves, rejects with a reason,
+//!   runs, resumes and extends requests.
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth};
+use crate::v1::bad_query;
+use crate::AppState;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use pivault_core::dsr::{CodeSender, DsrInput, DsrView, ResultFormat, SendFuture};
+use pivault_core::values::parse_timestamp;
+use pivault_store::DsrFilter;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The `/v1/dsr` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/dsr", post(create).get(list))
+        .route("/dsr/receipt-key", get(receipt_key))
+        .route("/dsr/{id}", get(show))
+        .route("/dsr/{id}/verify", post(verify))
+        .route("/dsr/{id}/code", post(resend))
+        .route("/dsr/{id}/result", get(result))
+        .route("/dsr/{id}/approve", post(approve))
+        .route("/dsr/{id}/reject", post(reject))
+        .route("/dsr/{id}/run", post(run))
+        .route("/dsr/{id}/extend", post(extend))
+}
+
+/// The requester's token, from `X-Dsr-Token`.
+fn dsr_token(h: &HeaderMap) -> Option<&str> {
+    h.get("x-dsr-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn require_token(h: &HeaderMap) -> Result<&str, ApiError> {
+    dsr_token(h).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "dsr_token_required",
+            "send the request token returned at filing as X-Dsr-Token",
+        )
+    })
+}
+
+async fn create(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<DsrInput>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let created = s.vault.dsr_create(&body).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "requests": created,
+            "next": "enter the code sent to each account's address at POST /v1/dsr/{id}/verify",
+        })),
+    ))
+}
+
+/// `GET /v1/dsr` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this subject.
+    pub subject_id: Option<String>,
+    /// Open requests due before this RFC 3339 instant (overdue and near-due queue).
+    pub due_before: Option<String>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+async fn list(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let due_before = q
+        .due_before
+        .as_deref()
+        .map(|d| {
+            parse_timestamp(d).map_err(|_| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "due_before_malformed",
+                    "due_before is an RFC 3339 instant, e.g. 2026-12-01T00:00:00Z",
+                )
+            })
+        })
+        .transpose()?;
+    if let Some(st) = &q.state {
+        st.parse::<pivault_domain::dsr::DsrState>().map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "dsr_state_unknown",
+                "unknown state",
+            )
+        })?;
+    }
+    let f = DsrFilter {
+        state: q.state,
+        kind: q.kind,
+        subject_id: q.subject_id,
+        due_before,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
+    let items = s.vault.dsr_list(&p, &f).await?;
+    Ok(Json(json!({ "count": items.len(), "requests": items })))
+}
+
+async fn receipt_key(State(s): State<AppState>) -> Json<Value> {
+    let signer = s.vault.keys().receipt_signer();
+    Json(json!({
+        "algorithm": "Ed25519",
+        "key_id": signer.key_id(),
+        "public_key": base64::engine::general_purpose::STANDARD.encode(signer.public_key()),
+        "rule": "RFC 8032; the signature covers the UTF-8 bytes of the receipt's `payload` string",
+    }))
+}
+
+/// Staff (API key) or requester (`X-Dsr-Token`).
+enum Caller {
+    Staff(pivault_core::Principal),
+    Requester(String),
+}
+
+async fn caller(parts: &mut Parts, s: &AppState) -> Result<Caller, ApiError> {
+    if let Some(t) = dsr_token(&parts.headers) {
+        return Ok(Caller::Requester(t.to_string()));
+    }
+    let Auth(p) = Auth::from_request_parts(parts, s).await?;
+    Ok(Caller::Staff(p))
+}
+
+async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: axum::extract::Request,
+) -> Result<Json<DsrView>, ApiError> {
+    let (mut parts, _) = req.into_parts();
+    let v = match caller(&mut parts, &s).await? {
+        Caller::Staff(p) => s.vault.dsr_show(&p, &id).await?,
+        Caller::Requester(t) => s.vault.dsr_status(&id, &t).await?,
+    };
+    Ok(Json(v))
+}
+
+/// `POST /v1/dsr/{id}/verify` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The 6-digit code.
+    pub code: String,
+}
+
+async fn verify(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> Result<Json<DsrView>, ApiError> {
+    let t = require_token(&headers)?;
+    Ok(Json(s.vault.dsr_verify(&id, t, &body.code).await?))
+}
+
+async fn resend(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<DsrView>), ApiError> {
+    let t = require_token(&headers)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(s.vault.dsr_resend(&id, t).await?),
+    ))
+}
+
+/// `GET /v1/dsr/{id}/result` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+async fn result(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<ResultQuery>, axum::extract::rejection::QueryRejection>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let format = match q.format.as_deref() {
+        None | Some("json") => ResultFormat::Json,
+        Some("csv") => ResultFormat::Csv,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "format_unsupported",
+                "format is json or csv",
+            ))
+        }
+    };
+    let (mut parts, _) = req.into_parts();
+    let (bytes, ctype) = match caller(&mut parts, &s).await? {
+        Caller::Staff(p) => s.vault.dsr_result_staff(&p, &id, format).await?,
+        Caller::Requester(t) => s.vault.dsr_result(&id, &t, format).await?,
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `POST /v1/dsr/{id}/approve` query.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveQuery {
+    /// Run the request right after approving it.
+    #[serde(default)]
+    pub run: bool,
+}
+
+async fn approve(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: Result<Query<ApproveQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DsrView>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let v = s.vault.dsr_approve(&p, &id).await?;
+    if q.run {
+        return Ok(Json(s.vault.dsr_run(&p, &id).await?));
+    }
+    Ok(Json(v))
+}
+
+/// `POST /v1/dsr/{id}/reject` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectBody {
+    /// A code from the rejection reasons (PIPL Art. 50).
+    pub reason: String,
+}
+
+async fn reject(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RejectBody>,
+) -> Result<Json<DsrView>, ApiError> {
+    Ok(Json(s.vault.dsr_reject(&p, &id, &body.reason).await?))
+}
+
+async fn run(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<DsrView>, ApiError> {
+    Ok(Json(s.vault.dsr_run(&p, &id).await?))
+}
+
+async fn extend(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<DsrView>, ApiError> {
+    Ok(Json(s.vault.dsr_extend(&p, &id).await?))
+}
+
+/// `GET /metrics`: Prometheus text exposition of open data subject requests per jurisdiction
+/// (overdue, near due). Counts only — no ids, no PI. Refreshes the overdue warnings in the log.
+///
+/// # Errors
+/// 500 on a store failure.
+pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let counts = s.vault.dsr_due_counts().await?;
+    let mut out = String::from(
+        "# HELP pivault_dsr_overdue Open data subject requests past their due date.\n\
+         # TYPE pivault_dsr_overdue gauge\n",
+    );
+    for c in &counts {
+        out.push_str(&format!(
+            "pivault_dsr_overdue{{jurisdiction=\"{}\"}} {}\n",
+            c.jurisdiction, c.overdue
+        ));
+    }
+    out.push_str(
+        "# HELP pivault_dsr_near_due Open data subject requests due within the near-due window.\n\
+         # TYPE pivault_dsr_near_due gauge\n",
+    );
+    for c in &counts {
+        out.push_str(&format!(
+            "pivault_dsr_near_due{{jurisdiction=\"{}\"}} {}\n",
+            c.jurisdiction, c.near_due
+        ));
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// [`CodeSender`] over `pivault-notify`: email by SMTP, SMS by webhook (policy §7.2).
+#[derive(Debug)]
+pub struct NotifySender(pub pivault_notify::Notifiers);
+
+impl CodeSender for NotifySender {
+    fn send<'a>(
+        &'a self,
+        channel: pivault_core::dsr::Channel,
+        to: &'a str,
+        subject: &'a str,
+        body: &'a str,
+    ) -> SendFuture<'a> {
+        Box::pin(async move {
+            let to = match channel {
+                pivault_core::dsr::Channel::Email => pivault_notify::Recipient::Email(to.into()),
+                pivault_core::dsr::Channel::Sms => pivault_notify::Recipient::Mobile(to.into()),
+            };
+            let msg = pivault_notify::Message {
+                to,
+                subject: subject.into(),
+                body: body.into(),
+            };
+            self.0.send(&msg).await.map_err(|e| e.code())
+        })
+    }
+}

@@ -1,0 +1,992 @@
+//! Issue 5 over HTTP: data subject requests end to end on subjects of the imported data set —
+//! filing, one-time codes over a real SMTP conversation (and SMS by webhook), the state
+//! machine, duplicates, deadlines, resumable execution with injected crashes, access packages,
+//! crypto-shredding erasure with a signed receipt, correction, withdrawal, cancellation and
+//! explanation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use base64::Engine as _;
+use pivault_core::dsr::Fault;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::time::Duration;
+use support::{orders, users, TestApp};
+
+async fn spawn() -> TestApp {
+    support::spawn_on(support::Backend::Sqlite)
+        .await
+        .expect("SQLite always spawns")
+}
+
+fn user(account: &str) -> std::collections::HashMap<String, String> {
+    users()
+        .into_iter()
+        .find(|u| u["account_id"] == account)
+        .unwrap()
+}
+
+/// Files a request; returns (id, token) per account matched.
+async fn file(app: &TestApp, body: Value) -> Vec<(String, String)> {
+    let r = app
+        .http
+        .post(format!("{}/v1/dsr", app.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let v: Value = r.json().await.unwrap();
+    v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            assert_eq!(x["state"], "identity_unverified");
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["token"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The code mailed for request `id`, read from the SMTP sink; also returns the envelope
+/// recipient.
+async fn mailed_code(app: &TestApp, id: &str) -> (String, String) {
+    for _ in 0..50 {
+        for m in app.mail.messages() {
+            let body = m.text_body().unwrap_or_default();
+            if body.contains(&format!("Request: {id}")) {
+                let at = body.find("code is ").expect("code sentence") + "code is ".len();
+                let code: String = body[at..].chars().take(6).collect();
+                assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
+                return (code, m.rcpt_to[0].clone());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no mail for request {id}");
+}
+
+async fn verify(app: &TestApp, id: &str, token: &str, code: &str) -> reqwest::Response {
+    app.http
+        .post(format!("{}/v1/dsr/{id}/verify", app.base))
+        .header("x-dsr-token", token)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn as_requester(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+    app.http
+        .get(format!("{}{path}", app.base))
+        .header("x-dsr-token", token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The code texted for request `id`, read from the SMS webhook sink.
+async fn texted_code(app: &TestApp, id: &str) -> String {
+    for _ in 0..50 {
+        for m in app.sms.requests() {
+            let body = m.body["text"].as_str().unwrap_or_default().to_string();
+            if body.contains(&format!("Request: {id}")) {
+                let at = body.find("code is ").expect("code sentence") + "code is ".len();
+                return body[at..].chars().take(6).collect();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no SMS for request {id}");
+}
+
+/// Files, verifies by the mailed (or texted) code and approves: the request is `in_progress`.
+async fn approved(app: &TestApp, body: Value) -> (String, String) {
+    let by_sms = body.get("mobile").is_some();
+    let reqs = file(app, body).await;
+    assert_eq!(reqs.len(), 1);
+    let (id, token) = reqs[0].clone();
+    let code = if by_sms {
+        texted_code(app, &id).await
+    } else {
+        mailed_code(app, &id).await.0
+    };
+    assert_eq!(verify(app, &id, &token, &code).await.status(), 200);
+    let r = app
+        .post(&format!("/v1/dsr/{id}/approve"), &app.admin_key, json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "in_progress");
+    (id, token)
+}
+
+async fn run(app: &TestApp, id: &str) -> (u16, Value) {
+    let r = app
+        .post(&format!("/v1/dsr/{id}/run"), &app.admin_key, json!({}))
+        .await;
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn staff_view(app: &TestApp, id: &str) -> Value {
+    let r = app.get(&format!("/v1/dsr/{id}"), &app.admin_key).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn access_under_a_mixed_case_email_returns_exactly_the_subjects_data() {
+    let app = spawn().await;
+    // u100246 is stored as " NSUN@EXAMPLE.NET " in the data set; ask in yet another case.
+    let u = user("u100246");
+    let asked = format!("  {}", u["email"].trim().to_lowercase().replace('n', "N"));
+    let subject = app.subject_of("u100246").await;
+    let reqs = file(&app, json!({ "kind": "access", "email": asked })).await;
+    assert_eq!(reqs.len(), 1);
+    let (id, token) = reqs[0].clone();
+    let (code, rcpt) = mailed_code(&app, &id).await;
+    assert_eq!(
+        rcpt,
+        u["email"].trim().to_lowercase(),
+        "code goes to the normalized address"
+    );
+    // the status is the requester's: no subject id
+    let st: Value = as_requester(&app, &format!("/v1/dsr/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["state"], "identity_unverified");
+    assert!(st.get("subject_id").is_none());
+    assert_eq!(
+        st["due_at"], "2026-12-09T15:59:59Z",
+        "cn: 10 days, end of day +08:00"
+    );
+    let v: Value = verify(&app, &id, &token, &code).await.json().await.unwrap();
+    assert_eq!(v["state"], "verified");
+    assert_eq!(staff_view(&app, &id).await["subject_id"], subject.as_str());
+    let r = app
+        .post(
+            &format!("/v1/dsr/{id}/approve?run=true"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "completed", "{v}");
+    assert_eq!(v["steps_done"], json!(["package"]));
+
+    // the stored package is sealed: nothing of it in clear in the database
+    let db = app.db_bytes().await;
+    assert!(memchr::memmem::find(&db, u["mobile"].as_bytes()).is_none());
+
+    let r = as_requester(&app, &format!("/v1/dsr/{id}/result"), &token).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let raw = r.bytes().await.unwrap();
+    let pkg: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(pkg["subject_id"], subject.as_str());
+    assert_eq!(pkg["format"], "pivault.access-package/1");
+    let records = pkg["records"].as_array().unwrap();
+    let field = |rec: &str, name: &str| -> Value {
+        records
+            .iter()
+            .find(|r| r["record"] == rec)
+            .and_then(|r| {
+                r["fields"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|f| f["name"] == name)
+            })
+            .map(|f| f["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(field("profile", "account_id"), "u100246");
+    assert_eq!(field("profile", "name"), u["name"].as_str());
+    // every order of the account, and no one else's
+    let mine: HashSet<String> = orders()
+        .into_iter()
+        .filter(|o| o["account_id"] == "u100246")
+        .map(|o| format!("order:{}", o["order_id"]))
+        .collect();
+    let got: HashSet<String> = records
+        .iter()
+        .filter_map(|r| r["record"].as_str())
+        .filter(|r| r.starts_with("order:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got, mine);
+    let consents_expected = support::consents()
+        .iter()
+        .filter(|c| c["account_id"] == "u100246")
+        .count();
+    assert_eq!(pkg["consents"].as_array().unwrap().len(), consents_expected);
+    // no other subject's identifiers anywhere in the package
+    let text = String::from_utf8(raw.to_vec()).unwrap();
+    for other in users().iter().filter(|o| o["account_id"] != "u100246") {
+        assert!(!text.contains(&format!("\"{}\"", other["account_id"])));
+        assert!(!text.contains(&other["mobile"]));
+    }
+    // purposes, basis and retention per category (Art. 45 + 17)
+    let cats = pkg["categories"].as_array().unwrap();
+    let order_cat = cats
+        .iter()
+        .find(|c| c["key"] == "user.transaction.order")
+        .unwrap();
+    assert_eq!(order_cat["retention"]["min_days"], 1095);
+    assert!(!order_cat["purposes"].as_array().unwrap().is_empty());
+
+    // CSV copy of the same package parses
+    let r = as_requester(&app, &format!("/v1/dsr/{id}/result?format=csv"), &token).await;
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    let mut rd = csv::Reader::from_reader(body.as_bytes());
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert!(rows.iter().any(|r| &r[0] == "field" && &r[4] == "u100246"));
+    assert_eq!(
+        rows.iter().filter(|r| &r[0] == "consent").count(),
+        consents_expected
+    );
+
+    // the download was audited, without PI
+    let recs = app.store.audit_for_subject(&subject, 50).await.unwrap();
+    assert!(recs.iter().any(|r| r.action == "dsr.result_downloaded"));
+    for r in &recs {
+        let d = r.detail.clone().unwrap_or_default();
+        assert!(!d.contains(u["email"].trim()) && !d.contains(&u["mobile"]));
+    }
+    // wrong token: 403, same for an unknown id
+    let r = as_requester(&app, &format!("/v1/dsr/{id}/result"), "dsr_wrong").await;
+    assert_eq!(r.status(), 403);
+    let r = as_requester(&app, "/v1/dsr/nope/result", &token).await;
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt() {
+    let app = spawn().await;
+    let u = user("u100041");
+    let subject = app.subject_of("u100041").await;
+    let before = app.store.fields(&subject).await.unwrap();
+    let types: HashSet<String> = before.iter().map(|r| r.category.clone()).collect();
+    assert!(types.contains("user.biometric.face") && types.contains("user.support.ticket"));
+    let (id, token) = approved(
+        &app,
+        json!({ "kind": "deletion", "mobile": u["mobile"], "ground": "subject_request" }),
+    )
+    .await;
+    // SMS went through the webhook, not mail
+    let sms = app.sms.requests();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(
+        sms[0].authorization.as_deref(),
+        Some("Bearer sms-test-token")
+    );
+    let (st, v) = run(&app, &id).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["state"], "completed", "{v}");
+    assert_eq!(
+        v["steps_done"],
+        json!(["restrict_retained", "shred", "notify_recipients", "receipt"])
+    );
+
+    // Retained: only orders paid within 3 years; everything else is gone, whatever its type
+    // (text, number, timestamp, binary).
+    let after = app.store.fields(&subject).await.unwrap();
+    let retained_cats: HashSet<&str> = [
+        "user.transaction.order",
+        "user.transaction.amount",
+        "user.transaction.paid_at",
+        "user.transaction.invoice",
+    ]
+    .into();
+    assert!(!after.is_empty());
+    for r in &after {
+        assert!(
+            retained_cats.contains(r.category.as_str()),
+            "{} kept",
+            r.category
+        );
+        assert!(r.restricted_until.is_some());
+        assert_ne!(
+            before
+                .iter()
+                .find(|b| b.record == r.record && b.name == r.name)
+                .unwrap()
+                .key_id,
+            r.key_id,
+            "retained rows are re-sealed under the restricted DEK"
+        );
+    }
+    let old_orders: Vec<String> = orders()
+        .into_iter()
+        .filter(|o| o["account_id"] == "u100041" && o["paid_at"].as_str() < "2023-11-29")
+        .map(|o| format!("order:{}", o["order_id"]))
+        .collect();
+    assert!(!old_orders.is_empty());
+    for o in &old_orders {
+        assert!(
+            after.iter().all(|r| &r.record != o),
+            "an order past retention is deleted"
+        );
+    }
+    // every old ciphertext's key is destroyed: nothing captured before can be opened
+    let keys = app.store.subject_keys(&subject).await.unwrap();
+    assert!(keys.iter().all(|k| k.scope != "primary"));
+    let live_ids: HashSet<&str> = keys.iter().map(|k| k.key_id.as_str()).collect();
+    for b in before
+        .iter()
+        .filter(|b| !retained_cats.contains(b.category.as_str()))
+    {
+        assert!(!live_ids.contains(b.key_id.as_str()));
+    }
+    // no identifier finds the subject any more; plain values are not in the file
+    let r = app
+        .post(
+            "/v1/lookup",
+            &app.app_key,
+            json!({"by": "mobile", "value": u["mobile"], "purpose": "service"}),
+        )
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["count"], 0);
+    let db = app.db_bytes().await;
+    for v in [
+        u["mobile"].as_str(),
+        u["id_card_number"].as_str(),
+        u["name"].as_str(),
+    ] {
+        assert!(memchr::memmem::find(&db, v.as_bytes()).is_none());
+    }
+    // the erased subject's reads return only retained categories, for legal obligation
+    let (_, body) = app.read(&subject, "service", "").await;
+    assert!(
+        body["fields"].as_array().is_none_or(Vec::is_empty),
+        "{body}"
+    );
+
+    // receipt: signed, verifiable with the published key
+    let r = as_requester(&app, &format!("/v1/dsr/{id}/result"), &token).await;
+    assert_eq!(r.status(), 200);
+    let receipt: Value = r.json().await.unwrap();
+    let key: Value = app
+        .http
+        .get(format!("{}/v1/dsr/receipt-key", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pk: [u8; 32] = b64
+        .decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig: [u8; 64] = b64
+        .decode(receipt["signature"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let payload = receipt["payload"].as_str().unwrap();
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk).unwrap();
+    vk.verify_strict(
+        payload.as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .unwrap();
+    let tampered = payload.replace("subject_request", "purpose_achieved");
+    assert!(vk
+        .verify_strict(
+            tampered.as_bytes(),
+            &ed25519_dalek::Signature::from_bytes(&sig)
+        )
+        .is_err());
+    let p: Value = serde_json::from_str(payload).unwrap();
+    assert_eq!(p["subject_id"], subject.as_str());
+    assert_eq!(p["ground"], "subject_request");
+    let deleted: Vec<&str> = p["deleted"]["deleted_categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(deleted.contains(&"user.biometric.face"));
+    assert!(deleted.contains(&"user.account.registered_at"));
+    let retained = p["retained"].as_array().unwrap();
+    assert!(retained
+        .iter()
+        .any(|r| r["category"] == "user.transaction.amount"
+            && r["basis"].as_str().is_some()
+            && r["until"].as_str().is_some()));
+    // no PI value in the receipt
+    assert!(!payload.contains(&u["mobile"]) && !payload.contains("u100041"));
+
+    // retention sweep deletes the restricted rows once their date passes
+    app.clock.advance(4 * 366 * 86_400);
+    app.vault.retention_sweep("test").await.unwrap();
+    assert!(app.store.fields(&subject).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn duplicate_is_linked_to_the_first_and_never_executed_twice() {
+    let app = spawn().await;
+    let u = user("u100016");
+    let subject = app.subject_of("u100016").await;
+    let first = file(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
+    let second = file(
+        &app,
+        json!({ "kind": "deletion", "email": u["email"].to_uppercase() }),
+    )
+    .await;
+    let (a, at) = first[0].clone();
+    let (b, bt) = second[0].clone();
+    assert_eq!(staff_view(&app, &b).await["duplicate_of"], a.as_str());
+    assert!(staff_view(&app, &a).await.get("duplicate_of").is_none());
+    // verifying the duplicate is not an error, and verifying twice is not either
+    let (code_b, _) = mailed_code(&app, &b).await;
+    assert_eq!(verify(&app, &b, &bt, &code_b).await.status(), 200);
+    assert_eq!(verify(&app, &b, &bt, &code_b).await.status(), 200);
+    let r = app
+        .post(
+            &format!("/v1/dsr/{b}/approve?run=true"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "completed");
+    assert_eq!(v["steps_done"], json!([]), "a duplicate executes nothing");
+    assert_eq!(
+        app.store.subject(&subject).await.unwrap().unwrap().status,
+        "active"
+    );
+    // the first runs once
+    let (code_a, _) = mailed_code(&app, &a).await;
+    assert_eq!(verify(&app, &a, &at, &code_a).await.status(), 200);
+    app.post(&format!("/v1/dsr/{a}/approve"), &app.admin_key, json!({}))
+        .await;
+    assert_eq!(run(&app, &a).await.1["state"], "completed");
+    assert_eq!(
+        run(&app, &a).await.1["state"],
+        "completed",
+        "running again is a no-op"
+    );
+    let recs = app.store.audit_for_subject(&subject, 200).await.unwrap();
+    assert_eq!(
+        recs.iter().filter(|r| r.action == "dsr.step.shred").count(),
+        1
+    );
+    assert_eq!(
+        recs.iter()
+            .filter(|r| r.action == "dsr.completed_as_duplicate")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps() {
+    let app = spawn().await;
+    let u = user("u100111");
+    let subject = app.subject_of("u100111").await;
+    let (id, token) = approved(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
+
+    // crash right after the first step commits
+    app.vault
+        .inject_fault(Some(Fault::HaltAfter("restrict_retained".into())));
+    let (st, v) = run(&app, &id).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("fault_injected"))
+    );
+    let v = staff_view(&app, &id).await;
+    assert_eq!(v["state"], "in_progress");
+    assert_eq!(v["steps_done"], json!(["restrict_retained"]));
+    // half-done is not complete: no receipt, subject still active
+    assert!(v.get("receipt").is_none());
+    assert_eq!(
+        app.store.subject(&subject).await.unwrap().unwrap().status,
+        "active"
+    );
+    let r = as_requester(&app, &format!("/v1/dsr/{id}/result"), &token).await;
+    assert_eq!(r.status(), 409);
+
+    // the next step fails: failed(shred); nothing downstream runs
+    app.vault.inject_fault(Some(Fault::FailAt("shred".into())));
+    let (st, v) = run(&app, &id).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["state"], "failed");
+    assert_eq!(v["failed_step"], "shred");
+    assert_eq!(v["steps_done"], json!(["restrict_retained"]));
+    assert_eq!(
+        app.store.subject(&subject).await.unwrap().unwrap().status,
+        "active"
+    );
+    assert!(app
+        .store
+        .subject_keys(&subject)
+        .await
+        .unwrap()
+        .iter()
+        .any(|k| k.scope == "primary"));
+    // the profile is still readable (nothing was erased downstream of the failure)
+    let (s, _) = app.read(&subject, "service", "user.contact.email").await;
+    assert_eq!(s, 200);
+
+    // resume: the retained rows are not re-sealed twice, the rest runs once
+    app.vault.inject_fault(None);
+    let (st, v) = run(&app, &id).await;
+    assert_eq!(st, 200);
+    assert_eq!(v["state"], "completed", "{v}");
+    let recs = app.store.audit_for_subject(&subject, 200).await.unwrap();
+    assert_eq!(
+        recs.iter()
+            .filter(|r| r.action == "dsr.step.restrict_retained")
+            .count(),
+        1
+    );
+    assert_eq!(recs.iter().filter(|r| r.action == "dsr.failed").count(), 1);
+    assert_eq!(recs.iter().filter(|r| r.action == "dsr.resumed").count(), 1);
+    let payload: Value = serde_json::from_str(v["receipt"]["payload"].as_str().unwrap()).unwrap();
+    assert!(
+        !payload["retained"].as_array().unwrap().is_empty(),
+        "first step's results kept"
+    );
+    assert_eq!(
+        app.store.erasure_leftovers(&subject).await.unwrap(),
+        (0, 0, 0)
+    );
+    // the audit chain is intact
+    assert!(pivault_core::Vault::verify_audit(&app.store)
+        .await
+        .unwrap()
+        .first_broken
+        .is_none());
+}
+
+#[tokio::test]
+async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend() {
+    let app = spawn().await;
+    let u = user("u100023");
+    let cn = file(&app, json!({ "kind": "access", "email": u["email"] })).await[0]
+        .0
+        .clone();
+    let eu = file(
+        &app,
+        json!({ "kind": "explanation", "email": u["email"], "jurisdiction": "eu" }),
+    )
+    .await[0]
+        .0
+        .clone();
+    let v = staff_view(&app, &eu).await;
+    assert_eq!(
+        v["due_at"], "2026-12-29T22:59:59Z",
+        "eu: one month, end of day +01:00"
+    );
+    // cn has no extension; eu extends by two months with notice to the requester
+    let r = app
+        .post(&format!("/v1/dsr/{cn}/extend"), &app.admin_key, json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+    let before = app.mail.messages().len();
+    let r = app
+        .post(&format!("/v1/dsr/{eu}/extend"), &app.admin_key, json!({}))
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["due_at"], "2027-02-28T22:59:59Z");
+    assert_eq!(v["extended"], true);
+    app.mail.wait_for(before + 1, Duration::from_secs(5)).await;
+
+    // 11 days later the cn request is overdue
+    app.clock.advance(11 * 86_400);
+    let now = pivault_core::values::format_timestamp(app.vault.now().unix_timestamp());
+    let r = app
+        .get(&format!("/v1/dsr?due_before={now}"), &app.admin_key)
+        .await;
+    assert_eq!(r.status(), 200);
+    let list: Value = r.json().await.unwrap();
+    let ids: Vec<&str> = list["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![cn.as_str()]);
+    assert_eq!(list["requests"][0]["overdue"], true);
+    let m = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("pivault_dsr_overdue{jurisdiction=\"cn\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("pivault_dsr_overdue{jurisdiction=\"eu\"} 0"),
+        "{m}"
+    );
+    // and warned about in the log, by id only
+    assert!(app.vault.dsr_due_scan().await.unwrap() >= 1);
+    let logs = String::from_utf8_lossy(&support::logs().lock().unwrap()).to_string();
+    assert!(logs.contains("data subject request overdue") && logs.contains(&cn));
+    assert!(!logs.contains(u["email"].trim()));
+    // bad due_before: 422 with a code
+    let r = app
+        .get("/v1/dsr?due_before=yesterday", &app.admin_key)
+        .await;
+    assert_eq!(r.status(), 422);
+    // the queue is staff-only
+    let r = app.get("/v1/dsr", &app.app_key).await;
+    assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn an_email_shared_by_two_accounts_acts_only_on_the_verified_account() {
+    let app = spawn().await;
+    let shared: Vec<_> = users()
+        .into_iter()
+        .filter(|u| u["email"].trim().eq_ignore_ascii_case("djin@example.net"))
+        .collect();
+    assert_eq!(
+        shared.len(),
+        2,
+        "the data set has two accounts under djin@example.net"
+    );
+    let reqs = file(
+        &app,
+        json!({ "kind": "deletion", "email": "DJin@example.net" }),
+    )
+    .await;
+    assert_eq!(
+        reqs.len(),
+        2,
+        "one request per account, each with its own code"
+    );
+    let (a, at) = reqs[0].clone();
+    let (b, _) = reqs[1].clone();
+    let (code_a, _) = mailed_code(&app, &a).await;
+    let (code_b, _) = mailed_code(&app, &b).await;
+    assert_ne!(code_a, code_b);
+    // a's token with b's code does not verify a
+    assert_eq!(verify(&app, &a, &at, &code_b).await.status(), 422);
+    assert_eq!(verify(&app, &a, &at, &code_a).await.status(), 200);
+    let subj_a = staff_view(&app, &a).await["subject_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subj_b = staff_view(&app, &b).await["subject_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(subj_a, subj_b);
+    // the unverified account's request cannot be approved or run
+    let r = app
+        .post(&format!("/v1/dsr/{b}/approve"), &app.admin_key, json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(run(&app, &b).await.0, 409);
+    app.post(
+        &format!("/v1/dsr/{a}/approve?run=true"),
+        &app.admin_key,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        app.store.subject(&subj_a).await.unwrap().unwrap().status,
+        "erased"
+    );
+    assert_eq!(
+        app.store.subject(&subj_b).await.unwrap().unwrap().status,
+        "active"
+    );
+    let r = app
+        .post(
+            "/v1/lookup",
+            &app.app_key,
+            json!({"by": "email", "value": "djin@example.net", "purpose": "service"}),
+        )
+        .await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["subjects"],
+        json!([subj_b])
+    );
+}
+
+#[tokio::test]
+async fn correction_withdrawal_cancellation_and_explanation_end_to_end() {
+    let app = spawn().await;
+    // correction: a new mobile; the old one stops finding the subject
+    let u = user("u100123");
+    let subject = app.subject_of("u100123").await;
+    let (id, _) = approved(
+        &app,
+        json!({ "kind": "correction", "email": u["email"], "corrections": [
+            { "category": "user.contact.mobile", "value": "13900001111" },
+            { "category": "user.contact.address", "value": "山东省济南市浪潮路1036号" }
+        ]}),
+    )
+    .await;
+    // the correction values are sealed while the request waits
+    let db = app.db_bytes().await;
+    assert!(memchr::memmem::find(&db, "浪潮路1036号".as_bytes()).is_none());
+    assert_eq!(run(&app, &id).await.1["state"], "completed");
+    let look = |v: &str| {
+        let v = v.to_string();
+        let app = &app;
+        async move {
+            app.post(
+                "/v1/lookup",
+                &app.app_key,
+                json!({"by": "mobile", "value": v, "purpose": "service"}),
+            )
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["count"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    assert_eq!(look("13900001111").await, 1);
+    assert_eq!(look(&u["mobile"]).await, 0);
+    let (_, body) = app.read(&subject, "service", "user.contact.address").await;
+    assert_eq!(body["fields"][0]["value"], "山东省济南市浪潮路1036号");
+
+    // withdrawal of marketing: decisions for marketing deny afterwards
+    let w = users()
+        .into_iter()
+        .find(|x| {
+            support::latest_consent(&x["account_id"], "marketing").as_deref() == Some("grant")
+                && x["guardian_name"].is_empty()
+        })
+        .unwrap();
+    let ws = app.subject_of(&w["account_id"]).await;
+    let d = app
+        .post(
+            "/v1/decisions",
+            &app.app_key,
+            json!({"action": "use", "purpose": "marketing", "subject_id": ws}),
+        )
+        .await;
+    assert_eq!(d.json::<Value>().await.unwrap()["allowed"], true);
+    let (id, _) = approved(
+        &app,
+        json!({ "kind": "withdrawal", "email": w["email"], "purposes": ["marketing"] }),
+    )
+    .await;
+    assert_eq!(run(&app, &id).await.1["state"], "completed");
+    let d = app
+        .post(
+            "/v1/decisions",
+            &app.app_key,
+            json!({"action": "use", "purpose": "marketing", "subject_id": ws}),
+        )
+        .await;
+    let d: Value = d.json().await.unwrap();
+    assert_eq!(d["allowed"], false);
+    let r = app
+        .get(&format!("/v1/subjects/{ws}/consents"), &app.app_key)
+        .await;
+    let c: Value = r.json().await.unwrap();
+    assert!(
+        c.to_string().contains("\"dsr\""),
+        "the withdrawal is in the ledger with method dsr"
+    );
+
+    // explanation (Art. 48): categories with purposes, bases and articles; no PI values
+    let x = user("u100154");
+    let (id, token) = approved(&app, json!({ "kind": "explanation", "email": x["email"] })).await;
+    assert_eq!(run(&app, &id).await.1["state"], "completed");
+    let e: Value = as_requester(&app, &format!("/v1/dsr/{id}/result"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(e["format"], "pivault.explanation/1");
+    let text = e.to_string();
+    assert!(text.contains("user.contact.mobile") && text.contains("legal_basis"));
+    assert!(text.contains("PIPL Art. 47"));
+    assert!(!text.contains(&x["mobile"]) && !text.contains(x["email"].trim()));
+
+    // cancellation: consents withdrawn, then erased, with a receipt
+    let c = user("u100154");
+    let cs = app.subject_of("u100154").await;
+    let (id, token) = approved(&app, json!({ "kind": "cancellation", "email": c["email"] })).await;
+    let v = run(&app, &id).await.1;
+    assert_eq!(v["state"], "completed", "{v}");
+    assert_eq!(v["steps_done"][0], "withdraw");
+    assert_eq!(
+        app.store.subject(&cs).await.unwrap().unwrap().status,
+        "erased"
+    );
+    // the explanation result was sealed under the shredded DEK: gone with it
+    let r = as_requester(
+        &app,
+        &format!("/v1/dsr/{}/result", e["request_id"].as_str().unwrap()),
+        &token,
+    )
+    .await;
+    assert_eq!(r.status(), 403, "another request's token does not open it");
+    let r = as_requester(&app, &format!("/v1/dsr/{id}/result"), &token).await;
+    let receipt: Value = r.json().await.unwrap();
+    let p: Value = serde_json::from_str(receipt["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(p["kind"], "cancellation");
+}
+
+#[tokio::test]
+async fn bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons() {
+    let app = spawn().await;
+    let u = user("u100258");
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .http
+                .post(format!("{}/v1/dsr", app.base))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let st = r.status().as_u16();
+            (st, r.text().await.unwrap())
+        }
+    };
+    let (st, body) = post(json!({ "kind": "access", "email": "not-an-email@@x" })).await;
+    assert_eq!(st, 422);
+    assert!(!body.contains("not-an-email"));
+    let (st, body) = post(json!({ "kind": "teleport", "email": u["email"] })).await;
+    assert_eq!((st, body.contains("dsr_kind_unknown")), (422, true));
+    let (st, body) = post(json!({ "kind": "access" })).await;
+    assert_eq!((st, body.contains("identity_required")), (422, true));
+    let (st, body) =
+        post(json!({ "kind": "deletion", "email": u["email"], "ground": "bored" })).await;
+    assert_eq!((st, body.contains("unknown_ground")), (422, true));
+    let (st, body) =
+        post(json!({ "kind": "withdrawal", "email": u["email"], "purposes": ["service"] })).await;
+    assert_eq!(
+        (st, body.contains("purpose_not_consent_based")),
+        (422, true)
+    );
+    let (st, body) = post(
+        json!({ "kind": "correction", "email": u["email"], "corrections": [
+        { "category": "user.contact.mobile", "value": "12345" }]}),
+    )
+    .await;
+    assert_eq!(st, 422);
+    assert!(body.contains("corrections[0].value") && !body.contains("12345"));
+    let (st, body) =
+        post(json!({ "kind": "access", "email": u["email"], "jurisdiction": "mars" })).await;
+    assert_eq!((st, body.contains("unknown_jurisdiction")), (422, true));
+    let (st, _) = post(json!({ "kind": "access", "email": u["email"], "extra": 1 })).await;
+    assert_eq!(st, 422);
+    // an identity that matches nobody gets the same answer shape, and can never verify
+    let ghost = file(
+        &app,
+        json!({ "kind": "access", "email": "nobody-here@example.invalid" }),
+    )
+    .await;
+    assert_eq!(ghost.len(), 1);
+    let (gid, gt) = ghost[0].clone();
+    assert_eq!(verify(&app, &gid, &gt, "123456").await.status(), 422);
+
+    // codes: 3 attempts, then exhausted; expiry after 10 minutes; resend works
+    let (id, token) = file(&app, json!({ "kind": "access", "email": u["email"] })).await[0].clone();
+    let (code, _) = mailed_code(&app, &id).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..3 {
+        let r = verify(&app, &id, &token, wrong).await;
+        assert_eq!(r.status(), 422);
+        assert!(r.text().await.unwrap().contains("code_mismatch"));
+    }
+    let r = verify(&app, &id, &token, &code).await;
+    assert!(
+        r.text().await.unwrap().contains("code_exhausted"),
+        "the right code after 3 misses"
+    );
+    let r = verify(&app, &id, &token, "12ab").await;
+    assert!(r.text().await.unwrap().contains("code_malformed"));
+    let r = app
+        .http
+        .post(format!("{}/v1/dsr/{id}/code", app.base))
+        .header("x-dsr-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mails: Vec<_> = app
+        .mail
+        .messages()
+        .into_iter()
+        .filter(|m| m.text_body().unwrap_or_default().contains(&id))
+        .collect();
+    assert_eq!(mails.len(), 2);
+    let body = mails[1].text_body().unwrap();
+    let at = body.find("code is ").unwrap() + 8;
+    let code2: String = body[at..].chars().take(6).collect();
+    app.clock.advance(601);
+    let r = verify(&app, &id, &token, &code2).await;
+    assert!(r.text().await.unwrap().contains("code_expired"));
+    // no token: 401; wrong token: 403
+    let r = app
+        .http
+        .post(format!("{}/v1/dsr/{id}/verify", app.base))
+        .json(&json!({"code": code2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(verify(&app, &id, "dsr_x", &code2).await.status(), 403);
+
+    // refusal (Art. 50): reason code, sentence and rule, visible to the requester
+    let r = app
+        .post(
+            &format!("/v1/dsr/{id}/reject"),
+            &app.admin_key,
+            json!({"reason": "because"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let r = app
+        .post(
+            &format!("/v1/dsr/{id}/reject"),
+            &app.admin_key,
+            json!({"reason": "identity_not_verified"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = as_requester(&app, &format!("/v1/dsr/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "rejected");
+    assert_eq!(v["rejection"]["code"], "identity_not_verified");
+    assert!(v["rejection"]["source"].as_str().unwrap().contains("§7.2"));
+    // a rejected request stays rejected
+    let r = app
+        .post(&format!("/v1/dsr/{id}/approve"), &app.admin_key, json!({}))
+        .await;
+    assert_eq!(r.status(), 409);
+    // app keys cannot work the queue
+    let r = app
+        .post(&format!("/v1/dsr/{id}/run"), &app.app_key, json!({}))
+        .await;
+    assert_eq!(r.status(), 403);
+    // no PI in the audit rows of any request
+    let recs = app.store.audit_page(0, 100_000).await.unwrap();
+    for r in recs.iter().filter(|r| r.record.action.starts_with("dsr.")) {
+        let row = format!("{:?}", r.record);
+        assert!(!row.contains(u["email"].trim()) && !row.contains(&code));
+    }
+}
