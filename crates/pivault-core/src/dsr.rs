@@ -47,6 +47,9 @@ pub const ROLE_DPO: &str = "dpo";
 const SUBJECT_ACTOR: &str = "dsr:requester";
 /// Most codes sent for one request (first send plus resends).
 const MAX_CODE_SENDS: i64 = 5;
+/// Most codes sent for one person's requests in 24 hours, whatever the number of requests:
+/// with 3 attempts each, at most 30 guesses a day at a 6-digit code, and no mailbox flooding.
+const MAX_CODES_PER_SUBJECT_PER_DAY: i64 = 10;
 /// Digits of a one-time code.
 const CODE_DIGITS: u32 = 6;
 /// AAD category of sealed request payloads (results, PI parameters).
@@ -380,10 +383,19 @@ fn package_csv(pkg: &Value) -> Result<Vec<u8>, CoreError> {
     let io = |e: csv::Error| CoreError::Io(std::io::Error::other(e.to_string()));
     w.write_record(["section", "record", "name", "category", "value", "detail"])
         .map_err(io)?;
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+    // Cells a spreadsheet would run as a formula get a leading apostrophe (OWASP "CSV
+    // injection"): the package is opened by people, in spreadsheet programs.
+    let text = |v: &Value| {
+        let s = match v {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{s}")
+        } else {
+            s
+        }
     };
     for rec in pkg["records"].as_array().into_iter().flatten() {
         for f in rec["fields"].as_array().into_iter().flatten() {
@@ -453,7 +465,15 @@ impl Vault {
             due_at: format_timestamp(due),
             extended: row.extended_due_at.is_some(),
             overdue: open && due < now,
-            duplicate_of: row.duplicate_of.clone(),
+            // The requester learns of a duplicate only once verified: before that, it would tell
+            // whether the address has an account.
+            duplicate_of: if staff
+                || !matches!(row.state.as_str(), "received" | "identity_unverified")
+            {
+                row.duplicate_of.clone()
+            } else {
+                None
+            },
             steps_done: steps_done(row),
             steps: kind.map(steps_of).unwrap_or_default().to_vec(),
             receipt: row
@@ -643,10 +663,11 @@ impl Vault {
         for s in targets {
             let id = uuid::Uuid::new_v4().to_string();
             let token = new_token()?;
+            let params_text = params.to_string();
             let duplicate_of = match s {
-                Some(s) if window > 0 => self
+                Some(s) if window > 0 && kind != DsrKind::Correction => self
                     .store()
-                    .dsr_first_since(s, kind.as_str(), now - window)
+                    .dsr_first_since(s, kind.as_str(), &params_text, now - window, &id)
                     .await?
                     .map(|r| r.id),
                 _ => None,
@@ -673,7 +694,7 @@ impl Vault {
                 duplicate_of,
                 token_hash: token_hash(&token),
                 step_results: "{}".into(),
-                params: params.to_string(),
+                params: params_text,
                 sealed_params,
                 updated_at: now,
                 ..DsrRow::default()
@@ -685,17 +706,27 @@ impl Vault {
             }
             audits.push(rec);
             row.state = DsrState::IdentityUnverified.as_str().to_string();
+            // Every request gets a code row, also one matching nobody or over the send limit
+            // (its code is never sent): verification and resends then answer alike whether
+            // or not the identity has an account.
+            let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
+            codes.push(DsrCodeRow {
+                request_id: id.clone(),
+                digest: self.keys().code_digest(&id, &code).to_vec(),
+                expires_at: now + i64::from(settings.code_ttl_seconds),
+                attempts_left: i64::from(settings.code_attempts),
+                sends: 1,
+                sent_at: now,
+            });
             if let Some(s) = s {
-                let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
-                codes.push(DsrCodeRow {
-                    request_id: id.clone(),
-                    digest: self.keys().code_digest(&id, &code).to_vec(),
-                    expires_at: now + i64::from(settings.code_ttl_seconds),
-                    attempts_left: i64::from(settings.code_attempts),
-                    sends: 1,
-                    sent_at: now,
-                });
-                sends.push((id.clone(), s.to_string(), code));
+                if self.code_quota_left(s, now).await? {
+                    sends.push((id.clone(), s.to_string(), code));
+                } else {
+                    let mut rec = self.dsr_audit(SUBJECT_ACTOR, "code_suppressed", &row, now);
+                    rec.outcome = "deny".into();
+                    audits.push(rec);
+                    warn!(dsr = %id, "code send limit reached for this person; code not sent");
+                }
             }
             audits.push(self.dsr_audit(SUBJECT_ACTOR, "identity_unverified", &row, now));
             out.push(CreatedDsr {
@@ -721,6 +752,15 @@ impl Vault {
             self.send_code(&id, &subject, kind, channel, &code).await;
         }
         Ok(out)
+    }
+
+    /// Whether another code may be sent for `subject`'s requests within 24 hours.
+    async fn code_quota_left(&self, subject: &str, now: i64) -> Result<bool, CoreError> {
+        Ok(self
+            .store()
+            .dsr_codes_sent_since(subject, now - 86_400)
+            .await?
+            < MAX_CODES_PER_SUBJECT_PER_DAY)
     }
 
     fn dsr_params(&self, kind: DsrKind, input: &DsrInput) -> Result<Value, CoreError> {
@@ -908,6 +948,26 @@ impl Vault {
             ));
         }
         tx.set_code_attempts(id, 0, true).await?;
+        // An earlier verified request of the same kind and parameters makes this one its
+        // duplicate (checked here too: the earlier one may have been verified after this one
+        // was filed).
+        let window = i64::from(self.policy().dsr().duplicate_window_days) * 86_400;
+        if row.duplicate_of.is_none() && window > 0 && row.kind != DsrKind::Correction.as_str() {
+            if let Some(subject) = row.subject_id.clone() {
+                row.duplicate_of = self
+                    .store()
+                    .dsr_first_since(
+                        &subject,
+                        &row.kind,
+                        &row.params,
+                        row.received_at - window,
+                        id,
+                    )
+                    .await?
+                    .filter(|o| o.received_at <= row.received_at)
+                    .map(|o| o.id);
+            }
+        }
         self.transition(
             &mut tx,
             &mut row,
@@ -932,10 +992,7 @@ impl Vault {
         if state_of(&row)? != DsrState::IdentityUnverified {
             return Err(CoreError::Conflict("dsr_not_awaiting_verification"));
         }
-        let Some(subject) = row.subject_id.clone() else {
-            // Nothing matched the claimed identity: behave as if a code went out.
-            return Ok(self.dsr_view(&row, false, now));
-        };
+        let subject = row.subject_id.clone();
         let settings = self.policy().dsr();
         let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
         let mut tx = self.store().begin(now).await?;
@@ -959,8 +1016,15 @@ impl Vault {
         } else {
             Channel::Email
         };
-        self.send_code(id, &subject, kind_of(&row)?, channel, &code)
-            .await;
+        // Nothing matched the claimed identity: the code is kept but goes nowhere.
+        if let Some(subject) = subject {
+            if self.code_quota_left(&subject, now).await? {
+                self.send_code(id, &subject, kind_of(&row)?, channel, &code)
+                    .await;
+            } else {
+                warn!(dsr = %id, "code send limit reached for this person; code not sent");
+            }
+        }
         Ok(self.dsr_view(&row, false, now))
     }
 
@@ -1092,6 +1156,10 @@ impl Vault {
         }
         if row.extended_due_at.is_some() {
             return Err(CoreError::Conflict("already_extended"));
+        }
+        // GDPR Art. 12(3): the requester is told of the extension within the first period.
+        if now > row.due_at {
+            return Err(CoreError::Conflict("extension_too_late"));
         }
         let received = time::OffsetDateTime::from_unix_timestamp(row.received_at)
             .map_err(|_| CoreError::Conflict("dsr_time_corrupt"))?;
@@ -1742,6 +1810,18 @@ impl Vault {
         let kind = kind_of(row)?;
         if row.state != DsrState::Completed.as_str() {
             return Err(CoreError::Conflict("dsr_not_completed"));
+        }
+        // A duplicate was answered by the request it duplicates (same subject, kind and
+        // parameters, both verified): its result is that one's.
+        if let Some(orig) = &row.duplicate_of {
+            let o = self
+                .store()
+                .dsr(orig)
+                .await?
+                .ok_or(CoreError::NotFound("dsr"))?;
+            if o.subject_id == row.subject_id && o.duplicate_of.is_none() {
+                return Box::pin(self.dsr_result_of(&o, actor, format)).await;
+            }
         }
         match kind {
             DsrKind::Access | DsrKind::Copy | DsrKind::Explanation => {}

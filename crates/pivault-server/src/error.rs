@@ -60,6 +60,7 @@ impl From<CoreError> for ApiError {
                 StatusCode::NOT_FOUND,
                 match what {
                     "subject" => "subject_not_found",
+                    "dsr" => "dsr_not_found",
                     _ => "not_found",
                 },
                 format!("{what} not found"),

@@ -14,11 +14,46 @@ use std::collections::HashSet;
 use std::time::Duration;
 use support::{orders, users, TestApp};
 
-async fn spawn() -> TestApp {
-    support::spawn_on(support::Backend::Sqlite)
-        .await
-        .expect("SQLite always spawns")
+/// Every case runs on SQLite (`dsr::sqlite::…`) and on PostgreSQL (`dsr::postgres::…`, which
+/// prints `SKIPPED` without `PIVAULT_TEST_DATABASE_URL`; `.ci/run` always sets it).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = super::support::spawn_on(super::support::Backend::Sqlite)
+                        .await
+                        .expect("SQLite always spawns");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = super::support::spawn_on(super::support::Backend::Postgres).await else {
+                        pivault_store::testing::print_skip(concat!("dsr::postgres::", stringify!($name)));
+                        return;
+                    };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
 }
+
+on_both_backends!(
+    access_under_a_mixed_case_email_returns_exactly_the_subjects_data,
+    deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt,
+    duplicate_is_linked_to_the_first_and_never_executed_twice,
+    a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps,
+    overdue_requests_are_listed_exported_and_eu_deadlines_extend,
+    an_email_shared_by_two_accounts_acts_only_on_the_verified_account,
+    correction_withdrawal_cancellation_and_explanation_end_to_end,
+    bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons,
+);
 
 fn user(account: &str) -> std::collections::HashMap<String, String> {
     users()
@@ -138,9 +173,7 @@ async fn staff_view(app: &TestApp, id: &str) -> Value {
     r.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn access_under_a_mixed_case_email_returns_exactly_the_subjects_data() {
-    let app = spawn().await;
+async fn access_under_a_mixed_case_email_returns_exactly_the_subjects_data(app: TestApp) {
     // u100246 is stored as " NSUN@EXAMPLE.NET " in the data set; ask in yet another case.
     let u = user("u100246");
     let asked = format!("  {}", u["email"].trim().to_lowercase().replace('n', "N"));
@@ -267,9 +300,7 @@ async fn access_under_a_mixed_case_email_returns_exactly_the_subjects_data() {
     assert_eq!(r.status(), 403);
 }
 
-#[tokio::test]
-async fn deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt() {
-    let app = spawn().await;
+async fn deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt(app: TestApp) {
     let u = user("u100041");
     let subject = app.subject_of("u100041").await;
     let before = app.store.fields(&subject).await.unwrap();
@@ -433,21 +464,36 @@ async fn deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt() 
     assert!(app.store.fields(&subject).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn duplicate_is_linked_to_the_first_and_never_executed_twice() {
-    let app = spawn().await;
+async fn duplicate_is_linked_to_the_first_and_never_executed_twice(app: TestApp) {
     let u = user("u100016");
     let subject = app.subject_of("u100016").await;
+    // Someone files a deletion under the person's address and never verifies it: it must not
+    // capture the person's own request as "its duplicate".
+    let squat = file(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
     let first = file(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
+    let (a, at) = first[0].clone();
+    let (code_a, _) = mailed_code(&app, &a).await;
+    assert_eq!(verify(&app, &a, &at, &code_a).await.status(), 200);
+    assert!(staff_view(&app, &a).await.get("duplicate_of").is_none());
+    assert!(staff_view(&app, &squat[0].0)
+        .await
+        .get("duplicate_of")
+        .is_none());
+    // the person files again: linked to the verified first one
     let second = file(
         &app,
         json!({ "kind": "deletion", "email": u["email"].to_uppercase() }),
     )
     .await;
-    let (a, at) = first[0].clone();
     let (b, bt) = second[0].clone();
     assert_eq!(staff_view(&app, &b).await["duplicate_of"], a.as_str());
-    assert!(staff_view(&app, &a).await.get("duplicate_of").is_none());
+    // ... which the requester does not see before verifying (it would reveal the account)
+    let v: Value = as_requester(&app, &format!("/v1/dsr/{b}"), &bt)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(v.get("duplicate_of").is_none());
     // verifying the duplicate is not an error, and verifying twice is not either
     let (code_b, _) = mailed_code(&app, &b).await;
     assert_eq!(verify(&app, &b, &bt, &code_b).await.status(), 200);
@@ -467,8 +513,6 @@ async fn duplicate_is_linked_to_the_first_and_never_executed_twice() {
         "active"
     );
     // the first runs once
-    let (code_a, _) = mailed_code(&app, &a).await;
-    assert_eq!(verify(&app, &a, &at, &code_a).await.status(), 200);
     app.post(&format!("/v1/dsr/{a}/approve"), &app.admin_key, json!({}))
         .await;
     assert_eq!(run(&app, &a).await.1["state"], "completed");
@@ -488,11 +532,14 @@ async fn duplicate_is_linked_to_the_first_and_never_executed_twice() {
             .count(),
         1
     );
+    // the duplicate's requester gets the original's signed receipt
+    let r = as_requester(&app, &format!("/v1/dsr/{b}/result"), &bt).await;
+    assert_eq!(r.status(), 200);
+    let receipt: Value = r.json().await.unwrap();
+    assert!(receipt["payload"].as_str().unwrap().contains(&a));
 }
 
-#[tokio::test]
-async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps() {
-    let app = spawn().await;
+async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps(app: TestApp) {
     let u = user("u100111");
     let subject = app.subject_of("u100111").await;
     let (id, token) = approved(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
@@ -570,9 +617,7 @@ async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps(
         .is_none());
 }
 
-#[tokio::test]
-async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend() {
-    let app = spawn().await;
+async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend(app: TestApp) {
     let u = user("u100023");
     let cn = file(&app, json!({ "kind": "access", "email": u["email"] })).await[0]
         .0
@@ -651,9 +696,7 @@ async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend() {
     assert_eq!(r.status(), 403);
 }
 
-#[tokio::test]
-async fn an_email_shared_by_two_accounts_acts_only_on_the_verified_account() {
-    let app = spawn().await;
+async fn an_email_shared_by_two_accounts_acts_only_on_the_verified_account(app: TestApp) {
     let shared: Vec<_> = users()
         .into_iter()
         .filter(|u| u["email"].trim().eq_ignore_ascii_case("djin@example.net"))
@@ -723,9 +766,7 @@ async fn an_email_shared_by_two_accounts_acts_only_on_the_verified_account() {
     );
 }
 
-#[tokio::test]
-async fn correction_withdrawal_cancellation_and_explanation_end_to_end() {
-    let app = spawn().await;
+async fn correction_withdrawal_cancellation_and_explanation_end_to_end(app: TestApp) {
     // correction: a new mobile; the old one stops finding the subject
     let u = user("u100123");
     let subject = app.subject_of("u100123").await;
@@ -844,9 +885,7 @@ async fn correction_withdrawal_cancellation_and_explanation_end_to_end() {
     assert_eq!(p["kind"], "cancellation");
 }
 
-#[tokio::test]
-async fn bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons() {
-    let app = spawn().await;
+async fn bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons(app: TestApp) {
     let u = user("u100258");
     let post = |body: Value| {
         let app = &app;
@@ -898,7 +937,12 @@ async fn bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons()
     .await;
     assert_eq!(ghost.len(), 1);
     let (gid, gt) = ghost[0].clone();
-    assert_eq!(verify(&app, &gid, &gt, "123456").await.status(), 422);
+    let r = verify(&app, &gid, &gt, "123456").await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text().await.unwrap().contains("code_mismatch"),
+        "same answer as a real account"
+    );
 
     // codes: 3 attempts, then exhausted; expiry after 10 minutes; resend works
     let (id, token) = file(&app, json!({ "kind": "access", "email": u["email"] })).await[0].clone();

@@ -144,8 +144,11 @@ impl Store {
             .collect()
     }
 
-    /// The first request of `subject_id` and `kind` received at or after `since` that was not
-    /// rejected: the one a new request duplicates (policy §7: a request is answered once).
+    /// The first request of `subject_id` and `kind`, with the same non-PI parameters, received
+    /// at or after `since`, that the subject has verified (verified, in progress, completed or
+    /// failed) and that is not itself a duplicate: the one a new request duplicates. An
+    /// unverified request is never an original, so nobody can pre-empt a person's request by
+    /// filing one under their address.
     ///
     /// # Errors
     /// Database failure.
@@ -153,21 +156,47 @@ impl Store {
         &self,
         subject_id: &str,
         kind: &str,
+        params: &str,
         since: i64,
+        except: &str,
     ) -> Result<Option<DsrRow>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {COLS} FROM dsr_requests WHERE subject_id = $1 AND kind = $2 \
-             AND received_at >= $3 AND state <> 'rejected' AND duplicate_of IS NULL \
-             ORDER BY received_at, id LIMIT 1"
+            "SELECT {COLS} FROM dsr_requests WHERE subject_id = $1 AND kind = $2 AND params = $3 \
+             AND received_at >= $4 AND id <> $5 \
+             AND state IN ('verified', 'in_progress', 'completed', 'failed') \
+             AND duplicate_of IS NULL ORDER BY received_at, id LIMIT 1"
         ))
         .bind(subject_id)
         .bind(kind)
+        .bind(params)
         .bind(since)
+        .bind(except)
         .fetch_optional(&self.pool)
         .await?
         .as_ref()
         .map(dsr_from)
         .transpose()
+    }
+
+    /// Codes sent for requests of `subject_id` since `since` (unix seconds): the per-person
+    /// send limit that keeps codes from being guessed or used to flood a mailbox.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_codes_sent_since(
+        &self,
+        subject_id: &str,
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(c.sends), 0) AS BIGINT) FROM dsr_codes c JOIN dsr_requests r ON r.id = c.request_id \
+             WHERE r.subject_id = $1 AND c.sent_at >= $2",
+        )
+        .bind(subject_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
     }
 
     /// The live one-time code of a request.

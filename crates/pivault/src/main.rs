@@ -371,8 +371,8 @@ async fn run_dsr(g: &Global, cmd: DsrCmd) -> Result<i32> {
             };
             let items = vault.dsr_list(&p, &f).await?;
             println!(
-                "{:<36} {:<12} {:<19} {:<4} {:<20} {}",
-                "id", "kind", "state", "jur", "due", "flags"
+                "{:<36} {:<12} {:<19} {:<4} {:<20} flags",
+                "id", "kind", "state", "jur", "due"
             );
             for v in &items {
                 let mut flags = Vec::new();

@@ -324,3 +324,155 @@ fn bad_ticket_lines_go_to_a_reject_file_with_physical_line_numbers_and_no_ticket
         text(&ok.stdout)
     );
 }
+
+/// A data set folder holding the first `n` users of the shared data set and their orders.
+fn small_slice(dir: &Path, n: usize) -> PathBuf {
+    let out = dir.join("slice");
+    std::fs::create_dir_all(&out).unwrap();
+    let users = std::fs::read_to_string(data().join("users.csv")).unwrap();
+    let kept: Vec<&str> = users.lines().take(n + 1).collect();
+    std::fs::write(out.join("users.csv"), kept.join("\r\n") + "\r\n").unwrap();
+    let accounts: Vec<&str> = kept[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let orders = std::fs::read_to_string(data().join("orders.csv")).unwrap();
+    let mut o: Vec<&str> = vec![orders.lines().next().unwrap()];
+    o.extend(
+        orders
+            .lines()
+            .skip(1)
+            .filter(|l| accounts.contains(&l.split(',').nth(1).unwrap())),
+    );
+    std::fs::write(out.join("orders.csv"), o.join("\r\n") + "\r\n").unwrap();
+    out
+}
+
+/// The real process crashes (abort) right after a deletion step commits; the next `pivault dsr
+/// run` resumes from the following step, and the signed receipt verifies with the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsr_cli_resumes_after_a_real_crash_between_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let slice = small_slice(dir.path(), 30);
+    let out = pivault(dir.path(), &["import", slice.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sink = pivault_notify::testing::SmtpSink::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_pivault"))
+        .current_dir(dir.path())
+        .env_remove("PIVAULT_DATABASE_URL")
+        .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
+        .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
+        .env("PIVAULT_SMTP_URL", sink.url())
+        .env("RUST_LOG", "warn")
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "server did not start");
+    // u100001 is the second user of the data set
+    let email = "JMAO@example.org";
+    let v: serde_json::Value = http
+        .post(format!("{base}/v1/dsr"))
+        .json(&serde_json::json!({"kind": "deletion", "email": email}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = v["requests"][0]["id"].as_str().unwrap().to_string();
+    let token = v["requests"][0]["token"].as_str().unwrap().to_string();
+    let mails = sink.wait_for(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(mails[0].rcpt_to, vec!["jmao@example.org".to_string()]);
+    let body = mails[0].text_body().unwrap();
+    let at = body.find("code is ").unwrap() + "code is ".len();
+    let code: String = body[at..].chars().take(6).collect();
+    let r = http
+        .post(format!("{base}/v1/dsr/{id}/verify"))
+        .header("x-dsr-token", &token)
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // the queue shows the verified request
+    let out = pivault(dir.path(), &["dsr", "list", "--state", "verified"]);
+    assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
+    // crash the process right after `shred` commits
+    let out = Command::new(env!("CARGO_BIN_EXE_pivault"))
+        .current_dir(dir.path())
+        .env_remove("PIVAULT_DATABASE_URL")
+        .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
+        .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
+        .env("PIVAULT_DSR_FAULT", "abort:shred")
+        .env("RUST_LOG", "error")
+        .args(["dsr", "approve", &id, "--run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "the process was killed by SIGABRT");
+    let out = pivault(dir.path(), &["dsr", "show", &id]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "in_progress");
+    assert_eq!(
+        v["steps_done"],
+        serde_json::json!(["restrict_retained", "shred"])
+    );
+    assert!(
+        v.get("receipt").is_none(),
+        "a half-done erasure has no receipt"
+    );
+    // resume
+    let out = pivault(dir.path(), &["dsr", "run", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["state"], "completed");
+    assert_eq!(
+        v["steps_done"],
+        serde_json::json!(["restrict_retained", "shred", "notify_recipients", "receipt"])
+    );
+    // the receipt verifies; a tampered one does not
+    let receipt = dir.path().join("receipt.json");
+    std::fs::write(&receipt, v["receipt"].to_string()).unwrap();
+    let out = pivault(
+        dir.path(),
+        &["dsr", "verify-receipt", receipt.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut t = v["receipt"].clone();
+    t["payload"] = serde_json::Value::String(
+        t["payload"]
+            .as_str()
+            .unwrap()
+            .replace("subject_request", "purpose_achieved"),
+    );
+    std::fs::write(&receipt, t.to_string()).unwrap();
+    let out = pivault(
+        dir.path(),
+        &["dsr", "verify-receipt", receipt.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    // reject with an unknown reason: exit 1 with a code, not a panic
+    let out = pivault(dir.path(), &["dsr", "reject", &id, "--reason", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown_reason") || text(&out.stderr).contains("reason"));
+    // the audit chain is intact after the crash
+    let out = pivault(dir.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
