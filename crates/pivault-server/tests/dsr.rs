@@ -981,6 +981,22 @@ async fn bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons(a
     app.clock.advance(601);
     let r = verify(&app, &id, &token, &code2).await;
     assert!(r.text().await.unwrap().contains("code_expired"));
+    // per-person send limit: at most 10 codes a day, however many requests are filed
+    let flood = user("u100310");
+    for _ in 0..12 {
+        file(
+            &app,
+            json!({ "kind": "explanation", "email": flood["email"] }),
+        )
+        .await;
+    }
+    let sent = app
+        .mail
+        .messages()
+        .iter()
+        .filter(|m| m.rcpt_to[0] == flood["email"].trim().to_lowercase())
+        .count();
+    assert_eq!(sent, 10);
     // no token: 401; wrong token: 403
     let r = app
         .http
