@@ -1257,15 +1257,17 @@ impl Vault {
             return Ok(self.dsr_view(&r, true, now));
         }
         let steps = steps_of(kind);
-        for (i, step) in steps.iter().enumerate() {
-            let cur = self
+        // The request as this run last saw it: each step returns the row it committed, so no
+        // step needs a read of its own before it (`run_step` re-reads under the write lock).
+        let mut cur = row;
+        if state_of(&cur)? == DsrState::Failed {
+            cur = self
                 .store()
                 .dsr(id)
                 .await?
                 .ok_or(CoreError::NotFound("dsr"))?;
-            if state_of(&cur)? != DsrState::InProgress {
-                return Ok(self.dsr_view(&cur, true, now));
-            }
+        }
+        for (i, step) in steps.iter().enumerate() {
             if steps_done(&cur).iter().any(|s| s == step) {
                 continue;
             }
@@ -1276,9 +1278,23 @@ impl Vault {
             } else {
                 self.run_step(&p.name, id, step, last).await
             };
-            if let Err(e) = res {
-                warn!(dsr = %id, step = *step, error = %e, "request step failed");
-                return self.mark_failed(&p.name, id, step).await;
+            match res {
+                Err(e) => {
+                    warn!(dsr = %id, step = *step, error = %e, "request step failed");
+                    return self.mark_failed(&p.name, id, step).await;
+                }
+                Ok(Some(r)) => cur = r,
+                // Another run moved the request meanwhile: follow it.
+                Ok(None) => {
+                    cur = self
+                        .store()
+                        .dsr(id)
+                        .await?
+                        .ok_or(CoreError::NotFound("dsr"))?;
+                    if state_of(&cur)? != DsrState::InProgress {
+                        return Ok(self.dsr_view(&cur, true, self.now().unix_timestamp()));
+                    }
+                }
             }
             match fault {
                 Some(Fault::HaltAfter(s)) if s == *step => {
@@ -1288,12 +1304,7 @@ impl Vault {
                 _ => {}
             }
         }
-        let row = self
-            .store()
-            .dsr(id)
-            .await?
-            .ok_or(CoreError::NotFound("dsr"))?;
-        Ok(self.dsr_view(&row, true, self.now().unix_timestamp()))
+        Ok(self.dsr_view(&cur, true, self.now().unix_timestamp()))
     }
 
     async fn mark_failed(&self, actor: &str, id: &str, step: &str) -> Result<DsrView, CoreError> {
@@ -1316,12 +1327,12 @@ impl Vault {
         id: &str,
         step: &str,
         last: bool,
-    ) -> Result<(), CoreError> {
+    ) -> Result<Option<DsrRow>, CoreError> {
         let now = self.now().unix_timestamp();
         let mut tx = self.store().begin(now).await?;
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         if state_of(&row)? != DsrState::InProgress || steps_done(&row).iter().any(|s| s == step) {
-            return Ok(());
+            return Ok(None);
         }
         let subject = row
             .subject_id
@@ -1418,7 +1429,7 @@ impl Vault {
         } else if matches!(step, "correct" | "withdraw") {
             self.facts_changed(&subject);
         }
-        Ok(())
+        Ok(Some(row))
     }
 
     async fn primary_dek(&self, subject: &str) -> Result<Arc<Dek>, CoreError> {
