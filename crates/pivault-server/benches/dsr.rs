@@ -61,7 +61,10 @@ impl CodeSender for Capture {
             let at = body.find("code is ").ok_or("no_code")? + "code is ".len();
             let code: String = body[at..].chars().take(6).collect();
             let rq = body.find("Request: ").ok_or("no_request")? + "Request: ".len();
-            let id: String = body[rq..].chars().take_while(|c| !c.is_whitespace()).collect();
+            let id: String = body[rq..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
             self.0.lock().unwrap().insert(id, code);
             Ok(())
         })
@@ -170,7 +173,12 @@ fn candidate_emails(data: &Path, seed: u64) -> Vec<String> {
 
 fn copy_store(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
-    for f in ["pivault.db", "pivault.db-wal", "pivault.db-shm", "master.key"] {
+    for f in [
+        "pivault.db",
+        "pivault.db-wal",
+        "pivault.db-shm",
+        "master.key",
+    ] {
         let _ = std::fs::remove_file(to.join(f));
         if from.join(f).is_file() {
             std::fs::copy(from.join(f), to.join(f)).unwrap();
@@ -292,7 +300,11 @@ struct Rep {
 }
 
 async fn rep(b: &mut Bench, kind: &str, a: &Args) -> Rep {
-    let dsr_kind = if kind == "erasure" { "deletion" } else { "access" };
+    let dsr_kind = if kind == "erasure" {
+        "deletion"
+    } else {
+        "access"
+    };
     let download = kind == "access";
     let seq = b.prepare(dsr_kind, a.seq).await;
     let conc = b.prepare(dsr_kind, a.conc).await;
@@ -363,7 +375,11 @@ async fn run(a: Args) {
     eprintln!("copying {} to {} …", a.store.display(), a.work.display());
     let t = Instant::now();
     copy_store(&a.store, &a.work);
-    eprintln!("copied in {:.1}s; reading {}", t.elapsed().as_secs_f64(), a.data.join("users.csv").display());
+    eprintln!(
+        "copied in {:.1}s; reading {}",
+        t.elapsed().as_secs_f64(),
+        a.data.join("users.csv").display()
+    );
     let emails = candidate_emails(&a.data, a.seed);
     eprintln!("{} accounts with a unique email", emails.len());
 
@@ -434,7 +450,10 @@ async fn run(a: Args) {
 
     let mut results: Vec<(String, Vec<Rep>)> = Vec::new();
     for kind in &a.kinds {
-        assert!(kind == "access" || kind == "erasure", "kinds: access, erasure");
+        assert!(
+            kind == "access" || kind == "erasure",
+            "kinds: access, erasure"
+        );
         let mut reps = Vec::new();
         for i in 0..a.reps {
             let r = rep(&mut b, kind, &a).await;
