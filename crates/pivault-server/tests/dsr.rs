@@ -845,6 +845,38 @@ async fn correction_withdrawal_cancellation_and_explanation_end_to_end(app: Test
         "the withdrawal is in the ledger with method dsr"
     );
 
+    // copy / portability (Art. 45 para 3): the same package as JSON and CSV
+    let cp = user("u100272");
+    let (id, token) = approved(&app, json!({ "kind": "copy", "email": cp["email"] })).await;
+    assert_eq!(run(&app, &id).await.1["state"], "completed");
+    let pkg: Value = as_requester(&app, &format!("/v1/dsr/{id}/result"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pkg["kind"], "copy");
+    let csv_text = as_requester(&app, &format!("/v1/dsr/{id}/result?format=csv"), &token)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mine: Vec<String> = orders()
+        .into_iter()
+        .filter(|o| o["account_id"] == "u100272")
+        .map(|o| format!("order:{}", o["order_id"]))
+        .collect();
+    assert!(!mine.is_empty());
+    let mut rd = csv::Reader::from_reader(csv_text.as_bytes());
+    let records: HashSet<String> = rd.records().map(|r| r.unwrap()[1].to_string()).collect();
+    for o in &mine {
+        assert!(records.contains(o), "order {o} in the CSV copy");
+    }
+    // a mobile starts with '+': escaped so a spreadsheet does not run it as a formula
+    assert!(
+        csv_text.contains(",'+86"),
+        "formula-looking cells are escaped"
+    );
+
     // explanation (Art. 48): categories with purposes, bases and articles; no PI values
     let x = user("u100154");
     let (id, token) = approved(&app, json!({ "kind": "explanation", "email": x["email"] })).await;
