@@ -112,6 +112,15 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// The channel a stored request names (`sms`, else email).
+    fn of(stored: &str) -> Self {
+        if stored == "sms" {
+            Self::Sms
+        } else {
+            Self::Email
+        }
+    }
+
     /// `email` or `sms`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -410,27 +419,17 @@ fn package_csv(pkg: &Value) -> Result<Vec<u8>, CoreError> {
             .map_err(io)?;
         }
     }
-    for c in pkg["consents"].as_array().into_iter().flatten() {
-        w.write_record([
-            "consent",
-            "",
-            &text(&c["action"]),
-            &text(&c["purpose"]),
-            &text(&c["at"]),
-            &text(&c["recipient"]),
-        ])
-        .map_err(io)?;
-    }
-    for d in pkg["disclosures"].as_array().into_iter().flatten() {
-        w.write_record([
-            "disclosure",
-            "",
-            &text(&d["action"]),
-            &text(&d["categories"]),
-            &text(&d["at"]),
-            &text(&d["recipient"]),
-        ])
-        .map_err(io)?;
+    // Ledger sections: one row per entry, the same four columns for both ledgers.
+    for (section, keys) in [
+        ("consents", ["action", "purpose", "at", "recipient"]),
+        ("disclosures", ["action", "categories", "at", "recipient"]),
+    ] {
+        let label = section.trim_end_matches('s');
+        for e in pkg[section].as_array().into_iter().flatten() {
+            let [k1, k2, k3, k4] = keys.map(|k| text(&e[k]));
+            w.write_record([label, "", &k1, &k2, &k3, &k4])
+                .map_err(io)?;
+        }
     }
     w.into_inner()
         .map_err(|e| CoreError::Io(std::io::Error::other(e.to_string())))
@@ -1011,11 +1010,7 @@ impl Vault {
         .await?;
         tx.audit(self.dsr_audit(SUBJECT_ACTOR, "code_resent", &row, now));
         tx.commit().await?;
-        let channel = if row.channel == "sms" {
-            Channel::Sms
-        } else {
-            Channel::Email
-        };
+        let channel = Channel::of(&row.channel);
         // Nothing matched the claimed identity: the code is kept but goes nowhere.
         if let Some(subject) = subject {
             if self.code_quota_left(&subject, now).await? {
@@ -1178,11 +1173,7 @@ impl Vault {
         tx.update_dsr(&row).await?;
         tx.commit().await?;
         if let (Some(s), Some(sender)) = (&row.subject_id, self.code_sender()) {
-            let channel = if row.channel == "sms" {
-                Channel::Sms
-            } else {
-                Channel::Email
-            };
+            let channel = Channel::of(&row.channel);
             if let Ok((Some(to), _)) = self.contact_of(s, channel).await {
                 let body = format!(
                     "Your personal information request {id} needs more time; we will answer by {} (GDPR Art. 12(3)).\n",
