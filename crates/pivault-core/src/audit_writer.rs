@@ -6,14 +6,23 @@
 //! in ONE transaction and then acknowledges each request. A request is answered only after its
 //! entry is committed, so the guarantee is unchanged: no decision without its audit entry.
 
+use crate::CoreError;
 use pivault_domain::audit::AuditRecord;
-use pivault_store::Store;
+use pivault_store::{StorageFault, Store};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most entries appended in one transaction.
 const MAX_GROUP: usize = 2_000;
 
-type Ack = oneshot::Sender<Result<(), String>>;
+/// Why a group commit failed: its message, and the storage fault it was, if any (so a
+/// request still learns "disk full", not just "failed").
+#[derive(Clone, Debug)]
+struct Failure {
+    fault: Option<StorageFault>,
+    message: String,
+}
+
+type Ack = oneshot::Sender<Result<(), Failure>>;
 
 /// Handle to the writer task. Cloneable; the task ends when every handle is dropped.
 #[derive(Clone, Debug)]
@@ -55,9 +64,19 @@ impl AuditWriter {
                 }
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string());
+                .map_err(|e: pivault_store::StoreError| Failure {
+                    fault: e.fault(),
+                    message: e.to_string(),
+                });
                 if let Err(e) = &result {
-                    tracing::error!(error = %e, entries = n, "audit group commit failed");
+                    match e.fault {
+                        Some(f) => tracing::error!(
+                            error = %e.message, entries = n, "audit group commit failed: {}", f.describe()
+                        ),
+                        None => {
+                            tracing::error!(error = %e.message, entries = n, "audit group commit failed");
+                        }
+                    }
                 }
                 for (_, ack) in group {
                     let _ = ack.send(result.clone());
@@ -70,13 +89,22 @@ impl AuditWriter {
     /// Appends `recs` and waits until they are committed.
     ///
     /// # Errors
-    /// The commit's error message, or a note that the writer is gone.
-    pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), String> {
+    /// [`CoreError::Storage`] when the commit met a storage fault, else [`CoreError::Audit`]
+    /// with the commit's message or a note that the writer is gone.
+    pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
+        let stopped = || CoreError::Audit("audit writer stopped".to_string());
         let (ack, done) = oneshot::channel();
-        self.tx
-            .send((recs, ack))
-            .await
-            .map_err(|_| "audit writer stopped".to_string())?;
-        done.await.map_err(|_| "audit writer stopped".to_string())?
+        self.tx.send((recs, ack)).await.map_err(|_| stopped())?;
+        match done.await.map_err(|_| stopped())? {
+            Ok(()) => Ok(()),
+            Err(Failure {
+                fault: Some(fault),
+                message,
+            }) => Err(CoreError::Storage {
+                fault,
+                detail: message,
+            }),
+            Err(Failure { message, .. }) => Err(CoreError::Audit(message)),
+        }
     }
 }

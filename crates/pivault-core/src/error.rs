@@ -1,7 +1,7 @@
 //! The core error type. Messages never contain PI values.
 
 use pivault_crypto::CryptoError;
-use pivault_store::StoreError;
+use pivault_store::{StorageFault, StoreError};
 
 /// Why a decision denied a request: reason code, the rule behind it and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +60,32 @@ pub enum CoreError {
     /// The audit entry of a decision could not be committed; the decision is not returned.
     #[error("audit append failed: {0}")]
     Audit(String),
+    /// A write the storage could not take (disk full, I/O error, read-only, unreachable), met
+    /// where the [`StoreError`] itself is not at hand (the audit group commit). Nothing was
+    /// committed; retry later.
+    #[error("{}: {detail}", fault.describe())]
+    Storage {
+        /// Which fault.
+        fault: StorageFault,
+        /// The store's message (no PI).
+        detail: String,
+    },
     /// I/O (import files).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }
 
 impl CoreError {
+    /// The storage fault behind this error, if it is one.
+    #[must_use]
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            Self::Store(e) => e.fault(),
+            Self::Storage { fault, .. } => Some(*fault),
+            _ => None,
+        }
+    }
+
     /// Shorthand for [`CoreError::Invalid`].
     pub fn invalid(field: impl Into<String>, code: &'static str, reason: &'static str) -> Self {
         Self::Invalid {

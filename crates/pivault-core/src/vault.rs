@@ -761,7 +761,7 @@ impl Vault {
     /// Appends audit entries that accompany no other change (decisions), by group commit;
     /// returns once they are committed.
     pub(crate) async fn append_audit(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
-        self.audit.append(recs).await.map_err(CoreError::Audit)
+        self.audit.append(recs).await
     }
 
     /// Opens the fields in `allowed` categories: under an erased subject only the restricted
@@ -873,10 +873,7 @@ impl Vault {
         if !d.withheld.is_empty() {
             rec.detail = Some(format!("withheld={}", d.withheld.len()));
         }
-        self.audit
-            .append(vec![rec])
-            .await
-            .map_err(CoreError::Audit)?;
+        self.audit.append(vec![rec]).await?;
         Ok(())
     }
 

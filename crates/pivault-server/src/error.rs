@@ -3,10 +3,11 @@
 //! Invariants: bodies never carry a PI value or a database/driver message; 5xx bodies carry
 //! only a code and the request id, and the cause is logged (without PI) under that id.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pivault_core::CoreError;
+use pivault_store::StorageFault;
 use serde_json::{json, Value};
 
 /// An API error, rendered as `{"error": {"code", "message", …}}`.
@@ -20,6 +21,9 @@ pub struct ApiError {
     pub message: String,
     /// Extra structured detail (reason, clause, article, field…).
     pub detail: Option<Value>,
+    /// `Retry-After` in seconds (storage faults). A `u16` keeps `ApiError` small
+    /// (`clippy::result_large_err`).
+    pub retry_after: Option<u16>,
 }
 
 impl ApiError {
@@ -30,12 +34,42 @@ impl ApiError {
             code,
             message: message.into(),
             detail: None,
+            retry_after: None,
+        }
+    }
+
+    /// 503 for a storage fault: `storage_full` or `storage_unavailable`, with `Retry-After`.
+    /// Nothing was committed, so the same request may be retried.
+    #[must_use]
+    pub fn storage(fault: StorageFault) -> Self {
+        Self {
+            retry_after: Some(fault.retry_after_secs()),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                fault.code(),
+                match fault {
+                    StorageFault::Full => "the storage is full; nothing was saved, retry later",
+                    StorageFault::Unavailable => {
+                        "the storage is unavailable; nothing was saved, retry later"
+                    }
+                },
+            )
         }
     }
 }
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
+        if let Some(fault) = e.storage_fault() {
+            // The message says which fault; the error's own text (sqlx's, no PI) follows.
+            match fault {
+                StorageFault::Full => tracing::error!(error = %e, "disk full: write refused"),
+                StorageFault::Unavailable => {
+                    tracing::error!(error = %e, "storage unavailable: write refused");
+                }
+            }
+            return Self::storage(fault);
+        }
         match e {
             CoreError::Unauthenticated => Self::new(
                 StatusCode::UNAUTHORIZED,
@@ -55,6 +89,7 @@ impl From<CoreError> for ApiError {
                     "clause": d.clause,
                     "withheld": d.withheld.iter().map(|(c, r)| json!({"category": c, "reason": r})).collect::<Vec<_>>(),
                 })),
+                retry_after: None,
             },
             CoreError::NotFound(what) => Self::new(
                 StatusCode::NOT_FOUND,
@@ -74,6 +109,7 @@ impl From<CoreError> for ApiError {
                 code,
                 message: reason.to_string(),
                 detail: Some(json!({ "field": field })),
+                retry_after: None,
             },
             CoreError::Conflict(code) => Self::new(
                 StatusCode::CONFLICT,
@@ -104,6 +140,7 @@ impl From<CoreError> for ApiError {
                     "internal error",
                 )
             }
+            CoreError::Storage { fault, .. } => Self::storage(fault),
             CoreError::Io(err) => {
                 tracing::error!(error = %err, "io failure");
                 Self::new(
@@ -124,6 +161,11 @@ impl IntoResponse for ApiError {
                 b.insert(k, v);
             }
         }
-        (self.status, Json(json!({ "error": body }))).into_response()
+        let mut resp = (self.status, Json(json!({ "error": body }))).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }

@@ -64,12 +64,27 @@ async fn reject_oversized(
     next.run(req).await
 }
 
+/// `GET /readyz`: 200 `{"status": "ready"}` while writes are being stored; 503 with
+/// `storage_full` / `storage_unavailable` (and `Retry-After`) from a storage fault until a write
+/// succeeds again. While not ready, the check itself tries a small write (at most once a
+/// second), so readiness comes back when the storage does, with or without traffic.
+/// (`/healthz` only says the process is up.)
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    match state.vault.store().write_readiness().await {
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
+        Err(fault) => error::ApiError::storage(fault).into_response(),
+    }
+}
+
 /// The full application router.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .nest("/v1", v1::routes().merge(dsr::routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
         .route("/metrics", axum::routing::get(dsr::metrics))
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")

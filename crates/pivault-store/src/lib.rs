@@ -17,11 +17,14 @@
 //!   are overwritten in the file rather than left in free pages.
 
 mod dsr;
+mod fault;
 mod rows;
 mod store;
 pub mod testing;
+mod txconn;
 
 pub use dsr::DueCount;
+pub use fault::StorageFault;
 pub use rows::{
     ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow,
     KeyRow, SubjectRow,
@@ -42,11 +45,43 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The storage is out of space ([`StorageFault::Full`]); nothing was committed.
+    #[error("disk full: {0}")]
+    Full(#[source] sqlx::Error),
+    /// The storage cannot be written or reached ([`StorageFault::Unavailable`]); nothing was
+    /// committed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
     /// Any other database failure. The message is sqlx's and may name tables; it never holds
     /// PI because no PI value is ever bound in clear.
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(#[source] sqlx::Error),
     /// I/O while preparing the database location.
     #[error("io error preparing database: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Storage faults get their own variants; everything else is [`StoreError::Db`].
+    fn from(e: sqlx::Error) -> Self {
+        match fault::classify(&e) {
+            Some(StorageFault::Full) => Self::Full(e),
+            Some(StorageFault::Unavailable) => Self::Unavailable(e),
+            None => Self::Db(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// The storage fault this error is, if it is one: the request may succeed unchanged once
+    /// the storage recovers.
+    #[must_use]
+    pub fn fault(&self) -> Option<StorageFault> {
+        match self {
+            Self::Full(_) => Some(StorageFault::Full),
+            Self::Unavailable(_) => Some(StorageFault::Unavailable),
+            Self::Io(e) => Some(fault::classify_io(e)),
+            _ => None,
+        }
+    }
 }

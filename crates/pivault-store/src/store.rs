@@ -1,14 +1,16 @@
 //! The [`Store`]: connection, migrations, reads, and the audited write transaction.
 
+use crate::fault::{Health, StorageFault};
 use crate::rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
+use crate::txconn::TxConn;
 use crate::StoreError;
 use pivault_crypto::chain_hash;
 use pivault_domain::audit::AuditRecord;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -33,6 +35,13 @@ const SQLITE_PRAGMAS: &[&str] = &[
 /// (SQLite 32,766; PostgreSQL 65,535).
 const CHUNK: usize = 400;
 
+/// While writes fail, [`Store::write_readiness`] probes at most this often…
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// …and gives a probe this long.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// While writes are failing, [`Store::begin`] waits at most this long for a connection.
+const FAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -48,6 +57,10 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
+    health: Arc<Health>,
+    /// SQLite: one connection kept open (never used) for the store's lifetime, see
+    /// [`Store::connect_with`].
+    keeper: Arc<std::sync::Mutex<Option<AnyConnection>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -128,6 +141,8 @@ impl Store {
             }
         }
         let is_sqlite = backend == Backend::Sqlite;
+        let health = Arc::new(Health::new());
+        let retire = Arc::clone(&health);
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.unwrap_or(if is_sqlite { 8 } else { 16 }))
             .acquire_timeout(Duration::from_secs(30))
@@ -141,12 +156,30 @@ impl Store {
                     Ok(())
                 })
             })
+            // A connection that lived through a storage fault is replaced by a fresh one.
+            .before_acquire(move |_conn, meta| {
+                let keep = retire.reusable(meta.age);
+                Box::pin(async move { Ok(keep) })
+            })
             .connect(&sqlx_url)
             .await?;
+        // SQLite: while any connection of this process has the database open, a new one shares
+        // its WAL index (the -shm mapping); when the last one closes, the next must set the index
+        // up again, which writes. Write transactions that fail close their connection, so during
+        // a storage fault the pool could drain to nothing and then be unable to open any
+        // connection, reads included, each waiting out the acquire timeout. One idle connection
+        // outside the pool keeps the index set up.
+        let keeper = if is_sqlite {
+            Some(pool.acquire().await?.detach())
+        } else {
+            None
+        };
         let store = Self {
             pool,
             backend,
             write_lock: is_sqlite.then(|| Arc::new(Mutex::new(()))),
+            health,
+            keeper: Arc::new(std::sync::Mutex::new(keeper)),
         };
         store.migrate().await?;
         Ok(store)
@@ -173,6 +206,14 @@ impl Store {
     /// Closes the pool (waits for connections to return).
     pub async fn close(&self) {
         self.pool.close().await;
+        let keeper = self
+            .keeper
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(c) = keeper {
+            let _ = c.close().await;
+        }
     }
 
     /// SQLite only: folds the WAL into the main file and truncates it (used before scanning the
@@ -193,13 +234,37 @@ impl Store {
     /// audit chain head, so writers are serialized and the chain cannot fork.
     ///
     /// # Errors
-    /// Database failure.
+    /// Database failure; [`StoreError::Full`] / [`StoreError::Unavailable`] for storage faults.
     pub async fn begin(&self, now: i64) -> Result<WriteTx, StoreError> {
         let guard = match &self.write_lock {
             Some(l) => Some(Arc::clone(l).lock_owned().await),
             None => None,
         };
-        let mut tx = self.pool.begin().await?;
+        // While writes are failing, a connection is not waited for long: the pool retries
+        // connections it cannot set up until its 30 s acquire timeout.
+        let acquired = match self.health.fault() {
+            None => self.pool.acquire().await,
+            Some(_) => tokio::time::timeout(FAULT_ACQUIRE_TIMEOUT, self.pool.acquire())
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut)),
+        };
+        let conn = match acquired {
+            Ok(c) => c,
+            Err(e) => {
+                self.health.note(&e);
+                return Err(e.into());
+            }
+        };
+        let mut tx = TxConn::new(conn, guard, Arc::clone(&self.health));
+        // SQLite: take the write lock now rather than at the first write (no lock upgrade).
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        // `Executor::execute` directly: `sqlx::raw_sql(..).execute(..)` is an async fn whose
+        // `E: Executor<'e>` bound makes its future not provably `Send` for `&mut TxConn`
+        // (higher-ranked lifetimes), and callers spawn write transactions.
+        (&mut *tx).execute(begin).await?;
         sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
             .bind(now)
             .execute(&mut *tx)
@@ -219,8 +284,48 @@ impl Store {
             head_seq: seq,
             head_hash: head,
             audit: Vec::new(),
-            _guard: guard,
         })
+    }
+
+    /// `None` while write transactions commit; after a storage fault, that fault, until a
+    /// write transaction commits again.
+    #[must_use]
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        self.health.fault()
+    }
+
+    /// Commits an empty write transaction (it only touches the audit head's timestamp): whether
+    /// the storage takes writes. Updates [`Store::storage_fault`] like any write transaction.
+    ///
+    /// # Errors
+    /// As [`Store::begin`] and [`WriteTx::commit`].
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        self.begin(now_unix()).await?.commit().await?;
+        Ok(())
+    }
+
+    /// Readiness for writes: `Ok` while write transactions commit. After a storage fault,
+    /// `Err(fault)` until one commits again; meanwhile each call may run a [`Store::probe_write`]
+    /// (one at a time, at most once a second, for at most 2 s), so readiness comes back once
+    /// the storage does, even without write traffic.
+    ///
+    /// # Errors
+    /// The storage fault writes are failing with.
+    pub async fn write_readiness(&self) -> Result<(), StorageFault> {
+        let Some(fault) = self.health.fault() else {
+            return Ok(());
+        };
+        let Ok(mut last) = self.health.probe.try_lock() else {
+            return Err(fault); // a probe is running
+        };
+        if last.is_some_and(|t| t.elapsed() < PROBE_INTERVAL) {
+            return Err(fault);
+        }
+        *last = Some(Instant::now());
+        match tokio::time::timeout(PROBE_TIMEOUT, self.probe_write()).await {
+            Ok(Ok(())) => Ok(()),
+            _ => self.health.fault().map_or(Ok(()), Err),
+        }
     }
 
     /// A subject by id.
@@ -752,13 +857,17 @@ fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
 /// An open write transaction holding the audit-chain head lock. Queue audit entries with
 /// [`WriteTx::audit`]; [`WriteTx::commit`] appends them and commits the change with them.
 /// Dropping it without commit rolls everything back.
+///
+/// The first failed statement fails the whole transaction: later statements and the commit
+/// are refused, and its connection is closed rather than returned to the pool (see
+/// `txconn.rs`). A write is acknowledged only by `commit` returning `Ok`.
 pub struct WriteTx {
-    pub(crate) tx: Transaction<'static, Any>,
+    /// `&mut *self.tx` is the executor of the transaction's statements.
+    pub(crate) tx: Box<TxConn>,
     pub(crate) backend: Backend,
     head_seq: i64,
     head_hash: [u8; 32],
     audit: Vec<AuditRecord>,
-    _guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {
@@ -1145,7 +1254,8 @@ impl WriteTx {
     /// Appends the queued audit entries to the chain, moves the head, and commits.
     ///
     /// # Errors
-    /// Database failure; nothing is committed then.
+    /// Database failure ([`StoreError::Full`] / [`StoreError::Unavailable`] for storage
+    /// faults), or an earlier statement of this transaction failed; nothing is committed then.
     pub async fn commit(mut self) -> Result<i64, StoreError> {
         let mut prev = self.head_hash;
         let mut seq = self.head_seq;
