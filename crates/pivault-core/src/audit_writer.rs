@@ -7,13 +7,22 @@
 //! entry is committed, so the guarantee is unchanged: no decision without its audit entry.
 
 use pivault_domain::audit::AuditRecord;
-use pivault_store::Store;
+use pivault_store::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most entries appended in one transaction.
 const MAX_GROUP: usize = 2_000;
 
-type Ack = oneshot::Sender<Result<(), String>>;
+/// Why a group commit failed, as every request of the group is told.
+#[derive(Clone, Debug)]
+pub(crate) enum AppendFailure {
+    /// The store was busy ([`StoreError::Busy`]): nothing was committed, a retry may succeed.
+    Busy(&'static str),
+    /// Any other failure: the error's message (no PI), or a note that the writer is gone.
+    Failed(String),
+}
+
+type Ack = oneshot::Sender<Result<(), AppendFailure>>;
 
 /// Handle to the writer task. Cloneable; the task ends when every handle is dropped.
 #[derive(Clone, Debug)]
@@ -55,9 +64,18 @@ impl AuditWriter {
                 }
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string());
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, entries = n, "audit group commit failed");
+                .map_err(|e| match e {
+                    StoreError::Busy(why) => AppendFailure::Busy(why),
+                    e => AppendFailure::Failed(e.to_string()),
+                });
+                match &result {
+                    Err(AppendFailure::Busy(why)) => {
+                        tracing::warn!(why, entries = n, "audit group commit: storage busy");
+                    }
+                    Err(AppendFailure::Failed(e)) => {
+                        tracing::error!(error = %e, entries = n, "audit group commit failed");
+                    }
+                    Ok(()) => {}
                 }
                 for (_, ack) in group {
                     let _ = ack.send(result.clone());
@@ -70,13 +88,20 @@ impl AuditWriter {
     /// Appends `recs` and waits until they are committed.
     ///
     /// # Errors
-    /// The commit's error message, or a note that the writer is gone.
-    pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), String> {
+    /// Why the group commit failed, or that the writer is gone.
+    pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), AppendFailure> {
         let (ack, done) = oneshot::channel();
-        self.tx
-            .send((recs, ack))
-            .await
-            .map_err(|_| "audit writer stopped".to_string())?;
-        done.await.map_err(|_| "audit writer stopped".to_string())?
+        let stopped = || AppendFailure::Failed("audit writer stopped".to_string());
+        self.tx.send((recs, ack)).await.map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+}
+
+impl From<AppendFailure> for crate::CoreError {
+    fn from(f: AppendFailure) -> Self {
+        match f {
+            AppendFailure::Busy(why) => Self::Store(StoreError::Busy(why)),
+            AppendFailure::Failed(e) => Self::Audit(e),
+        }
     }
 }

@@ -2,12 +2,19 @@
 //!
 //! Invariants: bodies never carry a PI value or a database/driver message; 5xx bodies carry
 //! only a code and the request id, and the cause is logged (without PI) under that id.
+//! A busy store (lock or statement timeout, no pool connection in time) is 503
+//! `storage_busy` with `Retry-After`: nothing was committed and the same request may be sent
+//! again.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pivault_core::CoreError;
+use pivault_store::StoreError;
 use serde_json::{json, Value};
+
+/// Seconds a client is asked to wait before retrying a `storage_busy` answer.
+pub const BUSY_RETRY_AFTER_SECS: u32 = 1;
 
 /// An API error, rendered as `{"error": {"code", "message", …}}`.
 #[derive(Debug)]
@@ -80,6 +87,14 @@ impl From<CoreError> for ApiError {
                 code,
                 "the request conflicts with the current state",
             ),
+            CoreError::Store(StoreError::Busy(why)) => {
+                tracing::warn!(why, "storage busy");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_busy",
+                    "the database is busy; retry after the time in Retry-After",
+                )
+            }
             CoreError::Store(err) => {
                 tracing::error!(error = %err, "store failure");
                 Self::new(
@@ -124,6 +139,13 @@ impl IntoResponse for ApiError {
                 b.insert(k, v);
             }
         }
-        (self.status, Json(json!({ "error": body }))).into_response()
+        let mut resp = (self.status, Json(json!({ "error": body }))).into_response();
+        if self.code == "storage_busy" {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(BUSY_RETRY_AFTER_SECS),
+            );
+        }
+        resp
     }
 }

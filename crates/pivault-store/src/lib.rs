@@ -13,10 +13,17 @@
 //!   writers too, and at READ COMMITTED a statement after it sees every earlier commit, so
 //!   [`WriteTx::subject_status`] / [`WriteTx::lookup`] re-check state under the lock.
 //! - [`testing`] holds test support only (throwaway PostgreSQL databases).
+//! - Inside a write transaction every read goes through it ([`WriteTx::fields`],
+//!   [`WriteTx::subject_key`], …): a task that holds a [`WriteTx`] and asks the pool for another
+//!   connection gets [`StoreError::NestedAcquire`] (debug builds panic) — holding the chain-head
+//!   lock while waiting for a connection stalled every instance (see `guard.rs`).
+//! - PostgreSQL connections carry statement, lock-wait and idle-in-transaction timeouts; a
+//!   timeout, and a pool that has no connection in time, is [`StoreError::Busy`] (retryable).
 //! - SQLite runs with `secure_delete=ON`, so deleted rows (wrapped DEKs, blind-index entries)
 //!   are overwritten in the file rather than left in free pages.
 
 mod dsr;
+mod guard;
 mod rows;
 mod store;
 pub mod testing;
@@ -42,11 +49,36 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database is too busy to answer in time: a PostgreSQL lock wait or statement ran
+    /// into its timeout (SQLSTATE 55P03 `lock_not_available`, 57014 `query_canceled`), or no
+    /// pool connection came free in time. Nothing was committed; retrying later is safe.
+    #[error("storage busy: {0}")]
+    Busy(&'static str),
+    /// A task holding a write transaction asked the pool for another connection (a bug: it
+    /// must read through its [`WriteTx`]; waiting there can stall the pool).
+    #[error("a pool connection was requested while this task holds a write transaction")]
+    NestedAcquire,
     /// Any other database failure. The message is sqlx's and may name tables; it never holds
     /// PI because no PI value is ever bound in clear.
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     /// I/O while preparing the database location.
     #[error("io error preparing database: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            return Self::Busy("no database connection came free in time");
+        }
+        if let sqlx::Error::Database(d) = &e {
+            match d.code().as_deref() {
+                Some("55P03") => return Self::Busy("lock wait timed out"),
+                Some("57014") => return Self::Busy("statement timed out"),
+                _ => {}
+            }
+        }
+        Self::Db(e)
+    }
 }
