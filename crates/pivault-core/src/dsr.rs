@@ -953,8 +953,7 @@ impl Vault {
         let window = i64::from(self.policy().dsr().duplicate_window_days) * 86_400;
         if row.duplicate_of.is_none() && window > 0 && row.kind != DsrKind::Correction.as_str() {
             if let Some(subject) = row.subject_id.clone() {
-                row.duplicate_of = self
-                    .store()
+                row.duplicate_of = tx
                     .dsr_first_since(
                         &subject,
                         &row.kind,
@@ -1342,12 +1341,12 @@ impl Vault {
             }
             "withdraw" => self.step_withdraw(&mut tx, &row, &subject, now).await?,
             "restrict_retained" => {
-                let dek = self.dek(&subject, SCOPE_PRIMARY).await?;
+                let dek = self.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
                 match dek {
                     Some(dek)
                         if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
                     {
-                        let rows = self.store().fields(&subject).await?;
+                        let rows = tx.fields(&subject).await?;
                         let (_, retained) = self
                             .stage_restrict(&mut tx, &subject, &dek, rows, now)
                             .await?;
@@ -1363,12 +1362,12 @@ impl Vault {
                 }
             }
             "shred" => {
-                let dek = self.dek(&subject, SCOPE_PRIMARY).await?;
+                let dek = self.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
                 match dek {
                     Some(dek)
                         if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
                     {
-                        let rows = self.store().fields(&subject).await?;
+                        let rows = tx.fields(&subject).await?;
                         let out = self
                             .stage_shred(&mut tx, &subject, &dek, &rows, now)
                             .await?;
@@ -1390,7 +1389,7 @@ impl Vault {
                 self.step_notify(&mut tx, &row, &subject, actor, now)
                     .await?
             }
-            "receipt" => self.step_receipt(&mut row, &subject, now).await?,
+            "receipt" => self.step_receipt(&mut tx, &mut row, &subject, now).await?,
             _ => return Err(CoreError::Conflict("dsr_step_unknown")),
         };
         let mut all: BTreeMap<String, Value> =
@@ -1423,8 +1422,9 @@ impl Vault {
         Ok(Some(row))
     }
 
-    async fn primary_dek(&self, subject: &str) -> Result<Arc<Dek>, CoreError> {
-        self.dek(subject, SCOPE_PRIMARY)
+    /// The subject's primary DEK inside a step's transaction (cache, else read through `tx`).
+    async fn primary_dek(&self, tx: &mut WriteTx, subject: &str) -> Result<Arc<Dek>, CoreError> {
+        self.dek_in(tx, subject, SCOPE_PRIMARY)
             .await?
             .ok_or(CoreError::Conflict("subject_key_missing"))
     }
@@ -1439,13 +1439,10 @@ impl Vault {
         subject: &str,
         now: i64,
     ) -> Result<Value, CoreError> {
-        let dek = self.primary_dek(subject).await?;
-        let fields = self.store().fields(subject).await?;
-        let consents = self.store().consent_events(subject).await?;
-        let disclosures = self
-            .store()
-            .disclosures(Some(subject), i64::MIN, i64::MAX)
-            .await?;
+        let dek = self.primary_dek(tx, subject).await?;
+        let fields = tx.fields(subject).await?;
+        let consents = tx.consent_events(subject).await?;
+        let disclosures = tx.disclosures(Some(subject), i64::MIN, i64::MAX).await?;
         let mut records: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         let mut cats: BTreeSet<&str> = BTreeSet::new();
         let mut n = 0;
@@ -1555,12 +1552,9 @@ impl Vault {
         subject: &str,
         now: i64,
     ) -> Result<Value, CoreError> {
-        let dek = self.primary_dek(subject).await?;
-        let fields = self.store().fields(subject).await?;
-        let disclosures = self
-            .store()
-            .disclosures(Some(subject), i64::MIN, i64::MAX)
-            .await?;
+        let dek = self.primary_dek(tx, subject).await?;
+        let fields = tx.fields(subject).await?;
+        let disclosures = tx.disclosures(Some(subject), i64::MIN, i64::MAX).await?;
         let cats: BTreeSet<&str> = fields
             .iter()
             .filter(|r| r.restricted_until.is_none())
@@ -1588,7 +1582,7 @@ impl Vault {
         subject: &str,
         now: i64,
     ) -> Result<(usize, Vec<String>), CoreError> {
-        let dek = self.primary_dek(subject).await?;
+        let dek = self.primary_dek(tx, subject).await?;
         let sealed = row
             .sealed_params
             .as_deref()
@@ -1599,7 +1593,7 @@ impl Vault {
         )?;
         let corrections: Vec<CorrectionInput> = serde_json::from_slice(&plain[..])
             .map_err(|_| CoreError::Conflict("correction_corrupt"))?;
-        let existing = self.store().fields(subject).await?;
+        let existing = tx.fields(subject).await?;
         // "Correct my mobile": without a field name, the correction replaces the record's one
         // field of that category, whatever the name it was stored under (an import names
         // fields after its columns).
@@ -1641,7 +1635,7 @@ impl Vault {
         now: i64,
     ) -> Result<Value, CoreError> {
         let params: Value = serde_json::from_str(&row.params).unwrap_or_default();
-        let (_, state) = self.consent_state(subject, self.now()).await?;
+        let (_, state) = Self::consent_state_in(tx, subject, self.now()).await?;
         let mut targets: BTreeSet<(String, Option<String>)> = BTreeSet::new();
         match params["purposes"].as_array() {
             Some(ps) => {
@@ -1697,10 +1691,7 @@ impl Vault {
         actor: &str,
         now: i64,
     ) -> Result<Value, CoreError> {
-        let disclosures = self
-            .store()
-            .disclosures(Some(subject), i64::MIN, i64::MAX)
-            .await?;
+        let disclosures = tx.disclosures(Some(subject), i64::MIN, i64::MAX).await?;
         let mut by: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for d in &disclosures {
             if let Some(r) = d.recipient.as_deref().filter(|r| *r != "public") {
@@ -1726,11 +1717,12 @@ impl Vault {
     /// left outside retention — a half-deleted subject is never reported complete.
     async fn step_receipt(
         &self,
+        tx: &mut WriteTx,
         row: &mut DsrRow,
         subject: &str,
         now: i64,
     ) -> Result<Value, CoreError> {
-        let (fields, keys, index) = self.store().erasure_leftovers(subject).await?;
+        let (fields, keys, index) = tx.erasure_leftovers(subject).await?;
         if fields + keys + index != 0 {
             warn!(dsr = %row.id, fields, keys, index, "erasure incomplete; no receipt");
             return Err(CoreError::Conflict("erasure_incomplete"));

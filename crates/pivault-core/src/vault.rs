@@ -9,7 +9,7 @@ use pivault_domain::consent::{ActiveConsent, ConsentAction, ConsentEvent, Consen
 use pivault_domain::decision::{decide, AccessRequest, Decision, Obligation, Reason, SubjectFacts};
 use pivault_domain::identifiers::{IdCardNumber, IdentifierKind};
 use pivault_domain::policy::{Category, Policy};
-use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, SubjectRow};
+use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, SubjectRow, WriteTx};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use time::{Date, OffsetDateTime};
@@ -481,6 +481,28 @@ impl Vault {
         Ok(Some(d))
     }
 
+    /// The subject's DEK for `scope` inside a write transaction: from the cache, else unwrapped
+    /// from the key row read through `tx` (never through the pool: see
+    /// `pivault_store::StoreError::NestedAcquire`). A key read this way is cached, so call it
+    /// before, not after, inserting a key of the same subject and scope in `tx`.
+    pub(crate) async fn dek_in(
+        &self,
+        tx: &mut WriteTx,
+        subject_id: &str,
+        scope: &str,
+    ) -> Result<Option<Arc<Dek>>, CoreError> {
+        let ck = Self::cache_key(subject_id, scope);
+        if let Some(d) = self.cache.get(&ck) {
+            return Ok(Some(d));
+        }
+        let Some(row) = tx.subject_key(subject_id, scope).await? else {
+            return Ok(None);
+        };
+        let d = Arc::new(self.unwrap_row(&row)?);
+        self.cache.insert(ck, Arc::clone(&d));
+        Ok(Some(d))
+    }
+
     /// DEKs of `scope` for many subjects: cache hits, plus one query for the misses.
     pub(crate) async fn deks_many(
         &self,
@@ -732,8 +754,23 @@ impl Vault {
         now: OffsetDateTime,
     ) -> Result<(Vec<ConsentRow>, ConsentState), CoreError> {
         let rows = self.store.consent_events(subject_id).await?;
+        Ok(Self::fold_consents(rows, now))
+    }
+
+    /// [`Vault::consent_state`] inside a write transaction: the ledger read through `tx`.
+    pub(crate) async fn consent_state_in(
+        tx: &mut WriteTx,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<ConsentRow>, ConsentState), CoreError> {
+        let rows = tx.consent_events(subject_id).await?;
+        Ok(Self::fold_consents(rows, now))
+    }
+
+    fn fold_consents(rows: Vec<ConsentRow>, now: OffsetDateTime) -> (Vec<ConsentRow>, ConsentState) {
         let events: Vec<ConsentEvent> = rows.iter().filter_map(consent_event).collect();
-        Ok((rows, ConsentState::fold(&events, now)))
+        let state = ConsentState::fold(&events, now);
+        (rows, state)
     }
 
     /// Decision facts of a subject, from the facts cache when it is current (see
@@ -1525,11 +1562,13 @@ impl Vault {
             self.cache.evict_prefix(&format!("{subject_id}/"));
             return Err(CoreError::Conflict("already_erased"));
         }
+        // Everything below reads through `tx`: another pool connection while holding the lock
+        // could wait on writers that wait on this transaction.
         let dek = self
-            .dek(subject_id, SCOPE_PRIMARY)
+            .dek_in(&mut tx, subject_id, SCOPE_PRIMARY)
             .await?
             .ok_or(CoreError::Conflict("subject_key_missing"))?;
-        let rows = self.store.fields(subject_id).await?;
+        let rows = tx.fields(subject_id).await?;
         let (rows, retained) = self
             .stage_restrict(&mut tx, subject_id, &dek, rows, now)
             .await?;
@@ -1578,7 +1617,7 @@ impl Vault {
     /// Crypto failure opening a row; store failure.
     pub(crate) async fn stage_restrict(
         &self,
-        tx: &mut pivault_store::WriteTx,
+        tx: &mut WriteTx,
         subject_id: &str,
         dek: &Dek,
         rows: Vec<FieldRow>,
@@ -1618,7 +1657,7 @@ impl Vault {
                 continue;
             }
             if rdek.is_none() {
-                rdek = Some(match self.dek(subject_id, SCOPE_RESTRICTED).await? {
+                rdek = Some(match self.dek_in(tx, subject_id, SCOPE_RESTRICTED).await? {
                     Some(d) => d,
                     None => {
                         let (d, row) = self.new_dek(subject_id, SCOPE_RESTRICTED, now);

@@ -2,6 +2,9 @@
 //!
 //! Invariants: bodies never carry a PI value or a database/driver message; 5xx bodies carry
 //! only a code and the request id, and the cause is logged (without PI) under that id.
+//! A busy store (a PostgreSQL lock or statement timeout) is 503
+//! `storage_busy` with `Retry-After`: nothing was committed and the same request may be sent
+//! again.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,7 +41,8 @@ impl ApiError {
         }
     }
 
-    /// 503 for a storage fault: `storage_full` or `storage_unavailable`, with `Retry-After`.
+    /// 503 for a storage fault: `storage_full`, `storage_unavailable` or `storage_busy`, with
+    /// `Retry-After`.
     /// Nothing was committed, so the same request may be retried.
     #[must_use]
     pub fn storage(fault: StorageFault) -> Self {
@@ -51,6 +55,9 @@ impl ApiError {
                     StorageFault::Full => "the storage is full; nothing was saved, retry later",
                     StorageFault::Unavailable => {
                         "the storage is unavailable; nothing was saved, retry later"
+                    }
+                    StorageFault::Busy => {
+                        "the database is busy; nothing was saved, retry after the time in Retry-After"
                     }
                 },
             )
@@ -67,6 +74,7 @@ impl From<CoreError> for ApiError {
                 StorageFault::Unavailable => {
                     tracing::error!(error = %e, "storage unavailable: write refused");
                 }
+                StorageFault::Busy => tracing::warn!(error = %e, "storage busy: request refused"),
             }
             return Self::storage(fault);
         }

@@ -52,6 +52,22 @@ fn code_from(r: &AnyRow) -> Result<DsrCodeRow, StoreError> {
     })
 }
 
+/// The original a request duplicates ([`Store::dsr_first_since`]).
+fn first_since_sql() -> String {
+    format!(
+        "SELECT {COLS} FROM dsr_requests WHERE subject_id = $1 AND kind = $2 AND params = $3 \
+         AND received_at >= $4 AND id <> $5 \
+         AND state IN ('verified', 'in_progress', 'completed', 'failed') \
+         AND duplicate_of IS NULL ORDER BY received_at, id LIMIT 1"
+    )
+}
+
+/// What erasure must have removed ([`Store::erasure_leftovers`]); binds the subject 3 times.
+const LEFTOVERS: &str = "SELECT \
+     (SELECT COUNT(*) FROM fields WHERE subject_id = $1 AND restricted_until IS NULL), \
+     (SELECT COUNT(*) FROM subject_keys WHERE subject_id = $2 AND scope = 'primary'), \
+     (SELECT COUNT(*) FROM blind_index WHERE subject_id = $3 AND kind <> 'erased_account_id')";
+
 /// Open requests counted per jurisdiction by [`Store::dsr_due_counts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueCount {
@@ -71,7 +87,7 @@ impl Store {
     pub async fn dsr(&self, id: &str) -> Result<Option<DsrRow>, StoreError> {
         sqlx::query(&format!("SELECT {COLS} FROM dsr_requests WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool.get()?)
             .await?
             .as_ref()
             .map(dsr_from)
@@ -87,7 +103,7 @@ impl Store {
             "SELECT result_key_id, result FROM dsr_requests WHERE id = $1 AND result IS NOT NULL",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool.get()?)
         .await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
@@ -137,7 +153,7 @@ impl Store {
             q = q.bind(d);
         }
         q = q.bind(f.limit.clamp(1, 10_000));
-        q.fetch_all(&self.pool)
+        q.fetch_all(self.pool.get()?)
             .await?
             .iter()
             .map(dsr_from)
@@ -160,18 +176,13 @@ impl Store {
         since: i64,
         except: &str,
     ) -> Result<Option<DsrRow>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {COLS} FROM dsr_requests WHERE subject_id = $1 AND kind = $2 AND params = $3 \
-             AND received_at >= $4 AND id <> $5 \
-             AND state IN ('verified', 'in_progress', 'completed', 'failed') \
-             AND duplicate_of IS NULL ORDER BY received_at, id LIMIT 1"
-        ))
+        sqlx::query(&first_since_sql())
         .bind(subject_id)
         .bind(kind)
         .bind(params)
         .bind(since)
         .bind(except)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool.get()?)
         .await?
         .as_ref()
         .map(dsr_from)
@@ -194,7 +205,7 @@ impl Store {
         )
         .bind(subject_id)
         .bind(since)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool.get()?)
         .await?;
         Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
     }
@@ -209,7 +220,7 @@ impl Store {
              FROM dsr_codes WHERE request_id = $1",
         )
         .bind(request_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool.get()?)
         .await?
         .as_ref()
         .map(code_from)
@@ -235,7 +246,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(near_until)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.get()?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -254,16 +265,11 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn erasure_leftovers(&self, subject_id: &str) -> Result<(i64, i64, i64), StoreError> {
-        let row = sqlx::query(
-            "SELECT \
-             (SELECT COUNT(*) FROM fields WHERE subject_id = $1 AND restricted_until IS NULL), \
-             (SELECT COUNT(*) FROM subject_keys WHERE subject_id = $2 AND scope = 'primary'), \
-             (SELECT COUNT(*) FROM blind_index WHERE subject_id = $3 AND kind <> 'erased_account_id')",
-        )
+        let row = sqlx::query(LEFTOVERS)
         .bind(subject_id)
         .bind(subject_id)
         .bind(subject_id)
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool.get()?)
         .await?;
         Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
     }
@@ -474,5 +480,48 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await?
         .rows_affected())
+    }
+
+    /// [`Store::dsr_first_since`], read through this transaction.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_first_since(
+        &mut self,
+        subject_id: &str,
+        kind: &str,
+        params: &str,
+        since: i64,
+        except: &str,
+    ) -> Result<Option<DsrRow>, StoreError> {
+        sqlx::query(&first_since_sql())
+            .bind(subject_id)
+            .bind(kind)
+            .bind(params)
+            .bind(since)
+            .bind(except)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .as_ref()
+            .map(dsr_from)
+            .transpose()
+    }
+
+    /// [`Store::erasure_leftovers`], read through this transaction: sees this transaction's
+    /// own deletions.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn erasure_leftovers(
+        &mut self,
+        subject_id: &str,
+    ) -> Result<(i64, i64, i64), StoreError> {
+        let row = sqlx::query(LEFTOVERS)
+            .bind(subject_id)
+            .bind(subject_id)
+            .bind(subject_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
     }
 }

@@ -15,24 +15,30 @@ pub enum StorageFault {
     /// `SQLITE_CORRUPT`/`SQLITE_NOTADB`, `EROFS`/`EIO`; PostgreSQL unreachable (I/O, TLS,
     /// SQLSTATE class 08, shutdown, read-only standby) or the pool timed out.
     Unavailable,
+    /// Too busy to answer in time: a PostgreSQL lock wait or statement ran into its timeout
+    /// (SQLSTATE 55P03 `lock_not_available`, 57014 `query_canceled`). Not a failure of the
+    /// storage: readiness is unaffected.
+    Busy,
 }
 
 impl StorageFault {
-    /// Stable code: `storage_full` or `storage_unavailable`.
+    /// Stable code: `storage_full`, `storage_unavailable` or `storage_busy`.
     #[must_use]
     pub fn code(self) -> &'static str {
         match self {
             Self::Full => "storage_full",
             Self::Unavailable => "storage_unavailable",
+            Self::Busy => "storage_busy",
         }
     }
 
-    /// What to call it in a log line: `disk full` or `storage unavailable`.
+    /// What to call it in a log line: `disk full`, `storage unavailable` or `storage busy`.
     #[must_use]
     pub fn describe(self) -> &'static str {
         match self {
             Self::Full => "disk full",
             Self::Unavailable => "storage unavailable",
+            Self::Busy => "storage busy",
         }
     }
 
@@ -43,6 +49,7 @@ impl StorageFault {
             // someone has to free space first
             Self::Full => 30,
             Self::Unavailable => 5,
+            Self::Busy => 1,
         }
     }
 }
@@ -57,6 +64,17 @@ const SQLITE_NOTADB: i64 = 26;
 
 /// Linux `ENOSPC` (for errors std does not map to `ErrorKind::StorageFull`).
 const ENOSPC: i32 = 28;
+
+/// Whether `e` is a PostgreSQL lock or statement timeout (55P03, 57014): the database is
+/// busy, not failing ([`StorageFault::Busy`]).
+pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|p| matches!(p.code(), "55P03" | "57014")),
+        _ => false,
+    }
+}
 
 /// The storage fault behind `e`, if it is one.
 pub(crate) fn classify(e: &sqlx::Error) -> Option<StorageFault> {
@@ -158,6 +176,9 @@ impl Health {
 
     /// A storage fault happened (any other error leaves the health alone).
     pub(crate) fn failed(&self, fault: StorageFault) {
+        if fault == StorageFault::Busy {
+            return;
+        }
         let _ = self.failing_since_ms.compare_exchange(
             0,
             self.now_ms(),
@@ -168,6 +189,7 @@ impl Health {
             match fault {
                 StorageFault::Full => FULL,
                 StorageFault::Unavailable => UNAVAILABLE,
+                StorageFault::Busy => return,
             },
             Ordering::Release,
         );

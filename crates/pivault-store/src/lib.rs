@@ -13,11 +13,18 @@
 //!   writers too, and at READ COMMITTED a statement after it sees every earlier commit, so
 //!   [`WriteTx::subject_status`] / [`WriteTx::lookup`] re-check state under the lock.
 //! - [`testing`] holds test support only (throwaway PostgreSQL databases).
+//! - Inside a write transaction every read goes through it ([`WriteTx::fields`],
+//!   [`WriteTx::subject_key`], …): a task that holds a [`WriteTx`] and asks the pool for another
+//!   connection gets [`StoreError::NestedAcquire`] (debug builds panic) — holding the chain-head
+//!   lock while waiting for a connection stalled every instance (see `guard.rs`).
+//! - PostgreSQL connections carry statement, lock-wait and idle-in-transaction timeouts; a
+//!   timeout, and a pool that has no connection in time, is [`StoreError::Busy`] (retryable).
 //! - SQLite runs with `secure_delete=ON`, so deleted rows (wrapped DEKs, blind-index entries)
 //!   are overwritten in the file rather than left in free pages.
 
 mod dsr;
 mod fault;
+mod guard;
 mod rows;
 mod store;
 pub mod testing;
@@ -52,6 +59,15 @@ pub enum StoreError {
     /// committed.
     #[error("storage unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// The database is too busy to answer in time ([`StorageFault::Busy`]): a PostgreSQL lock
+    /// wait or statement ran into its timeout (SQLSTATE 55P03 `lock_not_available`, 57014
+    /// `query_canceled`). Nothing was committed; retrying later is safe.
+    #[error("storage busy: {0}")]
+    Busy(#[source] sqlx::Error),
+    /// A task holding a write transaction asked the pool for another connection (a bug: it
+    /// must read through its [`WriteTx`]; waiting there can stall the pool).
+    #[error("a pool connection was requested while this task holds a write transaction")]
+    NestedAcquire,
     /// Any other database failure. The message is sqlx's and may name tables; it never holds
     /// PI because no PI value is ever bound in clear.
     #[error("database error: {0}")]
@@ -64,9 +80,13 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     /// Storage faults get their own variants; everything else is [`StoreError::Db`].
     fn from(e: sqlx::Error) -> Self {
+        if fault::is_busy(&e) {
+            return Self::Busy(e);
+        }
         match fault::classify(&e) {
             Some(StorageFault::Full) => Self::Full(e),
             Some(StorageFault::Unavailable) => Self::Unavailable(e),
+            Some(StorageFault::Busy) => Self::Busy(e),
             None => Self::Db(e),
         }
     }
@@ -80,6 +100,7 @@ impl StoreError {
         match self {
             Self::Full(_) => Some(StorageFault::Full),
             Self::Unavailable(_) => Some(StorageFault::Unavailable),
+            Self::Busy(_) => Some(StorageFault::Busy),
             Self::Io(e) => Some(fault::classify_io(e)),
             _ => None,
         }

@@ -1,13 +1,14 @@
 //! The [`Store`]: connection, migrations, reads, and the audited write transaction.
 
 use crate::fault::{Health, StorageFault};
+use crate::guard::{GuardedPool, WriteRegistration};
 use crate::rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
 use crate::txconn::TxConn;
 use crate::StoreError;
 use pivault_crypto::chain_hash;
 use pivault_domain::audit::AuditRecord;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
+use sqlx::{AnyConnection, Connection, Executor, Row};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -31,6 +32,21 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA temp_store=MEMORY",
 ];
 
+/// Per-connection PostgreSQL settings: a statement that runs too long, or waits too long for a
+/// lock (the audit-chain head every writer takes), fails with SQLSTATE 57014 or 55P03 —
+/// [`StoreError::Busy`], answered 503 `storage_busy` — instead of holding its pool connection
+/// (and with it every instance's writers) until clients give up; a transaction left idle by its
+/// holder is ended by the server. Migrations run without them ([`Store::migrate`]).
+const POSTGRES_SETTINGS: &[&str] = &[
+    "SET statement_timeout = '15s'",
+    "SET lock_timeout = '10s'",
+    "SET idle_in_transaction_session_timeout = '30s'",
+];
+
+/// Longest wait for a pool connection before [`StoreError::Busy`] (was 30 s: clients gave up
+/// first and saw a hang, not an answer).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Rows per multi-row INSERT; keeps bound parameters far below both backends' limits
 /// (SQLite 32,766; PostgreSQL 65,535).
 const CHUNK: usize = 400;
@@ -52,9 +68,14 @@ pub enum Backend {
 }
 
 /// The store. Cheap to clone (a pool handle).
+///
+/// Its pool is reached only through the nested-acquire guard (see `guard.rs`): while a task
+/// holds a [`WriteTx`], every `Store` method called from that task fails with
+/// [`StoreError::NestedAcquire`] (debug builds panic) instead of waiting for a second
+/// connection — reads inside a write transaction go through the transaction.
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) pool: AnyPool,
+    pub(crate) pool: GuardedPool,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
     health: Arc<Health>,
@@ -145,13 +166,16 @@ impl Store {
         let retire = Arc::clone(&health);
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.unwrap_or(if is_sqlite { 8 } else { 16 }))
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if is_sqlite {
-                        for pragma in SQLITE_PRAGMAS {
-                            conn.execute(*pragma).await?;
-                        }
+                    let settings = if is_sqlite {
+                        SQLITE_PRAGMAS
+                    } else {
+                        POSTGRES_SETTINGS
+                    };
+                    for setting in settings {
+                        conn.execute(*setting).await?;
                     }
                     Ok(())
                 })
@@ -175,7 +199,7 @@ impl Store {
             None
         };
         let store = Self {
-            pool,
+            pool: GuardedPool::new(pool),
             backend,
             write_lock: is_sqlite.then(|| Arc::new(Mutex::new(()))),
             health,
@@ -191,8 +215,19 @@ impl Store {
     /// [`StoreError::Migrate`].
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATOR.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATOR.run(self.pool.get()?).await?,
+            Backend::Postgres => {
+                // A migration may rewrite a large table, and waits for other instances'
+                // migrations on an advisory lock: no statement or lock timeout on its
+                // connection, which is then closed rather than returned to the pool.
+                let mut conn = self.pool.get()?.acquire().await?;
+                conn.execute("SET statement_timeout = 0").await?;
+                conn.execute("SET lock_timeout = 0").await?;
+                let mut conn = conn.detach();
+                let run = POSTGRES_MIGRATOR.run(&mut conn).await;
+                let _ = sqlx::Connection::close(conn).await;
+                run?;
+            }
         }
         Ok(())
     }
@@ -203,9 +238,12 @@ impl Store {
         self.backend
     }
 
-    /// Closes the pool (waits for connections to return).
+    /// Closes the pool (waits for connections to return). Refused (debug builds panic) while
+    /// the calling task holds a write transaction: its connection would never return.
     pub async fn close(&self) {
-        self.pool.close().await;
+        if let Ok(pool) = self.pool.get() {
+            pool.close().await;
+        }
         let keeper = self
             .keeper
             .lock()
@@ -224,7 +262,7 @@ impl Store {
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Sqlite {
             sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE);")
-                .execute(&self.pool)
+                .execute(self.pool.get()?)
                 .await?;
         }
         Ok(())
@@ -234,8 +272,12 @@ impl Store {
     /// audit chain head, so writers are serialized and the chain cannot fork.
     ///
     /// # Errors
-    /// Database failure; [`StoreError::Full`] / [`StoreError::Unavailable`] for storage faults.
+    /// Database failure; [`StoreError::Full`] / [`StoreError::Unavailable`] for storage faults;
+    /// [`StoreError::NestedAcquire`] when the calling task already holds a write transaction
+    /// (debug builds panic).
     pub async fn begin(&self, now: i64) -> Result<WriteTx, StoreError> {
+        // Registered first: a second `begin` of the same task would wait for its own lock.
+        let (pool, live) = self.pool.begin_write()?;
         let guard = match &self.write_lock {
             Some(l) => Some(Arc::clone(l).lock_owned().await),
             None => None,
@@ -243,8 +285,8 @@ impl Store {
         // While writes are failing, a connection is not waited for long: the pool retries
         // connections it cannot set up until its 30 s acquire timeout.
         let acquired = match self.health.fault() {
-            None => self.pool.acquire().await,
-            Some(_) => tokio::time::timeout(FAULT_ACQUIRE_TIMEOUT, self.pool.acquire())
+            None => pool.acquire().await,
+            Some(_) => tokio::time::timeout(FAULT_ACQUIRE_TIMEOUT, pool.acquire())
                 .await
                 .unwrap_or(Err(sqlx::Error::PoolTimedOut)),
         };
@@ -284,6 +326,7 @@ impl Store {
             head_seq: seq,
             head_hash: head,
             audit: Vec::new(),
+            _live: live,
         })
     }
 
@@ -333,11 +376,9 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn subject(&self, id: &str) -> Result<Option<SubjectRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, kind, status, created_at, erased_at, home_region FROM subjects WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
+        let row = sqlx::query(SUBJECT_BY_ID)
+            .bind(id)
+            .fetch_optional(self.pool.get()?)
         .await?;
         row.map(|r| subject_from(&r)).transpose()
     }
@@ -351,13 +392,10 @@ impl Store {
         subject_id: &str,
         scope: &str,
     ) -> Result<Option<KeyRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT subject_id, scope, key_id, kek_id, wrapped, created_at FROM subject_keys \
-             WHERE subject_id = $1 AND scope = $2",
-        )
-        .bind(subject_id)
-        .bind(scope)
-        .fetch_optional(&self.pool)
+        let row = sqlx::query(KEY_OF_SCOPE)
+            .bind(subject_id)
+            .bind(scope)
+            .fetch_optional(self.pool.get()?)
         .await?;
         row.map(|r| key_from(&r)).transpose()
     }
@@ -383,7 +421,7 @@ impl Store {
             for s in chunk {
                 q = q.bind(*s);
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.pool.get()?).await? {
                 out.push(key_from(&r)?);
             }
         }
@@ -400,7 +438,7 @@ impl Store {
              WHERE subject_id = $1",
         )
         .bind(subject_id)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.get()?)
         .await?;
         rows.iter().map(key_from).collect()
     }
@@ -410,12 +448,9 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn fields(&self, subject_id: &str) -> Result<Vec<FieldRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT subject_id, record, name, category, key_id, ciphertext, restricted_until, updated_at \
-             FROM fields WHERE subject_id = $1 ORDER BY record, name",
-        )
-        .bind(subject_id)
-        .fetch_all(&self.pool)
+        let rows = sqlx::query(FIELDS_OF)
+            .bind(subject_id)
+            .fetch_all(self.pool.get()?)
         .await?;
         rows.iter().map(field_from).collect()
     }
@@ -430,7 +465,7 @@ impl Store {
         )
         .bind(kind)
         .bind(digest.to_vec())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.get()?)
         .await?;
         rows.iter()
             .map(|r| Ok(r.try_get::<String, _>(0)?))
@@ -457,7 +492,7 @@ impl Store {
             for d in chunk {
                 q = q.bind(d.to_vec());
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.pool.get()?).await? {
                 out.push((r.try_get(0)?, r.try_get(1)?));
             }
         }
@@ -479,7 +514,7 @@ impl Store {
             for r in chunk {
                 q = q.bind(*r);
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.pool.get()?).await? {
                 out.push(r.try_get(0)?);
             }
         }
@@ -505,7 +540,7 @@ impl Store {
             for (s, r) in chunk {
                 q = q.bind(*s).bind(*r);
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(self.pool.get()?).await? {
                 out.push((r.try_get(0)?, r.try_get(1)?));
             }
         }
@@ -517,12 +552,9 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn consent_events(&self, subject_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, event_ref, subject_id, purpose, action, at, given_by, method, separate, \
-             policy_version, recorded_at, recipient FROM consent_events WHERE subject_id = $1 ORDER BY seq",
-        )
-        .bind(subject_id)
-        .fetch_all(&self.pool)
+        let rows = sqlx::query(CONSENTS_OF)
+            .bind(subject_id)
+            .fetch_all(self.pool.get()?)
         .await?;
         rows.iter().map(consent_from).collect()
     }
@@ -534,7 +566,7 @@ impl Store {
     pub async fn consent_ref_exists(&self, event_ref: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM consent_events WHERE event_ref = $1")
             .bind(event_ref)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool.get()?)
             .await?;
         Ok(row.is_some())
     }
@@ -549,7 +581,7 @@ impl Store {
              FROM api_keys WHERE key_id = $1",
         )
         .bind(key_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool.get()?)
         .await?;
         row.map(|r| {
             Ok(ApiKeyRow {
@@ -577,7 +609,7 @@ impl Store {
         )
         .bind(after)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.get()?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -601,48 +633,24 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<DisclosureRow>, StoreError> {
-        const COLS: &str =
-            "id, subject_id, action, recipient, purpose, categories, legal_basis, exception, \
-                            reference, authorized_by, region, at, actor, request_id";
         let rows = match subject_id {
             Some(s) => {
-                sqlx::query(&format!(
-                    "SELECT {COLS} FROM disclosures WHERE subject_id = $1 AND at >= $2 AND at < $3 ORDER BY at DESC, id"
-                ))
-                .bind(s)
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!("SELECT {COLS} FROM disclosures WHERE at >= $1 AND at < $2 ORDER BY at, id"))
+                sqlx::query(&disclosures_sql(true))
+                    .bind(s)
                     .bind(from)
                     .bind(to)
-                    .fetch_all(&self.pool)
+                    .fetch_all(self.pool.get()?)
+                    .await?
+            }
+            None => {
+                sqlx::query(&disclosures_sql(false))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(self.pool.get()?)
                     .await?
             }
         };
-        rows.iter()
-            .map(|r| {
-                Ok(DisclosureRow {
-                    id: r.try_get(0)?,
-                    subject_id: r.try_get(1)?,
-                    action: r.try_get(2)?,
-                    recipient: r.try_get(3)?,
-                    purpose: r.try_get(4)?,
-                    categories: r.try_get(5)?,
-                    legal_basis: r.try_get(6)?,
-                    exception: r.try_get(7)?,
-                    reference: r.try_get(8)?,
-                    authorized_by: r.try_get(9)?,
-                    region: r.try_get(10)?,
-                    at: r.try_get(11)?,
-                    actor: r.try_get(12)?,
-                    request_id: r.try_get(13)?,
-                })
-            })
-            .collect()
+        rows.iter().map(disclosure_from).collect()
     }
 
     /// The facts epoch: bumped by every transaction that changes what decisions read.
@@ -651,7 +659,7 @@ impl Store {
     /// Database failure.
     pub async fn facts_epoch(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT facts_epoch FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool.get()?)
             .await?;
         Ok(row.try_get(0)?)
     }
@@ -662,7 +670,7 @@ impl Store {
     /// Database failure.
     pub async fn audit_head(&self) -> Result<(i64, Vec<u8>), StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool.get()?)
             .await?;
         Ok((row.try_get(0)?, row.try_get(1)?))
     }
@@ -683,7 +691,7 @@ impl Store {
         )
         .bind(subject_id)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool.get()?)
         .await?;
         rows.iter().map(audit_record_from).collect()
     }
@@ -707,7 +715,7 @@ impl Store {
             return Err(StoreError::Conflict("unknown table"));
         }
         let row = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool.get()?)
             .await?;
         Ok(row.try_get(0)?)
     }
@@ -721,7 +729,7 @@ impl Store {
         sqlx::query("UPDATE audit_log SET action = $1 WHERE seq = $2")
             .bind(action)
             .bind(seq)
-            .execute(&self.pool)
+            .execute(self.pool.get()?)
             .await?;
         Ok(())
     }
@@ -738,10 +746,60 @@ impl Store {
         .bind(version)
         .bind(hash)
         .bind(now_unix())
-        .execute(&self.pool)
+        .execute(self.pool.get()?)
         .await?;
         Ok(())
     }
+}
+
+/// A subject by id ([`subject_from`] columns).
+const SUBJECT_BY_ID: &str =
+    "SELECT id, kind, status, created_at, erased_at, home_region FROM subjects WHERE id = $1";
+/// A subject's wrapped DEK of one scope ([`key_from`] columns).
+const KEY_OF_SCOPE: &str =
+    "SELECT subject_id, scope, key_id, kek_id, wrapped, created_at FROM subject_keys \
+     WHERE subject_id = $1 AND scope = $2";
+/// A subject's sealed fields by record then name ([`field_from`] columns).
+const FIELDS_OF: &str =
+    "SELECT subject_id, record, name, category, key_id, ciphertext, restricted_until, updated_at \
+     FROM fields WHERE subject_id = $1 ORDER BY record, name";
+/// A subject's consent ledger in ledger order ([`consent_from`] columns).
+const CONSENTS_OF: &str =
+    "SELECT seq, event_ref, subject_id, purpose, action, at, given_by, method, separate, \
+     policy_version, recorded_at, recipient FROM consent_events WHERE subject_id = $1 ORDER BY seq";
+
+/// Disclosure-ledger query ([`disclosure_from`] columns): of one subject (`$1`, then
+/// `from <= at < to`), newest first, or of everyone in `from <= at < to`, oldest first.
+fn disclosures_sql(of_subject: bool) -> String {
+    const COLS: &str =
+        "id, subject_id, action, recipient, purpose, categories, legal_basis, exception, \
+         reference, authorized_by, region, at, actor, request_id";
+    if of_subject {
+        format!(
+            "SELECT {COLS} FROM disclosures WHERE subject_id = $1 AND at >= $2 AND at < $3 ORDER BY at DESC, id"
+        )
+    } else {
+        format!("SELECT {COLS} FROM disclosures WHERE at >= $1 AND at < $2 ORDER BY at, id")
+    }
+}
+
+fn disclosure_from(r: &AnyRow) -> Result<DisclosureRow, StoreError> {
+    Ok(DisclosureRow {
+        id: r.try_get(0)?,
+        subject_id: r.try_get(1)?,
+        action: r.try_get(2)?,
+        recipient: r.try_get(3)?,
+        purpose: r.try_get(4)?,
+        categories: r.try_get(5)?,
+        legal_basis: r.try_get(6)?,
+        exception: r.try_get(7)?,
+        reference: r.try_get(8)?,
+        authorized_by: r.try_get(9)?,
+        region: r.try_get(10)?,
+        at: r.try_get(11)?,
+        actor: r.try_get(12)?,
+        request_id: r.try_get(13)?,
+    })
 }
 
 /// Columns 0..=12 of an `audit_log` row, in table order.
@@ -868,6 +926,8 @@ pub struct WriteTx {
     head_seq: i64,
     head_hash: [u8; 32],
     audit: Vec<AuditRecord>,
+    /// Registers this transaction with the nested-acquire guard until it ends.
+    _live: WriteRegistration,
 }
 
 impl WriteTx {
@@ -1303,6 +1363,93 @@ impl WriteTx {
         }
         self.tx.commit().await?;
         Ok(seq)
+    }
+
+    /// A subject by id, read through this transaction ([`Store::subject`] inside one).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subject(&mut self, id: &str) -> Result<Option<SubjectRow>, StoreError> {
+        let row = sqlx::query(SUBJECT_BY_ID)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| subject_from(&r)).transpose()
+    }
+
+    /// The wrapped DEK of a subject for a scope, read through this transaction
+    /// ([`Store::subject_key`] inside one). Sees keys inserted earlier in this transaction.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subject_key(
+        &mut self,
+        subject_id: &str,
+        scope: &str,
+    ) -> Result<Option<KeyRow>, StoreError> {
+        let row = sqlx::query(KEY_OF_SCOPE)
+            .bind(subject_id)
+            .bind(scope)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| key_from(&r)).transpose()
+    }
+
+    /// All sealed fields of a subject, ordered by record then name, read through this
+    /// transaction ([`Store::fields`] inside one).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn fields(&mut self, subject_id: &str) -> Result<Vec<FieldRow>, StoreError> {
+        let rows = sqlx::query(FIELDS_OF)
+            .bind(subject_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(field_from).collect()
+    }
+
+    /// A subject's consent ledger in ledger order, read through this transaction
+    /// ([`Store::consent_events`] inside one).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn consent_events(&mut self, subject_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
+        let rows = sqlx::query(CONSENTS_OF)
+            .bind(subject_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(consent_from).collect()
+    }
+
+    /// Disclosure-ledger entries as [`Store::disclosures`] returns them, read through this
+    /// transaction.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn disclosures(
+        &mut self,
+        subject_id: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DisclosureRow>, StoreError> {
+        let rows = match subject_id {
+            Some(s) => {
+                sqlx::query(&disclosures_sql(true))
+                    .bind(s)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+            None => {
+                sqlx::query(&disclosures_sql(false))
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+        };
+        rows.iter().map(disclosure_from).collect()
     }
 }
 

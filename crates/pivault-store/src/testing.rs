@@ -217,7 +217,7 @@ pub async fn visible_bytes(store: &crate::Store) -> Result<Vec<u8>, StoreError> 
     let mut out = Vec::new();
     for t in TABLES {
         let rows = sqlx::query(&format!("SELECT * FROM {t}"))
-            .fetch_all(&store.pool)
+            .fetch_all(store.pool.get()?)
             .await?;
         for r in &rows {
             for i in 0..r.len() {

@@ -69,6 +69,7 @@ conformance!(
     a_transaction_dropped_without_commit_leaves_nothing,
     concurrent_writers_serialize_on_the_audit_head,
     status_and_lookup_inside_a_transaction_see_committed_writes,
+    reads_inside_a_write_transaction_go_through_it_and_the_pool_is_refused,
 );
 
 fn subject(id: &str) -> SubjectRow {
@@ -548,4 +549,130 @@ async fn status_and_lookup_inside_a_transaction_see_committed_writes(store: Stor
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A task that holds a write transaction gets `NestedAcquire` from every `Store` method (debug
+/// builds panic with it at the call): in a spawned task (`tokio::task::try_id`).
+fn expect_refused<T: std::fmt::Debug>(r: Result<Result<T, StoreError>, tokio::task::JoinError>) {
+    match r {
+        Err(e) if cfg!(debug_assertions) && e.is_panic() => {
+            let p = e.into_panic();
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_default();
+            assert!(msg.contains("NestedAcquire"), "{msg}");
+        }
+        Ok(Err(StoreError::NestedAcquire)) if !cfg!(debug_assertions) => {}
+        other => panic!("a pool acquire inside a write transaction was not refused: {other:?}"),
+    }
+}
+
+async fn reads_inside_a_write_transaction_go_through_it_and_the_pool_is_refused(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_subject(&subject("s1")).await.unwrap();
+    tx.upsert_fields(&[field("s1", "profile", "name", b"n", None)])
+        .await
+        .unwrap();
+    tx.insert_keys(&[key("s1", "primary", "k1", &[1])])
+        .await
+        .unwrap();
+    tx.insert_consents(&[consent("e1", "s1", 100, false)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Inside a transaction, every read goes through it, its own writes included.
+    let mut tx = store.begin(2).await.unwrap();
+    assert_eq!(tx.subject("s1").await.unwrap(), Some(subject("s1")));
+    assert_eq!(tx.subject("nope").await.unwrap(), None);
+    assert_eq!(tx.fields("s1").await.unwrap(), store_fields_expected());
+    let k = tx.subject_key("s1", "primary").await.unwrap().unwrap();
+    assert_eq!((k.key_id.as_str(), k.wrapped), ("k1", vec![1]));
+    assert_eq!(tx.subject_key("s1", "restricted").await.unwrap(), None);
+    tx.insert_keys(&[key("s1", "restricted", "k2", &[2])])
+        .await
+        .unwrap();
+    assert!(tx.subject_key("s1", "restricted").await.unwrap().is_some());
+    assert_eq!(tx.consent_events("s1").await.unwrap().len(), 1);
+    assert!(tx
+        .disclosures(Some("s1"), i64::MIN, i64::MAX)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(tx.erasure_leftovers("s1").await.unwrap(), (1, 1, 0));
+    tx.delete_key("s1", "primary").await.unwrap();
+    tx.delete_unrestricted_fields("s1").await.unwrap();
+    assert_eq!(tx.erasure_leftovers("s1").await.unwrap(), (0, 0, 0));
+    assert_eq!(
+        tx.dsr_first_since("s1", "deletion", "{}", 0, "x")
+            .await
+            .unwrap(),
+        None
+    );
+    drop(tx);
+
+    // A task holding a write transaction that asks the pool is refused — whether or not a
+    // connection is free — for reads, for a second transaction, and for closing the pool.
+    let s = store.clone();
+    expect_refused(
+        tokio::spawn(async move {
+            let _tx = s.begin(3).await.unwrap();
+            s.fields("s1").await
+        })
+        .await,
+    );
+    let s = store.clone();
+    expect_refused(
+        tokio::spawn(async move {
+            let _tx = s.begin(3).await.unwrap();
+            s.begin(4).await.map(|_| ())
+        })
+        .await,
+    );
+    let s = store.clone();
+    expect_refused(
+        tokio::spawn(async move {
+            let mut tx = s.begin(3).await.unwrap();
+            tx.insert_subject(&subject("s2")).await.unwrap();
+            s.subject_key("s2", "primary").await
+        })
+        .await,
+    );
+
+    // The guard is per task: another task reads while this one holds the lock, and the holder
+    // reads through the pool again once its transaction ended.
+    let mut tx = store.begin(5).await.unwrap();
+    tx.insert_subject(&subject("s3")).await.unwrap();
+    let s = store.clone();
+    let seen = tokio::spawn(async move { s.subject("s3").await.unwrap() })
+        .await
+        .unwrap();
+    assert_eq!(seen, None, "not committed yet");
+    tx.commit().await.unwrap();
+    assert_eq!(store.subject("s3").await.unwrap(), Some(subject("s3")));
+    assert_eq!(
+        store.fields("s1").await.unwrap(),
+        store_fields_expected(),
+        "the refused transactions rolled back"
+    );
+    assert_eq!(store.subject("s2").await.unwrap(), None);
+}
+
+fn store_fields_expected() -> Vec<FieldRow> {
+    vec![field("s1", "profile", "name", b"n", None)]
+}
+
+/// Outside any task (the future `block_on` drives: `#[tokio::test]` bodies, the CLI), the
+/// blocking thread is the holder.
+#[tokio::test]
+#[cfg_attr(debug_assertions, should_panic(expected = "NestedAcquire"))]
+async fn outside_a_task_the_blocking_thread_holding_a_transaction_is_refused_too() {
+    let (store, _dir) = sqlite_store().await;
+    let _tx = store.begin(1).await.unwrap();
+    assert!(matches!(
+        store.subject("s1").await,
+        Err(StoreError::NestedAcquire)
+    ));
 }
