@@ -2,13 +2,16 @@
 
 use crate::rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
 use crate::StoreError;
-use pivault_crypto::chain_hash;
+use pivault_crypto::AuditChainKey;
 use pivault_domain::audit::AuditRecord;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
+
+mod keyed;
+pub use keyed::{AuditHead, VaultMetaRow};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -48,6 +51,8 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
     write_lock: Option<Arc<Mutex<()>>>,
+    /// The audit chain key, shared by every clone; set by [`Store::set_audit_key`].
+    audit_key: Arc<RwLock<Option<AuditChainKey>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,6 +152,7 @@ impl Store {
             pool,
             backend,
             write_lock: is_sqlite.then(|| Arc::new(Mutex::new(()))),
+            audit_key: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -219,6 +225,7 @@ impl Store {
             head_seq: seq,
             head_hash: head,
             audit: Vec::new(),
+            audit_key: Arc::clone(&self.audit_key),
             _guard: guard,
         })
     }
@@ -758,6 +765,7 @@ pub struct WriteTx {
     head_seq: i64,
     head_hash: [u8; 32],
     audit: Vec<AuditRecord>,
+    audit_key: Arc<RwLock<Option<AuditChainKey>>>,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -1142,18 +1150,23 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Appends the queued audit entries to the chain, moves the head, and commits.
+    /// Appends the queued audit entries to the chain (links keyed with the store's audit
+    /// chain key, HMAC-SHA256 per RFC 2104), moves the head and its MAC, and commits.
     ///
     /// # Errors
-    /// Database failure; nothing is committed then.
+    /// Database failure; with entries queued, [`StoreError::AuditKeyMissing`] when no key
+    /// was set and [`StoreError::AuditHeadMismatch`] when the stored head's MAC does not
+    /// verify. Nothing is committed then.
     pub async fn commit(mut self) -> Result<i64, StoreError> {
+        let key = self.append_key().await?;
         let mut prev = self.head_hash;
         let mut seq = self.head_seq;
         let mut links = Vec::with_capacity(self.audit.len());
         for rec in &mut self.audit {
             seq += 1;
             rec.seq = seq;
-            let h = chain_hash(&prev, &rec.canonical_bytes());
+            let key = key.as_ref().ok_or(StoreError::AuditKeyMissing)?;
+            let h = key.link(&prev, &rec.canonical_bytes());
             links.push((prev, h));
             prev = h;
         }
@@ -1184,12 +1197,8 @@ impl WriteTx {
             }
             q.execute(&mut *self.tx).await?;
         }
-        if seq != self.head_seq {
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(seq)
-                .bind(prev.to_vec())
-                .execute(&mut *self.tx)
-                .await?;
+        if let (Some(key), true) = (&key, seq != self.head_seq) {
+            self.write_head(key, seq, &prev).await?;
         }
         self.tx.commit().await?;
         Ok(seq)
