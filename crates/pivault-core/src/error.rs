@@ -73,6 +73,18 @@ pub enum CoreError {
     /// I/O (import files).
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The master key is not this database's (or is missing, or cannot be checked): the
+    /// vault refuses to open before writing anything. `code` is stable
+    /// (`master_key_mismatch`, `master_key_missing`, `master_key_unverifiable`,
+    /// `master_key_unreadable`, see [`crate::keycheck`]); `message` names paths and KEK ids
+    /// (public labels), never key bytes.
+    #[error("{code}: {message}")]
+    KeyRefused {
+        /// Stable code.
+        code: &'static str,
+        /// What to do about it.
+        message: String,
+    },
 }
 
 impl CoreError {

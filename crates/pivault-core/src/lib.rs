@@ -9,19 +9,24 @@
 //! - A subject's fields are sealed under its DEK (scope `primary`); erasure destroys that DEK
 //!   (crypto-shredding) and its blind-index entries. Categories under a legal retention period
 //!   are re-sealed under a separate `restricted` DEK and readable only for a legal obligation.
+//! - A vault opens only with the database's master key ([`keycheck`]): a wrong or missing key
+//!   is refused before anything is written. The audit chain is keyed with a key derived from
+//!   it, and [`audit_verify`] checks the chain, its head and the chain against the contents.
 
+pub mod audit_verify;
 mod audit_writer;
 pub mod decisions;
 pub mod dsr;
 pub mod error;
 mod facts_cache;
 pub mod import;
+pub mod keycheck;
 pub mod values;
 mod vault;
 
+pub use audit_verify::AuditVerifyReport;
 pub use error::{CoreError, Denial};
 pub use vault::{
-    AuditVerifyReport, ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult,
-    Principal, ReadResult, RetainedCategory, Vault, CONSENT_METHODS, ERASURE_GROUNDS, ROLE_ADMIN,
-    ROLE_APP,
+    ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult, Principal, ReadResult,
+    RetainedCategory, Vault, CONSENT_METHODS, ERASURE_GROUNDS, ROLE_ADMIN, ROLE_APP,
 };

@@ -2,7 +2,7 @@
 
 use crate::error::{CoreError, Denial};
 use crate::values::FieldValue;
-use pivault_crypto::{Aad, Dek, DekCache, KeyRing, WrappedDek, GENESIS};
+use pivault_crypto::{Aad, Dek, DekCache, KeyRing, WrappedDek};
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::clock::Clock;
 use pivault_domain::consent::{ActiveConsent, ConsentAction, ConsentEvent, ConsentState, GivenBy};
@@ -206,17 +206,6 @@ pub(crate) struct ShredOutcome {
     pub(crate) blind_index_entries_removed: u64,
 }
 
-/// Result of walking the audit chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditVerifyReport {
-    /// Entries checked.
-    pub entries: i64,
-    /// The chain head's sequence number.
-    pub head_seq: i64,
-    /// The first entry that does not verify, and why.
-    pub first_broken: Option<(i64, &'static str)>,
-}
-
 /// What [`Vault::subject_facts`] loads.
 pub(crate) struct LoadedFacts {
     /// The earliest consent event still in the future (clock skew), unix seconds: the folded
@@ -306,16 +295,25 @@ fn consent_event(r: &ConsentRow) -> Option<ConsentEvent> {
 }
 
 impl Vault {
-    /// Builds a vault and records the policy version in the store.
+    /// Builds a vault: checks the master key against the database first (see
+    /// [`crate::keycheck::establish`]; nothing is written when it does not match), then
+    /// records the policy version in the store.
     ///
     /// # Errors
-    /// Store failure.
+    /// [`CoreError::KeyRefused`] for a master key that is not the database's; store failure.
     pub async fn new(
         store: Store,
         keys: KeyRing,
         policy: Policy,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CoreError> {
+        crate::keycheck::establish(
+            &store,
+            &keys,
+            policy.version(),
+            clock.now().unix_timestamp(),
+        )
+        .await?;
         store
             .record_policy_version(policy.version(), policy.hash())
             .await?;
@@ -1887,62 +1885,5 @@ impl Vault {
             cache.insert(h, (p.clone(), std::time::Instant::now()));
         }
         Ok(p)
-    }
-
-    /// Walks the whole audit chain, recomputing every hash from the stored columns.
-    ///
-    /// # Errors
-    /// Store failures (a broken chain is a report, not an error).
-    pub async fn verify_audit(store: &Store) -> Result<AuditVerifyReport, CoreError> {
-        let (head_seq, head_hash) = store.audit_head().await?;
-        let mut prev = GENESIS;
-        let mut last = 0i64;
-        let mut entries = 0i64;
-        loop {
-            let page = store.audit_page(last, 5_000).await?;
-            if page.is_empty() {
-                break;
-            }
-            for row in &page {
-                entries += 1;
-                let seq = row.record.seq;
-                let broken = if seq != last + 1 {
-                    Some("sequence gap: an entry was removed or reordered")
-                } else if row.prev_hash.as_slice() != prev.as_slice() {
-                    Some("previous-hash link does not match the entry before")
-                } else {
-                    let h = pivault_crypto::chain_hash(&prev, &row.record.canonical_bytes());
-                    if h.as_slice() == row.hash.as_slice() {
-                        prev = h;
-                        None
-                    } else {
-                        Some("entry content does not match its hash: the row was altered")
-                    }
-                };
-                if let Some(why) = broken {
-                    return Ok(AuditVerifyReport {
-                        entries,
-                        head_seq,
-                        first_broken: Some((seq, why)),
-                    });
-                }
-                last = seq;
-            }
-        }
-        if last != head_seq || head_hash.as_slice() != prev.as_slice() {
-            return Ok(AuditVerifyReport {
-                entries,
-                head_seq,
-                first_broken: Some((
-                    last + 1,
-                    "chain head does not match the last entry: entries were truncated",
-                )),
-            });
-        }
-        Ok(AuditVerifyReport {
-            entries,
-            head_seq,
-            first_broken: None,
-        })
     }
 }

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use crate::dek::{hkdf_expand, with_encoded, DEK_LEN, NONCE_LEN, TAG_LEN};
 use crate::otp::HKDF_INFO_OTP;
 use crate::secret::os_random;
-use crate::{CryptoError, Dek, MasterSecret, ReceiptSigner, Suite};
+use crate::{AuditChainKey, CryptoError, Dek, MasterSecret, ReceiptSigner, Suite};
 
 /// Domain label that starts the HMAC input of every one-time-code digest.
 const OTP_LABEL: &[u8] = b"pivault otp digest v1";
@@ -17,6 +17,10 @@ const OTP_LABEL: &[u8] = b"pivault otp digest v1";
 pub const HKDF_INFO_KEK: &str = "pivault kek v1";
 /// HKDF info for the blind-index key.
 pub const HKDF_INFO_BLIND_INDEX: &str = "pivault blind-index v1";
+/// HKDF info for the key-check key (see [`KeyRing::key_check_value`]).
+pub const HKDF_INFO_KEY_CHECK: &str = "pivault key-check v1";
+/// The message MACed by [`KeyRing::key_check_value`].
+const KEY_CHECK_LABEL: &[u8] = b"pivault key check value v1";
 /// Domain label that starts the AAD of every wrapped DEK.
 const WRAP_LABEL: &[u8] = b"pivault dek wrap v1";
 /// Length of [`WrappedDek::bytes`]: nonce (12) + wrapped key (32) + tag (16) = 60.
@@ -64,7 +68,12 @@ impl Kek {
 /// * the **receipt-signing seed** (32 bytes, info `"pivault receipt-signing v1"`), an
 ///   Ed25519 key (RFC 8032) that signs deletion receipts, see [`KeyRing::receipt_signer`];
 /// * the **one-time-code key** (32 bytes, info `"pivault otp v1"`), an HMAC-SHA256 key
-///   for digests of DSR verification codes (policy §7.2), see [`KeyRing::code_digest`].
+///   for digests of DSR verification codes (policy §7.2), see [`KeyRing::code_digest`];
+/// * the **key-check key** (32 bytes, info `"pivault key-check v1"`), used once to compute
+///   the [`KeyRing::key_check_value`] that the database records, so that a wrong master key
+///   is refused before anything is written;
+/// * the **audit chain key** (32 bytes, info `"pivault audit-chain v1"`), an HMAC-SHA256
+///   key for the audit chain's links and head MAC, see [`KeyRing::audit_chain_key`].
 ///
 /// The master secret itself is dropped (and zeroized) after derivation.
 ///
@@ -81,11 +90,13 @@ pub struct KeyRing {
     index_key: hmac::Key,
     receipt: ReceiptSigner,
     otp_key: hmac::Key,
+    key_check: [u8; 32],
+    chain_key: AuditChainKey,
 }
 
 impl KeyRing {
-    /// Derives the KEK, blind-index key, receipt-signing key and one-time-code key from
-    /// `master`. `suite` is the cipher suite
+    /// Derives the KEK, blind-index key, receipt-signing key, one-time-code key, key check
+    /// value and audit chain key from `master`. `suite` is the cipher suite
     /// of the DEKs this ring generates and unwraps (DEK wrapping itself always uses
     /// AES-256-GCM).
     pub fn new(master: MasterSecret, suite: Suite) -> Self {
@@ -100,6 +111,11 @@ impl KeyRing {
         let mut ok = Zeroizing::new([0u8; 32]);
         hkdf_expand(master.bytes(), HKDF_INFO_OTP.as_bytes(), &mut ok[..]);
         let otp_key = hmac::Key::new(hmac::HMAC_SHA256, &ok[..]);
+        let mut kk = Zeroizing::new([0u8; 32]);
+        hkdf_expand(master.bytes(), HKDF_INFO_KEY_CHECK.as_bytes(), &mut kk[..]);
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &kk[..]), KEY_CHECK_LABEL);
+        let mut key_check = [0u8; 32];
+        key_check.copy_from_slice(tag.as_ref());
         KeyRing {
             suite,
             current,
@@ -107,6 +123,8 @@ impl KeyRing {
             index_key,
             receipt: ReceiptSigner::derive(&master),
             otp_key,
+            key_check,
+            chain_key: AuditChainKey::derive(&master),
         }
     }
 
@@ -294,6 +312,41 @@ impl KeyRing {
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
         out
+    }
+}
+
+impl KeyRing {
+    /// The master key's check value: `HMAC-SHA256(K, "pivault key check value v1")` (RFC 2104)
+    /// where `K` is derived from the current master secret with HKDF-SHA256 (RFC 5869, info
+    /// `"pivault key-check v1"`). 32 bytes.
+    ///
+    /// The database records it when the vault is first opened with its key; every later open
+    /// compares (see [`KeyRing::matches_key_check`]) and refuses a different key before
+    /// writing anything. It reveals nothing about the master secret or any other derived key
+    /// (HKDF outputs for different infos are independent; HMAC is a PRF).
+    pub fn key_check_value(&self) -> [u8; 32] {
+        self.key_check
+    }
+
+    /// Whether `stored` equals [`KeyRing::key_check_value`], compared in constant time.
+    pub fn matches_key_check(&self, stored: &[u8]) -> bool {
+        crate::ct_eq(&self.key_check, stored)
+    }
+
+    /// The audit chain key (HMAC-SHA256, RFC 2104; derived with HKDF-SHA256, RFC 5869, info
+    /// `"pivault audit-chain v1"` from the current master secret). An owned handle, for the
+    /// store that appends to the chain.
+    pub fn audit_chain_key(&self) -> AuditChainKey {
+        self.chain_key.clone()
+    }
+
+    /// Ids of every KEK this ring holds: the current one first, then the retired ones in the
+    /// order they were added. The database records them beside the key check value.
+    pub fn kek_ids(&self) -> Vec<String> {
+        std::iter::once(self.kek_id())
+            .chain(self.retired_kek_ids())
+            .map(str::to_string)
+            .collect()
     }
 }
 

@@ -21,7 +21,12 @@
 //!   DSR identity verification (policy §7.2): uniform random digits, stored only as a keyed
 //!   digest bound to the request, compared in constant time.
 //! * [`new_api_token`], [`token_hash`], [`ct_eq`] — API tokens.
-//! * [`chain_hash`], [`GENESIS`] — the audit hash chain.
+//! * [`AuditChainKey`], [`GENESIS`] — the audit chain, keyed: HMAC-SHA256 (RFC 2104) links
+//!   and head MAC under a key derived from the master secret, so that a writer without the
+//!   key cannot rewrite it; [`chain_hash`] — the unkeyed SHA-256 chain of before, kept to
+//!   verify and re-key old chains.
+//! * [`KeyRing::key_check_value`] — the value the database records so that a wrong master
+//!   key is refused before anything is written.
 //!
 //! # Invariants
 //!
@@ -51,10 +56,14 @@ mod suite;
 mod token;
 
 pub use cache::DekCache;
-pub use chain::{chain_hash, GENESIS};
+pub use chain::{
+    chain_hash, AuditChainKey, CHAIN_FORMAT, GENESIS, HKDF_INFO_AUDIT_CHAIN, LEGACY_CHAIN_FORMAT,
+};
 pub use dek::{Aad, Dek, DEK_LEN, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 pub use error::CryptoError;
-pub use keyring::{KeyRing, WrappedDek, HKDF_INFO_BLIND_INDEX, HKDF_INFO_KEK, WRAPPED_DEK_LEN};
+pub use keyring::{
+    KeyRing, WrappedDek, HKDF_INFO_BLIND_INDEX, HKDF_INFO_KEK, HKDF_INFO_KEY_CHECK, WRAPPED_DEK_LEN,
+};
 pub use otp::{digests_equal, generate_code, HKDF_INFO_OTP, OTP_MAX_DIGITS, OTP_MIN_DIGITS};
 pub use plaintext::{wipe_vec, Plaintext};
 pub use receipt::{

@@ -206,3 +206,63 @@ fn key_ring_and_deks_are_send_and_sync() {
     assert_send_sync::<pivault_crypto::Dek>();
     assert_send_sync::<pivault_crypto::DekCache>();
 }
+
+#[test]
+fn the_key_check_value_is_stable_per_master_and_tells_masters_apart() {
+    let a = KeyRing::new(master(1), Suite::Aes256Gcm);
+    let again = KeyRing::new(master(1), Suite::Sm4Gcm);
+    let b = KeyRing::new(master(2), Suite::Aes256Gcm);
+    assert_eq!(a.key_check_value(), again.key_check_value());
+    assert_ne!(a.key_check_value(), b.key_check_value());
+    assert!(a.matches_key_check(&again.key_check_value()));
+    assert!(!a.matches_key_check(&b.key_check_value()));
+    assert!(!a.matches_key_check(&a.key_check_value()[..31]));
+    // it is none of the other derived values
+    assert_ne!(a.key_check_value(), a.blind_index("key_check", ""));
+    assert_eq!(a.kek_ids(), vec![a.kek_id().to_string()]);
+}
+
+#[test]
+fn audit_links_are_keyed_and_differ_from_the_unkeyed_chain() {
+    let a = KeyRing::new(master(1), Suite::Aes256Gcm).audit_chain_key();
+    let b = KeyRing::new(master(2), Suite::Aes256Gcm).audit_chain_key();
+    let entry = b"entry";
+    let la = a.link(&pivault_crypto::GENESIS, entry);
+    assert_eq!(la, a.clone().link(&pivault_crypto::GENESIS, entry));
+    assert_ne!(la, b.link(&pivault_crypto::GENESIS, entry));
+    assert_ne!(
+        la,
+        pivault_crypto::chain_hash(&pivault_crypto::GENESIS, entry)
+    );
+    assert!(a.verify_link(&pivault_crypto::GENESIS, entry, &la));
+    assert!(!a.verify_link(&pivault_crypto::GENESIS, b"entrz", &la));
+    assert!(!a.verify_link(&la, entry, &la));
+    // the head MAC binds seq and hash, and is not a link
+    let m = a.head_mac(1, &la);
+    assert!(a.verify_head(1, &la, &m));
+    assert!(!a.verify_head(0, &la, &m));
+    assert!(!a.verify_head(1, &pivault_crypto::GENESIS, &m));
+    assert!(!b.verify_head(1, &la, &m));
+    assert_ne!(m, la);
+    assert_eq!(format!("{a:?}"), "AuditChainKey(..)");
+}
+
+#[test]
+fn key_check_value_and_audit_link_match_an_independent_hmac_computation() {
+    // Python: prk = HMAC-SHA256(b"", master); k = HMAC-SHA256(prk, info + b"\x01")
+    //   key check = HMAC-SHA256(k("pivault key-check v1"), b"pivault key check value v1")
+    //   link      = HMAC-SHA256(k("pivault audit-chain v1"),
+    //                           b"pivault audit link v1" + prev + len(entry).to_bytes(8) + entry)
+    let ring = KeyRing::new(master(0x42), Suite::Aes256Gcm);
+    assert_eq!(
+        hex::encode(ring.key_check_value()),
+        "86e158108f79d1498bfcd0d0dd20e0c29b1b9484319a3e21faae3417004d3f17"
+    );
+    assert_eq!(
+        hex::encode(
+            ring.audit_chain_key()
+                .link(&pivault_crypto::GENESIS, b"entry")
+        ),
+        "34c403ad30f951f952c246bc31b87f654cdc65d206ce71a8132243b2351e9ebe"
+    );
+}

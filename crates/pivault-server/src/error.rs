@@ -157,6 +157,14 @@ impl From<CoreError> for ApiError {
                     "internal error",
                 )
             }
+            CoreError::KeyRefused { code, .. } => {
+                tracing::error!(code, "master key refused");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
+            }
         }
     }
 }

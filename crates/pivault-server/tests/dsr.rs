@@ -610,11 +610,7 @@ async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps(
         (0, 0, 0)
     );
     // the audit chain is intact
-    assert!(pivault_core::Vault::verify_audit(&app.store)
-        .await
-        .unwrap()
-        .first_broken
-        .is_none());
+    assert!(app.vault.verify_audit().await.unwrap().ok());
 }
 
 async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend(app: TestApp) {

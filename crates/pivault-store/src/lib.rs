@@ -18,7 +18,10 @@
 //!   connection gets [`StoreError::NestedAcquire`] (debug builds panic) — holding the chain-head
 //!   lock while waiting for a connection stalled every instance (see `guard.rs`).
 //! - PostgreSQL connections carry statement, lock-wait and idle-in-transaction timeouts; a
-//!   timeout, and a pool that has no connection in time, is [`StoreError::Busy`] (retryable).
+//!   timeout is [`StoreError::Busy`] (retryable).
+//! - Audit links are keyed (HMAC-SHA256 under the chain key the vault hands in with
+//!   [`Store::set_audit_key`]) and the head carries a MAC; a commit that appends refuses a
+//!   head whose MAC does not verify ([`StoreError::AuditHeadMismatch`]).
 //! - SQLite runs with `secure_delete=ON`, so deleted rows (wrapped DEKs, blind-index entries)
 //!   are overwritten in the file rather than left in free pages.
 
@@ -36,7 +39,7 @@ pub use rows::{
     ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow,
     KeyRow, SubjectRow,
 };
-pub use store::{Backend, Store, WriteTx};
+pub use store::{AuditHead, Backend, Store, VaultMetaRow, WriteTx};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +78,19 @@ pub enum StoreError {
     /// I/O while preparing the database location.
     #[error("io error preparing database: {0}")]
     Io(#[from] std::io::Error),
+    /// Audit entries were queued but the store has no audit chain key (the vault hands it in
+    /// with [`Store::set_audit_key`] once the master key is checked). Code `audit_key_missing`.
+    #[error("audit_key_missing: no audit chain key is set; audit entries cannot be appended")]
+    AuditKeyMissing,
+    /// The stored audit chain head's MAC does not verify under the audit key: the head was
+    /// moved or rewritten without the key (e.g. back over deleted entries). Appending would
+    /// hide that, so nothing is committed. Code `audit_head_mismatch`; `pivault audit verify`
+    /// names the entry.
+    #[error(
+        "audit_head_mismatch: the audit chain head's MAC does not verify; refusing to append \
+         (run `pivault audit verify`)"
+    )]
+    AuditHeadMismatch,
 }
 
 impl From<sqlx::Error> for StoreError {

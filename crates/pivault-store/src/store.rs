@@ -5,13 +5,16 @@ use crate::guard::{GuardedPool, WriteRegistration};
 use crate::rows::{ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, FieldRow, KeyRow, SubjectRow};
 use crate::txconn::TxConn;
 use crate::StoreError;
-use pivault_crypto::chain_hash;
+use pivault_crypto::AuditChainKey;
 use pivault_domain::audit::AuditRecord;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, Connection, Executor, Row};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
+
+mod keyed;
+pub use keyed::{AuditHead, VaultMetaRow};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -82,6 +85,8 @@ pub struct Store {
     /// SQLite: one connection kept open (never used) for the store's lifetime, see
     /// [`Store::connect_with`].
     keeper: Arc<std::sync::Mutex<Option<AnyConnection>>>,
+    /// The audit chain key, shared by every clone; set by [`Store::set_audit_key`].
+    audit_key: Arc<RwLock<Option<AuditChainKey>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -204,6 +209,7 @@ impl Store {
             write_lock: is_sqlite.then(|| Arc::new(Mutex::new(()))),
             health,
             keeper: Arc::new(std::sync::Mutex::new(keeper)),
+            audit_key: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -326,6 +332,7 @@ impl Store {
             head_seq: seq,
             head_hash: head,
             audit: Vec::new(),
+            audit_key: Arc::clone(&self.audit_key),
             _live: live,
         })
     }
@@ -926,6 +933,7 @@ pub struct WriteTx {
     head_seq: i64,
     head_hash: [u8; 32],
     audit: Vec<AuditRecord>,
+    audit_key: Arc<RwLock<Option<AuditChainKey>>>,
     /// Registers this transaction with the nested-acquire guard until it ends.
     _live: WriteRegistration,
 }
@@ -1311,19 +1319,25 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Appends the queued audit entries to the chain, moves the head, and commits.
+    /// Appends the queued audit entries to the chain (links keyed with the store's audit
+    /// chain key, HMAC-SHA256 per RFC 2104), moves the head and its MAC, and commits.
     ///
     /// # Errors
     /// Database failure ([`StoreError::Full`] / [`StoreError::Unavailable`] for storage
     /// faults), or an earlier statement of this transaction failed; nothing is committed then.
+    /// Database failure; with entries queued, [`StoreError::AuditKeyMissing`] when no key
+    /// was set and [`StoreError::AuditHeadMismatch`] when the stored head's MAC does not
+    /// verify. Nothing is committed then.
     pub async fn commit(mut self) -> Result<i64, StoreError> {
+        let key = self.append_key().await?;
         let mut prev = self.head_hash;
         let mut seq = self.head_seq;
         let mut links = Vec::with_capacity(self.audit.len());
         for rec in &mut self.audit {
             seq += 1;
             rec.seq = seq;
-            let h = chain_hash(&prev, &rec.canonical_bytes());
+            let key = key.as_ref().ok_or(StoreError::AuditKeyMissing)?;
+            let h = key.link(&prev, &rec.canonical_bytes());
             links.push((prev, h));
             prev = h;
         }
@@ -1354,12 +1368,8 @@ impl WriteTx {
             }
             q.execute(&mut *self.tx).await?;
         }
-        if seq != self.head_seq {
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(seq)
-                .bind(prev.to_vec())
-                .execute(&mut *self.tx)
-                .await?;
+        if let (Some(key), true) = (&key, seq != self.head_seq) {
+            self.write_head(key, seq, &prev).await?;
         }
         self.tx.commit().await?;
         Ok(seq)

@@ -203,7 +203,7 @@ impl Drop for TestDatabase {
 /// Database failure.
 pub async fn visible_bytes(store: &crate::Store) -> Result<Vec<u8>, StoreError> {
     use sqlx::Row;
-    const TABLES: [&str; 9] = [
+    const TABLES: [&str; 10] = [
         "subjects",
         "subject_keys",
         "fields",
@@ -213,6 +213,7 @@ pub async fn visible_bytes(store: &crate::Store) -> Result<Vec<u8>, StoreError> 
         "policy_versions",
         "audit_head",
         "audit_log",
+        "vault_meta",
     ];
     let mut out = Vec::new();
     for t in TABLES {
@@ -233,6 +234,24 @@ pub async fn visible_bytes(store: &crate::Store) -> Result<Vec<u8>, StoreError> 
         }
     }
     Ok(out)
+}
+
+/// Points the audit chain head at (`seq`, `hash`) and leaves its MAC alone, as someone who can
+/// write the database but does not hold the key would (tests of the keyed head).
+///
+/// # Errors
+/// Database failure.
+pub async fn move_head_without_key(
+    store: &crate::Store,
+    seq: i64,
+    hash: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(hash.to_vec())
+        .execute(store.pool.get()?)
+        .await?;
+    Ok(())
 }
 
 /// 16 lowercase hex characters from the OS-seeded hasher and the clock (names, not secrets).

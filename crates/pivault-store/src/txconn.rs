@@ -62,7 +62,7 @@ impl State {
             Outcome::Failed(Some(StorageFault::Unavailable)) => sqlx::Error::Io(
                 std::io::Error::other("write transaction failed earlier: storage unavailable"),
             ),
-            Outcome::Failed(None) => sqlx::Error::Protocol(
+            Outcome::Failed(None | Some(StorageFault::Busy)) => sqlx::Error::Protocol(
                 "a statement of this write transaction failed; it can only be rolled back".into(),
             ),
             Outcome::Committed | Outcome::Open => {
@@ -369,6 +369,8 @@ mod tests {
         let url = format!("sqlite://{}/t.db", dir.path().display());
         let s = Store::connect_with(&url, Some(1)).await.unwrap();
         s.pool
+            .get()
+            .unwrap()
             .execute(
                 "CREATE TABLE scratch (b BLOB); \
                  CREATE TRIGGER scratch_boom BEFORE INSERT ON scratch WHEN NEW.b = 'boom' \

@@ -10,10 +10,21 @@ use pivault_domain::audit::AuditRecord;
 use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
 use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, StoreError, SubjectRow};
 
+/// The audit chain key the suite appends with (the vault derives it from its master key).
+fn chain_key() -> pivault_crypto::AuditChainKey {
+    pivault_crypto::KeyRing::new(
+        pivault_crypto::MasterSecret::from_bytes([9; 32]),
+        pivault_crypto::Suite::Aes256Gcm,
+    )
+    .audit_chain_key()
+}
+
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
-    (Store::connect(&url).await.unwrap(), dir)
+    let store = Store::connect(&url).await.unwrap();
+    store.set_audit_key(chain_key());
+    (store, dir)
 }
 
 async fn postgres_store(test: &str) -> Option<(Store, TestDatabase)> {
@@ -23,6 +34,7 @@ async fn postgres_store(test: &str) -> Option<(Store, TestDatabase)> {
     };
     let db = TestDatabase::create(&admin).await.unwrap();
     let store = Store::connect_with(db.url(), Some(8)).await.unwrap();
+    store.set_audit_key(chain_key());
     Some((store, db))
 }
 
@@ -70,6 +82,8 @@ conformance!(
     concurrent_writers_serialize_on_the_audit_head,
     status_and_lookup_inside_a_transaction_see_committed_writes,
     reads_inside_a_write_transaction_go_through_it_and_the_pool_is_refused,
+    the_head_carries_a_mac_and_a_moved_head_refuses_appends,
+    vault_meta_starts_unchecked_and_round_trips,
 );
 
 fn subject(id: &str) -> SubjectRow {
@@ -372,11 +386,12 @@ async fn audit_entries_chain_from_genesis_and_move_the_head(store: Store) {
         assert_eq!(row.prev_hash, prev);
         assert_eq!(
             row.hash,
-            pivault_crypto::chain_hash(
-                &prev.clone().try_into().unwrap(),
-                &row.record.canonical_bytes()
-            )
-            .to_vec()
+            chain_key()
+                .link(
+                    &prev.clone().try_into().unwrap(),
+                    &row.record.canonical_bytes()
+                )
+                .to_vec()
         );
         prev.clone_from(&row.hash);
     }
@@ -675,4 +690,79 @@ async fn outside_a_task_the_blocking_thread_holding_a_transaction_is_refused_too
         store.subject("s1").await,
         Err(StoreError::NestedAcquire)
     ));
+}
+async fn the_head_carries_a_mac_and_a_moved_head_refuses_appends(store: Store) {
+    // a store never opened by a vault starts at the genesis head without a MAC
+    let head = store.audit_head_sealed().await.unwrap();
+    assert_eq!(
+        (head.seq, head.hash.clone(), head.mac),
+        (0, vec![0u8; 32], None)
+    );
+    let mut tx = store.begin(10).await.unwrap();
+    tx.audit(rec("a", None));
+    tx.audit(rec("b", None));
+    assert_eq!(tx.commit().await.unwrap(), 2);
+    let head = store.audit_head_sealed().await.unwrap();
+    assert!(chain_key().verify_head(2, &head.hash, head.mac.as_deref().unwrap()));
+    // move the head back over entry 2, as a writer without the key would
+    let first = store.audit_page(0, 1).await.unwrap().remove(0);
+    pivault_store::testing::move_head_without_key(&store, 1, &first.hash)
+        .await
+        .unwrap();
+    let mut tx = store.begin(11).await.unwrap();
+    tx.audit(rec("c", None));
+    assert!(matches!(
+        tx.commit().await,
+        Err(StoreError::AuditHeadMismatch)
+    ));
+    assert_eq!(
+        store.audit_head().await.unwrap().0,
+        1,
+        "nothing was appended"
+    );
+    // a transaction without entries still commits
+    assert_eq!(store.begin(12).await.unwrap().commit().await.unwrap(), 1);
+}
+
+async fn vault_meta_starts_unchecked_and_round_trips(store: Store) {
+    let m = store.vault_meta().await.unwrap().unwrap();
+    assert_eq!(m.key_check, None);
+    assert_eq!(m.chain_format, "sha256-v0");
+    assert!(!store.is_populated().await.unwrap());
+    let mut tx = store.begin(5).await.unwrap();
+    let mut m2 = m.clone();
+    m2.key_check = Some(vec![7; 32]);
+    m2.kek_ids = Some("kek-1".into());
+    m2.chain_format = "hmac-sha256-v1".into();
+    m2.updated_at = 5;
+    tx.put_vault_meta(&m2).await.unwrap();
+    tx.insert_subject(&subject("s1")).await.unwrap();
+    assert!(tx.is_populated().await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.vault_meta().await.unwrap(), Some(m2));
+    assert!(store.is_populated().await.unwrap());
+    // with a key check recorded, a head without a MAC is no longer the genesis of a new store
+    let mut tx = store.begin(6).await.unwrap();
+    tx.audit(rec("a", None));
+    assert!(matches!(
+        tx.commit().await,
+        Err(StoreError::AuditHeadMismatch)
+    ));
+}
+
+#[tokio::test]
+async fn appending_without_an_audit_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("k.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_subject(&subject("s1")).await.unwrap();
+    tx.audit(rec("subject.create", Some("s1")));
+    assert!(matches!(
+        tx.commit().await,
+        Err(StoreError::AuditKeyMissing)
+    ));
+    assert_eq!(store.count("subjects").await.unwrap(), 0);
+    assert_eq!(store.begin(2).await.unwrap().commit().await.unwrap(), 0);
+    store.close().await;
 }

@@ -2,12 +2,19 @@
 //!
 //! Configuration: built-in defaults → environment (`PIVAULT_DATABASE_URL`, `PIVAULT_POLICY`,
 //! `PIVAULT_MASTER_KEY_FILE`, `PIVAULT_BIND`, `PIVAULT_SUITE`) → command-line flags.
+//!
+//! Exit status: 0 success; 1 error; 2 `audit verify` found the chain broken or inconsistent
+//! with the vault (also: `dsr run` left the request failed, `dsr verify-receipt` refused the
+//! receipt); 3 `policy explain` decided deny; 4 the master key was refused
+//! ([`EXIT_KEY_REFUSED`]: `master_key_mismatch`, `master_key_missing`,
+//! `master_key_unverifiable`, `master_key_unreadable` on stderr) — before anything was written.
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use pivault_core::dsr::Fault;
 use pivault_core::import::{import_dir, Progress};
-use pivault_core::Vault;
+use pivault_core::keycheck::{self, KeyState};
+use pivault_core::{CoreError, Vault};
 use pivault_crypto::{KeyRing, MasterSecret, Suite};
 use pivault_domain::clock::SystemClock;
 use pivault_domain::policy::Policy;
@@ -46,8 +53,9 @@ struct Global {
         default_value = "policies/default.toml"
     )]
     policy: PathBuf,
-    /// Master key file (64 hex chars). Created with mode 0600 on first start if missing — for
-    /// development only; production provisions it from a KMS/HSM.
+    /// Master key file (64 hex chars). Created with mode 0600 if missing and the database is
+    /// new and empty — for development only; production provisions it from a KMS/HSM. A missing
+    /// or different key on a database with data is refused (exit 4).
     #[arg(
         long,
         global = true,
@@ -224,7 +232,8 @@ enum PolicyCmd {
 
 #[derive(Subcommand, Debug)]
 enum AuditCmd {
-    /// Walk the hash chain; name the first broken entry.
+    /// Walk the keyed hash chain, check its head and the vault's contents against it; exit 2
+    /// names the first broken entry.
     Verify,
 }
 
@@ -257,18 +266,55 @@ fn load_policy(path: &Path) -> Result<Policy> {
     }
 }
 
-fn load_keys(g: &Global) -> Result<KeyRing> {
+/// Exit status of a command refused because of its master key (nothing was written).
+const EXIT_KEY_REFUSED: u8 = 4;
+
+fn key_refused(code: &'static str, message: String) -> anyhow::Error {
+    CoreError::KeyRefused { code, message }.into()
+}
+
+/// Loads the master key. A missing key file is generated (development only) when the
+/// database is new and empty; on any other database it is refused (`master_key_missing`).
+fn load_keys(g: &Global, state: KeyState) -> Result<KeyRing> {
     let suite = Suite::parse(&g.suite)
         .with_context(|| format!("unknown suite {:?}: use aes-256-gcm or sm4-gcm", g.suite))?;
-    if let Some(dir) = g
-        .master_key_file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-    {
+    let path = &g.master_key_file;
+    let exists = match std::fs::metadata(path) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(key_refused(
+                keycheck::MASTER_KEY_UNREADABLE,
+                format!("master key file {}: {e}", path.display()),
+            ))
+        }
+    };
+    if exists {
+        let master = MasterSecret::load(path)
+            .map_err(|e| key_refused(keycheck::MASTER_KEY_UNREADABLE, e.to_string()))?;
+        return Ok(KeyRing::new(master, suite));
+    }
+    if state != KeyState::New {
+        return Err(key_refused(
+            keycheck::MASTER_KEY_MISSING,
+            format!(
+                "no master key file at {}, and this database is not new (it holds data{}); a \
+                 development key is made only for a new, empty database. Refusing to open it, \
+                 nothing was written. Point PIVAULT_MASTER_KEY_FILE at the database's key",
+                path.display(),
+                if state == KeyState::Checked {
+                    " and records its key's check value"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let (master, created) = MasterSecret::load_or_create(&g.master_key_file)
-        .with_context(|| format!("master key file {}", g.master_key_file.display()))?;
+    let (master, created) = MasterSecret::load_or_create(path)
+        .with_context(|| format!("master key file {}", path.display()))?;
     if created {
         tracing::warn!(
             path = %g.master_key_file.display(),
@@ -284,9 +330,10 @@ fn load_keys(g: &Global) -> Result<KeyRing> {
     Ok(KeyRing::new(master, suite))
 }
 
+/// Opens the database, then the master key: refused (exit 4) when it is missing on a
+/// database that is not new, or does not match (checked in [`Vault::new`] before any write).
 async fn open_vault(g: &Global) -> Result<Vault> {
     let policy = load_policy(&g.policy)?;
-    let keys = load_keys(g)?;
     let staff_src = std::fs::read_to_string(&g.staff_policy)
         .with_context(|| format!("reading staff policy {}", g.staff_policy.display()))?;
     let staff = match pivault_staff::StaffPolicy::load(
@@ -300,6 +347,7 @@ async fn open_vault(g: &Global) -> Result<Vault> {
     let store = Store::connect(&g.database_url)
         .await
         .context("opening the database")?;
+    let keys = load_keys(g, keycheck::key_state(&store).await?)?;
     let mut vault = Vault::new(store, keys, policy, Arc::new(SystemClock))
         .await?
         .with_staff_policy(staff);
@@ -616,20 +664,27 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Audit {
             cmd: AuditCmd::Verify,
         } => {
-            let store = Store::connect(&g.database_url)
-                .await
-                .context("opening the database")?;
-            let r = Vault::verify_audit(&store).await?;
-            match r.first_broken {
-                None => {
-                    println!("audit chain ok: {} entries, head {}", r.entries, r.head_seq);
-                    Ok(0)
-                }
-                Some((seq, why)) => {
-                    eprintln!("audit chain BROKEN at entry {seq}: {why}");
-                    Ok(2)
-                }
+            let vault = open_vault(&g).await?;
+            let r = vault.verify_audit().await?;
+            if let Some((seq, why)) = &r.first_broken {
+                eprintln!("audit chain BROKEN at entry {seq}: {why}");
+                return Ok(2);
             }
+            if let Some((seq, why)) = &r.inconsistent {
+                eprintln!("audit log INCONSISTENT with the vault after entry {seq}: {why}");
+                return Ok(2);
+            }
+            println!(
+                "audit chain ok: {} entries, head {}, format {}{}",
+                r.entries,
+                r.head_seq,
+                r.chain_format,
+                r.migrated_from
+                    .as_deref()
+                    .map(|m| format!(" (re-keyed at first open from {m})"))
+                    .unwrap_or_default()
+            );
+            Ok(0)
         }
         Cmd::Keys {
             cmd:
@@ -683,6 +738,10 @@ fn main() -> std::process::ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
+            if let Some(CoreError::KeyRefused { code, message }) = e.downcast_ref::<CoreError>() {
+                eprintln!("error: {code}: {message}");
+                return std::process::ExitCode::from(EXIT_KEY_REFUSED);
+            }
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)
         }

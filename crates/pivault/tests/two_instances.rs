@@ -373,8 +373,8 @@ async fn the_audit_chain_stays_one_chain_after_ten_thousand_concurrent_decisions
         i64::try_from(DECISIONS).unwrap(),
         "one entry per decision"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let out = pivault(&c.url, &dir.path().join("unused.key"))
+    // the auditor needs the vault's master key: the chain is keyed with it
+    let out = pivault(&c.url, &c._dir.path().join("master.key"))
         .args(["audit", "verify"])
         .output()
         .unwrap();

@@ -463,15 +463,15 @@ pub async fn audit_chain_verifies_and_names_the_first_altered_row(app: TestApp) 
     let s = app.subject_of(&users()[1]["account_id"]).await;
     app.read(&s, "service", "").await;
     app.read(&s, "marketing", "").await;
-    let ok = pivault_core::Vault::verify_audit(&app.store).await.unwrap();
-    assert!(ok.first_broken.is_none(), "{ok:?}");
+    let ok = app.vault.verify_audit().await.unwrap();
+    assert!(ok.ok(), "{ok:?}");
     assert!(ok.entries > 1000);
     let target = ok.head_seq - 3;
     app.store
         .tamper_audit_action(target, "fields.read.hidden")
         .await
         .unwrap();
-    let bad = pivault_core::Vault::verify_audit(&app.store).await.unwrap();
+    let bad = app.vault.verify_audit().await.unwrap();
     assert_eq!(bad.first_broken.map(|b| b.0), Some(target));
 }
 

@@ -1,0 +1,444 @@
+//! The keyed audit chain's head and the vault's key check record (issue 9).
+//!
+//! Kept apart from the rest of the store: [`WriteTx::commit`] calls only
+//! [`WriteTx::append_key`] (is the stored head's MAC right?) and [`WriteTx::write_head`]
+//! (move the head with a fresh MAC). Everything else here serves the vault's key check at
+//! open, the re-keying of a chain written before issue 9, and `audit verify`.
+
+use super::{Store, WriteTx};
+use crate::rows::{AuditRow, KeyRow};
+use crate::StoreError;
+use pivault_crypto::{AuditChainKey, GENESIS};
+use sqlx::Row;
+
+/// The one row of `vault_meta` (migration 0005). Holds no secret and no PI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultMetaRow {
+    /// The master key's check value (`KeyRing::key_check_value`, 32 bytes); `None` until
+    /// the vault is first opened with its key after migration 0005.
+    pub key_check: Option<Vec<u8>>,
+    /// Ids of the KEKs in use when the check value was recorded, current first,
+    /// comma-separated (public labels such as `kek-0123…`).
+    pub kek_ids: Option<String>,
+    /// Format of the audit chain: `sha256-v0` (unkeyed, before issue 9) or `hmac-sha256-v1`.
+    pub chain_format: String,
+    /// How an unkeyed chain was re-keyed, if it was: `sha256-v0 entries=N head=HEX` and, when
+    /// the old chain did not verify, `broken_at=SEQ`. `None` for a vault keyed from the start.
+    pub migrated_from: Option<String>,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+}
+
+/// The audit chain head as stored: the last entry's seq and hash, and the head MAC
+/// (`AuditChainKey::head_mac`; `None` only before the vault's first open with its key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    /// Seq of the last entry (0: none).
+    pub seq: i64,
+    /// Hash of the last entry ([`GENESIS`] when none).
+    pub hash: Vec<u8>,
+    /// MAC over (seq, hash).
+    pub mac: Option<Vec<u8>>,
+}
+
+/// Tables any row of which makes a database "populated": a development key may be made only
+/// when every one is empty and the chain has no entry.
+const DATA_TABLES: [&str; 11] = [
+    "subjects",
+    "subject_keys",
+    "fields",
+    "blind_index",
+    "consent_events",
+    "api_keys",
+    "disclosures",
+    "dsr_requests",
+    "dsr_codes",
+    "erasure_notices",
+    "audit_log",
+];
+
+const META_COLS: &str = "key_check, kek_ids, chain_format, migrated_from, updated_at";
+
+fn meta_from(r: &sqlx::any::AnyRow) -> Result<VaultMetaRow, StoreError> {
+    Ok(VaultMetaRow {
+        key_check: r.try_get(0)?,
+        kek_ids: r.try_get(1)?,
+        chain_format: r.try_get(2)?,
+        migrated_from: r.try_get(3)?,
+        updated_at: r.try_get(4)?,
+    })
+}
+
+fn table_sql(table: &str) -> Result<String, StoreError> {
+    if DATA_TABLES.contains(&table) {
+        Ok(format!("SELECT 1 FROM {table} LIMIT 1"))
+    } else {
+        Err(StoreError::Conflict("unknown table"))
+    }
+}
+
+/// `(count, smallest id)` of rows matched by a `SELECT COUNT(*), MIN(…)` query.
+fn count_and_first(r: &sqlx::any::AnyRow) -> Result<(i64, Option<String>), StoreError> {
+    Ok((r.try_get(0)?, r.try_get(1)?))
+}
+
+impl Store {
+    /// Hands the store the audit chain key (HMAC-SHA256, RFC 2104). Every clone of this store
+    /// shares it. Without it, a transaction that appends audit entries does not commit
+    /// ([`StoreError::AuditKeyMissing`]); the vault sets it once the master key is checked.
+    pub fn set_audit_key(&self, key: AuditChainKey) {
+        if let Ok(mut slot) = self.audit_key.write() {
+            *slot = Some(key);
+        }
+    }
+
+    /// The `vault_meta` row, if there is one (migration 0005 makes it; an operator may have
+    /// deleted it).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn vault_meta(&self) -> Result<Option<VaultMetaRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {META_COLS} FROM vault_meta WHERE id = 1"))
+            .fetch_optional(self.pool.get()?)
+            .await?;
+        row.as_ref().map(meta_from).transpose()
+    }
+
+    /// The audit chain head with its MAC.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_head_sealed(&self) -> Result<AuditHead, StoreError> {
+        let row = sqlx::query("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+            .fetch_one(self.pool.get()?)
+            .await?;
+        Ok(AuditHead {
+            seq: row.try_get(0)?,
+            hash: row.try_get(1)?,
+            mac: row.try_get(2)?,
+        })
+    }
+
+    /// Whether any data table holds a row or the chain has an entry (see `DATA_TABLES`).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn is_populated(&self) -> Result<bool, StoreError> {
+        for t in DATA_TABLES {
+            if sqlx::query(&table_sql(t)?)
+                .fetch_optional(self.pool.get()?)
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(self.audit_head_sealed().await?.seq > 0)
+    }
+
+    /// Subjects (only erased ones when `erased_only`) that no audit entry with one of
+    /// `actions` names: `(how many, the smallest such id)`. One index probe per subject
+    /// (`audit_log_subject`).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subjects_not_in_audit(
+        &self,
+        actions: &[&str],
+        erased_only: bool,
+    ) -> Result<(i64, Option<String>), StoreError> {
+        let list = (0..actions.len())
+            .map(|i| format!("${}", i + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT COUNT(*), MIN(s.id) FROM subjects s WHERE {} NOT EXISTS \
+             (SELECT 1 FROM audit_log a WHERE a.subject_id = s.id AND a.action IN ({list}))",
+            if erased_only {
+                "s.status = 'erased' AND"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query(&sql);
+        for a in actions {
+            q = q.bind(*a);
+        }
+        count_and_first(&q.fetch_one(self.pool.get()?).await?)
+    }
+
+    /// Consent events that no audit entry names: an event recorded through the API or an
+    /// import needs a `consent.<action>` entry of the same subject and purpose; one recorded
+    /// by a data subject request (method `dsr`) a `dsr.step.withdraw` entry of the subject.
+    /// `(how many, the smallest ledger seq)`.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn consents_not_in_audit(&self) -> Result<(i64, Option<i64>), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), MIN(c.seq) FROM consent_events c WHERE NOT EXISTS \
+             (SELECT 1 FROM audit_log a WHERE a.subject_id = c.subject_id AND \
+              ((c.method <> 'dsr' AND a.action = 'consent.' || c.action AND a.purpose = c.purpose) \
+               OR (c.method = 'dsr' AND a.action = 'dsr.step.withdraw')))",
+        )
+        .fetch_one(self.pool.get()?)
+        .await?;
+        Ok((row.try_get(0)?, row.try_get(1)?))
+    }
+
+    /// Consent events not recorded by a data subject request (method other than `dsr`).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn count_direct_consents(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) FROM consent_events WHERE method <> 'dsr'")
+                .fetch_one(self.pool.get()?)
+                .await?
+                .try_get(0)?,
+        )
+    }
+
+    /// Ids of every API key (public labels), sorted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn api_key_ids(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT key_id FROM api_keys ORDER BY key_id")
+            .fetch_all(self.pool.get()?)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Ids of every data subject request, sorted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_ids(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM dsr_requests ORDER BY id")
+            .fetch_all(self.pool.get()?)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}
+
+impl WriteTx {
+    /// With entries queued: the key to link them with, once the stored head is known to be
+    /// the vault's — its MAC verifies, or (a store never opened by a vault) the head is the
+    /// genesis head without a MAC and no key check is recorded. `None` with nothing queued.
+    ///
+    /// Appending after a head that was moved without the key would hide the move (the new
+    /// entries would chain from it and the head would get a valid MAC), so it fails instead.
+    pub(super) async fn append_key(&mut self) -> Result<Option<AuditChainKey>, StoreError> {
+        if self.audit.is_empty() {
+            return Ok(None);
+        }
+        let key = self
+            .audit_key
+            .read()
+            .ok()
+            .and_then(|k| k.clone())
+            .ok_or(StoreError::AuditKeyMissing)?;
+        let row = sqlx::query(
+            "SELECT mac, (SELECT COUNT(*) FROM vault_meta WHERE key_check IS NOT NULL) \
+             FROM audit_head WHERE id = 1",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let mac: Option<Vec<u8>> = row.try_get(0)?;
+        let checked: i64 = row.try_get(1)?;
+        let ok = match mac {
+            Some(m) => key.verify_head(self.head_seq, &self.head_hash, &m),
+            None => self.head_seq == 0 && self.head_hash == GENESIS && checked == 0,
+        };
+        if ok {
+            Ok(Some(key))
+        } else {
+            Err(StoreError::AuditHeadMismatch)
+        }
+    }
+
+    /// Moves the head to (`seq`, `hash`) with its MAC under `key`.
+    pub(super) async fn write_head(
+        &mut self,
+        key: &AuditChainKey,
+        seq: i64,
+        hash: &[u8; 32],
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, mac = $3 WHERE id = 1")
+            .bind(seq)
+            .bind(hash.to_vec())
+            .bind(key.head_mac(seq, hash).to_vec())
+            .execute(&mut *self.tx)
+            .await?;
+        self.head_seq = seq;
+        self.head_hash = *hash;
+        Ok(())
+    }
+
+    /// Re-points the head at (`seq`, `hash`) with a fresh MAC under the store's audit key.
+    /// Only for the vault's first open with its key: sealing the genesis head of a new vault,
+    /// or the head of a chain just re-keyed from the unkeyed format. Never for normal writes
+    /// (those move the head in [`WriteTx::commit`]).
+    ///
+    /// # Errors
+    /// [`StoreError::AuditKeyMissing`] without a key; database failure.
+    pub async fn reseal_head(&mut self, seq: i64, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let key = self
+            .audit_key
+            .read()
+            .ok()
+            .and_then(|k| k.clone())
+            .ok_or(StoreError::AuditKeyMissing)?;
+        self.write_head(&key, seq, hash).await
+    }
+
+    /// The head as read when this transaction began (or as last moved by it).
+    #[must_use]
+    pub fn head(&self) -> (i64, [u8; 32]) {
+        (self.head_seq, self.head_hash)
+    }
+
+    /// The `vault_meta` row, read under the head lock.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn vault_meta(&mut self) -> Result<Option<VaultMetaRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {META_COLS} FROM vault_meta WHERE id = 1"))
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(meta_from).transpose()
+    }
+
+    /// Writes the `vault_meta` row (inserting it again if it was deleted).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn put_vault_meta(&mut self, m: &VaultMetaRow) -> Result<(), StoreError> {
+        let n = sqlx::query(
+            "UPDATE vault_meta SET key_check = $1, kek_ids = $2, chain_format = $3, \
+             migrated_from = $4, updated_at = $5 WHERE id = 1",
+        )
+        .bind(m.key_check.clone())
+        .bind(&m.kek_ids)
+        .bind(&m.chain_format)
+        .bind(&m.migrated_from)
+        .bind(m.updated_at)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            sqlx::query(&format!(
+                "INSERT INTO vault_meta (id, {META_COLS}) VALUES (1, $1, $2, $3, $4, $5)"
+            ))
+            .bind(m.key_check.clone())
+            .bind(&m.kek_ids)
+            .bind(&m.chain_format)
+            .bind(&m.migrated_from)
+            .bind(m.updated_at)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `table` (one of the data tables) holds a row, under the head lock.
+    ///
+    /// # Errors
+    /// Database failure; [`StoreError::Conflict`] for another table name.
+    pub async fn has_rows(&mut self, table: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(&table_sql(table)?)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .is_some())
+    }
+
+    /// Whether any data table holds a row or the chain has an entry, under the head lock.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn is_populated(&mut self) -> Result<bool, StoreError> {
+        for t in DATA_TABLES {
+            if self.has_rows(t).await? {
+                return Ok(true);
+            }
+        }
+        Ok(self.head_seq > 0)
+    }
+
+    /// One wrapped DEK per KEK id found in `subject_keys` (to test a master key against
+    /// every KEK the database uses).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn wrapped_key_per_kek(&mut self) -> Result<Vec<KeyRow>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query("SELECT DISTINCT kek_id FROM subject_keys ORDER BY kek_id")
+                .fetch_all(&mut *self.tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let r = sqlx::query(
+                "SELECT subject_id, scope, key_id, kek_id, wrapped, created_at FROM subject_keys \
+                 WHERE kek_id = $1 LIMIT 1",
+            )
+            .bind(&id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+            out.push(super::key_from(&r)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` audit rows with `seq > after`, in chain order, read under the head lock.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_page(
+        &mut self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject_id, purpose, categories, outcome, reason, \
+             legal_basis, policy_version, request_id, detail, prev_hash, hash \
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    record: super::audit_record_from(r)?,
+                    prev_hash: r.try_get(13)?,
+                    hash: r.try_get(14)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces the (prev_hash, hash) links of existing entries: `(seq, prev, hash)`. Only for
+    /// re-keying a chain at the vault's first open with its key; entry contents are untouched.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn relink_audit(
+        &mut self,
+        links: &[(i64, [u8; 32], [u8; 32])],
+    ) -> Result<(), StoreError> {
+        for (seq, prev, hash) in links {
+            sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(prev.to_vec())
+                .bind(hash.to_vec())
+                .bind(*seq)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
