@@ -542,10 +542,13 @@ async fn first_entry_is_unkeyed(v: &Vault) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_unkeyed_chain_is_rekeyed_on_first_open_and_verifies() {
-    let v = Vault::populated(None, None);
-    make_legacy(&v).await;
+    legacy_chain_is_rekeyed(&Vault::populated(None, None)).await;
+}
+
+async fn legacy_chain_is_rekeyed(v: &Vault) {
+    make_legacy(v).await;
     let n = v.audit_len().await;
-    assert!(first_entry_is_unkeyed(&v).await);
+    assert!(first_entry_is_unkeyed(v).await);
     // the same data-table contents before and after a refused open (migration 5 may add its
     // schema, nothing else)
     let schema = ["vault_meta", "_sqlx_migrations", "audit_head"];
@@ -569,19 +572,16 @@ async fn a_legacy_unkeyed_chain_is_rekeyed_on_first_open_and_verifies() {
     );
     assert!(!v.dir.path().join("absent.key").exists());
     same(&before, &v.fingerprint(&schema).await).unwrap();
-    assert!(first_entry_is_unkeyed(&v).await);
+    assert!(first_entry_is_unkeyed(v).await);
 
     // the right key: the legacy chain verifies, is re-keyed (one more entry says so) and the
     // format is recorded
-    let ok = assert_verifies(&v);
+    let ok = assert_verifies(v);
     assert!(
         ok.contains(&format!("audit chain ok: {} entries", n + 1)),
         "{ok}"
     );
-    assert!(
-        !first_entry_is_unkeyed(&v).await,
-        "entry 1 was not re-keyed"
-    );
+    assert!(!first_entry_is_unkeyed(v).await, "entry 1 was not re-keyed");
     let pool = v.pool().await;
     let r = sqlx::query("SELECT chain_format, key_check FROM vault_meta WHERE id = 1")
         .fetch_one(&pool)
@@ -591,13 +591,16 @@ async fn a_legacy_unkeyed_chain_is_rekeyed_on_first_open_and_verifies() {
     assert_eq!(r.get::<String, _>(0), "hmac-sha256-v1");
     assert_eq!(r.get::<Vec<u8>, _>(1).len(), 32);
     // and the keyed chain now catches a rewrite without the key
-    head_moved_back(&v).await;
+    head_moved_back(v).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_legacy_chain_that_is_already_broken_stays_broken_after_rekeying() {
-    let v = Vault::populated(None, None);
-    make_legacy(&v).await;
+    broken_legacy_chain_stays_broken(&Vault::populated(None, None)).await;
+}
+
+async fn broken_legacy_chain_stays_broken(v: &Vault) {
+    make_legacy(v).await;
     let k = v.audit_len().await / 2;
     let pool = v.pool().await;
     exec(
@@ -606,10 +609,10 @@ async fn a_legacy_chain_that_is_already_broken_stays_broken_after_rekeying() {
     )
     .await;
     pool.close().await;
-    assert_broken_at(&v, k, "legacy chain altered before the upgrade");
+    assert_broken_at(v, k, "legacy chain altered before the upgrade");
     // the intact prefix was re-keyed; the break was not papered over
-    assert!(!first_entry_is_unkeyed(&v).await);
-    assert_broken_at(&v, k, "legacy chain altered before the upgrade, second run");
+    assert!(!first_entry_is_unkeyed(v).await);
+    assert_broken_at(v, k, "legacy chain altered before the upgrade, second run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -675,6 +678,25 @@ mod postgres {
         };
         assert_verifies(&v);
         head_moved_back(&v).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_legacy_unkeyed_chain_is_rekeyed_on_first_open_and_verifies() {
+        let Some(v) = vault("a_legacy_unkeyed_chain_is_rekeyed_on_first_open_and_verifies").await
+        else {
+            return;
+        };
+        legacy_chain_is_rekeyed(&v).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_legacy_chain_that_is_already_broken_stays_broken_after_rekeying() {
+        let Some(v) =
+            vault("a_legacy_chain_that_is_already_broken_stays_broken_after_rekeying").await
+        else {
+            return;
+        };
+        broken_legacy_chain_stays_broken(&v).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

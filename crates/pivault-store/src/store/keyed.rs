@@ -5,7 +5,7 @@
 //! (move the head with a fresh MAC). Everything else here serves the vault's key check at
 //! open, the re-keying of a chain written before issue 9, and `audit verify`.
 
-use super::{Store, WriteTx};
+use super::{Backend, Store, WriteTx};
 use crate::rows::{AuditRow, KeyRow};
 use crate::StoreError;
 use pivault_crypto::{AuditChainKey, GENESIS};
@@ -431,6 +431,33 @@ impl WriteTx {
         &mut self,
         links: &[(i64, [u8; 32], [u8; 32])],
     ) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            // One statement per chunk: a round trip per entry made re-keying 77k entries take
+            // 17 s.
+            for chunk in links.chunks(super::CHUNK) {
+                let values = (0..chunk.len())
+                    .map(|i| {
+                        format!(
+                            "(${}::BIGINT, ${}::BYTEA, ${}::BYTEA)",
+                            3 * i + 1,
+                            3 * i + 2,
+                            3 * i + 3
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "UPDATE audit_log AS a SET prev_hash = v.p, hash = v.h \
+                     FROM (VALUES {values}) AS v(seq, p, h) WHERE a.seq = v.seq"
+                );
+                let mut q = sqlx::query(&sql);
+                for (seq, prev, hash) in chunk {
+                    q = q.bind(*seq).bind(prev.to_vec()).bind(hash.to_vec());
+                }
+                q.execute(&mut *self.tx).await?;
+            }
+            return Ok(());
+        }
         for (seq, prev, hash) in links {
             sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
                 .bind(prev.to_vec())
