@@ -765,7 +765,10 @@ impl Vault {
         Ok(Self::fold_consents(rows, now))
     }
 
-    fn fold_consents(rows: Vec<ConsentRow>, now: OffsetDateTime) -> (Vec<ConsentRow>, ConsentState) {
+    fn fold_consents(
+        rows: Vec<ConsentRow>,
+        now: OffsetDateTime,
+    ) -> (Vec<ConsentRow>, ConsentState) {
         let events: Vec<ConsentEvent> = rows.iter().filter_map(consent_event).collect();
         let state = ConsentState::fold(&events, now);
         (rows, state)

@@ -177,16 +177,16 @@ impl Store {
         except: &str,
     ) -> Result<Option<DsrRow>, StoreError> {
         sqlx::query(&first_since_sql())
-        .bind(subject_id)
-        .bind(kind)
-        .bind(params)
-        .bind(since)
-        .bind(except)
-        .fetch_optional(self.pool.get()?)
-        .await?
-        .as_ref()
-        .map(dsr_from)
-        .transpose()
+            .bind(subject_id)
+            .bind(kind)
+            .bind(params)
+            .bind(since)
+            .bind(except)
+            .fetch_optional(self.pool.get()?)
+            .await?
+            .as_ref()
+            .map(dsr_from)
+            .transpose()
     }
 
     /// Codes sent for requests of `subject_id` since `since` (unix seconds): the per-person
@@ -266,11 +266,11 @@ impl Store {
     /// Database failure.
     pub async fn erasure_leftovers(&self, subject_id: &str) -> Result<(i64, i64, i64), StoreError> {
         let row = sqlx::query(LEFTOVERS)
-        .bind(subject_id)
-        .bind(subject_id)
-        .bind(subject_id)
-        .fetch_one(self.pool.get()?)
-        .await?;
+            .bind(subject_id)
+            .bind(subject_id)
+            .bind(subject_id)
+            .fetch_one(self.pool.get()?)
+            .await?;
         Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
     }
 }

@@ -65,10 +65,11 @@ const SQLITE_NOTADB: i64 = 26;
 /// Linux `ENOSPC` (for errors std does not map to `ErrorKind::StorageFull`).
 const ENOSPC: i32 = 28;
 
-/// Whether `e` is a PostgreSQL lock or statement timeout (55P03, 57014): the database is
-/// busy, not failing ([`StorageFault::Busy`]).
+/// Whether `e` is a PostgreSQL lock or statement timeout (55P03, 57014) or a pool with no
+/// connection free in time: the database is busy, not failing ([`StorageFault::Busy`]).
 pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
     match e {
+        sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(db) => db
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .is_some_and(|p| matches!(p.code(), "55P03" | "57014")),

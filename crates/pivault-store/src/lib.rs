@@ -12,6 +12,12 @@
 //! - Several processes may share one PostgreSQL database: the head lock serializes their
 //!   writers too, and at READ COMMITTED a statement after it sees every earlier commit, so
 //!   [`WriteTx::subject_status`] / [`WriteTx::lookup`] re-check state under the lock.
+//! - A write is acknowledged only by [`WriteTx::commit`] returning `Ok`. A [`WriteTx`] issues
+//!   BEGIN/COMMIT/ROLLBACK itself on a pooled connection (not sqlx's `Transaction`, whose
+//!   bookkeeping goes wrong when COMMIT fails); its first failed statement fails it, and a
+//!   connection whose transaction failed is closed, never returned to the pool mid-transaction.
+//! - Storage faults (disk full; I/O error, read-only, unreachable) are [`StoreError::Full`] /
+//!   [`StoreError::Unavailable`]; [`Store::write_readiness`] reports them until a write commits.
 //! - [`testing`] holds test support only (throwaway PostgreSQL databases).
 //! - Inside a write transaction every read goes through it ([`WriteTx::fields`],
 //!   [`WriteTx::subject_key`], …): a task that holds a [`WriteTx`] and asks the pool for another
@@ -120,5 +126,64 @@ impl StoreError {
             Self::Io(e) => Some(fault::classify_io(e)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+    use std::borrow::Cow;
+
+    /// A database error with a given SQLSTATE.
+    #[derive(Debug)]
+    struct State(&'static str);
+
+    impl std::fmt::Display for State {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "sqlstate {}", self.0)
+        }
+    }
+
+    impl std::error::Error for State {}
+
+    impl sqlx::error::DatabaseError for State {
+        fn message(&self) -> &str {
+            "test"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn db(code: &'static str) -> StoreError {
+        StoreError::from(sqlx::Error::Database(Box::new(State(code))))
+    }
+
+    #[test]
+    fn lock_and_statement_timeouts_and_an_exhausted_pool_are_busy_and_nothing_else_is() {
+        assert!(matches!(db("55P03"), StoreError::Busy(_)));
+        assert!(matches!(db("57014"), StoreError::Busy(_)));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(db("23505"), StoreError::Db(_)));
+        assert!(matches!(db("40001"), StoreError::Db(_)));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Db(_)
+        ));
     }
 }

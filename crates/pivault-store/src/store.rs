@@ -185,7 +185,8 @@ impl Store {
                     Ok(())
                 })
             })
-            // A connection that lived through a storage fault is replaced by a fresh one.
+            // Once a storage fault is over, connections opened during it are replaced (see
+            // `Health::reusable`).
             .before_acquire(move |_conn, meta| {
                 let keep = retire.reusable(meta.age);
                 Box::pin(async move { Ok(keep) })
@@ -299,7 +300,12 @@ impl Store {
         let conn = match acquired {
             Ok(c) => c,
             Err(e) => {
-                self.health.note(&e);
+                // During a storage fault, no connection in time is the fault showing (new
+                // connections cannot be set up); otherwise it is load (`Busy`).
+                if self.health.fault().is_some() {
+                    self.health.note(&e);
+                    return Err(StoreError::Unavailable(e));
+                }
                 return Err(e.into());
             }
         };
@@ -386,7 +392,7 @@ impl Store {
         let row = sqlx::query(SUBJECT_BY_ID)
             .bind(id)
             .fetch_optional(self.pool.get()?)
-        .await?;
+            .await?;
         row.map(|r| subject_from(&r)).transpose()
     }
 
@@ -403,7 +409,7 @@ impl Store {
             .bind(subject_id)
             .bind(scope)
             .fetch_optional(self.pool.get()?)
-        .await?;
+            .await?;
         row.map(|r| key_from(&r)).transpose()
     }
 
@@ -458,7 +464,7 @@ impl Store {
         let rows = sqlx::query(FIELDS_OF)
             .bind(subject_id)
             .fetch_all(self.pool.get()?)
-        .await?;
+            .await?;
         rows.iter().map(field_from).collect()
     }
 
@@ -562,7 +568,7 @@ impl Store {
         let rows = sqlx::query(CONSENTS_OF)
             .bind(subject_id)
             .fetch_all(self.pool.get()?)
-        .await?;
+            .await?;
         rows.iter().map(consent_from).collect()
     }
 
@@ -926,6 +932,10 @@ fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
 /// The first failed statement fails the whole transaction: later statements and the commit
 /// are refused, and its connection is closed rather than returned to the pool (see
 /// `txconn.rs`). A write is acknowledged only by `commit` returning `Ok`.
+/// While it is open, read through it ([`WriteTx::fields`], [`WriteTx::subject_key`],
+/// [`WriteTx::consent_events`], …), never through the [`Store`]: the store refuses a task that
+/// holds one ([`StoreError::NestedAcquire`]), because waiting for a second connection while
+/// holding the head lock can stall every writer of every instance.
 pub struct WriteTx {
     /// `&mut *self.tx` is the executor of the transaction's statements.
     pub(crate) tx: Box<TxConn>,
@@ -1423,7 +1433,10 @@ impl WriteTx {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn consent_events(&mut self, subject_id: &str) -> Result<Vec<ConsentRow>, StoreError> {
+    pub async fn consent_events(
+        &mut self,
+        subject_id: &str,
+    ) -> Result<Vec<ConsentRow>, StoreError> {
         let rows = sqlx::query(CONSENTS_OF)
             .bind(subject_id)
             .fetch_all(&mut *self.tx)

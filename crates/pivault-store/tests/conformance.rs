@@ -691,6 +691,7 @@ async fn outside_a_task_the_blocking_thread_holding_a_transaction_is_refused_too
         Err(StoreError::NestedAcquire)
     ));
 }
+
 async fn the_head_carries_a_mac_and_a_moved_head_refuses_appends(store: Store) {
     // a store never opened by a vault starts at the genesis head without a MAC
     let head = store.audit_head_sealed().await.unwrap();
@@ -764,5 +765,31 @@ async fn appending_without_an_audit_key_is_refused() {
     ));
     assert_eq!(store.count("subjects").await.unwrap(), 0);
     assert_eq!(store.begin(2).await.unwrap().commit().await.unwrap(), 0);
+    store.close().await;
+}
+
+/// PostgreSQL connections carry a lock timeout: a writer stuck behind the audit-chain head
+/// longer than that gives up with `Busy` (503 `storage_busy`) instead of waiting as long as the
+/// holder holds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_writer_stuck_behind_the_head_lock_gives_up_busy() {
+    let Some((store, _db)) = postgres_store("a_writer_stuck_behind_the_head_lock").await else {
+        return;
+    };
+    let holder = store.begin(1).await.unwrap();
+    let s = store.clone();
+    let started = std::time::Instant::now();
+    let waiter = tokio::spawn(async move { s.begin(2).await.map(|_| ()) })
+        .await
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(matches!(waiter, Err(StoreError::Busy(_))), "{waiter:?}");
+    assert!(
+        waited >= std::time::Duration::from_secs(5) && waited < std::time::Duration::from_secs(14),
+        "gave up after {waited:?}"
+    );
+    holder.commit().await.unwrap();
+    // the pool is fine afterwards
+    store.begin(3).await.unwrap().commit().await.unwrap();
     store.close().await;
 }
