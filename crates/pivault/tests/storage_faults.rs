@@ -16,6 +16,11 @@
 //! and `/readyz` is ready, without a restart. Finally the server is killed (SIGKILL) and
 //! restarted on the same directory: every subject acknowledged with 201 must be there with its
 //! audit entry, `pivault audit verify` must pass, and writes must work.
+//!
+//! That the shim really interposes on the binary's bundled SQLite is checked by the outcome:
+//! the EROFS and EIO phases must produce `storage_unavailable` (SQLite codes 8 READONLY and
+//! 778 IOERR_WRITE in the log). Counts are printed as `storage_faults: …` lines;
+//! `STORAGE_FAULTS_SERVER_LOG=PATH` also writes the server's log there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pivault_store::Store;
@@ -186,6 +191,8 @@ struct Tally {
     /// Subject ids acknowledged with 201.
     acked: Vec<String>,
     /// (phase, outcome) → count; outcome is "201", "503 storage_full", "500 internal", …
+    /// A request counts under the phase it started in, so the few in flight when a phase
+    /// changes count under the previous one.
     outcomes: BTreeMap<(&'static str, String), usize>,
     /// 503s without a numeric `Retry-After`.
     no_retry_after: usize,
