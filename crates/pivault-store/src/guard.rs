@@ -68,28 +68,30 @@ impl Live {
         if self.total.load(Ordering::SeqCst) == 0 {
             return false;
         }
-        self.by_holder
-            .lock()
-            .map_or(false, |m| m.get(&h).is_some_and(|n| *n > 0))
+        self.map().get(&h).is_some_and(|n| *n > 0)
     }
 
     fn enter(&self, h: Holder) {
-        if let Ok(mut m) = self.by_holder.lock() {
-            *m.entry(h).or_default() += 1;
-            self.total.fetch_add(1, Ordering::SeqCst);
-        }
+        *self.map().entry(h).or_default() += 1;
+        self.total.fetch_add(1, Ordering::SeqCst);
     }
 
     fn leave(&self, h: Holder) {
-        if let Ok(mut m) = self.by_holder.lock() {
-            if let Some(n) = m.get_mut(&h) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&h);
-                }
-                self.total.fetch_sub(1, Ordering::SeqCst);
+        let mut m = self.map();
+        if let Some(n) = m.get_mut(&h) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&h);
             }
+            self.total.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// The map; nothing panics while holding it, and a poisoned lock still guards.
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Holder, usize>> {
+        self.by_holder
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

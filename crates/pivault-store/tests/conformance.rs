@@ -81,7 +81,8 @@ conformance!(
     a_transaction_dropped_without_commit_leaves_nothing,
     concurrent_writers_serialize_on_the_audit_head,
     status_and_lookup_inside_a_transaction_see_committed_writes,
-    reads_inside_a_write_transaction_go_through_it_and_the_pool_is_refused,
+    reads_inside_a_write_transaction_go_through_it_and_see_its_own_writes,
+    a_task_holding_a_write_transaction_is_refused_the_pool,
     the_head_carries_a_mac_and_a_moved_head_refuses_appends,
     vault_meta_starts_unchecked_and_round_trips,
 );
@@ -584,7 +585,7 @@ fn expect_refused<T: std::fmt::Debug>(r: Result<Result<T, StoreError>, tokio::ta
     }
 }
 
-async fn reads_inside_a_write_transaction_go_through_it_and_the_pool_is_refused(store: Store) {
+async fn reads_inside_a_write_transaction_go_through_it_and_see_its_own_writes(store: Store) {
     let mut tx = store.begin(1).await.unwrap();
     tx.insert_subject(&subject("s1")).await.unwrap();
     tx.upsert_fields(&[field("s1", "profile", "name", b"n", None)])
@@ -627,6 +628,21 @@ async fn reads_inside_a_write_transaction_go_through_it_and_the_pool_is_refused(
         None
     );
     drop(tx);
+    assert_eq!(store.fields("s1").await.unwrap(), store_fields_expected());
+    assert_eq!(
+        store.subject_keys("s1").await.unwrap().len(),
+        1,
+        "rolled back"
+    );
+}
+
+async fn a_task_holding_a_write_transaction_is_refused_the_pool(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_subject(&subject("s1")).await.unwrap();
+    tx.upsert_fields(&[field("s1", "profile", "name", b"n", None)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
 
     // A task holding a write transaction that asks the pool is refused — whether or not a
     // connection is free — for reads, for a second transaction, and for closing the pool.

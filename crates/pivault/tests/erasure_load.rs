@@ -172,21 +172,13 @@ impl Load {
     }
 
     /// Setup call: must answer `want`.
-    async fn must(
-        &self,
-        i: usize,
-        method: reqwest::Method,
-        path: &str,
-        auth: Option<&str>,
-        extra: Option<(&str, &str)>,
-        body: Option<Value>,
-        want: u16,
-    ) -> Value {
-        match self.call(i, method, path, auth, extra, body).await {
+    /// A setup call's answer, which must have status `want`.
+    fn expect(what: &str, out: Outcome, want: u16) -> Value {
+        match out {
             Outcome::Status(s, v) if s == want => v,
-            Outcome::Status(s, v) => panic!("{path}: {s} {v}"),
-            Outcome::Timeout => panic!("{path}: timed out during setup"),
-            Outcome::Failed(e) => panic!("{path}: {e}"),
+            Outcome::Status(s, v) => panic!("{what}: {s} {v}"),
+            Outcome::Timeout => panic!("{what}: timed out during setup"),
+            Outcome::Failed(e) => panic!("{what}: {e}"),
         }
     }
 
@@ -228,17 +220,19 @@ impl Load {
     }
 
     async fn create(&self, i: usize, n: usize) -> String {
-        let v = self
-            .must(
+        let v = Self::expect(
+            "create subject",
+            self.call(
                 i,
                 reqwest::Method::POST,
                 "/v1/subjects",
                 Some(&self.key),
                 None,
                 Some(Self::new_subject_body(n)),
-                201,
             )
-            .await;
+            .await,
+            201,
+        );
         v["id"].as_str().unwrap().to_string()
     }
 
@@ -261,41 +255,48 @@ impl Load {
     /// Files a deletion request for account `n`, verifies it with the mailed code and approves
     /// it: the request is `in_progress`, ready to run.
     async fn approved_deletion(&self, i: usize, n: usize) -> String {
-        let v = self
-            .must(
+        let v = Self::expect(
+            "file deletion",
+            self.call(
                 i,
                 reqwest::Method::POST,
                 "/v1/dsr",
                 None,
                 None,
                 Some(json!({"kind": "deletion", "email": format!("load{n}@example.com")})),
-                202,
             )
-            .await;
+            .await,
+            202,
+        );
         let id = v["requests"][0]["id"].as_str().unwrap().to_string();
         let token = v["requests"][0]["token"].as_str().unwrap().to_string();
         let code = self.mailed_code(&id).await;
-        self.must(
-            i + 1,
-            reqwest::Method::POST,
-            &format!("/v1/dsr/{id}/verify"),
-            None,
-            Some(("x-dsr-token", &token)),
-            Some(json!({ "code": code })),
+        Self::expect(
+            "verify",
+            self.call(
+                i + 1,
+                reqwest::Method::POST,
+                &format!("/v1/dsr/{id}/verify"),
+                None,
+                Some(("x-dsr-token", &token)),
+                Some(json!({ "code": code })),
+            )
+            .await,
             200,
-        )
-        .await;
-        let v = self
-            .must(
+        );
+        let v = Self::expect(
+            "approve",
+            self.call(
                 i,
                 reqwest::Method::POST,
                 &format!("/v1/dsr/{id}/approve"),
                 Some(&self.key),
                 None,
                 Some(json!({})),
-                200,
             )
-            .await;
+            .await,
+            200,
+        );
         assert_eq!(v["state"], "in_progress");
         id
     }
