@@ -70,9 +70,12 @@ const ENOSPC: i32 = 28;
 pub(crate) fn is_busy(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut => true,
-        sqlx::Error::Database(db) => db
-            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-            .is_some_and(|p| matches!(p.code(), "55P03" | "57014")),
+        sqlx::Error::Database(db) => {
+            db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none()
+                && db
+                    .code()
+                    .is_some_and(|c| matches!(c.as_ref(), "55P03" | "57014"))
+        }
         _ => false,
     }
 }
