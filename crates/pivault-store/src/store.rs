@@ -323,11 +323,18 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        // The head, its MAC and whether a key check is recorded, read once here under the lock:
+        // `commit` verifies the MAC from these instead of reading the head again.
+        let row = sqlx::query(
+            "SELECT seq, hash, mac, (SELECT COUNT(*) FROM vault_meta WHERE key_check IS NOT NULL) \
+             FROM audit_head WHERE id = 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let seq: i64 = row.try_get(0)?;
         let hash: Vec<u8> = row.try_get(1)?;
+        let head_mac: Option<Vec<u8>> = row.try_get(2)?;
+        let key_checked = row.try_get::<i64, _>(3)? > 0;
         let mut head = [0u8; 32];
         if hash.len() == 32 {
             head.copy_from_slice(&hash);
@@ -337,6 +344,8 @@ impl Store {
             backend: self.backend,
             head_seq: seq,
             head_hash: head,
+            head_mac,
+            key_checked,
             audit: Vec::new(),
             audit_key: Arc::clone(&self.audit_key),
             _live: live,
@@ -942,6 +951,10 @@ pub struct WriteTx {
     pub(crate) backend: Backend,
     head_seq: i64,
     head_hash: [u8; 32],
+    /// The head's MAC as stored (read in `begin`, updated when this transaction moves it).
+    head_mac: Option<Vec<u8>>,
+    /// Whether a key check value was recorded when this transaction began.
+    key_checked: bool,
     audit: Vec<AuditRecord>,
     audit_key: Arc<RwLock<Option<AuditChainKey>>>,
     /// Registers this transaction with the nested-acquire guard until it ends.

@@ -239,17 +239,9 @@ impl WriteTx {
             .ok()
             .and_then(|k| k.clone())
             .ok_or(StoreError::AuditKeyMissing)?;
-        let row = sqlx::query(
-            "SELECT mac, (SELECT COUNT(*) FROM vault_meta WHERE key_check IS NOT NULL) \
-             FROM audit_head WHERE id = 1",
-        )
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let mac: Option<Vec<u8>> = row.try_get(0)?;
-        let checked: i64 = row.try_get(1)?;
-        let ok = match mac {
-            Some(m) => key.verify_head(self.head_seq, &self.head_hash, &m),
-            None => self.head_seq == 0 && self.head_hash == GENESIS && checked == 0,
+        let ok = match &self.head_mac {
+            Some(m) => key.verify_head(self.head_seq, &self.head_hash, m),
+            None => self.head_seq == 0 && self.head_hash == GENESIS && !self.key_checked,
         };
         if ok {
             Ok(Some(key))
@@ -265,14 +257,16 @@ impl WriteTx {
         seq: i64,
         hash: &[u8; 32],
     ) -> Result<(), StoreError> {
+        let mac = key.head_mac(seq, hash).to_vec();
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, mac = $3 WHERE id = 1")
             .bind(seq)
             .bind(hash.to_vec())
-            .bind(key.head_mac(seq, hash).to_vec())
+            .bind(mac.clone())
             .execute(&mut *self.tx)
             .await?;
         self.head_seq = seq;
         self.head_hash = *hash;
+        self.head_mac = Some(mac);
         Ok(())
     }
 
@@ -339,6 +333,7 @@ impl WriteTx {
             .execute(&mut *self.tx)
             .await?;
         }
+        self.key_checked = m.key_check.is_some();
         Ok(())
     }
 
