@@ -10,13 +10,14 @@
 //! returns; `.ci/run` always sets it and counts the `postgres_*` cases of this binary).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{pivault, Instance};
 use pivault_notify::testing::SmtpSink;
 use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -37,60 +38,12 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// No request is started after this much of the load phase.
 const PHASE_BUDGET: Duration = Duration::from_secs(60);
 
-fn policy() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml")
-}
-
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn pivault(url: &str, key_file: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pivault"));
-    c.env("PIVAULT_DATABASE_URL", url)
-        .env("PIVAULT_MASTER_KEY_FILE", key_file)
-        .env("PIVAULT_POLICY", policy())
-        .env(
-            "PIVAULT_STAFF_POLICY",
-            policy().with_file_name("staff.cedar"),
-        )
-        .env("RUST_LOG", "warn");
-    c
-}
-
 /// Starts `pivault serve --bind 127.0.0.1:0` mailing codes to `smtp`, and reads its address
 /// from the `pivault listening on http://ADDR` line on stderr.
 fn serve(url: &str, key_file: &Path, smtp: &str) -> Instance {
-    let mut child = pivault(url, key_file)
-        .env("PIVAULT_SMTP_URL", smtp)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let base = loop {
-        let Some(line) = lines.next() else {
-            panic!("pivault serve exited before listening: {seen:?}");
-        };
-        let line = line.unwrap();
-        if let Some(addr) = line.strip_prefix("pivault listening on ") {
-            break addr.trim().to_string();
-        }
-        seen.push(line);
-    };
-    // keep draining stderr so the child never blocks on a full pipe
-    std::thread::spawn(move || for _ in lines {});
-    Instance { child, base }
+    let mut cmd = pivault(url, key_file);
+    cmd.env("PIVAULT_SMTP_URL", smtp);
+    common::serve(cmd)
 }
 
 /// One outcome of the load phase, by kind of request.

@@ -23,13 +23,15 @@
 //! `STORAGE_FAULTS_SERVER_LOG=PATH` also writes the server's log there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use pivault_store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -129,24 +131,12 @@ fn serve(setup: &Setup, faulty: bool) -> Server {
             .env("FAULTFS_DIR", &setup.data_dir)
             .env("FAULTFS_CTL", &setup.ctl);
     }
-    let mut child = cmd
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let base = loop {
-        let Some(line) = lines.next() else {
-            panic!("pivault serve exited before listening: {seen:?}");
-        };
-        let line = line.unwrap();
-        if let Some(addr) = line.strip_prefix("pivault listening on ") {
-            break addr.trim().to_string();
-        }
-        seen.push(line);
-    };
+    let common::Started {
+        child,
+        base,
+        before: seen,
+        rest: lines,
+    } = common::start_serve(cmd);
     let log = Arc::new(Mutex::new(seen));
     let sink = Arc::clone(&log);
     std::thread::spawn(move || {

@@ -7,22 +7,19 @@
 //! `.ci/run` always sets it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{pivault, Instance};
 use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
 use pivault_store::Store;
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ALL_PURPOSES: &str = "service,maintenance,security,legal_obligation,icp_filing,marketing,\
 personalised_ads,biometric_login,share_with_partners,cross_border_transfer";
-
-fn policy() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml")
-}
 
 /// A shared database, a master key file, and the admin key to both instances.
 struct Cluster {
@@ -36,55 +33,10 @@ struct Cluster {
     _db: TestDatabase,
 }
 
-struct Instance {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn pivault(url: &str, key_file: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_pivault"));
-    c.env("PIVAULT_DATABASE_URL", url)
-        .env("PIVAULT_MASTER_KEY_FILE", key_file)
-        .env("PIVAULT_POLICY", policy())
-        .env(
-            "PIVAULT_STAFF_POLICY",
-            policy().with_file_name("staff.cedar"),
-        )
-        .env("RUST_LOG", "warn");
-    c
-}
-
 /// Starts `pivault serve --bind 127.0.0.1:0` and reads its port from the line
 /// `pivault listening on http://ADDR` it prints on stderr once it accepts connections.
 fn serve(url: &str, key_file: &Path) -> Instance {
-    let mut child = pivault(url, key_file)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let base = loop {
-        let Some(line) = lines.next() else {
-            panic!("pivault serve exited before listening: {seen:?}");
-        };
-        let line = line.unwrap();
-        if let Some(addr) = line.strip_prefix("pivault listening on ") {
-            break addr.trim().to_string();
-        }
-        seen.push(line);
-    };
-    // keep draining stderr so the child never blocks on a full pipe
-    std::thread::spawn(move || for _ in lines {});
-    Instance { child, base }
+    common::serve(pivault(url, key_file))
 }
 
 impl Cluster {
