@@ -467,15 +467,26 @@ impl Vault {
         subject_id: &str,
         scope: &str,
     ) -> Result<Option<Arc<Dek>>, CoreError> {
-        let ck = Self::cache_key(subject_id, scope);
-        if let Some(d) = self.cache.get(&ck) {
+        if let Some(d) = self.cache.get(&Self::cache_key(subject_id, scope)) {
             return Ok(Some(d));
         }
-        let Some(row) = self.store.subject_key(subject_id, scope).await? else {
+        let row = self.store.subject_key(subject_id, scope).await?;
+        self.cache_unwrapped(subject_id, scope, row)
+    }
+
+    /// Unwraps a key row read after a cache miss and caches the DEK.
+    fn cache_unwrapped(
+        &self,
+        subject_id: &str,
+        scope: &str,
+        row: Option<KeyRow>,
+    ) -> Result<Option<Arc<Dek>>, CoreError> {
+        let Some(row) = row else {
             return Ok(None);
         };
         let d = Arc::new(self.unwrap_row(&row)?);
-        self.cache.insert(ck, Arc::clone(&d));
+        self.cache
+            .insert(Self::cache_key(subject_id, scope), Arc::clone(&d));
         Ok(Some(d))
     }
 
@@ -489,16 +500,11 @@ impl Vault {
         subject_id: &str,
         scope: &str,
     ) -> Result<Option<Arc<Dek>>, CoreError> {
-        let ck = Self::cache_key(subject_id, scope);
-        if let Some(d) = self.cache.get(&ck) {
+        if let Some(d) = self.cache.get(&Self::cache_key(subject_id, scope)) {
             return Ok(Some(d));
         }
-        let Some(row) = tx.subject_key(subject_id, scope).await? else {
-            return Ok(None);
-        };
-        let d = Arc::new(self.unwrap_row(&row)?);
-        self.cache.insert(ck, Arc::clone(&d));
-        Ok(Some(d))
+        let row = tx.subject_key(subject_id, scope).await?;
+        self.cache_unwrapped(subject_id, scope, row)
     }
 
     /// DEKs of `scope` for many subjects: cache hits, plus one query for the misses.

@@ -233,12 +233,7 @@ impl WriteTx {
         if self.audit.is_empty() {
             return Ok(None);
         }
-        let key = self
-            .audit_key
-            .read()
-            .ok()
-            .and_then(|k| k.clone())
-            .ok_or(StoreError::AuditKeyMissing)?;
+        let key = self.chain_key()?;
         let ok = match &self.head_mac {
             Some(m) => key.verify_head(self.head_seq, &self.head_hash, m),
             None => self.head_seq == 0 && self.head_hash == GENESIS && !self.key_checked,
@@ -248,6 +243,15 @@ impl WriteTx {
         } else {
             Err(StoreError::AuditHeadMismatch)
         }
+    }
+
+    /// The store's audit chain key.
+    fn chain_key(&self) -> Result<AuditChainKey, StoreError> {
+        self.audit_key
+            .read()
+            .ok()
+            .and_then(|k| k.clone())
+            .ok_or(StoreError::AuditKeyMissing)
     }
 
     /// Moves the head to (`seq`, `hash`) with its MAC under `key`.
@@ -278,12 +282,7 @@ impl WriteTx {
     /// # Errors
     /// [`StoreError::AuditKeyMissing`] without a key; database failure.
     pub async fn reseal_head(&mut self, seq: i64, hash: &[u8; 32]) -> Result<(), StoreError> {
-        let key = self
-            .audit_key
-            .read()
-            .ok()
-            .and_then(|k| k.clone())
-            .ok_or(StoreError::AuditKeyMissing)?;
+        let key = self.chain_key()?;
         self.write_head(&key, seq, hash).await
     }
 
