@@ -7,13 +7,13 @@
 //! audit entry, and a provision relying on a §5.4 exception is flagged in both.
 
 use crate::error::{CoreError, Denial};
-use crate::vault::{FieldOutput, Principal, Vault, ROLE_ADMIN, ROLE_APP};
+use crate::vault::Vault;
+use crate::Principal;
+use crate::ROLE_APP;
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::decision::{
     decide, AccessRequest, Action, Decision, Exception, ExceptionKind, SubjectFacts,
 };
-use pivault_store::DisclosureRow;
-use std::collections::{BTreeMap, HashSet};
 
 /// A claimed §5.4 exception, as received.
 #[derive(Debug, Clone)]
@@ -85,35 +85,12 @@ pub struct DecisionOutput {
     pub policy_version: String,
 }
 
-/// Disclosure counts over a period (for `GET /v1/reports/disclosures`).
-#[derive(Debug, Clone, Default)]
-pub struct DisclosureReport {
-    /// Window start, unix seconds (inclusive).
-    pub from: i64,
-    /// Window end, unix seconds (exclusive).
-    pub to: i64,
-    /// Entries in the window.
-    pub total: usize,
-    /// Entries relying on a §5.4 exception.
-    pub under_exception: usize,
-    /// Per action.
-    pub by_action: BTreeMap<String, usize>,
-    /// Per recipient.
-    pub by_recipient: BTreeMap<String, usize>,
-    /// Per exception kind.
-    pub by_exception: BTreeMap<String, usize>,
-    /// Per legal basis.
-    pub by_legal_basis: BTreeMap<String, usize>,
-    /// Distinct subjects concerned.
-    pub subjects: usize,
-}
-
-fn text_ok(s: &str, max: usize) -> bool {
+pub(crate) fn text_ok(s: &str, max: usize) -> bool {
     let t = s.trim();
     !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control)
 }
 
-fn slug_ok(s: &str) -> bool {
+pub(crate) fn slug_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -121,7 +98,7 @@ fn slug_ok(s: &str) -> bool {
 }
 
 impl DecisionOutput {
-    fn from_decision(subject_id: &str, d: &Decision<'_>, policy_version: &str) -> Self {
+    pub(crate) fn from_decision(subject_id: &str, d: &Decision<'_>, policy_version: &str) -> Self {
         Self {
             subject_id: subject_id.to_string(),
             action: d.action.as_str(),
@@ -164,14 +141,17 @@ impl DecisionOutput {
     }
 }
 
-struct Parsed<'a> {
-    action: Action,
-    cats: Vec<&'a str>,
-    exception: Option<Exception<'a>>,
+pub(crate) struct Parsed<'a> {
+    pub(crate) action: Action,
+    pub(crate) cats: Vec<&'a str>,
+    pub(crate) exception: Option<Exception<'a>>,
 }
 
 impl Vault {
-    fn parse_decision_input<'a>(&self, input: &'a DecisionInput) -> Result<Parsed<'a>, CoreError> {
+    pub(crate) fn parse_decision_input<'a>(
+        &self,
+        input: &'a DecisionInput,
+    ) -> Result<Parsed<'a>, CoreError> {
         let action = Action::parse(&input.action).ok_or_else(|| {
             CoreError::invalid(
                 "action",
@@ -243,7 +223,7 @@ impl Vault {
     }
 
     /// The decision for a parsed request on the given facts.
-    fn decide_parsed(
+    pub(crate) fn decide_parsed(
         &self,
         p: &Principal,
         input: &DecisionInput,
@@ -263,7 +243,7 @@ impl Vault {
         decide(self.policy(), sf, &req, now)
     }
 
-    fn audit_for_decision(
+    pub(crate) fn audit_for_decision(
         &self,
         p: &Principal,
         kind: &str,
@@ -347,151 +327,5 @@ impl Vault {
             &d,
             self.policy().version(),
         ))
-    }
-
-    /// Provides the subject's PI to a recipient (share, transfer, public disclosure,
-    /// cross-border transfer): decides; when allowed, opens only the allowed categories and
-    /// records the provision in the disclosure ledger with its audit entry, in one transaction.
-    ///
-    /// Returns the decision, the fields to hand over and the ledger entry id.
-    ///
-    /// # Errors
-    /// As [`Vault::decide_for`]; `Invalid` for a non-outbound action; `Denied` (403, audited)
-    /// when the decision denies; crypto failures.
-    pub async fn provide(
-        &self,
-        p: &Principal,
-        input: &DecisionInput,
-        request_id: Option<&str>,
-    ) -> Result<(DecisionOutput, Vec<FieldOutput>, String), CoreError> {
-        if !p.has_role(ROLE_APP) {
-            return Err(CoreError::Forbidden {
-                code: "role_required",
-                message: "the API key lacks the role for this operation",
-            });
-        }
-        let parsed = self.parse_decision_input(input)?;
-        if !parsed.action.is_outbound() {
-            return Err(CoreError::invalid(
-                "action",
-                "not_outbound",
-                "a provision is share, transfer, disclose or cross_border_transfer",
-            ));
-        }
-        let now_t = self.now();
-        let now = now_t.unix_timestamp();
-        let facts = self.subject_facts(&input.subject_id, now_t).await?;
-        let sf = SubjectFacts {
-            consent: &facts.consent,
-            birth_date: facts.birth_date,
-            erased: facts.erased,
-            home_region: facts.home_region.as_deref(),
-        };
-        let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
-        let out = DecisionOutput::from_decision(&input.subject_id, &d, self.policy().version());
-        let mut tx = self.store().begin(now).await?;
-        let mut rec = self.audit_for_decision(p, "disclosure", &d, input, now, request_id);
-        if !d.allowed {
-            tx.audit(rec);
-            tx.commit().await?;
-            return Err(CoreError::Denied(out.denial()));
-        }
-        let fields = Vault::open_allowed(&facts, &d.allowed_categories, now)?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let e = input.exception.as_ref().filter(|_| d.exception.is_some());
-        let row = DisclosureRow {
-            id: id.clone(),
-            subject_id: input.subject_id.clone(),
-            action: d.action.as_str().into(),
-            recipient: input.recipient.clone(),
-            purpose: input.purpose.clone(),
-            categories: AuditRecord::join_categories(d.allowed_categories.iter().copied()),
-            legal_basis: d.legal_basis.map_or("", |b| b.as_str()).into(),
-            exception: d.exception.map(|k| k.as_str().to_string()),
-            reference: e.map(|e| e.reference.trim().to_string()),
-            authorized_by: e.map(|e| e.authorized_by.trim().to_string()),
-            region: input
-                .region
-                .clone()
-                .or_else(|| d.recipient.map(|r| r.region.clone())),
-            at: now,
-            actor: p.name.clone(),
-            request_id: request_id.map(str::to_string),
-        };
-        tx.insert_disclosure(&row).await?;
-        rec.detail = Some(
-            format!("{} disclosure={id}", rec.detail.unwrap_or_default())
-                .trim()
-                .to_string(),
-        );
-        tx.audit(rec);
-        tx.commit().await?;
-        Ok((out, fields, id))
-    }
-
-    /// Who received which categories of a subject's data, and why (newest first).
-    ///
-    /// # Errors
-    /// `NotFound`; store failures.
-    pub async fn disclosures_of(
-        &self,
-        p: &Principal,
-        subject_id: &str,
-    ) -> Result<Vec<DisclosureRow>, CoreError> {
-        if !p.has_role(ROLE_APP) {
-            return Err(CoreError::Forbidden {
-                code: "role_required",
-                message: "the API key lacks the role for this operation",
-            });
-        }
-        self.store()
-            .subject(subject_id)
-            .await?
-            .ok_or(CoreError::NotFound("subject"))?;
-        Ok(self
-            .store()
-            .disclosures(Some(subject_id), i64::MIN, i64::MAX)
-            .await?)
-    }
-
-    /// Counts of provisions in `[from, to)` (unix seconds): per action, recipient, exception and
-    /// legal basis. For the privacy office (admin role).
-    ///
-    /// # Errors
-    /// `Forbidden` without the admin role; store failures.
-    pub async fn disclosure_report(
-        &self,
-        p: &Principal,
-        from: i64,
-        to: i64,
-    ) -> Result<DisclosureReport, CoreError> {
-        if !p.has_role(ROLE_ADMIN) {
-            return Err(CoreError::Forbidden {
-                code: "role_required",
-                message: "the API key lacks the role for this operation",
-            });
-        }
-        let rows = self.store().disclosures(None, from, to).await?;
-        let mut r = DisclosureReport {
-            from,
-            to,
-            total: rows.len(),
-            ..DisclosureReport::default()
-        };
-        let mut subjects = HashSet::new();
-        for d in &rows {
-            *r.by_action.entry(d.action.clone()).or_default() += 1;
-            *r.by_recipient
-                .entry(d.recipient.clone().unwrap_or_else(|| "public".into()))
-                .or_default() += 1;
-            *r.by_legal_basis.entry(d.legal_basis.clone()).or_default() += 1;
-            if let Some(e) = &d.exception {
-                r.under_exception += 1;
-                *r.by_exception.entry(e.clone()).or_default() += 1;
-            }
-            subjects.insert(d.subject_id.as_str());
-        }
-        r.subjects = subjects.len();
-        Ok(r)
     }
 }

@@ -13,8 +13,11 @@
 //! - Rows land in batches; each batch is one transaction with one audit entry per row.
 
 use crate::error::CoreError;
+use crate::services::facts::DOB_CATEGORY;
+use crate::services::sealer::SCOPE_PRIMARY;
+use crate::subjects::ERASED_ACCOUNT;
 use crate::values::{parse_decimal, parse_timestamp, FieldValue};
-use crate::vault::{Vault, DOB_CATEGORY, ERASED_ACCOUNT, SCOPE_PRIMARY};
+use crate::vault::Vault;
 use base64::Engine as _;
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, Mobile};

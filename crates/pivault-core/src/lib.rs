@@ -13,20 +13,30 @@
 //!   is refused before anything is written. The audit chain is keyed with a key derived from
 //!   it, and [`audit_verify`] checks the chain, its head and the chain against the contents.
 
+mod access;
+pub mod api_keys;
 pub mod audit_verify;
-mod audit_writer;
+pub mod consents;
 pub mod decisions;
 pub mod dsr;
+pub mod erasure;
 pub mod error;
-mod facts_cache;
+pub mod fault;
 pub mod import;
 pub mod keycheck;
+pub mod ports;
+pub mod provisions;
+pub mod reads;
+mod services;
+pub mod subjects;
 pub mod values;
 mod vault;
 
 pub use audit_verify::AuditVerifyReport;
+pub use consents::{ConsentInput, CONSENT_METHODS};
+pub use erasure::{ErasureReceipt, RetainedCategory, ERASURE_GROUNDS};
 pub use error::{CoreError, Denial};
-pub use vault::{
-    ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult, Principal, ReadResult,
-    RetainedCategory, Vault, CONSENT_METHODS, ERASURE_GROUNDS, ROLE_ADMIN, ROLE_APP,
-};
+pub use reads::{LookupResult, ReadResult};
+pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};
+pub use subjects::{FieldInput, FieldOutput};
+pub use vault::Vault;

@@ -11,7 +11,7 @@
 //!   PI never use this cache; they load facts in the request.
 //! - Entries hold a birth date (PI) in memory only, like the DEK cache; bounded in size.
 
-use crate::vault::LoadedFacts;
+use crate::services::facts::LoadedFacts;
 use pivault_domain::consent::ConsentState;
 use pivault_store::Store;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -1,0 +1,130 @@
+//! The one access path: decide, narrow by the staff policy, audit.
+
+use crate::error::{CoreError, Denial};
+use crate::services::facts::LoadedFacts;
+use crate::vault::Vault;
+use crate::FieldOutput;
+use crate::Principal;
+use crate::STAFF_ROLES;
+use pivault_domain::audit::AuditRecord;
+use pivault_domain::decision::{Decision, Obligation, Reason};
+use std::collections::HashSet;
+
+pub(crate) fn denial(d: &Decision<'_>) -> Denial {
+    Denial {
+        code: d.reason.as_str(),
+        article: d.reason.article(),
+        clause: d.clause.to_string(),
+        explanation: d.explanation(),
+        withheld: d
+            .withheld
+            .iter()
+            .map(|w| (w.category.to_string(), w.reason.as_str()))
+            .collect(),
+    }
+}
+
+impl Vault {
+    /// Narrows an allowed decision for an operator (support, dpo, security): categories the
+    /// staff policy denies are withheld, those it allows masked get a `mask:` obligation. A
+    /// decision left with nothing is a deny (`staff_not_authorized`). No-op for other callers.
+    pub(crate) fn apply_staff<'p>(&'p self, p: &Principal, purpose: &str, d: &mut Decision<'p>) {
+        let roles: Vec<String> = p
+            .roles
+            .iter()
+            .filter(|r| STAFF_ROLES.contains(&r.as_str()))
+            .cloned()
+            .collect();
+        if roles.is_empty() || !d.allowed {
+            return;
+        }
+        let access = match &self.staff {
+            Some(staff) => staff.authorize_all(&p.name, &roles, &d.allowed_categories, purpose),
+            // An operator without a staff policy loaded gets nothing: a missing rule is a deny.
+            None => vec![pivault_staff::StaffAccess::Denied; d.allowed_categories.len()],
+        };
+        let mut kept = Vec::new();
+        for (cat, a) in d.allowed_categories.iter().zip(access) {
+            match a {
+                pivault_staff::StaffAccess::Clear => kept.push(*cat),
+                pivault_staff::StaffAccess::Masked => {
+                    kept.push(*cat);
+                    d.obligations.push(Obligation::Mask(cat));
+                }
+                pivault_staff::StaffAccess::Denied => {
+                    d.withheld.push(pivault_domain::decision::Withheld {
+                        category: cat,
+                        reason: Reason::StaffNotAuthorized,
+                    });
+                }
+            }
+        }
+        d.allowed_categories = kept;
+        if d.allowed_categories.is_empty() {
+            d.allowed = false;
+            d.reason = Reason::StaffNotAuthorized;
+            d.clause = Reason::StaffNotAuthorized.clause();
+        }
+    }
+
+    /// Opens the fields in `allowed` categories: under an erased subject only the restricted
+    /// ones still within their retention, otherwise only the unrestricted ones.
+    pub(crate) fn open_allowed(
+        f: &LoadedFacts,
+        allowed: &[&str],
+        now: i64,
+    ) -> Result<Vec<FieldOutput>, CoreError> {
+        let Some(dek) = f.dek.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let allowed: HashSet<&str> = allowed.iter().copied().collect();
+        f.fields
+            .iter()
+            .filter(|r| {
+                allowed.contains(r.category.as_str())
+                    && r.restricted_until.is_none_or(|u| u > now)
+                    && f.erased == r.restricted_until.is_some()
+            })
+            .map(|r| {
+                Ok(FieldOutput {
+                    record: r.record.clone(),
+                    name: r.name.clone(),
+                    category: r.category.clone(),
+                    value: Self::open_row(dek, r)?,
+                    restricted_until: r.restricted_until,
+                })
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)] // one call shape, all plain values of the decision
+    /// Audits a decision in its own transaction (reads change nothing else).
+    pub(crate) async fn audit_decision(
+        &self,
+        p: &Principal,
+        action: &str,
+        subject_id: Option<&str>,
+        purpose: &str,
+        d: &Decision<'_>,
+        requested: &[&str],
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let mut rec = self.audit_base(&p.name, action, now, request_id);
+        rec.subject_id = subject_id.map(str::to_string);
+        rec.purpose = Some(purpose.to_string());
+        rec.outcome = if d.allowed { "allow" } else { "deny" }.into();
+        rec.reason = Some(d.reason.as_str().into());
+        rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+        rec.categories = if d.allowed {
+            AuditRecord::join_categories(d.allowed_categories.iter().copied())
+        } else {
+            AuditRecord::join_categories(requested.iter().copied())
+        };
+        if !d.withheld.is_empty() {
+            rec.detail = Some(format!("withheld={}", d.withheld.len()));
+        }
+        self.audit.append(vec![rec]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! Consents: the append-only consent ledger of a subject.
+
+use crate::error::CoreError;
+use crate::subjects::valid_name;
+use crate::vault::Vault;
+use crate::Principal;
+use crate::ROLE_APP;
+use pivault_domain::consent::{ActiveConsent, ConsentAction, GivenBy};
+use pivault_store::ConsentRow;
+use tracing::instrument;
+
+/// How a consent may have been collected.
+/// `dsr`: recorded by a data subject request (withdrawal, cancellation).
+pub const CONSENT_METHODS: [&str; 8] = [
+    "web", "app", "api", "import", "paper", "phone", "email", "dsr",
+];
+
+/// Consent times may run ahead of our clock by at most this many seconds (client skew).
+pub(crate) const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// A consent event to record.
+#[derive(Debug, Clone)]
+pub struct ConsentInput {
+    /// Purpose id.
+    pub purpose: String,
+    /// `grant` | `withdraw`.
+    pub action: String,
+    /// `self` | `guardian`.
+    pub given_by: String,
+    /// How it was collected (`web`, `app`, `api`, …).
+    pub method: String,
+    /// Collected as a separate consent (PIPL Art. 29).
+    pub separate: bool,
+    /// When the subject acted (unix seconds); defaults to now.
+    pub at: Option<i64>,
+    /// Caller's event id (idempotency); defaults to a fresh UUID.
+    pub event_ref: Option<String>,
+    /// Policy version shown to the subject; defaults to the version in force.
+    pub policy_version: Option<String>,
+    /// The recipient the consent names (a declared recipient, or `public` for a public
+    /// disclosure): PIPL Art. 23, 25, 39 need consents that name who receives the data.
+    pub recipient: Option<String>,
+}
+
+impl Vault {
+    /// Appends a consent event to the subject's ledger (never rewrites earlier rows).
+    ///
+    /// # Errors
+    /// `Invalid` for an unknown purpose, action or giver, or a time in the future; `NotFound`;
+    /// `Conflict` for an erased subject or a repeated `event_ref`.
+    #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
+    pub async fn record_consent(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        input: &ConsentInput,
+        request_id: Option<&str>,
+    ) -> Result<ConsentRow, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        let purpose = self.policy.purpose(&input.purpose).ok_or_else(|| {
+            CoreError::invalid(
+                "purpose",
+                "unknown_purpose",
+                "purpose is not declared in the policy",
+            )
+        })?;
+        let action = ConsentAction::parse(&input.action).ok_or_else(|| {
+            CoreError::invalid("action", "unknown_action", "action is grant or withdraw")
+        })?;
+        let given_by = GivenBy::parse(&input.given_by).ok_or_else(|| {
+            CoreError::invalid(
+                "given_by",
+                "unknown_given_by",
+                "given_by is self or guardian",
+            )
+        })?;
+        // Closed lists: free text here would be stored in clear in the ledger and audit log,
+        // where a caller could put PI that erasure cannot reach.
+        if !CONSENT_METHODS.contains(&input.method.as_str()) {
+            return Err(CoreError::invalid(
+                "method",
+                "unknown_method",
+                "method is web, app, api, import, paper, phone or email",
+            ));
+        }
+        if !p.purposes.iter().any(|x| x == &input.purpose) {
+            return Err(CoreError::Forbidden {
+                code: "purpose_not_permitted",
+                message: "the API key may not record consents for this purpose",
+            });
+        }
+        if let Some(r) = &input.event_ref {
+            if !valid_name(r) {
+                return Err(CoreError::invalid(
+                    "event_ref",
+                    "event_ref_malformed",
+                    "1-128 characters of A-Z a-z 0-9 _ . : -",
+                ));
+            }
+        }
+        if let Some(r) = &input.recipient {
+            if r != "public" && self.policy.recipient(r).is_none() {
+                return Err(CoreError::invalid(
+                    "recipient",
+                    "undeclared_recipient",
+                    "recipient is not declared in the policy",
+                ));
+            }
+        }
+        let now = self.clock.now().unix_timestamp();
+        let at = input.at.unwrap_or(now);
+        if at > now + MAX_CLOCK_SKEW_SECS {
+            return Err(CoreError::invalid(
+                "at",
+                "consent_time_in_future",
+                "a consent cannot be recorded ahead of time",
+            ));
+        }
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
+        if subject.status != "active" {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
+        let mut row = ConsentRow {
+            seq: 0,
+            event_ref: input
+                .event_ref
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+            subject_id: subject_id.into(),
+            purpose: purpose.id.clone(),
+            action: action.as_str().into(),
+            at,
+            given_by: given_by.as_str().into(),
+            method: input.method.clone(),
+            separate: input.separate || purpose.separate_consent,
+            policy_version: input
+                .policy_version
+                .clone()
+                .unwrap_or_else(|| self.policy.version().to_string()),
+            recorded_at: now,
+            recipient: input.recipient.clone(),
+        };
+        // A consent naming its recipient is a separate consent by construction.
+        row.separate |= row.recipient.is_some();
+        let mut tx = self.store.begin(now).await?;
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            return Err(CoreError::Conflict("subject_erased"));
+        }
+        if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
+            return Err(CoreError::Conflict("consent_event_exists"));
+        }
+        let mut rec = self.audit_base(
+            &p.name,
+            &format!("consent.{}", action.as_str()),
+            now,
+            request_id,
+        );
+        rec.subject_id = Some(subject_id.into());
+        rec.purpose = Some(purpose.id.clone());
+        rec.detail = Some(format!(
+            "given_by={} method={} separate={}{}",
+            row.given_by,
+            row.method,
+            row.separate,
+            row.recipient
+                .as_deref()
+                .map(|r| format!(" recipient={r}"))
+                .unwrap_or_default()
+        ));
+        tx.audit(rec);
+        tx.bump_facts_epoch().await?;
+        tx.commit().await?;
+        self.facts_changed(subject_id);
+        Ok(row)
+    }
+
+    /// The subject's consent ledger and the consents in force now.
+    ///
+    /// # Errors
+    /// `NotFound`; store failures.
+    pub async fn consents(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+    ) -> Result<(Vec<ConsentRow>, Vec<(String, ActiveConsent)>), CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        self.store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
+        let (rows, state) = self.consent_state(subject_id, self.clock.now()).await?;
+        let active = state
+            .active_purposes()
+            .into_iter()
+            .filter_map(|p| state.active(p).map(|a| (p.to_string(), a.clone())))
+            .collect();
+        Ok((rows, active))
+    }
+}

@@ -1,0 +1,505 @@
+//! Intake: filing a request, identity verification by one-time code (policy §7.2).
+
+use crate::dsr::aad;
+use crate::dsr::ct_eq;
+use crate::dsr::kind_of;
+use crate::dsr::new_token;
+use crate::dsr::state_of;
+use crate::dsr::steps::to_field_input;
+use crate::dsr::token_hash;
+use crate::dsr::CreatedDsr;
+use crate::dsr::DsrInput;
+use crate::dsr::DsrView;
+use crate::dsr::CODE_DIGITS;
+use crate::dsr::MAX_CODES_PER_SUBJECT_PER_DAY;
+use crate::dsr::MAX_CODE_SENDS;
+use crate::dsr::PARAMS_CATEGORY;
+use crate::dsr::SUBJECT_ACTOR;
+use crate::error::CoreError;
+use crate::ports::Channel;
+use crate::services::sealer::SCOPE_PRIMARY;
+use crate::values::format_timestamp;
+use crate::vault::Vault;
+use crate::FieldInput;
+use crate::ERASURE_GROUNDS;
+use pivault_domain::dsr::{DsrKind, DsrState};
+use pivault_domain::identifiers::IdentifierKind;
+use pivault_domain::policy::LegalBasis;
+use pivault_store::{DsrCodeRow, DsrRow};
+use serde_json::{json, Value};
+use tracing::{info, warn};
+use zeroize::Zeroizing;
+
+impl Vault {
+    /// Files a request (PIPL Art. 44–50; policy §7.2, §XI): validates it, finds the accounts
+    /// under the claimed identity by blind index, creates one request per account (or one
+    /// that can never be verified when none matches), links duplicates, and sends each account
+    /// its own one-time code. Everything is committed, with the audit entries, before any code
+    /// is sent; a failed send leaves the request waiting for a resend.
+    ///
+    /// # Errors
+    /// `Invalid` for an unknown kind, jurisdiction, ground, purpose or correction field, or a
+    /// malformed identity (never echoing it); store failures.
+    pub async fn dsr_create(&self, input: &DsrInput) -> Result<Vec<CreatedDsr>, CoreError> {
+        let kind: DsrKind = input.kind.parse().map_err(|_| {
+            CoreError::invalid(
+                "kind",
+                "dsr_kind_unknown",
+                "kind is access, copy, correction, deletion, withdrawal, cancellation or explanation",
+            )
+        })?;
+        let (ident, channel, raw) = match (&input.email, &input.mobile) {
+            (Some(e), None) => (IdentifierKind::Email, Channel::Email, e),
+            (None, Some(m)) => (IdentifierKind::Mobile, Channel::Sms, m),
+            _ => {
+                return Err(CoreError::invalid(
+                    "identity",
+                    "identity_required",
+                    "give exactly one of email or mobile",
+                ))
+            }
+        };
+        let norm = ident
+            .normalize(raw)
+            .map_err(|e| CoreError::invalid(ident.as_str(), e.code, e.reason))?;
+        let settings = self.policy().dsr();
+        let jkey = input
+            .jurisdiction
+            .as_deref()
+            .unwrap_or(&settings.default_jurisdiction);
+        let jurisdiction = self.policy().jurisdiction(jkey).ok_or_else(|| {
+            CoreError::invalid(
+                "jurisdiction",
+                "unknown_jurisdiction",
+                "jurisdiction is not declared in the policy",
+            )
+        })?;
+        let params = self.dsr_params(kind, input)?;
+        let corrections = if kind == DsrKind::Correction {
+            if input.corrections.is_empty() {
+                return Err(CoreError::invalid(
+                    "corrections",
+                    "corrections_required",
+                    "a correction names at least one field",
+                ));
+            }
+            let inputs: Vec<FieldInput> = input.corrections.iter().map(to_field_input).collect();
+            // Validates categories, names and values now, so a bad correction is refused
+            // before anything is stored.
+            self.prepare(&inputs).map_err(|e| match e {
+                CoreError::Invalid {
+                    field,
+                    code,
+                    reason,
+                } => CoreError::Invalid {
+                    field: field.replacen("fields", "corrections", 1),
+                    code,
+                    reason,
+                },
+                other => other,
+            })?;
+            Some(Zeroizing::new(
+                serde_json::to_vec(&input.corrections).map_err(|_| {
+                    CoreError::invalid(
+                        "corrections",
+                        "corrections_malformed",
+                        "corrections are not serializable",
+                    )
+                })?,
+            ))
+        } else {
+            None
+        };
+
+        let digest = self.keys().blind_index(ident.as_str(), &norm);
+        let subjects = self.store().lookup(ident.as_str(), &digest).await?;
+        let now_t = self.now();
+        let now = now_t.unix_timestamp();
+        let due = jurisdiction.due(now_t).unix_timestamp();
+        let window = i64::from(settings.duplicate_window_days) * 86_400;
+        let targets: Vec<Option<&str>> = if subjects.is_empty() {
+            vec![None]
+        } else {
+            subjects.iter().map(|s| Some(s.as_str())).collect()
+        };
+        let mut out = Vec::new();
+        let mut sends = Vec::new();
+        let mut rows = Vec::new();
+        let mut codes = Vec::new();
+        let mut audits = Vec::new();
+        for s in targets {
+            let id = uuid::Uuid::new_v4().to_string();
+            let token = new_token()?;
+            let params_text = params.to_string();
+            let duplicate_of = match s {
+                Some(s) if window > 0 && kind != DsrKind::Correction => self
+                    .store()
+                    .dsr_first_since(s, kind.as_str(), &params_text, now - window, &id)
+                    .await?
+                    .map(|r| r.id),
+                _ => None,
+            };
+            let sealed_params = match (s, &corrections) {
+                (Some(s), Some(c)) => {
+                    let dek = self
+                        .dek(s, SCOPE_PRIMARY)
+                        .await?
+                        .ok_or(CoreError::Conflict("subject_key_missing"))?;
+                    Some(dek.seal(&aad(s, PARAMS_CATEGORY, &id, dek.key_id()), c))
+                }
+                _ => None,
+            };
+            let mut row = DsrRow {
+                id: id.clone(),
+                subject_id: s.map(str::to_string),
+                kind: kind.as_str().to_string(),
+                state: DsrState::Received.as_str().to_string(),
+                channel: channel.as_str().to_string(),
+                jurisdiction: jurisdiction.key.clone(),
+                received_at: now,
+                due_at: due,
+                duplicate_of,
+                token_hash: token_hash(&token),
+                step_results: "{}".into(),
+                params: params_text,
+                sealed_params,
+                updated_at: now,
+                ..DsrRow::default()
+            };
+            let mut rec = self.dsr_audit(SUBJECT_ACTOR, "received", &row, now);
+            rec.outcome = if s.is_some() { "ok" } else { "no_match" }.into();
+            if let Some(d) = &row.duplicate_of {
+                rec.detail = rec.detail.map(|x| format!("{x} duplicate_of={d}"));
+            }
+            audits.push(rec);
+            row.state = DsrState::IdentityUnverified.as_str().to_string();
+            // Every request gets a code row, also one matching nobody or over the send limit
+            // (its code is never sent): verification and resends then answer alike whether
+            // or not the identity has an account.
+            let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
+            codes.push(DsrCodeRow {
+                request_id: id.clone(),
+                digest: self.keys().code_digest(&id, &code).to_vec(),
+                expires_at: now + i64::from(settings.code_ttl_seconds),
+                attempts_left: i64::from(settings.code_attempts),
+                sends: 1,
+                sent_at: now,
+            });
+            if let Some(s) = s {
+                if self.code_quota_left(s, now).await? {
+                    sends.push((id.clone(), s.to_string(), code));
+                } else {
+                    let mut rec = self.dsr_audit(SUBJECT_ACTOR, "code_suppressed", &row, now);
+                    rec.outcome = "deny".into();
+                    audits.push(rec);
+                    warn!(dsr = %id, "code send limit reached for this person; code not sent");
+                }
+            }
+            audits.push(self.dsr_audit(SUBJECT_ACTOR, "identity_unverified", &row, now));
+            out.push(CreatedDsr {
+                id,
+                token,
+                state: DsrState::IdentityUnverified.as_str(),
+                due_at: format_timestamp(due),
+            });
+            rows.push(row);
+        }
+        let mut tx = self.store().begin(now).await?;
+        for r in &rows {
+            tx.insert_dsr(r).await?;
+        }
+        for c in &codes {
+            tx.put_dsr_code(c).await?;
+        }
+        for a in audits {
+            tx.audit(a);
+        }
+        tx.commit().await?;
+        for (id, subject, code) in sends {
+            self.send_code(&id, &subject, kind, channel, &code).await;
+        }
+        Ok(out)
+    }
+
+    /// Whether another code may be sent for `subject`'s requests within 24 hours.
+    pub(crate) async fn code_quota_left(&self, subject: &str, now: i64) -> Result<bool, CoreError> {
+        Ok(self
+            .store()
+            .dsr_codes_sent_since(subject, now - 86_400)
+            .await?
+            < MAX_CODES_PER_SUBJECT_PER_DAY)
+    }
+
+    pub(crate) fn dsr_params(&self, kind: DsrKind, input: &DsrInput) -> Result<Value, CoreError> {
+        let mut params = json!({});
+        if matches!(kind, DsrKind::Deletion | DsrKind::Cancellation) {
+            let ground = input.ground.as_deref().unwrap_or("subject_request");
+            if !ERASURE_GROUNDS.contains(&ground) {
+                return Err(CoreError::invalid(
+                    "ground",
+                    "unknown_ground",
+                    "ground is one of PIPL Art. 47 / policy §7.1: subject_request, purpose_achieved, service_ended, retention_expired, consent_withdrawn, unlawful_processing, no_consent, breach_of_agreement",
+                ));
+            }
+            params["ground"] = json!(ground);
+        } else if input.ground.is_some() {
+            return Err(CoreError::invalid(
+                "ground",
+                "ground_not_applicable",
+                "only deletion and cancellation take a ground",
+            ));
+        }
+        if !input.purposes.is_empty() {
+            if kind != DsrKind::Withdrawal {
+                return Err(CoreError::invalid(
+                    "purposes",
+                    "purposes_not_applicable",
+                    "only withdrawal takes purposes",
+                ));
+            }
+            for (i, p) in input.purposes.iter().enumerate() {
+                let purpose = self.policy().purpose(p).ok_or_else(|| {
+                    CoreError::invalid(
+                        format!("purposes[{i}]"),
+                        "unknown_purpose",
+                        "purpose is not declared in the policy",
+                    )
+                })?;
+                if purpose.legal_basis != LegalBasis::Consent {
+                    return Err(CoreError::invalid(
+                        format!("purposes[{i}]"),
+                        "purpose_not_consent_based",
+                        "only consent-based purposes can be withdrawn (PIPL Art. 15)",
+                    ));
+                }
+            }
+            params["purposes"] = json!(input.purposes);
+        }
+        if !input.corrections.is_empty() && kind != DsrKind::Correction {
+            return Err(CoreError::invalid(
+                "corrections",
+                "corrections_not_applicable",
+                "only correction takes corrections",
+            ));
+        }
+        Ok(params)
+    }
+
+    /// Sends a request's code to the account's own address. Failures are logged (request id
+    /// and error code only) and leave the request waiting for a resend.
+    pub(crate) async fn send_code(
+        &self,
+        id: &str,
+        subject: &str,
+        kind: DsrKind,
+        channel: Channel,
+        code: &str,
+    ) {
+        let Some(sender) = self.code_sender() else {
+            warn!(dsr = %id, "no code sender configured; the code was not sent");
+            return;
+        };
+        let (to, hint) = match self.contact_of(subject, channel).await {
+            Ok(x) => x,
+            Err(e) => {
+                warn!(dsr = %id, error = %e, "could not open the contact address");
+                return;
+            }
+        };
+        let Some(to) = to else {
+            warn!(dsr = %id, channel = channel.as_str(), "the account has no address on this channel");
+            return;
+        };
+        let ttl = self.policy().dsr().code_ttl_seconds / 60;
+        let account = hint.unwrap_or_else(|| "-".into());
+        let body = Zeroizing::new(format!(
+            "您的个人信息请求（{kind}，账号 {account}）验证码：{code}，{ttl} 分钟内有效。\n\
+             Your verification code is {code} (personal information request: {kind}, account \
+             {account}). It expires in {ttl} minutes.\n\
+             Request: {id}\n\
+             If you did not make this request, ignore this message.\n",
+            kind = kind.as_str()
+        ));
+        match sender
+            .send(channel, &to, "pivault: verification code / 验证码", &body)
+            .await
+        {
+            Ok(()) => info!(dsr = %id, channel = channel.as_str(), "verification code sent"),
+            Err(code) => {
+                warn!(dsr = %id, channel = channel.as_str(), error = code, "verification code not sent")
+            }
+        }
+    }
+
+    /// Loads a request and checks the requester's token in constant time.
+    pub(crate) async fn dsr_for_requester(
+        &self,
+        id: &str,
+        token: &str,
+    ) -> Result<DsrRow, CoreError> {
+        let row = self.store().dsr(id).await?;
+        // Same answer for an unknown id and a wrong token: ids are not secrets to probe.
+        match row {
+            Some(r) if ct_eq(&r.token_hash, &token_hash(token)) => Ok(r),
+            _ => Err(CoreError::Forbidden {
+                code: "dsr_token_invalid",
+                message: "unknown request or wrong request token",
+            }),
+        }
+    }
+
+    /// Checks a one-time code (policy §7.2): at most `code_attempts` tries, valid
+    /// `code_ttl_seconds`, compared in constant time. A request already verified (or past
+    /// verification, or marked duplicate and verified) answers with its view: verifying twice
+    /// is not an error.
+    ///
+    /// # Errors
+    /// `Forbidden` (`dsr_token_invalid`) for a wrong token; `Invalid` (`code_mismatch`,
+    /// `code_expired`, `code_exhausted`, `code_malformed`); `Conflict` for a rejected request.
+    pub async fn dsr_verify(
+        &self,
+        id: &str,
+        token: &str,
+        code: &str,
+    ) -> Result<DsrView, CoreError> {
+        let row = self.dsr_for_requester(id, token).await?;
+        let now = self.now().unix_timestamp();
+        match state_of(&row)? {
+            DsrState::IdentityUnverified | DsrState::Received => {}
+            DsrState::Rejected => return Err(CoreError::Conflict("dsr_rejected")),
+            _ => return Ok(self.dsr_view(&row, false, now)),
+        }
+        if code.len() != CODE_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CoreError::invalid(
+                "code",
+                "code_malformed",
+                "the code is 6 digits",
+            ));
+        }
+        let mut tx = self.store().begin(now).await?;
+        let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
+        if state_of(&row)? != DsrState::IdentityUnverified {
+            drop(tx);
+            return Ok(self.dsr_view(&row, false, now));
+        }
+        let Some(c) = tx.dsr_code(id).await? else {
+            return Err(CoreError::invalid(
+                "code",
+                "code_exhausted",
+                "no valid code: request a new one",
+            ));
+        };
+        if c.attempts_left <= 0 {
+            return Err(CoreError::invalid(
+                "code",
+                "code_exhausted",
+                "no attempts left: request a new code",
+            ));
+        }
+        if c.expires_at <= now {
+            return Err(CoreError::invalid(
+                "code",
+                "code_expired",
+                "the code has expired: request a new one",
+            ));
+        }
+        let ok = ct_eq(&self.keys().code_digest(id, code), &c.digest);
+        if !ok {
+            let left = c.attempts_left - 1;
+            tx.set_code_attempts(id, left, left <= 0).await?;
+            let mut rec = self.dsr_audit(SUBJECT_ACTOR, "verify_failed", &row, now);
+            rec.outcome = "deny".into();
+            rec.detail = rec.detail.map(|d| format!("{d} attempts_left={left}"));
+            tx.audit(rec);
+            tx.commit().await?;
+            return Err(CoreError::invalid(
+                "code",
+                "code_mismatch",
+                "the code does not match",
+            ));
+        }
+        tx.set_code_attempts(id, 0, true).await?;
+        // An earlier verified request of the same kind and parameters makes this one its
+        // duplicate (checked here too: the earlier one may have been verified after this one
+        // was filed).
+        let window = i64::from(self.policy().dsr().duplicate_window_days) * 86_400;
+        if row.duplicate_of.is_none() && window > 0 && row.kind != DsrKind::Correction.as_str() {
+            if let Some(subject) = row.subject_id.clone() {
+                row.duplicate_of = tx
+                    .dsr_first_since(
+                        &subject,
+                        &row.kind,
+                        &row.params,
+                        row.received_at - window,
+                        id,
+                    )
+                    .await?
+                    .filter(|o| o.received_at <= row.received_at)
+                    .map(|o| o.id);
+            }
+        }
+        self.transition(
+            &mut tx,
+            &mut row,
+            DsrState::Verified,
+            SUBJECT_ACTOR,
+            "verified",
+            now,
+        )?;
+        tx.update_dsr(&row).await?;
+        tx.commit().await?;
+        Ok(self.dsr_view(&row, false, now))
+    }
+
+    /// Sends a fresh code (the old one stops working), at most 5 sends per request.
+    ///
+    /// # Errors
+    /// `Forbidden` for a wrong token; `Conflict` when not waiting for verification, or
+    /// (`code_send_limit`) after 5 sends.
+    pub async fn dsr_resend(&self, id: &str, token: &str) -> Result<DsrView, CoreError> {
+        let row = self.dsr_for_requester(id, token).await?;
+        let now = self.now().unix_timestamp();
+        if state_of(&row)? != DsrState::IdentityUnverified {
+            return Err(CoreError::Conflict("dsr_not_awaiting_verification"));
+        }
+        let subject = row.subject_id.clone();
+        let settings = self.policy().dsr();
+        let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
+        let mut tx = self.store().begin(now).await?;
+        let sends = tx.dsr_code(id).await?.map_or(0, |c| c.sends);
+        if sends >= MAX_CODE_SENDS {
+            return Err(CoreError::Conflict("code_send_limit"));
+        }
+        tx.put_dsr_code(&DsrCodeRow {
+            request_id: id.to_string(),
+            digest: self.keys().code_digest(id, &code).to_vec(),
+            expires_at: now + i64::from(settings.code_ttl_seconds),
+            attempts_left: i64::from(settings.code_attempts),
+            sends: sends + 1,
+            sent_at: now,
+        })
+        .await?;
+        tx.audit(self.dsr_audit(SUBJECT_ACTOR, "code_resent", &row, now));
+        tx.commit().await?;
+        let channel = Channel::of(&row.channel);
+        // Nothing matched the claimed identity: the code is kept but goes nowhere.
+        if let Some(subject) = subject {
+            if self.code_quota_left(&subject, now).await? {
+                self.send_code(id, &subject, kind_of(&row)?, channel, &code)
+                    .await;
+            } else {
+                warn!(dsr = %id, "code send limit reached for this person; code not sent");
+            }
+        }
+        Ok(self.dsr_view(&row, false, now))
+    }
+
+    /// The requester's view of their request.
+    ///
+    /// # Errors
+    /// `Forbidden` for a wrong token.
+    pub async fn dsr_status(&self, id: &str, token: &str) -> Result<DsrView, CoreError> {
+        let row = self.dsr_for_requester(id, token).await?;
+        Ok(self.dsr_view(&row, false, self.now().unix_timestamp()))
+    }
+}

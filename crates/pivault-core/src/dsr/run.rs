@@ -1,0 +1,272 @@
+//! Running a request: its steps in order, one transaction each, resumable after a crash.
+
+use crate::dsr::kind_of;
+use crate::dsr::state_of;
+use crate::dsr::steps_done;
+use crate::dsr::steps_of;
+use crate::dsr::DsrView;
+use crate::error::CoreError;
+use crate::fault::Fault;
+use crate::services::sealer::SCOPE_PRIMARY;
+use crate::values::format_timestamp;
+use crate::vault::Vault;
+use crate::Principal;
+use pivault_crypto::Dek;
+use pivault_domain::audit::AuditRecord;
+use pivault_domain::dsr::DsrState;
+use pivault_store::{DsrRow, WriteTx};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracing::warn;
+
+impl Vault {
+    /// Executes an approved (or failed, to resume it) request's remaining steps, each in its
+    /// own transaction with its progress and audit entry. A duplicate is never executed: it is
+    /// completed with a link to the request it duplicates. A failing step leaves the request
+    /// `failed(step)` and runs no later step; running it again resumes at that step.
+    ///
+    /// # Errors
+    /// `Forbidden`; `NotFound`; `Conflict` for a request not approved; `Conflict`
+    /// (`fault_injected`) when an injected halt stops execution.
+    pub async fn dsr_run(&self, p: &Principal, id: &str) -> Result<DsrView, CoreError> {
+        Self::require_dsr_staff(p)?;
+        let row = self
+            .store()
+            .dsr(id)
+            .await?
+            .ok_or(CoreError::NotFound("dsr"))?;
+        let kind = kind_of(&row)?;
+        let now = self.now().unix_timestamp();
+        match state_of(&row)? {
+            DsrState::InProgress => {}
+            DsrState::Failed => {
+                let mut tx = self.store().begin(now).await?;
+                let mut r = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
+                if state_of(&r)? == DsrState::Failed {
+                    r.failed_step = None;
+                    self.transition(
+                        &mut tx,
+                        &mut r,
+                        DsrState::InProgress,
+                        &p.name,
+                        "resumed",
+                        now,
+                    )?;
+                    tx.update_dsr(&r).await?;
+                    tx.commit().await?;
+                }
+            }
+            DsrState::Completed => return Ok(self.dsr_view(&row, true, now)),
+            _ => return Err(CoreError::Conflict("dsr_not_approved")),
+        }
+        if row.duplicate_of.is_some() {
+            let mut tx = self.store().begin(now).await?;
+            let mut r = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
+            if state_of(&r)? == DsrState::InProgress {
+                r.step_results = json!({ "duplicate_of": r.duplicate_of }).to_string();
+                self.transition(
+                    &mut tx,
+                    &mut r,
+                    DsrState::Completed,
+                    &p.name,
+                    "completed_as_duplicate",
+                    now,
+                )?;
+                tx.update_dsr(&r).await?;
+                tx.commit().await?;
+            }
+            return Ok(self.dsr_view(&r, true, now));
+        }
+        let steps = steps_of(kind);
+        // The request as this run last saw it: each step returns the row it committed, so no
+        // step needs a read of its own before it (`run_step` re-reads under the write lock).
+        let mut cur = row;
+        if state_of(&cur)? == DsrState::Failed {
+            cur = self
+                .store()
+                .dsr(id)
+                .await?
+                .ok_or(CoreError::NotFound("dsr"))?;
+        }
+        for (i, step) in steps.iter().enumerate() {
+            if steps_done(&cur).iter().any(|s| s == step) {
+                continue;
+            }
+            let last = i + 1 == steps.len();
+            let fault = self.fault();
+            let res = if fault == Some(Fault::FailAt((*step).to_string())) {
+                Err(CoreError::Conflict("fault_injected"))
+            } else {
+                self.run_step(&p.name, id, step, last).await
+            };
+            match res {
+                Err(e) => {
+                    warn!(dsr = %id, step = *step, error = %e, "request step failed");
+                    return self.mark_failed(&p.name, id, step).await;
+                }
+                Ok(Some(r)) => cur = r,
+                // Another run moved the request meanwhile: follow it.
+                Ok(None) => {
+                    cur = self
+                        .store()
+                        .dsr(id)
+                        .await?
+                        .ok_or(CoreError::NotFound("dsr"))?;
+                    if state_of(&cur)? != DsrState::InProgress {
+                        return Ok(self.dsr_view(&cur, true, self.now().unix_timestamp()));
+                    }
+                }
+            }
+            match fault {
+                Some(Fault::HaltAfter(s)) if s == *step => {
+                    return Err(CoreError::Conflict("fault_injected"));
+                }
+                Some(Fault::AbortAfter(s)) if s == *step => std::process::abort(),
+                _ => {}
+            }
+        }
+        Ok(self.dsr_view(&cur, true, self.now().unix_timestamp()))
+    }
+
+    pub(crate) async fn mark_failed(
+        &self,
+        actor: &str,
+        id: &str,
+        step: &str,
+    ) -> Result<DsrView, CoreError> {
+        let now = self.now().unix_timestamp();
+        let mut tx = self.store().begin(now).await?;
+        let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
+        row.failed_step = Some(step.to_string());
+        self.transition(&mut tx, &mut row, DsrState::Failed, actor, "failed", now)?;
+        tx.update_dsr(&row).await?;
+        tx.commit().await?;
+        Ok(self.dsr_view(&row, true, now))
+    }
+
+    /// Runs one step in one transaction: re-reads the request under the write lock (a
+    /// concurrent run may have done the step), stages the step's change, records the step and
+    /// its results (completing the request after the last step) and its audit entry, commits.
+    pub(crate) async fn run_step(
+        &self,
+        actor: &str,
+        id: &str,
+        step: &str,
+        last: bool,
+    ) -> Result<Option<DsrRow>, CoreError> {
+        let now = self.now().unix_timestamp();
+        let mut tx = self.store().begin(now).await?;
+        let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
+        if state_of(&row)? != DsrState::InProgress || steps_done(&row).iter().any(|s| s == step) {
+            return Ok(None);
+        }
+        let subject = row
+            .subject_id
+            .clone()
+            .ok_or(CoreError::Conflict("dsr_without_subject"))?;
+        let mut shredded = false;
+        let mut rec = self.dsr_audit(actor, &format!("step.{step}"), &row, now);
+        let results: Value = match step {
+            "package" => self.step_package(&mut tx, &row, &subject, now).await?,
+            "explain" => self.step_explain(&mut tx, &row, &subject, now).await?,
+            "correct" => {
+                let (n, cats) = self.step_correct(&mut tx, &row, &subject, now).await?;
+                row.sealed_params = None;
+                rec.categories = AuditRecord::join_categories(cats.iter().map(String::as_str));
+                json!({ "fields": n })
+            }
+            "withdraw" => self.step_withdraw(&mut tx, &row, &subject, now).await?,
+            "restrict_retained" => {
+                let dek = self.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
+                match dek {
+                    Some(dek)
+                        if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
+                    {
+                        let rows = tx.fields(&subject).await?;
+                        let (_, retained) = self
+                            .stage_restrict(&mut tx, &subject, &dek, rows, now)
+                            .await?;
+                        rec.categories = AuditRecord::join_categories(
+                            retained.iter().map(|r| r.category.as_str()),
+                        );
+                        json!({ "retained": retained.iter().map(|r| json!({
+                            "category": r.category, "fields": r.fields, "until": format_timestamp(r.until),
+                            "basis": r.basis, "clause": r.clause,
+                        })).collect::<Vec<_>>() })
+                    }
+                    _ => json!({ "retained": [], "already_erased": true }),
+                }
+            }
+            "shred" => {
+                let dek = self.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
+                match dek {
+                    Some(dek)
+                        if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
+                    {
+                        let rows = tx.fields(&subject).await?;
+                        let out = self
+                            .stage_shred(&mut tx, &subject, &dek, &rows, now)
+                            .await?;
+                        shredded = true;
+                        rec.categories = AuditRecord::join_categories(
+                            out.deleted_categories.iter().map(String::as_str),
+                        );
+                        json!({
+                            "destroyed_key_id": out.destroyed_key_id,
+                            "deleted_fields": out.deleted_fields,
+                            "deleted_categories": out.deleted_categories,
+                            "blind_index_entries_removed": out.blind_index_entries_removed,
+                        })
+                    }
+                    _ => json!({ "already_erased": true }),
+                }
+            }
+            "notify_recipients" => {
+                self.step_notify(&mut tx, &row, &subject, actor, now)
+                    .await?
+            }
+            "receipt" => self.step_receipt(&mut tx, &mut row, &subject, now).await?,
+            _ => return Err(CoreError::Conflict("dsr_step_unknown")),
+        };
+        let mut all: BTreeMap<String, Value> =
+            serde_json::from_str(&row.step_results).unwrap_or_default();
+        all.insert(step.to_string(), results);
+        row.step_results = serde_json::to_string(&all).unwrap_or_else(|_| "{}".into());
+        if !row.steps_done.is_empty() {
+            row.steps_done.push(',');
+        }
+        row.steps_done.push_str(step);
+        row.updated_at = now;
+        tx.audit(rec);
+        if last {
+            self.transition(
+                &mut tx,
+                &mut row,
+                DsrState::Completed,
+                actor,
+                "completed",
+                now,
+            )?;
+        }
+        tx.update_dsr(&row).await?;
+        tx.commit().await?;
+        if shredded {
+            self.shredded(&subject);
+        } else if matches!(step, "correct" | "withdraw") {
+            self.facts_changed(&subject);
+        }
+        Ok(Some(row))
+    }
+
+    /// The subject's primary DEK inside a step's transaction (cache, else read through `tx`).
+    pub(crate) async fn primary_dek(
+        &self,
+        tx: &mut WriteTx,
+        subject: &str,
+    ) -> Result<Arc<Dek>, CoreError> {
+        self.dek_in(tx, subject, SCOPE_PRIMARY)
+            .await?
+            .ok_or(CoreError::Conflict("subject_key_missing"))
+    }
+}

@@ -1,0 +1,332 @@
+//! Erasure (PIPL Art. 47): restrict retained data, crypto-shred the rest, sweep expired retention.
+
+use crate::error::CoreError;
+use crate::services::sealer::SCOPE_PRIMARY;
+use crate::services::sealer::SCOPE_RESTRICTED;
+use crate::subjects::ERASED_ACCOUNT;
+use crate::values::FieldValue;
+use crate::vault::Vault;
+use crate::Principal;
+use crate::ROLE_ADMIN;
+use pivault_crypto::Dek;
+use pivault_domain::audit::AuditRecord;
+use pivault_domain::identifiers::IdentifierKind;
+use pivault_store::{FieldRow, WriteTx};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tracing::instrument;
+
+/// Grounds of an erasure: PIPL Art. 47 para 1 and policy §7.1.1–7.1.3, plus the subject's own
+/// request (Art. 47 para 1 "the individual requests deletion" in the cases listed).
+pub const ERASURE_GROUNDS: [&str; 8] = [
+    "subject_request",
+    "purpose_achieved",
+    "service_ended",
+    "retention_expired",
+    "consent_withdrawn",
+    "unlawful_processing",
+    "no_consent",
+    "breach_of_agreement",
+];
+
+/// A category kept after erasure because the law requires it (PIPL Art. 47 para 2; §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedCategory {
+    /// Category key.
+    pub category: String,
+    /// Fields kept.
+    pub fields: u64,
+    /// Latest release instant among them, unix seconds.
+    pub until: i64,
+    /// Legal basis of the retention.
+    pub basis: String,
+    /// Policy clause.
+    pub clause: String,
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureReceipt {
+    /// Subject id.
+    pub subject_id: String,
+    /// Unix seconds.
+    pub erased_at: i64,
+    /// Id of the destroyed DEK.
+    pub destroyed_key_id: String,
+    /// Fields deleted.
+    pub deleted_fields: u64,
+    /// Categories deleted.
+    pub deleted_categories: Vec<String>,
+    /// Categories retained, restricted.
+    pub retained: Vec<RetainedCategory>,
+    /// Blind-index entries removed.
+    pub blind_index_entries_removed: u64,
+}
+
+/// What [`Vault::stage_shred`] destroyed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShredOutcome {
+    pub(crate) destroyed_key_id: String,
+    pub(crate) deleted_fields: u64,
+    pub(crate) deleted_categories: Vec<String>,
+    pub(crate) blind_index_entries_removed: u64,
+}
+
+impl Vault {
+    /// Erases a subject by crypto-shredding (PIPL Art. 47; policy §7.1, §4.2).
+    ///
+    /// Fields in categories under a legal retention period (orders: ≥ 3 years after the
+    /// transaction) are re-sealed under a new `restricted` DEK with their release instant;
+    /// every other field is deleted, the primary DEK is destroyed, blind-index entries are
+    /// removed and the subject is marked erased — all with the audit entry, in one transaction.
+    ///
+    /// # Errors
+    /// `Forbidden` without the admin role; `NotFound`; `Conflict` if already erased.
+    #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
+    pub async fn erase_subject(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        ground: &str,
+        request_id: Option<&str>,
+    ) -> Result<ErasureReceipt, CoreError> {
+        Self::require_role(p, ROLE_ADMIN)?;
+        if !ERASURE_GROUNDS.contains(&ground) {
+            return Err(CoreError::invalid(
+                "ground",
+                "unknown_ground",
+                "ground is one of PIPL Art. 47 / policy §7.1: subject_request, purpose_achieved, service_ended, retention_expired, consent_withdrawn, unlawful_processing, no_consent, breach_of_agreement",
+            ));
+        }
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
+        if subject.status != "active" {
+            return Err(CoreError::Conflict("already_erased"));
+        }
+        let now = self.clock.now().unix_timestamp();
+        // Take the write lock before reading the key and the fields: a concurrent erasure
+        // through another instance must not run twice, nor read fields half re-sealed (it
+        // would re-seal the retained fields under a second restricted DEK that is never
+        // stored). Erasures are rare; holding the lock for one subject's crypto is cheap.
+        let mut tx = self.store.begin(now).await?;
+        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
+            self.cache.evict_prefix(&format!("{subject_id}/"));
+            return Err(CoreError::Conflict("already_erased"));
+        }
+        // Everything below reads through `tx`: another pool connection while holding the lock
+        // could wait on writers that wait on this transaction.
+        let dek = self
+            .dek_in(&mut tx, subject_id, SCOPE_PRIMARY)
+            .await?
+            .ok_or(CoreError::Conflict("subject_key_missing"))?;
+        let rows = tx.fields(subject_id).await?;
+        let (rows, retained) = self
+            .stage_restrict(&mut tx, subject_id, &dek, rows, now)
+            .await?;
+        let shred = self
+            .stage_shred(&mut tx, subject_id, &dek, &rows, now)
+            .await?;
+        let mut rec = self.audit_base(&p.name, "subject.erase", now, request_id);
+        rec.subject_id = Some(subject_id.into());
+        rec.categories =
+            AuditRecord::join_categories(shred.deleted_categories.iter().map(String::as_str));
+        rec.detail = Some(format!(
+            "ground={ground} destroyed_key={} deleted_fields={} retained_fields={} blind_index_removed={}",
+            shred.destroyed_key_id,
+            shred.deleted_fields,
+            retained.iter().map(|r| r.fields).sum::<u64>(),
+            shred.blind_index_entries_removed,
+        ));
+        tx.audit(rec);
+        tx.commit().await?;
+        self.shredded(subject_id);
+        Ok(ErasureReceipt {
+            subject_id: subject_id.into(),
+            erased_at: now,
+            destroyed_key_id: shred.destroyed_key_id,
+            deleted_fields: shred.deleted_fields,
+            deleted_categories: shred.deleted_categories,
+            retained,
+            blind_index_entries_removed: shred.blind_index_entries_removed,
+        })
+    }
+
+    /// Forgets every cached key and decision fact of a subject whose DEK was destroyed.
+    pub(crate) fn shredded(&self, subject_id: &str) {
+        self.facts_changed(subject_id);
+        self.cache.evict_prefix(&format!("{subject_id}/"));
+    }
+
+    /// Erasure, first half (PIPL Art. 47 para 2; §4.2): fields of categories under a legal
+    /// retention period still running are re-sealed under the subject's `restricted` DEK with
+    /// their release instant (the record's own event time, e.g. `paid_at`, + `min_days`).
+    /// Staged in `tx`; returns the rows as they will be after it (re-sealed ones replaced) and
+    /// what was retained. Rows already restricted are left alone, so a resumed erasure never
+    /// re-seals twice.
+    ///
+    /// # Errors
+    /// Crypto failure opening a row; store failure.
+    pub(crate) async fn stage_restrict(
+        &self,
+        tx: &mut WriteTx,
+        subject_id: &str,
+        dek: &Dek,
+        rows: Vec<FieldRow>,
+        now: i64,
+    ) -> Result<(Vec<FieldRow>, Vec<RetainedCategory>), CoreError> {
+        // Release instant per record: the record's own event time (e.g. paid_at) + min_days.
+        let mut anchor: BTreeMap<String, i64> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r.restricted_until.is_none()) {
+            let Some(c) = self.policy.category(&r.category) else {
+                continue;
+            };
+            if c.retention.is_some() {
+                if let Ok(FieldValue::Timestamp(t)) = Self::open_row(dek, r) {
+                    let e = anchor.entry(r.record.clone()).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+        }
+        let mut rdek: Option<Arc<Dek>> = None;
+        let mut retained: BTreeMap<String, RetainedCategory> = BTreeMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        let mut resealed = Vec::new();
+        for r in rows {
+            let ret = self
+                .policy
+                .category(&r.category)
+                .and_then(|c| c.retention.as_ref())
+                .filter(|_| r.restricted_until.is_none());
+            let Some(rt) = ret else {
+                out.push(r);
+                continue;
+            };
+            let until =
+                anchor.get(&r.record).copied().unwrap_or(now) + i64::from(rt.min_days) * 86_400;
+            if until <= now {
+                out.push(r);
+                continue;
+            }
+            if rdek.is_none() {
+                rdek = Some(match self.dek_in(tx, subject_id, SCOPE_RESTRICTED).await? {
+                    Some(d) => d,
+                    None => {
+                        let (d, row) = self.new_dek(subject_id, SCOPE_RESTRICTED, now);
+                        tx.insert_keys(std::slice::from_ref(&row)).await?;
+                        Arc::new(d)
+                    }
+                });
+            }
+            let Some(rd) = rdek.as_deref() else {
+                continue;
+            };
+            let v = Self::open_row(dek, &r)?;
+            let sealed = Self::seal_row(
+                rd,
+                subject_id,
+                &r.record,
+                &r.name,
+                &r.category,
+                &v,
+                Some(until),
+                now,
+            );
+            let e = retained
+                .entry(r.category.clone())
+                .or_insert_with(|| RetainedCategory {
+                    category: r.category.clone(),
+                    fields: 0,
+                    until,
+                    basis: rt.basis.clone(),
+                    clause: rt.clause.clone(),
+                });
+            e.fields += 1;
+            e.until = e.until.max(until);
+            resealed.push(sealed.clone());
+            out.push(sealed);
+        }
+        if !resealed.is_empty() {
+            tx.upsert_fields(&resealed).await?;
+        }
+        Ok((out, retained.into_values().collect()))
+    }
+
+    /// Erasure, second half (PIPL Art. 47; §7.1): destroys the primary DEK (crypto-shredding),
+    /// deletes every unrestricted field and blind-index entry, adds the erased account id to
+    /// the suppression list, drops sealed request payloads and marks the subject erased — staged
+    /// in `tx`, with a facts-epoch bump. `rows` are the subject's fields as they will be when
+    /// `tx` commits. Call [`Vault::shredded`] after the commit.
+    ///
+    /// # Errors
+    /// Store failure.
+    pub(crate) async fn stage_shred(
+        &self,
+        tx: &mut pivault_store::WriteTx,
+        subject_id: &str,
+        dek: &Dek,
+        rows: &[FieldRow],
+        now: i64,
+    ) -> Result<ShredOutcome, CoreError> {
+        let live: Vec<&FieldRow> = rows
+            .iter()
+            .filter(|r| r.restricted_until.is_none())
+            .collect();
+        let mut deleted_categories: Vec<String> = live.iter().map(|r| r.category.clone()).collect();
+        deleted_categories.sort();
+        deleted_categories.dedup();
+        tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
+        let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
+        let removed = tx.delete_blind_index(subject_id, None).await?;
+        // Suppression list: a keyed hash of the erased account id (not the id), so that a
+        // re-run of an import cannot bring the person back (PIPL Art. 47: erased means gone).
+        let tombstones: Vec<(&str, [u8; 32], &str)> = live
+            .iter()
+            .filter(|r| {
+                self.policy.category(&r.category).and_then(|c| c.identifier)
+                    == Some(IdentifierKind::AccountId)
+            })
+            .filter_map(|r| match Self::open_row(dek, r) {
+                Ok(FieldValue::Text(a)) => Some((
+                    ERASED_ACCOUNT,
+                    self.keys.blind_index(ERASED_ACCOUNT, &a),
+                    subject_id,
+                )),
+                _ => None,
+            })
+            .collect();
+        tx.insert_blind_index(&tombstones).await?;
+        tx.clear_dsr_payloads(subject_id).await?;
+        tx.mark_erased(subject_id, now).await?;
+        tx.bump_facts_epoch().await?;
+        Ok(ShredOutcome {
+            destroyed_key_id: dek.key_id().to_string(),
+            deleted_fields,
+            deleted_categories,
+            blind_index_entries_removed: removed,
+        })
+    }
+
+    /// Deletes restricted fields whose retention period has ended (policy §4.2, §8.2), with one
+    /// audit entry per subject. Returns how many fields were deleted.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn retention_sweep(&self, actor: &str) -> Result<i64, CoreError> {
+        let now = self.clock.now().unix_timestamp();
+        let mut tx = self.store.begin(now).await?;
+        let done = tx.delete_expired_restricted(now).await?;
+        let mut total = 0;
+        for (s, n) in &done {
+            total += n;
+            let mut rec = self.audit_base(actor, "retention.delete", now, None);
+            rec.subject_id = Some(s.clone());
+            rec.detail = Some(format!("fields={n}"));
+            tx.audit(rec);
+        }
+        tx.commit().await?;
+        Ok(total)
+    }
+}

@@ -1,0 +1,201 @@
+//! Reads: purpose-checked field reads and blind-index lookups.
+
+use crate::access::denial;
+use crate::error::CoreError;
+use crate::values::FieldValue;
+use crate::vault::Vault;
+use crate::FieldOutput;
+use crate::Principal;
+use crate::ROLE_APP;
+use pivault_domain::decision::{decide, AccessRequest, Obligation, SubjectFacts};
+use pivault_domain::identifiers::IdentifierKind;
+use tracing::instrument;
+
+/// The result of an allowed read.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    /// Subject id.
+    pub subject_id: String,
+    /// Purpose named.
+    pub purpose: String,
+    /// Legal basis applied (`consent`, `contract`, …).
+    pub legal_basis: &'static str,
+    /// PIPL article of the legal basis.
+    pub article: &'static str,
+    /// Policy clause.
+    pub clause: String,
+    /// Human explanation.
+    pub explanation: String,
+    /// Subject was a minor at decision time.
+    pub minor: bool,
+    /// Fields released.
+    pub fields: Vec<FieldOutput>,
+    /// Categories withheld and why.
+    pub withheld: Vec<(String, &'static str)>,
+    /// Policy version.
+    pub policy_version: String,
+}
+
+/// Lookup result: identifiers are not unique, so every match is returned with the count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupResult {
+    /// How many subjects matched.
+    pub count: usize,
+    /// Their ids, sorted.
+    pub subjects: Vec<String>,
+}
+
+impl Vault {
+    /// Reads a subject's fields for `purpose`: decides, audits the decision, then opens only
+    /// the categories the decision allows (minimum necessary).
+    ///
+    /// `categories` empty means "everything the purpose allows".
+    ///
+    /// # Errors
+    /// `Invalid` for unknown categories; `NotFound`; `Denied` (403, audited, with reason code,
+    /// clause and article); store/crypto failures.
+    #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id, purpose = %purpose))]
+    pub async fn read_fields(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        purpose: &str,
+        categories: &[String],
+        request_id: Option<&str>,
+    ) -> Result<ReadResult, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        for (i, c) in categories.iter().enumerate() {
+            if self.policy.category(c).is_none() {
+                return Err(CoreError::invalid(
+                    format!("categories[{i}]"),
+                    "unknown_category",
+                    "category is not declared in the policy",
+                ));
+            }
+        }
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
+        let f = self.subject_facts(subject_id, now_t).await?;
+        let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
+        let facts = SubjectFacts {
+            consent: &f.consent,
+            birth_date: f.birth_date,
+            erased: f.erased,
+            home_region: f.home_region.as_deref(),
+        };
+        let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
+        let mut d = decide(&self.policy, &facts, &req, now_t);
+        self.apply_staff(p, purpose, &mut d);
+        self.audit_decision(
+            p,
+            "fields.read",
+            Some(subject_id),
+            purpose,
+            &d,
+            &cats,
+            now,
+            request_id,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(CoreError::Denied(denial(&d)));
+        }
+        let mut fields = Self::open_allowed(&f, &d.allowed_categories, now)?;
+        for o in &d.obligations {
+            if let Obligation::Mask(cat) = o {
+                for fo in fields.iter_mut().filter(|fo| fo.category == *cat) {
+                    let shown = match &fo.value {
+                        FieldValue::Text(t) | FieldValue::Number(t) => pivault_staff::mask(cat, t),
+                        _ => "***".to_string(),
+                    };
+                    fo.value = FieldValue::Text(shown);
+                }
+            }
+        }
+        Ok(ReadResult {
+            subject_id: subject_id.into(),
+            purpose: purpose.into(),
+            legal_basis: d.legal_basis.map_or("", |b| b.as_str()),
+            article: d.article(),
+            clause: d.clause.to_string(),
+            explanation: d.explanation(),
+            minor: d.minor,
+            fields,
+            withheld: d
+                .withheld
+                .iter()
+                .map(|w| (w.category.to_string(), w.reason.as_str()))
+                .collect(),
+            policy_version: self.policy.version().to_string(),
+        })
+    }
+
+    /// Finds every subject whose identifier of `kind` equals `raw` after normalization, via
+    /// the blind index (no decryption, no scan). Each match is audited.
+    ///
+    /// # Errors
+    /// `Invalid` for an unknown kind or a malformed value; `Forbidden` when the principal may
+    /// not use `purpose`; `Denied` for an unknown purpose; store failures.
+    #[instrument(skip_all, fields(principal = %p.name, purpose = %purpose, kind = %kind))]
+    pub async fn lookup(
+        &self,
+        p: &Principal,
+        kind: &str,
+        raw: &str,
+        purpose: &str,
+        request_id: Option<&str>,
+    ) -> Result<LookupResult, CoreError> {
+        Self::require_role(p, ROLE_APP)?;
+        let k = IdentifierKind::parse_name(kind).ok_or_else(|| {
+            CoreError::invalid(
+                "by",
+                "unknown_identifier_kind",
+                "by is account_id, mobile, email or id_card",
+            )
+        })?;
+        let norm = k
+            .normalize(raw)
+            .map_err(|e| CoreError::invalid("value", e.code, e.reason))?;
+        if self.policy.purpose(purpose).is_none() {
+            return Err(CoreError::invalid(
+                "purpose",
+                "unknown_purpose",
+                "purpose is not declared in the policy",
+            ));
+        }
+        if !p.purposes.iter().any(|x| x == purpose) {
+            return Err(CoreError::Forbidden {
+                code: "purpose_not_permitted",
+                message: "the API key may not use this purpose",
+            });
+        }
+        let digest = self.keys.blind_index(k.as_str(), &norm);
+        let subjects = self.store.lookup(k.as_str(), &digest).await?;
+        let now = self.clock.now().unix_timestamp();
+        let category = self
+            .policy
+            .identifier_category(k)
+            .map(|c| c.key.clone())
+            .unwrap_or_default();
+        let mut tx = self.store.begin(now).await?;
+        let targets: Vec<Option<&str>> = if subjects.is_empty() {
+            vec![None]
+        } else {
+            subjects.iter().map(|s| Some(s.as_str())).collect()
+        };
+        for s in targets {
+            let mut rec = self.audit_base(&p.name, "subject.lookup", now, request_id);
+            rec.subject_id = s.map(str::to_string);
+            rec.purpose = Some(purpose.into());
+            rec.outcome = "allow".into();
+            rec.categories = category.clone();
+            rec.detail = Some(format!("by={} matches={}", k.as_str(), subjects.len()));
+            tx.audit(rec);
+        }
+        tx.commit().await?;
+        Ok(LookupResult {
+            count: subjects.len(),
+            subjects,
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! Facts: what a decision needs to know about a subject, with its cache.
+
+use crate::error::CoreError;
+use crate::services::sealer::SCOPE_PRIMARY;
+use crate::services::sealer::SCOPE_RESTRICTED;
+use crate::subjects::parse_date;
+use crate::values::FieldValue;
+use crate::vault::Vault;
+use pivault_crypto::Dek;
+use pivault_domain::consent::{ConsentAction, ConsentEvent, ConsentState, GivenBy};
+use pivault_domain::identifiers::IdCardNumber;
+use pivault_store::{ConsentRow, FieldRow, WriteTx};
+use std::sync::Arc;
+use time::{Date, OffsetDateTime};
+
+pub(crate) const DOB_CATEGORY: &str = "user.demographic.date_of_birth";
+
+/// What [`Vault::subject_facts`] loads.
+pub(crate) struct LoadedFacts {
+    /// The earliest consent event still in the future (clock skew), unix seconds: the folded
+    /// state changes then.
+    pub(crate) next_consent_at: Option<i64>,
+    pub(crate) erased: bool,
+    pub(crate) home_region: Option<String>,
+    pub(crate) fields: Vec<FieldRow>,
+    pub(crate) consent: ConsentState,
+    pub(crate) dek: Option<Arc<Dek>>,
+    pub(crate) birth_date: Option<Date>,
+}
+
+pub(crate) fn consent_event(r: &ConsentRow) -> Option<ConsentEvent> {
+    Some(ConsentEvent {
+        seq: r.seq,
+        purpose: r.purpose.clone(),
+        action: ConsentAction::parse(&r.action)?,
+        at: OffsetDateTime::from_unix_timestamp(r.at).ok()?,
+        given_by: GivenBy::parse(&r.given_by)?,
+        separate: r.separate,
+        policy_version: r.policy_version.clone(),
+        recipient: r.recipient.clone(),
+    })
+}
+
+impl Vault {
+    /// Birth date from the date-of-birth field, else from a resident ID number (GB 11643).
+    pub(crate) fn birth_date_of(dek: Option<&Dek>, rows: &[FieldRow]) -> Option<Date> {
+        let dek = dek?;
+        let mut from_id = None;
+        for r in rows {
+            if r.restricted_until.is_some() {
+                continue;
+            }
+            if r.category == DOB_CATEGORY {
+                if let Ok(FieldValue::Text(s)) = Self::open_row(dek, r) {
+                    if let Some(d) = parse_date(&s) {
+                        return Some(d);
+                    }
+                }
+            } else if r.category == "user.government_id.id_card" && from_id.is_none() {
+                if let Ok(FieldValue::Text(s)) = Self::open_row(dek, r) {
+                    from_id = IdCardNumber::parse(&s).ok().map(|i| i.birth_date());
+                }
+            }
+        }
+        from_id
+    }
+
+    pub(crate) async fn consent_state(
+        &self,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<ConsentRow>, ConsentState), CoreError> {
+        let rows = self.store.consent_events(subject_id).await?;
+        Ok(Self::fold_consents(rows, now))
+    }
+
+    /// [`Vault::consent_state`] inside a write transaction: the ledger read through `tx`.
+    pub(crate) async fn consent_state_in(
+        tx: &mut WriteTx,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<ConsentRow>, ConsentState), CoreError> {
+        let rows = tx.consent_events(subject_id).await?;
+        Ok(Self::fold_consents(rows, now))
+    }
+
+    pub(crate) fn fold_consents(
+        rows: Vec<ConsentRow>,
+        now: OffsetDateTime,
+    ) -> (Vec<ConsentRow>, ConsentState) {
+        let events: Vec<ConsentEvent> = rows.iter().filter_map(consent_event).collect();
+        let state = ConsentState::fold(&events, now);
+        (rows, state)
+    }
+
+    /// Decision facts of a subject, from the facts cache when it is current (see
+    /// `facts_cache`), else loaded.
+    pub(crate) async fn cached_facts(
+        &self,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<crate::services::facts_cache::CachedFacts>, CoreError> {
+        let stamp = self.facts.stamp();
+        if let Some(hit) = self.facts.get(subject_id, stamp, now.unix_timestamp()) {
+            return Ok(hit);
+        }
+        let f = self.subject_facts(subject_id, now).await?;
+        Ok(self
+            .facts
+            .insert(subject_id, stamp, now.unix_timestamp(), f))
+    }
+
+    /// Forgets cached decision facts of `subject_id` after a local change to them.
+    pub(crate) fn facts_changed(&self, subject_id: &str) {
+        self.facts.invalidate(subject_id);
+    }
+
+    /// Everything a decision needs about a subject, loaded once: its row, fields, consent state
+    /// at `now`, the DEK of the scope its fields are under, and its birth date.
+    pub(crate) async fn subject_facts(
+        &self,
+        subject_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<LoadedFacts, CoreError> {
+        let subject = self
+            .store
+            .subject(subject_id)
+            .await?
+            .ok_or(CoreError::NotFound("subject"))?;
+        let erased = subject.status == "erased";
+        if erased {
+            // Erased, possibly through another instance: drop this instance's copy of the
+            // shredded DEK.
+            self.cache
+                .remove(&Self::cache_key(subject_id, SCOPE_PRIMARY));
+        }
+        let fields = self.store.fields(subject_id).await?;
+        let (rows, consent) = self.consent_state(subject_id, now).await?;
+        let next_consent_at = rows
+            .iter()
+            .map(|r| r.at)
+            .filter(|&at| at > now.unix_timestamp())
+            .min();
+        let dek = self
+            .dek(
+                subject_id,
+                if erased {
+                    SCOPE_RESTRICTED
+                } else {
+                    SCOPE_PRIMARY
+                },
+            )
+            .await?;
+        let birth_date = if erased {
+            None
+        } else {
+            Self::birth_date_of(dek.as_deref(), &fields)
+        };
+        Ok(LoadedFacts {
+            next_consent_at,
+            erased,
+            home_region: subject.home_region,
+            fields,
+            consent,
+            dek,
+            birth_date,
+        })
+    }
+}

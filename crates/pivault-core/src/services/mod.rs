@@ -1,0 +1,8 @@
+//! The services the use cases are built from. None of them names `Vault`.
+
+pub(crate) mod audit_writer;
+pub(crate) mod auditor;
+pub(crate) mod facts;
+pub(crate) mod facts_cache;
+pub(crate) mod principals;
+pub(crate) mod sealer;

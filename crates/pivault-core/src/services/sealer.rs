@@ -1,0 +1,171 @@
+//! The sealer: the key ring and the DEK cache; seals and opens field rows.
+
+use crate::error::CoreError;
+use crate::values::FieldValue;
+use crate::vault::Vault;
+use pivault_crypto::{Aad, Dek, WrappedDek};
+use pivault_store::{FieldRow, KeyRow, WriteTx};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+pub(crate) const SCOPE_PRIMARY: &str = "primary";
+
+pub(crate) const SCOPE_RESTRICTED: &str = "restricted";
+
+impl Vault {
+    pub(crate) fn cache_key(subject_id: &str, scope: &str) -> String {
+        format!("{subject_id}/{scope}")
+    }
+
+    /// The subject's DEK for `scope`, from the cache or unwrapped from the store.
+    pub(crate) async fn dek(
+        &self,
+        subject_id: &str,
+        scope: &str,
+    ) -> Result<Option<Arc<Dek>>, CoreError> {
+        if let Some(d) = self.cache.get(&Self::cache_key(subject_id, scope)) {
+            return Ok(Some(d));
+        }
+        let row = self.store.subject_key(subject_id, scope).await?;
+        self.cache_unwrapped(subject_id, scope, row)
+    }
+
+    /// Unwraps a key row read after a cache miss and caches the DEK.
+    pub(crate) fn cache_unwrapped(
+        &self,
+        subject_id: &str,
+        scope: &str,
+        row: Option<KeyRow>,
+    ) -> Result<Option<Arc<Dek>>, CoreError> {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let d = Arc::new(self.unwrap_row(&row)?);
+        self.cache
+            .insert(Self::cache_key(subject_id, scope), Arc::clone(&d));
+        Ok(Some(d))
+    }
+
+    /// The subject's DEK for `scope` inside a write transaction: from the cache, else unwrapped
+    /// from the key row read through `tx` (never through the pool: see
+    /// `pivault_store::StoreError::NestedAcquire`). A key read this way is cached, so call it
+    /// before, not after, inserting a key of the same subject and scope in `tx`.
+    pub(crate) async fn dek_in(
+        &self,
+        tx: &mut WriteTx,
+        subject_id: &str,
+        scope: &str,
+    ) -> Result<Option<Arc<Dek>>, CoreError> {
+        if let Some(d) = self.cache.get(&Self::cache_key(subject_id, scope)) {
+            return Ok(Some(d));
+        }
+        let row = tx.subject_key(subject_id, scope).await?;
+        self.cache_unwrapped(subject_id, scope, row)
+    }
+
+    /// DEKs of `scope` for many subjects: cache hits, plus one query for the misses.
+    pub(crate) async fn deks_many(
+        &self,
+        subject_ids: &[&str],
+        scope: &str,
+    ) -> Result<std::collections::HashMap<String, Arc<Dek>>, CoreError> {
+        let mut out = std::collections::HashMap::with_capacity(subject_ids.len());
+        let mut missing = Vec::new();
+        for s in subject_ids {
+            match self.cache.get(&Self::cache_key(s, scope)) {
+                Some(d) => {
+                    out.insert((*s).to_string(), d);
+                }
+                None => missing.push(*s),
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            for row in self.store.subject_keys_many(&missing, scope).await? {
+                let d = Arc::new(self.unwrap_row(&row)?);
+                self.cache
+                    .insert(Self::cache_key(&row.subject_id, scope), Arc::clone(&d));
+                out.insert(row.subject_id, d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Puts a freshly created DEK in the cache.
+    pub(crate) fn cache_dek(&self, subject_id: &str, scope: &str, dek: Arc<Dek>) {
+        self.cache.insert(Self::cache_key(subject_id, scope), dek);
+    }
+
+    pub(crate) fn unwrap_row(&self, row: &KeyRow) -> Result<Dek, CoreError> {
+        let w = WrappedDek {
+            key_id: row.key_id.clone(),
+            kek_id: row.kek_id.clone(),
+            bytes: row.wrapped.clone(),
+        };
+        Ok(self.keys.unwrap_dek(&row.subject_id, &row.scope, &w)?)
+    }
+
+    pub(crate) fn new_dek(&self, subject_id: &str, scope: &str, now: i64) -> (Dek, KeyRow) {
+        let dek = self.keys.generate_dek();
+        let w = self.keys.wrap_dek(subject_id, scope, &dek);
+        let row = KeyRow {
+            subject_id: subject_id.to_string(),
+            scope: scope.to_string(),
+            key_id: w.key_id,
+            kek_id: w.kek_id,
+            wrapped: w.bytes,
+            created_at: now,
+        };
+        (dek, row)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn seal_row(
+        dek: &Dek,
+        subject_id: &str,
+        record: &str,
+        name: &str,
+        category: &str,
+        value: &FieldValue,
+        restricted_until: Option<i64>,
+        now: i64,
+    ) -> FieldRow {
+        let field = format!("{record}/{name}");
+        let pt = Zeroizing::new(value.encode());
+        let aad = Aad {
+            subject_id,
+            category,
+            field: &field,
+            key_id: dek.key_id(),
+        };
+        FieldRow {
+            subject_id: subject_id.to_string(),
+            record: record.to_string(),
+            name: name.to_string(),
+            category: category.to_string(),
+            key_id: dek.key_id().to_string(),
+            ciphertext: dek.seal(&aad, &pt),
+            restricted_until,
+            updated_at: now,
+        }
+    }
+
+    /// Opens one sealed field with `dek`.
+    pub(crate) fn open_row(dek: &Dek, row: &FieldRow) -> Result<FieldValue, CoreError> {
+        if row.key_id != dek.key_id() {
+            return Err(CoreError::Crypto(pivault_crypto::CryptoError::UnknownKey {
+                key_id: row.key_id.clone(),
+            }));
+        }
+        let field = format!("{}/{}", row.record, row.name);
+        let aad = Aad {
+            subject_id: &row.subject_id,
+            category: &row.category,
+            field: &field,
+            key_id: &row.key_id,
+        };
+        let pt = dek.open(&aad, &row.ciphertext)?;
+        FieldValue::decode(&pt).map_err(|e| CoreError::invalid("stored field", e.code, e.reason))
+    }
+}
