@@ -2,6 +2,7 @@
 
 use crate::error::{CoreError, Denial};
 use crate::services::facts::LoadedFacts;
+use crate::services::sealer::Sealer;
 use crate::vault::Vault;
 use crate::FieldOutput;
 use crate::Principal;
@@ -90,7 +91,7 @@ impl Vault {
                     record: r.record.clone(),
                     name: r.name.clone(),
                     category: r.category.clone(),
-                    value: Self::open_row(dek, r)?,
+                    value: Sealer::open_row(dek, r)?,
                     restricted_until: r.restricted_until,
                 })
             })
@@ -110,7 +111,7 @@ impl Vault {
         now: i64,
         request_id: Option<&str>,
     ) -> Result<(), CoreError> {
-        let mut rec = self.audit_base(&p.name, action, now, request_id);
+        let mut rec = self.auditor.base(&p.name, action, now, request_id);
         rec.subject_id = subject_id.map(str::to_string);
         rec.purpose = Some(purpose.to_string());
         rec.outcome = if d.allowed { "allow" } else { "deny" }.into();
@@ -124,7 +125,7 @@ impl Vault {
         if !d.withheld.is_empty() {
             rec.detail = Some(format!("withheld={}", d.withheld.len()));
         }
-        self.audit.append(vec![rec]).await?;
+        self.auditor.append(vec![rec]).await?;
         Ok(())
     }
 }

@@ -61,7 +61,7 @@ impl Vault {
         };
         let mut tx = self.store.begin(now).await?;
         tx.insert_api_key(&row).await?;
-        let mut rec = self.audit_base(actor, "apikey.create", now, None);
+        let mut rec = self.auditor.base(actor, "apikey.create", now, None);
         rec.detail = Some(format!(
             "key_id={key_id} principal={principal} roles={} purposes={}",
             row.roles, row.purposes

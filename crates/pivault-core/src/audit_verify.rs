@@ -127,7 +127,7 @@ impl Vault {
     /// # Errors
     /// As [`verify_audit`].
     pub async fn verify_audit(&self) -> Result<AuditVerifyReport, CoreError> {
-        verify_audit(self.store(), self.keys()).await
+        verify_audit(&self.store, self.sealer.keys()).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! Consents: the append-only consent ledger of a subject.
 
 use crate::error::CoreError;
+use crate::services::principals::Principals;
 use crate::subjects::valid_name;
 use crate::vault::Vault;
 use crate::Principal;
@@ -56,7 +57,7 @@ impl Vault {
         input: &ConsentInput,
         request_id: Option<&str>,
     ) -> Result<ConsentRow, CoreError> {
-        Self::require_role(p, ROLE_APP)?;
+        Principals::require_role(p, ROLE_APP)?;
         let purpose = self.policy.purpose(&input.purpose).ok_or_else(|| {
             CoreError::invalid(
                 "purpose",
@@ -153,7 +154,7 @@ impl Vault {
         if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
             return Err(CoreError::Conflict("consent_event_exists"));
         }
-        let mut rec = self.audit_base(
+        let mut rec = self.auditor.base(
             &p.name,
             &format!("consent.{}", action.as_str()),
             now,
@@ -174,7 +175,7 @@ impl Vault {
         tx.audit(rec);
         tx.bump_facts_epoch().await?;
         tx.commit().await?;
-        self.facts_changed(subject_id);
+        self.facts.changed(subject_id);
         Ok(row)
     }
 
@@ -187,12 +188,15 @@ impl Vault {
         p: &Principal,
         subject_id: &str,
     ) -> Result<(Vec<ConsentRow>, Vec<(String, ActiveConsent)>), CoreError> {
-        Self::require_role(p, ROLE_APP)?;
+        Principals::require_role(p, ROLE_APP)?;
         self.store
             .subject(subject_id)
             .await?
             .ok_or(CoreError::NotFound("subject"))?;
-        let (rows, state) = self.consent_state(subject_id, self.clock.now()).await?;
+        let (rows, state) = self
+            .facts
+            .consent_state(subject_id, self.clock.now())
+            .await?;
         let active = state
             .active_purposes()
             .into_iter()

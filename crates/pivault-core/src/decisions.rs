@@ -252,7 +252,7 @@ impl Vault {
         now: i64,
         request_id: Option<&str>,
     ) -> AuditRecord {
-        let mut rec = self.audit_base(
+        let mut rec = self.auditor.base(
             &p.name,
             &format!("{kind}.{}", d.action.as_str()),
             now,
@@ -310,7 +310,7 @@ impl Vault {
         let parsed = self.parse_decision_input(input)?;
         let now_t = self.now();
         let now = now_t.unix_timestamp();
-        let facts = self.cached_facts(&input.subject_id, now_t).await?;
+        let facts = self.facts.cached(&input.subject_id, now_t).await?;
         let sf = SubjectFacts {
             consent: &facts.consent,
             birth_date: facts.birth_date,
@@ -318,10 +318,11 @@ impl Vault {
             home_region: facts.home_region.as_deref(),
         };
         let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
-        self.append_audit(vec![
-            self.audit_for_decision(p, "decision", &d, input, now, request_id)
-        ])
-        .await?;
+        self.auditor
+            .append(vec![
+                self.audit_for_decision(p, "decision", &d, input, now, request_id)
+            ])
+            .await?;
         Ok(DecisionOutput::from_decision(
             &input.subject_id,
             &d,

@@ -1,6 +1,8 @@
 //! Erasure (PIPL Art. 47): restrict retained data, crypto-shred the rest, sweep expired retention.
 
 use crate::error::CoreError;
+use crate::services::principals::Principals;
+use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::services::sealer::SCOPE_RESTRICTED;
 use crate::subjects::ERASED_ACCOUNT;
@@ -90,7 +92,7 @@ impl Vault {
         ground: &str,
         request_id: Option<&str>,
     ) -> Result<ErasureReceipt, CoreError> {
-        Self::require_role(p, ROLE_ADMIN)?;
+        Principals::require_role(p, ROLE_ADMIN)?;
         if !ERASURE_GROUNDS.contains(&ground) {
             return Err(CoreError::invalid(
                 "ground",
@@ -113,12 +115,13 @@ impl Vault {
         // stored). Erasures are rare; holding the lock for one subject's crypto is cheap.
         let mut tx = self.store.begin(now).await?;
         if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
-            self.cache.evict_prefix(&format!("{subject_id}/"));
+            self.sealer.forget(subject_id);
             return Err(CoreError::Conflict("already_erased"));
         }
         // Everything below reads through `tx`: another pool connection while holding the lock
         // could wait on writers that wait on this transaction.
         let dek = self
+            .sealer
             .dek_in(&mut tx, subject_id, SCOPE_PRIMARY)
             .await?
             .ok_or(CoreError::Conflict("subject_key_missing"))?;
@@ -129,7 +132,7 @@ impl Vault {
         let shred = self
             .stage_shred(&mut tx, subject_id, &dek, &rows, now)
             .await?;
-        let mut rec = self.audit_base(&p.name, "subject.erase", now, request_id);
+        let mut rec = self.auditor.base(&p.name, "subject.erase", now, request_id);
         rec.subject_id = Some(subject_id.into());
         rec.categories =
             AuditRecord::join_categories(shred.deleted_categories.iter().map(String::as_str));
@@ -156,8 +159,8 @@ impl Vault {
 
     /// Forgets every cached key and decision fact of a subject whose DEK was destroyed.
     pub(crate) fn shredded(&self, subject_id: &str) {
-        self.facts_changed(subject_id);
-        self.cache.evict_prefix(&format!("{subject_id}/"));
+        self.facts.changed(subject_id);
+        self.sealer.forget(subject_id);
     }
 
     /// Erasure, first half (PIPL Art. 47 para 2; §4.2): fields of categories under a legal
@@ -184,7 +187,7 @@ impl Vault {
                 continue;
             };
             if c.retention.is_some() {
-                if let Ok(FieldValue::Timestamp(t)) = Self::open_row(dek, r) {
+                if let Ok(FieldValue::Timestamp(t)) = Sealer::open_row(dek, r) {
                     let e = anchor.entry(r.record.clone()).or_insert(t);
                     *e = (*e).max(t);
                 }
@@ -211,20 +214,22 @@ impl Vault {
                 continue;
             }
             if rdek.is_none() {
-                rdek = Some(match self.dek_in(tx, subject_id, SCOPE_RESTRICTED).await? {
-                    Some(d) => d,
-                    None => {
-                        let (d, row) = self.new_dek(subject_id, SCOPE_RESTRICTED, now);
-                        tx.insert_keys(std::slice::from_ref(&row)).await?;
-                        Arc::new(d)
-                    }
-                });
+                rdek = Some(
+                    match self.sealer.dek_in(tx, subject_id, SCOPE_RESTRICTED).await? {
+                        Some(d) => d,
+                        None => {
+                            let (d, row) = self.sealer.new_dek(subject_id, SCOPE_RESTRICTED, now);
+                            tx.insert_keys(std::slice::from_ref(&row)).await?;
+                            Arc::new(d)
+                        }
+                    },
+                );
             }
             let Some(rd) = rdek.as_deref() else {
                 continue;
             };
-            let v = Self::open_row(dek, &r)?;
-            let sealed = Self::seal_row(
+            let v = Sealer::open_row(dek, &r)?;
+            let sealed = Sealer::seal_row(
                 rd,
                 subject_id,
                 &r.record,
@@ -288,10 +293,10 @@ impl Vault {
                 self.policy.category(&r.category).and_then(|c| c.identifier)
                     == Some(IdentifierKind::AccountId)
             })
-            .filter_map(|r| match Self::open_row(dek, r) {
+            .filter_map(|r| match Sealer::open_row(dek, r) {
                 Ok(FieldValue::Text(a)) => Some((
                     ERASED_ACCOUNT,
-                    self.keys.blind_index(ERASED_ACCOUNT, &a),
+                    self.sealer.keys().blind_index(ERASED_ACCOUNT, &a),
                     subject_id,
                 )),
                 _ => None,
@@ -321,7 +326,7 @@ impl Vault {
         let mut total = 0;
         for (s, n) in &done {
             total += n;
-            let mut rec = self.audit_base(actor, "retention.delete", now, None);
+            let mut rec = self.auditor.base(actor, "retention.delete", now, None);
             rec.subject_id = Some(s.clone());
             rec.detail = Some(format!("fields={n}"));
             tx.audit(rec);

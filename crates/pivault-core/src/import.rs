@@ -14,6 +14,7 @@
 
 use crate::error::CoreError;
 use crate::services::facts::DOB_CATEGORY;
+use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::subjects::ERASED_ACCOUNT;
 use crate::values::{parse_decimal, parse_timestamp, FieldValue};
@@ -394,7 +395,7 @@ impl Ctx<'_> {
         cats: &Fields,
         detail: String,
     ) -> AuditRecord {
-        let mut rec = self.vault.audit_base(ACTOR, action, self.now, None);
+        let mut rec = self.vault.auditor.base(ACTOR, action, self.now, None);
         rec.subject_id = Some(subject.to_string());
         rec.purpose = Some(purpose.to_string());
         rec.outcome = "allow".into();
@@ -413,7 +414,7 @@ impl Ctx<'_> {
         idx: &[(&str, [u8; 32], &str)],
         audits: Vec<AuditRecord>,
     ) -> Result<(), CoreError> {
-        let mut tx = self.vault.store().begin(self.now).await?;
+        let mut tx = self.vault.store.begin(self.now).await?;
         tx.insert_subjects(subjects).await?;
         tx.insert_keys(keys).await?;
         tx.upsert_fields(fields).await?;
@@ -430,14 +431,14 @@ impl Ctx<'_> {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, String>, CoreError> {
-        let keys = self.vault.keys();
+        let keys = self.vault.sealer.keys();
         let digests: Vec<[u8; 32]> = ids
             .iter()
             .map(|a| keys.blind_index("account_id", a))
             .collect();
         let by_digest: HashMap<Vec<u8>, String> = self
             .vault
-            .store()
+            .store
             .lookup_many("account_id", &digests)
             .await?
             .into_iter()
@@ -756,20 +757,20 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         let ids: Vec<String> = good.iter().map(|u| u.account.clone()).collect();
         let existing = ctx.subjects_by_account(&ids).await?;
         let erased: HashSet<Vec<u8>> = {
-            let keys = ctx.vault.keys();
+            let keys = ctx.vault.sealer.keys();
             let digests: Vec<[u8; 32]> = ids
                 .iter()
                 .map(|a| keys.blind_index(ERASED_ACCOUNT, a))
                 .collect();
             ctx.vault
-                .store()
+                .store
                 .lookup_many(ERASED_ACCOUNT, &digests)
                 .await?
                 .into_iter()
                 .map(|(d, _)| d)
                 .collect()
         };
-        let keys = ctx.vault.keys();
+        let keys = ctx.vault.sealer.keys();
         let mut subjects = Vec::new();
         let mut key_rows: Vec<KeyRow> = Vec::new();
         let mut field_rows: Vec<FieldRow> = Vec::new();
@@ -801,13 +802,15 @@ async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 continue;
             }
             let id = uuid::Uuid::new_v4().to_string();
-            let (dek, kr) = ctx.vault.new_dek(&id, SCOPE_PRIMARY, ctx.now);
+            let (dek, kr) = ctx.vault.sealer.new_dek(&id, SCOPE_PRIMARY, ctx.now);
             for (cat, name, v) in &u.fields {
-                field_rows.push(Vault::seal_row(
+                field_rows.push(Sealer::seal_row(
                     &dek, &id, "profile", name, cat, v, None, ctx.now,
                 ));
             }
-            ctx.vault.cache_dek(&id, SCOPE_PRIMARY, Arc::new(dek));
+            ctx.vault
+                .sealer
+                .cache_dek(&id, SCOPE_PRIMARY, Arc::new(dek));
             for (k, v) in &u.idents {
                 idx_owned.push((k.as_str(), keys.blind_index(k.as_str(), v), id.clone()));
             }
@@ -888,7 +891,7 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             .collect();
         let existing: HashSet<String> = ctx
             .vault
-            .store()
+            .store
             .existing_consent_refs(&refs)
             .await?
             .into_iter()
@@ -989,7 +992,7 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                         rep.skipped += 1;
                         continue;
                     }
-                    let mut a = ctx.vault.audit_base(
+                    let mut a = ctx.vault.auditor.base(
                         ACTOR,
                         &format!("consent.{}", row.action),
                         ctx.now,
@@ -1008,7 +1011,7 @@ async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             }
         }
         if !out.is_empty() {
-            let mut tx = ctx.vault.store().begin(ctx.now).await?;
+            let mut tx = ctx.vault.store.begin(ctx.now).await?;
             tx.insert_consents(&out).await?;
             for a in audits {
                 tx.audit(a);
@@ -1099,13 +1102,17 @@ async fn drive_records(
             .collect();
         let existing: HashSet<(String, String)> = ctx
             .vault
-            .store()
+            .store
             .existing_records(&pairs)
             .await?
             .into_iter()
             .collect();
         let subject_ids: Vec<&str> = subjects.values().map(String::as_str).collect();
-        let deks = ctx.vault.deks_many(&subject_ids, SCOPE_PRIMARY).await?;
+        let deks = ctx
+            .vault
+            .sealer
+            .deks_many(&subject_ids, SCOPE_PRIMARY)
+            .await?;
         let mut field_rows = Vec::new();
         let mut audits = Vec::new();
         let mut seen = HashSet::new();
@@ -1137,7 +1144,7 @@ async fn drive_records(
                 continue;
             };
             for (cat, name, v) in &g.fields {
-                field_rows.push(Vault::seal_row(
+                field_rows.push(Sealer::seal_row(
                     dek, subject, &g.record, name, cat, v, None, ctx.now,
                 ));
             }
@@ -1151,7 +1158,7 @@ async fn drive_records(
             rep.imported += 1;
         }
         if !field_rows.is_empty() {
-            let mut tx = ctx.vault.store().begin(ctx.now).await?;
+            let mut tx = ctx.vault.store.begin(ctx.now).await?;
             tx.insert_fields_if_absent(&field_rows).await?;
             for a in audits {
                 tx.audit(a);
@@ -1473,7 +1480,7 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         ..FileReport::default()
     };
     ctx.progress.start(FILE, b.total());
-    let keys = ctx.vault.keys();
+    let keys = ctx.vault.sealer.keys();
     loop {
         let (rows, bad) = b.next()?;
         if rows.is_empty() && bad.is_empty() {
@@ -1542,7 +1549,7 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
         let digests: Vec<[u8; 32]> = good.iter().map(|g| g.1).collect();
         let existing: HashSet<Vec<u8>> = ctx
             .vault
-            .store()
+            .store
             .lookup_many(REF_KIND, &digests)
             .await?
             .into_iter()
@@ -1560,9 +1567,9 @@ async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                 continue;
             }
             let id = uuid::Uuid::new_v4().to_string();
-            let (dek, kr) = ctx.vault.new_dek(&id, SCOPE_PRIMARY, ctx.now);
+            let (dek, kr) = ctx.vault.sealer.new_dek(&id, SCOPE_PRIMARY, ctx.now);
             for (cat, name, v) in &f {
-                field_rows.push(Vault::seal_row(
+                field_rows.push(Sealer::seal_row(
                     &dek, &id, "profile", name, cat, v, None, ctx.now,
                 ));
             }

@@ -39,4 +39,4 @@ pub use error::{CoreError, Denial};
 pub use reads::{LookupResult, ReadResult};
 pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};
 pub use subjects::{FieldInput, FieldOutput};
-pub use vault::Vault;
+pub use vault::{ReceiptKey, Vault};

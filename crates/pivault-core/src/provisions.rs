@@ -69,7 +69,7 @@ impl Vault {
         }
         let now_t = self.now();
         let now = now_t.unix_timestamp();
-        let facts = self.subject_facts(&input.subject_id, now_t).await?;
+        let facts = self.facts.load(&input.subject_id, now_t).await?;
         let sf = SubjectFacts {
             consent: &facts.consent,
             birth_date: facts.birth_date,
@@ -78,7 +78,7 @@ impl Vault {
         };
         let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
         let out = DecisionOutput::from_decision(&input.subject_id, &d, self.policy().version());
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let mut rec = self.audit_for_decision(p, "disclosure", &d, input, now, request_id);
         if !d.allowed {
             tx.audit(rec);
@@ -133,12 +133,12 @@ impl Vault {
                 message: "the API key lacks the role for this operation",
             });
         }
-        self.store()
+        self.store
             .subject(subject_id)
             .await?
             .ok_or(CoreError::NotFound("subject"))?;
         Ok(self
-            .store()
+            .store
             .disclosures(Some(subject_id), i64::MIN, i64::MAX)
             .await?)
     }
@@ -160,7 +160,7 @@ impl Vault {
                 message: "the API key lacks the role for this operation",
             });
         }
-        let rows = self.store().disclosures(None, from, to).await?;
+        let rows = self.store.disclosures(None, from, to).await?;
         let mut r = DisclosureReport {
             from,
             to,

@@ -2,6 +2,7 @@
 
 use crate::access::denial;
 use crate::error::CoreError;
+use crate::services::principals::Principals;
 use crate::values::FieldValue;
 use crate::vault::Vault;
 use crate::FieldOutput;
@@ -63,7 +64,7 @@ impl Vault {
         categories: &[String],
         request_id: Option<&str>,
     ) -> Result<ReadResult, CoreError> {
-        Self::require_role(p, ROLE_APP)?;
+        Principals::require_role(p, ROLE_APP)?;
         for (i, c) in categories.iter().enumerate() {
             if self.policy.category(c).is_none() {
                 return Err(CoreError::invalid(
@@ -75,7 +76,7 @@ impl Vault {
         }
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
-        let f = self.subject_facts(subject_id, now_t).await?;
+        let f = self.facts.load(subject_id, now_t).await?;
         let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
         let facts = SubjectFacts {
             consent: &f.consent,
@@ -145,7 +146,7 @@ impl Vault {
         purpose: &str,
         request_id: Option<&str>,
     ) -> Result<LookupResult, CoreError> {
-        Self::require_role(p, ROLE_APP)?;
+        Principals::require_role(p, ROLE_APP)?;
         let k = IdentifierKind::parse_name(kind).ok_or_else(|| {
             CoreError::invalid(
                 "by",
@@ -169,7 +170,7 @@ impl Vault {
                 message: "the API key may not use this purpose",
             });
         }
-        let digest = self.keys.blind_index(k.as_str(), &norm);
+        let digest = self.sealer.keys().blind_index(k.as_str(), &norm);
         let subjects = self.store.lookup(k.as_str(), &digest).await?;
         let now = self.clock.now().unix_timestamp();
         let category = self
@@ -184,7 +185,9 @@ impl Vault {
             subjects.iter().map(|s| Some(s.as_str())).collect()
         };
         for s in targets {
-            let mut rec = self.audit_base(&p.name, "subject.lookup", now, request_id);
+            let mut rec = self
+                .auditor
+                .base(&p.name, "subject.lookup", now, request_id);
             rec.subject_id = s.map(str::to_string);
             rec.purpose = Some(purpose.into());
             rec.outcome = "allow".into();

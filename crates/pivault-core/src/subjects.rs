@@ -2,7 +2,10 @@
 
 use crate::access::denial;
 use crate::error::CoreError;
+use crate::services::facts::Facts;
 use crate::services::facts::DOB_CATEGORY;
+use crate::services::principals::Principals;
+use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::values::FieldValue;
 use crate::vault::Vault;
@@ -208,7 +211,7 @@ impl Vault {
         inputs: &[FieldInput],
         request_id: Option<&str>,
     ) -> Result<String, CoreError> {
-        Self::require_role(p, ROLE_APP)?;
+        Principals::require_role(p, ROLE_APP)?;
         if !matches!(kind, "account" | "business_contact") {
             return Err(CoreError::invalid(
                 "kind",
@@ -246,7 +249,8 @@ impl Vault {
         for f in &prepared {
             if let Some((IdentifierKind::AccountId, norm)) = &f.ident {
                 let digest = self
-                    .keys
+                    .sealer
+                    .keys()
                     .blind_index(IdentifierKind::AccountId.as_str(), norm);
                 if !self
                     .store
@@ -259,11 +263,11 @@ impl Vault {
             }
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let (dek, key_row) = self.new_dek(&id, SCOPE_PRIMARY, now);
+        let (dek, key_row) = self.sealer.new_dek(&id, SCOPE_PRIMARY, now);
         let rows: Vec<FieldRow> = prepared
             .iter()
             .map(|f| {
-                Self::seal_row(
+                Sealer::seal_row(
                     &dek,
                     &id,
                     &f.record,
@@ -281,7 +285,7 @@ impl Vault {
             .map(|(k, n)| {
                 (
                     k.as_str(),
-                    self.keys.blind_index(k.as_str(), n),
+                    self.sealer.keys().blind_index(k.as_str(), n),
                     id.as_str(),
                 )
             })
@@ -308,7 +312,9 @@ impl Vault {
         tx.insert_keys(std::slice::from_ref(&key_row)).await?;
         tx.upsert_fields(&rows).await?;
         tx.insert_blind_index(&idx).await?;
-        let mut rec = self.audit_base(&p.name, "subject.create", now, request_id);
+        let mut rec = self
+            .auditor
+            .base(&p.name, "subject.create", now, request_id);
         rec.subject_id = Some(id.clone());
         rec.purpose = Some(purpose.into());
         rec.outcome = "allow".into();
@@ -318,8 +324,7 @@ impl Vault {
         rec.detail = Some(format!("kind={kind} fields={}", rows.len()));
         tx.audit(rec);
         tx.commit().await?;
-        self.cache
-            .insert(Self::cache_key(&id, SCOPE_PRIMARY), Arc::new(dek));
+        self.sealer.cache_dek(&id, SCOPE_PRIMARY, Arc::new(dek));
         Ok(id)
     }
 
@@ -337,7 +342,7 @@ impl Vault {
         inputs: &[FieldInput],
         request_id: Option<&str>,
     ) -> Result<usize, CoreError> {
-        Self::require_role(p, ROLE_APP)?;
+        Principals::require_role(p, ROLE_APP)?;
         let prepared = self.prepare(inputs)?;
         let subject = self
             .store
@@ -350,13 +355,14 @@ impl Vault {
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
         let dek = self
+            .sealer
             .dek(subject_id, SCOPE_PRIMARY)
             .await?
             .ok_or(CoreError::Conflict("subject_key_missing"))?;
         let existing = self.store.fields(subject_id).await?;
-        let (_, state) = self.consent_state(subject_id, now_t).await?;
+        let (_, state) = self.facts.consent_state(subject_id, now_t).await?;
         let birth = Self::prepared_birth_date(&prepared)
-            .or_else(|| Self::birth_date_of(Some(&dek), &existing));
+            .or_else(|| Facts::birth_date_of(Some(&dek), &existing));
         let cats: Vec<&str> = prepared.iter().map(|f| f.category.key.as_str()).collect();
         let facts = SubjectFacts {
             consent: &state,
@@ -384,7 +390,7 @@ impl Vault {
         let n = self
             .stage_field_writes(&mut tx, subject_id, &dek, &prepared, &existing, now)
             .await?;
-        let mut rec = self.audit_base(&p.name, "fields.put", now, request_id);
+        let mut rec = self.auditor.base(&p.name, "fields.put", now, request_id);
         rec.subject_id = Some(subject_id.into());
         rec.purpose = Some(purpose.into());
         rec.outcome = "allow".into();
@@ -394,7 +400,7 @@ impl Vault {
         rec.detail = Some(format!("fields={n}"));
         tx.audit(rec);
         tx.commit().await?;
-        self.facts_changed(subject_id);
+        self.facts.changed(subject_id);
         Ok(n)
     }
 
@@ -418,7 +424,7 @@ impl Vault {
         let rows: Vec<FieldRow> = prepared
             .iter()
             .map(|f| {
-                Self::seal_row(
+                Sealer::seal_row(
                     dek,
                     subject_id,
                     &f.record,
@@ -448,7 +454,7 @@ impl Vault {
             }
             if let Some(kind) = self.policy.category(&r.category).and_then(|c| c.identifier) {
                 if touched.contains(&kind) {
-                    if let FieldValue::Text(s) = Self::open_row(dek, r)? {
+                    if let FieldValue::Text(s) = Sealer::open_row(dek, r)? {
                         idx_values.push((kind, s));
                     }
                 }
@@ -456,7 +462,13 @@ impl Vault {
         }
         let idx: Vec<(&str, [u8; 32], &str)> = idx_values
             .iter()
-            .map(|(k, n)| (k.as_str(), self.keys.blind_index(k.as_str(), n), subject_id))
+            .map(|(k, n)| {
+                (
+                    k.as_str(),
+                    self.sealer.keys().blind_index(k.as_str(), n),
+                    subject_id,
+                )
+            })
             .collect();
         // Re-check under the write lock: another instance may have erased the subject since
         // the status was read above; its fields must not come back sealed under a shredded DEK.

@@ -3,28 +3,43 @@
 //! DSR) work through.
 
 use crate::error::CoreError;
+use crate::services::auditor::Auditor;
+use crate::services::facts::Facts;
+use crate::services::principals::Principals;
+use crate::services::sealer::Sealer;
 use crate::Principal;
-use pivault_crypto::{DekCache, KeyRing};
+use pivault_crypto::KeyRing;
 use pivault_domain::clock::Clock;
 use pivault_domain::policy::Policy;
 use pivault_store::Store;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-/// The PI vault: store + key ring + policy + clock.
+/// The PI vault: a composition of services (see `ARCHITECTURE.md`): the [`Sealer`] (key ring,
+/// DEK cache), [`Facts`] (what decisions know of a subject), the [`Auditor`] (audit entries,
+/// group commit) and [`Principals`] (API keys, roles), over one store, policy and clock.
+/// The use cases live in their own modules (`subjects`, `reads`, `consents`, `erasure`,
+/// `api_keys`, `decisions`, `provisions`, `dsr`), all releasing PI through `access`.
 pub struct Vault {
     pub(crate) store: Store,
-    pub(crate) keys: Arc<KeyRing>,
-    pub(crate) cache: DekCache,
+    pub(crate) sealer: Arc<Sealer>,
+    pub(crate) facts: Facts,
+    pub(crate) auditor: Auditor,
+    pub(crate) principals: Principals,
     pub(crate) policy: Arc<Policy>,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) audit: crate::services::audit_writer::AuditWriter,
-    pub(crate) facts: Arc<crate::services::facts_cache::FactsCache>,
     pub(crate) staff: Option<Arc<pivault_staff::StaffPolicy>>,
-    pub(crate) principals:
-        std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
     pub(crate) sender: Option<Arc<dyn crate::ports::CodeSender>>,
     pub(crate) fault: std::sync::Mutex<Option<crate::fault::Fault>>,
+}
+
+/// The public deletion-receipt key: its id and its 32 Ed25519 public-key bytes (RFC 8032).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptKey {
+    /// Key id, as named in receipts.
+    pub key_id: String,
+    /// Ed25519 public key.
+    pub public_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Vault {
@@ -58,16 +73,16 @@ impl Vault {
         store
             .record_policy_version(policy.version(), policy.hash())
             .await?;
+        let sealer = Arc::new(Sealer::new(keys, store.clone()));
         Ok(Self {
-            audit: crate::services::audit_writer::AuditWriter::spawn(store.clone()),
-            facts: crate::services::facts_cache::FactsCache::spawn(store.clone()),
-            staff: None,
+            facts: Facts::new(store.clone(), Arc::clone(&sealer)),
+            auditor: Auditor::new(store.clone(), policy.version()),
+            principals: Principals::new(store.clone()),
+            sealer,
             store,
-            keys: Arc::new(keys),
-            cache: DekCache::new(100_000),
             policy: Arc::new(policy),
             clock,
-            principals: std::sync::Mutex::new(std::collections::HashMap::new()),
+            staff: None,
             sender: None,
             fault: std::sync::Mutex::new(None),
         })
@@ -109,16 +124,31 @@ impl Vault {
         &self.policy
     }
 
-    /// The store.
+    /// The public half of the deletion-receipt signing key (Ed25519, RFC 8032), for
+    /// `pivault dsr verify-receipt` and `GET /v1/dsr/receipt-key`.
     #[must_use]
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn receipt_key(&self) -> ReceiptKey {
+        let signer = self.sealer.keys().receipt_signer();
+        ReceiptKey {
+            key_id: signer.key_id().to_string(),
+            public_key: signer.public_key(),
+        }
     }
 
-    /// The key ring.
-    #[must_use]
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    /// Whether writes are being stored (see `pivault_store::Store::write_readiness`).
+    ///
+    /// # Errors
+    /// The storage fault while writes fail.
+    pub async fn write_readiness(&self) -> Result<(), pivault_store::StorageFault> {
+        self.store.write_readiness().await
+    }
+
+    /// Authenticates a bearer token (see [`Principals`]).
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a malformed, unknown or revoked token; store failures.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
+        self.principals.authenticate(token).await
     }
 
     /// Current instant from the vault's clock.

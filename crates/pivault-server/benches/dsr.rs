@@ -197,6 +197,7 @@ type Prepared = (String, String);
 
 struct Bench {
     vault: Arc<Vault>,
+    store: Store,
     codes: Arc<Capture>,
     operator: Principal,
     emails: Vec<String>,
@@ -308,7 +309,7 @@ async fn rep(b: &mut Bench, kind: &str, a: &Args) -> Rep {
     let download = kind == "access";
     let seq = b.prepare(dsr_kind, a.seq).await;
     let conc = b.prepare(dsr_kind, a.conc).await;
-    b.vault.store().checkpoint().await.unwrap();
+    b.store.checkpoint().await.unwrap();
 
     let (mut tot, mut run, mut dl) = (Vec::new(), Vec::new(), Vec::new());
     for p in &seq {
@@ -399,7 +400,7 @@ async fn run(a: Args) {
     let codes = Arc::new(Capture::default());
     let vault = Arc::new(
         Vault::new(
-            store,
+            store.clone(),
             KeyRing::new(master, Suite::Aes256Gcm),
             policy,
             Arc::new(SystemClock),
@@ -436,6 +437,7 @@ async fn run(a: Args) {
     });
     let mut b = Bench {
         vault: Arc::clone(&vault),
+        store: store.clone(),
         codes,
         operator,
         emails,
@@ -496,7 +498,7 @@ async fn run(a: Args) {
     }
     let _ = tx.send(());
     let _ = server.await;
-    vault.store().close().await;
+    store.close().await;
     if !a.keep {
         let _ = std::fs::remove_dir_all(&a.work);
     }

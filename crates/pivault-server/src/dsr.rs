@@ -127,11 +127,11 @@ async fn list(
 }
 
 async fn receipt_key(State(s): State<AppState>) -> Json<Value> {
-    let signer = s.vault.keys().receipt_signer();
+    let key = s.vault.receipt_key();
     Json(json!({
         "algorithm": "Ed25519",
-        "key_id": signer.key_id(),
-        "public_key": base64::engine::general_purpose::STANDARD.encode(signer.public_key()),
+        "key_id": key.key_id,
+        "public_key": base64::engine::general_purpose::STANDARD.encode(key.public_key),
         "rule": "RFC 8032; the signature covers the UTF-8 bytes of the receipt's `payload` string",
     }))
 }

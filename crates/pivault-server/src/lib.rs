@@ -72,7 +72,7 @@ async fn reject_oversized(
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
-    match state.vault.store().write_readiness().await {
+    match state.vault.write_readiness().await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(fault) => error::ApiError::storage(fault).into_response(),
     }

@@ -466,11 +466,11 @@ async fn run_dsr(g: &Global, cmd: DsrCmd) -> Result<i32> {
         DsrCmd::VerifyReceipt { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let signer = vault.keys().receipt_signer();
+            let key = vault.receipt_key();
             return Ok(
-                match pivault_core::dsr::verify_receipt_json(&text, &signer.public_key()) {
+                match pivault_core::dsr::verify_receipt_json(&text, &key.public_key) {
                     Ok(()) => {
-                        println!("receipt signature ok (key {})", signer.key_id());
+                        println!("receipt signature ok (key {})", key.key_id);
                         0
                     }
                     Err(why) => {

@@ -111,8 +111,8 @@ impl Vault {
             None
         };
 
-        let digest = self.keys().blind_index(ident.as_str(), &norm);
-        let subjects = self.store().lookup(ident.as_str(), &digest).await?;
+        let digest = self.sealer.keys().blind_index(ident.as_str(), &norm);
+        let subjects = self.store.lookup(ident.as_str(), &digest).await?;
         let now_t = self.now();
         let now = now_t.unix_timestamp();
         let due = jurisdiction.due(now_t).unix_timestamp();
@@ -133,7 +133,7 @@ impl Vault {
             let params_text = params.to_string();
             let duplicate_of = match s {
                 Some(s) if window > 0 && kind != DsrKind::Correction => self
-                    .store()
+                    .store
                     .dsr_first_since(s, kind.as_str(), &params_text, now - window, &id)
                     .await?
                     .map(|r| r.id),
@@ -142,6 +142,7 @@ impl Vault {
             let sealed_params = match (s, &corrections) {
                 (Some(s), Some(c)) => {
                     let dek = self
+                        .sealer
                         .dek(s, SCOPE_PRIMARY)
                         .await?
                         .ok_or(CoreError::Conflict("subject_key_missing"))?;
@@ -179,7 +180,7 @@ impl Vault {
             let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
             codes.push(DsrCodeRow {
                 request_id: id.clone(),
-                digest: self.keys().code_digest(&id, &code).to_vec(),
+                digest: self.sealer.keys().code_digest(&id, &code).to_vec(),
                 expires_at: now + i64::from(settings.code_ttl_seconds),
                 attempts_left: i64::from(settings.code_attempts),
                 sends: 1,
@@ -204,7 +205,7 @@ impl Vault {
             });
             rows.push(row);
         }
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         for r in &rows {
             tx.insert_dsr(r).await?;
         }
@@ -224,7 +225,7 @@ impl Vault {
     /// Whether another code may be sent for `subject`'s requests within 24 hours.
     pub(crate) async fn code_quota_left(&self, subject: &str, now: i64) -> Result<bool, CoreError> {
         Ok(self
-            .store()
+            .store
             .dsr_codes_sent_since(subject, now - 86_400)
             .await?
             < MAX_CODES_PER_SUBJECT_PER_DAY)
@@ -337,7 +338,7 @@ impl Vault {
         id: &str,
         token: &str,
     ) -> Result<DsrRow, CoreError> {
-        let row = self.store().dsr(id).await?;
+        let row = self.store.dsr(id).await?;
         // Same answer for an unknown id and a wrong token: ids are not secrets to probe.
         match row {
             Some(r) if ct_eq(&r.token_hash, &token_hash(token)) => Ok(r),
@@ -376,7 +377,7 @@ impl Vault {
                 "the code is 6 digits",
             ));
         }
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         if state_of(&row)? != DsrState::IdentityUnverified {
             drop(tx);
@@ -403,7 +404,7 @@ impl Vault {
                 "the code has expired: request a new one",
             ));
         }
-        let ok = ct_eq(&self.keys().code_digest(id, code), &c.digest);
+        let ok = ct_eq(&self.sealer.keys().code_digest(id, code), &c.digest);
         if !ok {
             let left = c.attempts_left - 1;
             tx.set_code_attempts(id, left, left <= 0).await?;
@@ -465,14 +466,14 @@ impl Vault {
         let subject = row.subject_id.clone();
         let settings = self.policy().dsr();
         let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let sends = tx.dsr_code(id).await?.map_or(0, |c| c.sends);
         if sends >= MAX_CODE_SENDS {
             return Err(CoreError::Conflict("code_send_limit"));
         }
         tx.put_dsr_code(&DsrCodeRow {
             request_id: id.to_string(),
-            digest: self.keys().code_digest(id, &code).to_vec(),
+            digest: self.sealer.keys().code_digest(id, &code).to_vec(),
             expires_at: now + i64::from(settings.code_ttl_seconds),
             attempts_left: i64::from(settings.code_attempts),
             sends: sends + 1,

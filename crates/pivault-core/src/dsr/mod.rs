@@ -25,6 +25,7 @@
 use crate::error::CoreError;
 pub use crate::fault::Fault;
 pub use crate::ports::{Channel, CodeSender, SendFuture};
+use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::values::{format_timestamp, FieldValue};
 use crate::vault::Vault;
@@ -378,7 +379,7 @@ impl Vault {
     /// An audit entry of a request's life cycle: action `dsr.<what>`, the request id, kind and
     /// state in `detail` (no PI).
     pub(crate) fn dsr_audit(&self, actor: &str, what: &str, row: &DsrRow, now: i64) -> AuditRecord {
-        let mut rec = self.audit_base(actor, &format!("dsr.{what}"), now, None);
+        let mut rec = self.auditor.base(actor, &format!("dsr.{what}"), now, None);
         rec.subject_id = row.subject_id.clone();
         rec.detail = Some(format!(
             "dsr={} kind={} state={}",
@@ -425,7 +426,7 @@ impl Vault {
         subject_id: &str,
         channel: Channel,
     ) -> Result<(Option<String>, Option<String>), CoreError> {
-        let Some(dek) = self.dek(subject_id, SCOPE_PRIMARY).await? else {
+        let Some(dek) = self.sealer.dek(subject_id, SCOPE_PRIMARY).await? else {
             return Ok((None, None));
         };
         let want = match channel {
@@ -434,7 +435,7 @@ impl Vault {
         };
         let mut to = None;
         let mut hint = None;
-        for r in self.store().fields(subject_id).await? {
+        for r in self.store.fields(subject_id).await? {
             if r.restricted_until.is_some() {
                 continue;
             }
@@ -443,11 +444,11 @@ impl Vault {
                 .category(&r.category)
                 .and_then(|c| c.identifier);
             if ident == Some(want) && to.is_none() {
-                if let Ok(FieldValue::Text(s)) = Self::open_row(&dek, &r) {
+                if let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) {
                     to = Some(s);
                 }
             } else if ident == Some(IdentifierKind::AccountId) {
-                if let Ok(FieldValue::Text(s)) = Self::open_row(&dek, &r) {
+                if let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) {
                     hint = Some(mask_account(&s));
                 }
             }

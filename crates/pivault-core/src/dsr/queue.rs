@@ -20,7 +20,7 @@ impl Vault {
     pub async fn dsr_show(&self, p: &Principal, id: &str) -> Result<DsrView, CoreError> {
         Self::require_dsr_staff(p)?;
         let row = self
-            .store()
+            .store
             .dsr(id)
             .await?
             .ok_or(CoreError::NotFound("dsr"))?;
@@ -36,7 +36,7 @@ impl Vault {
         Self::require_dsr_staff(p)?;
         let now = self.now().unix_timestamp();
         Ok(self
-            .store()
+            .store
             .dsr_list(f)
             .await?
             .iter()
@@ -51,7 +51,7 @@ impl Vault {
     pub async fn dsr_approve(&self, p: &Principal, id: &str) -> Result<DsrView, CoreError> {
         Self::require_dsr_staff(p)?;
         let now = self.now().unix_timestamp();
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         if state_of(&row)? == DsrState::InProgress {
             drop(tx);
@@ -93,7 +93,7 @@ impl Vault {
             ));
         }
         let now = self.now().unix_timestamp();
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         if !can_transition(state_of(&row)?, DsrState::Rejected) {
             return Err(CoreError::Conflict("dsr_cannot_be_rejected"));
@@ -125,7 +125,7 @@ impl Vault {
         Self::require_dsr_staff(p)?;
         let now_t = self.now();
         let now = now_t.unix_timestamp();
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         if state_of(&row)?.is_terminal() {
             return Err(CoreError::Conflict("dsr_closed"));
@@ -179,7 +179,7 @@ impl Vault {
     pub async fn dsr_due_counts(&self) -> Result<Vec<pivault_store::DueCount>, CoreError> {
         let now = self.now().unix_timestamp();
         let near = now + i64::from(self.policy().dsr().near_due_days) * 86_400;
-        Ok(self.store().dsr_due_counts(now, near).await?)
+        Ok(self.store.dsr_due_counts(now, near).await?)
     }
 
     /// Logs a warning for each open request overdue or due within `near_due_days` (ids, kind
@@ -191,7 +191,7 @@ impl Vault {
         let now = self.now().unix_timestamp();
         let near = now + i64::from(self.policy().dsr().near_due_days) * 86_400;
         let due = self
-            .store()
+            .store
             .dsr_list(&DsrFilter {
                 due_before: Some(near),
                 limit: 1000,

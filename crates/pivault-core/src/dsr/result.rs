@@ -93,7 +93,7 @@ impl Vault {
     ) -> Result<(Vec<u8>, &'static str), CoreError> {
         Self::require_dsr_staff(p)?;
         let row = self
-            .store()
+            .store
             .dsr(id)
             .await?
             .ok_or(CoreError::NotFound("dsr"))?;
@@ -114,7 +114,7 @@ impl Vault {
         // parameters, both verified): its result is that one's.
         if let Some(orig) = &row.duplicate_of {
             let o = self
-                .store()
+                .store
                 .dsr(orig)
                 .await?
                 .ok_or(CoreError::NotFound("dsr"))?;
@@ -145,11 +145,12 @@ impl Vault {
             .as_deref()
             .ok_or(CoreError::Conflict("no_result"))?;
         let (key_id, sealed) = self
-            .store()
+            .store
             .dsr_result(&row.id)
             .await?
             .ok_or(CoreError::Conflict("result_shredded"))?;
         let dek = self
+            .sealer
             .dek(subject, SCOPE_PRIMARY)
             .await?
             .ok_or(CoreError::Conflict("result_shredded"))?;
@@ -166,7 +167,7 @@ impl Vault {
                 }
             )
         });
-        self.append_audit(vec![rec]).await?;
+        self.auditor.append(vec![rec]).await?;
         match format {
             ResultFormat::Json => Ok((plain[..].to_vec(), "application/json")),
             ResultFormat::Csv => {

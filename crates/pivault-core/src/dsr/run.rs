@@ -32,7 +32,7 @@ impl Vault {
     pub async fn dsr_run(&self, p: &Principal, id: &str) -> Result<DsrView, CoreError> {
         Self::require_dsr_staff(p)?;
         let row = self
-            .store()
+            .store
             .dsr(id)
             .await?
             .ok_or(CoreError::NotFound("dsr"))?;
@@ -41,7 +41,7 @@ impl Vault {
         match state_of(&row)? {
             DsrState::InProgress => {}
             DsrState::Failed => {
-                let mut tx = self.store().begin(now).await?;
+                let mut tx = self.store.begin(now).await?;
                 let mut r = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
                 if state_of(&r)? == DsrState::Failed {
                     r.failed_step = None;
@@ -61,7 +61,7 @@ impl Vault {
             _ => return Err(CoreError::Conflict("dsr_not_approved")),
         }
         if row.duplicate_of.is_some() {
-            let mut tx = self.store().begin(now).await?;
+            let mut tx = self.store.begin(now).await?;
             let mut r = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
             if state_of(&r)? == DsrState::InProgress {
                 r.step_results = json!({ "duplicate_of": r.duplicate_of }).to_string();
@@ -84,7 +84,7 @@ impl Vault {
         let mut cur = row;
         if state_of(&cur)? == DsrState::Failed {
             cur = self
-                .store()
+                .store
                 .dsr(id)
                 .await?
                 .ok_or(CoreError::NotFound("dsr"))?;
@@ -109,7 +109,7 @@ impl Vault {
                 // Another run moved the request meanwhile: follow it.
                 Ok(None) => {
                     cur = self
-                        .store()
+                        .store
                         .dsr(id)
                         .await?
                         .ok_or(CoreError::NotFound("dsr"))?;
@@ -136,7 +136,7 @@ impl Vault {
         step: &str,
     ) -> Result<DsrView, CoreError> {
         let now = self.now().unix_timestamp();
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         row.failed_step = Some(step.to_string());
         self.transition(&mut tx, &mut row, DsrState::Failed, actor, "failed", now)?;
@@ -156,7 +156,7 @@ impl Vault {
         last: bool,
     ) -> Result<Option<DsrRow>, CoreError> {
         let now = self.now().unix_timestamp();
-        let mut tx = self.store().begin(now).await?;
+        let mut tx = self.store.begin(now).await?;
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         if state_of(&row)? != DsrState::InProgress || steps_done(&row).iter().any(|s| s == step) {
             return Ok(None);
@@ -178,7 +178,7 @@ impl Vault {
             }
             "withdraw" => self.step_withdraw(&mut tx, &row, &subject, now).await?,
             "restrict_retained" => {
-                let dek = self.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
+                let dek = self.sealer.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
                 match dek {
                     Some(dek)
                         if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
@@ -199,7 +199,7 @@ impl Vault {
                 }
             }
             "shred" => {
-                let dek = self.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
+                let dek = self.sealer.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
                 match dek {
                     Some(dek)
                         if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
@@ -254,7 +254,7 @@ impl Vault {
         if shredded {
             self.shredded(&subject);
         } else if matches!(step, "correct" | "withdraw") {
-            self.facts_changed(&subject);
+            self.facts.changed(&subject);
         }
         Ok(Some(row))
     }
@@ -265,7 +265,8 @@ impl Vault {
         tx: &mut WriteTx,
         subject: &str,
     ) -> Result<Arc<Dek>, CoreError> {
-        self.dek_in(tx, subject, SCOPE_PRIMARY)
+        self.sealer
+            .dek_in(tx, subject, SCOPE_PRIMARY)
             .await?
             .ok_or(CoreError::Conflict("subject_key_missing"))
     }

@@ -5,6 +5,8 @@ use crate::dsr::CorrectionInput;
 use crate::dsr::PARAMS_CATEGORY;
 use crate::dsr::RESULT_CATEGORY;
 use crate::error::CoreError;
+use crate::services::facts::Facts;
+use crate::services::sealer::Sealer;
 use crate::values::format_timestamp;
 use crate::vault::Vault;
 use crate::FieldInput;
@@ -37,7 +39,7 @@ impl Vault {
         let mut cats: BTreeSet<&str> = BTreeSet::new();
         let mut n = 0;
         for r in fields.iter().filter(|r| r.restricted_until.is_none()) {
-            let v = Self::open_row(&dek, r)?;
+            let v = Sealer::open_row(&dek, r)?;
             cats.insert(r.category.as_str());
             records.entry(r.record.as_str()).or_default().push(json!({
                 "name": r.name,
@@ -225,7 +227,7 @@ impl Vault {
         now: i64,
     ) -> Result<Value, CoreError> {
         let params: Value = serde_json::from_str(&row.params).unwrap_or_default();
-        let (_, state) = Self::consent_state_in(tx, subject, self.now()).await?;
+        let (_, state) = Facts::consent_state_in(tx, subject, self.now()).await?;
         let mut targets: BTreeSet<(String, Option<String>)> = BTreeSet::new();
         match params["purposes"].as_array() {
             Some(ps) => {
@@ -319,7 +321,7 @@ impl Vault {
         }
         let results: Value = serde_json::from_str(&row.step_results).unwrap_or_default();
         let params: Value = serde_json::from_str(&row.params).unwrap_or_default();
-        let signer = self.keys().receipt_signer();
+        let signer = self.sealer.keys().receipt_signer();
         let payload = json!({
             "format": "pivault.deletion-receipt/1",
             "request_id": row.id,

@@ -1,11 +1,28 @@
 //! The auditor: building and appending audit entries, and the group-commit writer.
 
 use crate::error::CoreError;
-use crate::vault::Vault;
+use crate::services::audit_writer::AuditWriter;
 use pivault_domain::audit::AuditRecord;
+use pivault_store::Store;
 
-impl Vault {
-    pub(crate) fn audit_base(
+/// Builds audit entries and appends them through the group-commit writer.
+pub(crate) struct Auditor {
+    writer: AuditWriter,
+    policy_version: String,
+}
+
+impl Auditor {
+    /// An auditor stamping entries with `policy_version`; spawns the group-commit writer.
+    pub(crate) fn new(store: Store, policy_version: &str) -> Self {
+        Self {
+            writer: AuditWriter::spawn(store),
+            policy_version: policy_version.to_string(),
+        }
+    }
+
+    /// An entry of `action` by `actor` at `now` (unix seconds), outcome `ok`, stamped with the
+    /// policy version and the request id; the caller fills in subject, purpose, categories.
+    pub(crate) fn base(
         &self,
         actor: &str,
         action: &str,
@@ -17,7 +34,7 @@ impl Vault {
             actor: actor.to_string(),
             action: action.to_string(),
             outcome: "ok".into(),
-            policy_version: self.policy.version().to_string(),
+            policy_version: self.policy_version.clone(),
             request_id: request_id.map(str::to_string),
             ..AuditRecord::default()
         }
@@ -25,7 +42,7 @@ impl Vault {
 
     /// Appends audit entries that accompany no other change (decisions), by group commit;
     /// returns once they are committed.
-    pub(crate) async fn append_audit(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
-        self.audit.append(recs).await
+    pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
+        self.writer.append(recs).await
     }
 }

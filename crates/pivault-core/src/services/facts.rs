@@ -1,21 +1,23 @@
 //! Facts: what a decision needs to know about a subject, with its cache.
 
 use crate::error::CoreError;
+use crate::services::facts_cache::{CachedFacts, FactsCache};
+use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::services::sealer::SCOPE_RESTRICTED;
 use crate::subjects::parse_date;
 use crate::values::FieldValue;
-use crate::vault::Vault;
 use pivault_crypto::Dek;
 use pivault_domain::consent::{ConsentAction, ConsentEvent, ConsentState, GivenBy};
 use pivault_domain::identifiers::IdCardNumber;
+use pivault_store::Store;
 use pivault_store::{ConsentRow, FieldRow, WriteTx};
 use std::sync::Arc;
 use time::{Date, OffsetDateTime};
 
 pub(crate) const DOB_CATEGORY: &str = "user.demographic.date_of_birth";
 
-/// What [`Vault::subject_facts`] loads.
+/// What [`Facts::load`] loads.
 pub(crate) struct LoadedFacts {
     /// The earliest consent event still in the future (clock skew), unix seconds: the folded
     /// state changes then.
@@ -41,7 +43,25 @@ pub(crate) fn consent_event(r: &ConsentRow) -> Option<ConsentEvent> {
     })
 }
 
-impl Vault {
+/// What a decision needs to know about a subject (consent state, erased flag, region, birth
+/// date, and for reads its sealed fields and DEK), loaded from the store, with the decision
+/// API's facts cache.
+pub(crate) struct Facts {
+    cache: Arc<FactsCache>,
+    store: Store,
+    sealer: Arc<Sealer>,
+}
+
+impl Facts {
+    /// Facts over `store`, opening fields through `sealer`; spawns the cache's epoch watcher.
+    pub(crate) fn new(store: Store, sealer: Arc<Sealer>) -> Self {
+        Self {
+            cache: FactsCache::spawn(store.clone()),
+            store,
+            sealer,
+        }
+    }
+
     /// Birth date from the date-of-birth field, else from a resident ID number (GB 11643).
     pub(crate) fn birth_date_of(dek: Option<&Dek>, rows: &[FieldRow]) -> Option<Date> {
         let dek = dek?;
@@ -51,13 +71,13 @@ impl Vault {
                 continue;
             }
             if r.category == DOB_CATEGORY {
-                if let Ok(FieldValue::Text(s)) = Self::open_row(dek, r) {
+                if let Ok(FieldValue::Text(s)) = Sealer::open_row(dek, r) {
                     if let Some(d) = parse_date(&s) {
                         return Some(d);
                     }
                 }
             } else if r.category == "user.government_id.id_card" && from_id.is_none() {
-                if let Ok(FieldValue::Text(s)) = Self::open_row(dek, r) {
+                if let Ok(FieldValue::Text(s)) = Sealer::open_row(dek, r) {
                     from_id = IdCardNumber::parse(&s).ok().map(|i| i.birth_date());
                 }
             }
@@ -74,7 +94,7 @@ impl Vault {
         Ok(Self::fold_consents(rows, now))
     }
 
-    /// [`Vault::consent_state`] inside a write transaction: the ledger read through `tx`.
+    /// [`Facts::consent_state`] inside a write transaction: the ledger read through `tx`.
     pub(crate) async fn consent_state_in(
         tx: &mut WriteTx,
         subject_id: &str,
@@ -95,29 +115,29 @@ impl Vault {
 
     /// Decision facts of a subject, from the facts cache when it is current (see
     /// `facts_cache`), else loaded.
-    pub(crate) async fn cached_facts(
+    pub(crate) async fn cached(
         &self,
         subject_id: &str,
         now: OffsetDateTime,
-    ) -> Result<Arc<crate::services::facts_cache::CachedFacts>, CoreError> {
-        let stamp = self.facts.stamp();
-        if let Some(hit) = self.facts.get(subject_id, stamp, now.unix_timestamp()) {
+    ) -> Result<Arc<CachedFacts>, CoreError> {
+        let stamp = self.cache.stamp();
+        if let Some(hit) = self.cache.get(subject_id, stamp, now.unix_timestamp()) {
             return Ok(hit);
         }
-        let f = self.subject_facts(subject_id, now).await?;
+        let f = self.load(subject_id, now).await?;
         Ok(self
-            .facts
+            .cache
             .insert(subject_id, stamp, now.unix_timestamp(), f))
     }
 
     /// Forgets cached decision facts of `subject_id` after a local change to them.
-    pub(crate) fn facts_changed(&self, subject_id: &str) {
-        self.facts.invalidate(subject_id);
+    pub(crate) fn changed(&self, subject_id: &str) {
+        self.cache.invalidate(subject_id);
     }
 
     /// Everything a decision needs about a subject, loaded once: its row, fields, consent state
     /// at `now`, the DEK of the scope its fields are under, and its birth date.
-    pub(crate) async fn subject_facts(
+    pub(crate) async fn load(
         &self,
         subject_id: &str,
         now: OffsetDateTime,
@@ -131,8 +151,7 @@ impl Vault {
         if erased {
             // Erased, possibly through another instance: drop this instance's copy of the
             // shredded DEK.
-            self.cache
-                .remove(&Self::cache_key(subject_id, SCOPE_PRIMARY));
+            self.sealer.forget_scope(subject_id, SCOPE_PRIMARY);
         }
         let fields = self.store.fields(subject_id).await?;
         let (rows, consent) = self.consent_state(subject_id, now).await?;
@@ -142,6 +161,7 @@ impl Vault {
             .filter(|&at| at > now.unix_timestamp())
             .min();
         let dek = self
+            .sealer
             .dek(
                 subject_id,
                 if erased {

@@ -1,8 +1,11 @@
 //! Principals: API-key authentication and role checks.
 
 use crate::error::CoreError;
-use crate::vault::Vault;
 use pivault_domain::policy::Policy;
+use pivault_store::Store;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// Role for application services: create, put, read, look up, record consent.
 pub const ROLE_APP: &str = "app";
@@ -46,7 +49,26 @@ impl Principal {
 /// stops working within this time.
 pub const PRINCIPAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
-impl Vault {
+/// API-key authentication, with a short cache of recent successful authentications (keyed by
+/// the token's SHA-256), and role checks.
+pub(crate) struct Principals {
+    store: Store,
+    cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+}
+
+impl Principals {
+    /// Principals authenticated against the API keys in `store`.
+    pub(crate) fn new(store: Store) -> Self {
+        Self {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Ok` when `p` holds `role`.
+    ///
+    /// # Errors
+    /// `Forbidden` (`role_required`) otherwise.
     pub(crate) fn require_role(p: &Principal, role: &str) -> Result<(), CoreError> {
         if p.has_role(role) {
             Ok(())
@@ -62,7 +84,7 @@ impl Vault {
     ///
     /// # Errors
     /// `Unauthenticated` for a malformed, unknown or revoked token.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
+    pub(crate) async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
         let mut parts = token.splitn(3, '.');
         let (Some("pvk"), Some(key_id), Some(_)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -74,7 +96,7 @@ impl Vault {
         let h = pivault_crypto::token_hash(token);
         // Cache of recent successful authentications, keyed by the token's SHA-256: a lookup by
         // hash leaks nothing useful through timing (finding a match means a SHA-256 preimage).
-        if let Ok(cache) = self.principals.lock() {
+        if let Ok(cache) = self.cache.lock() {
             if let Some((p, at)) = cache.get(&h) {
                 if at.elapsed() < PRINCIPAL_CACHE_TTL {
                     return Ok(p.clone());
@@ -100,7 +122,7 @@ impl Vault {
             roles: split(&row.roles),
             purposes: split(&row.purposes),
         };
-        if let Ok(mut cache) = self.principals.lock() {
+        if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > 10_000 {
                 cache.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL);
             }

@@ -2,8 +2,9 @@
 
 use crate::error::CoreError;
 use crate::values::FieldValue;
-use crate::vault::Vault;
 use pivault_crypto::{Aad, Dek, WrappedDek};
+use pivault_crypto::{DekCache, KeyRing};
+use pivault_store::Store;
 use pivault_store::{FieldRow, KeyRow, WriteTx};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -12,7 +13,39 @@ pub(crate) const SCOPE_PRIMARY: &str = "primary";
 
 pub(crate) const SCOPE_RESTRICTED: &str = "restricted";
 
-impl Vault {
+/// The key ring and the DEK cache. Every field is sealed and opened here; DEKs are unwrapped
+/// under the key ring's KEK and cached (bounded, in memory only).
+pub(crate) struct Sealer {
+    keys: Arc<KeyRing>,
+    cache: DekCache,
+    store: Store,
+}
+
+impl Sealer {
+    /// A sealer over `keys`, reading wrapped DEKs from `store`; caches up to 100,000 DEKs.
+    pub(crate) fn new(keys: KeyRing, store: Store) -> Self {
+        Self {
+            keys: Arc::new(keys),
+            cache: DekCache::new(100_000),
+            store,
+        }
+    }
+
+    /// The key ring (blind index, code digests, receipt signer, audit key).
+    pub(crate) fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Forgets every cached DEK of a subject (after its primary DEK was destroyed).
+    pub(crate) fn forget(&self, subject_id: &str) {
+        self.cache.evict_prefix(&format!("{subject_id}/"));
+    }
+
+    /// Forgets the cached DEK of one scope of a subject.
+    pub(crate) fn forget_scope(&self, subject_id: &str, scope: &str) {
+        self.cache.remove(&Self::cache_key(subject_id, scope));
+    }
+
     pub(crate) fn cache_key(subject_id: &str, scope: &str) -> String {
         format!("{subject_id}/{scope}")
     }

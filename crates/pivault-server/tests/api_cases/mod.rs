@@ -361,9 +361,10 @@ pub async fn erasure_shreds_fields_and_keeps_orders_for_legal_obligation_only(ap
         .await
         .unwrap()
         .is_none());
-    assert!(app
-        .vault
-        .keys()
+    let (master, _) =
+        pivault_crypto::MasterSecret::load_or_create(&app.dir.path().join("master.key")).unwrap();
+    let keys = pivault_crypto::KeyRing::new(master, pivault_crypto::Suite::Aes256Gcm);
+    assert!(keys
         .unwrap_dek(
             &s,
             "restricted",
