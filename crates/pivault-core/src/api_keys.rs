@@ -1,7 +1,7 @@
 //! API keys: creating keys for application services and operators.
 
 use crate::error::CoreError;
-use crate::subjects::valid_name;
+use crate::values::valid_name;
 use crate::vault::Vault;
 use crate::ROLE_ADMIN;
 use crate::ROLE_APP;

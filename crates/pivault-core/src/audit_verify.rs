@@ -49,7 +49,6 @@
 //! names the same entry.
 
 use crate::error::CoreError;
-use crate::vault::Vault;
 use pivault_crypto::{chain_hash, AuditChainKey, KeyRing, CHAIN_FORMAT, GENESIS};
 use pivault_domain::audit::AuditRecord;
 use pivault_store::{Store, WriteTx};
@@ -118,16 +117,6 @@ impl Tally {
             }
             _ => {}
         }
-    }
-}
-
-impl Vault {
-    /// [`verify_audit`] on this vault's store with its key.
-    ///
-    /// # Errors
-    /// As [`verify_audit`].
-    pub async fn verify_audit(&self) -> Result<AuditVerifyReport, CoreError> {
-        verify_audit(&self.store, self.sealer.keys()).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::error::CoreError;
 use crate::services::principals::Principals;
-use crate::subjects::valid_name;
+use crate::values::valid_name;
 use crate::vault::Vault;
 use crate::Principal;
 use crate::ROLE_APP;

@@ -38,5 +38,5 @@ pub use erasure::{ErasureReceipt, RetainedCategory, ERASURE_GROUNDS};
 pub use error::{CoreError, Denial};
 pub use reads::{LookupResult, ReadResult};
 pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};
-pub use subjects::{FieldInput, FieldOutput};
+pub use values::{FieldInput, FieldOutput};
 pub use vault::{ReceiptKey, Vault};

@@ -7,8 +7,11 @@ use crate::services::facts::DOB_CATEGORY;
 use crate::services::principals::Principals;
 use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
+use crate::values::parse_date;
+use crate::values::valid_name;
 use crate::values::FieldValue;
 use crate::vault::Vault;
+use crate::FieldInput;
 use crate::Principal;
 use crate::ROLE_APP;
 use pivault_crypto::Dek;
@@ -28,52 +31,12 @@ pub(crate) const ERASED_ACCOUNT: &str = "erased_account_id";
 
 pub(crate) const MAX_FIELDS_PER_REQUEST: usize = 256;
 
-/// One field to write: a category-tagged value.
-#[derive(Debug, Clone)]
-pub struct FieldInput {
-    /// Category key from the policy.
-    pub category: String,
-    /// Field name within the record; defaults to the category key.
-    pub name: Option<String>,
-    /// Record within the subject; defaults to `profile`.
-    pub record: Option<String>,
-    /// The value, as JSON, interpreted by the category's value type.
-    pub value: serde_json::Value,
-}
-
-/// One field returned by a read.
-#[derive(Debug, Clone)]
-pub struct FieldOutput {
-    /// Record.
-    pub record: String,
-    /// Field name.
-    pub name: String,
-    /// Category key.
-    pub category: String,
-    /// Decrypted value.
-    pub value: FieldValue,
-    /// Unix seconds until which a restricted field is retained, if restricted.
-    pub restricted_until: Option<i64>,
-}
-
 pub(crate) struct Prepared<'p> {
     pub(crate) category: &'p Category,
     pub(crate) record: String,
     pub(crate) name: String,
     pub(crate) value: FieldValue,
     pub(crate) ident: Option<(IdentifierKind, String)>,
-}
-
-pub(crate) fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
-}
-
-pub(crate) fn parse_date(s: &str) -> Option<Date> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(s.trim(), &fmt).ok()
 }
 
 impl Vault {

@@ -7,7 +7,7 @@
 use base64::Engine as _;
 use pivault_domain::policy::ValueType;
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 /// A field value.
 #[derive(Clone, PartialEq, Eq)]
@@ -245,4 +245,46 @@ mod tests {
         let s = format!("{:?}", FieldValue::Text("15563170669".into()));
         assert!(!s.contains("15563170669"));
     }
+}
+
+/// A record or field name, or a principal name: 1-128 characters of `A-Z a-z 0-9 _ . : -`.
+pub(crate) fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+/// A calendar date as `YYYY-MM-DD` (surrounding spaces ignored).
+pub(crate) fn parse_date(s: &str) -> Option<Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(s.trim(), &fmt).ok()
+}
+
+/// One field to write: a category-tagged value.
+#[derive(Debug, Clone)]
+pub struct FieldInput {
+    /// Category key from the policy.
+    pub category: String,
+    /// Field name within the record; defaults to the category key.
+    pub name: Option<String>,
+    /// Record within the subject; defaults to `profile`.
+    pub record: Option<String>,
+    /// The value, as JSON, interpreted by the category's value type.
+    pub value: serde_json::Value,
+}
+
+/// One field returned by a read.
+#[derive(Debug, Clone)]
+pub struct FieldOutput {
+    /// Record.
+    pub record: String,
+    /// Field name.
+    pub name: String,
+    /// Category key.
+    pub category: String,
+    /// Decrypted value.
+    pub value: FieldValue,
+    /// Unix seconds until which a restricted field is retained, if restricted.
+    pub restricted_until: Option<i64>,
 }

@@ -156,4 +156,12 @@ impl Vault {
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
     }
+
+    /// [`crate::audit_verify::verify_audit`] on this vault's store with its key.
+    ///
+    /// # Errors
+    /// As [`crate::audit_verify::verify_audit`].
+    pub async fn verify_audit(&self) -> Result<crate::AuditVerifyReport, CoreError> {
+        crate::audit_verify::verify_audit(&self.store, self.sealer.keys()).await
+    }
 }

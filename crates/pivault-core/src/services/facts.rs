@@ -1,11 +1,12 @@
 //! Facts: what a decision needs to know about a subject, with its cache.
 
 use crate::error::CoreError;
+pub(crate) use crate::services::facts_cache::LoadedFacts;
 use crate::services::facts_cache::{CachedFacts, FactsCache};
 use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::services::sealer::SCOPE_RESTRICTED;
-use crate::subjects::parse_date;
+use crate::values::parse_date;
 use crate::values::FieldValue;
 use pivault_crypto::Dek;
 use pivault_domain::consent::{ConsentAction, ConsentEvent, ConsentState, GivenBy};
@@ -16,19 +17,6 @@ use std::sync::Arc;
 use time::{Date, OffsetDateTime};
 
 pub(crate) const DOB_CATEGORY: &str = "user.demographic.date_of_birth";
-
-/// What [`Facts::load`] loads.
-pub(crate) struct LoadedFacts {
-    /// The earliest consent event still in the future (clock skew), unix seconds: the folded
-    /// state changes then.
-    pub(crate) next_consent_at: Option<i64>,
-    pub(crate) erased: bool,
-    pub(crate) home_region: Option<String>,
-    pub(crate) fields: Vec<FieldRow>,
-    pub(crate) consent: ConsentState,
-    pub(crate) dek: Option<Arc<Dek>>,
-    pub(crate) birth_date: Option<Date>,
-}
 
 pub(crate) fn consent_event(r: &ConsentRow) -> Option<ConsentEvent> {
     Some(ConsentEvent {

@@ -11,8 +11,9 @@
 //!   PI never use this cache; they load facts in the request.
 //! - Entries hold a birth date (PI) in memory only, like the DEK cache; bounded in size.
 
-use crate::services::facts::LoadedFacts;
+use pivault_crypto::Dek;
 use pivault_domain::consent::ConsentState;
+use pivault_store::FieldRow;
 use pivault_store::Store;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -129,4 +130,17 @@ impl FactsCache {
             map.pop(subject);
         }
     }
+}
+
+/// What [`Facts::load`] loads.
+pub(crate) struct LoadedFacts {
+    /// The earliest consent event still in the future (clock skew), unix seconds: the folded
+    /// state changes then.
+    pub(crate) next_consent_at: Option<i64>,
+    pub(crate) erased: bool,
+    pub(crate) home_region: Option<String>,
+    pub(crate) fields: Vec<FieldRow>,
+    pub(crate) consent: ConsentState,
+    pub(crate) dek: Option<Arc<Dek>>,
+    pub(crate) birth_date: Option<Date>,
 }
