@@ -20,6 +20,7 @@ pub mod error;
 pub mod identifiers;
 pub mod policy;
 
+pub use consent::ConsentMethod;
 pub use erasure::ErasureGround;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
