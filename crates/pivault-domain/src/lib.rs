@@ -4,7 +4,7 @@
 //! the policy model and parser ([`policy`]: categories, purposes, legal bases,
 //! retention), the consent ledger fold ([`consent`]), the purpose decision
 //! ([`decision`]: a pure function of policy, subject facts, request and time),
-//! data subject requests ([`dsr`]: kinds, states, deadlines), the
+//! data subject requests ([`dsr`]: kinds, states, steps, deadlines), the
 //! grounds of an erasure ([`erasure`]), the audit record model ([`audit`]),
 //! the [`clock`], and the crate error
 //! ([`DomainError`]). Reading files, clocks and
@@ -21,6 +21,7 @@ pub mod identifiers;
 pub mod policy;
 
 pub use consent::ConsentMethod;
+pub use dsr::DsrStep;
 pub use erasure::ErasureGround;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
