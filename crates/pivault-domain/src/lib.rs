@@ -26,8 +26,8 @@ pub use erasure::ErasureGround;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
 pub use policy::{
-    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, Recipient, RecipientKind,
-    Retention, RetentionAnchor, Sensitivity, ValueType,
+    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, PurposeId, Recipient,
+    RecipientKind, Retention, RetentionAnchor, Sensitivity, ValueType,
 };
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod diagnostics;
 mod load;
 mod load_dsr;
 mod model;
+mod purpose_id;
 mod read;
 mod tree;
 
@@ -43,6 +44,7 @@ pub use model::{
     Category, LegalBasis, Purpose, Recipient, RecipientKind, Retention, RetentionAnchor,
     Sensitivity, ValueType,
 };
+pub use purpose_id::PurposeId;
 
 use load::build;
 use read::Ctx;
