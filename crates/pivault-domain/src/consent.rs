@@ -15,8 +15,10 @@ use time::OffsetDateTime;
 
 use crate::identifiers::InvalidValue;
 
-/// Grant or withdraw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Grant or withdraw. Wire and storage name: [`as_str`](Self::as_str), also
+/// the serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ConsentAction {
     /// Consent given (PIPL Art. 14).
     Grant,
@@ -25,6 +27,8 @@ pub enum ConsentAction {
 }
 
 impl ConsentAction {
+    /// Both actions.
+    pub const ALL: [ConsentAction; 2] = [ConsentAction::Grant, ConsentAction::Withdraw];
     /// Wire name: `grant` | `withdraw`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -45,15 +49,20 @@ impl ConsentAction {
 }
 
 /// Who gave the consent: the PI subject, or the guardian of a minor (PIPL Art. 31).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Wire and storage name: [`as_str`](Self::as_str), also the serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GivenBy {
     /// The PI subject themself (`self` on the wire).
+    #[serde(rename = "self")]
     Subject,
     /// A parent or guardian (`guardian`).
     Guardian,
 }
 
 impl GivenBy {
+    /// Both givers.
+    pub const ALL: [GivenBy; 2] = [GivenBy::Subject, GivenBy::Guardian];
     /// Wire name: `self` | `guardian`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -70,6 +79,18 @@ impl GivenBy {
             "guardian" => Some(Self::Guardian),
             _ => None,
         }
+    }
+}
+
+impl fmt::Display for ConsentAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for GivenBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -458,5 +479,27 @@ mod tests {
             );
             assert_eq!(from_serde_name::<ConsentMethod>(s), None, "{s:?}");
         }
+    }
+
+    #[test]
+    fn consent_actions_and_givers_round_trip_through_display_and_serde() {
+        use crate::testutil::{from_serde_name, serde_name};
+        let actions: Vec<&str> = ConsentAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(actions, ["grant", "withdraw"]);
+        for a in ConsentAction::ALL {
+            assert_eq!(ConsentAction::parse(a.as_str()), Some(a));
+            assert_eq!(a.to_string(), a.as_str());
+            assert_eq!(serde_name(a), a.as_str());
+            assert_eq!(from_serde_name::<ConsentAction>(a.as_str()), Some(a));
+        }
+        let givers: Vec<&str> = GivenBy::ALL.iter().map(|g| g.as_str()).collect();
+        assert_eq!(givers, ["self", "guardian"]);
+        for g in GivenBy::ALL {
+            assert_eq!(GivenBy::parse(g.as_str()), Some(g));
+            assert_eq!(g.to_string(), g.as_str());
+            assert_eq!(serde_name(g), g.as_str());
+            assert_eq!(from_serde_name::<GivenBy>(g.as_str()), Some(g));
+        }
+        assert_eq!(from_serde_name::<GivenBy>("subject"), None);
     }
 }

@@ -1,12 +1,18 @@
 //! What a decision is asked: the [`Action`], a claimed §5.4 [`Exception`], the
 //! [`AccessRequest`] and the [`SubjectFacts`] it is decided on.
 
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
 use crate::consent::ConsentState;
 use crate::policy::LegalBasis;
 use time::Date;
 
-/// What is done with the PI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What is done with the PI. Wire name: [`as_str`](Self::as_str), also the
+/// serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Collect and store (PIPL Art. 4 "handling" includes collection).
     Collect,
@@ -56,6 +62,12 @@ impl Action {
             self,
             Self::Share | Self::Transfer | Self::Disclose | Self::CrossBorderTransfer
         )
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -197,4 +209,33 @@ pub struct SubjectFacts<'a> {
     /// The region the customer chose for its business data (§6.3); defaults to the policy's
     /// storage region.
     pub home_region: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{from_serde_name, serde_name};
+
+    #[test]
+    fn actions_round_trip_through_parse_display_and_serde() {
+        let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "collect",
+                "use",
+                "share",
+                "transfer",
+                "disclose",
+                "cross_border_transfer"
+            ]
+        );
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+            assert_eq!(a.to_string(), a.as_str());
+            assert_eq!(serde_name(a), a.as_str());
+            assert_eq!(from_serde_name::<Action>(a.as_str()), Some(a));
+        }
+        assert_eq!(Action::parse("crossBorderTransfer"), None);
+    }
 }
