@@ -7,10 +7,18 @@
 //!   same time are ordered by ledger sequence. Folding is order-independent.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Grant or withdraw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use crate::identifiers::InvalidValue;
+
+/// Grant or withdraw. Wire and storage name: [`as_str`](Self::as_str), also
+/// the serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ConsentAction {
     /// Consent given (PIPL Art. 14).
     Grant,
@@ -19,6 +27,8 @@ pub enum ConsentAction {
 }
 
 impl ConsentAction {
+    /// Both actions.
+    pub const ALL: [ConsentAction; 2] = [ConsentAction::Grant, ConsentAction::Withdraw];
     /// Wire name: `grant` | `withdraw`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -39,15 +49,20 @@ impl ConsentAction {
 }
 
 /// Who gave the consent: the PI subject, or the guardian of a minor (PIPL Art. 31).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Wire and storage name: [`as_str`](Self::as_str), also the serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum GivenBy {
     /// The PI subject themself (`self` on the wire).
+    #[serde(rename = "self")]
     Subject,
     /// A parent or guardian (`guardian`).
     Guardian,
 }
 
 impl GivenBy {
+    /// Both givers.
+    pub const ALL: [GivenBy; 2] = [GivenBy::Subject, GivenBy::Guardian];
     /// Wire name: `self` | `guardian`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -64,6 +79,103 @@ impl GivenBy {
             "guardian" => Some(Self::Guardian),
             _ => None,
         }
+    }
+}
+
+impl fmt::Display for ConsentAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for GivenBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a consent was collected, recorded with it so the handler can prove the
+/// consent was given, and given explicitly and on full information (PIPL
+/// Art. 14 para. 1; GB/T 35273-2020 §5.4 on obtaining authorised consent and
+/// §10.1 on keeping records of it). Wire and storage name:
+/// [`as_str`](Self::as_str), also the serde form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMethod {
+    /// `web`: on a web page, e.g. the service website the policy covers.
+    Web,
+    /// `app`: in a client application.
+    App,
+    /// `api`: submitted by an application service through the API.
+    Api,
+    /// `import`: imported in bulk from records kept elsewhere.
+    Import,
+    /// `paper`: a signed paper form.
+    Paper,
+    /// `phone`: by telephone.
+    Phone,
+    /// `email`: by email.
+    Email,
+    /// `dsr`: recorded by a data subject request, e.g. the withdrawal a
+    /// withdrawal or account cancellation request makes (PIPL Art. 15;
+    /// policy §7.2).
+    Dsr,
+}
+
+impl ConsentMethod {
+    /// Every method, in the order of pivault-core's `CONSENT_METHODS`.
+    pub const ALL: [ConsentMethod; 8] = [
+        ConsentMethod::Web,
+        ConsentMethod::App,
+        ConsentMethod::Api,
+        ConsentMethod::Import,
+        ConsentMethod::Paper,
+        ConsentMethod::Phone,
+        ConsentMethod::Email,
+        ConsentMethod::Dsr,
+    ];
+
+    /// `web`, `app`, `api`, `import`, `paper`, `phone`, `email` or `dsr`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Web => "web",
+            Self::App => "app",
+            Self::Api => "api",
+            Self::Import => "import",
+            Self::Paper => "paper",
+            Self::Phone => "phone",
+            Self::Email => "email",
+            Self::Dsr => "dsr",
+        }
+    }
+
+    /// The method spelled as [`as_str`](Self::as_str) does; `None` otherwise.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+impl fmt::Display for ConsentMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ConsentMethod {
+    type Err = InvalidValue;
+
+    /// The method spelled as [`as_str`](Self::as_str) does.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] with code `unknown_method` (the code pivault-core
+    /// already answers with) for any other text.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or(InvalidValue {
+            code: "unknown_method",
+            reason: "not a consent collection method",
+        })
     }
 }
 
@@ -336,5 +448,58 @@ mod tests {
         let s = ConsentState::fold([&g, &w], t);
         assert!(s.active("ads").is_some());
         assert_eq!(s.active_purposes(), vec!["ads"]);
+    }
+
+    /// pivault-core's `CONSENT_METHODS`, copied: the wire forms must not drift.
+    const CORE_CONSENT_METHODS: [&str; 8] = [
+        "web", "app", "api", "import", "paper", "phone", "email", "dsr",
+    ];
+
+    #[test]
+    fn consent_method_wire_names_match_core_in_order() {
+        let names: Vec<&str> = ConsentMethod::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(names, CORE_CONSENT_METHODS);
+    }
+
+    #[test]
+    fn consent_methods_round_trip_through_parse_from_str_display_and_serde() {
+        use crate::testutil::{from_serde_name, serde_name};
+        for m in ConsentMethod::ALL {
+            assert_eq!(ConsentMethod::parse(m.as_str()), Some(m));
+            assert_eq!(m.as_str().parse::<ConsentMethod>(), Ok(m));
+            assert_eq!(m.to_string(), m.as_str());
+            assert_eq!(serde_name(m), m.as_str());
+            assert_eq!(from_serde_name::<ConsentMethod>(m.as_str()), Some(m));
+        }
+        for s in ["", "Web", "sms", "web ", "DSR"] {
+            assert_eq!(ConsentMethod::parse(s), None, "{s:?}");
+            assert_eq!(
+                s.parse::<ConsentMethod>().unwrap_err().code,
+                "unknown_method"
+            );
+            assert_eq!(from_serde_name::<ConsentMethod>(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn consent_actions_and_givers_round_trip_through_display_and_serde() {
+        use crate::testutil::{from_serde_name, serde_name};
+        let actions: Vec<&str> = ConsentAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(actions, ["grant", "withdraw"]);
+        for a in ConsentAction::ALL {
+            assert_eq!(ConsentAction::parse(a.as_str()), Some(a));
+            assert_eq!(a.to_string(), a.as_str());
+            assert_eq!(serde_name(a), a.as_str());
+            assert_eq!(from_serde_name::<ConsentAction>(a.as_str()), Some(a));
+        }
+        let givers: Vec<&str> = GivenBy::ALL.iter().map(|g| g.as_str()).collect();
+        assert_eq!(givers, ["self", "guardian"]);
+        for g in GivenBy::ALL {
+            assert_eq!(GivenBy::parse(g.as_str()), Some(g));
+            assert_eq!(g.to_string(), g.as_str());
+            assert_eq!(serde_name(g), g.as_str());
+            assert_eq!(from_serde_name::<GivenBy>(g.as_str()), Some(g));
+        }
+        assert_eq!(from_serde_name::<GivenBy>("subject"), None);
     }
 }

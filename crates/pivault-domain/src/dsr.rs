@@ -133,6 +133,124 @@ impl FromStr for DsrKind {
 }
 
 // ---------------------------------------------------------------------------
+// Steps
+
+/// One step of carrying out a request. Each kind runs its steps in the order
+/// [`steps`](DsrStep::steps) gives; each step commits its change, its progress
+/// and its audit entry together, so a request resumes at its first step not
+/// done, and a failed step (`failed(step)`) stops every later one.
+///
+/// Wire and storage name: [`as_str`](Self::as_str), also the serde form (the
+/// `steps_done` of a request and the audit action `step.<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DsrStep {
+    /// `package`: assemble what we hold on the subject and how it is processed,
+    /// for access or as a copy (PIPL Art. 45 paras. 1 and 3).
+    Package,
+    /// `explain`: explain the processing rules (PIPL Art. 48).
+    Explain,
+    /// `correct`: apply the corrections asked for (PIPL Art. 46).
+    Correct,
+    /// `withdraw`: record the withdrawal of consents; processing before it
+    /// stays lawful (PIPL Art. 15; policy §7.2).
+    Withdraw,
+    /// `restrict_retained`: categories still under a legal retention period are
+    /// kept, restricted to storage and protection, until it ends (PIPL Art. 47
+    /// para. 2; policy §4.2).
+    RestrictRetained,
+    /// `shred`: delete everything else by destroying the subject's key (PIPL
+    /// Art. 47 para. 1; policy §7.1).
+    Shred,
+    /// `notify_recipients`: tell the parties the PI was provided to that it is
+    /// deleted (GB/T 35273-2020 §8.3 b)–c); PIPL Art. 21, 23).
+    NotifyRecipients,
+    /// `receipt`: answer the subject with what was done (PIPL Art. 50; policy
+    /// §XI, within the deadline).
+    Receipt,
+}
+
+impl DsrStep {
+    /// Every step, in the order a request may meet them.
+    pub const ALL: [DsrStep; 8] = [
+        DsrStep::Package,
+        DsrStep::Explain,
+        DsrStep::Correct,
+        DsrStep::Withdraw,
+        DsrStep::RestrictRetained,
+        DsrStep::Shred,
+        DsrStep::NotifyRecipients,
+        DsrStep::Receipt,
+    ];
+
+    /// `package`, `explain`, `correct`, `withdraw`, `restrict_retained`,
+    /// `shred`, `notify_recipients` or `receipt`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DsrStep::Package => "package",
+            DsrStep::Explain => "explain",
+            DsrStep::Correct => "correct",
+            DsrStep::Withdraw => "withdraw",
+            DsrStep::RestrictRetained => "restrict_retained",
+            DsrStep::Shred => "shred",
+            DsrStep::NotifyRecipients => "notify_recipients",
+            DsrStep::Receipt => "receipt",
+        }
+    }
+
+    /// The step spelled as [`as_str`](Self::as_str) does; `None` otherwise.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The steps of a request of `kind`, in execution order: access and copy
+    /// `package`; explanation `explain`; correction `correct`; withdrawal
+    /// `withdraw`; deletion `restrict_retained`, `shred`, `notify_recipients`,
+    /// `receipt`; cancellation `withdraw` and then deletion's steps (it ends
+    /// the service, PIPL Art. 47 para. 1(2)).
+    #[must_use]
+    pub fn steps(kind: DsrKind) -> &'static [DsrStep] {
+        use DsrStep::{
+            Correct, Explain, NotifyRecipients, Package, Receipt, RestrictRetained, Shred, Withdraw,
+        };
+        match kind {
+            DsrKind::Access | DsrKind::Copy => &[Package],
+            DsrKind::Explanation => &[Explain],
+            DsrKind::Correction => &[Correct],
+            DsrKind::Withdrawal => &[Withdraw],
+            DsrKind::Deletion => &[RestrictRetained, Shred, NotifyRecipients, Receipt],
+            DsrKind::Cancellation => {
+                &[Withdraw, RestrictRetained, Shred, NotifyRecipients, Receipt]
+            }
+        }
+    }
+}
+
+impl fmt::Display for DsrStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DsrStep {
+    type Err = InvalidValue;
+
+    /// The step spelled as [`as_str`](Self::as_str) does.
+    ///
+    /// # Errors
+    /// [`InvalidValue`] with code `dsr_step_unknown` (the code pivault-core
+    /// already answers with) for any other text.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s).ok_or(InvalidValue {
+            code: "dsr_step_unknown",
+            reason: "not a DSR step",
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
 // States
 
 /// Where a request is in its life cycle. Moves are allowed by

@@ -4,7 +4,9 @@
 //! the policy model and parser ([`policy`]: categories, purposes, legal bases,
 //! retention), the consent ledger fold ([`consent`]), the purpose decision
 //! ([`decision`]: a pure function of policy, subject facts, request and time),
-//! the audit record model ([`audit`]), the [`clock`], and the crate error
+//! data subject requests ([`dsr`]: kinds, states, steps, deadlines), the
+//! grounds of an erasure ([`erasure`]), the audit record model ([`audit`]),
+//! the [`clock`], and the crate error
 //! ([`DomainError`]). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
@@ -13,13 +15,20 @@ pub mod clock;
 pub mod consent;
 pub mod decision;
 pub mod dsr;
+pub mod erasure;
 pub mod error;
 pub mod identifiers;
 pub mod policy;
 
+pub use consent::ConsentMethod;
+pub use dsr::DsrStep;
+pub use erasure::ErasureGround;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
 pub use policy::{
-    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, Recipient, RecipientKind,
-    Retention, RetentionAnchor, Sensitivity, ValueType,
+    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, PurposeId, Recipient,
+    RecipientKind, Retention, RetentionAnchor, Sensitivity, ValueType,
 };
+
+#[cfg(test)]
+mod testutil;

@@ -454,3 +454,71 @@ proptest! {
         prop_assert!(j.extended_due(early) <= j.extended_due(late));
     }
 }
+
+#[test]
+fn steps_round_trip_through_their_names_and_serde() {
+    let names: Vec<&str> = DsrStep::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "package",
+            "explain",
+            "correct",
+            "withdraw",
+            "restrict_retained",
+            "shred",
+            "notify_recipients",
+            "receipt"
+        ]
+    );
+    for step in DsrStep::ALL {
+        assert_eq!(DsrStep::parse(step.as_str()), Some(step));
+        assert_eq!(step.as_str().parse::<DsrStep>(), Ok(step));
+        assert_eq!(step.to_string(), step.as_str());
+        assert_eq!(serde_name(step), step.as_str());
+        assert_eq!(from_name::<DsrStep>(step.as_str()), step);
+    }
+    for s in ["", "Shred", "restrict", "notify", "step.shred", "shred "] {
+        assert_eq!(DsrStep::parse(s), None, "{s:?}");
+        assert_eq!(s.parse::<DsrStep>().unwrap_err().code, "dsr_step_unknown");
+    }
+}
+
+/// pivault-core's `steps_of`, copied as text: the order decides resumption.
+#[test]
+fn steps_of_each_kind_match_core() {
+    let expected: [(DsrKind, &[&str]); 7] = [
+        (DsrKind::Access, &["package"]),
+        (DsrKind::Copy, &["package"]),
+        (DsrKind::Explanation, &["explain"]),
+        (DsrKind::Correction, &["correct"]),
+        (DsrKind::Withdrawal, &["withdraw"]),
+        (
+            DsrKind::Deletion,
+            &["restrict_retained", "shred", "notify_recipients", "receipt"],
+        ),
+        (
+            DsrKind::Cancellation,
+            &[
+                "withdraw",
+                "restrict_retained",
+                "shred",
+                "notify_recipients",
+                "receipt",
+            ],
+        ),
+    ];
+    for (kind, names) in expected {
+        let got: Vec<&str> = DsrStep::steps(kind).iter().map(|s| s.as_str()).collect();
+        assert_eq!(got, names, "{kind}");
+    }
+    // Every step is used by some kind.
+    for step in DsrStep::ALL {
+        assert!(
+            DsrKind::ALL
+                .iter()
+                .any(|&k| DsrStep::steps(k).contains(&step)),
+            "{step}"
+        );
+    }
+}

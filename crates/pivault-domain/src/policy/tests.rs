@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use proptest::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::dsr::{DayKind, Period};
