@@ -4,12 +4,13 @@
 //! the policy model and parser ([`policy`]: categories, purposes, legal bases,
 //! retention), the consent ledger fold ([`consent`]), the purpose decision
 //! ([`decision`]: a pure function of policy, subject facts, request and time),
-//! the audit record model ([`audit`]), the [`clock`], and the crate error
-//! ([`DomainError`]). Reading files, clocks and
+//! the audit record model ([`audit`]), the [`clock`], the crate error
+//! ([`DomainError`]) and the service's error vocabulary ([`Code`]). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
 pub mod audit;
 pub mod clock;
+pub mod code;
 pub mod consent;
 pub mod decision;
 pub mod dsr;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod identifiers;
 pub mod policy;
 
+pub use code::Code;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
 pub use policy::{
