@@ -26,6 +26,7 @@ mod vault;
 
 pub use audit_verify::AuditVerifyReport;
 pub use error::{CoreError, Denial};
+pub use pivault_store::{DsrFilter, StorageFault};
 pub use vault::{
     ConsentInput, ErasureReceipt, FieldInput, FieldOutput, LookupResult, Principal, ReadResult,
     RetainedCategory, Vault, CONSENT_METHODS, ERASURE_GROUNDS, ROLE_ADMIN, ROLE_APP,
