@@ -280,8 +280,8 @@ codes! {
     NotADirectory = ("not_a_directory", 422, "The import path is not a directory."),
     /// An internal error; the cause is logged under the request id.
     Internal = ("internal", 500, "An internal error; the cause is logged under the request id."),
-    /// A test fault stopped the operation (test builds only).
-    FaultInjected = ("fault_injected", 500, "A test fault stopped the operation (test builds only)."),
+    /// An injected fault (tests and drills) stopped the operation.
+    FaultInjected = ("fault_injected", 500, "An injected fault (tests and drills) stopped the operation."),
     /// The system random number generator failed.
     RngUnavailable = ("rng_unavailable", 500, "The system random number generator failed."),
     /// A subject that is not erased has no data key.
