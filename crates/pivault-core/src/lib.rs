@@ -36,6 +36,7 @@ pub use audit_verify::AuditVerifyReport;
 pub use consents::{ConsentInput, CONSENT_METHODS};
 pub use erasure::{ErasureReceipt, RetainedCategory, ERASURE_GROUNDS};
 pub use error::{CoreError, Denial};
+pub use pivault_store::{DsrFilter, StorageFault};
 pub use reads::{LookupResult, ReadResult};
 pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};
 pub use values::{FieldInput, FieldOutput};

@@ -6,12 +6,13 @@
 //! ([`decision`]: a pure function of policy, subject facts, request and time),
 //! data subject requests ([`dsr`]: kinds, states, steps, deadlines), the
 //! grounds of an erasure ([`erasure`]), the audit record model ([`audit`]),
-//! the [`clock`], and the crate error
-//! ([`DomainError`]). Reading files, clocks and
+//! the [`clock`], the crate error ([`DomainError`]) and the service's error
+//! vocabulary ([`Code`]). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
 pub mod audit;
 pub mod clock;
+pub mod code;
 pub mod consent;
 pub mod decision;
 pub mod dsr;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod identifiers;
 pub mod policy;
 
+pub use code::Code;
 pub use consent::ConsentMethod;
 pub use dsr::DsrStep;
 pub use erasure::ErasureGround;

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
 use pivault_core::Principal;
+use pivault_domain::Code;
 use serde::de::DeserializeOwned;
 
 /// A JSON body. Unlike `axum::Json`, its errors never include serde's message (which can
@@ -28,24 +29,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             });
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "send the body as Content-Type: application/json",
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the body is larger than 1 MiB",
-                )
+                ApiError::new(Code::BodyTooLarge, "the body is larger than 1 MiB")
             } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "body_unreadable",
-                    "the request body could not be read",
-                )
+                ApiError::new(Code::BodyUnreadable, "the request body could not be read")
             }
         })?;
         serde_json::from_slice::<T>(&bytes).map(ApiJson).map_err(|e| {
@@ -53,13 +45,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             let at = format!("line {} column {}", e.line(), e.column());
             match e.classify() {
                 Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
+                Code::MalformedJson,
                     format!("the body is not valid JSON (at {at})"),
                 ),
                 Category::Data => ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
+                Code::InvalidBody,
                     format!("the body does not match the schema: an unknown field, a missing field or a wrong type (at {at})"),
                 ),
             }

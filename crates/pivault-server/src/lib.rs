@@ -6,16 +6,19 @@
 //! handler becomes a 500 with a code, never a dropped connection; request ids are set on the
 //! way in and returned on the way out (`x-request-id`).
 
-pub mod dsr;
 pub mod error;
 pub mod extract;
-pub mod v1;
+pub mod routes;
+
+/// The `/v1/dsr` routes and the notifier-backed code sender (kept at `pivault_server::dsr`).
+pub use routes::dsr;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::response::IntoResponse;
 use axum::Router;
 use pivault_core::Vault;
+use pivault_domain::Code;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -33,13 +36,7 @@ pub struct AppState {
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     // The panic payload may hold anything; it is not logged or returned.
-    tracing::error!("handler panicked");
-    error::ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-    .into_response()
+    error::ApiError::internal("handler panicked").into_response()
 }
 
 /// Refuses a body whose declared length is over the limit before reading it (otherwise a
@@ -54,47 +51,29 @@ async fn reject_oversized(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return error::ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the body is larger than 1 MiB",
-        )
-        .into_response();
+        return error::ApiError::new(Code::BodyTooLarge, "the body is larger than 1 MiB")
+            .into_response();
     }
     next.run(req).await
-}
-
-/// `GET /readyz`: 200 `{"status": "ready"}` while writes are being stored; 503 with
-/// `storage_full` / `storage_unavailable` (and `Retry-After`) from a storage fault until a write
-/// succeeds again. While not ready, the check itself tries a small write (at most once a
-/// second), so readiness comes back when the storage does, with or without traffic.
-/// (`/healthz` only says the process is up.)
-async fn readyz(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> axum::response::Response {
-    match state.vault.write_readiness().await {
-        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
-        Err(fault) => error::ApiError::storage(fault).into_response(),
-    }
 }
 
 /// The full application router.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .nest("/v1", v1::routes().merge(dsr::routes()))
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/readyz", axum::routing::get(readyz))
-        .route("/metrics", axum::routing::get(dsr::metrics))
-        .fallback(|| async {
-            error::ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
-        })
+        .nest("/v1", routes::v1())
+        .merge(routes::health::routes())
+        .route("/metrics", axum::routing::get(routes::dsr::metrics))
+        .fallback(|| async { error::ApiError::new(Code::RouteNotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
-            error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            error::ApiError::new(Code::MethodNotAllowed, "method not allowed on this route")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(reject_oversized))
         .layer(CatchPanicLayer::custom(panic_response))
+        // Inside the request-id layers (the id is set), outside everything that answers with
+        // an error (handlers, extractors, the size check, the panic catcher).
+        .layer(axum::middleware::from_fn(error::log_errors))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             // Path only (ids, no PI); the query string is left out on purpose.
             tracing::info_span!(

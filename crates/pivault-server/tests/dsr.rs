@@ -550,8 +550,14 @@ async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps(
     let (st, v) = run(&app, &id).await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
-        (409, Some("fault_injected"))
+        (500, Some("fault_injected"))
     );
+    // a 500 body is the code, a fixed message and the request id, nothing else
+    assert_eq!(v["error"]["message"], "internal error");
+    assert!(v["error"]["request_id"]
+        .as_str()
+        .is_some_and(|r| !r.is_empty()));
+    assert_eq!(v["error"].as_object().unwrap().len(), 3);
     let v = staff_view(&app, &id).await;
     assert_eq!(v["state"], "in_progress");
     assert_eq!(v["steps_done"], json!(["restrict_retained"]));

@@ -8,9 +8,9 @@
 //!   (`?due_before=` for overdue and near-due requests), approves, rejects with a reason,
 //!   runs, resumes and extends requests.
 
+use super::bad_query;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth};
-use crate::v1::bad_query;
 use crate::AppState;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -19,11 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
-use pivault_core::dsr::{CodeSender, DsrInput, DsrView, ResultFormat, SendFuture};
+use pivault_core::dsr::{CodeSender, CreatedDsr, DsrInput, DsrView, ResultFormat, SendFuture};
 use pivault_core::values::parse_timestamp;
-use pivault_store::DsrFilter;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pivault_core::DsrFilter;
+use pivault_domain::Code;
+use serde::{Deserialize, Serialize};
 
 /// The `/v1/dsr` routes.
 pub fn routes() -> Router<AppState> {
@@ -50,24 +50,32 @@ fn dsr_token(h: &HeaderMap) -> Option<&str> {
 fn require_token(h: &HeaderMap) -> Result<&str, ApiError> {
     dsr_token(h).ok_or_else(|| {
         ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "dsr_token_required",
+            Code::DsrTokenRequired,
             "send the request token returned at filing as X-Dsr-Token",
         )
     })
 }
 
+/// `POST /v1/dsr` answer (202): one request per account under the identity.
+#[derive(Debug, Serialize)]
+pub struct CreatedOut {
+    /// The requests, with their tokens (shown once).
+    pub requests: Vec<CreatedDsr>,
+    /// What to do next.
+    pub next: &'static str,
+}
+
 async fn create(
     State(s): State<AppState>,
     ApiJson(body): ApiJson<DsrInput>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let created = s.vault.dsr_create(&body).await?;
+) -> Result<(StatusCode, Json<CreatedOut>), ApiError> {
+    let requests = s.vault.dsr_create(&body).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "requests": created,
-            "next": "enter the code sent to each account's address at POST /v1/dsr/{id}/verify",
-        })),
+        Json(CreatedOut {
+            requests,
+            next: "enter the code sent to each account's address at POST /v1/dsr/{id}/verify",
+        }),
     ))
 }
 
@@ -87,11 +95,20 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
+/// `GET /v1/dsr` answer: the queue, oldest due first.
+#[derive(Debug, Serialize)]
+pub struct ListOut {
+    /// Requests in the page.
+    pub count: usize,
+    /// The requests.
+    pub requests: Vec<DsrView>,
+}
+
 async fn list(
     State(s): State<AppState>,
     Auth(p): Auth,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListOut>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
     let due_before = q
         .due_before
@@ -99,21 +116,15 @@ async fn list(
         .map(|d| {
             parse_timestamp(d).map_err(|_| {
                 ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "due_before_malformed",
+                    Code::DueBeforeMalformed,
                     "due_before is an RFC 3339 instant, e.g. 2026-12-01T00:00:00Z",
                 )
             })
         })
         .transpose()?;
     if let Some(st) = &q.state {
-        st.parse::<pivault_domain::dsr::DsrState>().map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "dsr_state_unknown",
-                "unknown state",
-            )
-        })?;
+        st.parse::<pivault_domain::dsr::DsrState>()
+            .map_err(|_| ApiError::new(Code::DsrStateUnknown, "unknown state"))?;
     }
     let f = DsrFilter {
         state: q.state,
@@ -122,18 +133,34 @@ async fn list(
         due_before,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
-    let items = s.vault.dsr_list(&p, &f).await?;
-    Ok(Json(json!({ "count": items.len(), "requests": items })))
+    let requests = s.vault.dsr_list(&p, &f).await?;
+    Ok(Json(ListOut {
+        count: requests.len(),
+        requests,
+    }))
 }
 
-async fn receipt_key(State(s): State<AppState>) -> Json<Value> {
+/// `GET /v1/dsr/receipt-key` answer: the key that signs deletion receipts.
+#[derive(Debug, Serialize)]
+pub struct ReceiptKeyOut {
+    /// `Ed25519`.
+    pub algorithm: &'static str,
+    /// Key id.
+    pub key_id: String,
+    /// The public key, base64.
+    pub public_key: String,
+    /// What the signature covers.
+    pub rule: &'static str,
+}
+
+async fn receipt_key(State(s): State<AppState>) -> Json<ReceiptKeyOut> {
     let key = s.vault.receipt_key();
-    Json(json!({
-        "algorithm": "Ed25519",
-        "key_id": key.key_id,
-        "public_key": base64::engine::general_purpose::STANDARD.encode(key.public_key),
-        "rule": "RFC 8032; the signature covers the UTF-8 bytes of the receipt's `payload` string",
-    }))
+    Json(ReceiptKeyOut {
+        algorithm: "Ed25519",
+        key_id: key.key_id,
+        public_key: base64::engine::general_purpose::STANDARD.encode(key.public_key),
+        rule: "RFC 8032; the signature covers the UTF-8 bytes of the receipt's `payload` string",
+    })
 }
 
 /// Staff (API key) or requester (`X-Dsr-Token`).
@@ -213,8 +240,7 @@ async fn result(
         Some("csv") => ResultFormat::Csv,
         Some(_) => {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "format_unsupported",
+                Code::FormatUnsupported,
                 "format is json or csv",
             ))
         }

@@ -1,0 +1,429 @@
+//! [`Code`]: every stable error code the service returns, with its HTTP status and a sentence
+//! for the documentation. One vocabulary for the API, the logs and the README (whose error
+//! table is [`markdown_table`]).
+//!
+//! The strings are stable: clients match on them. A code whose [`Code::status`] is 500 marks a
+//! broken invariant (corrupt stored data, a failed RNG, an injected fault), never a client
+//! mistake. Codes listed as "decision reason" travel as the `reason` of a `decision_denied`
+//! (403) or of a withheld category.
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = ($s:literal, $status:literal, $desc:literal), )+) => {
+        /// A stable error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl Code {
+            /// Every code, grouped by HTTP status.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )+ ];
+
+            /// The stable snake_case string.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $s, )+ }
+            }
+
+            /// The HTTP status the code is returned with.
+            #[must_use]
+            pub const fn status(self) -> u16 {
+                match self { $( Code::$variant => $status, )+ }
+            }
+
+            /// One sentence for the documentation.
+            #[must_use]
+            pub const fn description(self) -> &'static str {
+                match self { $( Code::$variant => $desc, )+ }
+            }
+        }
+    };
+}
+
+codes! {
+    /// The body is not valid JSON; the message gives the line and column.
+    MalformedJson = ("malformed_json", 400, "The body is not valid JSON; the message gives the line and column."),
+    /// A query parameter is unknown or malformed.
+    InvalidQuery = ("invalid_query", 400, "A query parameter is unknown or malformed."),
+    /// A read names no purpose (`?purpose=`).
+    PurposeRequired = ("purpose_required", 400, "A read names no purpose (`?purpose=`)."),
+    /// The request body could not be read.
+    BodyUnreadable = ("body_unreadable", 400, "The request body could not be read."),
+    /// No valid API key was sent (`Authorization: Bearer <key>`).
+    Unauthenticated = ("unauthenticated", 401, "No valid API key was sent (`Authorization: Bearer <key>`)."),
+    /// The request token returned at filing must be sent as `X-Dsr-Token`.
+    DsrTokenRequired = ("dsr_token_required", 401, "The request token returned at filing must be sent as `X-Dsr-Token`."),
+    /// The purpose decision denied the request; `reason`, `article` and `clause` say why.
+    DecisionDenied = ("decision_denied", 403, "The purpose decision denied the request; `reason`, `article` and `clause` say why."),
+    /// The API key lacks the role this route needs.
+    RoleRequired = ("role_required", 403, "The API key lacks the role this route needs."),
+    /// The API key may not act for this purpose (also a decision reason).
+    PurposeNotPermitted = ("purpose_not_permitted", 403, "The API key may not act for this purpose (also a decision reason)."),
+    /// The `X-Dsr-Token` is not this request's token.
+    DsrTokenInvalid = ("dsr_token_invalid", 403, "The `X-Dsr-Token` is not this request's token."),
+    /// Decision reason: the data is not personal information under the policy.
+    NotPersonalInformation = ("not_personal_information", 403, "Decision reason: the data is not personal information under the policy."),
+    /// Decision reason: the purpose needs consent and the subject never gave it.
+    ConsentMissing = ("consent_missing", 403, "Decision reason: the purpose needs consent and the subject never gave it."),
+    /// Decision reason: the subject withdrew the consent the purpose needs.
+    ConsentWithdrawn = ("consent_withdrawn", 403, "Decision reason: the subject withdrew the consent the purpose needs."),
+    /// Decision reason: the subject is under 14 and a guardian's consent is needed (PIPL Art. 31).
+    GuardianConsentRequired = ("guardian_consent_required", 403, "Decision reason: the subject is under 14 and a guardian's consent is needed (PIPL Art. 31)."),
+    /// Decision reason: sensitive PI needs a separate consent (PIPL Art. 29).
+    SeparateConsentRequired = ("separate_consent_required", 403, "Decision reason: sensitive PI needs a separate consent (PIPL Art. 29)."),
+    /// Decision reason: the category is not necessary for the purpose (PIPL Art. 6).
+    NotNecessaryForPurpose = ("not_necessary_for_purpose", 403, "Decision reason: the category is not necessary for the purpose (PIPL Art. 6)."),
+    /// Decision reason: the data is kept only for a legal obligation until its release date.
+    RestrictedUnderRetention = ("restricted_under_retention", 403, "Decision reason: the data is kept only for a legal obligation until its release date."),
+    /// Decision reason: an outbound action must name its recipient.
+    RecipientRequired = ("recipient_required", 403, "Decision reason: an outbound action must name its recipient."),
+    /// Decision reason: the recipient is not declared for this purpose.
+    RecipientPurposeNotDeclared = ("recipient_purpose_not_declared", 403, "Decision reason: the recipient is not declared for this purpose."),
+    /// Decision reason: the category is not declared for this recipient.
+    NotDeclaredForRecipient = ("not_declared_for_recipient", 403, "Decision reason: the category is not declared for this recipient."),
+    /// Decision reason: sharing needs the subject's separate consent naming the recipient (PIPL Art. 23).
+    RecipientConsentMissing = ("recipient_consent_missing", 403, "Decision reason: sharing needs the subject's separate consent naming the recipient (PIPL Art. 23)."),
+    /// Decision reason: a cross-border transfer needs a separate consent (PIPL Art. 39).
+    CrossBorderConsentMissing = ("cross_border_consent_missing", 403, "Decision reason: a cross-border transfer needs a separate consent (PIPL Art. 39)."),
+    /// Decision reason: public disclosure needs a separate consent (PIPL Art. 25).
+    DisclosureConsentMissing = ("disclosure_consent_missing", 403, "Decision reason: public disclosure needs a separate consent (PIPL Art. 25)."),
+    /// Decision reason: a claimed exception lacks its reference or authorizing officer.
+    ExceptionIncomplete = ("exception_incomplete", 403, "Decision reason: a claimed exception lacks its reference or authorizing officer."),
+    /// Decision reason: the destination region is not outside the storage region.
+    NotCrossBorder = ("not_cross_border", 403, "Decision reason: the destination region is not outside the storage region."),
+    /// Decision reason: PI is stored and used in the policy's storage region only.
+    OutsideStorageRegion = ("outside_storage_region", 403, "Decision reason: PI is stored and used in the policy's storage region only."),
+    /// Decision reason: business data stays in the region its customer chose.
+    BusinessDataRegionLocked = ("business_data_region_locked", 403, "Decision reason: business data stays in the region its customer chose."),
+    /// Decision reason: the operator's role may not read this category (§8.1).
+    StaffNotAuthorized = ("staff_not_authorized", 403, "Decision reason: the operator's role may not read this category (§8.1)."),
+    /// No subject has this id.
+    SubjectNotFound = ("subject_not_found", 404, "No subject has this id."),
+    /// No data subject request has this id.
+    DsrNotFound = ("dsr_not_found", 404, "No data subject request has this id."),
+    /// The thing asked for does not exist.
+    NotFound = ("not_found", 404, "The thing asked for does not exist."),
+    /// No route has this path.
+    RouteNotFound = ("route_not_found", 404, "No route has this path."),
+    /// The route does not take this method.
+    MethodNotAllowed = ("method_not_allowed", 405, "The route does not take this method."),
+    /// A subject with this account id already exists.
+    AccountExists = ("account_exists", 409, "A subject with this account id already exists."),
+    /// The subject was already erased.
+    AlreadyErased = ("already_erased", 409, "The subject was already erased."),
+    /// The request's deadline was already extended.
+    AlreadyExtended = ("already_extended", 409, "The request's deadline was already extended."),
+    /// No more verification codes may be sent for this request.
+    CodeSendLimit = ("code_send_limit", 409, "No more verification codes may be sent for this request."),
+    /// A consent event with this `event_ref` was already recorded differently.
+    ConsentEventExists = ("consent_event_exists", 409, "A consent event with this `event_ref` was already recorded differently."),
+    /// The request is past the point where it can be rejected.
+    DsrCannotBeRejected = ("dsr_cannot_be_rejected", 409, "The request is past the point where it can be rejected."),
+    /// The request is completed or rejected.
+    DsrClosed = ("dsr_closed", 409, "The request is completed or rejected."),
+    /// The request must be approved before it runs.
+    DsrNotApproved = ("dsr_not_approved", 409, "The request must be approved before it runs."),
+    /// The request is not waiting for a verification code.
+    DsrNotAwaitingVerification = ("dsr_not_awaiting_verification", 409, "The request is not waiting for a verification code."),
+    /// The request has no result until it completes.
+    DsrNotCompleted = ("dsr_not_completed", 409, "The request has no result until it completes."),
+    /// The requester's identity is not verified yet.
+    DsrNotVerified = ("dsr_not_verified", 409, "The requester's identity is not verified yet."),
+    /// The request was rejected.
+    DsrRejected = ("dsr_rejected", 409, "The request was rejected."),
+    /// The request cannot move from its state to the one asked for.
+    DsrTransitionNotAllowed = ("dsr_transition_not_allowed", 409, "The request cannot move from its state to the one asked for."),
+    /// The deadline can no longer be extended.
+    ExtensionTooLate = ("extension_too_late", 409, "The deadline can no longer be extended."),
+    /// The request's jurisdiction allows no extension.
+    NoExtension = ("no_extension", 409, "The request's jurisdiction allows no extension."),
+    /// This kind of request has no result to fetch.
+    NoResult = ("no_result", 409, "This kind of request has no result to fetch."),
+    /// The result was destroyed with the subject's key.
+    ResultShredded = ("result_shredded", 409, "The result was destroyed with the subject's key."),
+    /// The subject was erased (also a decision reason).
+    SubjectErased = ("subject_erased", 409, "The subject was erased (also a decision reason)."),
+    /// The body is larger than 1 MiB.
+    BodyTooLarge = ("body_too_large", 413, "The body is larger than 1 MiB."),
+    /// The body must be sent as `Content-Type: application/json`.
+    UnsupportedMediaType = ("unsupported_media_type", 415, "The body must be sent as `Content-Type: application/json`."),
+    /// The body does not match the schema (unknown or missing field, wrong type).
+    InvalidBody = ("invalid_body", 422, "The body does not match the schema (unknown or missing field, wrong type)."),
+    /// `due_before` is not an RFC 3339 instant.
+    DueBeforeMalformed = ("due_before_malformed", 422, "`due_before` is not an RFC 3339 instant."),
+    /// The request state is not one of the known states.
+    DsrStateUnknown = ("dsr_state_unknown", 422, "The request state is not one of the known states."),
+    /// The request kind is not one of the known kinds.
+    DsrKindUnknown = ("dsr_kind_unknown", 422, "The request kind is not one of the known kinds."),
+    /// The result format is neither `json` nor `csv`.
+    FormatUnsupported = ("format_unsupported", 422, "The result format is neither `json` nor `csv`."),
+    /// A decision must name its subject.
+    SubjectRequired = ("subject_required", 422, "A decision must name its subject."),
+    /// The body's `subject_id` differs from the path.
+    SubjectMismatch = ("subject_mismatch", 422, "The body's `subject_id` differs from the path."),
+    /// A binary value is not valid base64.
+    BinaryMalformed = ("binary_malformed", 422, "A binary value is not valid base64."),
+    /// A number is not a valid decimal.
+    NumberMalformed = ("number_malformed", 422, "A number is not a valid decimal."),
+    /// A timestamp is not an RFC 3339 instant.
+    TimestampMalformed = ("timestamp_malformed", 422, "A timestamp is not an RFC 3339 instant."),
+    /// A date is not `YYYY-MM-DD`.
+    DateMalformed = ("date_malformed", 422, "A date is not `YYYY-MM-DD`."),
+    /// A value is empty.
+    ValueEmpty = ("value_empty", 422, "A value is empty."),
+    /// A value is longer than allowed.
+    ValueTooLong = ("value_too_long", 422, "A value is longer than allowed."),
+    /// A value does not have the type its category declares.
+    ValueWrongType = ("value_wrong_type", 422, "A value does not have the type its category declares."),
+    /// The same field is given twice.
+    DuplicateField = ("duplicate_field", 422, "The same field is given twice."),
+    /// No fields were given.
+    FieldsEmpty = ("fields_empty", 422, "No fields were given."),
+    /// More than 256 fields were given in one request.
+    TooManyFields = ("too_many_fields", 422, "More than 256 fields were given in one request."),
+    /// A field name is malformed.
+    NameMalformed = ("name_malformed", 422, "A field name is malformed."),
+    /// A record name is malformed.
+    RecordMalformed = ("record_malformed", 422, "A record name is malformed."),
+    /// A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters.
+    TextMalformed = ("text_malformed", 422, "A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters."),
+    /// An `event_ref` is malformed.
+    EventRefMalformed = ("event_ref_malformed", 422, "An `event_ref` is malformed."),
+    /// A principal name is malformed.
+    PrincipalMalformed = ("principal_malformed", 422, "A principal name is malformed."),
+    /// A recipient id is malformed.
+    RecipientMalformed = ("recipient_malformed", 422, "A recipient id is malformed."),
+    /// A region is malformed.
+    RegionMalformed = ("region_malformed", 422, "A region is malformed."),
+    /// A consent event's time is in the future.
+    ConsentTimeInFuture = ("consent_time_in_future", 422, "A consent event's time is in the future."),
+    /// A verification code is not 6 digits.
+    CodeMalformed = ("code_malformed", 422, "A verification code is not 6 digits."),
+    /// The verification code is wrong.
+    CodeMismatch = ("code_mismatch", 422, "The verification code is wrong."),
+    /// The verification code has expired; ask for a new one.
+    CodeExpired = ("code_expired", 422, "The verification code has expired; ask for a new one."),
+    /// Too many wrong attempts at this verification code.
+    CodeExhausted = ("code_exhausted", 422, "Too many wrong attempts at this verification code."),
+    /// A correction is malformed.
+    CorrectionsMalformed = ("corrections_malformed", 422, "A correction is malformed."),
+    /// Only a correction request carries corrections.
+    CorrectionsNotApplicable = ("corrections_not_applicable", 422, "Only a correction request carries corrections."),
+    /// A correction request must carry corrections.
+    CorrectionsRequired = ("corrections_required", 422, "A correction request must carry corrections."),
+    /// Only a deletion request carries a ground.
+    GroundNotApplicable = ("ground_not_applicable", 422, "Only a deletion request carries a ground."),
+    /// Only a withdrawal request carries purposes.
+    PurposesNotApplicable = ("purposes_not_applicable", 422, "Only a withdrawal request carries purposes."),
+    /// The purpose does not rest on consent, so consent cannot be recorded or withdrawn for it.
+    PurposeNotConsentBased = ("purpose_not_consent_based", 422, "The purpose does not rest on consent, so consent cannot be recorded or withdrawn for it."),
+    /// A request names an email or a mobile.
+    IdentityRequired = ("identity_required", 422, "A request names an email or a mobile."),
+    /// The action is not an outbound one (share, transfer, disclose, cross-border).
+    NotOutbound = ("not_outbound", 422, "The action is not an outbound one (share, transfer, disclose, cross-border)."),
+    /// The recipient is not declared in the policy (also a decision reason).
+    UndeclaredRecipient = ("undeclared_recipient", 422, "The recipient is not declared in the policy (also a decision reason)."),
+    /// The policy lacks a category this operation needs.
+    PolicyMissingCategory = ("policy_missing_category", 422, "The policy lacks a category this operation needs."),
+    /// The action is not a known one.
+    UnknownAction = ("unknown_action", 422, "The action is not a known one."),
+    /// The category is not in the policy (also a decision reason).
+    UnknownCategory = ("unknown_category", 422, "The category is not in the policy (also a decision reason)."),
+    /// The exception kind is not one of §5.4.
+    UnknownException = ("unknown_exception", 422, "The exception kind is not one of §5.4."),
+    /// `given_by` is neither `self` nor `guardian`.
+    UnknownGivenBy = ("unknown_given_by", 422, "`given_by` is neither `self` nor `guardian`."),
+    /// The erasure ground is not a known one.
+    UnknownGround = ("unknown_ground", 422, "The erasure ground is not a known one."),
+    /// The identifier kind is not `account_id`, `mobile`, `email` or `id_card`.
+    UnknownIdentifierKind = ("unknown_identifier_kind", 422, "The identifier kind is not `account_id`, `mobile`, `email` or `id_card`."),
+    /// The jurisdiction is not in the policy.
+    UnknownJurisdiction = ("unknown_jurisdiction", 422, "The jurisdiction is not in the policy."),
+    /// The consent collection method is not a known one.
+    UnknownMethod = ("unknown_method", 422, "The consent collection method is not a known one."),
+    /// The purpose is not in the policy (also a decision reason).
+    UnknownPurpose = ("unknown_purpose", 422, "The purpose is not in the policy (also a decision reason)."),
+    /// The rejection reason is not one of PIPL Art. 50.
+    UnknownReason = ("unknown_reason", 422, "The rejection reason is not one of PIPL Art. 50."),
+    /// The role is not a known one.
+    UnknownRole = ("unknown_role", 422, "The role is not a known one."),
+    /// The subject kind is neither `account` nor `business_contact`.
+    UnknownSubjectKind = ("unknown_subject_kind", 422, "The subject kind is neither `account` nor `business_contact`."),
+    /// The account id is malformed.
+    AccountIdMalformed = ("account_id_malformed", 422, "The account id is malformed."),
+    /// The email address is malformed.
+    EmailMalformed = ("email_malformed", 422, "The email address is malformed."),
+    /// The email address is too long.
+    EmailTooLong = ("email_too_long", 422, "The email address is too long."),
+    /// The ID card number has characters other than digits and a final X.
+    IdCardBadCharacters = ("id_card_bad_characters", 422, "The ID card number has characters other than digits and a final X."),
+    /// The ID card number's birth date is not a valid date.
+    IdCardBirthDate = ("id_card_birth_date", 422, "The ID card number's birth date is not a valid date."),
+    /// The ID card number's check digit is wrong (GB 11643).
+    IdCardCheckDigit = ("id_card_check_digit", 422, "The ID card number's check digit is wrong (GB 11643)."),
+    /// The ID card number is not 18 characters long.
+    IdCardLength = ("id_card_length", 422, "The ID card number is not 18 characters long."),
+    /// The mobile number has characters other than digits and separators.
+    MobileBadCharacters = ("mobile_bad_characters", 422, "The mobile number has characters other than digits and separators."),
+    /// The mobile number does not start like a mainland mobile number.
+    MobileBadPrefix = ("mobile_bad_prefix", 422, "The mobile number does not start like a mainland mobile number."),
+    /// The mobile number is too long.
+    MobileTooLong = ("mobile_too_long", 422, "The mobile number is too long."),
+    /// The mobile number is too short.
+    MobileTooShort = ("mobile_too_short", 422, "The mobile number is too short."),
+    /// An import file is not valid CSV.
+    CsvMalformed = ("csv_malformed", 422, "An import file is not valid CSV."),
+    /// An import file could not be read.
+    IoError = ("io_error", 422, "An import file could not be read."),
+    /// The import path is not a directory.
+    NotADirectory = ("not_a_directory", 422, "The import path is not a directory."),
+    /// An internal error; the cause is logged under the request id.
+    Internal = ("internal", 500, "An internal error; the cause is logged under the request id."),
+    /// An injected fault (tests and drills) stopped the operation.
+    FaultInjected = ("fault_injected", 500, "An injected fault (tests and drills) stopped the operation."),
+    /// The system random number generator failed.
+    RngUnavailable = ("rng_unavailable", 500, "The system random number generator failed."),
+    /// A subject that is not erased has no data key.
+    SubjectKeyMissing = ("subject_key_missing", 500, "A subject that is not erased has no data key."),
+    /// A stored request names a step this version does not know.
+    DsrStepUnknown = ("dsr_step_unknown", 500, "A stored request names a step this version does not know."),
+    /// A stored correction cannot be decoded.
+    CorrectionCorrupt = ("correction_corrupt", 500, "A stored correction cannot be decoded."),
+    /// A correction request has no stored corrections.
+    CorrectionMissing = ("correction_missing", 500, "A correction request has no stored corrections."),
+    /// A stored request has an unknown kind.
+    DsrKindCorrupt = ("dsr_kind_corrupt", 500, "A stored request has an unknown kind."),
+    /// A stored request has an unknown state.
+    DsrStateCorrupt = ("dsr_state_corrupt", 500, "A stored request has an unknown state."),
+    /// A stored request has an unreadable time.
+    DsrTimeCorrupt = ("dsr_time_corrupt", 500, "A stored request has an unreadable time."),
+    /// An approved request has no subject.
+    DsrWithoutSubject = ("dsr_without_subject", 500, "An approved request has no subject."),
+    /// Data of an erased subject is still stored; no receipt is issued.
+    ErasureIncomplete = ("erasure_incomplete", 500, "Data of an erased subject is still stored; no receipt is issued."),
+    /// A stored result package cannot be decoded.
+    PackageCorrupt = ("package_corrupt", 500, "A stored result package cannot be decoded."),
+    /// A result package could not be encoded.
+    PackageEncoding = ("package_encoding", 500, "A result package could not be encoded."),
+    /// A deletion receipt could not be encoded.
+    ReceiptEncoding = ("receipt_encoding", 500, "A deletion receipt could not be encoded."),
+    /// A decrypted field value cannot be decoded.
+    PlaintextMalformed = ("plaintext_malformed", 500, "A decrypted field value cannot be decoded."),
+    /// The master key is not this database's.
+    MasterKeyMismatch = ("master_key_mismatch", 500, "The master key is not this database's."),
+    /// The master key file is missing.
+    MasterKeyMissing = ("master_key_missing", 500, "The master key file is missing."),
+    /// The master key file cannot be read.
+    MasterKeyUnreadable = ("master_key_unreadable", 500, "The master key file cannot be read."),
+    /// The master key cannot be checked against the database.
+    MasterKeyUnverifiable = ("master_key_unverifiable", 500, "The master key cannot be checked against the database."),
+    /// The database is busy (lock or statement timeout); nothing was saved, retry after `Retry-After`.
+    StorageBusy = ("storage_busy", 503, "The database is busy (lock or statement timeout); nothing was saved, retry after `Retry-After`."),
+    /// The storage is full; nothing was saved, retry later.
+    StorageFull = ("storage_full", 503, "The storage is full; nothing was saved, retry later."),
+    /// The storage is unavailable; nothing was saved, retry later.
+    StorageUnavailable = ("storage_unavailable", 503, "The storage is unavailable; nothing was saved, retry later."),
+}
+
+impl Code {
+    /// The code of a stable string, `None` for a string that is not a code.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Code> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+
+    /// Whether the code marks an internal error (status 500): a broken invariant.
+    #[must_use]
+    pub const fn is_internal(self) -> bool {
+        self.status() == 500
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The error table of the README: `| code | HTTP status | meaning |`, one row per code in
+/// [`Code::ALL`] order, each line ending in `\n`.
+#[must_use]
+pub fn markdown_table() -> String {
+    let mut out = String::from("| code | HTTP status | meaning |\n|---|---|---|\n");
+    for c in Code::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            c.as_str(),
+            c.status(),
+            c.description().replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_unique_snake_case_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{s} is not snake_case"
+            );
+            assert_eq!(Code::parse(s), Some(*c));
+            assert!(c.description().ends_with('.'), "{s}: one sentence");
+        }
+        assert_eq!(Code::parse("no_such_code"), None);
+    }
+
+    #[test]
+    fn broken_invariants_are_internal() {
+        for c in Code::ALL {
+            let s = c.as_str();
+            if s.ends_with("_corrupt")
+                || matches!(
+                    s,
+                    "internal"
+                        | "rng_unavailable"
+                        | "subject_key_missing"
+                        | "dsr_step_unknown"
+                        | "fault_injected"
+                )
+            {
+                assert_eq!(c.status(), 500, "{s}");
+            }
+            assert!(
+                matches!(
+                    c.status(),
+                    400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500 | 503
+                ),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn all_is_grouped_by_status() {
+        assert!(Code::ALL.windows(2).all(|w| w[0].status() <= w[1].status()));
+    }
+
+    #[test]
+    fn table_has_a_row_per_code() {
+        let t = markdown_table();
+        assert_eq!(t.lines().count(), Code::ALL.len() + 2);
+        assert!(t.contains("| `storage_busy` | 503 |"));
+    }
+}

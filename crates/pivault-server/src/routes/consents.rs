@@ -1,0 +1,198 @@
+//! `POST /v1/subjects/{id}/consents` (record a consent event) and `GET` (the ledger and the
+//! consents in force).
+
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth, RequestId};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use pivault_core::values::{format_timestamp, parse_timestamp};
+use pivault_core::{ConsentInput, CoreError};
+use serde::{Deserialize, Serialize};
+
+/// The consent routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/subjects/{id}/consents",
+        post(record_consent).get(list_consents),
+    )
+}
+
+/// `POST /v1/subjects/{id}/consents` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentIn {
+    /// Purpose id.
+    pub purpose: String,
+    /// `grant` | `withdraw`.
+    pub action: String,
+    /// `self` (default) | `guardian`.
+    #[serde(default)]
+    pub given_by: Option<String>,
+    /// Collection method (default `api`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Collected as a separate consent (PIPL Art. 29).
+    #[serde(default)]
+    pub separate: bool,
+    /// When the subject acted, RFC 3339 (default: now).
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Caller's idempotency id.
+    #[serde(default)]
+    pub event_ref: Option<String>,
+    /// The recipient the consent names (PIPL Art. 23/39), or `public` (Art. 25).
+    #[serde(default)]
+    pub recipient: Option<String>,
+}
+
+/// `POST /v1/subjects/{id}/consents` answer (201): the recorded event.
+#[derive(Debug, Serialize)]
+pub struct RecordedOut {
+    /// Idempotency id.
+    pub event_ref: String,
+    /// Purpose id.
+    pub purpose: String,
+    /// `grant` | `withdraw`.
+    pub action: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// `self` | `guardian`.
+    pub given_by: String,
+    /// Separate consent.
+    pub separate: bool,
+    /// Policy version in force.
+    pub policy_version: String,
+    /// Named recipient.
+    pub recipient: Option<String>,
+}
+
+/// One event of the consent ledger.
+#[derive(Debug, Serialize)]
+pub struct EventOut {
+    /// Ledger sequence number.
+    pub seq: i64,
+    /// Idempotency id.
+    pub event_ref: String,
+    /// Purpose id.
+    pub purpose: String,
+    /// `grant` | `withdraw`.
+    pub action: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// `self` | `guardian`.
+    pub given_by: String,
+    /// Collection method.
+    pub method: String,
+    /// Separate consent.
+    pub separate: bool,
+    /// Policy version in force.
+    pub policy_version: String,
+    /// Named recipient.
+    pub recipient: Option<String>,
+}
+
+/// A consent in force.
+#[derive(Debug, Serialize)]
+pub struct ActiveOut {
+    /// Purpose id (with `@recipient` for a recipient's consent).
+    pub purpose: String,
+    /// `self` | `guardian`.
+    pub given_by: &'static str,
+    /// Separate consent.
+    pub separate: bool,
+    /// Since, RFC 3339.
+    pub since: String,
+    /// Policy version in force.
+    pub policy_version: String,
+}
+
+/// `GET /v1/subjects/{id}/consents` answer.
+#[derive(Debug, Serialize)]
+pub struct ConsentsOut {
+    /// The ledger.
+    pub events: Vec<EventOut>,
+    /// The consents in force.
+    pub active: Vec<ActiveOut>,
+}
+
+async fn record_consent(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ConsentIn>,
+) -> Result<(StatusCode, Json<RecordedOut>), ApiError> {
+    let at = match body.at.as_deref() {
+        None => None,
+        Some(t) => Some(
+            parse_timestamp(t)
+                .map_err(|e| ApiError::from(CoreError::invalid("at", e.code, e.reason)))?,
+        ),
+    };
+    let input = ConsentInput {
+        purpose: body.purpose,
+        action: body.action,
+        given_by: body.given_by.unwrap_or_else(|| "self".into()),
+        method: body.method.unwrap_or_else(|| "api".into()),
+        separate: body.separate,
+        at,
+        event_ref: body.event_ref,
+        policy_version: None,
+        recipient: body.recipient,
+    };
+    let row = s
+        .vault
+        .record_consent(&p, &id, &input, rid.as_deref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RecordedOut {
+            event_ref: row.event_ref,
+            purpose: row.purpose,
+            action: row.action,
+            at: format_timestamp(row.at),
+            given_by: row.given_by,
+            separate: row.separate,
+            policy_version: row.policy_version,
+            recipient: row.recipient,
+        }),
+    ))
+}
+
+async fn list_consents(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<ConsentsOut>, ApiError> {
+    let (rows, active) = s.vault.consents(&p, &id).await?;
+    Ok(Json(ConsentsOut {
+        events: rows
+            .into_iter()
+            .map(|r| EventOut {
+                seq: r.seq,
+                event_ref: r.event_ref,
+                purpose: r.purpose,
+                action: r.action,
+                at: format_timestamp(r.at),
+                given_by: r.given_by,
+                method: r.method,
+                separate: r.separate,
+                policy_version: r.policy_version,
+                recipient: r.recipient,
+            })
+            .collect(),
+        active: active
+            .into_iter()
+            .map(|(purpose, a)| ActiveOut {
+                purpose,
+                given_by: a.given_by.as_str(),
+                separate: a.separate,
+                since: format_timestamp(a.at.unix_timestamp()),
+                policy_version: a.policy_version,
+            })
+            .collect(),
+    }))
+}

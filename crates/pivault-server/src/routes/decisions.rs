@@ -1,0 +1,282 @@
+//! `POST /v1/decisions` (ask without acting), `POST /v1/subjects/{id}/disclosures` (act on an
+//! outbound decision) and `GET /v1/subjects/{id}/disclosures` (the disclosure ledger).
+
+use super::fields::FieldOut;
+use super::WithheldOut;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth, RequestId};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use pivault_core::decisions::{DecisionInput, DecisionOutput, ExceptionInput};
+use pivault_core::values::format_timestamp;
+use pivault_core::CoreError;
+use serde::{Deserialize, Serialize};
+
+/// The decision and disclosure routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/decisions", post(decisions)).route(
+        "/subjects/{id}/disclosures",
+        post(provide).get(list_disclosures),
+    )
+}
+
+/// A claimed exception on the wire.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionIn {
+    /// One of the six kinds of policy §5.4.
+    pub kind: String,
+    /// Case number or document reference.
+    #[serde(default)]
+    pub reference: String,
+    /// Authorizing officer.
+    #[serde(default)]
+    pub authorized_by: String,
+}
+
+/// `POST /v1/decisions` body (and, without `subject_id`, `POST /v1/subjects/{id}/disclosures`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionIn {
+    /// `collect|use|share|transfer|disclose|cross_border_transfer`.
+    pub action: String,
+    /// Purpose id.
+    pub purpose: String,
+    /// Subject id (decision API only).
+    #[serde(default)]
+    pub subject_id: Option<String>,
+    /// Category keys (default: all the purpose allows).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Recipient id.
+    #[serde(default)]
+    pub recipient: Option<String>,
+    /// Destination region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Claimed §5.4 exception.
+    #[serde(default)]
+    pub exception: Option<ExceptionIn>,
+}
+
+impl DecisionIn {
+    fn into_input(self, subject_id: String) -> DecisionInput {
+        DecisionInput {
+            action: self.action,
+            purpose: self.purpose,
+            subject_id,
+            categories: self.categories,
+            recipient: self.recipient,
+            region: self.region,
+            exception: self.exception.map(|e| ExceptionInput {
+                kind: e.kind,
+                reference: e.reference,
+                authorized_by: e.authorized_by,
+            }),
+        }
+    }
+}
+
+/// A decision on the wire.
+#[derive(Debug, Serialize)]
+pub struct DecisionOut {
+    /// The subject.
+    pub subject_id: String,
+    /// The action decided.
+    pub action: &'static str,
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Reason code.
+    pub reason: &'static str,
+    /// Legal basis applied.
+    pub legal_basis: Option<&'static str>,
+    /// PIPL article.
+    pub article: &'static str,
+    /// Policy clause.
+    pub clause: String,
+    /// Why.
+    pub explanation: String,
+    /// Categories released.
+    pub allowed_categories: Vec<String>,
+    /// Categories withheld with their reasons.
+    pub withheld: Vec<WithheldOut>,
+    /// Obligations attached.
+    pub obligations: Vec<String>,
+    /// Categories that together identify a person.
+    pub combined_as_pi: Vec<String>,
+    /// Recipient.
+    pub recipient: Option<String>,
+    /// §5.4 exception relied on.
+    pub exception: Option<&'static str>,
+    /// A cross-border transfer.
+    pub cross_border: bool,
+    /// The subject is a minor.
+    pub minor: bool,
+    /// Policy version decided under.
+    pub policy_version: String,
+}
+
+impl From<DecisionOutput> for DecisionOut {
+    fn from(d: DecisionOutput) -> Self {
+        Self {
+            withheld: WithheldOut::list(&d.withheld),
+            subject_id: d.subject_id,
+            action: d.action,
+            allowed: d.allowed,
+            reason: d.reason,
+            legal_basis: d.legal_basis,
+            article: d.article,
+            clause: d.clause,
+            explanation: d.explanation,
+            allowed_categories: d.allowed_categories,
+            obligations: d.obligations,
+            combined_as_pi: d.combined_as_pi,
+            recipient: d.recipient,
+            exception: d.exception,
+            cross_border: d.cross_border,
+            minor: d.minor,
+            policy_version: d.policy_version,
+        }
+    }
+}
+
+async fn decisions(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    ApiJson(body): ApiJson<DecisionIn>,
+) -> Result<Json<DecisionOut>, ApiError> {
+    let subject = body
+        .subject_id
+        .clone()
+        .filter(|x| !x.is_empty())
+        .ok_or_else(|| {
+            ApiError::from(CoreError::invalid(
+                "subject_id",
+                "subject_required",
+                "a decision names the subject",
+            ))
+        })?;
+    let d = s
+        .vault
+        .decide_for(&p, &body.into_input(subject), rid.as_deref())
+        .await?;
+    Ok(Json(d.into()))
+}
+
+/// `POST /v1/subjects/{id}/disclosures` answer (201).
+#[derive(Debug, Serialize)]
+pub struct ProvidedOut {
+    /// The disclosure ledger entry.
+    pub disclosure_id: String,
+    /// The decision.
+    pub decision: DecisionOut,
+    /// The released fields.
+    pub fields: Vec<FieldOut>,
+}
+
+async fn provide(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DecisionIn>,
+) -> Result<(StatusCode, Json<ProvidedOut>), ApiError> {
+    if body.subject_id.as_deref().is_some_and(|x| x != id) {
+        return Err(CoreError::invalid(
+            "subject_id",
+            "subject_mismatch",
+            "subject_id differs from the path",
+        )
+        .into());
+    }
+    let (d, fields, disclosure_id) = s
+        .vault
+        .provide(&p, &body.into_input(id), rid.as_deref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ProvidedOut {
+            disclosure_id,
+            decision: d.into(),
+            fields: fields.iter().map(|f| FieldOut::of(f, false)).collect(),
+        }),
+    ))
+}
+
+/// One entry of the disclosure ledger.
+#[derive(Debug, Serialize)]
+pub struct DisclosureOut {
+    /// Entry id.
+    pub id: String,
+    /// Outbound action.
+    pub action: String,
+    /// Recipient.
+    pub recipient: Option<String>,
+    /// Purpose id.
+    pub purpose: String,
+    /// Categories disclosed.
+    pub categories: Vec<String>,
+    /// Legal basis.
+    pub legal_basis: String,
+    /// §5.4 exception relied on.
+    pub exception: Option<String>,
+    /// The exception's reference.
+    pub reference: Option<String>,
+    /// The exception's authorizing officer.
+    pub authorized_by: Option<String>,
+    /// Destination region.
+    pub region: Option<String>,
+    /// When, RFC 3339.
+    pub at: String,
+    /// Who.
+    pub actor: String,
+}
+
+/// `GET /v1/subjects/{id}/disclosures` answer.
+#[derive(Debug, Serialize)]
+pub struct DisclosuresOut {
+    /// The subject.
+    pub subject_id: String,
+    /// Entries.
+    pub count: usize,
+    /// The ledger.
+    pub disclosures: Vec<DisclosureOut>,
+}
+
+async fn list_disclosures(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<DisclosuresOut>, ApiError> {
+    let rows = s.vault.disclosures_of(&p, &id).await?;
+    Ok(Json(DisclosuresOut {
+        subject_id: id,
+        count: rows.len(),
+        disclosures: rows
+            .into_iter()
+            .map(|d| DisclosureOut {
+                categories: d
+                    .categories
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                id: d.id,
+                action: d.action,
+                recipient: d.recipient,
+                purpose: d.purpose,
+                legal_basis: d.legal_basis,
+                exception: d.exception,
+                reference: d.reference,
+                authorized_by: d.authorized_by,
+                region: d.region,
+                at: format_timestamp(d.at),
+                actor: d.actor,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,211 @@
+//! `PUT /v1/subjects/{id}/fields` (insert or replace) and `GET /v1/subjects/{id}/fields`
+//! (decided read).
+
+use super::{bad_query, WithheldOut};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth, RequestId};
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::put;
+use axum::{Json, Router};
+use pivault_core::values::format_timestamp;
+use pivault_core::{FieldInput, FieldOutput, ReadResult};
+use pivault_domain::Code;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The field routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/subjects/{id}/fields", put(put_fields).get(read_fields))
+}
+
+/// One field on the wire.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldIn {
+    /// Category key.
+    pub category: String,
+    /// Field name (default: the category key).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Record (default `profile`).
+    #[serde(default)]
+    pub record: Option<String>,
+    /// Value, typed by the category.
+    pub value: Value,
+}
+
+impl From<FieldIn> for FieldInput {
+    fn from(f: FieldIn) -> Self {
+        Self {
+            category: f.category,
+            name: f.name,
+            record: f.record,
+            value: f.value,
+        }
+    }
+}
+
+/// One released field.
+#[derive(Debug, Serialize)]
+pub struct FieldOut {
+    /// Record.
+    pub record: String,
+    /// Field name.
+    pub name: String,
+    /// Category key.
+    pub category: String,
+    /// Value type (`text`, `number`, …).
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    /// The value.
+    pub value: Value,
+    /// For a field kept under retention: its release date, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_until: Option<String>,
+}
+
+impl FieldOut {
+    /// A released field; `restricted_until` only on reads (not on provisions).
+    pub fn of(f: &FieldOutput, with_restriction: bool) -> Self {
+        Self {
+            record: f.record.clone(),
+            name: f.name.clone(),
+            category: f.category.clone(),
+            ty: f.value.type_name(),
+            value: f.value.to_json(),
+            restricted_until: f
+                .restricted_until
+                .filter(|_| with_restriction)
+                .map(format_timestamp),
+        }
+    }
+}
+
+/// `PUT /v1/subjects/{id}/fields` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutFields {
+    /// Purpose of collection.
+    pub purpose: String,
+    /// Fields to insert or replace.
+    pub fields: Vec<FieldIn>,
+}
+
+/// `PUT /v1/subjects/{id}/fields` answer.
+#[derive(Debug, Serialize)]
+pub struct Written {
+    /// Fields written.
+    pub written: usize,
+}
+
+async fn put_fields(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PutFields>,
+) -> Result<Json<Written>, ApiError> {
+    let fields: Vec<FieldInput> = body.fields.into_iter().map(Into::into).collect();
+    let written = s
+        .vault
+        .put_fields(&p, &id, &body.purpose, &fields, rid.as_deref())
+        .await?;
+    Ok(Json(Written { written }))
+}
+
+/// `GET /v1/subjects/{id}/fields` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    /// Purpose of the read (required).
+    pub purpose: Option<String>,
+    /// Comma-separated category keys (default: all the purpose allows).
+    #[serde(default)]
+    pub categories: Option<String>,
+}
+
+/// The decision behind an allowed read.
+#[derive(Debug, Serialize)]
+pub struct ReadDecision {
+    /// Always `true` (a denial is a 403).
+    pub allowed: bool,
+    /// Legal basis applied.
+    pub legal_basis: &'static str,
+    /// PIPL article.
+    pub article: &'static str,
+    /// Policy clause.
+    pub clause: String,
+    /// Why.
+    pub explanation: String,
+    /// Whether the subject is a minor.
+    pub minor: bool,
+}
+
+/// `GET /v1/subjects/{id}/fields` answer.
+#[derive(Debug, Serialize)]
+pub struct ReadOut {
+    /// The subject.
+    pub subject_id: String,
+    /// The purpose of the read.
+    pub purpose: String,
+    /// Policy version decided under.
+    pub policy_version: String,
+    /// The decision.
+    pub decision: ReadDecision,
+    /// Released fields.
+    pub fields: Vec<FieldOut>,
+    /// Withheld categories with their reasons.
+    pub withheld: Vec<WithheldOut>,
+}
+
+impl From<ReadResult> for ReadOut {
+    fn from(r: ReadResult) -> Self {
+        Self {
+            fields: r.fields.iter().map(|f| FieldOut::of(f, true)).collect(),
+            withheld: WithheldOut::list(&r.withheld),
+            decision: ReadDecision {
+                allowed: true,
+                legal_basis: r.legal_basis,
+                article: r.article,
+                clause: r.clause,
+                explanation: r.explanation,
+                minor: r.minor,
+            },
+            subject_id: r.subject_id,
+            purpose: r.purpose,
+            policy_version: r.policy_version,
+        }
+    }
+}
+
+async fn read_fields(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    q: Result<Query<ReadQuery>, QueryRejection>,
+) -> Result<Json<ReadOut>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let purpose = q.purpose.filter(|p| !p.is_empty()).ok_or_else(|| {
+        ApiError::new(
+            Code::PurposeRequired,
+            "every read names a purpose (?purpose=…)",
+        )
+    })?;
+    let cats: Vec<String> = q
+        .categories
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    let r = s
+        .vault
+        .read_fields(&p, &id, &purpose, &cats, rid.as_deref())
+        .await?;
+    Ok(Json(r.into()))
+}

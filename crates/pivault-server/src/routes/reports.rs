@@ -1,0 +1,81 @@
+//! `GET /v1/reports/disclosures`: admin counts of disclosures over a window.
+
+use super::bad_query;
+use crate::error::ApiError;
+use crate::extract::Auth;
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use pivault_core::values::{format_timestamp, parse_timestamp};
+use pivault_core::CoreError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The report routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/reports/disclosures", get(disclosure_report))
+}
+
+/// `GET /v1/reports/disclosures` query: RFC 3339 bounds, both optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// Window start (inclusive).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Window end (exclusive).
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// `GET /v1/reports/disclosures` answer.
+#[derive(Debug, Serialize)]
+pub struct ReportOut {
+    /// Window start, RFC 3339.
+    pub from: String,
+    /// Window end, RFC 3339 (`null`: open).
+    pub to: Option<String>,
+    /// Entries in the window.
+    pub total: usize,
+    /// Entries relying on a §5.4 exception.
+    pub under_exception: usize,
+    /// Distinct subjects concerned.
+    pub subjects: usize,
+    /// Per action.
+    pub by_action: BTreeMap<String, usize>,
+    /// Per recipient.
+    pub by_recipient: BTreeMap<String, usize>,
+    /// Per exception kind.
+    pub by_exception: BTreeMap<String, usize>,
+    /// Per legal basis.
+    pub by_legal_basis: BTreeMap<String, usize>,
+}
+
+async fn disclosure_report(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    q: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Json<ReportOut>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let bound = |v: Option<&str>, field: &'static str, default: i64| -> Result<i64, ApiError> {
+        v.map_or(Ok(default), |t| {
+            parse_timestamp(t).map_err(|e| CoreError::invalid(field, e.code, e.reason).into())
+        })
+    };
+    let from = bound(q.from.as_deref(), "from", 0)?;
+    let to = bound(q.to.as_deref(), "to", i64::MAX)?;
+    let r = s.vault.disclosure_report(&p, from, to).await?;
+    Ok(Json(ReportOut {
+        from: format_timestamp(r.from),
+        to: (r.to != i64::MAX).then(|| format_timestamp(r.to)),
+        total: r.total,
+        under_exception: r.under_exception,
+        subjects: r.subjects,
+        by_action: r.by_action,
+        by_recipient: r.by_recipient,
+        by_exception: r.by_exception,
+        by_legal_basis: r.by_legal_basis,
+    }))
+}

@@ -1,0 +1,140 @@
+//! `POST /v1/subjects` (create) and `DELETE /v1/subjects/{id}` (erasure).
+
+use super::bad_query;
+use super::fields::FieldIn;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Auth, RequestId};
+use crate::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+use axum::{Json, Router};
+use pivault_core::values::format_timestamp;
+use pivault_core::{ErasureReceipt, FieldInput};
+use serde::{Deserialize, Serialize};
+
+/// The subject routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/subjects", post(create_subject))
+        .route("/subjects/{id}", delete(erase_subject))
+}
+
+/// `POST /v1/subjects` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSubject {
+    /// `account` (default) or `business_contact`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Purpose of collection.
+    pub purpose: String,
+    /// Initial fields.
+    pub fields: Vec<FieldIn>,
+}
+
+/// `POST /v1/subjects` answer (201).
+#[derive(Debug, Serialize)]
+pub struct Created {
+    /// The new subject's id.
+    pub id: String,
+}
+
+async fn create_subject(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    ApiJson(body): ApiJson<CreateSubject>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let fields: Vec<FieldInput> = body.fields.into_iter().map(Into::into).collect();
+    let kind = body.kind.as_deref().unwrap_or("account");
+    let id = s
+        .vault
+        .create_subject(&p, kind, &body.purpose, &fields, rid.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(Created { id })))
+}
+
+/// `DELETE /v1/subjects/{id}` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseQuery {
+    /// Ground of the deletion (policy §7.1 / PIPL Art. 47), e.g. `subject_request`.
+    #[serde(default)]
+    pub ground: Option<String>,
+}
+
+/// A category kept after erasure (restricted, for a legal obligation).
+#[derive(Debug, Serialize)]
+pub struct RetainedOut {
+    /// Category key.
+    pub category: String,
+    /// Fields kept.
+    pub fields: u64,
+    /// Release date, RFC 3339.
+    pub until: String,
+    /// Why it is kept.
+    pub basis: String,
+    /// Policy clause.
+    pub clause: String,
+}
+
+/// `DELETE /v1/subjects/{id}` answer: the erasure receipt.
+#[derive(Debug, Serialize)]
+pub struct ErasureOut {
+    /// The subject.
+    pub subject_id: String,
+    /// When, RFC 3339.
+    pub erased_at: String,
+    /// The destroyed data key's id.
+    pub destroyed_key_id: String,
+    /// Fields deleted.
+    pub deleted_fields: u64,
+    /// Categories deleted.
+    pub deleted_categories: Vec<String>,
+    /// Blind-index entries removed.
+    pub blind_index_entries_removed: u64,
+    /// What is kept, until when, why.
+    pub retained: Vec<RetainedOut>,
+}
+
+impl From<ErasureReceipt> for ErasureOut {
+    fn from(r: ErasureReceipt) -> Self {
+        Self {
+            subject_id: r.subject_id,
+            erased_at: format_timestamp(r.erased_at),
+            destroyed_key_id: r.destroyed_key_id,
+            deleted_fields: r.deleted_fields,
+            deleted_categories: r.deleted_categories,
+            blind_index_entries_removed: r.blind_index_entries_removed,
+            retained: r
+                .retained
+                .into_iter()
+                .map(|c| RetainedOut {
+                    category: c.category,
+                    fields: c.fields,
+                    until: format_timestamp(c.until),
+                    basis: c.basis,
+                    clause: c.clause,
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn erase_subject(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    RequestId(rid): RequestId,
+    Path(id): Path<String>,
+    q: Result<Query<EraseQuery>, QueryRejection>,
+) -> Result<Json<ErasureOut>, ApiError> {
+    let Query(q) = q.map_err(bad_query)?;
+    let ground = q.ground.unwrap_or_else(|| "subject_request".into());
+    let r = s
+        .vault
+        .erase_subject(&p, &id, &ground, rid.as_deref())
+        .await?;
+    Ok(Json(r.into()))
+}
