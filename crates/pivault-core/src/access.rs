@@ -3,12 +3,13 @@
 use crate::error::{CoreError, Denial};
 use crate::services::facts::LoadedFacts;
 use crate::services::sealer::Sealer;
+use crate::values::FieldValue;
 use crate::vault::Vault;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::STAFF_ROLES;
 use pivault_domain::audit::AuditRecord;
-use pivault_domain::decision::{Decision, Obligation, Reason};
+use pivault_domain::decision::{decide, AccessRequest, Decision, Obligation, Reason, SubjectFacts};
 use std::collections::HashSet;
 
 pub(crate) fn denial(d: &Decision<'_>) -> Denial {
@@ -127,5 +128,37 @@ impl Vault {
         }
         self.auditor.append(vec![rec]).await?;
         Ok(())
+    }
+
+    /// The one access path's decision: the purpose decision ([`decide`]) and then the staff
+    /// policy narrows it ([`Vault::apply_staff`]). Every door that releases PI — reads,
+    /// decisions, provisions and disclosures — decides through here, and audits what it
+    /// returns before releasing anything; masking cannot be skipped through another door.
+    pub(crate) fn decide_access<'p>(
+        &'p self,
+        p: &Principal,
+        req: &AccessRequest<'_>,
+        facts: &SubjectFacts<'_>,
+        now: time::OffsetDateTime,
+    ) -> Decision<'p> {
+        let mut d = decide(&self.policy, facts, req, now);
+        self.apply_staff(p, req.purpose, &mut d);
+        d
+    }
+
+    /// Carries out the decision's `mask:` obligations on opened fields (the staff policy's
+    /// masked categories, §8.1): the value is replaced by its masked form.
+    pub(crate) fn mask_fields(fields: &mut [FieldOutput], d: &Decision<'_>) {
+        for o in &d.obligations {
+            if let Obligation::Mask(cat) = o {
+                for fo in fields.iter_mut().filter(|fo| fo.category == *cat) {
+                    let shown = match &fo.value {
+                        FieldValue::Text(t) | FieldValue::Number(t) => pivault_staff::mask(cat, t),
+                        _ => "***".to_string(),
+                    };
+                    fo.value = FieldValue::Text(shown);
+                }
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::Principal;
 use crate::ROLE_APP;
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::decision::{
-    decide, AccessRequest, Action, Decision, Exception, ExceptionKind, SubjectFacts,
+    AccessRequest, Action, Decision, Exception, ExceptionKind, SubjectFacts,
 };
 
 /// A claimed §5.4 exception, as received.
@@ -240,7 +240,7 @@ impl Vault {
             region: input.region.as_deref(),
             exception: parsed.exception,
         };
-        decide(self.policy(), sf, &req, now)
+        self.decide_access(p, &req, sf, now)
     }
 
     pub(crate) fn audit_for_decision(

@@ -85,7 +85,8 @@ impl Vault {
             tx.commit().await?;
             return Err(CoreError::Denied(out.denial()));
         }
-        let fields = Vault::open_allowed(&facts, &d.allowed_categories, now)?;
+        let mut fields = Vault::open_allowed(&facts, &d.allowed_categories, now)?;
+        Vault::mask_fields(&mut fields, &d);
         let id = uuid::Uuid::new_v4().to_string();
         let e = input.exception.as_ref().filter(|_| d.exception.is_some());
         let row = DisclosureRow {

@@ -3,12 +3,11 @@
 use crate::access::denial;
 use crate::error::CoreError;
 use crate::services::principals::Principals;
-use crate::values::FieldValue;
 use crate::vault::Vault;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::ROLE_APP;
-use pivault_domain::decision::{decide, AccessRequest, Obligation, SubjectFacts};
+use pivault_domain::decision::{AccessRequest, SubjectFacts};
 use pivault_domain::identifiers::IdentifierKind;
 use tracing::instrument;
 
@@ -85,8 +84,7 @@ impl Vault {
             home_region: f.home_region.as_deref(),
         };
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
-        let mut d = decide(&self.policy, &facts, &req, now_t);
-        self.apply_staff(p, purpose, &mut d);
+        let d = self.decide_access(p, &req, &facts, now_t);
         self.audit_decision(
             p,
             "fields.read",
@@ -102,17 +100,7 @@ impl Vault {
             return Err(CoreError::Denied(denial(&d)));
         }
         let mut fields = Self::open_allowed(&f, &d.allowed_categories, now)?;
-        for o in &d.obligations {
-            if let Obligation::Mask(cat) = o {
-                for fo in fields.iter_mut().filter(|fo| fo.category == *cat) {
-                    let shown = match &fo.value {
-                        FieldValue::Text(t) | FieldValue::Number(t) => pivault_staff::mask(cat, t),
-                        _ => "***".to_string(),
-                    };
-                    fo.value = FieldValue::Text(shown);
-                }
-            }
-        }
+        Self::mask_fields(&mut fields, &d);
         Ok(ReadResult {
             subject_id: subject_id.into(),
             purpose: purpose.into(),

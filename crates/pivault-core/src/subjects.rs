@@ -223,6 +223,12 @@ impl Vault {
                 {
                     return Err(CoreError::Conflict("account_exists"));
                 }
+                // The suppression list of erased accounts (PIPL Art. 47): the importer refuses
+                // these rows with the same code.
+                let erased = self.sealer.keys().blind_index(ERASED_ACCOUNT, norm);
+                if !self.store.lookup(ERASED_ACCOUNT, &erased).await?.is_empty() {
+                    return Err(CoreError::Conflict("account_erased"));
+                }
             }
         }
         let id = uuid::Uuid::new_v4().to_string();

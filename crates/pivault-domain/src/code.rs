@@ -110,6 +110,8 @@ codes! {
     MethodNotAllowed = ("method_not_allowed", 405, "The route does not take this method."),
     /// A subject with this account id already exists.
     AccountExists = ("account_exists", 409, "A subject with this account id already exists."),
+    /// The account id was erased and is on the suppression list: it is not created again.
+    AccountErased = ("account_erased", 409, "The account id was erased (PIPL Art. 47) and is on the suppression list; it is not created again."),
     /// The subject was already erased.
     AlreadyErased = ("already_erased", 409, "The subject was already erased."),
     /// The request's deadline was already extended.
