@@ -16,18 +16,11 @@ use pivault_domain::consent::{ConsentAction, ConsentEvent, ConsentState, GivenBy
 use pivault_domain::decision::{decide, AccessRequest, Action, SubjectFacts};
 use pivault_domain::policy::Policy;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::{Duration, Instant};
 use time::macros::{date, datetime};
 
 fn policy() -> Policy {
-    Policy::parse(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml"),
-        )
-        .unwrap(),
-    )
-    .unwrap()
+    pivault_testkit::data::load_policy()
 }
 
 fn ev(seq: i64, purpose: &str, recipient: Option<&str>) -> ConsentEvent {
@@ -139,10 +132,7 @@ fn main() {
 
     // The equivalent authorization in Cedar, same run: "may support agent X read
     // user.contact.mobile (masked) for service?" on the repository's staff policy.
-    let staff_src = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/staff.cedar"),
-    )
-    .unwrap();
+    let staff_src = std::fs::read_to_string(pivault_testkit::staff_policy_path()).unwrap();
     let staff = pivault_staff::StaffPolicy::load(&staff_src, "staff.cedar", &policy).unwrap();
     let (creq, entities, pset) = staff
         .bench_request(

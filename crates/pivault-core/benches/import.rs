@@ -11,28 +11,18 @@ use pivault_core::import::{import_dir, NoProgress};
 use pivault_core::Vault;
 use pivault_crypto::{KeyRing, MasterSecret, Suite};
 use pivault_domain::clock::SystemClock;
-use pivault_domain::policy::Policy;
 use pivault_store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn data_dir() -> PathBuf {
-    std::env::var_os("PIVAULT_BENCH_DATA").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/zh_CN-10k"),
-        PathBuf::from,
-    )
+    std::env::var_os("PIVAULT_BENCH_DATA").map_or_else(pivault_testkit::data_dir, PathBuf::from)
 }
 
 async fn one_import(data: &Path) -> (u64, Duration) {
     let dir = tempfile::tempdir().unwrap();
-    let policy = Policy::parse(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let policy = pivault_testkit::data::load_policy();
     let url = std::env::var("PIVAULT_BENCH_DATABASE_URL")
         .unwrap_or_else(|_| format!("sqlite://{}", dir.path().join("pivault.db").display()));
     let store = Store::connect(&url).await.unwrap();

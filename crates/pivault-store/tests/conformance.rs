@@ -7,16 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pivault_domain::audit::AuditRecord;
-use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
 use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, StoreError, SubjectRow};
+use pivault_testkit::TestDatabase;
 
 /// The audit chain key the suite appends with (the vault derives it from its master key).
 fn chain_key() -> pivault_crypto::AuditChainKey {
-    pivault_crypto::KeyRing::new(
-        pivault_crypto::MasterSecret::from_bytes([9; 32]),
-        pivault_crypto::Suite::Aes256Gcm,
-    )
-    .audit_chain_key()
+    pivault_testkit::keys::key_ring(9).audit_chain_key()
 }
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
@@ -28,11 +24,7 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
 }
 
 async fn postgres_store(test: &str) -> Option<(Store, TestDatabase)> {
-    let Some(admin) = test_database_url() else {
-        print_skip(&format!("postgres::{test}"));
-        return None;
-    };
-    let db = TestDatabase::create(&admin).await.unwrap();
+    let db = TestDatabase::for_test(&format!("postgres::{test}")).await?;
     let store = Store::connect_with(db.url(), Some(8)).await.unwrap();
     store.set_audit_key(chain_key());
     Some((store, db))

@@ -1,28 +1,19 @@
 //! The operator CLI, run as a user would: the real binary, a temp working directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use pivault_testkit::bin::PivaultBin;
+use pivault_testkit::{data_dir as data, repo_root as repo};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data() -> PathBuf {
-    repo().join("../shared/data/zh_CN-10k")
+/// The binary under test.
+fn bin() -> PivaultBin {
+    PivaultBin::new(env!("CARGO_BIN_EXE_pivault"))
 }
 
 /// `pivault ARGS` in `dir`, with its database and key inside `dir`.
 fn pivault(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pivault"))
-        .current_dir(dir)
-        .env_remove("PIVAULT_DATABASE_URL")
-        .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
-        .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
-        .env("RUST_LOG", "warn")
-        .args(args)
-        .output()
-        .unwrap()
+    bin().in_dir(dir).args(args).output().unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -327,25 +318,7 @@ fn bad_ticket_lines_go_to_a_reject_file_with_physical_line_numbers_and_no_ticket
 
 /// A data set folder holding the first `n` users of the shared data set and their orders.
 fn small_slice(dir: &Path, n: usize) -> PathBuf {
-    let out = dir.join("slice");
-    std::fs::create_dir_all(&out).unwrap();
-    let users = std::fs::read_to_string(data().join("users.csv")).unwrap();
-    let kept: Vec<&str> = users.lines().take(n + 1).collect();
-    std::fs::write(out.join("users.csv"), kept.join("\r\n") + "\r\n").unwrap();
-    let accounts: Vec<&str> = kept[1..]
-        .iter()
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
-    let orders = std::fs::read_to_string(data().join("orders.csv")).unwrap();
-    let mut o: Vec<&str> = vec![orders.lines().next().unwrap()];
-    o.extend(
-        orders
-            .lines()
-            .skip(1)
-            .filter(|l| accounts.contains(&l.split(',').nth(1).unwrap())),
-    );
-    std::fs::write(out.join("orders.csv"), o.join("\r\n") + "\r\n").unwrap();
-    out
+    pivault_testkit::write_slice(&dir.join("slice"), n, &["orders.csv"])
 }
 
 /// The real process crashes (abort) right after a deletion step commits; the next `pivault dsr
@@ -362,13 +335,9 @@ async fn dsr_cli_resumes_after_a_real_crash_between_steps() {
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_pivault"))
-        .current_dir(dir.path())
-        .env_remove("PIVAULT_DATABASE_URL")
-        .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
-        .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
+    let mut server = bin()
+        .in_dir(dir.path())
         .env("PIVAULT_SMTP_URL", sink.url())
-        .env("RUST_LOG", "warn")
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .spawn()
         .unwrap();
@@ -416,11 +385,8 @@ async fn dsr_cli_resumes_after_a_real_crash_between_steps() {
     let out = pivault(dir.path(), &["dsr", "list", "--state", "verified"]);
     assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
     // crash the process right after `shred` commits
-    let out = Command::new(env!("CARGO_BIN_EXE_pivault"))
-        .current_dir(dir.path())
-        .env_remove("PIVAULT_DATABASE_URL")
-        .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
-        .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
+    let out = bin()
+        .in_dir(dir.path())
         .env("PIVAULT_DSR_FAULT", "abort:shred")
         .env("RUST_LOG", "error")
         .args(["dsr", "approve", &id, "--run"])

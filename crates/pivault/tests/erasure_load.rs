@@ -10,11 +10,9 @@
 //! returns; `.ci/run` always sets it and counts the `postgres_*` cases of this binary).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{pivault, Instance};
 use pivault_notify::testing::SmtpSink;
-use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
+use pivault_testkit::bin::{Instance, PivaultBin};
+use pivault_testkit::TestDatabase;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,8 +20,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const ALL_PURPOSES: &str = "service,maintenance,security,legal_obligation,icp_filing,marketing,\
-personalised_ads,biometric_login,share_with_partners,cross_border_transfer";
 /// Deletion requests run concurrently.
 const DSR_RUNS: usize = 40;
 /// Mixed clients running beside them, and requests each.
@@ -43,7 +39,12 @@ const PHASE_BUDGET: Duration = Duration::from_secs(60);
 fn serve(url: &str, key_file: &Path, smtp: &str) -> Instance {
     let mut cmd = pivault(url, key_file);
     cmd.env("PIVAULT_SMTP_URL", smtp);
-    common::serve(cmd)
+    pivault_testkit::bin::serve(cmd)
+}
+
+/// The binary under test on `url` with `key_file`.
+fn pivault(url: &str, key_file: &Path) -> std::process::Command {
+    PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).with_db(url, key_file)
 }
 
 /// One outcome of the load phase, by kind of request.
@@ -347,13 +348,12 @@ async fn run_load(url: String, instances: usize, label: &str) {
     for _ in 1..instances {
         started.push(serve(&url, &key_file, &sink.url()));
     }
-    let out = pivault(&url, &key_file)
-        .args(["keys", "create", "--principal", "privacy-office"])
-        .args(["--roles", "admin", "--purposes", ALL_PURPOSES])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).api_key_all_purposes(
+        &url,
+        &key_file,
+        "privacy-office",
+        &["admin"],
+    );
     let load = Arc::new(Load {
         instances: started,
         http: reqwest::Client::builder()
@@ -485,11 +485,9 @@ async fn run_load(url: String, instances: usize, label: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_instances_serve_erasures_and_mixed_load_without_timeouts_or_5xx() {
-    let Some(admin) = test_database_url() else {
-        print_skip("erasure_load::postgres_two_instances");
+    let Some(db) = TestDatabase::for_test("erasure_load::postgres_two_instances").await else {
         return;
     };
-    let db = TestDatabase::create(&admin).await.unwrap();
     run_load(db.url().to_string(), 2, "postgres").await;
 }
 

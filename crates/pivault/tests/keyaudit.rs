@@ -13,7 +13,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pivault_domain::audit::AuditRecord;
-use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
+use pivault_testkit::bin::PivaultBin;
+use pivault_testkit::TestDatabase;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::io::{BufRead, BufReader};
@@ -25,47 +26,17 @@ const REFUSED: i32 = 4;
 /// Accounts in the slice (with their consent events and orders).
 const SLICE_USERS: usize = 40;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data() -> PathBuf {
-    repo().join("../shared/data/zh_CN-10k")
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
 /// users.csv's first [`SLICE_USERS`] accounts, their consent events and their orders, in `dir`.
 fn write_slice(dir: &Path) -> PathBuf {
-    let out = dir.join("slice");
-    std::fs::create_dir_all(&out).unwrap();
-    let mut r = csv::Reader::from_path(data().join("users.csv")).unwrap();
-    let mut w = csv::Writer::from_path(out.join("users.csv")).unwrap();
-    w.write_record(r.headers().unwrap()).unwrap();
-    let mut accounts = std::collections::HashSet::new();
-    for rec in r.records().take(SLICE_USERS) {
-        let rec = rec.unwrap();
-        accounts.insert(rec[0].to_string());
-        w.write_record(&rec).unwrap();
-    }
-    w.flush().unwrap();
-    for name in ["consent_events.csv", "orders.csv"] {
-        let mut r = csv::Reader::from_path(data().join(name)).unwrap();
-        let headers = r.headers().unwrap().clone();
-        let col = headers.iter().position(|h| h == "account_id").unwrap();
-        let mut w = csv::Writer::from_path(out.join(name)).unwrap();
-        w.write_record(&headers).unwrap();
-        for rec in r.records() {
-            let rec = rec.unwrap();
-            if accounts.contains(&rec[col]) {
-                w.write_record(&rec).unwrap();
-            }
-        }
-        w.flush().unwrap();
-    }
-    out
+    pivault_testkit::write_slice(
+        &dir.join("slice"),
+        SLICE_USERS,
+        &["consent_events.csv", "orders.csv"],
+    )
 }
 
 /// A vault on one database with its key file, populated from the slice by the binary itself.
@@ -101,14 +72,8 @@ impl Vault {
     }
 
     fn cmd(&self, key: &Path) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pivault"));
-        c.current_dir(self.dir.path())
-            .env("PIVAULT_DATABASE_URL", &self.url)
-            .env("PIVAULT_MASTER_KEY_FILE", key)
-            .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
-            .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
-            .env_remove("PIVAULT_SUITE")
-            .env("RUST_LOG", "warn");
+        let mut c = PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).with_db(&self.url, key);
+        c.current_dir(self.dir.path()).env_remove("PIVAULT_SUITE");
         c
     }
 
@@ -628,11 +593,7 @@ mod postgres {
     use super::*;
 
     async fn vault(test: &str) -> Option<Vault> {
-        let Some(admin) = test_database_url() else {
-            print_skip(&format!("keyaudit::postgres::{test}"));
-            return None;
-        };
-        let db = TestDatabase::create(&admin).await.unwrap();
+        let db = TestDatabase::for_test(&format!("keyaudit::postgres::{test}")).await?;
         let url = db.url().to_string();
         Some(
             tokio::task::spawn_blocking(move || Vault::populated(Some(url), Some(db)))

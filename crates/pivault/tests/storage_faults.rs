@@ -23,9 +23,8 @@
 //! `STORAGE_FAULTS_SERVER_LOG=PATH` also writes the server's log there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use pivault_store::Store;
+use pivault_testkit::bin::{start_serve, PivaultBin, Started};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -42,10 +41,6 @@ const CLIENTS: usize = 4;
 const TMPFS_SIZE: &str = "20m";
 /// Marker inside every address: it must never appear in the server's log.
 const PI_MARKER: &str = "测试路";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Writes a line to the real stderr, past the test harness's capture (like `print_skip`).
 fn say(line: &str) {
@@ -87,13 +82,7 @@ struct Setup {
 
 impl Setup {
     fn pivault(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_pivault"));
-        c.env("PIVAULT_DATABASE_URL", &self.url)
-            .env("PIVAULT_MASTER_KEY_FILE", &self.key_file)
-            .env("PIVAULT_POLICY", repo().join("policies/default.toml"))
-            .env("PIVAULT_STAFF_POLICY", repo().join("policies/staff.cedar"))
-            .env("RUST_LOG", "warn");
-        c
+        PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).with_db(&self.url, &self.key_file)
     }
 
     /// Arms the shim with `errno` ("EIO", "EROFS"; "" passes through). The control file keeps
@@ -131,12 +120,12 @@ fn serve(setup: &Setup, faulty: bool) -> Server {
             .env("FAULTFS_DIR", &setup.data_dir)
             .env("FAULTFS_CTL", &setup.ctl);
     }
-    let common::Started {
+    let Started {
         child,
         base,
         before: seen,
         rest: lines,
-    } = common::start_serve(cmd);
+    } = start_serve(cmd);
     let log = Arc::new(Mutex::new(seen));
     let sink = Arc::clone(&log);
     std::thread::spawn(move || {

@@ -7,19 +7,14 @@
 //! `.ci/run` always sets it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::{pivault, Instance};
-use pivault_store::testing::{print_skip, test_database_url, TestDatabase};
 use pivault_store::Store;
+use pivault_testkit::bin::{Instance, PivaultBin};
+use pivault_testkit::TestDatabase;
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const ALL_PURPOSES: &str = "service,maintenance,security,legal_obligation,icp_filing,marketing,\
-personalised_ads,biometric_login,share_with_partners,cross_border_transfer";
 
 /// A shared database, a master key file, and the admin key to both instances.
 struct Cluster {
@@ -36,16 +31,17 @@ struct Cluster {
 /// Starts `pivault serve --bind 127.0.0.1:0` and reads its port from the line
 /// `pivault listening on http://ADDR` it prints on stderr once it accepts connections.
 fn serve(url: &str, key_file: &Path) -> Instance {
-    common::serve(pivault(url, key_file))
+    pivault_testkit::bin::serve(pivault(url, key_file))
+}
+
+/// The binary under test on `url` with `key_file`.
+fn pivault(url: &str, key_file: &Path) -> std::process::Command {
+    PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).with_db(url, key_file)
 }
 
 impl Cluster {
     async fn start(test: &str) -> Option<Self> {
-        let Some(admin) = test_database_url() else {
-            print_skip(&format!("two_instances::{test}"));
-            return None;
-        };
-        let db = TestDatabase::create(&admin).await.unwrap();
+        let db = TestDatabase::for_test(&format!("two_instances::{test}")).await?;
         let dir = tempfile::tempdir().unwrap();
         let key_file = dir.path().join("master.key");
         let url = db.url().to_string();
@@ -58,13 +54,12 @@ impl Cluster {
             out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Postgres"),
             "{out:?}"
         );
-        let out = pivault(&url, &key_file)
-            .args(["keys", "create", "--principal", "privacy-office"])
-            .args(["--roles", "admin", "--purposes", ALL_PURPOSES])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let key = PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).api_key_all_purposes(
+            &url,
+            &key_file,
+            "privacy-office",
+            &["admin"],
+        );
         Some(Self {
             a,
             b,

@@ -1,38 +1,33 @@
-//! The HTTP integration cases, written once and run on every backend: `tests/api.rs` runs
-//! them on SQLite, `tests/api_postgres.rs` on PostgreSQL. Each case gets a fresh app spawned on
-//! 127.0.0.1:0 over its own copy of a slice of the real zh_CN data set.
+//! The API cases (lookups, reads, consents, erasure, retention, audit, input validation, keys,
+//! no PI in clear). Each case gets a fresh app spawned on 127.0.0.1:0 over its own copy of a
+//! slice of the real zh_CN data set, and runs on both backends (`api::sqlite::…`,
+//! `api::postgres::…`).
 
-use crate::support::{latest_consent, orders, users, TestApp};
+use pivault_testkit::app::{latest_consent, orders, users};
+use pivault_testkit::TestApp;
 use serde_json::{json, Value};
 
-/// Calls `$m!(case, case, …)` with every case of this module, so that each test binary
-/// generates one `#[tokio::test]` per case for its backend.
-macro_rules! for_each_case {
-    ($m:ident) => {
-        $m!(
-            mobile_written_with_country_code_finds_the_subject_imported_without_it,
-            mobile_stored_with_country_code_is_found_by_the_bare_number,
-            email_lookup_ignores_case_and_spaces_and_returns_every_account_sharing_it,
-            service_read_returns_decrypted_fields_with_the_contract_basis,
-            categories_outside_the_purpose_are_withheld_as_not_necessary,
-            marketing_read_without_marketing_consent_is_denied_with_its_reason,
-            withdrawn_marketing_consent_denies_later_reads_and_keeps_the_ledger,
-            a_separate_marketing_consent_releases_the_email,
-            biometric_read_of_a_minor_needs_a_guardians_consent,
-            adult_with_biometric_consent_reads_the_face_template,
-            erasure_shreds_fields_and_keeps_orders_for_legal_obligation_only,
-            retention_sweep_deletes_restricted_orders_once_their_period_ends,
-            audit_chain_verifies_and_names_the_first_altered_row,
-            every_decision_allowed_or_denied_is_audited_without_pi,
-            created_subject_round_trips_and_corrected_mobile_moves_the_blind_index,
-            collecting_a_category_the_purpose_does_not_need_is_refused,
-            bad_input_gets_stable_codes_and_never_echoes_the_value,
-            keys_gate_every_call_and_purposes_are_per_principal,
-            no_pi_reaches_the_database_file_the_logs_or_the_audit_rows,
-        );
-    };
-}
-pub(crate) use for_each_case;
+on_both_backends!(
+    mobile_written_with_country_code_finds_the_subject_imported_without_it,
+    mobile_stored_with_country_code_is_found_by_the_bare_number,
+    email_lookup_ignores_case_and_spaces_and_returns_every_account_sharing_it,
+    service_read_returns_decrypted_fields_with_the_contract_basis,
+    categories_outside_the_purpose_are_withheld_as_not_necessary,
+    marketing_read_without_marketing_consent_is_denied_with_its_reason,
+    withdrawn_marketing_consent_denies_later_reads_and_keeps_the_ledger,
+    a_separate_marketing_consent_releases_the_email,
+    biometric_read_of_a_minor_needs_a_guardians_consent,
+    adult_with_biometric_consent_reads_the_face_template,
+    erasure_shreds_fields_and_keeps_orders_for_legal_obligation_only,
+    retention_sweep_deletes_restricted_orders_once_their_period_ends,
+    audit_chain_verifies_and_names_the_first_altered_row,
+    every_decision_allowed_or_denied_is_audited_without_pi,
+    created_subject_round_trips_and_corrected_mobile_moves_the_blind_index,
+    collecting_a_category_the_purpose_does_not_need_is_refused,
+    bad_input_gets_stable_codes_and_never_echoes_the_value,
+    keys_gate_every_call_and_purposes_are_per_principal,
+    no_pi_reaches_the_database_file_the_logs_or_the_audit_rows,
+);
 
 fn minor(u: &std::collections::HashMap<String, String>) -> bool {
     !u["guardian_name"].is_empty()
@@ -312,9 +307,9 @@ pub async fn adult_with_biometric_consent_reads_the_face_template(app: TestApp) 
         .find(|f| f["name"] == "template")
         .unwrap();
     assert_eq!(t["type"], "binary");
-    let face = crate::support::read_csv(&crate::support::slice_dir().join("face_templates.csv"));
+    let face =
+        pivault_testkit::read_csv(&pivault_testkit::app::slice_dir().join("face_templates.csv"));
     let row = face
-        .rows
         .iter()
         .find(|r| r["account_id"] == u["account_id"])
         .unwrap();
@@ -787,7 +782,7 @@ pub async fn no_pi_reaches_the_database_file_the_logs_or_the_audit_rows(app: Tes
             .await;
     }
     let mut haystack = app.db_bytes().await;
-    let logs = crate::support::logs().lock().unwrap().clone();
+    let logs = pivault_testkit::captured_logs().bytes();
     assert!(
         logs.len() > 10_000 && String::from_utf8_lossy(&logs).contains("fields.read")
             || String::from_utf8_lossy(&logs).contains("http"),

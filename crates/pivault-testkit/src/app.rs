@@ -1,131 +1,72 @@
-//! Test harness: a slice of the real zh_CN data set imported once per test binary into a
-//! template (a SQLite file, or a PostgreSQL template database); each test copies it (file copy,
-//! or `CREATE DATABASE … TEMPLATE`), spawns the app on 127.0.0.1:0 with a fixed clock, and talks
-//! HTTP to it. Logs of every test go to one in-memory buffer at TRACE level so a
-//! test can search them for PI.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! The app in process: the pivault-server router over a [`Vault`] on 127.0.0.1:0, over a copy
+//! of a slice of the real zh_CN data set imported once per test binary into a template (a
+//! SQLite file, or a PostgreSQL template database). Each [`spawn_on`] copies the template (file
+//! copy, or `CREATE DATABASE … TEMPLATE`), runs the app at the [fixed clock](crate::clock) with
+//! DSR codes going to a real SMTP sink and an SMS webhook sink, and the logs of every test going
+//! to [`captured_logs`].
 
+use crate::clock::fixed_clock;
+use crate::data::{load_policy, staff_policy_path, Slice};
+use crate::keys::{api_key_all_purposes, key_ring_from_file};
+use crate::logs::captured_logs;
+use crate::pg::{test_database_url, TestDatabase};
 use pivault_core::import::{import_dir, NoProgress};
 use pivault_core::Vault;
-use pivault_crypto::{KeyRing, MasterSecret, Suite};
+use pivault_crypto::MasterSecret;
 use pivault_domain::clock::FixedClock;
-use pivault_domain::policy::Policy;
-use pivault_store::testing::{test_database_url, TestDatabase};
 use pivault_store::Store;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use time::macros::datetime;
+use std::sync::{Arc, OnceLock};
 
-/// Accounts in the imported slice.
+/// Accounts in the app's slice.
 pub const SLICE_USERS: usize = 400;
 
-pub fn shared_data() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/zh_CN-10k");
-    assert!(
-        p.is_dir(),
-        "the shared data set is missing at {}",
-        p.display()
-    );
-    p
+/// The app's slice: the first [`SLICE_USERS`] accounts and every row about them, written once
+/// per process.
+pub fn slice() -> &'static Slice {
+    static S: OnceLock<Slice> = OnceLock::new();
+    S.get_or_init(|| Slice::write("pivault-slice", SLICE_USERS))
 }
 
-pub fn policy_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.toml")
-}
-
-/// One CSV file as header + rows of (column → value).
-pub struct Csv {
-    pub rows: Vec<HashMap<String, String>>,
-}
-
-pub fn read_csv(path: &Path) -> Csv {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    let rows = r
-        .records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect();
-    Csv { rows }
-}
-
-/// The slice: first SLICE_USERS users and every row of the other files about them.
+/// The app's slice folder.
 pub fn slice_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let src = shared_data();
-        let out = std::env::temp_dir().join(format!("pivault-slice-{}", std::process::id()));
-        std::fs::create_dir_all(&out).unwrap();
-        let users = std::fs::read_to_string(src.join("users.csv")).unwrap();
-        let mut lines = users.lines();
-        let header = lines.next().unwrap();
-        let kept: Vec<&str> = lines.take(SLICE_USERS).collect();
-        let accounts: std::collections::HashSet<String> = kept
-            .iter()
-            .map(|l| l.split(',').next().unwrap().to_string())
-            .collect();
-        let mut f = std::fs::File::create(out.join("users.csv")).unwrap();
-        writeln!(f, "{header}").unwrap();
-        for l in &kept {
-            writeln!(f, "{l}").unwrap();
-        }
-        for name in [
-            "consent_events.csv",
-            "orders.csv",
-            "face_templates.csv",
-            "business_contacts.csv",
-            "icp_filings.csv",
-        ] {
-            let mut r = csv::Reader::from_path(src.join(name)).unwrap();
-            let headers = r.headers().unwrap().clone();
-            let col = headers.iter().position(|h| h == "account_id").unwrap();
-            let mut w = csv::Writer::from_path(out.join(name)).unwrap();
-            w.write_record(&headers).unwrap();
-            for rec in r.records() {
-                let rec = rec.unwrap();
-                if accounts.contains(&rec[col]) {
-                    w.write_record(&rec).unwrap();
-                }
-            }
-            w.flush().unwrap();
-        }
-        let tickets = std::fs::read_to_string(src.join("tickets.jsonl")).unwrap();
-        let mut f = std::fs::File::create(out.join("tickets.jsonl")).unwrap();
-        for l in tickets.lines() {
-            let t: serde_json::Value = serde_json::from_str(l).unwrap();
-            if accounts.contains(t["account_id"].as_str().unwrap()) {
-                writeln!(f, "{l}").unwrap();
-            }
-        }
-        out
-    })
+    slice().dir()
+}
+
+/// Rows of users.csv in the app's slice.
+#[must_use]
+pub fn users() -> Vec<HashMap<String, String>> {
+    slice().users()
+}
+
+/// Consent events in the app's slice.
+#[must_use]
+pub fn consents() -> Vec<HashMap<String, String>> {
+    slice().consents()
+}
+
+/// Orders in the app's slice.
+#[must_use]
+pub fn orders() -> Vec<HashMap<String, String>> {
+    slice().orders()
+}
+
+/// Latest consent action per (account, purpose) in the app's slice.
+#[must_use]
+pub fn latest_consent(account: &str, purpose: &str) -> Option<String> {
+    slice().latest_consent(account, purpose)
 }
 
 /// The repository's Cedar staff policy, loaded against the default policy.
+#[must_use]
 pub fn staff_policy() -> pivault_staff::StaffPolicy {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/staff.cedar");
     pivault_staff::StaffPolicy::load(
-        &std::fs::read_to_string(&path).unwrap(),
+        &std::fs::read_to_string(staff_policy_path()).unwrap(),
         "staff.cedar",
         &load_policy(),
     )
     .unwrap()
-}
-
-pub fn test_clock() -> Arc<FixedClock> {
-    Arc::new(FixedClock::new(datetime!(2026-11-29 00:00 UTC)))
-}
-
-fn load_policy() -> Policy {
-    Policy::parse(&std::fs::read_to_string(policy_path()).unwrap()).unwrap()
 }
 
 /// Which database a [`TestApp`] runs on.
@@ -137,7 +78,21 @@ pub enum Backend {
     Postgres,
 }
 
-/// Imports the slice through `url` with the master key in `dir`.
+impl Backend {
+    /// Both backends.
+    pub const ALL: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+    /// `sqlite` / `postgres`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Imports the app's slice through `url` with the master key in `dir` (created there).
 fn import_slice(dir: &Path, url: &str) {
     let slice = slice_dir().to_path_buf();
     let d = dir.to_path_buf();
@@ -153,9 +108,9 @@ fn import_slice(dir: &Path, url: &str) {
             let store = Store::connect(&url).await.unwrap();
             let vault = Vault::new(
                 store.clone(),
-                KeyRing::new(master, Suite::Aes256Gcm),
+                pivault_crypto::KeyRing::new(master, pivault_crypto::Suite::Aes256Gcm),
                 load_policy(),
-                test_clock(),
+                fixed_clock(),
             )
             .await
             .unwrap();
@@ -176,8 +131,8 @@ fn import_slice(dir: &Path, url: &str) {
 }
 
 /// A PostgreSQL template database with the slice imported, and the directory holding its
-/// master key; `None` without `PIVAULT_TEST_DATABASE_URL`. The template database lives as long
-/// as the test process; the next run drops it (its name carries this process's id).
+/// master key; `None` without `PIVAULT_TEST_DATABASE_URL`. The template lives as long as the
+/// test process; the next run drops it (its name carries this process's id).
 fn pg_template() -> Option<&'static (TestDatabase, PathBuf)> {
     static T: OnceLock<Option<(TestDatabase, PathBuf)>> = OnceLock::new();
     T.get_or_init(|| {
@@ -190,7 +145,6 @@ fn pg_template() -> Option<&'static (TestDatabase, PathBuf)> {
                 .build()
                 .unwrap()
                 .block_on(TestDatabase::create(&admin))
-                .unwrap()
         })
         .join()
         .unwrap();
@@ -201,7 +155,7 @@ fn pg_template() -> Option<&'static (TestDatabase, PathBuf)> {
 }
 
 /// A template directory with the slice imported (pivault.db + master.key).
-fn template() -> &'static Path {
+fn sqlite_template() -> &'static Path {
     static T: OnceLock<PathBuf> = OnceLock::new();
     T.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("pivault-template-{}", std::process::id()));
@@ -212,45 +166,25 @@ fn template() -> &'static Path {
     })
 }
 
-/// Captured logs of the whole test binary.
-pub fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let b = Arc::clone(&buf);
-        let sub = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || Writer(Arc::clone(&b)))
-            .finish();
-        let _ = tracing::subscriber::set_global_default(sub);
-        buf
-    })
-    .clone()
-}
-
-struct Writer(Arc<Mutex<Vec<u8>>>);
-impl Write for Writer {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(data);
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
+/// The app on 127.0.0.1:0 over its own copy of the imported slice; stopped when dropped.
 pub struct TestApp {
+    /// `http://ADDR`.
     pub base: String,
+    /// A client for it.
     pub http: reqwest::Client,
+    /// The vault the app serves.
     pub vault: Arc<Vault>,
+    /// The vault's store.
     pub store: Store,
+    /// The vault's clock.
     pub clock: Arc<FixedClock>,
+    /// Holds the master key (and the SQLite file).
     pub dir: tempfile::TempDir,
     /// Key with role app and every purpose.
     pub app_key: String,
-    /// Key with role admin.
+    /// Key with role admin and every purpose.
     pub admin_key: String,
+    /// The database it runs on.
     pub backend: Backend,
     /// SMTP sink the vault sends data subject requests' codes to (a real SMTP conversation).
     pub mail: pivault_notify::testing::SmtpSink,
@@ -258,7 +192,7 @@ pub struct TestApp {
     pub sms: pivault_notify::testing::WebhookSink,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Declared last: dropped (`DROP DATABASE … WITH (FORCE)`) after the server stops.
-    pg: Option<TestDatabase>,
+    _pg: Option<TestDatabase>,
 }
 
 impl Drop for TestApp {
@@ -270,6 +204,8 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// The SQLite file (on [`Backend::Sqlite`]).
+    #[must_use]
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("pivault.db")
     }
@@ -292,6 +228,7 @@ impl TestApp {
         }
     }
 
+    /// `GET base+path` with `key`.
     pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
@@ -301,6 +238,7 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST base+path` with `key` and a JSON body.
     pub async fn post(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
         self.http
             .post(format!("{}{path}", self.base))
@@ -311,6 +249,7 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `PUT base+path` with `key` and a JSON body.
     pub async fn put(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
         self.http
             .put(format!("{}{path}", self.base))
@@ -321,6 +260,7 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `DELETE base+path` with `key`.
     pub async fn delete(&self, path: &str, key: &str) -> reqwest::Response {
         self.http
             .delete(format!("{}{path}", self.base))
@@ -348,6 +288,8 @@ impl TestApp {
         v["subjects"][0].as_str().unwrap().to_string()
     }
 
+    /// Reads `subject`'s fields for `purpose` (limited to `categories`, comma-separated, unless
+    /// empty) with the app key: (status, body).
     pub async fn read(
         &self,
         subject: &str,
@@ -365,13 +307,13 @@ impl TestApp {
 }
 
 /// Spawns the app on a copy of the imported slice on `backend`; `None` for PostgreSQL when
-/// `PIVAULT_TEST_DATABASE_URL` is unset.
+/// `PIVAULT_TEST_DATABASE_URL` is unset (panics when it is set and PostgreSQL is unreachable).
 pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
-    let _ = logs();
+    let _ = captured_logs();
     let dir = tempfile::tempdir().unwrap();
     let (url, pg) = match backend {
         Backend::Sqlite => {
-            let tpl = template();
+            let tpl = sqlite_template();
             for f in ["pivault.db", "master.key"] {
                 std::fs::copy(tpl.join(f), dir.path().join(f)).unwrap();
             }
@@ -385,16 +327,13 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
                 .unwrap()
                 .unwrap();
             std::fs::copy(tpl_dir.join("master.key"), dir.path().join("master.key")).unwrap();
-            let db = TestDatabase::create_from(&admin, Some(tpl.name()))
-                .await
-                .unwrap();
+            let db = TestDatabase::create_from(&admin, Some(tpl.name())).await;
             (db.url().to_string(), Some(db))
         }
     };
-    let (master, created) = MasterSecret::load_or_create(&dir.path().join("master.key")).unwrap();
-    assert!(!created);
+    let keys = key_ring_from_file(&dir.path().join("master.key"));
     let store = Store::connect_with(&url, Some(8)).await.unwrap();
-    let clock = test_clock();
+    let clock = fixed_clock();
     let mail = pivault_notify::testing::SmtpSink::start().await;
     let sms = pivault_notify::testing::WebhookSink::start().await;
     let notifiers = pivault_notify::Notifiers::new(
@@ -414,46 +353,17 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
         ),
     );
     let vault = Arc::new(
-        Vault::new(
-            store.clone(),
-            KeyRing::new(master, Suite::Aes256Gcm),
-            load_policy(),
-            clock.clone(),
-        )
-        .await
-        .unwrap()
-        .with_staff_policy(staff_policy())
-        .with_code_sender(Arc::new(pivault_server::dsr::NotifySender(notifiers))),
+        Vault::new(store.clone(), keys, load_policy(), clock.clone())
+            .await
+            .unwrap()
+            .with_staff_policy(staff_policy())
+            .with_code_sender(Arc::new(pivault_server::dsr::NotifySender(notifiers))),
     );
-    let all: Vec<String> = vault
-        .policy()
-        .purposes()
-        .iter()
-        .map(|p| p.id.clone())
-        .collect();
-    let app_key = vault
-        .create_api_key("test", "test-app", &["app".into()], &all)
-        .await
-        .unwrap();
-    let admin_key = vault
-        .create_api_key("test", "privacy-office", &["admin".into()], &all)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = pivault_server::AppState {
-        vault: Arc::clone(&vault),
-    };
-    tokio::spawn(async move {
-        pivault_server::serve(listener, state, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
+    let app_key = api_key_all_purposes(&vault, "test-app", &["app"]).await;
+    let admin_key = api_key_all_purposes(&vault, "privacy-office", &["admin"]).await;
+    let (base, shutdown) = serve_app(Arc::clone(&vault)).await;
     Some(TestApp {
-        base: format!("http://{addr}"),
+        base,
         http: reqwest::Client::new(),
         vault,
         store,
@@ -464,30 +374,25 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
         backend,
         mail,
         sms,
-        shutdown: Some(tx),
-        pg,
+        shutdown: Some(shutdown),
+        _pg: pg,
     })
 }
 
-/// Rows of users.csv in the slice.
-pub fn users() -> Vec<HashMap<String, String>> {
-    read_csv(&slice_dir().join("users.csv")).rows
-}
-
-/// Consent events in the slice.
-pub fn consents() -> Vec<HashMap<String, String>> {
-    read_csv(&slice_dir().join("consent_events.csv")).rows
-}
-
-pub fn orders() -> Vec<HashMap<String, String>> {
-    read_csv(&slice_dir().join("orders.csv")).rows
-}
-
-/// Latest action per (account, purpose) in the ledger.
-pub fn latest_consent(account: &str, purpose: &str) -> Option<String> {
-    consents()
-        .into_iter()
-        .filter(|c| c["account_id"] == account && c["purpose"] == purpose)
-        .max_by(|a, b| a["at"].cmp(&b["at"]))
-        .map(|c| c["action"].clone())
+/// Serves the pivault-server router over `vault` on 127.0.0.1:0 in a task of the current
+/// runtime; returns its base URL (`http://ADDR`) and the sender that stops it (dropping it
+/// stops it too).
+pub async fn serve_app(vault: Arc<Vault>) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = pivault_server::AppState { vault };
+    tokio::spawn(async move {
+        pivault_server::serve(listener, state, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (format!("http://{addr}"), tx)
 }

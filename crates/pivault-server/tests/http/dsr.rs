@@ -3,47 +3,15 @@
 //! machine, duplicates, deadlines, resumable execution with injected crashes, access packages,
 //! crypto-shredding erasure with a signed receipt, correction, withdrawal, cancellation and
 //! explanation.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
 use base64::Engine as _;
 use pivault_core::dsr::Fault;
+use pivault_testkit::app::{orders, users};
+use pivault_testkit::TestApp;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::Duration;
-use support::{orders, users, TestApp};
 
-/// Every case runs on SQLite (`dsr::sqlite::…`) and on PostgreSQL (`dsr::postgres::…`, which
-/// prints `SKIPPED` without `PIVAULT_TEST_DATABASE_URL`; `.ci/run` always sets it).
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let app = super::support::spawn_on(super::support::Backend::Sqlite)
-                        .await
-                        .expect("SQLite always spawns");
-                    super::$name(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = super::support::spawn_on(super::support::Backend::Postgres).await else {
-                        pivault_store::testing::print_skip(concat!("dsr::postgres::", stringify!($name)));
-                        return;
-                    };
-                    super::$name(app).await;
-                }
-            )*
-        }
-    };
-}
-
+// Every case runs on SQLite (`dsr::sqlite::…`) and on PostgreSQL (`dsr::postgres::…`).
 on_both_backends!(
     access_under_a_mixed_case_email_returns_exactly_the_subjects_data,
     deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt,
@@ -254,7 +222,7 @@ async fn access_under_a_mixed_case_email_returns_exactly_the_subjects_data(app: 
         .map(str::to_string)
         .collect();
     assert_eq!(got, mine);
-    let consents_expected = support::consents()
+    let consents_expected = pivault_testkit::app::consents()
         .iter()
         .filter(|c| c["account_id"] == "u100246")
         .count();
@@ -685,7 +653,7 @@ async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend(app: TestA
     );
     // and warned about in the log, by id only
     assert!(app.vault.dsr_due_scan().await.unwrap() >= 1);
-    let logs = String::from_utf8_lossy(&support::logs().lock().unwrap()).to_string();
+    let logs = pivault_testkit::captured_logs().text();
     assert!(logs.contains("data subject request overdue") && logs.contains(&cn));
     assert!(!logs.contains(u["email"].trim()));
     // bad due_before: 422 with a code
@@ -810,7 +778,8 @@ async fn correction_withdrawal_cancellation_and_explanation_end_to_end(app: Test
     let w = users()
         .into_iter()
         .find(|x| {
-            support::latest_consent(&x["account_id"], "marketing").as_deref() == Some("grant")
+            pivault_testkit::app::latest_consent(&x["account_id"], "marketing").as_deref()
+                == Some("grant")
                 && x["guardian_name"].is_empty()
         })
         .unwrap();

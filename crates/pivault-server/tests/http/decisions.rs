@@ -1,17 +1,24 @@
 //! Issue 4 over HTTP: the decision API, recipients, exceptions, the disclosure ledger,
 //! cross-border transfer, the combination rule — on subjects from the imported data set.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
-
+use pivault_testkit::app::{latest_consent, users};
+use pivault_testkit::TestApp;
 use serde_json::{json, Value};
-use support::{latest_consent, users, TestApp};
 
-async fn spawn() -> TestApp {
-    support::spawn_on(support::Backend::Sqlite)
-        .await
-        .expect("SQLite always spawns")
-}
+on_both_backends!(
+    decision_api_explains_allows_and_denials_with_basis_clause_and_article,
+    sharing_goes_only_to_declared_recipients_and_only_their_categories,
+    another_handler_needs_a_separate_consent_naming_it,
+    disclosure_needs_consent_or_a_documented_exception_and_is_flagged_and_counted,
+    the_ledger_lists_who_received_which_categories_and_why,
+    cross_border_transfer_needs_a_consent_naming_recipient_and_purpose,
+    business_data_never_leaves_the_region_its_customer_chose,
+    a_section_5_4_exception_does_not_open_a_cross_border_transfer,
+    non_personal_data_alone_is_not_pi_but_combined_with_an_identifier_it_is,
+    an_account_id_belongs_to_one_subject_and_erased_accounts_are_not_imported_again,
+    consents_and_erasures_take_closed_lists_and_keys_record_consents_only_for_their_purposes,
+    a_declared_oversized_body_is_refused_before_it_is_read,
+    a_support_agent_reads_contact_data_masked_for_service_but_never_id_numbers,
+);
 
 async fn decide(app: &TestApp, body: Value) -> Value {
     let r = app.post("/v1/decisions", &app.app_key, body).await;
@@ -34,9 +41,7 @@ async fn consent(app: &TestApp, s: &str, body: Value) {
     assert_eq!(r.status(), 201);
 }
 
-#[tokio::test]
-async fn decision_api_explains_allows_and_denials_with_basis_clause_and_article() {
-    let app = spawn().await;
+async fn decision_api_explains_allows_and_denials_with_basis_clause_and_article(app: TestApp) {
     let s = adult(&app, |a| latest_consent(a, "marketing").is_none()).await;
     let d = decide(&app, json!({"action": "use", "purpose": "service", "subject_id": s, "categories": ["user.contact.mobile"]})).await;
     assert_eq!(d["allowed"], true);
@@ -81,9 +86,7 @@ async fn decision_api_explains_allows_and_denials_with_basis_clause_and_article(
     }
 }
 
-#[tokio::test]
-async fn sharing_goes_only_to_declared_recipients_and_only_their_categories() {
-    let app = spawn().await;
+async fn sharing_goes_only_to_declared_recipients_and_only_their_categories(app: TestApp) {
     let s = adult(&app, |_| true).await;
     let d = decide(&app, json!({"action": "share", "purpose": "service", "subject_id": s, "recipient": "data-broker"})).await;
     assert_eq!(
@@ -116,9 +119,7 @@ async fn sharing_goes_only_to_declared_recipients_and_only_their_categories() {
     assert_eq!(d["obligations"], json!(["record_disclosure"]));
 }
 
-#[tokio::test]
-async fn another_handler_needs_a_separate_consent_naming_it() {
-    let app = spawn().await;
+async fn another_handler_needs_a_separate_consent_naming_it(app: TestApp) {
     // the data set's share_with_partners consents name no recipient: not enough (PIPL Art. 23)
     let s = adult(&app, |a| {
         latest_consent(a, "share_with_partners").as_deref() == Some("grant")
@@ -148,9 +149,9 @@ async fn another_handler_needs_a_separate_consent_naming_it() {
     assert_eq!(d["reason"], "consent_withdrawn");
 }
 
-#[tokio::test]
-async fn disclosure_needs_consent_or_a_documented_exception_and_is_flagged_and_counted() {
-    let app = spawn().await;
+async fn disclosure_needs_consent_or_a_documented_exception_and_is_flagged_and_counted(
+    app: TestApp,
+) {
     let s = adult(&app, |_| true).await;
     let path = format!("/v1/subjects/{s}/disclosures");
     let base = json!({"action": "disclose", "purpose": "legal_obligation", "recipient": "public-security-bureau",
@@ -216,9 +217,7 @@ async fn disclosure_needs_consent_or_a_documented_exception_and_is_flagged_and_c
     assert_eq!(rep["by_exception"]["criminal_investigation"], 1);
 }
 
-#[tokio::test]
-async fn the_ledger_lists_who_received_which_categories_and_why() {
-    let app = spawn().await;
+async fn the_ledger_lists_who_received_which_categories_and_why(app: TestApp) {
     let s = adult(&app, |_| true).await;
     let path = format!("/v1/subjects/{s}/disclosures");
     let r = app
@@ -268,9 +267,7 @@ async fn the_ledger_lists_who_received_which_categories_and_why() {
     );
 }
 
-#[tokio::test]
-async fn cross_border_transfer_needs_a_consent_naming_recipient_and_purpose() {
-    let app = spawn().await;
+async fn cross_border_transfer_needs_a_consent_naming_recipient_and_purpose(app: TestApp) {
     // the data set's cross_border_transfer consents name no recipient: not enough (PIPL Art. 39)
     let s = adult(&app, |a| {
         latest_consent(a, "cross_border_transfer").as_deref() == Some("grant")
@@ -305,9 +302,7 @@ async fn cross_border_transfer_needs_a_consent_naming_recipient_and_purpose() {
     assert_eq!(d["reason"], "not_cross_border");
 }
 
-#[tokio::test]
-async fn business_data_never_leaves_the_region_its_customer_chose() {
-    let app = spawn().await;
+async fn business_data_never_leaves_the_region_its_customer_chose(app: TestApp) {
     let s = adult(&app, |_| true).await;
     consent(&app, &s, json!({"purpose": "cross_border_transfer", "action": "grant", "recipient": "overseas-support"})).await;
     let d = decide(
@@ -335,9 +330,7 @@ async fn business_data_never_leaves_the_region_its_customer_chose() {
     assert_eq!(d["clause"], "§6.3");
 }
 
-#[tokio::test]
-async fn a_section_5_4_exception_does_not_open_a_cross_border_transfer() {
-    let app = spawn().await;
+async fn a_section_5_4_exception_does_not_open_a_cross_border_transfer(app: TestApp) {
     let s = adult(&app, |_| true).await;
     let d = decide(
         &app,
@@ -352,9 +345,7 @@ async fn a_section_5_4_exception_does_not_open_a_cross_border_transfer() {
     );
 }
 
-#[tokio::test]
-async fn non_personal_data_alone_is_not_pi_but_combined_with_an_identifier_it_is() {
-    let app = spawn().await;
+async fn non_personal_data_alone_is_not_pi_but_combined_with_an_identifier_it_is(app: TestApp) {
     let s = adult(&app, |a| latest_consent(a, "marketing").is_none()).await;
     let d = decide(&app, json!({"action": "use", "purpose": "marketing", "subject_id": s, "categories": ["user.device.model", "user.device.os"]})).await;
     assert_eq!(d["allowed"], true, "{d}");
@@ -372,9 +363,9 @@ async fn non_personal_data_alone_is_not_pi_but_combined_with_an_identifier_it_is
     assert!(d["explanation"].as_str().unwrap().contains("§2.1.3"));
 }
 
-#[tokio::test]
-async fn an_account_id_belongs_to_one_subject_and_erased_accounts_are_not_imported_again() {
-    let app = spawn().await;
+async fn an_account_id_belongs_to_one_subject_and_erased_accounts_are_not_imported_again(
+    app: TestApp,
+) {
     let us = users();
     let a = app.subject_of(&us[0]["account_id"]).await;
     let r = app
@@ -397,7 +388,7 @@ async fn an_account_id_belongs_to_one_subject_and_erased_accounts_are_not_import
     );
     let rep = pivault_core::import::import_dir(
         &app.vault,
-        support::slice_dir(),
+        pivault_testkit::app::slice_dir(),
         &app.dir.path().join("rejects"),
         &pivault_core::import::NoProgress,
     )
@@ -425,10 +416,9 @@ async fn an_account_id_belongs_to_one_subject_and_erased_accounts_are_not_import
     assert_eq!(v["count"], 0);
 }
 
-#[tokio::test]
-async fn consents_and_erasures_take_closed_lists_and_keys_record_consents_only_for_their_purposes()
-{
-    let app = spawn().await;
+async fn consents_and_erasures_take_closed_lists_and_keys_record_consents_only_for_their_purposes(
+    app: TestApp,
+) {
     let s = adult(&app, |_| true).await;
     let billing = app
         .vault
@@ -473,9 +463,7 @@ async fn consents_and_erasures_take_closed_lists_and_keys_record_consents_only_f
     );
 }
 
-#[tokio::test]
-async fn a_declared_oversized_body_is_refused_before_it_is_read() {
-    let app = spawn().await;
+async fn a_declared_oversized_body_is_refused_before_it_is_read(app: TestApp) {
     let s = adult(&app, |_| true).await;
     let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
         .await
@@ -498,9 +486,7 @@ async fn a_declared_oversized_body_is_refused_before_it_is_read() {
     );
 }
 
-#[tokio::test]
-async fn a_support_agent_reads_contact_data_masked_for_service_but_never_id_numbers() {
-    let app = spawn().await;
+async fn a_support_agent_reads_contact_data_masked_for_service_but_never_id_numbers(app: TestApp) {
     let u = users()
         .into_iter()
         .find(|u| u["mobile"].len() == 11 && u["guardian_name"].is_empty())

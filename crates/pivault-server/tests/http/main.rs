@@ -1,0 +1,56 @@
+//! The HTTP suite, one test binary: every case runs against the app spawned on 127.0.0.1:0
+//! (pivault-testkit) over its own copy of a slice of the real zh_CN data set, on SQLite
+//! (`<module>::sqlite::<case>`) and on PostgreSQL (`<module>::postgres::<case>`).
+//!
+//! The PostgreSQL variants need `PIVAULT_TEST_DATABASE_URL` (a maintenance URL, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`): each clones, with `CREATE DATABASE …
+//! TEMPLATE`, a database holding the imported slice and drops it afterwards. Without the
+//! variable each prints `SKIPPED http::…::postgres::<case>: … did not run`; set but unreachable,
+//! they fail. `.ci/run` always sets it and counts the `postgres::` cases.
+//!
+//! - [`api`]: lookups, reads, consents, erasure, retention, the audit chain, input, keys, no PI
+//!   in clear;
+//! - [`decisions`]: issue 4, the decision API, recipients, exceptions, the disclosure ledger,
+//!   cross-border transfer, the combination rule;
+//! - [`dsr`]: issue 5, data subject requests end to end.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
+/// `sqlite::name` and `postgres::name` tests.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = pivault_testkit::spawn_on(pivault_testkit::Backend::Sqlite)
+                        .await
+                        .expect("SQLite always spawns");
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) =
+                        pivault_testkit::spawn_on(pivault_testkit::Backend::Postgres).await
+                    else {
+                        pivault_testkit::pg::print_skip(concat!(
+                            module_path!(),
+                            "::",
+                            stringify!($name)
+                        ));
+                        return;
+                    };
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}
+
+mod api;
+mod decisions;
+mod dsr;
