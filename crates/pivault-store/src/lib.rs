@@ -43,7 +43,7 @@ pub use dsr::DueCount;
 pub use fault::StorageFault;
 pub use rows::{
     ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow,
-    KeyRow, SubjectRow,
+    KeyRow, SubjectRow, SubjectStatus,
 };
 pub use store::{AuditHead, Backend, Store, VaultMetaRow, WriteTx};
 
