@@ -315,7 +315,11 @@ impl Vault {
         )
         .await?;
         store
-            .record_policy_version(policy.version(), policy.hash())
+            .record_policy_version(
+                policy.version(),
+                policy.hash(),
+                clock.now().unix_timestamp(),
+            )
             .await?;
         Ok(Self {
             audit: crate::audit_writer::AuditWriter::spawn(store.clone()),

@@ -72,7 +72,8 @@ async fn reject_oversized(
 async fn readyz(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> axum::response::Response {
-    match state.vault.store().write_readiness().await {
+    let now = state.vault.now().unix_timestamp();
+    match state.vault.store().write_readiness(now).await {
         Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(fault) => error::ApiError::storage(fault).into_response(),
     }

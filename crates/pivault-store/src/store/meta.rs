@@ -34,14 +34,19 @@ impl Store {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn record_policy_version(&self, version: &str, hash: &str) -> Result<(), StoreError> {
+    pub async fn record_policy_version(
+        &self,
+        version: &str,
+        hash: &str,
+        loaded_at: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO policy_versions (version, hash, loaded_at) VALUES ($1, $2, $3) \
              ON CONFLICT (version, hash) DO NOTHING",
         )
         .bind(version)
         .bind(hash)
-        .bind(super::write::now_unix())
+        .bind(loaded_at)
         .execute(self.pool.get()?)
         .await?;
         Ok(())

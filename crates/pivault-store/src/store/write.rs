@@ -9,12 +9,6 @@ use sqlx::{Executor, Row};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub(super) fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// While writes fail, [`Store::write_readiness`] probes at most this often…
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// …and gives a probe this long.
@@ -114,8 +108,8 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::begin`] and [`WriteTx::commit`].
-    pub async fn probe_write(&self) -> Result<(), StoreError> {
-        self.begin(now_unix()).await?.commit().await?;
+    pub async fn probe_write(&self, now: i64) -> Result<(), StoreError> {
+        self.begin(now).await?.commit().await?;
         Ok(())
     }
 
@@ -127,7 +121,7 @@ impl Store {
     ///
     /// # Errors
     /// The storage fault writes are failing with.
-    pub async fn write_readiness(&self) -> Result<(), StorageFault> {
+    pub async fn write_readiness(&self, now: i64) -> Result<(), StorageFault> {
         let Some(fault) = self.health.fault() else {
             return Ok(());
         };
@@ -138,7 +132,7 @@ impl Store {
             return Err(fault);
         }
         *last = Some(Instant::now());
-        match tokio::time::timeout(PROBE_TIMEOUT, self.probe_write()).await {
+        match tokio::time::timeout(PROBE_TIMEOUT, self.probe_write(now)).await {
             Ok(Ok(())) => Ok(()),
             _ => self.health.fault().map_or(Ok(()), Err),
         }
