@@ -96,11 +96,12 @@ impl Store {
         Ok(row.try_get("facts_epoch")?)
     }
 
-    /// Test/operator hook: overwrite one audit column by hand, as an attacker or a careless
-    /// operator would. Used to prove `audit verify` catches it.
+    /// Test hook (`testing` feature only): overwrite one audit column by hand, as an attacker
+    /// or a careless operator would. Used to prove `audit verify` catches it.
     ///
     /// # Errors
     /// Database failure.
+    #[cfg(feature = "testing")]
     pub async fn tamper_audit_action(&self, seq: i64, action: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE audit_log SET action = $1 WHERE seq = $2")
             .bind(action)
