@@ -290,3 +290,28 @@ pub struct DsrFilter {
     /// At most this many, oldest due first.
     pub limit: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SubjectRow, SubjectStatus};
+
+    #[test]
+    fn subject_statuses_round_trip_through_their_stored_names() {
+        for st in SubjectStatus::ALL {
+            assert_eq!(SubjectStatus::parse(st.as_str()), Some(st));
+            assert_eq!(st.to_string(), st.as_str());
+            let stored: String = st.as_str().into();
+            assert!(stored == st && *stored.as_str() == st);
+        }
+        assert_eq!(SubjectStatus::parse("Active"), None);
+        let row = SubjectRow {
+            id: "s".into(),
+            kind: "account".into(),
+            status: "erased".into(),
+            created_at: 0,
+            erased_at: Some(1),
+            home_region: None,
+        };
+        assert_eq!(row.subject_status(), Some(SubjectStatus::Erased));
+    }
+}
