@@ -71,7 +71,11 @@ impl Vault {
         )
         .await?;
         store
-            .record_policy_version(policy.version(), policy.hash())
+            .record_policy_version(
+                policy.version(),
+                policy.hash(),
+                clock.now().unix_timestamp(),
+            )
             .await?;
         let sealer = Arc::new(Sealer::new(keys, store.clone()));
         Ok(Self {
@@ -140,7 +144,9 @@ impl Vault {
     /// # Errors
     /// The storage fault while writes fail.
     pub async fn write_readiness(&self) -> Result<(), pivault_store::StorageFault> {
-        self.store.write_readiness().await
+        self.store
+            .write_readiness(self.clock.now().unix_timestamp())
+            .await
     }
 
     /// Authenticates a bearer token (see [`Principals`]).

@@ -4,51 +4,63 @@
 use crate::rows::{DsrCodeRow, DsrFilter, DsrRow};
 use crate::store::{ph, Backend};
 use crate::{Store, StoreError, WriteTx};
+use pivault_domain::dsr::DsrState;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-/// Every column but `result`, in [`DsrRow`] order.
+/// Every column but `result` ([`dsr_from`] reads them by name).
 const COLS: &str = "id, subject_id, kind, state, reason, failed_step, channel, jurisdiction, \
     received_at, due_at, extended_due_at, duplicate_of, token_hash, steps_done, step_results, \
     params, sealed_params, result_key_id, receipt, updated_at, completed_at";
 
-/// States that end a request: nothing is due any more.
-const CLOSED: &str = "('completed', 'rejected')";
+/// `('a', 'b', …)`: an SQL list of states (their stored names, [`DsrState::as_str`]).
+fn state_list(states: impl IntoIterator<Item = DsrState>) -> String {
+    let names: Vec<String> = states
+        .into_iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("({})", names.join(", "))
+}
+
+/// States that end a request (terminal): nothing is due any more.
+fn closed() -> String {
+    state_list(DsrState::ALL.into_iter().filter(|s| s.is_terminal()))
+}
 
 fn dsr_from(r: &AnyRow) -> Result<DsrRow, StoreError> {
     Ok(DsrRow {
-        id: r.try_get(0)?,
-        subject_id: r.try_get(1)?,
-        kind: r.try_get(2)?,
-        state: r.try_get(3)?,
-        reason: r.try_get(4)?,
-        failed_step: r.try_get(5)?,
-        channel: r.try_get(6)?,
-        jurisdiction: r.try_get(7)?,
-        received_at: r.try_get(8)?,
-        due_at: r.try_get(9)?,
-        extended_due_at: r.try_get(10)?,
-        duplicate_of: r.try_get(11)?,
-        token_hash: r.try_get(12)?,
-        steps_done: r.try_get(13)?,
-        step_results: r.try_get(14)?,
-        params: r.try_get(15)?,
-        sealed_params: r.try_get(16)?,
-        result_key_id: r.try_get(17)?,
-        receipt: r.try_get(18)?,
-        updated_at: r.try_get(19)?,
-        completed_at: r.try_get(20)?,
+        id: r.try_get("id")?,
+        subject_id: r.try_get("subject_id")?,
+        kind: r.try_get("kind")?,
+        state: r.try_get("state")?,
+        reason: r.try_get("reason")?,
+        failed_step: r.try_get("failed_step")?,
+        channel: r.try_get("channel")?,
+        jurisdiction: r.try_get("jurisdiction")?,
+        received_at: r.try_get("received_at")?,
+        due_at: r.try_get("due_at")?,
+        extended_due_at: r.try_get("extended_due_at")?,
+        duplicate_of: r.try_get("duplicate_of")?,
+        token_hash: r.try_get("token_hash")?,
+        steps_done: r.try_get("steps_done")?,
+        step_results: r.try_get("step_results")?,
+        params: r.try_get("params")?,
+        sealed_params: r.try_get("sealed_params")?,
+        result_key_id: r.try_get("result_key_id")?,
+        receipt: r.try_get("receipt")?,
+        updated_at: r.try_get("updated_at")?,
+        completed_at: r.try_get("completed_at")?,
     })
 }
 
 fn code_from(r: &AnyRow) -> Result<DsrCodeRow, StoreError> {
     Ok(DsrCodeRow {
-        request_id: r.try_get(0)?,
-        digest: r.try_get(1)?,
-        expires_at: r.try_get(2)?,
-        attempts_left: r.try_get(3)?,
-        sends: r.try_get(4)?,
-        sent_at: r.try_get(5)?,
+        request_id: r.try_get("request_id")?,
+        digest: r.try_get("digest")?,
+        expires_at: r.try_get("expires_at")?,
+        attempts_left: r.try_get("attempts_left")?,
+        sends: r.try_get("sends")?,
+        sent_at: r.try_get("sent_at")?,
     })
 }
 
@@ -57,16 +69,32 @@ fn first_since_sql() -> String {
     format!(
         "SELECT {COLS} FROM dsr_requests WHERE subject_id = $1 AND kind = $2 AND params = $3 \
          AND received_at >= $4 AND id <> $5 \
-         AND state IN ('verified', 'in_progress', 'completed', 'failed') \
-         AND duplicate_of IS NULL ORDER BY received_at, id LIMIT 1"
+         AND state IN {} \
+         AND duplicate_of IS NULL ORDER BY received_at, id LIMIT 1",
+        state_list([
+            DsrState::Verified,
+            DsrState::InProgress,
+            DsrState::Completed,
+            DsrState::Failed,
+        ])
     )
 }
 
 /// What erasure must have removed ([`Store::erasure_leftovers`]); binds the subject 3 times.
 const LEFTOVERS: &str = "SELECT \
-     (SELECT COUNT(*) FROM fields WHERE subject_id = $1 AND restricted_until IS NULL), \
-     (SELECT COUNT(*) FROM subject_keys WHERE subject_id = $2 AND scope = 'primary'), \
-     (SELECT COUNT(*) FROM blind_index WHERE subject_id = $3 AND kind <> 'erased_account_id')";
+     (SELECT COUNT(*) FROM fields WHERE subject_id = $1 AND restricted_until IS NULL) AS fields, \
+     (SELECT COUNT(*) FROM subject_keys WHERE subject_id = $2 AND scope = 'primary') AS primary_keys, \
+     (SELECT COUNT(*) FROM blind_index WHERE subject_id = $3 AND kind <> 'erased_account_id') \
+     AS index_entries";
+
+/// `(fields, primary_keys, index_entries)` of a [`LEFTOVERS`] row.
+fn leftovers_from(r: &AnyRow) -> Result<(i64, i64, i64), StoreError> {
+    Ok((
+        r.try_get("fields")?,
+        r.try_get("primary_keys")?,
+        r.try_get("index_entries")?,
+    ))
+}
 
 /// Open requests counted per jurisdiction by [`Store::dsr_due_counts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +133,8 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool.get()?)
         .await?;
-        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+        row.map(|r| Ok((r.try_get("result_key_id")?, r.try_get("result")?)))
+            .transpose()
     }
 
     /// Requests matching `f`, oldest due first (extended due dates count).
@@ -131,7 +160,8 @@ impl Store {
         }
         if f.due_before.is_some() {
             sql.push_str(&format!(
-                " AND state NOT IN {CLOSED} AND COALESCE(extended_due_at, due_at) < {}",
+                " AND state NOT IN {} AND COALESCE(extended_due_at, due_at) < {}",
+                closed(),
                 next(b)
             ));
         }
@@ -200,14 +230,14 @@ impl Store {
         since: i64,
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(c.sends), 0) AS BIGINT) FROM dsr_codes c JOIN dsr_requests r ON r.id = c.request_id \
+            "SELECT CAST(COALESCE(SUM(c.sends), 0) AS BIGINT) AS sends FROM dsr_codes c JOIN dsr_requests r ON r.id = c.request_id \
              WHERE r.subject_id = $1 AND c.sent_at >= $2",
         )
         .bind(subject_id)
         .bind(since)
         .fetch_one(self.pool.get()?)
         .await?;
-        Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+        Ok(row.try_get::<Option<i64>, _>("sends")?.unwrap_or(0))
     }
 
     /// The live one-time code of a request.
@@ -237,11 +267,12 @@ impl Store {
         now: i64,
         near_until: i64,
     ) -> Result<Vec<DueCount>, StoreError> {
+        let closed = closed();
         let rows = sqlx::query(&format!(
             "SELECT jurisdiction, \
-             SUM(CASE WHEN COALESCE(extended_due_at, due_at) < $1 THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN COALESCE(extended_due_at, due_at) >= $2 AND COALESCE(extended_due_at, due_at) < $3 THEN 1 ELSE 0 END) \
-             FROM dsr_requests WHERE state NOT IN {CLOSED} GROUP BY jurisdiction ORDER BY jurisdiction"
+             SUM(CASE WHEN COALESCE(extended_due_at, due_at) < $1 THEN 1 ELSE 0 END) AS overdue, \
+             SUM(CASE WHEN COALESCE(extended_due_at, due_at) >= $2 AND COALESCE(extended_due_at, due_at) < $3 THEN 1 ELSE 0 END) AS near_due \
+             FROM dsr_requests WHERE state NOT IN {closed} GROUP BY jurisdiction ORDER BY jurisdiction"
         ))
         .bind(now)
         .bind(now)
@@ -251,9 +282,9 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(DueCount {
-                    jurisdiction: r.try_get(0)?,
-                    overdue: r.try_get::<Option<i64>, _>(1)?.unwrap_or(0),
-                    near_due: r.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+                    jurisdiction: r.try_get("jurisdiction")?,
+                    overdue: r.try_get::<Option<i64>, _>("overdue")?.unwrap_or(0),
+                    near_due: r.try_get::<Option<i64>, _>("near_due")?.unwrap_or(0),
                 })
             })
             .collect()
@@ -271,7 +302,7 @@ impl Store {
             .bind(subject_id)
             .fetch_one(self.pool.get()?)
             .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        leftovers_from(&row)
     }
 }
 
@@ -522,6 +553,6 @@ impl WriteTx {
             .bind(subject_id)
             .fetch_one(&mut *self.tx)
             .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        leftovers_from(&row)
     }
 }

@@ -18,7 +18,10 @@
 //!   connection whose transaction failed is closed, never returned to the pool mid-transaction.
 //! - Storage faults (disk full; I/O error, read-only, unreachable) are [`StoreError::Full`] /
 //!   [`StoreError::Unavailable`]; [`Store::write_readiness`] reports them until a write commits.
-//! - [`testing`] holds test support only (throwaway PostgreSQL databases).
+//! - Test support (the `testing` module: throwaway PostgreSQL databases, raw writes that play
+//!   an attacker; `Store::tamper_audit_action`) exists only with the `testing` cargo feature,
+//!   which the workspace's crates enable for their tests alone (dev-dependencies): release
+//!   builds do not contain it.
 //! - Inside a write transaction every read goes through it ([`WriteTx::fields`],
 //!   [`WriteTx::subject_key`], …): a task that holds a [`WriteTx`] and asks the pool for another
 //!   connection gets [`StoreError::NestedAcquire`] (debug builds panic) — holding the chain-head
@@ -36,6 +39,7 @@ mod fault;
 mod guard;
 mod rows;
 mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod txconn;
 
@@ -43,7 +47,7 @@ pub use dsr::DueCount;
 pub use fault::StorageFault;
 pub use rows::{
     ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow,
-    KeyRow, SubjectRow,
+    KeyRow, SubjectRow, SubjectStatus,
 };
 pub use store::{AuditHead, Backend, Store, VaultMetaRow, WriteTx};
 

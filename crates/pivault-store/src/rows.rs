@@ -2,14 +2,62 @@
 
 use pivault_domain::audit::AuditRecord;
 
-/// A PI subject. `status` is `active` or `erased`.
+/// A subject's status as stored in `subjects.status` ([`SubjectRow::status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubjectStatus {
+    /// The subject's data is live.
+    Active,
+    /// Crypto-shredded: the primary DEK and blind-index entries are gone.
+    Erased,
+}
+
+impl SubjectStatus {
+    /// Every status.
+    pub const ALL: [SubjectStatus; 2] = [SubjectStatus::Active, SubjectStatus::Erased];
+
+    /// The stored form: `active` or `erased`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectStatus::Active => "active",
+            SubjectStatus::Erased => "erased",
+        }
+    }
+
+    /// The status stored as `s`; `None` for anything else.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SubjectStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<SubjectStatus> for String {
+    fn eq(&self, other: &SubjectStatus) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<SubjectStatus> for str {
+    fn eq(&self, other: &SubjectStatus) -> bool {
+        self == other.as_str()
+    }
+}
+
+/// A PI subject. `status` is [`SubjectStatus::as_str`] of its status (`active` or `erased`);
+/// [`SubjectRow::subject_status`] parses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectRow {
     /// Opaque id (UUID v4 text).
     pub id: String,
     /// `account` or `business_contact`.
     pub kind: String,
-    /// `active` or `erased`.
+    /// `active` or `erased` ([`SubjectStatus::as_str`]).
     pub status: String,
     /// Unix seconds.
     pub created_at: i64,
@@ -18,6 +66,14 @@ pub struct SubjectRow {
     /// The region the customer chose for its business data (policy §6.3); `None` = the
     /// policy's storage region.
     pub home_region: Option<String>,
+}
+
+impl SubjectRow {
+    /// The status, parsed; `None` when the stored text is not a [`SubjectStatus`].
+    #[must_use]
+    pub fn subject_status(&self) -> Option<SubjectStatus> {
+        SubjectStatus::parse(&self.status)
+    }
 }
 
 /// A wrapped DEK for one subject and scope (`primary`, `restricted`).
@@ -233,4 +289,29 @@ pub struct DsrFilter {
     pub due_before: Option<i64>,
     /// At most this many, oldest due first.
     pub limit: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SubjectRow, SubjectStatus};
+
+    #[test]
+    fn subject_statuses_round_trip_through_their_stored_names() {
+        for st in SubjectStatus::ALL {
+            assert_eq!(SubjectStatus::parse(st.as_str()), Some(st));
+            assert_eq!(st.to_string(), st.as_str());
+            let stored: String = st.as_str().into();
+            assert!(stored == st && *stored.as_str() == st);
+        }
+        assert_eq!(SubjectStatus::parse("Active"), None);
+        let row = SubjectRow {
+            id: "s".into(),
+            kind: "account".into(),
+            status: "erased".into(),
+            created_at: 0,
+            erased_at: Some(1),
+            home_region: None,
+        };
+        assert_eq!(row.subject_status(), Some(SubjectStatus::Erased));
+    }
 }

@@ -425,7 +425,7 @@ mod tests {
             .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(store.storage_fault(), None);
-        assert_eq!(store.write_readiness().await, Ok(()));
+        assert_eq!(store.write_readiness(1_800_000_000).await, Ok(()));
         store.close().await;
         assert!(persisted(&url, "kept").await);
         assert!(!persisted(&url, "lost").await);

@@ -149,8 +149,14 @@ async fn migrations_are_idempotent_and_start_an_empty_chain(store: Store) {
     let (seq, hash) = store.audit_head().await.unwrap();
     assert_eq!((seq, hash), (0, vec![0u8; 32]));
     assert_eq!(store.count("subjects").await.unwrap(), 0);
-    store.record_policy_version("v1", "h").await.unwrap();
-    store.record_policy_version("v1", "h").await.unwrap();
+    store
+        .record_policy_version("v1", "h", 1_700_000_000)
+        .await
+        .unwrap();
+    store
+        .record_policy_version("v1", "h", 1_700_000_000)
+        .await
+        .unwrap();
 }
 
 async fn subjects_insert_once_and_unknown_ids_read_as_none(store: Store) {

@@ -11,6 +11,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+#[cfg(feature = "testing")]
 use pivault_core::dsr::Fault;
 use pivault_core::import::{import_dir, Progress};
 use pivault_core::keycheck::{self, KeyState};
@@ -95,7 +96,10 @@ struct Global {
         hide_env_values = true
     )]
     sms_webhook_token: Option<String>,
-    /// Fault injected into request execution, for drills: fail:STEP, halt:STEP or abort:STEP.
+    /// Fault injected into request execution, for tests: fail:STEP, halt:STEP or abort:STEP.
+    /// Only in builds with the `testing` feature (the crate's own tests); a release build
+    /// has no such flag.
+    #[cfg(feature = "testing")]
     #[arg(long, global = true, env = "PIVAULT_DSR_FAULT", hide = true)]
     dsr_fault: Option<String>,
 }
@@ -376,6 +380,7 @@ async fn open_vault(g: &Global) -> Result<Vault> {
             pivault_notify::Notifiers::new(email, sms),
         )));
     }
+    #[cfg(feature = "testing")]
     if let Some(f) = &g.dsr_fault {
         let fault = Fault::parse(f).with_context(|| {
             format!("PIVAULT_DSR_FAULT {f:?}: use fail:STEP, halt:STEP or abort:STEP")

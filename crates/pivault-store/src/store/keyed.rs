@@ -6,7 +6,7 @@
 //! open, the re-keying of a chain written before issue 9, and `audit verify`.
 
 use super::{Backend, Store, WriteTx};
-use crate::rows::{AuditRow, KeyRow};
+use crate::rows::{AuditRow, KeyRow, SubjectStatus};
 use crate::StoreError;
 use pivault_crypto::{AuditChainKey, GENESIS};
 use sqlx::Row;
@@ -61,11 +61,11 @@ const META_COLS: &str = "key_check, kek_ids, chain_format, migrated_from, update
 
 fn meta_from(r: &sqlx::any::AnyRow) -> Result<VaultMetaRow, StoreError> {
     Ok(VaultMetaRow {
-        key_check: r.try_get(0)?,
-        kek_ids: r.try_get(1)?,
-        chain_format: r.try_get(2)?,
-        migrated_from: r.try_get(3)?,
-        updated_at: r.try_get(4)?,
+        key_check: r.try_get("key_check")?,
+        kek_ids: r.try_get("kek_ids")?,
+        chain_format: r.try_get("chain_format")?,
+        migrated_from: r.try_get("migrated_from")?,
+        updated_at: r.try_get("updated_at")?,
     })
 }
 
@@ -77,9 +77,9 @@ fn table_sql(table: &str) -> Result<String, StoreError> {
     }
 }
 
-/// `(count, smallest id)` of rows matched by a `SELECT COUNT(*), MIN(…)` query.
+/// `(count, smallest id)` of rows matched by a `SELECT COUNT(*) AS n, MIN(…) AS first` query.
 fn count_and_first(r: &sqlx::any::AnyRow) -> Result<(i64, Option<String>), StoreError> {
-    Ok((r.try_get(0)?, r.try_get(1)?))
+    Ok((r.try_get("n")?, r.try_get("first")?))
 }
 
 impl Store {
@@ -113,9 +113,9 @@ impl Store {
             .fetch_one(self.pool.get()?)
             .await?;
         Ok(AuditHead {
-            seq: row.try_get(0)?,
-            hash: row.try_get(1)?,
-            mac: row.try_get(2)?,
+            seq: row.try_get("seq")?,
+            hash: row.try_get("hash")?,
+            mac: row.try_get("mac")?,
         })
     }
 
@@ -152,12 +152,12 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "SELECT COUNT(*), MIN(s.id) FROM subjects s WHERE {} NOT EXISTS \
+            "SELECT COUNT(*) AS n, MIN(s.id) AS first FROM subjects s WHERE {} NOT EXISTS \
              (SELECT 1 FROM audit_log a WHERE a.subject_id = s.id AND a.action IN ({list}))",
             if erased_only {
-                "s.status = 'erased' AND"
+                format!("s.status = '{}' AND", SubjectStatus::Erased.as_str())
             } else {
-                ""
+                String::new()
             }
         );
         let mut q = sqlx::query(&sql);
@@ -176,14 +176,14 @@ impl Store {
     /// Database failure.
     pub async fn consents_not_in_audit(&self) -> Result<(i64, Option<i64>), StoreError> {
         let row = sqlx::query(
-            "SELECT COUNT(*), MIN(c.seq) FROM consent_events c WHERE NOT EXISTS \
+            "SELECT COUNT(*) AS n, MIN(c.seq) AS first FROM consent_events c WHERE NOT EXISTS \
              (SELECT 1 FROM audit_log a WHERE a.subject_id = c.subject_id AND \
               ((c.method <> 'dsr' AND a.action = 'consent.' || c.action AND a.purpose = c.purpose) \
                OR (c.method = 'dsr' AND a.action = 'dsr.step.withdraw')))",
         )
         .fetch_one(self.pool.get()?)
         .await?;
-        Ok((row.try_get(0)?, row.try_get(1)?))
+        Ok((row.try_get("n")?, row.try_get("first")?))
     }
 
     /// Consent events not recorded by a data subject request (method other than `dsr`).
@@ -192,10 +192,10 @@ impl Store {
     /// Database failure.
     pub async fn count_direct_consents(&self) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query("SELECT COUNT(*) FROM consent_events WHERE method <> 'dsr'")
+            sqlx::query("SELECT COUNT(*) AS n FROM consent_events WHERE method <> 'dsr'")
                 .fetch_one(self.pool.get()?)
                 .await?
-                .try_get(0)?,
+                .try_get("n")?,
         )
     }
 
@@ -207,7 +207,7 @@ impl Store {
         let rows = sqlx::query("SELECT key_id FROM api_keys ORDER BY key_id")
             .fetch_all(self.pool.get()?)
             .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("key_id")?)).collect()
     }
 
     /// Ids of every data subject request, sorted.
@@ -218,7 +218,7 @@ impl Store {
         let rows = sqlx::query("SELECT id FROM dsr_requests ORDER BY id")
             .fetch_all(self.pool.get()?)
             .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 }
 
@@ -371,7 +371,7 @@ impl WriteTx {
                 .fetch_all(&mut *self.tx)
                 .await?
                 .iter()
-                .map(|r| r.try_get(0))
+                .map(|r| r.try_get("kek_id"))
                 .collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
@@ -382,7 +382,7 @@ impl WriteTx {
             .bind(&id)
             .fetch_one(&mut *self.tx)
             .await?;
-            out.push(super::key_from(&r)?);
+            out.push(super::keys::key_from(&r)?);
         }
         Ok(out)
     }
@@ -408,9 +408,9 @@ impl WriteTx {
         rows.iter()
             .map(|r| {
                 Ok(AuditRow {
-                    record: super::audit_record_from(r)?,
-                    prev_hash: r.try_get(13)?,
-                    hash: r.try_get(14)?,
+                    record: super::audit::audit_record_from(r)?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
                 })
             })
             .collect()

@@ -1,0 +1,174 @@
+//! The `fields` table: sealed PI fields, and their restriction for legal retention.
+
+use super::{values_clause, Store, WriteTx, CHUNK};
+use crate::rows::FieldRow;
+use crate::StoreError;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A subject's sealed fields by record then name ([`field_from`] columns).
+const FIELDS_OF: &str =
+    "SELECT subject_id, record, name, category, key_id, ciphertext, restricted_until, updated_at \
+     FROM fields WHERE subject_id = $1 ORDER BY record, name";
+
+fn field_from(r: &AnyRow) -> Result<FieldRow, StoreError> {
+    Ok(FieldRow {
+        subject_id: r.try_get("subject_id")?,
+        record: r.try_get("record")?,
+        name: r.try_get("name")?,
+        category: r.try_get("category")?,
+        key_id: r.try_get("key_id")?,
+        ciphertext: r.try_get("ciphertext")?,
+        restricted_until: r.try_get("restricted_until")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// All sealed fields of a subject, ordered by record then name.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn fields(&self, subject_id: &str) -> Result<Vec<FieldRow>, StoreError> {
+        let rows = sqlx::query(FIELDS_OF)
+            .bind(subject_id)
+            .fetch_all(self.pool.get()?)
+            .await?;
+        rows.iter().map(field_from).collect()
+    }
+
+    /// Of the given (subject, record) pairs, those that already have fields. Uses the primary
+    /// key prefix, so it costs one index probe per pair.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn existing_records(
+        &self,
+        pairs: &[(&str, &str)],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in pairs.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT DISTINCT subject_id, record FROM fields WHERE (subject_id, record) IN (VALUES {})",
+                values_clause(self.backend, chunk.len(), 2)
+            );
+            let mut q = sqlx::query(&sql);
+            for (s, r) in chunk {
+                q = q.bind(*s).bind(*r);
+            }
+            for r in q.fetch_all(self.pool.get()?).await? {
+                out.push((r.try_get("subject_id")?, r.try_get("record")?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl WriteTx {
+    /// Inserts or replaces sealed fields.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn upsert_fields(&mut self, rows: &[FieldRow]) -> Result<u64, StoreError> {
+        self.write_fields(rows, true).await
+    }
+
+    /// Inserts sealed fields that are not present yet; returns how many were inserted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn insert_fields_if_absent(&mut self, rows: &[FieldRow]) -> Result<u64, StoreError> {
+        self.write_fields(rows, false).await
+    }
+
+    async fn write_fields(&mut self, rows: &[FieldRow], replace: bool) -> Result<u64, StoreError> {
+        let conflict = if replace {
+            "ON CONFLICT (subject_id, record, name) DO UPDATE SET category = excluded.category, \
+             key_id = excluded.key_id, ciphertext = excluded.ciphertext, \
+             restricted_until = excluded.restricted_until, updated_at = excluded.updated_at"
+        } else {
+            "ON CONFLICT (subject_id, record, name) DO NOTHING"
+        };
+        let mut n = 0;
+        for chunk in rows.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO fields (subject_id, record, name, category, key_id, ciphertext, \
+                 restricted_until, updated_at) VALUES {} {conflict}",
+                values_clause(self.backend, chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for f in chunk {
+                q = q
+                    .bind(&f.subject_id)
+                    .bind(&f.record)
+                    .bind(&f.name)
+                    .bind(&f.category)
+                    .bind(&f.key_id)
+                    .bind(f.ciphertext.clone())
+                    .bind(f.restricted_until)
+                    .bind(f.updated_at);
+            }
+            n += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(n)
+    }
+
+    /// Deletes every field of a subject that is not restricted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_unrestricted_fields(
+        &mut self,
+        subject_id: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM fields WHERE subject_id = $1 AND restricted_until IS NULL")
+                .bind(subject_id)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    /// Deletes restricted fields whose retention ended at or before `now`; returns the
+    /// (subject, count) pairs affected.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_expired_restricted(
+        &mut self,
+        now: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject_id, COUNT(*) AS n FROM fields WHERE restricted_until IS NOT NULL \
+             AND restricted_until <= $1 GROUP BY subject_id ORDER BY subject_id",
+        )
+        .bind(now)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let out: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get("subject_id")?, r.try_get("n")?)))
+            .collect::<Result<_, StoreError>>()?;
+        sqlx::query(
+            "DELETE FROM fields WHERE restricted_until IS NOT NULL AND restricted_until <= $1",
+        )
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(out)
+    }
+
+    /// All sealed fields of a subject, ordered by record then name, read through this
+    /// transaction ([`Store::fields`] inside one).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn fields(&mut self, subject_id: &str) -> Result<Vec<FieldRow>, StoreError> {
+        let rows = sqlx::query(FIELDS_OF)
+            .bind(subject_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(field_from).collect()
+    }
+}

@@ -1,0 +1,140 @@
+//! Beginning a write transaction, and write health: the storage fault writes are failing
+//! with and the readiness probe.
+
+use super::{Backend, Store, WriteTx};
+use crate::fault::StorageFault;
+use crate::txconn::TxConn;
+use crate::StoreError;
+use sqlx::{Executor, Row};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// While writes fail, [`Store::write_readiness`] probes at most this often…
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// …and gives a probe this long.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// While writes are failing, [`Store::begin`] waits at most this long for a connection.
+const FAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Store {
+    /// Begins a write transaction stamped `now` (unix seconds). Its first statement locks the
+    /// audit chain head, so writers are serialized and the chain cannot fork.
+    ///
+    /// # Errors
+    /// Database failure; [`StoreError::Full`] / [`StoreError::Unavailable`] for storage faults;
+    /// [`StoreError::NestedAcquire`] when the calling task already holds a write transaction
+    /// (debug builds panic).
+    pub async fn begin(&self, now: i64) -> Result<WriteTx, StoreError> {
+        // Registered first: a second `begin` of the same task would wait for its own lock.
+        let (pool, live) = self.pool.begin_write()?;
+        let guard = match &self.write_lock {
+            Some(l) => Some(Arc::clone(l).lock_owned().await),
+            None => None,
+        };
+        // While writes are failing, a connection is not waited for long: the pool retries
+        // connections it cannot set up until its 30 s acquire timeout.
+        let acquired = match self.health.fault() {
+            None => pool.acquire().await,
+            Some(_) => tokio::time::timeout(FAULT_ACQUIRE_TIMEOUT, pool.acquire())
+                .await
+                .unwrap_or(Err(sqlx::Error::PoolTimedOut)),
+        };
+        let conn = match acquired {
+            Ok(c) => c,
+            Err(e) => {
+                // During a storage fault, no connection in time is the fault showing (new
+                // connections cannot be set up); otherwise it is load (`Busy`).
+                if self.health.fault().is_some() {
+                    self.health.note(&e);
+                    return Err(StoreError::Unavailable(e));
+                }
+                return Err(e.into());
+            }
+        };
+        let mut tx = TxConn::new(conn, guard, Arc::clone(&self.health));
+        // SQLite: take the write lock now rather than at the first write (no lock upgrade).
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        // `Executor::execute` directly: `sqlx::raw_sql(..).execute(..)` is an async fn whose
+        // `E: Executor<'e>` bound makes its future not provably `Send` for `&mut TxConn`
+        // (higher-ranked lifetimes), and callers spawn write transactions.
+        (&mut *tx).execute(begin).await?;
+        sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        // The head, its MAC and whether a key check is recorded, read once here under the lock:
+        // `commit` verifies the MAC from these instead of reading the head again.
+        let row = sqlx::query(
+            "SELECT seq, hash, mac, \
+             (SELECT COUNT(*) FROM vault_meta WHERE key_check IS NOT NULL) AS key_checks \
+             FROM audit_head WHERE id = 1",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let seq: i64 = row.try_get("seq")?;
+        let hash: Vec<u8> = row.try_get("hash")?;
+        let head_mac: Option<Vec<u8>> = row.try_get("mac")?;
+        let key_checked = row.try_get::<i64, _>("key_checks")? > 0;
+        let mut head = [0u8; 32];
+        if hash.len() == 32 {
+            head.copy_from_slice(&hash);
+        }
+        Ok(WriteTx {
+            tx,
+            backend: self.backend,
+            head_seq: seq,
+            head_hash: head,
+            head_mac,
+            key_checked,
+            audit: Vec::new(),
+            audit_key: Arc::clone(&self.audit_key),
+            _live: live,
+        })
+    }
+
+    /// `None` while write transactions commit; after a storage fault, that fault, until a
+    /// write transaction commits again.
+    #[must_use]
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        self.health.fault()
+    }
+
+    /// Commits an empty write transaction stamped `now` (unix seconds; it only touches the
+    /// audit head's timestamp): whether the storage takes writes. Updates
+    /// [`Store::storage_fault`] like any write transaction.
+    ///
+    /// # Errors
+    /// As [`Store::begin`] and [`WriteTx::commit`].
+    pub async fn probe_write(&self, now: i64) -> Result<(), StoreError> {
+        self.begin(now).await?.commit().await?;
+        Ok(())
+    }
+
+    /// Readiness for writes: `Ok` while write transactions commit. After a storage fault,
+    /// `Err(fault)` until one commits again; meanwhile each call may run a [`Store::probe_write`]
+    /// (one at a time, at most once a second, for at most 2 s), so readiness comes back once
+    /// the storage does, even without write traffic. `now` (unix seconds, the caller's clock)
+    /// stamps that probe.
+    ///
+    /// # Errors
+    /// The storage fault writes are failing with.
+    pub async fn write_readiness(&self, now: i64) -> Result<(), StorageFault> {
+        let Some(fault) = self.health.fault() else {
+            return Ok(());
+        };
+        let Ok(mut last) = self.health.probe.try_lock() else {
+            return Err(fault); // a probe is running
+        };
+        if last.is_some_and(|t| t.elapsed() < PROBE_INTERVAL) {
+            return Err(fault);
+        }
+        *last = Some(Instant::now());
+        match tokio::time::timeout(PROBE_TIMEOUT, self.probe_write(now)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => self.health.fault().map_or(Ok(()), Err),
+        }
+    }
+}
