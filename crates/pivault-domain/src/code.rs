@@ -186,6 +186,8 @@ codes! {
     TooManyFields = ("too_many_fields", 422, "More than 256 fields were given in one request."),
     /// A field name is malformed.
     NameMalformed = ("name_malformed", 422, "A field name is malformed."),
+    /// A purpose id is not lower-case letters, digits and underscores starting with a letter.
+    PurposeMalformed = ("purpose_malformed", 422, "A purpose id is not lower-case letters, digits and underscores starting with a letter."),
     /// A record name is malformed.
     RecordMalformed = ("record_malformed", 422, "A record name is malformed."),
     /// A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters.

@@ -18,6 +18,8 @@ on_both_backends!(
     consents_and_erasures_take_closed_lists_and_keys_record_consents_only_for_their_purposes,
     a_declared_oversized_body_is_refused_before_it_is_read,
     a_support_agent_reads_contact_data_masked_for_service_but_never_id_numbers,
+    a_key_with_app_and_support_never_gets_clear_contact_data_through_any_door,
+    an_erased_account_id_is_refused_by_post_subjects_as_by_the_importer,
 );
 
 async fn decide(app: &TestApp, body: Value) -> Value {
@@ -560,4 +562,123 @@ async fn a_support_agent_reads_contact_data_masked_for_service_but_never_id_numb
     assert!(recs
         .iter()
         .any(|r| r.actor == "agent-007" && r.reason.as_deref() == Some("staff_not_authorized")));
+}
+
+/// Every door that releases PI narrows by the staff policy: a key holding both `app` and
+/// `support` gets contact data masked or withheld from reads, the decision API, provisions and
+/// disclosures, and DSR packages (staff results need `dpo`/`admin`).
+async fn a_key_with_app_and_support_never_gets_clear_contact_data_through_any_door(app: TestApp) {
+    let u = users()
+        .into_iter()
+        .find(|u| u["mobile"].len() == 11 && u["guardian_name"].is_empty())
+        .unwrap();
+    let mobile = u["mobile"].clone();
+    let s = app.subject_of(&u["account_id"]).await;
+    let agent = app
+        .vault
+        .create_api_key(
+            "test",
+            "agent-both",
+            &["app".into(), "support".into()],
+            &["service".into(), "legal_obligation".into()],
+        )
+        .await
+        .unwrap();
+    let clear = |v: &Value| v.to_string().contains(&mobile[3..7]);
+    // door 1: reads
+    let r = app
+        .get(
+            &format!("/v1/subjects/{s}/fields?purpose=service&categories=user.contact.mobile"),
+            &agent,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(!clear(&v), "read released the mobile in clear: {v}");
+    // door 2: the decision API tells the caller to mask
+    let r = app
+        .post(
+            "/v1/decisions",
+            &agent,
+            json!({"action": "use", "purpose": "service", "subject_id": s, "categories": ["user.contact.mobile"]}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["obligations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "mask:user.contact.mobile")
+            || v["allowed"] == false,
+        "{v}"
+    );
+    // door 3: provisions and disclosures (a documented §5.4 exception)
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/disclosures"),
+            &agent,
+            json!({"action": "disclose", "purpose": "legal_obligation", "recipient": "public-security-bureau",
+                   "categories": ["user.name", "user.contact.mobile"],
+                   "exception": {"kind": "criminal_investigation", "reference": "(2026)京0105刑初123号", "authorized_by": "Officer Li"}}),
+        )
+        .await;
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    assert!(!clear(&v), "a provision released the mobile in clear: {v}");
+    if status == 403 {
+        assert_eq!(v["error"]["reason"], "staff_not_authorized", "{v}");
+    } else {
+        assert_eq!(status, 201, "{v}");
+    }
+    // door 4: DSR packages opened by staff need the privacy office's roles
+    let r = app
+        .get(&format!("/v1/dsr/{}/result", uuid_like()), &agent)
+        .await;
+    assert_eq!(r.status(), 403);
+    // and the same key without `support` reads the clear value (the narrowing is the staff policy's)
+    let v: Value = app
+        .get(
+            &format!("/v1/subjects/{s}/fields?purpose=service&categories=user.contact.mobile"),
+            &app.app_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(clear(&v), "{v}");
+}
+
+fn uuid_like() -> &'static str {
+    "00000000-0000-4000-8000-000000000000"
+}
+
+/// PIPL Art. 47: an erased account stays erased. `POST /v1/subjects` refuses its account id with
+/// the importer's code, `account_erased`.
+async fn an_erased_account_id_is_refused_by_post_subjects_as_by_the_importer(app: TestApp) {
+    let u = users()
+        .into_iter()
+        .find(|u| u["guardian_name"].is_empty())
+        .unwrap();
+    let s = app.subject_of(&u["account_id"]).await;
+    let r = app
+        .delete(
+            &format!("/v1/subjects/{s}?ground=subject_request"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = app
+        .post(
+            "/v1/subjects",
+            &app.app_key,
+            json!({"kind": "account", "purpose": "service",
+                   "fields": [{"category": "user.account.id", "value": u["account_id"]}]}),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "account_erased", "{v}");
+    assert!(!v.to_string().contains(u["account_id"].as_str()));
 }
