@@ -107,7 +107,9 @@ impl Vault {
     }
 
     /// Injects (or clears) a fault into request execution (tests and drills; see
-    /// [`crate::fault::Fault`]).
+    /// [`crate::fault::Fault`]). Only with the `testing` feature: a release build has no way to
+    /// inject one.
+    #[cfg(feature = "testing")]
     pub fn inject_fault(&self, fault: Option<crate::fault::Fault>) {
         if let Ok(mut f) = self.fault.lock() {
             *f = fault;

@@ -72,7 +72,7 @@ pub use receipt::{
 };
 pub use secret::{MasterSecret, MASTER_SECRET_LEN};
 pub use suite::Suite;
-pub use token::{ct_eq, new_api_token, token_hash, API_TOKEN_PREFIX};
+pub use token::{ct_eq, new_api_token, token_hash, try_random_bytes, API_TOKEN_PREFIX};
 
 /// Re-export so callers can name the buffer type returned by [`Dek::open`].
 pub use zeroize::Zeroizing;

@@ -38,3 +38,15 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
+
+/// `buf` filled from the OS CSPRNG.
+///
+/// # Errors
+/// `None` when the operating system's random number generator fails (callers answer with an
+/// internal error, `rng_unavailable`).
+#[must_use]
+pub fn try_random_bytes<const N: usize>() -> Option<[u8; N]> {
+    use rand::TryRngCore as _;
+    let mut b = [0u8; N];
+    rand::rngs::OsRng.try_fill_bytes(&mut b).ok().map(|()| b)
+}

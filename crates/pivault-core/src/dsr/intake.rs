@@ -1,7 +1,6 @@
 //! Intake: filing a request, identity verification by one-time code (policy §7.2).
 
 use crate::dsr::aad;
-use crate::dsr::ct_eq;
 use crate::dsr::kind_of;
 use crate::dsr::new_token;
 use crate::dsr::state_of;
@@ -22,6 +21,7 @@ use crate::values::format_timestamp;
 use crate::vault::Vault;
 use crate::FieldInput;
 use crate::ERASURE_GROUNDS;
+use pivault_crypto::ct_eq;
 use pivault_domain::dsr::{DsrKind, DsrState};
 use pivault_domain::identifiers::IdentifierKind;
 use pivault_domain::policy::LegalBasis;

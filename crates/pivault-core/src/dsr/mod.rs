@@ -250,25 +250,19 @@ pub fn steps_of(kind: DsrKind) -> &'static [&'static str] {
     }
 }
 
+/// The stored form of a request token: its SHA-256 (see `pivault_crypto::token_hash`).
 pub(crate) fn token_hash(token: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
-        .as_ref()
-        .to_vec()
+    pivault_crypto::token_hash(token).to_vec()
 }
 
+/// A new request token: `dsr_` and 32 random bytes (OS CSPRNG) in URL-safe base64.
 pub(crate) fn new_token() -> Result<String, CoreError> {
-    let mut b = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| CoreError::Conflict("rng_unavailable"))?;
+    let b: [u8; 32] =
+        pivault_crypto::try_random_bytes().ok_or(CoreError::Conflict("rng_unavailable"))?;
     Ok(format!(
         "dsr_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
     ))
-}
-
-pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 pub(crate) fn kind_of(row: &DsrRow) -> Result<DsrKind, CoreError> {
