@@ -11,7 +11,6 @@ use crate::vault::Vault;
 use crate::Principal;
 use crate::ROLE_ADMIN;
 use pivault_crypto::Dek;
-use pivault_domain::audit::AuditRecord;
 use pivault_domain::identifiers::IdentifierKind;
 use pivault_store::{FieldRow, WriteTx};
 use std::collections::BTreeMap;
@@ -63,6 +62,11 @@ pub struct ErasureReceipt {
     pub retained: Vec<RetainedCategory>,
     /// Blind-index entries removed.
     pub blind_index_entries_removed: u64,
+    /// The deletion request that carried the erasure out (`GET /v1/dsr/{id}` shows it).
+    pub request_id: String,
+    /// The signed deletion receipt (JSON text: `payload`, `signature`, `public_key`,
+    /// `algorithm`; Ed25519, RFC 8032), as `pivault dsr verify-receipt` checks it.
+    pub signed_receipt: String,
 }
 
 /// What [`Vault::stage_shred`] destroyed.
@@ -75,22 +79,27 @@ pub(crate) struct ShredOutcome {
 }
 
 impl Vault {
-    /// Erases a subject by crypto-shredding (PIPL Art. 47; policy §7.1, §4.2).
-    ///
-    /// Fields in categories under a legal retention period (orders: ≥ 3 years after the
-    /// transaction) are re-sealed under a new `restricted` DEK with their release instant;
-    /// every other field is deleted, the primary DEK is destroyed, blind-index entries are
-    /// removed and the subject is marked erased — all with the audit entry, in one transaction.
+    /// Erases a subject by crypto-shredding (PIPL Art. 47; policy §7.1, §4.2), through the
+    /// same steps as a deletion request: the privacy office files one on its own authority
+    /// ([`Vault::dsr_file_erasure`]) and runs it — restrict retained data (orders: ≥ 3 years
+    /// after the transaction, re-sealed under a `restricted` DEK with their release instant),
+    /// shred (every other field deleted, the primary DEK destroyed, blind-index entries
+    /// removed, the account id put on the suppression list), notify the recipients the
+    /// subject's data was provided to, and a signed receipt. Each step is one transaction
+    /// with its audit entry; a failed step leaves the request `failed(step)` in the queue.
     ///
     /// # Errors
-    /// `Forbidden` without the admin role; `NotFound`; `Conflict` if already erased.
+    /// `Forbidden` without the admin role; `Invalid` for an unknown ground; `NotFound`;
+    /// `Conflict` (`already_erased`) if already erased (also when another erasure won the
+    /// race); `erasure_incomplete` (500) when a step failed — the request can be resumed with
+    /// `POST /v1/dsr/{id}/run`.
     #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
     pub async fn erase_subject(
         &self,
         p: &Principal,
         subject_id: &str,
         ground: &str,
-        request_id: Option<&str>,
+        _request_id: Option<&str>,
     ) -> Result<ErasureReceipt, CoreError> {
         Principals::require_role(p, ROLE_ADMIN)?;
         if !ERASURE_GROUNDS.contains(&ground) {
@@ -108,52 +117,63 @@ impl Vault {
         if subject.status != "active" {
             return Err(CoreError::Conflict("already_erased"));
         }
-        let now = self.clock.now().unix_timestamp();
-        // Take the write lock before reading the key and the fields: a concurrent erasure
-        // through another instance must not run twice, nor read fields half re-sealed (it
-        // would re-seal the retained fields under a second restricted DEK that is never
-        // stored). Erasures are rare; holding the lock for one subject's crypto is cheap.
-        let mut tx = self.store.begin(now).await?;
-        if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
-            self.sealer.forget(subject_id);
+        let id = self.dsr_file_erasure(p, subject_id, ground).await?;
+        self.dsr_run(p, &id).await?;
+        let row = self
+            .store
+            .dsr(&id)
+            .await?
+            .ok_or(CoreError::NotFound("dsr"))?;
+        let results: serde_json::Value =
+            serde_json::from_str(&row.step_results).unwrap_or_default();
+        if results["shred"]["already_erased"] == true {
             return Err(CoreError::Conflict("already_erased"));
         }
-        // Everything below reads through `tx`: another pool connection while holding the lock
-        // could wait on writers that wait on this transaction.
-        let dek = self
-            .sealer
-            .dek_in(&mut tx, subject_id, SCOPE_PRIMARY)
-            .await?
-            .ok_or(CoreError::Conflict("subject_key_missing"))?;
-        let rows = tx.fields(subject_id).await?;
-        let (rows, retained) = self
-            .stage_restrict(&mut tx, subject_id, &dek, rows, now)
-            .await?;
-        let shred = self
-            .stage_shred(&mut tx, subject_id, &dek, &rows, now)
-            .await?;
-        let mut rec = self.auditor.base(&p.name, "subject.erase", now, request_id);
-        rec.subject_id = Some(subject_id.into());
-        rec.categories =
-            AuditRecord::join_categories(shred.deleted_categories.iter().map(String::as_str));
-        rec.detail = Some(format!(
-            "ground={ground} destroyed_key={} deleted_fields={} retained_fields={} blind_index_removed={}",
-            shred.destroyed_key_id,
-            shred.deleted_fields,
-            retained.iter().map(|r| r.fields).sum::<u64>(),
-            shred.blind_index_entries_removed,
-        ));
-        tx.audit(rec);
-        tx.commit().await?;
-        self.shredded(subject_id);
+        let (Some(receipt), Some(done)) = (row.receipt.clone(), row.completed_at) else {
+            return Err(CoreError::Conflict("erasure_incomplete"));
+        };
+        let shred = &results["shred"];
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let retained = results["restrict_retained"]["retained"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| RetainedCategory {
+                        category: r["category"].as_str().unwrap_or_default().to_string(),
+                        fields: r["fields"].as_u64().unwrap_or_default(),
+                        until: r["until"]
+                            .as_str()
+                            .and_then(|t| crate::values::parse_timestamp(t).ok())
+                            .unwrap_or_default(),
+                        basis: r["basis"].as_str().unwrap_or_default().to_string(),
+                        clause: r["clause"].as_str().unwrap_or_default().to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(ErasureReceipt {
             subject_id: subject_id.into(),
-            erased_at: now,
-            destroyed_key_id: shred.destroyed_key_id,
-            deleted_fields: shred.deleted_fields,
-            deleted_categories: shred.deleted_categories,
+            erased_at: done,
+            destroyed_key_id: shred["destroyed_key_id"]
+                .as_str()
+                .unwrap_or_default()
+                .into(),
+            deleted_fields: shred["deleted_fields"].as_u64().unwrap_or_default(),
+            deleted_categories: strings(&shred["deleted_categories"]),
             retained,
-            blind_index_entries_removed: shred.blind_index_entries_removed,
+            blind_index_entries_removed: shred["blind_index_entries_removed"]
+                .as_u64()
+                .unwrap_or_default(),
+            request_id: id,
+            signed_receipt: receipt,
         })
     }
 

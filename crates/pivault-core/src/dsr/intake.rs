@@ -20,6 +20,7 @@ use crate::services::sealer::SCOPE_PRIMARY;
 use crate::values::format_timestamp;
 use crate::vault::Vault;
 use crate::FieldInput;
+use crate::Principal;
 use crate::ERASURE_GROUNDS;
 use pivault_crypto::ct_eq;
 use pivault_domain::dsr::{DsrKind, DsrState};
@@ -502,5 +503,63 @@ impl Vault {
     pub async fn dsr_status(&self, id: &str, token: &str) -> Result<DsrView, CoreError> {
         let row = self.dsr_for_requester(id, token).await?;
         Ok(self.dsr_view(&row, false, self.now().unix_timestamp()))
+    }
+
+    /// Files a deletion request on the privacy office's own authority (PIPL Art. 47 para 1:
+    /// the handler deletes on its own initiative; `DELETE /v1/subjects/{id}`) for a known
+    /// subject, approved by `p`: no identity check, no one-time code. The request moves
+    /// `received → identity_unverified → verified → in_progress` in one transaction with an
+    /// audit entry per move, so it runs the same steps as any deletion request and can be
+    /// resumed from the queue if a step fails. Returns the request id.
+    ///
+    /// # Errors
+    /// Store failures; `Invalid` if the policy declares no default jurisdiction.
+    pub(crate) async fn dsr_file_erasure(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        ground: &str,
+    ) -> Result<String, CoreError> {
+        let settings = self.policy().dsr();
+        let jurisdiction = self
+            .policy()
+            .jurisdiction(&settings.default_jurisdiction)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "jurisdiction",
+                    "unknown_jurisdiction",
+                    "jurisdiction is not declared in the policy",
+                )
+            })?;
+        let now_t = self.now();
+        let now = now_t.unix_timestamp();
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut row = DsrRow {
+            id: id.clone(),
+            subject_id: Some(subject_id.to_string()),
+            kind: DsrKind::Deletion.as_str().to_string(),
+            state: DsrState::Received.as_str().to_string(),
+            channel: Channel::Email.as_str().to_string(),
+            jurisdiction: jurisdiction.key.clone(),
+            received_at: now,
+            due_at: jurisdiction.due(now_t).unix_timestamp(),
+            token_hash: token_hash(&new_token()?),
+            step_results: "{}".into(),
+            params: json!({ "ground": ground, "filed_by": "privacy_office" }).to_string(),
+            updated_at: now,
+            ..DsrRow::default()
+        };
+        let mut tx = self.store.begin(now).await?;
+        tx.audit(self.dsr_audit(&p.name, "received", &row, now));
+        for (to, what) in [
+            (DsrState::IdentityUnverified, "identity_not_required"),
+            (DsrState::Verified, "filed_by_privacy_office"),
+            (DsrState::InProgress, "approved"),
+        ] {
+            self.transition(&mut tx, &mut row, to, &p.name, what, now)?;
+        }
+        tx.insert_dsr(&row).await?;
+        tx.commit().await?;
+        Ok(id)
     }
 }

@@ -97,6 +97,11 @@ pub struct ErasureOut {
     pub blind_index_entries_removed: u64,
     /// What is kept, until when, why.
     pub retained: Vec<RetainedOut>,
+    /// The deletion request that carried it out (`GET /v1/dsr/{id}`).
+    pub request_id: String,
+    /// The signed deletion receipt (`payload`, `signature`, `public_key`, `algorithm`;
+    /// Ed25519, RFC 8032): save it as a file for `pivault dsr verify-receipt`.
+    pub receipt: serde_json::Value,
 }
 
 impl From<ErasureReceipt> for ErasureOut {
@@ -119,6 +124,8 @@ impl From<ErasureReceipt> for ErasureOut {
                     clause: c.clause,
                 })
                 .collect(),
+            receipt: serde_json::from_str(&r.signed_receipt).unwrap_or_default(),
+            request_id: r.request_id,
         }
     }
 }

@@ -20,6 +20,7 @@ on_both_backends!(
     a_support_agent_reads_contact_data_masked_for_service_but_never_id_numbers,
     a_key_with_app_and_support_never_gets_clear_contact_data_through_any_door,
     an_erased_account_id_is_refused_by_post_subjects_as_by_the_importer,
+    delete_subject_runs_the_deletion_steps_with_a_signed_receipt_and_recipient_notices,
 );
 
 async fn decide(app: &TestApp, body: Value) -> Value {
@@ -681,4 +682,72 @@ async fn an_erased_account_id_is_refused_by_post_subjects_as_by_the_importer(app
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "account_erased", "{v}");
     assert!(!v.to_string().contains(u["account_id"].as_str()));
+}
+
+/// Both doors to PIPL Art. 47 give the same result: `DELETE /v1/subjects/{id}` files a deletion
+/// request and runs its steps (restrict, shred, notify recipients, signed receipt).
+async fn delete_subject_runs_the_deletion_steps_with_a_signed_receipt_and_recipient_notices(
+    app: TestApp,
+) {
+    let s = adult(&app, |_| true).await;
+    // a provision to a recipient, so the erasure has someone to notify
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/disclosures"),
+            &app.app_key,
+            json!({"action": "disclose", "purpose": "legal_obligation", "recipient": "public-security-bureau",
+                   "categories": ["user.name"],
+                   "exception": {"kind": "criminal_investigation", "reference": "(2026)京0105刑初123号", "authorized_by": "Officer Li"}}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let r = app
+        .delete(
+            &format!("/v1/subjects/{s}?ground=purpose_achieved"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let request_id = v["request_id"].as_str().unwrap().to_string();
+    // the receipt verifies with the vault's receipt key (what `pivault dsr verify-receipt` does)
+    let text = v["receipt"].to_string();
+    let key = app.vault.receipt_key();
+    pivault_core::dsr::verify_receipt_json(&text, &key.public_key).unwrap();
+    let payload: Value = serde_json::from_str(v["receipt"]["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["subject_id"], s.as_str());
+    assert_eq!(payload["ground"], "purpose_achieved");
+    assert_eq!(payload["request_id"], request_id.as_str());
+    assert_eq!(
+        payload["recipients_notified"],
+        json!(["public-security-bureau"])
+    );
+    assert_eq!(
+        payload["deleted"]["destroyed_key_id"],
+        v["destroyed_key_id"]
+    );
+    // a tampered receipt does not verify
+    let forged = text.replace("purpose_achieved", "subject_request");
+    assert!(pivault_core::dsr::verify_receipt_json(&forged, &key.public_key).is_err());
+    // the notice to the recipient is audited; the request is completed in the queue
+    let recs = app.store.audit_for_subject(&s, 50).await.unwrap();
+    assert!(recs.iter().any(|r| r.action == "recipient.erasure_notice"
+        && r.detail
+            .as_deref()
+            .is_some_and(|d| d.contains("recipient=public-security-bureau"))));
+    let r = app
+        .get(&format!("/v1/dsr/{request_id}"), &app.admin_key)
+        .await;
+    assert_eq!(r.status(), 200);
+    let d: Value = r.json().await.unwrap();
+    assert_eq!(d["state"], "completed", "{d}");
+    assert_eq!(d["kind"], "deletion");
+    // and a second DELETE is refused as before
+    let r = app
+        .delete(
+            &format!("/v1/subjects/{s}?ground=purpose_achieved"),
+            &app.admin_key,
+        )
+        .await;
+    assert_eq!(r.status(), 409);
 }
