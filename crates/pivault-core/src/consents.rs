@@ -6,15 +6,10 @@ use crate::values::valid_name;
 use crate::vault::Vault;
 use crate::Principal;
 use crate::ROLE_APP;
+use pivault_domain::consent::ConsentMethod;
 use pivault_domain::consent::{ActiveConsent, ConsentAction, GivenBy};
 use pivault_store::ConsentRow;
 use tracing::instrument;
-
-/// How a consent may have been collected.
-/// `dsr`: recorded by a data subject request (withdrawal, cancellation).
-pub const CONSENT_METHODS: [&str; 8] = [
-    "web", "app", "api", "import", "paper", "phone", "email", "dsr",
-];
 
 /// Consent times may run ahead of our clock by at most this many seconds (client skew).
 pub(crate) const MAX_CLOCK_SKEW_SECS: i64 = 300;
@@ -77,11 +72,11 @@ impl Vault {
         })?;
         // Closed lists: free text here would be stored in clear in the ledger and audit log,
         // where a caller could put PI that erasure cannot reach.
-        if !CONSENT_METHODS.contains(&input.method.as_str()) {
+        if ConsentMethod::parse(&input.method).is_none() {
             return Err(CoreError::invalid(
                 "method",
                 "unknown_method",
-                "method is web, app, api, import, paper, phone or email",
+                "method is web, app, api, import, paper, phone, email or dsr",
             ));
         }
         if !p.purposes.iter().any(|x| x == &input.purpose) {

@@ -11,24 +11,12 @@ use crate::vault::Vault;
 use crate::Principal;
 use crate::ROLE_ADMIN;
 use pivault_crypto::Dek;
+use pivault_domain::erasure::ErasureGround;
 use pivault_domain::identifiers::IdentifierKind;
 use pivault_store::{FieldRow, WriteTx};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::instrument;
-
-/// Grounds of an erasure: PIPL Art. 47 para 1 and policy §7.1.1–7.1.3, plus the subject's own
-/// request (Art. 47 para 1 "the individual requests deletion" in the cases listed).
-pub const ERASURE_GROUNDS: [&str; 8] = [
-    "subject_request",
-    "purpose_achieved",
-    "service_ended",
-    "retention_expired",
-    "consent_withdrawn",
-    "unlawful_processing",
-    "no_consent",
-    "breach_of_agreement",
-];
 
 /// A category kept after erasure because the law requires it (PIPL Art. 47 para 2; §4.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +77,7 @@ impl Vault {
     /// with its audit entry; a failed step leaves the request `failed(step)` in the queue.
     ///
     /// # Errors
-    /// `Forbidden` without the admin role; `Invalid` for an unknown ground; `NotFound`;
+    /// `Forbidden` without the admin role; `NotFound`;
     /// `Conflict` (`already_erased`) if already erased (also when another erasure won the
     /// race); `erasure_incomplete` (500) when a step failed — the request can be resumed with
     /// `POST /v1/dsr/{id}/run`.
@@ -98,17 +86,10 @@ impl Vault {
         &self,
         p: &Principal,
         subject_id: &str,
-        ground: &str,
+        ground: ErasureGround,
         _request_id: Option<&str>,
     ) -> Result<ErasureReceipt, CoreError> {
         Principals::require_role(p, ROLE_ADMIN)?;
-        if !ERASURE_GROUNDS.contains(&ground) {
-            return Err(CoreError::invalid(
-                "ground",
-                "unknown_ground",
-                "ground is one of PIPL Art. 47 / policy §7.1: subject_request, purpose_achieved, service_ended, retention_expired, consent_withdrawn, unlawful_processing, no_consent, breach_of_agreement",
-            ));
-        }
         let subject = self
             .store
             .subject(subject_id)
@@ -117,7 +98,9 @@ impl Vault {
         if subject.status != "active" {
             return Err(CoreError::Conflict("already_erased"));
         }
-        let id = self.dsr_file_erasure(p, subject_id, ground).await?;
+        let id = self
+            .dsr_file_erasure(p, subject_id, ground.as_str())
+            .await?;
         self.dsr_run(p, &id).await?;
         let row = self
             .store

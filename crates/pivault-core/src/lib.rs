@@ -33,8 +33,8 @@ pub mod values;
 mod vault;
 
 pub use audit_verify::AuditVerifyReport;
-pub use consents::{ConsentInput, CONSENT_METHODS};
-pub use erasure::{ErasureReceipt, RetainedCategory, ERASURE_GROUNDS};
+pub use consents::ConsentInput;
+pub use erasure::{ErasureReceipt, RetainedCategory};
 pub use error::{CoreError, Denial};
 pub use pivault_store::{DsrFilter, StorageFault};
 pub use reads::{LookupResult, ReadResult};

@@ -21,9 +21,9 @@ use crate::values::format_timestamp;
 use crate::vault::Vault;
 use crate::FieldInput;
 use crate::Principal;
-use crate::ERASURE_GROUNDS;
 use pivault_crypto::ct_eq;
 use pivault_domain::dsr::{DsrKind, DsrState};
+use pivault_domain::erasure::ErasureGround;
 use pivault_domain::identifiers::IdentifierKind;
 use pivault_domain::policy::LegalBasis;
 use pivault_store::{DsrCodeRow, DsrRow};
@@ -236,7 +236,7 @@ impl Vault {
         let mut params = json!({});
         if matches!(kind, DsrKind::Deletion | DsrKind::Cancellation) {
             let ground = input.ground.as_deref().unwrap_or("subject_request");
-            if !ERASURE_GROUNDS.contains(&ground) {
+            if ErasureGround::parse(ground).is_none() {
                 return Err(CoreError::invalid(
                     "ground",
                     "unknown_ground",

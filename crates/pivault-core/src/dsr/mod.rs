@@ -127,7 +127,7 @@ pub struct DsrInput {
     pub mobile: Option<String>,
     /// Deadline jurisdiction; defaults to the policy's `default_jurisdiction`.
     pub jurisdiction: Option<String>,
-    /// Deletion: the ground (PIPL Art. 47; one of `ERASURE_GROUNDS`); defaults to
+    /// Deletion: the ground (PIPL Art. 47; one of [`pivault_domain::erasure::ErasureGround`]); defaults to
     /// `subject_request`.
     pub ground: Option<String>,
     /// Withdrawal: purposes to withdraw; empty = every consent in force.
@@ -231,23 +231,14 @@ pub enum ResultFormat {
     Csv,
 }
 
-/// The steps of a request kind, in execution order.
+/// The steps of a request of `kind`, in order, as their stable names (see
+/// [`pivault_domain::dsr::DsrStep::steps`]; the order decides resumption).
 #[must_use]
-pub fn steps_of(kind: DsrKind) -> &'static [&'static str] {
-    match kind {
-        DsrKind::Access | DsrKind::Copy => &["package"],
-        DsrKind::Explanation => &["explain"],
-        DsrKind::Correction => &["correct"],
-        DsrKind::Withdrawal => &["withdraw"],
-        DsrKind::Deletion => &["restrict_retained", "shred", "notify_recipients", "receipt"],
-        DsrKind::Cancellation => &[
-            "withdraw",
-            "restrict_retained",
-            "shred",
-            "notify_recipients",
-            "receipt",
-        ],
-    }
+pub fn steps_of(kind: DsrKind) -> Vec<&'static str> {
+    pivault_domain::dsr::DsrStep::steps(kind)
+        .iter()
+        .map(|s| s.as_str())
+        .collect()
 }
 
 /// The stored form of a request token: its SHA-256 (see `pivault_crypto::token_hash`).
@@ -361,7 +352,7 @@ impl Vault {
                 None
             },
             steps_done: steps_done(row),
-            steps: kind.map(steps_of).unwrap_or_default().to_vec(),
+            steps: kind.map(steps_of).unwrap_or_default(),
             receipt: row
                 .receipt
                 .as_deref()

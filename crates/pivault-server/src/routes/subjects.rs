@@ -12,6 +12,7 @@ use axum::routing::{delete, post};
 use axum::{Json, Router};
 use pivault_core::values::format_timestamp;
 use pivault_core::{ErasureReceipt, FieldInput};
+use pivault_domain::erasure::ErasureGround;
 use serde::{Deserialize, Serialize};
 
 /// The subject routes.
@@ -138,10 +139,19 @@ async fn erase_subject(
     q: Result<Query<EraseQuery>, QueryRejection>,
 ) -> Result<Json<ErasureOut>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
-    let ground = q.ground.unwrap_or_else(|| "subject_request".into());
+    let ground = match q.ground.as_deref() {
+        None => ErasureGround::SubjectRequest,
+        Some(g) => ErasureGround::parse(g).ok_or_else(|| {
+            ApiError::from(pivault_core::CoreError::invalid(
+                "ground",
+                "unknown_ground",
+                "ground is one of PIPL Art. 47 / policy §7.1: subject_request, purpose_achieved, service_ended, retention_expired, consent_withdrawn, unlawful_processing, no_consent, breach_of_agreement",
+            ))
+        })?,
+    };
     let r = s
         .vault
-        .erase_subject(&p, &id, &ground, rid.as_deref())
+        .erase_subject(&p, &id, ground, rid.as_deref())
         .await?;
     Ok(Json(r.into()))
 }
