@@ -10,8 +10,8 @@
 //! folders are checked, and the test says so on stderr.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pivault_store::testing::{test_database_url, TestDatabase, TEST_DATABASE_URL_VAR};
 use pivault_store::Store;
+use pivault_testkit::pg::{test_database_url, TestDatabase, TEST_DATABASE_URL_VAR};
 use sqlx::{Connection, Row};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -271,9 +271,8 @@ async fn sqlite_and_postgres_migrations_build_the_same_schema() {
         return;
     };
     // Set: PostgreSQL must answer; anything else fails the test.
-    let db = TestDatabase::create(&admin).await.unwrap_or_else(|e| {
-        panic!("{TEST_DATABASE_URL_VAR} is set but no test database could be created: {e}")
-    });
+    // (`TestDatabase::create` panics, naming the URL, when PostgreSQL does not answer.)
+    let db = TestDatabase::create(&admin).await;
     let store = Store::connect_with(db.url(), Some(2)).await.unwrap();
     store.close().await;
     let postgres = postgres_schema(db.url()).await;
