@@ -347,7 +347,12 @@ impl hkdf::KeyType for Len {
 /// HKDF-SHA256 (RFC 5869) with an empty salt (§2.2: treated as HashLen zero bytes),
 /// writing `out.len()` bytes of output keying material for `info`.
 pub(crate) fn hkdf_expand(ikm: &[u8], info: &[u8], out: &mut [u8]) {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(ikm);
+    hkdf_salted(ikm, &[], info, out);
+}
+
+/// HKDF-SHA256 (RFC 5869) with `salt`, writing `out.len()` bytes for `info`.
+pub(crate) fn hkdf_salted(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
     let infos = [info];
     // Output lengths here are 16 or 32 bytes, far below the 255·HashLen limit.
     let okm = prk

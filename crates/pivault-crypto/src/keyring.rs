@@ -5,7 +5,9 @@ use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
 use ring::{digest, hmac};
 use zeroize::Zeroizing;
 
-use crate::dek::{hkdf_expand, with_encoded, DEK_LEN, NONCE_LEN, TAG_LEN};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use crate::dek::{hkdf_expand, hkdf_salted, with_encoded, DEK_LEN, NONCE_LEN, TAG_LEN};
 use crate::otp::HKDF_INFO_OTP;
 use crate::secret::os_random;
 use crate::{AuditChainKey, CryptoError, Dek, MasterSecret, ReceiptSigner, Suite};
@@ -17,6 +19,13 @@ const OTP_LABEL: &[u8] = b"pivault otp digest v1";
 pub const HKDF_INFO_KEK: &str = "pivault kek v1";
 /// HKDF info for the blind-index key.
 pub const HKDF_INFO_BLIND_INDEX: &str = "pivault blind-index v1";
+/// HKDF info of the root from which KEKs of generation 2 and later are derived (each with its
+/// own salt, see [`KeyRing::install_generations`]).
+pub const HKDF_INFO_KEK_GENERATIONS: &str = "pivault kek generations v1";
+/// HKDF info of the root from which blind-index keys of generation 2 and later are derived.
+pub const HKDF_INFO_BLIND_INDEX_GENERATIONS: &str = "pivault blind-index generations v1";
+/// HKDF info of one salted generation key, under either root.
+const HKDF_INFO_GENERATION: &[u8] = b"pivault key generation v1";
 /// HKDF info for the key-check key (see [`KeyRing::key_check_value`]).
 pub const HKDF_INFO_KEY_CHECK: &str = "pivault key-check v1";
 /// The message MACed by [`KeyRing::key_check_value`].
@@ -37,9 +46,10 @@ pub struct WrappedDek {
     pub bytes: Vec<u8>,
 }
 
-/// One key-encryption key: AES-256-GCM key plus its public id.
+/// One key-encryption key: AES-256-GCM key plus its public id and generation.
 struct Kek {
     id: String,
+    generation: i64,
     key: LessSafeKey,
 }
 
@@ -47,15 +57,108 @@ impl Kek {
     fn derive(master: &MasterSecret) -> Kek {
         let mut bytes = Zeroizing::new([0u8; 32]);
         hkdf_expand(master.bytes(), HKDF_INFO_KEK.as_bytes(), &mut bytes[..]);
-        let fp = digest::digest(&digest::SHA256, &bytes[..]);
-        let id = format!("kek-{}", hex::encode(&fp.as_ref()[..8]));
+        Kek::from_bytes(&bytes, 1)
+    }
+
+    fn from_bytes(bytes: &[u8; 32], generation: i64) -> Kek {
+        let id = format!("kek-{}", fingerprint(bytes));
         let key = UnboundKey::new(&AES_256_GCM, &bytes[..])
             .unwrap_or_else(|_| unreachable!("32-byte key is valid for AES-256-GCM"));
         Kek {
             id,
+            generation,
             key: LessSafeKey::new(key),
         }
     }
+}
+
+/// One blind-index key: HMAC-SHA256 key plus its public id and generation.
+struct IndexKey {
+    id: String,
+    generation: i64,
+    key: hmac::Key,
+    /// Consulted by lookups of identifiers (current and active generations).
+    lookups: bool,
+}
+
+impl IndexKey {
+    fn from_bytes(bytes: &[u8; 32], generation: i64) -> IndexKey {
+        IndexKey {
+            id: format!("bix-{}", fingerprint(bytes)),
+            generation,
+            key: hmac::Key::new(hmac::HMAC_SHA256, &bytes[..]),
+            lookups: true,
+        }
+    }
+
+    fn with_lookups(&self, lookups: bool) -> IndexKey {
+        IndexKey {
+            id: self.id.clone(),
+            generation: self.generation,
+            key: self.key.clone(),
+            lookups,
+        }
+    }
+
+    fn digest(&self, kind: &str, normalized: &str) -> [u8; 32] {
+        debug_assert!(
+            !kind.contains('\0'),
+            "blind index kind must not contain NUL"
+        );
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(kind.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(normalized.as_bytes());
+        let tag = ctx.sign();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+/// Public id of a key: the first 16 hex characters (64 bits) of SHA-256 of its bytes.
+fn fingerprint(bytes: &[u8; 32]) -> String {
+    let fp = digest::digest(&digest::SHA256, &bytes[..]);
+    hex::encode(&fp.as_ref()[..8])
+}
+
+/// Which kind of rotating key a generation belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Key-encryption keys, which wrap DEKs.
+    Kek,
+    /// Blind-index keys.
+    BlindIndex,
+}
+
+/// The role of a key generation (as the database's `key_generations.state` records it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenerationState {
+    /// New wraps (KEK) or new digests (blind index) use it.
+    Current,
+    /// Rows still use it: it unwraps, and (blind index) lookups consult it.
+    Active,
+    /// No row uses it any more. A KEK of this state still unwraps (nothing is lost if a row
+    /// was missed); a blind-index key of this state answers only for suppression lists.
+    Retired,
+}
+
+/// A key generation to load with [`KeyRing::install_generations`]: its number, its public HKDF
+/// salt (RFC 5869; empty for generation 1, the key derived before any rotation) and its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGeneration {
+    /// 1, 2, …
+    pub generation: i64,
+    /// Random salt recorded with the generation (not secret; the key also needs the master).
+    pub salt: Vec<u8>,
+    /// Its role.
+    pub state: GenerationState,
+}
+
+/// The loaded generations, current first.
+struct Generations {
+    keks: Vec<Arc<Kek>>,
+    index: Vec<Arc<IndexKey>>,
 }
 
 /// The key ring of one vault instance.
@@ -77,17 +180,27 @@ impl Kek {
 ///
 /// The master secret itself is dropped (and zeroized) after derivation.
 ///
-/// For rotation, retired master secrets can be added with [`KeyRing::add_retired`]:
-/// DEKs wrapped under their KEKs still unwrap, new wraps always use the current KEK
-/// (see [`KeyRing::rewrap_dek`]). The blind-index key comes from the current master only;
-/// changing the master therefore requires recomputing blind indexes.
+/// **Key generations** (issue 11): the KEK and the blind-index key rotate without changing the
+/// master secret. Generation 1 of each is the key above; generation *n* ≥ 2 is
+/// HKDF-SHA256(salt = the generation's random salt, IKM = a root derived from the master
+/// secret with info `"pivault kek generations v1"` or `"pivault blind-index generations v1"`,
+/// info `"pivault key generation v1"`). The database records each generation's salt and role
+/// and [`KeyRing::install_generations`] loads them (at open, and whenever another instance
+/// rotates), so every instance derives the same keys and they survive restarts. Every loaded
+/// KEK unwraps; new wraps use the current one (see [`KeyRing::rewrap_dek`]).
+///
+/// Retired master secrets can also be added with [`KeyRing::add_retired`]: DEKs wrapped under
+/// their KEKs still unwrap. The blind-index keys come from the current master only.
 ///
 /// `Send + Sync`; share it behind an `Arc`.
 pub struct KeyRing {
     suite: Suite,
-    current: Kek,
-    retired: Vec<Kek>,
-    index_key: hmac::Key,
+    gens: RwLock<Generations>,
+    first_kek: Arc<Kek>,
+    first_index: Arc<IndexKey>,
+    kek_root: Zeroizing<[u8; 32]>,
+    index_root: Zeroizing<[u8; 32]>,
+    retired: Vec<Arc<Kek>>,
     receipt: ReceiptSigner,
     otp_key: hmac::Key,
     key_check: [u8; 32],
@@ -100,14 +213,26 @@ impl KeyRing {
     /// of the DEKs this ring generates and unwraps (DEK wrapping itself always uses
     /// AES-256-GCM).
     pub fn new(master: MasterSecret, suite: Suite) -> Self {
-        let current = Kek::derive(&master);
+        let first_kek = Arc::new(Kek::derive(&master));
         let mut ik = Zeroizing::new([0u8; 32]);
         hkdf_expand(
             master.bytes(),
             HKDF_INFO_BLIND_INDEX.as_bytes(),
             &mut ik[..],
         );
-        let index_key = hmac::Key::new(hmac::HMAC_SHA256, &ik[..]);
+        let first_index = Arc::new(IndexKey::from_bytes(&ik, 1));
+        let mut kek_root = Zeroizing::new([0u8; 32]);
+        hkdf_expand(
+            master.bytes(),
+            HKDF_INFO_KEK_GENERATIONS.as_bytes(),
+            &mut kek_root[..],
+        );
+        let mut index_root = Zeroizing::new([0u8; 32]);
+        hkdf_expand(
+            master.bytes(),
+            HKDF_INFO_BLIND_INDEX_GENERATIONS.as_bytes(),
+            &mut index_root[..],
+        );
         let mut ok = Zeroizing::new([0u8; 32]);
         hkdf_expand(master.bytes(), HKDF_INFO_OTP.as_bytes(), &mut ok[..]);
         let otp_key = hmac::Key::new(hmac::HMAC_SHA256, &ok[..]);
@@ -118,9 +243,15 @@ impl KeyRing {
         key_check.copy_from_slice(tag.as_ref());
         KeyRing {
             suite,
-            current,
+            gens: RwLock::new(Generations {
+                keks: vec![Arc::clone(&first_kek)],
+                index: vec![Arc::clone(&first_index)],
+            }),
+            first_kek,
+            first_index,
+            kek_root,
+            index_root,
             retired: Vec::new(),
-            index_key,
             receipt: ReceiptSigner::derive(&master),
             otp_key,
             key_check,
@@ -133,15 +264,121 @@ impl KeyRing {
     /// secret is a no-op.
     pub fn add_retired(&mut self, old: MasterSecret) {
         let kek = Kek::derive(&old);
-        if kek.id != self.current.id && self.retired.iter().all(|k| k.id != kek.id) {
-            self.retired.push(kek);
+        if self.kek(&kek.id).is_none() {
+            self.retired.push(Arc::new(kek));
         }
+    }
+
+    fn read_gens(&self) -> RwLockReadGuard<'_, Generations> {
+        // Installing replaces whole vectors; a panic cannot leave them half-written.
+        self.gens.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn current_kek(&self) -> Arc<Kek> {
+        Arc::clone(&self.read_gens().keks[0])
+    }
+
+    fn current_index(&self) -> Arc<IndexKey> {
+        Arc::clone(&self.read_gens().index[0])
     }
 
     /// Id of the current KEK: `"kek-"` + the first 16 hex characters (64 bits) of
     /// SHA-256 of the KEK bytes. Identifies the key without revealing it.
-    pub fn kek_id(&self) -> &str {
-        &self.current.id
+    pub fn kek_id(&self) -> String {
+        self.current_kek().id.clone()
+    }
+
+    /// Generation of the current KEK (1 before any rotation).
+    pub fn kek_generation(&self) -> i64 {
+        self.current_kek().generation
+    }
+
+    fn derive_generation(&self, kind: KeyKind, salt: &[u8]) -> Zeroizing<[u8; 32]> {
+        let root = match kind {
+            KeyKind::Kek => &self.kek_root,
+            KeyKind::BlindIndex => &self.index_root,
+        };
+        let mut out = Zeroizing::new([0u8; 32]);
+        hkdf_salted(&root[..], salt, HKDF_INFO_GENERATION, &mut out[..]);
+        out
+    }
+
+    /// The public id (`kek-…` or `bix-…`, a fingerprint) the key of `generation` with `salt`
+    /// has, computed without loading it (to record a new generation before installing it).
+    pub fn generation_key_id(&self, kind: KeyKind, generation: i64, salt: &[u8]) -> String {
+        if generation <= 1 {
+            return match kind {
+                KeyKind::Kek => self.first_kek.id.clone(),
+                KeyKind::BlindIndex => self.first_index.id.clone(),
+            };
+        }
+        let bytes = self.derive_generation(kind, salt);
+        match kind {
+            KeyKind::Kek => format!("kek-{}", fingerprint(&bytes)),
+            KeyKind::BlindIndex => format!("bix-{}", fingerprint(&bytes)),
+        }
+    }
+
+    /// Loads the generations of `kind` the database records, replacing those loaded before.
+    /// The one in state [`GenerationState::Current`] becomes current (none: generation 1).
+    /// Generation 1 is always kept loaded. Safe to call while other threads use the ring.
+    pub fn install_generations(&self, kind: KeyKind, gens: &[KeyGeneration]) {
+        let mut sorted: Vec<&KeyGeneration> = gens.iter().collect();
+        // current first, then the newest
+        sorted.sort_by_key(|g| (g.state != GenerationState::Current, -g.generation));
+        match kind {
+            KeyKind::Kek => {
+                let mut keks: Vec<Arc<Kek>> = sorted
+                    .iter()
+                    .map(|g| {
+                        if g.generation <= 1 {
+                            Arc::clone(&self.first_kek)
+                        } else {
+                            let b = self.derive_generation(kind, &g.salt);
+                            Arc::new(Kek::from_bytes(&b, g.generation))
+                        }
+                    })
+                    .collect();
+                if !sorted
+                    .first()
+                    .is_some_and(|g| g.state == GenerationState::Current)
+                {
+                    keks.insert(0, Arc::clone(&self.first_kek));
+                }
+                keks.dedup_by(|a, b| a.id == b.id);
+                if !keks.iter().any(|k| k.generation == 1) {
+                    keks.push(Arc::clone(&self.first_kek));
+                }
+                self.gens.write().unwrap_or_else(|p| p.into_inner()).keks = keks;
+            }
+            KeyKind::BlindIndex => {
+                let mut index: Vec<Arc<IndexKey>> = sorted
+                    .iter()
+                    .map(|g| {
+                        let lookups = g.state != GenerationState::Retired;
+                        if g.generation <= 1 {
+                            Arc::new(self.first_index.with_lookups(lookups))
+                        } else {
+                            let b = self.derive_generation(kind, &g.salt);
+                            let mut k = IndexKey::from_bytes(&b, g.generation);
+                            k.lookups = lookups;
+                            Arc::new(k)
+                        }
+                    })
+                    .collect();
+                if !sorted
+                    .first()
+                    .is_some_and(|g| g.state == GenerationState::Current)
+                {
+                    index.insert(0, Arc::clone(&self.first_index));
+                }
+                index.dedup_by(|a, b| a.id == b.id);
+                if !index.iter().any(|k| k.generation == 1) {
+                    index.push(Arc::new(self.first_index.with_lookups(false)));
+                }
+                self.gens.write().unwrap_or_else(|p| p.into_inner()).index = index;
+            }
+        }
     }
 
     /// Ids of the retired KEKs, in the order they were added.
@@ -154,10 +391,13 @@ impl KeyRing {
         self.suite
     }
 
-    fn kek(&self, id: &str) -> Option<&Kek> {
-        std::iter::once(&self.current)
+    fn kek(&self, id: &str) -> Option<Arc<Kek>> {
+        self.read_gens()
+            .keks
+            .iter()
             .chain(self.retired.iter())
             .find(|k| k.id == id)
+            .cloned()
     }
 
     /// A fresh DEK: 32 random bytes from the OS CSPRNG and a new random key id
@@ -184,8 +424,9 @@ impl KeyRing {
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(dek.raw());
         let parts = wrap_aad_parts(subject_id, scope, dek.key_id());
+        let current = self.current_kek();
         let tag = with_encoded(&parts, |aad| {
-            self.current.key.seal_in_place_separate_tag(
+            current.key.seal_in_place_separate_tag(
                 aead::Nonce::assume_unique_for_key(nonce),
                 aead::Aad::from(aad),
                 &mut bytes[NONCE_LEN..],
@@ -195,7 +436,7 @@ impl KeyRing {
         bytes.extend_from_slice(tag.as_ref());
         WrappedDek {
             key_id: dek.key_id().to_owned(),
-            kek_id: self.current.id.clone(),
+            kek_id: current.id.clone(),
             bytes,
         }
     }
@@ -267,19 +508,56 @@ impl KeyRing {
     /// `"account_id"`, …) so equal strings of different kinds do not collide; it must not
     /// contain a NUL byte. Normalization (E.164 phones, lower-cased e-mail, …) is the
     /// caller's job: this function hashes exactly the bytes it is given.
+    ///
+    /// Uses the current blind-index key generation; store the digest with
+    /// [`KeyRing::blind_index_current`]'s generation when the two must agree.
     pub fn blind_index(&self, kind: &str, normalized: &str) -> [u8; 32] {
-        debug_assert!(
-            !kind.contains('\0'),
-            "blind index kind must not contain NUL"
-        );
-        let mut ctx = hmac::Context::with_key(&self.index_key);
-        ctx.update(kind.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(normalized.as_bytes());
-        let tag = ctx.sign();
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
+        self.current_index().digest(kind, normalized)
+    }
+
+    /// [`KeyRing::blind_index`] and the generation of the key that computed it, read together
+    /// (a rotation between two calls cannot split them).
+    pub fn blind_index_current(&self, kind: &str, normalized: &str) -> (i64, [u8; 32]) {
+        let k = self.current_index();
+        (k.generation, k.digest(kind, normalized))
+    }
+
+    /// Generation of the current blind-index key (1 before any rotation).
+    pub fn index_generation(&self) -> i64 {
+        self.current_index().generation
+    }
+
+    /// The digest of `normalized` under every blind-index generation lookups consult: the
+    /// current one first, then those still being re-indexed away from. During a rotation a
+    /// lookup matches any of them.
+    pub fn blind_indexes(&self, kind: &str, normalized: &str) -> Vec<[u8; 32]> {
+        self.read_gens()
+            .index
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| *i == 0 || k.lookups)
+            .map(|(_, k)| k.digest(kind, normalized))
+            .collect()
+    }
+
+    /// The digest under every loaded blind-index generation, retired ones included: for
+    /// suppression lists whose plaintext is gone and which therefore keep the generation that
+    /// computed them.
+    pub fn blind_indexes_all(&self, kind: &str, normalized: &str) -> Vec<[u8; 32]> {
+        self.read_gens()
+            .index
+            .iter()
+            .map(|k| k.digest(kind, normalized))
+            .collect()
+    }
+
+    /// Id (`bix-…`, a fingerprint) of the loaded blind-index key of `generation`.
+    pub fn index_key_id(&self, generation: i64) -> Option<String> {
+        self.read_gens()
+            .index
+            .iter()
+            .find(|k| k.generation == generation)
+            .map(|k| k.id.clone())
     }
 }
 
@@ -343,9 +621,11 @@ impl KeyRing {
     /// Ids of every KEK this ring holds: the current one first, then the retired ones in the
     /// order they were added. The database records them beside the key check value.
     pub fn kek_ids(&self) -> Vec<String> {
-        std::iter::once(self.kek_id())
-            .chain(self.retired_kek_ids())
-            .map(str::to_string)
+        self.read_gens()
+            .keks
+            .iter()
+            .chain(self.retired.iter())
+            .map(|k| k.id.clone())
             .collect()
     }
 }

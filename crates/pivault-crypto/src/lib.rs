@@ -62,7 +62,9 @@ pub use chain::{
 pub use dek::{Aad, Dek, DEK_LEN, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 pub use error::CryptoError;
 pub use keyring::{
-    KeyRing, WrappedDek, HKDF_INFO_BLIND_INDEX, HKDF_INFO_KEK, HKDF_INFO_KEY_CHECK, WRAPPED_DEK_LEN,
+    GenerationState, KeyGeneration, KeyKind, KeyRing, WrappedDek, HKDF_INFO_BLIND_INDEX,
+    HKDF_INFO_BLIND_INDEX_GENERATIONS, HKDF_INFO_KEK, HKDF_INFO_KEK_GENERATIONS,
+    HKDF_INFO_KEY_CHECK, WRAPPED_DEK_LEN,
 };
 pub use otp::{digests_equal, generate_code, HKDF_INFO_OTP, OTP_MAX_DIGITS, OTP_MIN_DIGITS};
 pub use plaintext::{wipe_vec, Plaintext};

@@ -266,3 +266,81 @@ fn key_check_value_and_audit_link_match_an_independent_hmac_computation() {
         "34c403ad30f951f952c246bc31b87f654cdc65d206ce71a8132243b2351e9ebe"
     );
 }
+
+mod generations {
+    use super::master;
+    use pivault_crypto::{GenerationState, KeyGeneration, KeyKind, KeyRing, Suite};
+
+    fn gen(generation: i64, salt: u8, state: GenerationState) -> KeyGeneration {
+        KeyGeneration {
+            generation,
+            salt: if generation == 1 { vec![] } else { vec![salt; 32] },
+            state,
+        }
+    }
+
+    #[test]
+    fn a_new_kek_generation_is_derived_the_same_by_every_ring_and_old_wraps_still_open() {
+        let a = KeyRing::new(master(3), Suite::Aes256Gcm);
+        let b = KeyRing::new(master(3), Suite::Aes256Gcm);
+        let first = a.kek_id();
+        let dek = a.generate_dek();
+        let old = a.wrap_dek("s1", "primary", &dek);
+        let id2 = a.generation_key_id(KeyKind::Kek, 2, &[9; 32]);
+        assert!(id2.starts_with("kek-") && id2 != first);
+        // a salt gives another key; generation 1 keeps its id
+        assert_ne!(id2, a.generation_key_id(KeyKind::Kek, 2, &[8; 32]));
+        assert_eq!(a.generation_key_id(KeyKind::Kek, 1, &[]), first);
+        let gens = [
+            gen(1, 0, GenerationState::Active),
+            gen(2, 9, GenerationState::Current),
+        ];
+        a.install_generations(KeyKind::Kek, &gens);
+        b.install_generations(KeyKind::Kek, &gens);
+        assert_eq!(a.kek_id(), id2);
+        assert_eq!(a.kek_generation(), 2);
+        assert_eq!(a.kek_ids(), vec![id2.clone(), first.clone()]);
+        let new = a.rewrap_dek("s1", "primary", &old).unwrap();
+        assert_eq!(new.kek_id, id2);
+        // another ring with the same master and generations opens both wraps
+        assert_eq!(b.unwrap_dek("s1", "primary", &new).unwrap().key_id(), dek.key_id());
+        assert_eq!(b.unwrap_dek("s1", "primary", &old).unwrap().key_id(), dek.key_id());
+        // a retired KEK generation still unwraps (no row is left undecryptable)
+        b.install_generations(
+            KeyKind::Kek,
+            &[gen(1, 0, GenerationState::Retired), gen(2, 9, GenerationState::Current)],
+        );
+        assert!(b.unwrap_dek("s1", "primary", &old).is_ok());
+        // a different master derives other generation keys
+        let c = KeyRing::new(master(4), Suite::Aes256Gcm);
+        assert_ne!(c.generation_key_id(KeyKind::Kek, 2, &[9; 32]), id2);
+    }
+
+    #[test]
+    fn lookups_consult_current_and_active_index_generations_and_suppression_lists_every_one() {
+        let r = KeyRing::new(master(5), Suite::Aes256Gcm);
+        let d1 = r.blind_index("email", "a@b.c");
+        assert_eq!(r.blind_indexes("email", "a@b.c"), vec![d1]);
+        assert_eq!(r.index_generation(), 1);
+        r.install_generations(
+            KeyKind::BlindIndex,
+            &[gen(1, 0, GenerationState::Active), gen(2, 7, GenerationState::Current)],
+        );
+        let (g, d2) = r.blind_index_current("email", "a@b.c");
+        assert_eq!(g, 2);
+        assert_ne!(d1, d2);
+        assert_eq!(r.blind_index("email", "a@b.c"), d2);
+        assert_eq!(r.blind_indexes("email", "a@b.c"), vec![d2, d1]);
+        assert!(r.index_key_id(2).unwrap().starts_with("bix-"));
+        assert_eq!(
+            r.index_key_id(2).unwrap(),
+            r.generation_key_id(KeyKind::BlindIndex, 2, &[7; 32])
+        );
+        r.install_generations(
+            KeyKind::BlindIndex,
+            &[gen(1, 0, GenerationState::Retired), gen(2, 7, GenerationState::Current)],
+        );
+        assert_eq!(r.blind_indexes("email", "a@b.c"), vec![d2]);
+        assert_eq!(r.blind_indexes_all("email", "a@b.c"), vec![d2, d1]);
+    }
+}

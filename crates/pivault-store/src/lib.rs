@@ -47,9 +47,9 @@ pub use dsr::DueCount;
 pub use fault::StorageFault;
 pub use rows::{
     ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow,
-    KeyRow, SubjectRow, SubjectStatus,
+    KeyGenRow, KeyJobRow, KeyRow, SubjectRow, SubjectStatus,
 };
-pub use store::{AuditHead, Backend, Store, VaultMetaRow, WriteTx};
+pub use store::{AuditHead, Backend, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

@@ -194,6 +194,53 @@ pub struct ApiKeyRow {
     pub created_at: i64,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
+    /// Unix seconds after which the key is refused (`None`: no expiry).
+    pub expires_at: Option<i64>,
+    /// The key id that replaced this one at a rotation.
+    pub replaced_by: Option<String>,
+}
+
+/// One key generation (`key_generations`): a KEK or blind-index key derived from the master key
+/// and a public salt (generation 1: the key derived before any rotation, empty salt).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGenRow {
+    /// `kek` or `index`.
+    pub kind: String,
+    /// 1, 2, …
+    pub generation: i64,
+    /// Public key id (`kek-…`, `bix-…`): a fingerprint, not the key.
+    pub key_id: String,
+    /// HKDF salt (RFC 5869); empty for generation 1.
+    pub salt: Vec<u8>,
+    /// `current`, `active` or `retired`.
+    pub state: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds, when no row used it any more.
+    pub retired_at: Option<i64>,
+}
+
+/// Progress of a resumable key job (`key_jobs`): `rewrap` or `reindex`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyJobRow {
+    /// `rewrap` or `reindex`.
+    pub kind: String,
+    /// The generation rows are being moved to.
+    pub generation: i64,
+    /// `running` or `done`.
+    pub state: String,
+    /// Last subject id a committed batch reached (`""`: start).
+    pub cursor_subject: String,
+    /// Last scope within `cursor_subject` (rewrap only).
+    pub cursor_scope: String,
+    /// Rows moved so far.
+    pub done: i64,
+    /// Rows to move, counted when the job started.
+    pub total: i64,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
 }
 
 /// A stored audit entry with its chain links.

@@ -25,6 +25,7 @@ mod blind_index;
 mod consents;
 mod disclosures;
 mod fields;
+mod key_gens;
 mod keyed;
 mod keys;
 mod meta;
@@ -32,6 +33,7 @@ mod open;
 mod subjects;
 mod write;
 
+pub use key_gens::ERASED_ACCOUNT_KIND;
 pub use keyed::{AuditHead, VaultMetaRow};
 
 /// Rows per multi-row INSERT; keeps bound parameters far below both backends' limits

@@ -7,7 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use pivault_domain::audit::AuditRecord;
-use pivault_store::{ApiKeyRow, ConsentRow, FieldRow, KeyRow, Store, StoreError, SubjectRow};
+use pivault_store::{
+    ApiKeyRow, ConsentRow, FieldRow, KeyGenRow, KeyJobRow, KeyRow, Store, StoreError, SubjectRow,
+};
 use pivault_testkit::TestDatabase;
 
 /// The audit chain key the suite appends with (the vault derives it from its master key).
@@ -67,6 +69,7 @@ conformance!(
     blind_index_returns_every_match_sorted_and_forgets_by_kind,
     consent_events_skip_repeated_refs_and_keep_ledger_order,
     api_keys_round_trip_with_null_revocation,
+    key_lifecycle_rows_round_trip_and_jobs_resume,
     audit_entries_chain_from_genesis_and_move_the_head,
     bulk_probes_answer_across_chunk_boundaries,
     count_counts_rows_and_refuses_unknown_tables,
@@ -287,7 +290,7 @@ async fn erasure_deletes_unrestricted_fields_and_the_sweep_deletes_expired_restr
 async fn blind_index_returns_every_match_sorted_and_forgets_by_kind(store: Store) {
     let shared = [7u8; 32];
     let mut tx = store.begin(1).await.unwrap();
-    tx.insert_blind_index(&[
+    tx.insert_blind_index(1, &[
         ("email", shared, "s3"),
         ("email", shared, "s1"),
         ("email", shared, "s2"),
@@ -360,11 +363,128 @@ async fn api_keys_round_trip_with_null_revocation(store: Store) {
         token_hash: vec![0xAB; 32],
         created_at: 1_700_000_000,
         revoked_at: None,
+        expires_at: None,
+        replaced_by: None,
     };
     let mut tx = store.begin(1).await.unwrap();
     tx.insert_api_key(&k).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.api_key(&k.key_id).await.unwrap(), Some(k));
+}
+
+/// Issue 11: API-key lifecycle columns, the keys epoch, key generations, job progress, the
+/// rewrap compare-and-set and the per-generation blind-index counts.
+async fn key_lifecycle_rows_round_trip_and_jobs_resume(store: Store) {
+    let k = ApiKeyRow {
+        key_id: "00000000000000aa".into(),
+        principal: "billing".into(),
+        roles: "app".into(),
+        purposes: "service".into(),
+        token_hash: vec![1; 32],
+        created_at: 10,
+        revoked_at: None,
+        expires_at: Some(1_000),
+        replaced_by: None,
+    };
+    let epoch0 = store.keys_epoch().await.unwrap();
+    let mut tx = store.begin(11).await.unwrap();
+    tx.insert_api_key(&k).await.unwrap();
+    assert_eq!(
+        tx.set_api_key_lifecycle(&k.key_id, Some(12), Some(1_000), Some("00000000000000bb"))
+            .await
+            .unwrap(),
+        1
+    );
+    tx.bump_keys_epoch().await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.keys_epoch().await.unwrap(), epoch0 + 1);
+    let got = store.api_key(&k.key_id).await.unwrap().unwrap();
+    assert_eq!(got.revoked_at, Some(12));
+    assert_eq!(got.replaced_by.as_deref(), Some("00000000000000bb"));
+    assert_eq!(store.api_keys().await.unwrap(), vec![got]);
+
+    let g = KeyGenRow {
+        kind: "kek".into(),
+        generation: 2,
+        key_id: "kek-0011223344556677".into(),
+        salt: vec![7; 32],
+        state: "current".into(),
+        created_at: 13,
+        retired_at: None,
+    };
+    let job = KeyJobRow {
+        kind: "rewrap".into(),
+        generation: 2,
+        state: "running".into(),
+        cursor_subject: "s1".into(),
+        cursor_scope: "primary".into(),
+        done: 1,
+        total: 2,
+        started_at: 13,
+        updated_at: 13,
+    };
+    let mut tx = store.begin(13).await.unwrap();
+    tx.insert_key_generation(&g).await.unwrap();
+    tx.set_key_generation_state("kek", 2, "retired", Some(14))
+        .await
+        .unwrap();
+    tx.put_key_job(&job).await.unwrap();
+    tx.put_key_job(&KeyJobRow { done: 2, ..job.clone() })
+        .await
+        .unwrap();
+    let keys = ["s1", "s2", "s3"].map(|s| KeyRow {
+        subject_id: s.into(),
+        scope: "primary".into(),
+        key_id: format!("dek-{s}"),
+        kek_id: "kek-old".into(),
+        wrapped: vec![0; 60],
+        created_at: 1,
+    });
+    tx.insert_keys(&keys).await.unwrap();
+    tx.insert_blind_index(1, &[("email", [1; 32], "s1"), ("erased_account_id", [2; 32], "")])
+        .await
+        .unwrap();
+    tx.insert_blind_index(2, &[("email", [3; 32], "s1")])
+        .await
+        .unwrap();
+    // resume after (s1, primary): s2 and s3
+    let after = tx.keys_after("s1", "primary", 10).await.unwrap();
+    assert_eq!(after.iter().map(|k| k.subject_id.as_str()).collect::<Vec<_>>(), ["s2", "s3"]);
+    let moved = KeyRow { kek_id: "kek-new".into(), wrapped: vec![1; 60], ..after[0].clone() };
+    assert_eq!(tx.rewrap_key("kek-old", &moved).await.unwrap(), 1);
+    // compare-and-set: a second rewrap from the old KEK changes nothing
+    assert_eq!(tx.rewrap_key("kek-old", &moved).await.unwrap(), 0);
+    assert_eq!(tx.count_keys_not_under("kek-new").await.unwrap(), 2);
+    assert_eq!(tx.count_keys_under("kek-new").await.unwrap(), 1);
+    assert_eq!(tx.count_index_not_under(2).await.unwrap(), 1);
+    assert_eq!(tx.index_subjects_after(2, "", 10).await.unwrap(), ["s1"]);
+    assert!(tx.index_subjects_missing(2).await.unwrap().is_empty());
+    assert_eq!(tx.lookup_any("email", &[[1; 32], [3; 32]]).await.unwrap(), ["s1"]);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.lookup_any("email", &[[1; 32], [3; 32]]).await.unwrap(),
+        ["s1"]
+    );
+    assert_eq!(
+        store.index_rows_per_generation().await.unwrap(),
+        vec![(1, 1, 1), (2, 1, 0)]
+    );
+    assert_eq!(
+        store.wrapped_keys_per_kek().await.unwrap(),
+        vec![("kek-new".to_string(), 1), ("kek-old".to_string(), 2)]
+    );
+    let gens = store.key_generations().await.unwrap();
+    assert_eq!(gens.len(), 1);
+    assert_eq!((gens[0].state.as_str(), gens[0].retired_at), ("retired", Some(14)));
+    assert_eq!(store.key_job("rewrap").await.unwrap().unwrap().done, 2);
+    let mut tx = store.begin(15).await.unwrap();
+    assert_eq!(tx.delete_index_not_under(2).await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    // the suppression list of erased accounts stays under its generation
+    assert_eq!(
+        store.index_rows_per_generation().await.unwrap(),
+        vec![(1, 0, 1), (2, 1, 0)]
+    );
 }
 
 async fn audit_entries_chain_from_genesis_and_move_the_head(store: Store) {
@@ -431,7 +551,7 @@ async fn bulk_probes_answer_across_chunk_boundaries(store: Store) {
         .step_by(3)
         .map(|(i, d)| ("account_id", *d, i.as_str()))
         .collect();
-    tx.insert_blind_index(&idx).await.unwrap();
+    tx.insert_blind_index(1, &idx).await.unwrap();
     let fields: Vec<FieldRow> = ids
         .iter()
         .step_by(5)
@@ -539,7 +659,7 @@ async fn concurrent_writers_serialize_on_the_audit_head(store: Store) {
 async fn status_and_lookup_inside_a_transaction_see_committed_writes(store: Store) {
     let mut tx = store.begin(1).await.unwrap();
     tx.insert_subject(&subject("s1")).await.unwrap();
-    tx.insert_blind_index(&[("account_id", [1u8; 32], "s1")])
+    tx.insert_blind_index(1, &[("account_id", [1u8; 32], "s1")])
         .await
         .unwrap();
     assert_eq!(

@@ -23,6 +23,30 @@ impl Store {
             .collect()
     }
 
+    /// Subjects whose blind index of `kind` equals any of `digests` (the same value under each
+    /// blind-index key generation lookups consult); every match once, sorted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn lookup_any(
+        &self,
+        kind: &str,
+        digests: &[[u8; 32]],
+    ) -> Result<Vec<String>, StoreError> {
+        if let [d] = digests {
+            return self.lookup(kind, d).await;
+        }
+        let mut out: Vec<String> = self
+            .lookup_many(kind, digests)
+            .await?
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     /// For many digests of one kind: the (digest, subject) pairs that exist.
     ///
     /// # Errors
@@ -70,23 +94,43 @@ impl WriteTx {
             .collect()
     }
 
-    /// Adds blind-index entries (kind, digest, subject); duplicates are ignored.
+    /// [`WriteTx::lookup`] for any of `digests` (see [`Store::lookup_any`]).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn lookup_any(
+        &mut self,
+        kind: &str,
+        digests: &[[u8; 32]],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        for d in digests {
+            out.extend(self.lookup(kind, d).await?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Adds blind-index entries (kind, digest, subject) computed under blind-index key
+    /// generation `key_gen`; duplicates are ignored.
     ///
     /// # Errors
     /// Database failure.
     pub async fn insert_blind_index(
         &mut self,
+        key_gen: i64,
         rows: &[(&str, [u8; 32], &str)],
     ) -> Result<(), StoreError> {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO blind_index (kind, digest, subject_id) VALUES {} \
+                "INSERT INTO blind_index (kind, digest, subject_id, key_gen) VALUES {} \
                  ON CONFLICT (kind, digest, subject_id) DO NOTHING",
-                values_clause(self.backend, chunk.len(), 3)
+                values_clause(self.backend, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
             for (k, d, s) in chunk {
-                q = q.bind(*k).bind(d.to_vec()).bind(*s);
+                q = q.bind(*k).bind(d.to_vec()).bind(*s).bind(key_gen);
             }
             q.execute(&mut *self.tx).await?;
         }
