@@ -290,22 +290,21 @@ impl Vault {
         let removed = tx.delete_blind_index(subject_id, None).await?;
         // Suppression list: a keyed hash of the erased account id (not the id), so that a
         // re-run of an import cannot bring the person back (PIPL Art. 47: erased means gone).
-        let tombstones: Vec<(&str, [u8; 32], &str)> = live
+        let tombstones: Vec<(i64, &str, [u8; 32], &str)> = live
             .iter()
             .filter(|r| {
                 self.policy.category(&r.category).and_then(|c| c.identifier)
                     == Some(IdentifierKind::AccountId)
             })
             .filter_map(|r| match Sealer::open_row(dek, r) {
-                Ok(FieldValue::Text(a)) => Some((
-                    ERASED_ACCOUNT,
-                    self.sealer.keys().blind_index(ERASED_ACCOUNT, &a),
-                    subject_id,
-                )),
+                Ok(FieldValue::Text(a)) => {
+                    let (g, d) = self.sealer.keys().blind_index_current(ERASED_ACCOUNT, &a);
+                    Some((g, ERASED_ACCOUNT, d, subject_id))
+                }
                 _ => None,
             })
             .collect();
-        tx.insert_blind_index(&tombstones).await?;
+        crate::services::sealer::insert_index(tx, &tombstones).await?;
         tx.clear_dsr_payloads(subject_id).await?;
         tx.mark_erased(subject_id, now).await?;
         tx.bump_facts_epoch().await?;

@@ -32,6 +32,15 @@ pub enum CoreError {
         /// Fixed human message.
         message: &'static str,
     },
+    /// A token that matches a stored API key which is revoked or expired (401). `code` is
+    /// stable (`api_key_revoked`, `api_key_expired`).
+    #[error("API key refused: {code}")]
+    KeyRejected {
+        /// Stable code.
+        code: &'static str,
+        /// Fixed human message.
+        message: &'static str,
+    },
     /// The purpose decision denied the request (audited).
     #[error("denied: {}", .0.code)]
     Denied(Denial),

@@ -23,6 +23,7 @@ pub mod erasure;
 pub mod error;
 pub mod fault;
 pub mod import;
+pub mod key_rotation;
 pub mod keycheck;
 pub mod ports;
 pub mod provisions;
@@ -32,7 +33,9 @@ pub mod subjects;
 pub mod values;
 mod vault;
 
+pub use api_keys::{ApiKeyInfo, Expiry, NewApiKey};
 pub use audit_verify::AuditVerifyReport;
+pub use key_rotation::{KeyGenInfo, KeyJobProgress, KeyStatus};
 pub use consents::ConsentInput;
 pub use erasure::{ErasureReceipt, RetainedCategory};
 pub use error::{CoreError, Denial};

@@ -158,8 +158,8 @@ impl Vault {
                 message: "the API key may not use this purpose",
             });
         }
-        let digest = self.sealer.keys().blind_index(k.as_str(), &norm);
-        let subjects = self.store.lookup(k.as_str(), &digest).await?;
+        let digests = self.sealer.keys().blind_indexes(k.as_str(), &norm);
+        let subjects = self.store.lookup_any(k.as_str(), &digests).await?;
         let now = self.clock.now().unix_timestamp();
         let category = self
             .policy

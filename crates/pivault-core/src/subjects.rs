@@ -211,22 +211,23 @@ impl Vault {
         }
         for f in &prepared {
             if let Some((IdentifierKind::AccountId, norm)) = &f.ident {
-                let digest = self
+                // Every blind-index generation lookups consult (a key rotation may be under way).
+                let digests = self
                     .sealer
                     .keys()
-                    .blind_index(IdentifierKind::AccountId.as_str(), norm);
+                    .blind_indexes(IdentifierKind::AccountId.as_str(), norm);
                 if !self
                     .store
-                    .lookup(IdentifierKind::AccountId.as_str(), &digest)
+                    .lookup_any(IdentifierKind::AccountId.as_str(), &digests)
                     .await?
                     .is_empty()
                 {
                     return Err(CoreError::Conflict("account_exists"));
                 }
                 // The suppression list of erased accounts (PIPL Art. 47): the importer refuses
-                // these rows with the same code.
-                let erased = self.sealer.keys().blind_index(ERASED_ACCOUNT, norm);
-                if !self.store.lookup(ERASED_ACCOUNT, &erased).await?.is_empty() {
+                // these rows with the same code. It keeps every generation that wrote to it.
+                let erased = self.sealer.keys().blind_indexes_all(ERASED_ACCOUNT, norm);
+                if !self.store.lookup_any(ERASED_ACCOUNT, &erased).await?.is_empty() {
                     return Err(CoreError::Conflict("account_erased"));
                 }
             }
@@ -248,21 +249,18 @@ impl Vault {
                 )
             })
             .collect();
-        let idx: Vec<(&str, [u8; 32], &str)> = prepared
+        let idx: Vec<(i64, &str, [u8; 32], &str)> = prepared
             .iter()
             .filter_map(|f| f.ident.as_ref())
             .map(|(k, n)| {
-                (
-                    k.as_str(),
-                    self.sealer.keys().blind_index(k.as_str(), n),
-                    id.as_str(),
-                )
+                let (g, d) = self.sealer.keys().blind_index_current(k.as_str(), n);
+                (g, k.as_str(), d, id.as_str())
             })
             .collect();
         let mut tx = self.store.begin(now).await?;
         // Re-check under the write lock: another instance may have created the account since
         // the check above.
-        for (kind, digest, _) in &idx {
+        for (_, kind, digest, _) in &idx {
             if *kind == IdentifierKind::AccountId.as_str()
                 && !tx.lookup(kind, digest).await?.is_empty()
             {
@@ -280,7 +278,7 @@ impl Vault {
         .await?;
         tx.insert_keys(std::slice::from_ref(&key_row)).await?;
         tx.upsert_fields(&rows).await?;
-        tx.insert_blind_index(&idx).await?;
+        crate::services::sealer::insert_index(&mut tx, &idx).await?;
         let mut rec = self
             .auditor
             .base(&p.name, "subject.create", now, request_id);
@@ -429,14 +427,11 @@ impl Vault {
                 }
             }
         }
-        let idx: Vec<(&str, [u8; 32], &str)> = idx_values
+        let idx: Vec<(i64, &str, [u8; 32], &str)> = idx_values
             .iter()
             .map(|(k, n)| {
-                (
-                    k.as_str(),
-                    self.sealer.keys().blind_index(k.as_str(), n),
-                    subject_id,
-                )
+                let (g, d) = self.sealer.keys().blind_index_current(k.as_str(), n);
+                (g, k.as_str(), d, subject_id)
             })
             .collect();
         // Re-check under the write lock: another instance may have erased the subject since
@@ -445,7 +440,7 @@ impl Vault {
             return Err(CoreError::Conflict("subject_erased"));
         }
         // An account id belongs to one subject: checked under the write lock.
-        for (kind, digest, _) in &idx {
+        for (_, kind, digest, _) in &idx {
             if *kind == IdentifierKind::AccountId.as_str()
                 && tx
                     .lookup(kind, digest)
@@ -460,7 +455,7 @@ impl Vault {
         for k in &touched {
             tx.delete_blind_index(subject_id, Some(k.as_str())).await?;
         }
-        tx.insert_blind_index(&idx).await?;
+        crate::services::sealer::insert_index(tx, &idx).await?;
         tx.bump_facts_epoch().await?;
         Ok(rows.len())
     }

@@ -5,6 +5,7 @@
 use crate::error::CoreError;
 use crate::services::auditor::Auditor;
 use crate::services::facts::Facts;
+use crate::services::key_watch::KeyWatch;
 use crate::services::principals::Principals;
 use crate::services::sealer::Sealer;
 use crate::Principal;
@@ -63,6 +64,9 @@ impl Vault {
         policy: Policy,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CoreError> {
+        // The key generations the database records (issue 11), before the key check records
+        // the KEK ids in use.
+        crate::services::key_watch::install(&keys, &store.key_generations().await?);
         crate::keycheck::establish(
             &store,
             &keys,
@@ -78,10 +82,11 @@ impl Vault {
             )
             .await?;
         let sealer = Arc::new(Sealer::new(keys, store.clone()));
+        let watch = KeyWatch::spawn(store.clone(), sealer.keys_arc());
         Ok(Self {
             facts: Facts::new(store.clone(), Arc::clone(&sealer)),
             auditor: Auditor::new(store.clone(), policy.version()),
-            principals: Principals::new(store.clone()),
+            principals: Principals::new(store.clone(), watch),
             sealer,
             store,
             policy: Arc::new(policy),
@@ -154,9 +159,12 @@ impl Vault {
     /// Authenticates a bearer token (see [`Principals`]).
     ///
     /// # Errors
-    /// `Unauthenticated` for a malformed, unknown or revoked token; store failures.
+    /// `Unauthenticated` for a malformed or unknown token; `KeyRejected`
+    /// (`api_key_revoked`, `api_key_expired`); store failures.
     pub async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
-        self.principals.authenticate(token).await
+        self.principals
+            .authenticate(token, self.clock.now().unix_timestamp())
+            .await
     }
 
     /// Current instant from the vault's clock.

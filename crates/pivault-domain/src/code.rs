@@ -52,6 +52,10 @@ codes! {
     BodyUnreadable = ("body_unreadable", 400, "The request body could not be read."),
     /// No valid API key was sent (`Authorization: Bearer <key>`).
     Unauthenticated = ("unauthenticated", 401, "No valid API key was sent (`Authorization: Bearer <key>`)."),
+    /// The API key was revoked (`keys revoke`, or a rotation without grace period).
+    ApiKeyRevoked = ("api_key_revoked", 401, "The API key was revoked (`keys revoke`, or a rotation without grace period)."),
+    /// The API key is past its expiry, or the grace period of its rotation has ended.
+    ApiKeyExpired = ("api_key_expired", 401, "The API key is past its expiry, or the grace period of its rotation has ended."),
     /// The request token returned at filing must be sent as `X-Dsr-Token`.
     DsrTokenRequired = ("dsr_token_required", 401, "The request token returned at filing must be sent as `X-Dsr-Token`."),
     /// The purpose decision denied the request; `reason`, `article` and `clause` say why.
@@ -102,12 +106,18 @@ codes! {
     SubjectNotFound = ("subject_not_found", 404, "No subject has this id."),
     /// No data subject request has this id.
     DsrNotFound = ("dsr_not_found", 404, "No data subject request has this id."),
+    /// No API key has this id.
+    ApiKeyNotFound = ("api_key_not_found", 404, "No API key has this id."),
     /// The thing asked for does not exist.
     NotFound = ("not_found", 404, "The thing asked for does not exist."),
     /// No route has this path.
     RouteNotFound = ("route_not_found", 404, "No route has this path."),
     /// The route does not take this method.
     MethodNotAllowed = ("method_not_allowed", 405, "The route does not take this method."),
+    /// The API key is revoked or expired: it cannot be rotated.
+    ApiKeyInactive = ("api_key_inactive", 409, "The API key is revoked or expired: it cannot be rotated."),
+    /// A blind-index re-index is unfinished: run `pivault keys reindex` before rotating the index key again.
+    KeyRotationInProgress = ("key_rotation_in_progress", 409, "A blind-index re-index is unfinished: run `pivault keys reindex` before rotating the index key again."),
     /// A subject with this account id already exists.
     AccountExists = ("account_exists", 409, "A subject with this account id already exists."),
     /// The account id was erased and is on the suppression list: it is not created again.
@@ -194,6 +204,8 @@ codes! {
     TextMalformed = ("text_malformed", 422, "A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters."),
     /// An `event_ref` is malformed.
     EventRefMalformed = ("event_ref_malformed", 422, "An `event_ref` is malformed."),
+    /// An API key expiry is malformed, not in the future, or more than 10 years away (`expires_in`: a number and `s`, `m`, `h` or `d`; `expires_at`: RFC 3339).
+    ExpiryInvalid = ("expiry_invalid", 422, "An API key expiry is malformed, not in the future, or more than 10 years away (`expires_in`: a number and `s`, `m`, `h` or `d`; `expires_at`: RFC 3339)."),
     /// A principal name is malformed.
     PrincipalMalformed = ("principal_malformed", 422, "A principal name is malformed."),
     /// A recipient id is malformed.

@@ -130,7 +130,9 @@ impl From<CoreError> for ApiError {
                 Code::Unauthenticated,
                 "a valid API key is required (Authorization: Bearer <key>)",
             ),
-            CoreError::Forbidden { code, message } => Self::from_core_code(code, message, &e),
+            CoreError::Forbidden { code, message } | CoreError::KeyRejected { code, message } => {
+                Self::from_core_code(code, message, &e)
+            }
             CoreError::Denied(d) => Self {
                 detail: Some(Box::new(json!({
                     "reason": d.code,
@@ -144,6 +146,7 @@ impl From<CoreError> for ApiError {
                 match *what {
                     "subject" => Code::SubjectNotFound,
                     "dsr" => Code::DsrNotFound,
+                    "api_key" => Code::ApiKeyNotFound,
                     _ => Code::NotFound,
                 },
                 format!("{what} not found"),

@@ -112,8 +112,8 @@ impl Vault {
             None
         };
 
-        let digest = self.sealer.keys().blind_index(ident.as_str(), &norm);
-        let subjects = self.store.lookup(ident.as_str(), &digest).await?;
+        let digests = self.sealer.keys().blind_indexes(ident.as_str(), &norm);
+        let subjects = self.store.lookup_any(ident.as_str(), &digests).await?;
         let now_t = self.now();
         let now = now_t.unix_timestamp();
         let due = jurisdiction.due(now_t).unix_timestamp();

@@ -106,14 +106,14 @@ impl Ctx<'_> {
         subjects: &[SubjectRow],
         keys: &[KeyRow],
         fields: &[FieldRow],
-        idx: &[(&str, [u8; 32], &str)],
+        idx: &[(i64, &str, [u8; 32], &str)],
         audits: Vec<AuditRecord>,
     ) -> Result<(), CoreError> {
         let mut tx = self.vault.store.begin(self.now).await?;
         tx.insert_subjects(subjects).await?;
         tx.insert_keys(keys).await?;
         tx.upsert_fields(fields).await?;
-        tx.insert_blind_index(idx).await?;
+        crate::services::sealer::insert_index(&mut tx, idx).await?;
         for a in audits {
             tx.audit(a);
         }
@@ -127,10 +127,12 @@ impl Ctx<'_> {
         ids: &[String],
     ) -> Result<HashMap<String, String>, CoreError> {
         let keys = self.vault.sealer.keys();
-        let digests: Vec<[u8; 32]> = ids
+        // Every blind-index generation lookups consult (a key rotation may be under way).
+        let per_account: Vec<Vec<[u8; 32]>> = ids
             .iter()
-            .map(|a| keys.blind_index("account_id", a))
+            .map(|a| keys.blind_indexes("account_id", a))
             .collect();
+        let digests: Vec<[u8; 32]> = per_account.iter().flatten().copied().collect();
         let by_digest: HashMap<Vec<u8>, String> = self
             .vault
             .store
@@ -140,8 +142,12 @@ impl Ctx<'_> {
             .collect();
         Ok(ids
             .iter()
-            .zip(&digests)
-            .filter_map(|(a, d)| by_digest.get(d.as_slice()).map(|s| (a.clone(), s.clone())))
+            .zip(&per_account)
+            .filter_map(|(a, ds)| {
+                ds.iter()
+                    .find_map(|d| by_digest.get(d.as_slice()))
+                    .map(|s| (a.clone(), s.clone()))
+            })
             .collect())
     }
 

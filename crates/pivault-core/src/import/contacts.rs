@@ -11,9 +11,17 @@ use pivault_domain::identifiers::{Email, Mobile};
 use pivault_store::SubjectRow;
 use std::collections::HashSet;
 
+/// The blind-index kind that keeps a business contact from being imported twice.
+pub(crate) const REF_KIND: &str = "business_contact_ref";
+
+/// What the `business_contact_ref` blind index is computed over: the customer's account id,
+/// the contact's name and mobile (E.164), joined by U+001F.
+pub(crate) fn contact_ref(account: &str, name: &str, mobile_e164: &str) -> String {
+    format!("{account}\u{1f}{name}\u{1f}{mobile_e164}")
+}
+
 pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     const FILE: &str = "business_contacts.csv";
-    const REF_KIND: &str = "business_contact_ref";
     let path = ctx.dir.join(FILE);
     ctx.check_categories(&[
         "user.business_contact.name",
@@ -50,7 +58,10 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
             rej.write(r)?;
         }
         rep.rejected += bad.len() as u64;
-        let mut good: Vec<(u64, [u8; 32], Fields)> = Vec::new();
+        // (line, (generation, digest) under the current blind-index key, the digests every
+        // generation lookups consult, fields)
+        #[allow(clippy::type_complexity)]
+        let mut good: Vec<(u64, (i64, [u8; 32]), Vec<[u8; 32]>, Fields)> = Vec::new();
         for r in &rows {
             let c = &b.cols;
             let l = r.line;
@@ -69,10 +80,9 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                 let FieldValue::Text(name_s) = &name else {
                     unreachable_text()
                 };
-                let digest = keys.blind_index(
-                    REF_KIND,
-                    &format!("{account}\u{1f}{name_s}\u{1f}{}", mobile.e164()),
-                );
+                let reference = contact_ref(&account, name_s, mobile.e164());
+                let digest = keys.blind_index_current(REF_KIND, &reference);
+                let lookup = keys.blind_indexes(REF_KIND, &reference);
                 let mut f: Fields = vec![
                     ("user.business_contact.name", "contact_name", name.clone()),
                     (
@@ -95,7 +105,7 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                 if let Some(t) = text(c.get(r, "title")) {
                     f.push(("user.business_contact.title", "title", t));
                 }
-                Ok((l, digest, f))
+                Ok((l, digest, lookup, f))
             })();
             match parsed {
                 Ok(g) => good.push(g),
@@ -105,7 +115,7 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                 }
             }
         }
-        let digests: Vec<[u8; 32]> = good.iter().map(|g| g.1).collect();
+        let digests: Vec<[u8; 32]> = good.iter().flat_map(|g| g.2.iter().copied()).collect();
         let existing: HashSet<Vec<u8>> = ctx
             .vault
             .store
@@ -118,10 +128,10 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
         let mut subjects = Vec::new();
         let mut key_rows = Vec::new();
         let mut field_rows = Vec::new();
-        let mut idx_owned: Vec<([u8; 32], String)> = Vec::new();
+        let mut idx_owned: Vec<((i64, [u8; 32]), String)> = Vec::new();
         let mut audits = Vec::new();
-        for (l, digest, f) in good {
-            if existing.contains(digest.as_slice()) || !seen.insert(digest) {
+        for (l, digest, lookup, f) in good {
+            if lookup.iter().any(|d| existing.contains(d.as_slice())) || !seen.insert(digest.1) {
                 rep.skipped += 1;
                 continue;
             }
@@ -152,9 +162,9 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
             rep.imported += 1;
         }
         if !subjects.is_empty() {
-            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned
+            let idx: Vec<(i64, &str, [u8; 32], &str)> = idx_owned
                 .iter()
-                .map(|(d, s)| (REF_KIND, *d, s.as_str()))
+                .map(|((g, d), s)| (*g, REF_KIND, *d, s.as_str()))
                 .collect();
             ctx.write_new_subjects(&subjects, &key_rows, &field_rows, &idx, audits)
                 .await?;

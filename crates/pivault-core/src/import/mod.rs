@@ -14,7 +14,7 @@
 
 mod common;
 mod consents;
-mod contacts;
+pub(crate) mod contacts;
 mod reader;
 mod records;
 #[cfg(test)]

@@ -228,7 +228,7 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
             let keys = ctx.vault.sealer.keys();
             let digests: Vec<[u8; 32]> = ids
                 .iter()
-                .map(|a| keys.blind_index(ERASED_ACCOUNT, a))
+                .flat_map(|a| keys.blind_indexes_all(ERASED_ACCOUNT, a))
                 .collect();
             ctx.vault
                 .store
@@ -242,10 +242,14 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
         let mut subjects = Vec::new();
         let mut key_rows: Vec<KeyRow> = Vec::new();
         let mut field_rows: Vec<FieldRow> = Vec::new();
-        let mut idx_owned: Vec<(&'static str, [u8; 32], String)> = Vec::new();
+        let mut idx_owned: Vec<(i64, &'static str, [u8; 32], String)> = Vec::new();
         let mut audits = Vec::new();
         for u in good {
-            if erased.contains(keys.blind_index(ERASED_ACCOUNT, &u.account).as_slice()) {
+            if keys
+                .blind_indexes_all(ERASED_ACCOUNT, &u.account)
+                .iter()
+                .any(|d| erased.contains(d.as_slice()))
+            {
                 rej.write(&reject(
                     u.line,
                     "account_id",
@@ -280,7 +284,8 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
                 .sealer
                 .cache_dek(&id, SCOPE_PRIMARY, Arc::new(dek));
             for (k, v) in &u.idents {
-                idx_owned.push((k.as_str(), keys.blind_index(k.as_str(), v), id.clone()));
+                let (g, d) = keys.blind_index_current(k.as_str(), v);
+                idx_owned.push((g, k.as_str(), d, id.clone()));
             }
             audits.push(ctx.audit(
                 "subject.create",
@@ -301,9 +306,9 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
             rep.imported += 1;
         }
         if !subjects.is_empty() {
-            let idx: Vec<(&str, [u8; 32], &str)> = idx_owned
+            let idx: Vec<(i64, &str, [u8; 32], &str)> = idx_owned
                 .iter()
-                .map(|(k, d, s)| (*k, *d, s.as_str()))
+                .map(|(g, k, d, s)| (*g, *k, *d, s.as_str()))
                 .collect();
             ctx.write_new_subjects(&subjects, &key_rows, &field_rows, &idx, audits)
                 .await?;

@@ -4,5 +4,6 @@ pub(crate) mod audit_writer;
 pub(crate) mod auditor;
 pub(crate) mod facts;
 pub(crate) mod facts_cache;
+pub(crate) mod key_watch;
 pub(crate) mod principals;
 pub(crate) mod sealer;

@@ -1,11 +1,17 @@
 //! Principals: API-key authentication and role checks.
 
 use crate::error::CoreError;
+use crate::services::key_watch::KeyWatch;
 use pivault_domain::policy::Policy;
 use pivault_store::Store;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+/// The API key was revoked (at `keys revoke`, or at a rotation without grace period).
+pub const API_KEY_REVOKED: &str = "api_key_revoked";
+/// The API key is past its expiry (or the grace period of its rotation has ended).
+pub const API_KEY_EXPIRED: &str = "api_key_expired";
 
 /// Role for application services: create, put, read, look up, record consent.
 pub const ROLE_APP: &str = "app";
@@ -45,23 +51,44 @@ impl Principal {
     }
 }
 
-/// How long an authenticated API key is trusted without asking the store again. A revoked key
-/// stops working within this time.
+/// How long an authenticated API key is trusted without asking the store again, at most. A
+/// revocation or rotation anywhere ends the trust sooner: every entry is stamped with the keys
+/// epoch it was read under and is used only while the epoch is unchanged (see
+/// [`crate::services::key_watch`]: every instance sees a revocation within 100 ms). An entry is
+/// never used past the key's expiry.
 pub const PRINCIPAL_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// One cached authentication.
+struct Cached {
+    principal: Principal,
+    at: Instant,
+    epoch: i64,
+    expires_at: Option<i64>,
+}
+
 /// API-key authentication, with a short cache of recent successful authentications (keyed by
-/// the token's SHA-256), and role checks.
+/// the token's SHA-256) invalidated by the keys epoch, and role checks.
 pub(crate) struct Principals {
     store: Store,
-    cache: Mutex<HashMap<[u8; 32], (Principal, Instant)>>,
+    watch: Arc<KeyWatch>,
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
 impl Principals {
-    /// Principals authenticated against the API keys in `store`.
-    pub(crate) fn new(store: Store) -> Self {
+    /// Principals authenticated against the API keys in `store`; `watch` tells revocations.
+    pub(crate) fn new(store: Store, watch: Arc<KeyWatch>) -> Self {
         Self {
             store,
+            watch,
             cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets every cached authentication (after this instance revoked or rotated a key; other
+    /// instances forget when they see the keys epoch move).
+    pub(crate) fn forget_all(&self) {
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
         }
     }
 
@@ -80,11 +107,13 @@ impl Principals {
         }
     }
 
-    /// Resolves a bearer token to its principal. Compares hashes in constant time.
+    /// Resolves a bearer token to its principal at `now` (unix seconds). Compares hashes in
+    /// constant time.
     ///
     /// # Errors
-    /// `Unauthenticated` for a malformed, unknown or revoked token.
-    pub(crate) async fn authenticate(&self, token: &str) -> Result<Principal, CoreError> {
+    /// `Unauthenticated` for a malformed or unknown token; `KeyRejected` (`api_key_revoked`,
+    /// `api_key_expired`) for a token that matches a revoked or expired key.
+    pub(crate) async fn authenticate(&self, token: &str, now: i64) -> Result<Principal, CoreError> {
         let mut parts = token.splitn(3, '.');
         let (Some("pvk"), Some(key_id), Some(_)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -96,10 +125,17 @@ impl Principals {
         let h = pivault_crypto::token_hash(token);
         // Cache of recent successful authentications, keyed by the token's SHA-256: a lookup by
         // hash leaks nothing useful through timing (finding a match means a SHA-256 preimage).
+        // The epoch is read before the row: an entry stamped with it is never newer than what
+        // the database said when it was read.
+        let epoch = self.watch.epoch();
         if let Ok(cache) = self.cache.lock() {
-            if let Some((p, at)) = cache.get(&h) {
-                if at.elapsed() < PRINCIPAL_CACHE_TTL {
-                    return Ok(p.clone());
+            if let Some(c) = cache.get(&h) {
+                if epoch != i64::MIN
+                    && c.epoch == epoch
+                    && c.at.elapsed() < PRINCIPAL_CACHE_TTL
+                    && c.expires_at.is_none_or(|x| now < x)
+                {
+                    return Ok(c.principal.clone());
                 }
             }
         }
@@ -108,8 +144,21 @@ impl Principals {
             .api_key(key_id)
             .await?
             .ok_or(CoreError::Unauthenticated)?;
-        if !pivault_crypto::ct_eq(&h, &row.token_hash) || row.revoked_at.is_some() {
+        if !pivault_crypto::ct_eq(&h, &row.token_hash) {
             return Err(CoreError::Unauthenticated);
+        }
+        // Only the holder of the whole token learns why it is refused.
+        if row.revoked_at.is_some() {
+            return Err(CoreError::KeyRejected {
+                code: API_KEY_REVOKED,
+                message: "the API key was revoked",
+            });
+        }
+        if row.expires_at.is_some_and(|x| now >= x) {
+            return Err(CoreError::KeyRejected {
+                code: API_KEY_EXPIRED,
+                message: "the API key has expired",
+            });
         }
         let split = |s: &str| {
             s.split(',')
@@ -124,9 +173,17 @@ impl Principals {
         };
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > 10_000 {
-                cache.retain(|_, (_, at)| at.elapsed() < PRINCIPAL_CACHE_TTL);
+                cache.retain(|_, c| c.at.elapsed() < PRINCIPAL_CACHE_TTL);
             }
-            cache.insert(h, (p.clone(), std::time::Instant::now()));
+            cache.insert(
+                h,
+                Cached {
+                    principal: p.clone(),
+                    at: Instant::now(),
+                    epoch,
+                    expires_at: row.expires_at,
+                },
+            );
         }
         Ok(p)
     }

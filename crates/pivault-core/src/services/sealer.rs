@@ -1,17 +1,49 @@
 //! The sealer: the key ring and the DEK cache; seals and opens field rows.
 
 use crate::error::CoreError;
+use crate::services::key_watch::install;
 use crate::values::FieldValue;
 use pivault_crypto::{Aad, Dek, WrappedDek};
 use pivault_crypto::{DekCache, KeyRing};
 use pivault_store::Store;
-use pivault_store::{FieldRow, KeyRow, WriteTx};
+use pivault_store::{FieldRow, KeyRow, StoreError, WriteTx};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub(crate) const SCOPE_PRIMARY: &str = "primary";
 
 pub(crate) const SCOPE_RESTRICTED: &str = "restricted";
+
+/// Whether `e` is a DEK wrapped under a KEK this ring has not loaded.
+fn unknown_kek(e: &CoreError) -> bool {
+    matches!(
+        e,
+        CoreError::Crypto(pivault_crypto::CryptoError::UnknownKey { .. })
+    )
+}
+
+/// Inserts blind-index rows `(generation, kind, digest, subject)`, each under the key
+/// generation that computed its digest (see `KeyRing::blind_index_current`).
+///
+/// # Errors
+/// Database failure.
+pub(crate) async fn insert_index(
+    tx: &mut WriteTx,
+    rows: &[(i64, &str, [u8; 32], &str)],
+) -> Result<(), StoreError> {
+    let mut gens: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    gens.sort_unstable();
+    gens.dedup();
+    for g in gens {
+        let of_gen: Vec<(&str, [u8; 32], &str)> = rows
+            .iter()
+            .filter(|r| r.0 == g)
+            .map(|r| (r.1, r.2, r.3))
+            .collect();
+        tx.insert_blind_index(g, &of_gen).await?;
+    }
+    Ok(())
+}
 
 /// The key ring and the DEK cache. Every field is sealed and opened here; DEKs are unwrapped
 /// under the key ring's KEK and cached (bounded, in memory only).
@@ -34,6 +66,12 @@ impl Sealer {
     /// The key ring (blind index, code digests, receipt signer, audit key).
     pub(crate) fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// A shared handle on the key ring (for the keys epoch watcher, which loads new key
+    /// generations into it).
+    pub(crate) fn keys_arc(&self) -> Arc<KeyRing> {
+        Arc::clone(&self.keys)
     }
 
     /// Forgets every cached DEK of a subject (after its primary DEK was destroyed).
@@ -60,7 +98,15 @@ impl Sealer {
             return Ok(Some(d));
         }
         let row = self.store.subject_key(subject_id, scope).await?;
-        self.cache_unwrapped(subject_id, scope, row)
+        match self.cache_unwrapped(subject_id, scope, row.clone()) {
+            // Wrapped under a KEK generation another process created since the keys epoch was
+            // last read: load the generations now and try once more.
+            Err(e) if unknown_kek(&e) => {
+                install(&self.keys, &self.store.key_generations().await?);
+                self.cache_unwrapped(subject_id, scope, row)
+            }
+            r => r,
+        }
     }
 
     /// Unwraps a key row read after a cache miss and caches the DEK.
@@ -93,7 +139,15 @@ impl Sealer {
             return Ok(Some(d));
         }
         let row = tx.subject_key(subject_id, scope).await?;
-        self.cache_unwrapped(subject_id, scope, row)
+        match self.cache_unwrapped(subject_id, scope, row.clone()) {
+            Err(e) if unknown_kek(&e) => {
+                let mut gens = tx.key_generations("kek").await?;
+                gens.extend(tx.key_generations("index").await?);
+                install(&self.keys, &gens);
+                self.cache_unwrapped(subject_id, scope, row)
+            }
+            r => r,
+        }
     }
 
     /// DEKs of `scope` for many subjects: cache hits, plus one query for the misses.
@@ -115,7 +169,12 @@ impl Sealer {
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
-            for row in self.store.subject_keys_many(&missing, scope).await? {
+            let rows = self.store.subject_keys_many(&missing, scope).await?;
+            let known = self.keys.kek_ids();
+            if rows.iter().any(|r| !known.contains(&r.kek_id)) {
+                install(&self.keys, &self.store.key_generations().await?);
+            }
+            for row in rows {
                 let d = Arc::new(self.unwrap_row(&row)?);
                 self.cache
                     .insert(Self::cache_key(&row.subject_id, scope), Arc::clone(&d));

@@ -7,6 +7,7 @@ pub mod decisions;
 pub mod dsr;
 pub mod fields;
 pub mod health;
+pub mod keys;
 pub mod lookup;
 pub mod policy;
 pub mod reports;
@@ -30,6 +31,7 @@ pub fn v1() -> Router<AppState> {
         .merge(lookup::routes())
         .merge(policy::routes())
         .merge(dsr::routes())
+        .merge(keys::routes())
 }
 
 /// A query string that does not parse: 400 `invalid_query`, without serde's message.
