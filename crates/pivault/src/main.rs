@@ -9,6 +9,8 @@
 //! ([`EXIT_KEY_REFUSED`]: `master_key_mismatch`, `master_key_missing`,
 //! `master_key_unverifiable`, `master_key_unreadable` on stderr) — before anything was written.
 
+mod keys_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 #[cfg(feature = "testing")]
@@ -135,7 +137,7 @@ enum Cmd {
     /// API keys.
     Keys {
         #[command(subcommand)]
-        cmd: KeysCmd,
+        cmd: keys_cmd::KeysCmd,
     },
     /// Delete restricted data whose legal retention period has ended (policy §4.2).
     Sweep,
@@ -239,22 +241,6 @@ enum AuditCmd {
     /// Walk the keyed hash chain, check its head and the vault's contents against it; exit 2
     /// names the first broken entry.
     Verify,
-}
-
-#[derive(Subcommand, Debug)]
-enum KeysCmd {
-    /// Create an API key; the key is printed once.
-    Create {
-        /// Principal name (e.g. billing).
-        #[arg(long)]
-        principal: String,
-        /// Comma-separated purposes it may use.
-        #[arg(long, value_delimiter = ',')]
-        purposes: Vec<String>,
-        /// Comma-separated roles: app, admin.
-        #[arg(long, value_delimiter = ',', default_value = "app")]
-        roles: Vec<String>,
-    },
 }
 
 fn load_policy(path: &Path) -> Result<Policy> {
@@ -691,26 +677,7 @@ async fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
-        Cmd::Keys {
-            cmd:
-                KeysCmd::Create {
-                    principal,
-                    purposes,
-                    roles,
-                },
-        } => {
-            let vault = open_vault(&g).await?;
-            let token = vault
-                .create_api_key("cli:keys", &principal, &roles, &purposes)
-                .await?;
-            println!("{token}");
-            eprintln!(
-                "API key for principal {principal} (roles {}; purposes {}). It is shown once.",
-                roles.join(","),
-                purposes.join(",")
-            );
-            Ok(0)
-        }
+        Cmd::Keys { cmd } => keys_cmd::run(open_vault(&g).await?, cmd).await,
         Cmd::Dsr { cmd } => run_dsr(&g, cmd).await,
         Cmd::Sweep => {
             let vault = open_vault(&g).await?;

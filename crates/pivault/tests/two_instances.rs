@@ -426,3 +426,65 @@ async fn deks_created_by_one_instance_open_in_the_other_and_no_subject_gets_two(
     }
     store.close().await;
 }
+
+/// Issue 11: a key revoked through instance A is refused by instance B within 1 s, although B
+/// had just authenticated it (and cached the authentication for up to 30 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_instance_is_refused_on_the_other_within_a_second() {
+    let Some(c) = Cluster::start("revoked_key").await else {
+        return;
+    };
+    // an admin key made through A
+    let (s, v) = c
+        .call(
+            0,
+            reqwest::Method::POST,
+            "/v1/keys",
+            Some(json!({"principal": "ops", "roles": ["admin"], "purposes": []})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    let id = v["key"]["key_id"].as_str().unwrap().to_string();
+    let on_b = |t: String| {
+        let http = c.http.clone();
+        let url = format!("{}/v1/keys", c.b.base);
+        async move {
+            let r = http.get(url).bearer_auth(t).send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // B authenticates it (and caches it)
+    for _ in 0..5 {
+        assert_eq!(on_b(token.clone()).await.0, 200);
+    }
+    let (s, v) = c
+        .call(
+            0,
+            reqwest::Method::POST,
+            &format!("/v1/keys/{id}/revoke"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("revoked")), "{v}");
+    let revoked_at = Instant::now();
+    loop {
+        let (s, v) = on_b(token.clone()).await;
+        if s == 401 {
+            assert_eq!(v["error"]["code"], "api_key_revoked");
+            break;
+        }
+        assert_eq!(s, 200);
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "instance B still accepts the revoked key after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = revoked_at.elapsed();
+    println!("revoked key refused by the other instance after {took:?}");
+    assert!(took < Duration::from_secs(1));
+    // and it stays refused
+    assert_eq!(on_b(token).await.0, 401);
+}

@@ -54,3 +54,4 @@ macro_rules! on_both_backends {
 mod api;
 mod decisions;
 mod dsr;
+mod keys;
