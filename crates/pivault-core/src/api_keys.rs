@@ -403,7 +403,7 @@ impl Vault {
         tx.bump_keys_epoch().await?;
         let mut rec = self.auditor.base(&p.name, "apikey.rotate", now, request_id);
         rec.detail = Some(format!(
-            "key_id={key_id} new_key_id={new_id} principal={} grace_secs={grace_secs}",
+            "new_key_id={new_id} key_id={key_id} principal={} grace_secs={grace_secs}",
             old.principal
         ));
         tx.audit(rec);

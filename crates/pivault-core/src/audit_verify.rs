@@ -21,7 +21,7 @@
 //! 3. The chain against the vault's contents: every subject is named by a `subject.create`
 //!    entry, every erased subject by `subject.erase` or `dsr.step.shred`, every consent event
 //!    by `consent.<action>` of its subject and purpose (or, recorded by a request,
-//!    `dsr.step.withdraw`), every API key by `apikey.create`, every data subject request by
+//!    `dsr.step.withdraw`), every API key by `apikey.create` (or, made by a rotation, `apikey.rotate`), every data subject request by
 //!    `dsr.received`; and there are at least as many `subject.create` and `consent.*`
 //!    entries as subjects and direct consent events.
 //!
@@ -107,6 +107,12 @@ impl Tally {
             a if a.starts_with("consent.") => self.consents += 1,
             "apikey.create" => {
                 if let Some(id) = first_word("key_id=") {
+                    self.api_keys.insert(id);
+                }
+            }
+            // A rotation creates the key that replaces the old one (issue 11).
+            "apikey.rotate" => {
+                if let Some(id) = first_word("new_key_id=") {
                     self.api_keys.insert(id);
                 }
             }

@@ -223,7 +223,9 @@ impl Vault {
         let keys = self.sealer.keys();
         let current = keys.kek_id();
         let generation = keys.kek_generation();
-        let mut job = match running(tx.key_job(JOB_REWRAP).await?, generation) {
+        let existing = running(tx.key_job(JOB_REWRAP).await?, generation);
+        let fresh = existing.is_none();
+        let mut job = match existing {
             Some(j) => j,
             None => KeyJobRow {
                 kind: JOB_REWRAP.into(),
@@ -237,9 +239,13 @@ impl Vault {
                 updated_at: now,
             },
         };
-        let rows = tx
-            .keys_after(&job.cursor_subject, &job.cursor_scope, batch)
-            .await?;
+        // A new job with nothing under an older KEK has nothing to scan.
+        let rows = if fresh && job.total == 0 {
+            Vec::new()
+        } else {
+            tx.keys_after(&job.cursor_subject, &job.cursor_scope, batch)
+                .await?
+        };
         let mut moved = 0;
         for r in &rows {
             if r.kek_id == current {

@@ -164,6 +164,9 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     assert!(n("apikey.create") >= 3, "{actions:?}");
     assert_eq!(n("apikey.rotate"), 2);
     assert_eq!(n("apikey.revoke"), 1);
+    // the chain accounts for every key, those made by a rotation included
+    let r = app.vault.verify_audit().await.unwrap();
+    assert!(r.ok(), "{r:?}");
 }
 
 pub async fn expired_and_revoked_keys_get_401_with_their_own_code(app: TestApp) {
