@@ -151,7 +151,10 @@ impl Expiry {
     ///
     /// # Errors
     /// `Invalid` (`expiry_invalid`) for a malformed value or both given.
-    pub fn from_fields(expires_in: Option<&str>, expires_at: Option<&str>) -> Result<Self, CoreError> {
+    pub fn from_fields(
+        expires_in: Option<&str>,
+        expires_at: Option<&str>,
+    ) -> Result<Self, CoreError> {
         match (expires_in, expires_at) {
             (None, None) => Ok(Self::Never),
             (Some(i), None) => Self::parse_in(i),
@@ -328,8 +331,13 @@ impl Vault {
             return Ok(ApiKeyInfo::of(row, now));
         }
         row.revoked_at = Some(now);
-        tx.set_api_key_lifecycle(key_id, row.revoked_at, row.expires_at, row.replaced_by.as_deref())
-            .await?;
+        tx.set_api_key_lifecycle(
+            key_id,
+            row.revoked_at,
+            row.expires_at,
+            row.replaced_by.as_deref(),
+        )
+        .await?;
         tx.bump_keys_epoch().await?;
         let mut rec = self.auditor.base(&p.name, "apikey.revoke", now, request_id);
         rec.detail = Some(format!("key_id={key_id} principal={}", row.principal));
@@ -428,12 +436,25 @@ mod tests {
         assert_eq!(Expiry::parse_in("15m").unwrap(), Expiry::In(900));
         assert_eq!(Expiry::parse_in("30s").unwrap(), Expiry::In(30));
         for bad in [
-            "", "d", "0d", "-1d", "+1d", "90", "90 days", "9日", "日", "1.5h", "99999d",
+            "",
+            "d",
+            "0d",
+            "-1d",
+            "+1d",
+            "90",
+            "90 days",
+            "9日",
+            "日",
+            "1.5h",
+            "99999d",
             "99999999999999999999d",
         ] {
             assert!(Expiry::parse_in(bad).is_err(), "{bad:?}");
         }
-        assert_eq!(Expiry::parse_in("3660d").unwrap(), Expiry::In(3_660 * 86_400));
+        assert_eq!(
+            Expiry::parse_in("3660d").unwrap(),
+            Expiry::In(3_660 * 86_400)
+        );
         assert!(Expiry::parse_at("2026-01-01T00:00:00Z").is_ok());
         assert!(Expiry::parse_at("tomorrow").is_err());
         assert!(Expiry::from_fields(Some("1d"), Some("2026-01-01T00:00:00Z")).is_err());

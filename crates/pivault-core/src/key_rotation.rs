@@ -162,12 +162,11 @@ impl Vault {
     pub async fn rotate_kek(&self, actor: &str) -> Result<String, CoreError> {
         let now = self.clock.now().unix_timestamp();
         let mut tx = self.store.begin(now).await?;
-        let row = self.new_generation(&mut tx, KIND_KEK, KeyKind::Kek, now).await?;
+        let row = self
+            .new_generation(&mut tx, KIND_KEK, KeyKind::Kek, now)
+            .await?;
         let mut rec = self.auditor.base(actor, "key.rotate_kek", now, None);
-        rec.detail = Some(format!(
-            "kek={} generation={}",
-            row.key_id, row.generation
-        ));
+        rec.detail = Some(format!("kek={} generation={}", row.key_id, row.generation));
         tx.audit(rec);
         tx.commit().await?;
         // Only after the commit: a generation must never wrap a DEK before it is recorded.
@@ -335,10 +334,7 @@ impl Vault {
             if r.key_id != dek.key_id() {
                 continue;
             }
-            let kind = self
-                .policy
-                .category(&r.category)
-                .and_then(|c| c.identifier);
+            let kind = self.policy.category(&r.category).and_then(|c| c.identifier);
             let slot = match (r.record.as_str(), r.name.as_str()) {
                 ("profile", "customer_account_id") => Some(0),
                 ("profile", "contact_name") => Some(1),
@@ -390,11 +386,7 @@ impl Vault {
     ///
     /// # Errors
     /// A field that does not open; store failures.
-    pub async fn reindex_step(
-        &self,
-        actor: &str,
-        batch: i64,
-    ) -> Result<KeyJobProgress, CoreError> {
+    pub async fn reindex_step(&self, actor: &str, batch: i64) -> Result<KeyJobProgress, CoreError> {
         let batch = batch.clamp(1, 10_000);
         let now = self.clock.now().unix_timestamp();
         let mut tx = self.store.begin(now).await?;
@@ -403,19 +395,19 @@ impl Vault {
         let generation = keys.index_generation();
         let key_id = keys.index_key_id(generation).unwrap_or_default();
         let mut job = match running(tx.key_job(JOB_REINDEX).await?, generation) {
-                Some(j) => j,
-                None => KeyJobRow {
-                    kind: JOB_REINDEX.into(),
-                    generation,
-                    state: "running".into(),
-                    cursor_subject: String::new(),
-                    cursor_scope: String::new(),
-                    done: 0,
-                    total: tx.count_index_not_under(generation).await?,
-                    started_at: now,
-                    updated_at: now,
-                },
-            };
+            Some(j) => j,
+            None => KeyJobRow {
+                kind: JOB_REINDEX.into(),
+                generation,
+                state: "running".into(),
+                cursor_subject: String::new(),
+                cursor_scope: String::new(),
+                done: 0,
+                total: tx.count_index_not_under(generation).await?,
+                started_at: now,
+                updated_at: now,
+            },
+        };
         let subjects = tx
             .index_subjects_after(generation, &job.cursor_subject, batch)
             .await?;
@@ -527,15 +519,13 @@ impl Vault {
             .iter()
             .filter(|g| g.kind == KIND_INDEX)
             .map(|g| (g.generation, g.key_id.clone(), g.state.clone()))
-            .chain(
-                (!gens.iter().any(|g| g.kind == KIND_INDEX)).then(|| {
-                    (
-                        1,
-                        keys.index_key_id(1).unwrap_or_default(),
-                        "current".to_string(),
-                    )
-                }),
-            )
+            .chain((!gens.iter().any(|g| g.kind == KIND_INDEX)).then(|| {
+                (
+                    1,
+                    keys.index_key_id(1).unwrap_or_default(),
+                    "current".to_string(),
+                )
+            }))
             .map(|(generation, key_id, state)| {
                 let (ids, sup) = per_gen
                     .iter()

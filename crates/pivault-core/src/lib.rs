@@ -35,10 +35,10 @@ mod vault;
 
 pub use api_keys::{ApiKeyInfo, Expiry, NewApiKey};
 pub use audit_verify::AuditVerifyReport;
-pub use key_rotation::{KeyGenInfo, KeyJobProgress, KeyStatus};
 pub use consents::ConsentInput;
 pub use erasure::{ErasureReceipt, RetainedCategory};
 pub use error::{CoreError, Denial};
+pub use key_rotation::{KeyGenInfo, KeyJobProgress, KeyStatus};
 pub use pivault_store::{DsrFilter, StorageFault};
 pub use reads::{LookupResult, ReadResult};
 pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};

@@ -227,7 +227,12 @@ impl Vault {
                 // The suppression list of erased accounts (PIPL Art. 47): the importer refuses
                 // these rows with the same code. It keeps every generation that wrote to it.
                 let erased = self.sealer.keys().blind_indexes_all(ERASED_ACCOUNT, norm);
-                if !self.store.lookup_any(ERASED_ACCOUNT, &erased).await?.is_empty() {
+                if !self
+                    .store
+                    .lookup_any(ERASED_ACCOUNT, &erased)
+                    .await?
+                    .is_empty()
+                {
                     return Err(CoreError::Conflict("account_erased"));
                 }
             }

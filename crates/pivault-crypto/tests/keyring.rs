@@ -274,7 +274,11 @@ mod generations {
     fn gen(generation: i64, salt: u8, state: GenerationState) -> KeyGeneration {
         KeyGeneration {
             generation,
-            salt: if generation == 1 { vec![] } else { vec![salt; 32] },
+            salt: if generation == 1 {
+                vec![]
+            } else {
+                vec![salt; 32]
+            },
             state,
         }
     }
@@ -303,12 +307,21 @@ mod generations {
         let new = a.rewrap_dek("s1", "primary", &old).unwrap();
         assert_eq!(new.kek_id, id2);
         // another ring with the same master and generations opens both wraps
-        assert_eq!(b.unwrap_dek("s1", "primary", &new).unwrap().key_id(), dek.key_id());
-        assert_eq!(b.unwrap_dek("s1", "primary", &old).unwrap().key_id(), dek.key_id());
+        assert_eq!(
+            b.unwrap_dek("s1", "primary", &new).unwrap().key_id(),
+            dek.key_id()
+        );
+        assert_eq!(
+            b.unwrap_dek("s1", "primary", &old).unwrap().key_id(),
+            dek.key_id()
+        );
         // a retired KEK generation still unwraps (no row is left undecryptable)
         b.install_generations(
             KeyKind::Kek,
-            &[gen(1, 0, GenerationState::Retired), gen(2, 9, GenerationState::Current)],
+            &[
+                gen(1, 0, GenerationState::Retired),
+                gen(2, 9, GenerationState::Current),
+            ],
         );
         assert!(b.unwrap_dek("s1", "primary", &old).is_ok());
         // a different master derives other generation keys
@@ -324,7 +337,10 @@ mod generations {
         assert_eq!(r.index_generation(), 1);
         r.install_generations(
             KeyKind::BlindIndex,
-            &[gen(1, 0, GenerationState::Active), gen(2, 7, GenerationState::Current)],
+            &[
+                gen(1, 0, GenerationState::Active),
+                gen(2, 7, GenerationState::Current),
+            ],
         );
         let (g, d2) = r.blind_index_current("email", "a@b.c");
         assert_eq!(g, 2);
@@ -338,7 +354,10 @@ mod generations {
         );
         r.install_generations(
             KeyKind::BlindIndex,
-            &[gen(1, 0, GenerationState::Retired), gen(2, 7, GenerationState::Current)],
+            &[
+                gen(1, 0, GenerationState::Retired),
+                gen(2, 7, GenerationState::Current),
+            ],
         );
         assert_eq!(r.blind_indexes("email", "a@b.c"), vec![d2]);
         assert_eq!(r.blind_indexes_all("email", "a@b.c"), vec![d2, d1]);

@@ -290,13 +290,16 @@ async fn erasure_deletes_unrestricted_fields_and_the_sweep_deletes_expired_restr
 async fn blind_index_returns_every_match_sorted_and_forgets_by_kind(store: Store) {
     let shared = [7u8; 32];
     let mut tx = store.begin(1).await.unwrap();
-    tx.insert_blind_index(1, &[
-        ("email", shared, "s3"),
-        ("email", shared, "s1"),
-        ("email", shared, "s2"),
-        ("email", shared, "s1"),
-        ("mobile", shared, "s1"),
-    ])
+    tx.insert_blind_index(
+        1,
+        &[
+            ("email", shared, "s3"),
+            ("email", shared, "s1"),
+            ("email", shared, "s2"),
+            ("email", shared, "s1"),
+            ("mobile", shared, "s1"),
+        ],
+    )
     .await
     .unwrap();
     tx.commit().await.unwrap();
@@ -429,9 +432,12 @@ async fn key_lifecycle_rows_round_trip_and_jobs_resume(store: Store) {
         .await
         .unwrap();
     tx.put_key_job(&job).await.unwrap();
-    tx.put_key_job(&KeyJobRow { done: 2, ..job.clone() })
-        .await
-        .unwrap();
+    tx.put_key_job(&KeyJobRow {
+        done: 2,
+        ..job.clone()
+    })
+    .await
+    .unwrap();
     let keys = ["s1", "s2", "s3"].map(|s| KeyRow {
         subject_id: s.into(),
         scope: "primary".into(),
@@ -441,16 +447,29 @@ async fn key_lifecycle_rows_round_trip_and_jobs_resume(store: Store) {
         created_at: 1,
     });
     tx.insert_keys(&keys).await.unwrap();
-    tx.insert_blind_index(1, &[("email", [1; 32], "s1"), ("erased_account_id", [2; 32], "")])
-        .await
-        .unwrap();
+    tx.insert_blind_index(
+        1,
+        &[("email", [1; 32], "s1"), ("erased_account_id", [2; 32], "")],
+    )
+    .await
+    .unwrap();
     tx.insert_blind_index(2, &[("email", [3; 32], "s1")])
         .await
         .unwrap();
     // resume after (s1, primary): s2 and s3
     let after = tx.keys_after("s1", "primary", 10).await.unwrap();
-    assert_eq!(after.iter().map(|k| k.subject_id.as_str()).collect::<Vec<_>>(), ["s2", "s3"]);
-    let moved = KeyRow { kek_id: "kek-new".into(), wrapped: vec![1; 60], ..after[0].clone() };
+    assert_eq!(
+        after
+            .iter()
+            .map(|k| k.subject_id.as_str())
+            .collect::<Vec<_>>(),
+        ["s2", "s3"]
+    );
+    let moved = KeyRow {
+        kek_id: "kek-new".into(),
+        wrapped: vec![1; 60],
+        ..after[0].clone()
+    };
     assert_eq!(tx.rewrap_key("kek-old", &moved).await.unwrap(), 1);
     // compare-and-set: a second rewrap from the old KEK changes nothing
     assert_eq!(tx.rewrap_key("kek-old", &moved).await.unwrap(), 0);
@@ -459,10 +478,16 @@ async fn key_lifecycle_rows_round_trip_and_jobs_resume(store: Store) {
     assert_eq!(tx.count_index_not_under(2).await.unwrap(), 1);
     assert_eq!(tx.index_subjects_after(2, "", 10).await.unwrap(), ["s1"]);
     assert!(tx.index_subjects_missing(2).await.unwrap().is_empty());
-    assert_eq!(tx.lookup_any("email", &[[1; 32], [3; 32]]).await.unwrap(), ["s1"]);
+    assert_eq!(
+        tx.lookup_any("email", &[[1; 32], [3; 32]]).await.unwrap(),
+        ["s1"]
+    );
     tx.commit().await.unwrap();
     assert_eq!(
-        store.lookup_any("email", &[[1; 32], [3; 32]]).await.unwrap(),
+        store
+            .lookup_any("email", &[[1; 32], [3; 32]])
+            .await
+            .unwrap(),
         ["s1"]
     );
     assert_eq!(
@@ -475,7 +500,10 @@ async fn key_lifecycle_rows_round_trip_and_jobs_resume(store: Store) {
     );
     let gens = store.key_generations().await.unwrap();
     assert_eq!(gens.len(), 1);
-    assert_eq!((gens[0].state.as_str(), gens[0].retired_at), ("retired", Some(14)));
+    assert_eq!(
+        (gens[0].state.as_str(), gens[0].retired_at),
+        ("retired", Some(14))
+    );
     assert_eq!(store.key_job("rewrap").await.unwrap().unwrap().done, 2);
     let mut tx = store.begin(15).await.unwrap();
     assert_eq!(tx.delete_index_not_under(2).await.unwrap(), 1);

@@ -88,7 +88,8 @@ fn show(k: &ApiKeyInfo) -> String {
         k.roles.join(","),
         k.purposes.join(","),
         format_timestamp(k.created_at),
-        k.expires_at.map_or_else(|| "never".into(), format_timestamp),
+        k.expires_at
+            .map_or_else(|| "never".into(), format_timestamp),
         k.revoked_at.map_or_else(|| "-".into(), format_timestamp),
         k.replaced_by
             .as_deref()
@@ -99,7 +100,12 @@ fn show(k: &ApiKeyInfo) -> String {
 
 /// Runs `step` until it reports `finished`, with a progress bar on a terminal (indicatif hides
 /// itself when stderr is not one).
-async fn run_job<F, Fut>(what: &str, pause_ms: u64, max: Option<u64>, mut step: F) -> Result<KeyJobProgress>
+async fn run_job<F, Fut>(
+    what: &str,
+    pause_ms: u64,
+    max: Option<u64>,
+    mut step: F,
+) -> Result<KeyJobProgress>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<KeyJobProgress, pivault_core::CoreError>>,

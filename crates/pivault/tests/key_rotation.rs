@@ -78,13 +78,15 @@ impl Vault {
 
     /// Wrapped DEKs per KEK id.
     async fn per_kek(&self, pool: &AnyPool) -> Vec<(String, i64)> {
-        sqlx::query("SELECT kek_id, COUNT(*) AS n FROM subject_keys GROUP BY kek_id ORDER BY kek_id")
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get("kek_id"), r.get("n")))
-            .collect()
+        sqlx::query(
+            "SELECT kek_id, COUNT(*) AS n FROM subject_keys GROUP BY kek_id ORDER BY kek_id",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("kek_id"), r.get("n")))
+        .collect()
     }
 
     /// Opens every wrapped DEK and every field sealed under it, from the database and the
@@ -149,7 +151,8 @@ impl Vault {
                 }
             }
             assert!(
-                rows.iter().all(|f| keys.iter().any(|k| k.key_id == f.key_id)),
+                rows.iter()
+                    .all(|f| keys.iter().any(|k| k.key_id == f.key_id)),
                 "{id} has a field whose DEK is gone"
             );
         }
@@ -183,8 +186,14 @@ async fn kek_rotation_survives_sigkill_mid_rewrap(v: Vault) {
         if under_old < total && under_old > 7 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "rewrap made no progress");
-        assert!(child.try_wait().unwrap().is_none(), "rewrap ended before it was killed");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "rewrap made no progress"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "rewrap ended before it was killed"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     child.kill().unwrap(); // SIGKILL

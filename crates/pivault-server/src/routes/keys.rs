@@ -135,7 +135,9 @@ async fn create(
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> Result<(StatusCode, Json<NewKeyOut>), ApiError> {
     let expiry = Expiry::from_fields(body.expires_in.as_deref(), body.expires_at.as_deref())?;
-    let roles = body.roles.unwrap_or_else(|| vec![pivault_core::ROLE_APP.into()]);
+    let roles = body
+        .roles
+        .unwrap_or_else(|| vec![pivault_core::ROLE_APP.into()]);
     let k = s
         .vault
         .create_api_key_as(&p, &body.principal, &roles, &body.purposes, expiry)
@@ -167,7 +169,11 @@ async fn rotate(
     let grace = match body.grace.as_deref() {
         None => 0,
         Some(g) => match Expiry::parse_in(g).map_err(|_| {
-            CoreError::invalid("grace", "expiry_invalid", "a number and s, m, h or d, e.g. 1h")
+            CoreError::invalid(
+                "grace",
+                "expiry_invalid",
+                "a number and s, m, h or d, e.g. 1h",
+            )
         })? {
             Expiry::In(secs) => secs,
             _ => 0,

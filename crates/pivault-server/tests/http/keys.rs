@@ -29,12 +29,13 @@ async fn audit_actions(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_audited(
-    app: TestApp,
-) {
+pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_audited(app: TestApp) {
     // only admin administers keys
     let (s, v) = body(app.get("/v1/keys", &app.app_key).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("role_required")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("role_required"))
+    );
     let (s, v) = body(
         app.post(
             "/v1/keys",
@@ -44,7 +45,10 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
         .await,
     )
     .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("role_required")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("role_required"))
+    );
 
     let (s, v) = body(
         app.post(
@@ -64,7 +68,12 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     // the new token works
     let u = &users()[0];
     let lookup = json!({"by": "account_id", "value": u["account_id"], "purpose": "service"});
-    assert_eq!(app.post("/v1/lookup", &token, lookup.clone()).await.status(), 200);
+    assert_eq!(
+        app.post("/v1/lookup", &token, lookup.clone())
+            .await
+            .status(),
+        200
+    );
 
     // the listing names every key and never a token or its hash
     let r = app.get("/v1/keys", &app.admin_key).await;
@@ -98,12 +107,30 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     assert_eq!(v["key"]["purposes"], json!(["service"]));
     // the new key inherits the old key's lifetime (90 days) from now
     assert!(v["key"]["expires_at"].is_string());
-    assert_eq!(app.post("/v1/lookup", &token, lookup.clone()).await.status(), 200);
-    assert_eq!(app.post("/v1/lookup", &token2, lookup.clone()).await.status(), 200);
+    assert_eq!(
+        app.post("/v1/lookup", &token, lookup.clone())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/v1/lookup", &token2, lookup.clone())
+            .await
+            .status(),
+        200
+    );
     app.clock.advance(3_601);
     let (s, v) = body(app.post("/v1/lookup", &token, lookup.clone()).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("api_key_expired")));
-    assert_eq!(app.post("/v1/lookup", &token2, lookup.clone()).await.status(), 200);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("api_key_expired"))
+    );
+    assert_eq!(
+        app.post("/v1/lookup", &token2, lookup.clone())
+            .await
+            .status(),
+        200
+    );
 
     // rotate without grace: the old token is refused at once
     let (s, v) = body(
@@ -115,8 +142,16 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     let token3 = v["token"].as_str().unwrap().to_string();
     let id3 = v["key"]["key_id"].as_str().unwrap().to_string();
     let (s, v) = body(app.post("/v1/lookup", &token2, lookup.clone()).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("api_key_revoked")));
-    assert_eq!(app.post("/v1/lookup", &token3, lookup.clone()).await.status(), 200);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("api_key_revoked"))
+    );
+    assert_eq!(
+        app.post("/v1/lookup", &token3, lookup.clone())
+            .await
+            .status(),
+        200
+    );
 
     // revoke: refused at once (the cache is not trusted), idempotent
     let (s, v) = body(
@@ -126,7 +161,10 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     .await;
     assert_eq!((s, v["state"].as_str()), (200, Some("revoked")), "{v}");
     let (s, v) = body(app.post("/v1/lookup", &token3, lookup.clone()).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("api_key_revoked")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("api_key_revoked"))
+    );
     let (s, v) = body(
         app.post(&format!("/v1/keys/{id3}/revoke"), &app.admin_key, json!({}))
             .await,
@@ -139,10 +177,18 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
             .await,
     )
     .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (409, Some("api_key_inactive")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("api_key_inactive"))
+    );
 
     // the listing shows the lineage and the states
-    let v: Value = app.get("/v1/keys", &app.admin_key).await.json().await.unwrap();
+    let v: Value = app
+        .get("/v1/keys", &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
     let by_id = |k: &str| {
         v["keys"]
             .as_array()
@@ -188,11 +234,17 @@ pub async fn expired_and_revoked_keys_get_401_with_their_own_code(app: TestApp) 
     // …refused once the expiry passes, whatever the cache holds
     app.clock.advance(1);
     let (s, v) = body(app.get("/v1/keys", &token).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("api_key_expired")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("api_key_expired"))
+    );
     // a forged token for a real key id is only `unauthenticated`
     let forged = format!("{}x", &token[..token.len() - 1]);
     let (s, v) = body(app.get("/v1/keys", &forged).await).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("unauthenticated")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
     // the CLI path (core) with an absolute expiry in the past is refused
     let past = pivault_core::Expiry::parse_at("2000-01-01T00:00:00Z").unwrap();
     assert!(app
@@ -204,9 +256,18 @@ pub async fn expired_and_revoked_keys_get_401_with_their_own_code(app: TestApp) 
 
 pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
     for (body_, code) in [
-        (json!({"principal": "x", "expires_in": "90 days"}), "expiry_invalid"),
-        (json!({"principal": "x", "expires_in": "0d"}), "expiry_invalid"),
-        (json!({"principal": "x", "expires_in": "99999d"}), "expiry_invalid"),
+        (
+            json!({"principal": "x", "expires_in": "90 days"}),
+            "expiry_invalid",
+        ),
+        (
+            json!({"principal": "x", "expires_in": "0d"}),
+            "expiry_invalid",
+        ),
+        (
+            json!({"principal": "x", "expires_in": "99999d"}),
+            "expiry_invalid",
+        ),
         (
             json!({"principal": "x", "expires_at": "2000-01-01T00:00:00Z"}),
             "expiry_invalid",
@@ -216,7 +277,10 @@ pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
             "expiry_invalid",
         ),
         (json!({"principal": "x", "roles": ["root"]}), "unknown_role"),
-        (json!({"principal": "x", "purposes": ["spying"]}), "unknown_purpose"),
+        (
+            json!({"principal": "x", "purposes": ["spying"]}),
+            "unknown_purpose",
+        ),
         (json!({"principal": "x y"}), "principal_malformed"),
         (json!({"principal": "x", "token": "t"}), "invalid_body"),
     ] {
@@ -225,17 +289,31 @@ pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
         assert!(s == 422 || s == 400, "{body_} -> {s}");
     }
     let (s, v) = body(
-        app.post("/v1/keys/0123456789abcdef/revoke", &app.admin_key, json!({}))
-            .await,
+        app.post(
+            "/v1/keys/0123456789abcdef/revoke",
+            &app.admin_key,
+            json!({}),
+        )
+        .await,
     )
     .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("api_key_not_found")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("api_key_not_found"))
+    );
     let (s, v) = body(
-        app.post("/v1/keys/0123456789abcdef/rotate", &app.admin_key, json!({}))
-            .await,
+        app.post(
+            "/v1/keys/0123456789abcdef/rotate",
+            &app.admin_key,
+            json!({}),
+        )
+        .await,
     )
     .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("api_key_not_found")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("api_key_not_found"))
+    );
     let (s, v) = body(
         app.post(
             "/v1/keys/0123456789abcdef/rotate",
@@ -245,7 +323,10 @@ pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
         .await,
     )
     .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (422, Some("expiry_invalid")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("expiry_invalid"))
+    );
 }
 
 async fn lookup(app: &TestApp, by: &str, value: &str) -> Vec<String> {
@@ -267,7 +348,11 @@ async fn lookup(app: &TestApp, by: &str, value: &str) -> Vec<String> {
 }
 
 /// Every identifier of the first users finds its subject.
-async fn assert_lookups(app: &TestApp, expected: &[(std::collections::HashMap<String, String>, String)], when: &str) {
+async fn assert_lookups(
+    app: &TestApp,
+    expected: &[(std::collections::HashMap<String, String>, String)],
+    when: &str,
+) {
     for (u, s) in expected {
         for (by, col) in [
             ("account_id", "account_id"),
@@ -326,7 +411,10 @@ pub async fn index_rotation_keeps_lookups_answering_before_during_and_after_the_
     .await;
     assert_eq!(s, 201, "{v}");
     let created = v["id"].as_str().unwrap().to_string();
-    assert_eq!(lookup(&app, "email", "mid.rotation@example.com").await, [created.clone()]);
+    assert_eq!(
+        lookup(&app, "email", "mid.rotation@example.com").await,
+        [created.clone()]
+    );
 
     let mut steps = 0;
     loop {
@@ -341,12 +429,18 @@ pub async fn index_rotation_keeps_lookups_answering_before_during_and_after_the_
         }
     }
     assert_lookups(&app, &expected, "after").await;
-    assert_eq!(lookup(&app, "email", "mid.rotation@example.com").await, [created]);
+    assert_eq!(
+        lookup(&app, "email", "mid.rotation@example.com").await,
+        [created]
+    );
     let after = app.vault.key_status().await.unwrap();
     let old = after.index.iter().find(|g| g.generation == 1).unwrap();
     let new = after.index.iter().find(|g| g.generation == 2).unwrap();
     assert_eq!((old.rows, old.state.as_str()), (0, "retired"));
-    assert_eq!((new.key_id.as_str(), new.state.as_str()), (new_id.as_str(), "current"));
+    assert_eq!(
+        (new.key_id.as_str(), new.state.as_str()),
+        (new_id.as_str(), "current")
+    );
     // every identifier row was re-made (plus the two of the subject created meanwhile)
     assert_eq!(new.rows, rows + 2);
     let actions = audit_actions(&app).await;

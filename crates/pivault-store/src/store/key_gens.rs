@@ -66,10 +66,12 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn key_job(&self, kind: &str) -> Result<Option<KeyJobRow>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM key_jobs WHERE kind = $1"))
-            .bind(kind)
-            .fetch_optional(self.pool.get()?)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM key_jobs WHERE kind = $1"
+        ))
+        .bind(kind)
+        .fetch_optional(self.pool.get()?)
+        .await?;
         row.map(|r| job_from(&r)).transpose()
     }
 
@@ -178,10 +180,12 @@ impl WriteTx {
     /// # Errors
     /// Database failure.
     pub async fn key_job(&mut self, kind: &str) -> Result<Option<KeyJobRow>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM key_jobs WHERE kind = $1"))
-            .bind(kind)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM key_jobs WHERE kind = $1"
+        ))
+        .bind(kind)
+        .fetch_optional(&mut *self.tx)
+        .await?;
         row.map(|r| job_from(&r)).transpose()
     }
 
@@ -287,13 +291,12 @@ impl WriteTx {
     /// # Errors
     /// Database failure.
     pub async fn count_index_not_under(&mut self, gen: i64) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM blind_index WHERE key_gen <> $1 AND kind <> $2",
-        )
-        .bind(gen)
-        .bind(ERASED_ACCOUNT_KIND)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM blind_index WHERE key_gen <> $1 AND kind <> $2")
+                .bind(gen)
+                .bind(ERASED_ACCOUNT_KIND)
+                .fetch_one(&mut *self.tx)
+                .await?;
         Ok(row.try_get("n")?)
     }
 
