@@ -5,6 +5,8 @@ use crate::services::facts::LoadedFacts;
 use crate::services::sealer::Sealer;
 use crate::values::FieldValue;
 use crate::vault::Vault;
+use crate::metrics::Door;
+use crate::values::{FailedField, FIELD_INTEGRITY_FAILED};
 use crate::FieldOutput;
 use crate::Principal;
 use crate::STAFF_ROLES;
@@ -70,31 +72,85 @@ impl Vault {
     }
 
     /// Opens the fields in `allowed` categories: under an erased subject only the restricted
-    /// ones still within their retention, otherwise only the unrestricted ones.
+    /// ones still within their retention, otherwise only the unrestricted ones. A field whose
+    /// ciphertext fails authentication does not stop the others: it is returned in the second
+    /// list (record, name, category, code [`FIELD_INTEGRITY_FAILED`]), never with a value; the
+    /// caller audits and counts each one ([`Vault::integrity_failures`]).
     pub(crate) fn open_allowed(
         f: &LoadedFacts,
         allowed: &[&str],
         now: i64,
-    ) -> Result<Vec<FieldOutput>, CoreError> {
+    ) -> (Vec<FieldOutput>, Vec<FailedField>) {
         let Some(dek) = f.dek.as_deref() else {
-            return Ok(Vec::new());
+            return (Vec::new(), Vec::new());
         };
         let allowed: HashSet<&str> = allowed.iter().copied().collect();
-        f.fields
-            .iter()
-            .filter(|r| {
-                allowed.contains(r.category.as_str())
-                    && r.restricted_until.is_none_or(|u| u > now)
-                    && f.erased == r.restricted_until.is_some()
-            })
-            .map(|r| {
-                Ok(FieldOutput {
+        let mut opened = Vec::new();
+        let mut failed = Vec::new();
+        for r in f.fields.iter().filter(|r| {
+            allowed.contains(r.category.as_str())
+                && r.restricted_until.is_none_or(|u| u > now)
+                && f.erased == r.restricted_until.is_some()
+        }) {
+            match Sealer::open_row(dek, r) {
+                Ok(value) => opened.push(FieldOutput {
                     record: r.record.clone(),
                     name: r.name.clone(),
                     category: r.category.clone(),
-                    value: Sealer::open_row(dek, r)?,
+                    value,
                     restricted_until: r.restricted_until,
-                })
+                }),
+                Err(_) => failed.push(FailedField {
+                    record: r.record.clone(),
+                    name: r.name.clone(),
+                    category: r.category.clone(),
+                    code: FIELD_INTEGRITY_FAILED,
+                }),
+            }
+        }
+        (opened, failed)
+    }
+
+    /// For each field that failed authentication at `door`: counts it in the metrics, warns in
+    /// the log (subject id, field path, category; never a value) and returns its audit entry
+    /// (`field.integrity_failed`, outcome `failed`, the category, `door=… field=record/name`),
+    /// for the caller to append in its transaction or right after.
+    pub(crate) fn integrity_failures(
+        &self,
+        actor: &str,
+        subject_id: &str,
+        door: Door,
+        failed: &[FailedField],
+        now: i64,
+        request_id: Option<&str>,
+    ) -> Vec<AuditRecord> {
+        failed
+            .iter()
+            .map(|x| {
+                self.metrics
+                    .integrity_failure(door, &x.category, &self.policy);
+                tracing::warn!(
+                    subject_id,
+                    door = door.as_str(),
+                    record = %x.record,
+                    name = %x.name,
+                    category = %x.category,
+                    "sealed field failed authentication; not released"
+                );
+                let mut rec = self
+                    .auditor
+                    .base(actor, "field.integrity_failed", now, request_id);
+                rec.subject_id = Some(subject_id.to_string());
+                rec.outcome = "failed".into();
+                rec.categories = x.category.clone();
+                rec.detail = Some(format!(
+                    "door={} field={}/{} code={}",
+                    door.as_str(),
+                    x.record,
+                    x.name,
+                    x.code
+                ));
+                rec
             })
             .collect()
     }
@@ -143,6 +199,7 @@ impl Vault {
     ) -> Decision<'p> {
         let mut d = decide(&self.policy, facts, req, now);
         self.apply_staff(p, req.purpose, &mut d);
+        self.metrics.decision(&d);
         d
     }
 

@@ -231,7 +231,29 @@ impl Vault {
             let Some(rd) = rdek.as_deref() else {
                 continue;
             };
-            let v = Sealer::open_row(dek, &r)?;
+            let Ok(v) = Sealer::open_row(dek, &r) else {
+                // A field that fails authentication cannot be re-sealed: it stays unrestricted
+                // and is shredded with the primary DEK. Audited and counted, never blocking
+                // the erasure (issue 11, defect 5).
+                let failed = [crate::values::FailedField {
+                    record: r.record.clone(),
+                    name: r.name.clone(),
+                    category: r.category.clone(),
+                    code: crate::values::FIELD_INTEGRITY_FAILED,
+                }];
+                for rec in self.integrity_failures(
+                    "dsr:restrict_retained",
+                    subject_id,
+                    crate::metrics::Door::Erasure,
+                    &failed,
+                    now,
+                    None,
+                ) {
+                    tx.audit(rec);
+                }
+                out.push(r);
+                continue;
+            };
             let sealed = Sealer::seal_row(
                 rd,
                 subject_id,
@@ -334,6 +356,7 @@ impl Vault {
             tx.audit(rec);
         }
         tx.commit().await?;
+        self.metrics.swept(u64::try_from(total).unwrap_or(0));
         Ok(total)
     }
 }

@@ -5,6 +5,8 @@ use crate::decisions::DecisionInput;
 use crate::decisions::DecisionOutput;
 use crate::error::CoreError;
 use crate::vault::Vault;
+use crate::metrics::Door;
+use crate::values::FailedField;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::ROLE_ADMIN;
@@ -13,6 +15,20 @@ use pivault_domain::audit::AuditRecord;
 use pivault_domain::decision::SubjectFacts;
 use pivault_store::DisclosureRow;
 use std::collections::{BTreeMap, HashSet};
+
+/// An allowed provision: the decision, the fields handed over, those that failed
+/// authentication (listed, audited and counted, never a value) and the disclosure-ledger entry.
+#[derive(Debug, Clone)]
+pub struct Provided {
+    /// The decision.
+    pub decision: DecisionOutput,
+    /// The fields handed over (masked where the staff policy says).
+    pub fields: Vec<FieldOutput>,
+    /// Fields of the allowed categories whose ciphertext failed authentication.
+    pub failed: Vec<FailedField>,
+    /// The disclosure-ledger entry id.
+    pub disclosure_id: String,
+}
 
 /// Disclosure counts over a period (for `GET /v1/reports/disclosures`).
 #[derive(Debug, Clone, Default)]
@@ -42,17 +58,18 @@ impl Vault {
     /// cross-border transfer): decides; when allowed, opens only the allowed categories and
     /// records the provision in the disclosure ledger with its audit entry, in one transaction.
     ///
-    /// Returns the decision, the fields to hand over and the ledger entry id.
+    /// Returns the decision, the fields to hand over, the fields that failed authentication
+    /// (each audited in the same transaction and counted) and the ledger entry id.
     ///
     /// # Errors
     /// As [`Vault::decide_for`]; `Invalid` for a non-outbound action; `Denied` (403, audited)
-    /// when the decision denies; crypto failures.
+    /// when the decision denies.
     pub async fn provide(
         &self,
         p: &Principal,
         input: &DecisionInput,
         request_id: Option<&str>,
-    ) -> Result<(DecisionOutput, Vec<FieldOutput>, String), CoreError> {
+    ) -> Result<Provided, CoreError> {
         if !p.has_role(ROLE_APP) {
             return Err(CoreError::Forbidden {
                 code: "role_required",
@@ -85,7 +102,17 @@ impl Vault {
             tx.commit().await?;
             return Err(CoreError::Denied(out.denial()));
         }
-        let mut fields = Vault::open_allowed(&facts, &d.allowed_categories, now)?;
+        let (mut fields, failed) = Vault::open_allowed(&facts, &d.allowed_categories, now);
+        for r in self.integrity_failures(
+            &p.name,
+            &input.subject_id,
+            Door::Provision,
+            &failed,
+            now,
+            request_id,
+        ) {
+            tx.audit(r);
+        }
         Vault::mask_fields(&mut fields, &d);
         let id = uuid::Uuid::new_v4().to_string();
         let e = input.exception.as_ref().filter(|_| d.exception.is_some());
@@ -116,7 +143,12 @@ impl Vault {
         );
         tx.audit(rec);
         tx.commit().await?;
-        Ok((out, fields, id))
+        Ok(Provided {
+            decision: out,
+            fields,
+            failed,
+            disclosure_id: id,
+        })
     }
 
     /// Who received which categories of a subject's data, and why (newest first).

@@ -4,6 +4,8 @@ use crate::access::denial;
 use crate::error::CoreError;
 use crate::services::principals::Principals;
 use crate::vault::Vault;
+use crate::metrics::Door;
+use crate::values::FailedField;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::ROLE_APP;
@@ -30,6 +32,9 @@ pub struct ReadResult {
     pub minor: bool,
     /// Fields released.
     pub fields: Vec<FieldOutput>,
+    /// Fields of the allowed categories that failed authentication (reported, audited and
+    /// counted; never a value).
+    pub failed: Vec<FailedField>,
     /// Categories withheld and why.
     pub withheld: Vec<(String, &'static str)>,
     /// Policy version.
@@ -53,7 +58,8 @@ impl Vault {
     ///
     /// # Errors
     /// `Invalid` for unknown categories; `NotFound`; `Denied` (403, audited, with reason code,
-    /// clause and article); store/crypto failures.
+    /// clause and article); store/crypto failures. A field that fails authentication is not an
+    /// error: it is listed in [`ReadResult::failed`] and the other fields are returned.
     #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id, purpose = %purpose))]
     pub async fn read_fields(
         &self,
@@ -99,7 +105,13 @@ impl Vault {
         if !d.allowed {
             return Err(CoreError::Denied(denial(&d)));
         }
-        let mut fields = Self::open_allowed(&f, &d.allowed_categories, now)?;
+        let (mut fields, failed) = Self::open_allowed(&f, &d.allowed_categories, now);
+        if !failed.is_empty() {
+            // Audited right after the decision's entry, before anything is released.
+            let recs =
+                self.integrity_failures(&p.name, subject_id, Door::Read, &failed, now, request_id);
+            self.auditor.append(recs).await?;
+        }
         Self::mask_fields(&mut fields, &d);
         Ok(ReadResult {
             subject_id: subject_id.into(),
@@ -110,6 +122,7 @@ impl Vault {
             explanation: d.explanation(),
             minor: d.minor,
             fields,
+            failed,
             withheld: d
                 .withheld
                 .iter()

@@ -195,6 +195,7 @@ impl Vault {
         };
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = decide(&self.policy, &facts, &req, now_t);
+        self.metrics.decision(&d);
         if let Some(dd) = Self::collection_refusal(&d) {
             self.audit_decision(
                 p,
@@ -344,6 +345,7 @@ impl Vault {
         };
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = decide(&self.policy, &facts, &req, now_t);
+        self.metrics.decision(&d);
         if let Some(dd) = Self::collection_refusal(&d) {
             self.audit_decision(
                 p,

@@ -288,3 +288,24 @@ pub struct FieldOutput {
     /// Unix seconds until which a restricted field is retained, if restricted.
     pub restricted_until: Option<i64>,
 }
+
+/// The code of a sealed field that failed authentication when opened (the AEAD tag did not
+/// verify under its DEK and associated data, its key id is not its subject's, or the opened
+/// bytes are not a value): reported in place of the value, never with it.
+pub const FIELD_INTEGRITY_FAILED: &str = "field_integrity_failed";
+
+/// A field that could not be released because its ciphertext failed authentication (e.g. a
+/// ciphertext moved from another field: the associated data binds subject, category, field and
+/// key id, NIST SP 800-38D §5.2.2). The other fields are still released; each failure is
+/// audited (`field.integrity_failed`) and counted (`pivault_field_integrity_failures_total`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedField {
+    /// Record.
+    pub record: String,
+    /// Field name.
+    pub name: String,
+    /// Category key.
+    pub category: String,
+    /// Always [`FIELD_INTEGRITY_FAILED`].
+    pub code: &'static str,
+}

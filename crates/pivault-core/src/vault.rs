@@ -32,6 +32,7 @@ pub struct Vault {
     pub(crate) staff: Option<Arc<pivault_staff::StaffPolicy>>,
     pub(crate) sender: Option<Arc<dyn crate::ports::CodeSender>>,
     pub(crate) fault: std::sync::Mutex<Option<crate::fault::Fault>>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The public deletion-receipt key: its id and its 32 Ed25519 public-key bytes (RFC 8032).
@@ -81,11 +82,12 @@ impl Vault {
                 clock.now().unix_timestamp(),
             )
             .await?;
-        let sealer = Arc::new(Sealer::new(keys, store.clone()));
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let sealer = Arc::new(Sealer::new(keys, store.clone(), Arc::clone(&metrics)));
         let watch = KeyWatch::spawn(store.clone(), sealer.keys_arc());
         Ok(Self {
             facts: Facts::new(store.clone(), Arc::clone(&sealer)),
-            auditor: Auditor::new(store.clone(), policy.version()),
+            auditor: Auditor::new(store.clone(), policy.version(), Arc::clone(&metrics)),
             principals: Principals::new(store.clone(), watch),
             sealer,
             store,
@@ -94,6 +96,7 @@ impl Vault {
             staff: None,
             sender: None,
             fault: std::sync::Mutex::new(None),
+            metrics,
         })
     }
 
@@ -127,6 +130,13 @@ impl Vault {
 
     pub(crate) fn code_sender(&self) -> Option<&Arc<dyn crate::ports::CodeSender>> {
         self.sender.as_ref()
+    }
+
+    /// The vault's metric families (decisions, audit group commit, DEK cache, import, sweep,
+    /// field integrity), for an exporter to register (`pivault-server`'s `GET /metrics`).
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// The policy in force.

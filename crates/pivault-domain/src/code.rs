@@ -326,6 +326,9 @@ codes! {
     ReceiptEncoding = ("receipt_encoding", 500, "A deletion receipt could not be encoded."),
     /// A decrypted field value cannot be decoded.
     PlaintextMalformed = ("plaintext_malformed", 500, "A decrypted field value cannot be decoded."),
+    /// A sealed field failed authentication (tampered or moved ciphertext). Reported per field in
+    /// `failed` of a 200 answer, never with its value; the other fields are still released.
+    FieldIntegrityFailed = ("field_integrity_failed", 500, "A sealed field failed authentication (tampered or moved ciphertext); it is listed in `failed`, never with its value, while the fields that open are still released."),
     /// The master key is not this database's.
     MasterKeyMismatch = ("master_key_mismatch", 500, "The master key is not this database's."),
     /// The master key file is missing.

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod routes;
 
 /// The `/v1/dsr` routes and the notifier-backed code sender (kept at `pivault_server::dsr`).
@@ -60,10 +61,11 @@ async fn reject_oversized(
 /// The full application router.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let http_metrics = Arc::new(metrics::HttpMetrics::default());
     Router::new()
         .nest("/v1", routes::v1())
         .merge(routes::health::routes())
-        .route("/metrics", axum::routing::get(routes::dsr::metrics))
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .fallback(|| async { error::ApiError::new(Code::RouteNotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(Code::MethodNotAllowed, "method not allowed on this route")
@@ -74,6 +76,13 @@ pub fn router(state: AppState) -> Router {
         // Inside the request-id layers (the id is set), outside everything that answers with
         // an error (handlers, extractors, the size check, the panic catcher).
         .layer(axum::middleware::from_fn(error::log_errors))
+        // Outside the error rewriting and the panic catcher: counts the status the client got,
+        // under the route template (routing has run: `MatchedPath` is set).
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&http_metrics),
+            metrics::track,
+        ))
+        .layer(axum::Extension(http_metrics))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             // Path only (ids, no PI); the query string is left out on purpose.
             tracing::info_span!(

@@ -257,6 +257,20 @@ impl Store {
         .transpose()
     }
 
+    /// Requests per stored state (every state present, open or closed), by state name.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_state_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM dsr_requests GROUP BY state ORDER BY state")
+                .fetch_all(self.pool.get()?)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Open requests per jurisdiction: overdue at `now`, and near due (due before
     /// `near_until`).
     ///

@@ -1,5 +1,6 @@
 //! Test support that needs the store's private pool: the bytes a database holds
-//! ([`visible_bytes`]) and moving the audit head without its key ([`move_head_without_key`]).
+//! ([`visible_bytes`]), moving the audit head without its key ([`move_head_without_key`]) and
+//! swapping two fields' ciphertexts ([`swap_ciphertexts`]).
 //! Throwaway PostgreSQL databases and the rest of the harness are in `pivault-testkit`.
 //!
 //! Only with the `testing` feature; nothing here is used by the service itself.
@@ -63,5 +64,47 @@ pub async fn move_head_without_key(
         .bind(hash.to_vec())
         .execute(store.pool.get()?)
         .await?;
+    Ok(())
+}
+
+/// Swaps the ciphertexts of two fields of `subject_id` (`record/name` each), as someone who can
+/// write the database but holds no key would: each field then fails authentication, because
+/// the associated data binds a ciphertext to its own field (tests of issue 11, defect 5).
+///
+/// # Errors
+/// Database failure (also when either field does not exist).
+pub async fn swap_ciphertexts(
+    store: &crate::Store,
+    subject_id: &str,
+    a: (&str, &str),
+    b: (&str, &str),
+) -> Result<(), StoreError> {
+    use sqlx::Row;
+    let pool = store.pool.get()?;
+    let get = "SELECT ciphertext FROM fields WHERE subject_id = $1 AND record = $2 AND name = $3";
+    let ca: Vec<u8> = sqlx::query(get)
+        .bind(subject_id)
+        .bind(a.0)
+        .bind(a.1)
+        .fetch_one(pool)
+        .await?
+        .try_get("ciphertext")?;
+    let cb: Vec<u8> = sqlx::query(get)
+        .bind(subject_id)
+        .bind(b.0)
+        .bind(b.1)
+        .fetch_one(pool)
+        .await?
+        .try_get("ciphertext")?;
+    let set = "UPDATE fields SET ciphertext = $1 WHERE subject_id = $2 AND record = $3 AND name = $4";
+    for (c, (r, n)) in [(cb, a), (ca, b)] {
+        sqlx::query(set)
+            .bind(c)
+            .bind(subject_id)
+            .bind(r)
+            .bind(n)
+            .execute(pool)
+            .await?;
+    }
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! `PIVAULT_MASTER_KEY_FILE`, `PIVAULT_BIND`, `PIVAULT_SUITE`) → command-line flags.
 //!
 //! Exit status: 0 success; 1 error; 2 `audit verify` found the chain broken or inconsistent
-//! with the vault (also: `dsr run` left the request failed, `dsr verify-receipt` refused the
+//! with the vault, or (`--fields`) a sealed field that fails authentication (also: `dsr run` left the request failed, `dsr verify-receipt` refused the
 //! receipt); 3 `policy explain` decided deny; 4 the master key was refused
 //! ([`EXIT_KEY_REFUSED`]: `master_key_mismatch`, `master_key_missing`,
 //! `master_key_unverifiable`, `master_key_unreadable` on stderr) — before anything was written.
@@ -240,7 +240,12 @@ enum PolicyCmd {
 enum AuditCmd {
     /// Walk the keyed hash chain, check its head and the vault's contents against it; exit 2
     /// names the first broken entry.
-    Verify,
+    Verify {
+        /// Also open every sealed field of every subject to check its authentication (AEAD
+        /// tag); exit 2 with the counts when any fails.
+        #[arg(long)]
+        fields: bool,
+    },
 }
 
 fn load_policy(path: &Path) -> Result<Policy> {
@@ -653,9 +658,10 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Audit {
-            cmd: AuditCmd::Verify,
+            cmd: AuditCmd::Verify { fields },
         } => {
             let vault = open_vault(&g).await?;
+            let fields_ok = !fields || verify_fields(&vault).await?;
             let r = vault.verify_audit().await?;
             if let Some((seq, why)) = &r.first_broken {
                 eprintln!("audit chain BROKEN at entry {seq}: {why}");
@@ -675,7 +681,7 @@ async fn run(cli: Cli) -> Result<i32> {
                     .map(|m| format!(" (re-keyed at first open from {m})"))
                     .unwrap_or_default()
             );
-            Ok(0)
+            Ok(if fields_ok { 0 } else { 2 })
         }
         Cmd::Keys { cmd } => keys_cmd::run(open_vault(&g).await?, cmd).await,
         Cmd::Dsr { cmd } => run_dsr(&g, cmd).await,
@@ -686,6 +692,36 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `audit verify --fields`: opens every sealed field with a progress bar; prints the counts
+/// and the first failures (subject id and field path, never a value). Whether all opened.
+async fn verify_fields(vault: &pivault_core::Vault) -> anyhow::Result<bool> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("fields [{bar:40}] {pos}/{len} ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let r = vault
+        .verify_fields(&|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+    bar.finish_and_clear();
+    if r.ok() {
+        println!("fields ok: {} checked, 0 failed authentication", r.checked);
+        return Ok(true);
+    }
+    eprintln!(
+        "fields FAILED: {} of {} checked failed authentication (field_integrity_failed)",
+        r.failed, r.checked
+    );
+    for (subject, field) in &r.first_failures {
+        eprintln!("  subject {subject} field {field}");
+    }
+    Ok(false)
 }
 
 fn main() -> std::process::ExitCode {

@@ -47,6 +47,18 @@ pub(crate) fn package_csv(pkg: &Value) -> Result<Vec<u8>, CoreError> {
             .map_err(io)?;
         }
     }
+    // Fields that failed authentication: where they are and the code, never a value.
+    for f in pkg["failed"].as_array().into_iter().flatten() {
+        w.write_record([
+            "failed",
+            &text(&f["record"]),
+            &text(&f["name"]),
+            &text(&f["category"]),
+            "",
+            &text(&f["code"]),
+        ])
+        .map_err(io)?;
+    }
     // Ledger sections: one row per entry, the same four columns for both ledgers.
     for (section, keys) in [
         ("consents", ["action", "purpose", "at", "recipient"]),

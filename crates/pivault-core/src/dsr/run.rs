@@ -168,7 +168,10 @@ impl Vault {
         let mut shredded = false;
         let mut rec = self.dsr_audit(actor, &format!("step.{step}"), &row, now);
         let results: Value = match step {
-            "package" => self.step_package(&mut tx, &row, &subject, now).await?,
+            "package" => {
+                self.step_package(&mut tx, actor, &row, &subject, now)
+                    .await?
+            }
             "explain" => self.step_explain(&mut tx, &row, &subject, now).await?,
             "correct" => {
                 let (n, cats) = self.step_correct(&mut tx, &row, &subject, now).await?;

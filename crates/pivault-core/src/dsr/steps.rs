@@ -8,6 +8,8 @@ use crate::error::CoreError;
 use crate::services::facts::Facts;
 use crate::services::sealer::Sealer;
 use crate::values::format_timestamp;
+use crate::metrics::Door;
+use crate::values::{FailedField, FIELD_INTEGRITY_FAILED};
 use crate::vault::Vault;
 use crate::FieldInput;
 use base64::Engine as _;
@@ -23,10 +25,14 @@ use zeroize::Zeroizing;
 impl Vault {
     /// Access and copy (PIPL Art. 45): every field of the subject opened, by record, with the
     /// purposes, legal bases, retention and recipients of each category, the consent ledger
-    /// and the disclosure ledger — sealed under the subject's DEK until downloaded.
+    /// and the disclosure ledger — sealed under the subject's DEK until downloaded. A field
+    /// whose ciphertext fails authentication is listed under `failed` (record, name, category,
+    /// `field_integrity_failed`; never a value) instead of stopping the package; each one is
+    /// audited in the step's transaction and counted.
     pub(crate) async fn step_package(
         &self,
         tx: &mut WriteTx,
+        actor: &str,
         row: &DsrRow,
         subject: &str,
         now: i64,
@@ -38,8 +44,17 @@ impl Vault {
         let mut records: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         let mut cats: BTreeSet<&str> = BTreeSet::new();
         let mut n = 0;
+        let mut failed = Vec::new();
         for r in fields.iter().filter(|r| r.restricted_until.is_none()) {
-            let v = Sealer::open_row(&dek, r)?;
+            let Ok(v) = Sealer::open_row(&dek, r) else {
+                failed.push(FailedField {
+                    record: r.record.clone(),
+                    name: r.name.clone(),
+                    category: r.category.clone(),
+                    code: FIELD_INTEGRITY_FAILED,
+                });
+                continue;
+            };
             cats.insert(r.category.as_str());
             records.entry(r.record.as_str()).or_default().push(json!({
                 "name": r.name,
@@ -62,6 +77,9 @@ impl Vault {
             "policy": { "id": self.policy().id(), "version": self.policy().version() },
             "subject_id": subject,
             "records": records.into_iter().map(|(k, v)| json!({ "record": k, "fields": v })).collect::<Vec<_>>(),
+            "failed": failed.iter().map(|x| json!({
+                "record": x.record, "name": x.name, "category": x.category, "code": x.code,
+            })).collect::<Vec<_>>(),
             "categories": categories,
             "consents": consents.iter().map(consent_json).collect::<Vec<_>>(),
             "disclosures": disclosures.iter().map(|d| json!({
@@ -71,8 +89,18 @@ impl Vault {
             })).collect::<Vec<_>>(),
         });
         self.seal_result(tx, row, subject, &dek, &pkg).await?;
+        for rec in self.integrity_failures(
+            actor,
+            subject,
+            Door::DsrPackage,
+            &failed,
+            now,
+            None,
+        ) {
+            tx.audit(rec);
+        }
         Ok(
-            json!({ "fields": n, "categories": cats.len(), "consents": consents.len(), "disclosures": disclosures.len() }),
+            json!({ "fields": n, "failed": failed.len(), "categories": cats.len(), "consents": consents.len(), "disclosures": disclosures.len() }),
         )
     }
 

@@ -51,11 +51,17 @@ pub async fn import_dir(
             "the import path is not a directory",
         ));
     }
+    // Rows processed are counted into the vault's metrics as they go by (per file).
+    let counting = crate::metrics::CountingProgress {
+        inner: progress,
+        metrics: &vault.metrics,
+        file: std::sync::Mutex::new("other"),
+    };
     let ctx = Ctx {
         vault,
         dir,
         rejects_dir,
-        progress,
+        progress: &counting,
         now: vault.now().unix_timestamp(),
     };
     let mut files = Vec::new();
@@ -78,6 +84,13 @@ pub async fn import_dir(
             let t = Instant::now();
             let mut rep = step(&ctx).await?;
             rep.elapsed = t.elapsed();
+            for (result, n) in [
+                ("imported", rep.imported),
+                ("rejected", rep.rejected),
+                ("skipped", rep.skipped),
+            ] {
+                vault.metrics.import_rows(name, result, n);
+            }
             files.push(rep);
         }
     }

@@ -9,6 +9,9 @@
 use crate::CoreError;
 use pivault_domain::audit::AuditRecord;
 use pivault_store::{StorageFault, Store};
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most entries appended in one transaction.
@@ -28,12 +31,15 @@ type Ack = oneshot::Sender<Result<(), Failure>>;
 #[derive(Clone, Debug)]
 pub(crate) struct AuditWriter {
     tx: mpsc::Sender<(Vec<AuditRecord>, Ack)>,
+    metrics: Arc<Metrics>,
 }
 
 impl AuditWriter {
-    /// Spawns the writer on the current Tokio runtime.
-    pub(crate) fn spawn(store: Store) -> Self {
+    /// Spawns the writer on the current Tokio runtime; each group commit's duration and size
+    /// go to `metrics`.
+    pub(crate) fn spawn(store: Store, metrics: Arc<Metrics>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(Vec<AuditRecord>, Ack)>(8_192);
+        let m = Arc::clone(&metrics);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
                 let mut group = vec![first];
@@ -53,6 +59,7 @@ impl AuditWriter {
                     .map(|r| r.at)
                     .max()
                     .unwrap_or(0);
+                let started = Instant::now();
                 let result = async {
                     let mut tx = store.begin(now).await?;
                     for (recs, _) in &mut group {
@@ -68,6 +75,7 @@ impl AuditWriter {
                     fault: e.fault(),
                     message: e.to_string(),
                 });
+                m.audit_commit(started.elapsed(), n);
                 if let Err(e) = &result {
                     match e.fault {
                         Some(f) => tracing::error!(
@@ -83,7 +91,7 @@ impl AuditWriter {
                 }
             }
         });
-        Self { tx }
+        Self { tx, metrics }
     }
 
     /// Appends `recs` and waits until they are committed.
@@ -94,8 +102,11 @@ impl AuditWriter {
     pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
         let stopped = || CoreError::Audit("audit writer stopped".to_string());
         let (ack, done) = oneshot::channel();
+        let started = Instant::now();
         self.tx.send((recs, ack)).await.map_err(|_| stopped())?;
-        match done.await.map_err(|_| stopped())? {
+        let result = done.await.map_err(|_| stopped())?;
+        self.metrics.audit_append(started.elapsed());
+        match result {
             Ok(()) => Ok(()),
             Err(Failure {
                 fault: Some(fault),

@@ -13,9 +13,13 @@ pub(crate) struct Auditor {
 
 impl Auditor {
     /// An auditor stamping entries with `policy_version`; spawns the group-commit writer.
-    pub(crate) fn new(store: Store, policy_version: &str) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        policy_version: &str,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
-            writer: AuditWriter::spawn(store),
+            writer: AuditWriter::spawn(store, metrics),
             policy_version: policy_version.to_string(),
         }
     }

@@ -51,16 +51,26 @@ pub(crate) struct Sealer {
     keys: Arc<KeyRing>,
     cache: DekCache,
     store: Store,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Sealer {
-    /// A sealer over `keys`, reading wrapped DEKs from `store`; caches up to 100,000 DEKs.
-    pub(crate) fn new(keys: KeyRing, store: Store) -> Self {
+    /// A sealer over `keys`, reading wrapped DEKs from `store`; caches up to 100,000 DEKs and
+    /// counts the cache's hits and misses into `metrics`.
+    pub(crate) fn new(keys: KeyRing, store: Store, metrics: Arc<crate::metrics::Metrics>) -> Self {
         Self {
             keys: Arc::new(keys),
             cache: DekCache::new(100_000),
             store,
+            metrics,
         }
+    }
+
+    /// The cached DEK of `key` (`subject/scope`), counting the hit or miss.
+    fn cached(&self, key: &str) -> Option<Arc<Dek>> {
+        let d = self.cache.get(key);
+        self.metrics.dek_cache(d.is_some());
+        d
     }
 
     /// The key ring (blind index, code digests, receipt signer, audit key).
@@ -94,7 +104,7 @@ impl Sealer {
         subject_id: &str,
         scope: &str,
     ) -> Result<Option<Arc<Dek>>, CoreError> {
-        if let Some(d) = self.cache.get(&Self::cache_key(subject_id, scope)) {
+        if let Some(d) = self.cached(&Self::cache_key(subject_id, scope)) {
             return Ok(Some(d));
         }
         let row = self.store.subject_key(subject_id, scope).await?;
@@ -135,7 +145,7 @@ impl Sealer {
         subject_id: &str,
         scope: &str,
     ) -> Result<Option<Arc<Dek>>, CoreError> {
-        if let Some(d) = self.cache.get(&Self::cache_key(subject_id, scope)) {
+        if let Some(d) = self.cached(&Self::cache_key(subject_id, scope)) {
             return Ok(Some(d));
         }
         let row = tx.subject_key(subject_id, scope).await?;
@@ -159,7 +169,7 @@ impl Sealer {
         let mut out = std::collections::HashMap::with_capacity(subject_ids.len());
         let mut missing = Vec::new();
         for s in subject_ids {
-            match self.cache.get(&Self::cache_key(s, scope)) {
+            match self.cached(&Self::cache_key(s, scope)) {
                 Some(d) => {
                     out.insert((*s).to_string(), d);
                 }

@@ -176,6 +176,9 @@ pub struct ProvidedOut {
     pub decision: DecisionOut,
     /// The released fields.
     pub fields: Vec<FieldOut>,
+    /// Fields that failed authentication (`field_integrity_failed`; audited, counted, never a
+    /// value). Empty when every field opened.
+    pub failed: Vec<super::FailedOut>,
 }
 
 async fn provide(
@@ -193,16 +196,17 @@ async fn provide(
         )
         .into());
     }
-    let (d, fields, disclosure_id) = s
+    let out = s
         .vault
         .provide(&p, &body.into_input(id), rid.as_deref())
         .await?;
     Ok((
         StatusCode::CREATED,
         Json(ProvidedOut {
-            disclosure_id,
-            decision: d.into(),
-            fields: fields.iter().map(|f| FieldOut::of(f, false)).collect(),
+            disclosure_id: out.disclosure_id,
+            decision: out.decision.into(),
+            fields: out.fields.iter().map(|f| FieldOut::of(f, false)).collect(),
+            failed: super::FailedOut::list(&out.failed),
         }),
     ))
 }

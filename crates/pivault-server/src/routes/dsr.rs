@@ -316,36 +316,6 @@ async fn extend(
     Ok(Json(s.vault.dsr_extend(&p, &id).await?))
 }
 
-/// `GET /metrics`: Prometheus text exposition of open data subject requests per jurisdiction
-/// (overdue, near due). Counts only — no ids, no PI. Refreshes the overdue warnings in the log.
-///
-/// # Errors
-/// 500 on a store failure.
-pub async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let counts = s.vault.dsr_due_counts().await?;
-    let mut out = String::from(
-        "# HELP pivault_dsr_overdue Open data subject requests past their due date.\n\
-         # TYPE pivault_dsr_overdue gauge\n",
-    );
-    for c in &counts {
-        out.push_str(&format!(
-            "pivault_dsr_overdue{{jurisdiction=\"{}\"}} {}\n",
-            c.jurisdiction, c.overdue
-        ));
-    }
-    out.push_str(
-        "# HELP pivault_dsr_near_due Open data subject requests due within the near-due window.\n\
-         # TYPE pivault_dsr_near_due gauge\n",
-    );
-    for c in &counts {
-        out.push_str(&format!(
-            "pivault_dsr_near_due{{jurisdiction=\"{}\"}} {}\n",
-            c.jurisdiction, c.near_due
-        ));
-    }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
-}
-
 /// [`CodeSender`] over `pivault-notify`: email by SMTP, SMS by webhook (policy §7.2).
 #[derive(Debug)]
 pub struct NotifySender(pub pivault_notify::Notifiers);

@@ -1,7 +1,7 @@
 //! `PUT /v1/subjects/{id}/fields` (insert or replace) and `GET /v1/subjects/{id}/fields`
 //! (decided read).
 
-use super::{bad_query, WithheldOut};
+use super::{bad_query, FailedOut, WithheldOut};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Auth, RequestId};
 use crate::AppState;
@@ -156,6 +156,9 @@ pub struct ReadOut {
     pub decision: ReadDecision,
     /// Released fields.
     pub fields: Vec<FieldOut>,
+    /// Fields that failed authentication (`field_integrity_failed`; audited, counted, never a
+    /// value). Empty when every field opened.
+    pub failed: Vec<FailedOut>,
     /// Withheld categories with their reasons.
     pub withheld: Vec<WithheldOut>,
 }
@@ -164,6 +167,7 @@ impl From<ReadResult> for ReadOut {
     fn from(r: ReadResult) -> Self {
         Self {
             fields: r.fields.iter().map(|f| FieldOut::of(f, true)).collect(),
+            failed: FailedOut::list(&r.failed),
             withheld: WithheldOut::list(&r.withheld),
             decision: ReadDecision {
                 allowed: true,

@@ -48,6 +48,34 @@ pub struct WithheldOut {
     pub reason: &'static str,
 }
 
+/// A field that failed authentication when opened (issue 11, defect 5): where it is and the
+/// code `field_integrity_failed`, never its value. The other fields are still released.
+#[derive(Debug, Serialize)]
+pub struct FailedOut {
+    /// Record.
+    pub record: String,
+    /// Field name.
+    pub name: String,
+    /// Category key.
+    pub category: String,
+    /// Always `field_integrity_failed`.
+    pub code: &'static str,
+}
+
+impl FailedOut {
+    /// The wire list of failed fields.
+    pub fn list(f: &[pivault_core::FailedField]) -> Vec<Self> {
+        f.iter()
+            .map(|x| Self {
+                record: x.record.clone(),
+                name: x.name.clone(),
+                category: x.category.clone(),
+                code: x.code,
+            })
+            .collect()
+    }
+}
+
 impl WithheldOut {
     /// The wire list of `(category, reason)` pairs.
     pub fn list(w: &[(String, &'static str)]) -> Vec<Self> {

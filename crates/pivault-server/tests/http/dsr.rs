@@ -31,7 +31,7 @@ fn user(account: &str) -> std::collections::HashMap<String, String> {
 }
 
 /// Files a request; returns (id, token) per account matched.
-async fn file(app: &TestApp, body: Value) -> Vec<(String, String)> {
+pub(crate) async fn file(app: &TestApp, body: Value) -> Vec<(String, String)> {
     let r = app
         .http
         .post(format!("{}/v1/dsr", app.base))
@@ -57,7 +57,7 @@ async fn file(app: &TestApp, body: Value) -> Vec<(String, String)> {
 
 /// The code mailed for request `id`, read from the SMTP sink; also returns the envelope
 /// recipient.
-async fn mailed_code(app: &TestApp, id: &str) -> (String, String) {
+pub(crate) async fn mailed_code(app: &TestApp, id: &str) -> (String, String) {
     for _ in 0..50 {
         for m in app.mail.messages() {
             let body = m.text_body().unwrap_or_default();
@@ -73,7 +73,7 @@ async fn mailed_code(app: &TestApp, id: &str) -> (String, String) {
     panic!("no mail for request {id}");
 }
 
-async fn verify(app: &TestApp, id: &str, token: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn verify(app: &TestApp, id: &str, token: &str, code: &str) -> reqwest::Response {
     app.http
         .post(format!("{}/v1/dsr/{id}/verify", app.base))
         .header("x-dsr-token", token)
@@ -83,7 +83,7 @@ async fn verify(app: &TestApp, id: &str, token: &str, code: &str) -> reqwest::Re
         .unwrap()
 }
 
-async fn as_requester(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
+pub(crate) async fn as_requester(app: &TestApp, path: &str, token: &str) -> reqwest::Response {
     app.http
         .get(format!("{}{path}", app.base))
         .header("x-dsr-token", token)

@@ -12,7 +12,8 @@
 //!   in clear;
 //! - [`decisions`]: issue 4, the decision API, recipients, exceptions, the disclosure ledger,
 //!   cross-border transfer, the combination rule;
-//! - [`dsr`]: issue 5, data subject requests end to end.
+//! - [`dsr`]: issue 5, data subject requests end to end;
+//! - [`metrics`]: issue 11, `/metrics` without PI, and a tampered field that fails alone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -55,3 +56,4 @@ mod api;
 mod decisions;
 mod dsr;
 mod keys;
+mod metrics;

@@ -37,6 +37,56 @@ impl Store {
         rows.iter().map(field_from).collect()
     }
 
+    /// A page of every subject's sealed fields in primary-key order (subject, record, name):
+    /// at most `limit` rows after `after`, or from the start. For walking the whole table
+    /// (`pivault audit verify --fields`).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn fields_page(
+        &self,
+        after: Option<(&str, &str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<FieldRow>, StoreError> {
+        const COLS: &str =
+            "SELECT subject_id, record, name, category, key_id, ciphertext, restricted_until, \
+             updated_at FROM fields";
+        let rows = match after {
+            None => {
+                sqlx::query(&format!(
+                    "{COLS} ORDER BY subject_id, record, name LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(self.pool.get()?)
+                .await?
+            }
+            Some((s, r, n)) => {
+                sqlx::query(&format!(
+                    "{COLS} WHERE (subject_id, record, name) > ($1, $2, $3) \
+                     ORDER BY subject_id, record, name LIMIT $4"
+                ))
+                .bind(s)
+                .bind(r)
+                .bind(n)
+                .bind(limit)
+                .fetch_all(self.pool.get()?)
+                .await?
+            }
+        };
+        rows.iter().map(field_from).collect()
+    }
+
+    /// How many sealed fields the vault holds.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn count_fields(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM fields")
+            .fetch_one(self.pool.get()?)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// Of the given (subject, record) pairs, those that already have fields. Uses the primary
     /// key prefix, so it costs one index probe per pair.
     ///
