@@ -337,6 +337,10 @@ codes! {
     MasterKeyUnreadable = ("master_key_unreadable", 500, "The master key file cannot be read."),
     /// The master key cannot be checked against the database.
     MasterKeyUnverifiable = ("master_key_unverifiable", 500, "The master key cannot be checked against the database."),
+    /// Not ready: the database lacks migrations this build has (`GET /readyz`).
+    MigrationsPending = ("migrations_pending", 503, "Not ready: the database lacks migrations this build has (`GET /readyz`)."),
+    /// Not ready: the loaded master key is not the one the database records (`GET /readyz`).
+    MasterKeyNotLoaded = ("master_key_not_loaded", 503, "Not ready: the loaded master key is not the one the database records (`GET /readyz`)."),
     /// The database is busy (lock or statement timeout); nothing was saved, retry after `Retry-After`.
     StorageBusy = ("storage_busy", 503, "The database is busy (lock or statement timeout); nothing was saved, retry after `Retry-After`."),
     /// The storage is full; nothing was saved, retry later.

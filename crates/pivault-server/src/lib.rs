@@ -4,12 +4,17 @@
 //! side of `/v1/dsr` (filing, then the request token from filing; see [`dsr`]); every error is an
 //! [`error::ApiError`] with a stable code and no PI; bodies over 1 MiB get 413; a panic in a
 //! handler becomes a 500 with a code, never a dropped connection; request ids are set on the
-//! way in and returned on the way out (`x-request-id`).
+//! way in and returned on the way out (`x-request-id`), and every log line written while a
+//! request is served carries it (the `http` span's `request_id` field). [`serve_with`] serves
+//! plain HTTP or TLS and drains on shutdown.
 
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod routes;
+pub mod serve;
+
+pub use serve::{load_tls, serve_with, Drained, ServeOptions};
 
 /// The `/v1/dsr` routes and the notifier-backed code sender (kept at `pivault_server::dsr`).
 pub use routes::dsr;
@@ -83,7 +88,11 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(axum::Extension(http_metrics))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+        .layer(TraceLayer::new_for_http()
+            // One access line per request at INFO (status, latency), inside the span that
+            // carries the request id; a request's other lines carry it too.
+            .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
+            .make_span_with(|req: &axum::http::Request<_>| {
             // Path only (ids, no PI); the query string is left out on purpose.
             tracing::info_span!(
                 "http",
@@ -97,7 +106,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` over plain HTTP until `shutdown` resolves, then drains
+/// (see [`serve_with`], default [`ServeOptions`]: 30 s).
 ///
 /// # Errors
 /// I/O errors from the listener.
@@ -106,7 +116,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    serve_with(listener, state, ServeOptions::default(), shutdown)
         .await
+        .map(|_| ())
 }

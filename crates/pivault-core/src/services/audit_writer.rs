@@ -42,10 +42,22 @@ impl AuditWriter {
         let m = Arc::clone(&metrics);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
+                if first.0.is_empty() {
+                    // A flush marker (see `flush`): everything sent before it was taken from
+                    // the queue in an earlier group, committed and acknowledged.
+                    let _ = first.1.send(Ok(()));
+                    continue;
+                }
                 let mut group = vec![first];
                 let mut n = group[0].0.len();
+                let mut marker = None;
                 while n < MAX_GROUP {
                     match rx.try_recv() {
+                        Ok(item) if item.0.is_empty() => {
+                            // A flush marker ends the group; it is answered after the commit.
+                            marker = Some(item.1);
+                            break;
+                        }
                         Ok(item) => {
                             n += item.0.len();
                             group.push(item);
@@ -89,9 +101,23 @@ impl AuditWriter {
                 for (_, ack) in group {
                     let _ = ack.send(result.clone());
                 }
+                if let Some(m) = marker {
+                    let _ = m.send(Ok(()));
+                }
             }
         });
         Self { tx, metrics }
+    }
+
+    /// Waits until every entry sent before this call has been committed (or failed) and its
+    /// request acknowledged: the queue is first in, first out, and an empty batch is a marker
+    /// that the writer answers once everything ahead of it is done. Returns at once when the
+    /// writer is gone.
+    pub(crate) async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send((Vec::new(), ack)).await.is_ok() {
+            let _ = done.await;
+        }
     }
 
     /// Appends `recs` and waits until they are committed.

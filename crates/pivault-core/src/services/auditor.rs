@@ -49,4 +49,9 @@ impl Auditor {
     pub(crate) async fn append(&self, recs: Vec<AuditRecord>) -> Result<(), CoreError> {
         self.writer.append(recs).await
     }
+
+    /// Returns once everything queued before this call is committed and acknowledged.
+    pub(crate) async fn flush(&self) {
+        self.writer.flush().await;
+    }
 }

@@ -6,6 +6,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use pivault_core::NotReady;
+use pivault_domain::Code;
 use serde::Serialize;
 
 /// The health routes (outside `/v1`, no key).
@@ -22,14 +24,37 @@ pub struct Ready {
     pub status: &'static str,
 }
 
-/// `GET /readyz`: 200 `{"status": "ready"}` while writes are being stored; 503 with
-/// `storage_full` / `storage_unavailable` (and `Retry-After`) from a storage fault until a write
-/// succeeds again. While not ready, the check itself tries a small write (at most once a
-/// second), so readiness comes back when the storage does, with or without traffic.
-/// (`/healthz` only says the process is up.)
+/// `GET /readyz`: 200 `{"status": "ready"}` when the instance can serve: the database answers,
+/// its schema has every migration of this build, the loaded master key is the database's, and
+/// writes are being stored (see [`pivault_core::Vault::readiness`]). Otherwise a 503 error:
+/// `storage_unavailable` (database unreachable), `storage_full` / `storage_busy` (a storage
+/// fault, until a write succeeds again; while not ready the check itself tries a small write at
+/// most once a second), `migrations_pending`, `master_key_not_loaded`; each with
+/// `Retry-After`. `/healthz` only says the process is up.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.vault.write_readiness().await {
+    match state.vault.readiness().await {
         Ok(()) => Json(Ready { status: "ready" }).into_response(),
-        Err(fault) => ApiError::storage(fault).into_response(),
+        Err(NotReady::Storage(fault)) => ApiError::storage(fault).into_response(),
+        Err(NotReady::MigrationsPending(v)) => {
+            let mut e = ApiError::new(
+                Code::MigrationsPending,
+                format!(
+                    "not ready: the database lacks {} migration(s) of this build (first {}); run \
+                     `pivault migrate`",
+                    v.len(),
+                    v.first().copied().unwrap_or_default()
+                ),
+            );
+            e.retry_after = Some(5);
+            e.into_response()
+        }
+        Err(NotReady::KeyNotLoaded) => {
+            let mut e = ApiError::new(
+                Code::MasterKeyNotLoaded,
+                "not ready: the loaded master key is not the one this database records",
+            );
+            e.retry_after = Some(5);
+            e.into_response()
+        }
     }
 }

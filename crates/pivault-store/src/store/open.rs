@@ -181,6 +181,37 @@ impl Store {
         Ok(())
     }
 
+    /// Versions of this build's migrations that the database has not applied (successfully),
+    /// oldest first; empty when the schema is current. Used by readiness (`GET /readyz`): an
+    /// instance whose database is behind its code is not ready.
+    ///
+    /// # Errors
+    /// Database failure (unreachable, or no migration table at all).
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(self.pool.get()?)
+                .await?;
+        Ok(migrator
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
+    /// A round trip to the database (`SELECT 1`): whether it is reachable now.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.pool.get()?).await?;
+        Ok(())
+    }
+
     /// The backend in use.
     #[must_use]
     pub fn backend(&self) -> Backend {

@@ -1,0 +1,254 @@
+//! The command line (clap). Flags carry no defaults and read no environment themselves: the
+//! layering (defaults → file → `PIVAULT_*` → flags) is [`crate::config`]'s, so a flag given
+//! here always wins and `config show` can say where each value came from.
+
+use crate::dsr_cmd::DsrCmd;
+use crate::keys_cmd::KeysCmd;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pivault",
+    version,
+    about = "Personal-information vault and privacy operations",
+    after_help = "Configuration: defaults, then a TOML file (--config, or ./pivault.toml when \
+                  present), then PIVAULT_* environment variables, then flags. Every setting has \
+                  one name: TOML key `bind`, env PIVAULT_BIND, flag --bind. Secrets also take a \
+                  _file form (smtp_url_file, PIVAULT_SMTP_URL_FILE, --smtp-url-file). \
+                  `pivault config show` prints the effective values and their sources; \
+                  pivault.example.toml lists every key."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Settings every command reads. Each doc line names the env variable and the default.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Global {
+    /// Config file (TOML). [env: PIVAULT_CONFIG] [default: ./pivault.toml when present]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. [env: PIVAULT_DATABASE_URL]
+    /// [default: sqlite://./data/pivault.db]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// File holding the database URL (when it has a password). [env: PIVAULT_DATABASE_URL_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub database_url_file: Option<String>,
+    /// Policy file (TOML). [env: PIVAULT_POLICY] [default: policies/default.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub policy: Option<String>,
+    /// Staff (operator) access policy in Cedar (§8.1). [env: PIVAULT_STAFF_POLICY]
+    /// [default: policies/staff.cedar]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub staff_policy: Option<String>,
+    /// Master key file (64 hex chars). Created with mode 0600 if missing and the database is
+    /// new and empty — for development only; production provisions it from a KMS/HSM. A missing
+    /// or different key on a database with data is refused (exit 4).
+    /// [env: PIVAULT_MASTER_KEY_FILE] [default: ./data/master.key]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub master_key_file: Option<String>,
+    /// Field cipher suite: aes-256-gcm or sm4-gcm (GB/T 32907). [env: PIVAULT_SUITE]
+    /// [default: aes-256-gcm]
+    #[arg(long, global = true)]
+    pub suite: Option<String>,
+    /// SMTP server for data subject requests' one-time codes (policy §7.2):
+    /// smtp://HOST:PORT?from=ADDR (loopback only), smtp+starttls://USER:PASS@HOST:587?from=…
+    /// or smtps://…:465?from=…. Prefer --smtp-url-file: a flag is visible to other users.
+    /// [env: PIVAULT_SMTP_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// File holding the SMTP URL. [env: PIVAULT_SMTP_URL_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub smtp_url_file: Option<String>,
+    /// HTTPS webhook that sends SMS codes: POST {"to","text"}. [env: PIVAULT_SMS_WEBHOOK_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub sms_webhook_url: Option<String>,
+    /// Bearer token for the SMS webhook. [env: PIVAULT_SMS_WEBHOOK_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub sms_webhook_token: Option<String>,
+    /// File holding the SMS webhook's bearer token. [env: PIVAULT_SMS_WEBHOOK_TOKEN_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub sms_webhook_token_file: Option<String>,
+    /// Log format: text or json (one object per line; span fields such as request_id
+    /// included). [env: PIVAULT_LOG_FORMAT] [default: text]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter (tracing EnvFilter directives, e.g. info,sqlx=warn).
+    /// [env: PIVAULT_LOG_LEVEL, else RUST_LOG] [default: info,sqlx=warn]
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Fault injected into request execution, for tests: fail:STEP, halt:STEP or abort:STEP.
+    /// Only in builds with the `testing` feature (the crate's own tests); a release build
+    /// has no such flag.
+    #[cfg(feature = "testing")]
+    #[arg(long, global = true, env = "PIVAULT_DSR_FAULT", hide = true)]
+    pub dsr_fault: Option<String>,
+}
+
+/// Settings of `serve` (also accepted by `config show`, to show what `serve` would use).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to listen on, HOST:PORT. [env: PIVAULT_BIND] [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bind: Option<String>,
+    /// PEM certificate chain (leaf first): serve HTTPS (TLS 1.2/1.3, rustls). Needs --tls-key.
+    /// [env: PIVAULT_TLS_CERT]
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert: Option<String>,
+    /// PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1). [env: PIVAULT_TLS_KEY]
+    #[arg(long, value_name = "PATH")]
+    pub tls_key: Option<String>,
+    /// On SIGTERM or Ctrl-C, longest wait for requests in flight, in seconds.
+    /// [env: PIVAULT_SHUTDOWN_TIMEOUT_SECS] [default: 30]
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_timeout_secs: Option<String>,
+    /// Period of the overdue data-subject-request scan, in seconds.
+    /// [env: PIVAULT_DSR_SCAN_SECS] [default: 300]
+    #[arg(long, value_name = "SECS")]
+    pub dsr_scan_secs: Option<String>,
+}
+
+impl Global {
+    /// The flags given, as `(setting, flag, value)` for [`crate::config::Inputs`].
+    pub fn flags(&self, serve: Option<&ServeArgs>) -> Vec<(&'static str, &'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |name: &'static str, flag: &'static str, v: &Option<String>| {
+            if let Some(v) = v {
+                out.push((name, flag, v.clone()));
+            }
+        };
+        put("database_url", "--database-url", &self.database_url);
+        put("database_url_file", "--database-url-file", &self.database_url_file);
+        put("policy", "--policy", &self.policy);
+        put("staff_policy", "--staff-policy", &self.staff_policy);
+        put("master_key_file", "--master-key-file", &self.master_key_file);
+        put("suite", "--suite", &self.suite);
+        put("smtp_url", "--smtp-url", &self.smtp_url);
+        put("smtp_url_file", "--smtp-url-file", &self.smtp_url_file);
+        put("sms_webhook_url", "--sms-webhook-url", &self.sms_webhook_url);
+        put("sms_webhook_token", "--sms-webhook-token", &self.sms_webhook_token);
+        put(
+            "sms_webhook_token_file",
+            "--sms-webhook-token-file",
+            &self.sms_webhook_token_file,
+        );
+        put("log_format", "--log-format", &self.log_format);
+        put("log_level", "--log-level", &self.log_level);
+        if let Some(s) = serve {
+            put("bind", "--bind", &s.bind);
+            put("tls_cert", "--tls-cert", &s.tls_cert);
+            put("tls_key", "--tls-key", &s.tls_key);
+            put(
+                "shutdown_timeout_secs",
+                "--shutdown-timeout-secs",
+                &s.shutdown_timeout_secs,
+            );
+            put("dsr_scan_secs", "--dsr-scan-secs", &s.dsr_scan_secs);
+        }
+        out
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run the HTTP API (HTTPS with --tls-cert/--tls-key). Holds the terminal until SIGTERM or
+    /// Ctrl-C, then drains requests in flight and flushes the audit log.
+    Serve {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// The effective configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+    /// Policy as code.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+    /// Import a data set directory (users.csv, consent_events.csv, orders.csv, …, tickets.jsonl).
+    Import {
+        /// Directory holding the data set files.
+        dir: PathBuf,
+        /// Where reject files go (default: ./data/rejects).
+        #[arg(long, default_value = "./data/rejects")]
+        rejects: PathBuf,
+    },
+    /// Audit chain.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Delete restricted data whose legal retention period has ended (policy §4.2).
+    Sweep,
+    /// Data subject requests: the privacy office's queue (PIPL Art. 44–50; §VII, §XI).
+    Dsr {
+        #[command(subcommand)]
+        cmd: DsrCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Print the effective configuration as TOML, each value with its source (default,
+    /// file:line, env VAR, flag), secrets redacted. Reads nothing but the configuration.
+    Show {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCmd {
+    /// Parse and validate a policy file; print every error as file:line:column.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Decide and explain one request for a subject, as `POST /v1/decisions` would (audited).
+    Explain {
+        /// Subject id.
+        #[arg(long)]
+        subject: String,
+        /// Purpose id.
+        #[arg(long)]
+        purpose: String,
+        /// collect, use, share, transfer, disclose or cross_border_transfer.
+        #[arg(long, default_value = "use")]
+        action: String,
+        /// Comma-separated category keys (default: all the purpose allows).
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+        /// Recipient id.
+        #[arg(long)]
+        recipient: Option<String>,
+        /// Destination region.
+        #[arg(long)]
+        region: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Walk the keyed hash chain, check its head and the vault's contents against it; exit 2
+    /// names the first broken entry.
+    Verify {
+        /// Also open every sealed field of every subject to check its authentication (AEAD
+        /// tag); exit 2 with the counts when any fails.
+        #[arg(long)]
+        fields: bool,
+    },
+}

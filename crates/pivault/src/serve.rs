@@ -1,0 +1,115 @@
+//! `pivault serve`: the HTTP(S) API, and its orderly stop.
+//!
+//! Lifecycle: the TLS files are loaded first (a bad path or key is a startup error before the
+//! database is touched), then the vault is opened, the signal handlers are installed and the
+//! listener bound. On SIGTERM or Ctrl-C the server stops accepting, drains requests in flight
+//! for at most `shutdown_timeout_secs`, flushes the audit group commit (every entry handed to
+//! it is committed and acknowledged) and closes the database, then exits 0.
+
+use crate::vault_open::{open_vault, Ctx};
+use anyhow::{anyhow, Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C); the handlers are installed when this is called, so
+/// a signal that arrives while the vault is still opening is not lost.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = &'static str> + Send> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        })
+    }
+}
+
+/// Runs `pivault serve` until a shutdown signal; its exit status.
+pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
+    let cfg = &ctx.cfg;
+    let tls = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            pivault_server::load_tls(&cert.value, &key.value).map_err(|e| {
+                anyhow!(
+                    "{e} (tls_cert from {}, tls_key from {})",
+                    cert.origin(),
+                    key.origin()
+                )
+            })?,
+        ),
+        _ => None,
+    };
+    let signal = shutdown_signal()?;
+    let vault = Arc::new(open_vault(ctx).await?);
+    // Overdue and near-due requests are warned about in the log (dsr_scan_secs).
+    let every = Duration::from_secs(cfg.dsr_scan_secs.value.max(1));
+    let scan_vault = Arc::clone(&vault);
+    let scan = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = scan_vault.dsr_due_scan().await {
+                tracing::warn!(error = %e, "overdue request scan failed");
+            }
+        }
+    });
+    let bind = &cfg.bind.value;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind} (bind from {})", cfg.bind.origin()))?;
+    let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, policy = vault.policy().version(), "pivault serving");
+    eprintln!("pivault listening on {scheme}://{addr}");
+    let (tx, rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let signals = tokio::spawn(async move {
+        let which = signal.await;
+        let _ = tx.send(which);
+        which
+    });
+    let opts = pivault_server::ServeOptions {
+        tls,
+        drain_timeout: Duration::from_secs(cfg.shutdown_timeout_secs.value),
+    };
+    let drained = pivault_server::serve_with(
+        listener,
+        pivault_server::AppState {
+            vault: Arc::clone(&vault),
+        },
+        opts,
+        shutdown,
+    )
+    .await?;
+    let which = signals.await.unwrap_or("signal");
+    scan.abort();
+    vault.shutdown().await;
+    tracing::info!(
+        signal = which,
+        connections_at_shutdown = drained.open_at_shutdown,
+        drained = drained.complete,
+        "pivault stopped: requests drained, audit log flushed, database closed"
+    );
+    eprintln!(
+        "pivault stopped on {which}: {}",
+        if drained.complete {
+            "requests drained, audit log flushed"
+        } else {
+            "drain timeout reached (unfinished requests got no answer), audit log flushed"
+        }
+    );
+    Ok(0)
+}

@@ -1,0 +1,176 @@
+//! Opening the vault from the configuration: the policy, the staff policy, the database and
+//! the master key (refused with exit status 4 when it is not the database's).
+
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+#[cfg(feature = "testing")]
+use pivault_core::dsr::Fault;
+use pivault_core::keycheck::{self, KeyState};
+use pivault_core::{CoreError, Vault};
+use pivault_crypto::{KeyRing, MasterSecret};
+use pivault_domain::clock::SystemClock;
+use pivault_domain::policy::Policy;
+use pivault_store::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What a command runs with: the effective configuration (and, in test builds, the injected
+/// fault).
+pub struct Ctx {
+    /// The effective configuration.
+    pub cfg: Config,
+    /// `--dsr-fault` / `PIVAULT_DSR_FAULT` (builds with the `testing` feature only).
+    #[cfg(feature = "testing")]
+    pub dsr_fault: Option<String>,
+}
+
+/// Opens the database named by `database_url`, applying migrations.
+///
+/// # Errors
+/// Connection or migration failure, naming where the URL was set.
+pub async fn open_store(cfg: &Config) -> Result<Store> {
+    Store::connect(&cfg.database_url.value)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database {} (database_url from {})",
+                crate::config::redact_url_password(&cfg.database_url.value),
+                cfg.database_url.origin()
+            )
+        })
+}
+
+pub fn load_policy(path: &Path) -> Result<Policy> {
+    let src = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy {}", path.display()))?;
+    match Policy::parse(&src) {
+        Ok(p) => Ok(p),
+        Err(e) => bail!(
+            "policy {} is invalid:\n{}",
+            path.display(),
+            e.render(&path.display().to_string())
+        ),
+    }
+}
+
+/// Exit status of a command refused because of its master key (nothing was written).
+pub const EXIT_KEY_REFUSED: u8 = 4;
+
+fn key_refused(code: &'static str, message: String) -> anyhow::Error {
+    CoreError::KeyRefused { code, message }.into()
+}
+
+/// Loads the master key. A missing key file is generated (development only) when the
+/// database is new and empty; on any other database it is refused (`master_key_missing`).
+fn load_keys(cfg: &Config, state: KeyState) -> Result<KeyRing> {
+    let suite = cfg.suite.value;
+    let path = &cfg.master_key_file.value;
+    let exists = match std::fs::metadata(path) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(key_refused(
+                keycheck::MASTER_KEY_UNREADABLE,
+                format!("master key file {}: {e}", path.display()),
+            ))
+        }
+    };
+    if exists {
+        let master = MasterSecret::load(path)
+            .map_err(|e| key_refused(keycheck::MASTER_KEY_UNREADABLE, e.to_string()))?;
+        return Ok(KeyRing::new(master, suite));
+    }
+    if state != KeyState::New {
+        return Err(key_refused(
+            keycheck::MASTER_KEY_MISSING,
+            format!(
+                "no master key file at {}, and this database is not new (it holds data{}); a \
+                 development key is made only for a new, empty database. Refusing to open it, \
+                 nothing was written. Point PIVAULT_MASTER_KEY_FILE at the database's key",
+                path.display(),
+                if state == KeyState::Checked {
+                    " and records its key's check value"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let (master, created) = MasterSecret::load_or_create(path)
+        .with_context(|| format!("master key file {}", path.display()))?;
+    if created {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a DEVELOPMENT master key (mode 0600). It is for development only: in \
+             production provision the key file from a KMS/HSM and set PIVAULT_MASTER_KEY_FILE. \
+             Losing it makes every field unreadable."
+        );
+        eprintln!(
+            "WARNING: generated a development-only master key at {} (mode 0600). Do not use it in production.",
+            path.display()
+        );
+    }
+    Ok(KeyRing::new(master, suite))
+}
+
+/// Opens the database, then the master key: refused (exit 4) when it is missing on a
+/// database that is not new, or does not match (checked in [`Vault::new`] before any write).
+pub async fn open_vault(ctx: &Ctx) -> Result<Vault> {
+    let cfg = &ctx.cfg;
+    let policy = load_policy(&cfg.policy.value)?;
+    let staff_path = &cfg.staff_policy.value;
+    let staff_src = std::fs::read_to_string(staff_path)
+        .with_context(|| format!("reading staff policy {}", staff_path.display()))?;
+    let staff = match pivault_staff::StaffPolicy::load(
+        &staff_src,
+        &staff_path.display().to_string(),
+        &policy,
+    ) {
+        Ok(s) => s,
+        Err(e) => bail!("staff policy {} is invalid:\n{e}", staff_path.display()),
+    };
+    let store = open_store(cfg).await?;
+    let keys = load_keys(cfg, keycheck::key_state(&store).await?)?;
+    let mut vault = Vault::new(store, keys, policy, Arc::new(SystemClock))
+        .await?
+        .with_staff_policy(staff);
+    let email = cfg
+        .smtp_url
+        .as_ref()
+        .map(|u| {
+            pivault_notify::SmtpConfig::from_url(&u.value)
+                .and_then(pivault_notify::SmtpNotifier::new)
+                .map_err(|e| anyhow::anyhow!("smtp_url (from {}): {e}", u.origin()))
+        })
+        .transpose()?;
+    let sms = cfg
+        .sms_webhook_url
+        .as_ref()
+        .map(|u| {
+            pivault_notify::SmsWebhook::new(pivault_notify::SmsConfig {
+                url: u.value.clone(),
+                bearer_token: cfg.sms_webhook_token.as_ref().map(|t| t.value.clone()),
+                timeout: std::time::Duration::from_secs(10),
+            })
+            .map_err(|e| anyhow::anyhow!("sms_webhook_url (from {}): {e}", u.origin()))
+        })
+        .transpose()?;
+    if email.is_some() || sms.is_some() {
+        vault = vault.with_code_sender(Arc::new(pivault_server::dsr::NotifySender(
+            pivault_notify::Notifiers::new(email, sms),
+        )));
+    }
+    #[cfg(feature = "testing")]
+    if let Some(f) = &ctx.dsr_fault {
+        let fault = Fault::parse(f).with_context(|| {
+            format!("PIVAULT_DSR_FAULT {f:?}: use fail:STEP, halt:STEP or abort:STEP")
+        })?;
+        tracing::warn!(fault = %f, "a fault is injected into data subject request execution");
+        vault.inject_fault(Some(fault));
+    }
+    Ok(vault)
+}
+
