@@ -38,6 +38,6 @@ pub use erasure::{ErasureReceipt, RetainedCategory};
 pub use error::{CoreError, Denial};
 pub use pivault_store::{DsrFilter, StorageFault};
 pub use reads::{LookupResult, ReadResult};
-pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};
+pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, ROLE_OPERATOR, STAFF_ROLES};
 pub use values::{FieldInput, FieldOutput};
 pub use vault::{ReceiptKey, Vault};

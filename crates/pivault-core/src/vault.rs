@@ -31,6 +31,10 @@ pub struct Vault {
     pub(crate) staff: Option<Arc<pivault_staff::StaffPolicy>>,
     pub(crate) sender: Option<Arc<dyn crate::ports::CodeSender>>,
     pub(crate) fault: std::sync::Mutex<Option<crate::fault::Fault>>,
+    /// Rate limits of the keyless DSR intake (in this process; see `dsr::limits`).
+    pub(crate) intake_limits: crate::dsr::limits::IntakeLimits,
+    /// When unverified requests were last expired from the intake (unix seconds).
+    pub(crate) last_expiry_sweep: std::sync::atomic::AtomicI64,
 }
 
 /// The public deletion-receipt key: its id and its 32 Ed25519 public-key bytes (RFC 8032).
@@ -89,6 +93,8 @@ impl Vault {
             staff: None,
             sender: None,
             fault: std::sync::Mutex::new(None),
+            intake_limits: crate::dsr::limits::IntakeLimits::new(),
+            last_expiry_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
 

@@ -12,7 +12,9 @@
 //!   in clear;
 //! - [`decisions`]: issue 4, the decision API, recipients, exceptions, the disclosure ledger,
 //!   cross-border transfer, the combination rule;
-//! - [`dsr`]: issue 5, data subject requests end to end.
+//! - [`dsr`]: issue 5, data subject requests end to end;
+//! - [`defects`]: issue 11, the defects a new user found (lookup decisions, explicit roles,
+//!   exact amounts, DSR intake floods and expiry, implausible consents, import leniency).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -53,4 +55,5 @@ macro_rules! on_both_backends {
 
 mod api;
 mod decisions;
+mod defects;
 mod dsr;
