@@ -969,8 +969,16 @@ fn dsr_numbers_are_range_checked() {
         ("code_ttl_seconds = 3601", 20, "between 60 and 3600"),
         ("near_due_days = -1", 17, "between 0 and 365"),
         ("duplicate_window_days = 366", 25, "between 0 and 365"),
-        ("intake_per_address_per_minute = 0", 33, "between 1 and 10000"),
-        ("intake_per_identity_per_hour = 1001", 32, "between 1 and 1000"),
+        (
+            "intake_per_address_per_minute = 0",
+            33,
+            "between 1 and 10000",
+        ),
+        (
+            "intake_per_identity_per_hour = 1001",
+            32,
+            "between 1 and 1000",
+        ),
         ("unverified_expiry_hours = 0", 27, "between 1 and 720"),
         (
             "code_attempts = \"3\"",
@@ -1004,7 +1012,10 @@ fn dsr_numbers_are_range_checked() {
     ))
     .unwrap();
     assert_eq!(
-        (p.dsr().intake_per_address_per_minute, p.dsr().unverified_expiry_hours),
+        (
+            p.dsr().intake_per_address_per_minute,
+            p.dsr().unverified_expiry_hours
+        ),
         (100, 24)
     );
 }
