@@ -7,12 +7,9 @@ use crate::vault::Vault;
 use crate::Principal;
 use crate::ROLE_APP;
 use pivault_domain::consent::ConsentMethod;
-use pivault_domain::consent::{ActiveConsent, ConsentAction, GivenBy};
+use pivault_domain::consent::{check_plausible, ActiveConsent, ConsentAction, GivenBy};
 use pivault_store::ConsentRow;
 use tracing::instrument;
-
-/// Consent times may run ahead of our clock by at most this many seconds (client skew).
-pub(crate) const MAX_CLOCK_SKEW_SECS: i64 = 300;
 
 /// A consent event to record.
 #[derive(Debug, Clone)]
@@ -42,7 +39,9 @@ impl Vault {
     /// Appends a consent event to the subject's ledger (never rewrites earlier rows).
     ///
     /// # Errors
-    /// `Invalid` for an unknown purpose, action or giver, or a time in the future; `NotFound`;
+    /// `Invalid` for an unknown purpose, action or giver, or an implausible consent
+    /// ([`check_plausible`]: `consent_time_implausible`, `consent_time_in_future`,
+    /// `guardian_for_adult`); `NotFound`;
     /// `Conflict` for an erased subject or a repeated `event_ref`.
     #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
     pub async fn record_consent(
@@ -103,15 +102,12 @@ impl Vault {
                 ));
             }
         }
-        let now = self.clock.now().unix_timestamp();
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
         let at = input.at.unwrap_or(now);
-        if at > now + MAX_CLOCK_SKEW_SECS {
-            return Err(CoreError::invalid(
-                "at",
-                "consent_time_in_future",
-                "a consent cannot be recorded ahead of time",
-            ));
-        }
+        // Cheap checks first (no subject needed), then those that need the birth date.
+        check_plausible(at, now, None, GivenBy::Subject, self.policy.minor_age())
+            .map_err(|e| CoreError::invalid("at", e.code, e.reason))?;
         let subject = self
             .store
             .subject(subject_id)
@@ -120,6 +116,15 @@ impl Vault {
         if subject.status != "active" {
             return Err(CoreError::Conflict("subject_erased"));
         }
+        let birth = self.facts.cached(subject_id, now_t).await?.birth_date;
+        check_plausible(at, now, birth, given_by, self.policy.minor_age()).map_err(|e| {
+            let field = if e.code == "guardian_for_adult" {
+                "given_by"
+            } else {
+                "at"
+            };
+            CoreError::invalid(field, e.code, e.reason)
+        })?;
         let mut row = ConsentRow {
             seq: 0,
             event_ref: input

@@ -57,6 +57,13 @@ pub enum CoreError {
         /// Why.
         reason: &'static str,
     },
+    /// Too many requests from one client address or naming one identity (`dsr_rate_limited`,
+    /// 429): try again after `retry_after` seconds.
+    #[error("rate limited: retry after {retry_after} s")]
+    RateLimited {
+        /// Seconds until a request would be taken (`Retry-After`).
+        retry_after: u64,
+    },
     /// State conflict (e.g. already erased, account exists).
     #[error("conflict: {0}")]
     Conflict(&'static str),

@@ -47,6 +47,6 @@ pub use error::{CoreError, Denial};
 pub use key_rotation::{KeyGenInfo, KeyJobProgress, KeyStatus};
 pub use pivault_store::{DsrFilter, StorageFault};
 pub use reads::{LookupResult, ReadResult};
-pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};
+pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, ROLE_OPERATOR, STAFF_ROLES};
 pub use values::{FailedField, FieldInput, FieldOutput, FIELD_INTEGRITY_FAILED};
 pub use vault::{ReceiptKey, Vault};

@@ -9,6 +9,7 @@ use crate::values::FailedField;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::ROLE_APP;
+use pivault_domain::consent::{ConsentAction, ConsentEvent, ConsentState, GivenBy};
 use pivault_domain::decision::{AccessRequest, SubjectFacts};
 use pivault_domain::identifiers::IdentifierKind;
 use tracing::instrument;
@@ -133,11 +134,24 @@ impl Vault {
     }
 
     /// Finds every subject whose identifier of `kind` equals `raw` after normalization, via
-    /// the blind index (no decryption, no scan). Each match is audited.
+    /// the blind index (no decryption, no scan).
+    ///
+    /// A lookup is a use of the identifier's category for `purpose` (PIPL Art. 6 minimum
+    /// necessary; policy §8.1), so it is decided through [`Vault::decide_access`] twice:
+    /// - **before the index is probed**, on what the policy says for any subject (the
+    ///   purpose declares the category; the staff policy lets an operator see it). A deny is
+    ///   audited and answered 403 `decision_denied`, whether or not the value is held, so a
+    ///   denied lookup is no oracle;
+    /// - **for each match**, on that subject's facts (consent in force, erased, minor). A
+    ///   subject the decision denies is left out of the answer, which then reads the same as
+    ///   "not held".
+    ///
+    /// Every decision is audited (outcome, reason, category; never the value).
     ///
     /// # Errors
     /// `Invalid` for an unknown kind or a malformed value; `Forbidden` when the principal may
-    /// not use `purpose`; `Denied` for an unknown purpose; store failures.
+    /// not use `purpose`; `Denied` when the purpose may not use the identifier's category;
+    /// store failures.
     #[instrument(skip_all, fields(principal = %p.name, purpose = %purpose, kind = %kind))]
     pub async fn lookup(
         &self,
@@ -171,35 +185,110 @@ impl Vault {
                 message: "the API key may not use this purpose",
             });
         }
-        let digests = self.sealer.keys().blind_indexes(k.as_str(), &norm);
-        let subjects = self.store.lookup_any(k.as_str(), &digests).await?;
-        let now = self.clock.now().unix_timestamp();
         let category = self
             .policy
             .identifier_category(k)
             .map(|c| c.key.clone())
-            .unwrap_or_default();
-        let mut tx = self.store.begin(now).await?;
-        let targets: Vec<Option<&str>> = if subjects.is_empty() {
-            vec![None]
-        } else {
-            subjects.iter().map(|s| Some(s.as_str())).collect()
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "by",
+                    "unknown_category",
+                    "the policy declares no category for this identifier kind",
+                )
+            })?;
+        let cats = [category.as_str()];
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
+        let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
+
+        // 1. The policy-level decision, before the index is probed: a subject with the
+        //    purpose's consent in force, not erased, of age. Only what holds for every
+        //    subject can deny here.
+        let assumed = assumed_consent(purpose, now_t);
+        let any_subject = SubjectFacts {
+            consent: &assumed,
+            birth_date: None,
+            erased: false,
+            home_region: None,
         };
-        for s in targets {
+        let d = self.decide_access(p, &req, &any_subject, now_t);
+        if !d.allowed {
+            self.audit_decision(
+                p,
+                "subject.lookup",
+                None,
+                purpose,
+                &d,
+                &cats,
+                now,
+                request_id,
+            )
+            .await?;
+            return Err(CoreError::Denied(denial(&d)));
+        }
+
+        // 2. Probe, then decide each match on its own facts.
+        let digests = self.sealer.keys().blind_indexes(k.as_str(), &norm);
+        let found = self.store.lookup_any(k.as_str(), &digests).await?;
+        let mut records = Vec::with_capacity(found.len().max(1));
+        let mut subjects = Vec::with_capacity(found.len());
+        for s in &found {
+            let f = self.facts.cached(s, now_t).await?;
+            let facts = SubjectFacts {
+                consent: &f.consent,
+                birth_date: f.birth_date,
+                erased: f.erased,
+                home_region: f.home_region.as_deref(),
+            };
+            let d = self.decide_access(p, &req, &facts, now_t);
             let mut rec = self
                 .auditor
                 .base(&p.name, "subject.lookup", now, request_id);
-            rec.subject_id = s.map(str::to_string);
+            rec.subject_id = Some(s.clone());
+            rec.purpose = Some(purpose.into());
+            rec.outcome = if d.allowed { "allow" } else { "deny" }.into();
+            rec.reason = Some(d.reason.as_str().into());
+            rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+            rec.categories.clone_from(&category);
+            rec.detail = Some(format!("by={}", k.as_str()));
+            records.push(rec);
+            if d.allowed {
+                subjects.push(s.clone());
+            }
+        }
+        if found.is_empty() {
+            let mut rec = self
+                .auditor
+                .base(&p.name, "subject.lookup", now, request_id);
             rec.purpose = Some(purpose.into());
             rec.outcome = "allow".into();
-            rec.categories = category.clone();
-            rec.detail = Some(format!("by={} matches={}", k.as_str(), subjects.len()));
-            tx.audit(rec);
+            rec.reason = Some(d.reason.as_str().into());
+            rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+            rec.categories.clone_from(&category);
+            rec.detail = Some(format!("by={} matches=0", k.as_str()));
+            records.push(rec);
         }
-        tx.commit().await?;
+        self.auditor.append(records).await?;
         Ok(LookupResult {
             count: subjects.len(),
             subjects,
         })
     }
+}
+
+/// The consent state of a hypothetical subject who gave `purpose` a separate consent just
+/// before `now`: the lookup's first decision uses it to ask only what the policy says for
+/// every subject (is the category declared for the purpose, may this operator see it).
+fn assumed_consent(purpose: &str, now: time::OffsetDateTime) -> ConsentState {
+    let e = ConsentEvent {
+        seq: 0,
+        purpose: purpose.to_string(),
+        action: ConsentAction::Grant,
+        at: now - time::Duration::seconds(1),
+        given_by: GivenBy::Subject,
+        separate: true,
+        policy_version: String::new(),
+        recipient: None,
+    };
+    ConsentState::fold([&e], now)
 }

@@ -8,6 +8,7 @@ use crate::services::principals::Principals;
 use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::values::parse_date;
+use crate::values::raw_str;
 use crate::values::valid_name;
 use crate::values::FieldValue;
 use crate::vault::Vault;
@@ -93,7 +94,7 @@ impl Vault {
             }
             let where_ = format!("fields[{i}].value");
             let (value, ident) = if let Some(kind) = category.identifier {
-                let raw = f.value.as_str().ok_or_else(|| {
+                let raw = raw_str(&f.value).ok_or_else(|| {
                     CoreError::invalid(
                         where_.clone(),
                         "value_wrong_type",
@@ -101,20 +102,23 @@ impl Vault {
                     )
                 })?;
                 let norm = kind
-                    .normalize(raw)
+                    .normalize(&raw)
                     .map_err(|e| CoreError::invalid(where_.clone(), e.code, e.reason))?;
                 (FieldValue::Text(norm.clone()), Some((kind, norm)))
             } else if category.key == DOB_CATEGORY {
-                let d = f.value.as_str().and_then(parse_date).ok_or_else(|| {
-                    CoreError::invalid(
-                        where_.clone(),
-                        "date_malformed",
-                        "expected a date as YYYY-MM-DD",
-                    )
-                })?;
+                let d = raw_str(&f.value)
+                    .as_deref()
+                    .and_then(parse_date)
+                    .ok_or_else(|| {
+                        CoreError::invalid(
+                            where_.clone(),
+                            "date_malformed",
+                            "expected a date as YYYY-MM-DD",
+                        )
+                    })?;
                 (FieldValue::Text(d.to_string()), None)
             } else {
-                let v = FieldValue::from_json(&f.value, category.value_type)
+                let v = FieldValue::from_raw(&f.value, category.value_type)
                     .map_err(|e| CoreError::invalid(where_.clone(), e.code, e.reason))?;
                 (v, None)
             };

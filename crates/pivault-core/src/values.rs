@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 use pivault_domain::policy::ValueType;
+pub use serde_json::value::RawValue;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
@@ -45,6 +46,13 @@ pub struct ValueError {
 
 /// Largest accepted text or binary value, in bytes (64 KiB).
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+fn wrong_type() -> ValueError {
+    ValueError {
+        code: "value_wrong_type",
+        reason: "value has the wrong JSON type for this category",
+    }
+}
 
 fn too_long() -> ValueError {
     ValueError {
@@ -101,6 +109,27 @@ pub fn format_timestamp(secs: i64) -> String {
 }
 
 impl FieldValue {
+    /// Takes a JSON value **as it was sent** (unparsed, so a number keeps every digit) as the
+    /// category's declared type. A JSON number literal is taken digit for digit as a decimal
+    /// (`9007199254740993.01` stays exactly that; it never passes through `f64`); anything
+    /// else is read as in [`FieldValue::from_json`].
+    ///
+    /// # Errors
+    /// `number_malformed` for a number with an exponent or more than 30 integer or 18
+    /// fraction digits; `value_wrong_type` for a number given to a non-number category; the
+    /// errors of [`FieldValue::from_json`]. Never contains the value.
+    pub fn from_raw(v: &RawValue, ty: ValueType) -> Result<Self, ValueError> {
+        let t = v.get().trim();
+        if t.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return match ty {
+                ValueType::Number => parse_decimal(t).map(Self::Number),
+                _ => Err(wrong_type()),
+            };
+        }
+        let j: serde_json::Value = serde_json::from_str(t).map_err(|_| wrong_type())?;
+        Self::from_json(&j, ty)
+    }
+
     /// Takes a JSON value as the category's declared type.
     ///
     /// Text takes a string; number a JSON number or a decimal string; timestamp an RFC 3339
@@ -138,22 +167,18 @@ impl FieldValue {
                 }
                 Ok(Self::Binary(b))
             }
-            _ => Err(ValueError {
-                code: "value_wrong_type",
-                reason: "value has the wrong JSON type for this category",
-            }),
+            _ => Err(wrong_type()),
         }
     }
 
-    /// JSON form for responses: text/number as given, timestamp as RFC 3339, binary as base64.
+    /// JSON form for responses: text as given; a number as a JSON **string** holding the exact
+    /// decimal as stored (`"9007199254740993.01"`), because a JSON number is read as an IEEE
+    /// 754 double by most clients and would lose digits; timestamp as RFC 3339; binary as
+    /// base64.
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Self::Text(s) => serde_json::Value::String(s.clone()),
-            Self::Number(n) => n.parse::<serde_json::Number>().map_or_else(
-                |_| serde_json::Value::String(n.clone()),
-                serde_json::Value::Number,
-            ),
+            Self::Text(s) | Self::Number(s) => serde_json::Value::String(s.clone()),
             Self::Timestamp(t) => serde_json::Value::String(format_timestamp(*t)),
             Self::Binary(b) => {
                 serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(b))
@@ -240,6 +265,36 @@ mod tests {
         );
     }
 
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_string()).unwrap()
+    }
+
+    #[test]
+    fn decimals_keep_every_digit_from_json_to_json() {
+        // Issue 11 defect 3: 2^53 + 1 and a 30-digit amount went through f64.
+        for lit in [
+            "9007199254740993.01",
+            "123456789012345678901234567890",
+            "-0.000000000000000001",
+        ] {
+            let v = FieldValue::from_raw(&raw(lit), ValueType::Number).unwrap();
+            assert_eq!(v, FieldValue::Number(lit.into()));
+            assert_eq!(v.to_json(), serde_json::Value::String(lit.into()));
+            let s = FieldValue::from_raw(&raw(&format!("\"{lit}\"")), ValueType::Number).unwrap();
+            assert_eq!(s, v);
+        }
+        let e = FieldValue::from_raw(&raw("1e5"), ValueType::Number).unwrap_err();
+        assert_eq!(e.code, "number_malformed");
+        let e = FieldValue::from_raw(&raw("12"), ValueType::Text).unwrap_err();
+        assert_eq!(e.code, "value_wrong_type");
+        let e = FieldValue::from_raw(&raw("true"), ValueType::Number).unwrap_err();
+        assert_eq!(e.code, "value_wrong_type");
+        assert_eq!(
+            FieldValue::from_raw(&raw("\"陈鹏\""), ValueType::Text).unwrap(),
+            FieldValue::Text("陈鹏".into())
+        );
+    }
+
     #[test]
     fn debug_never_prints_the_value() {
         let s = format!("{:?}", FieldValue::Text("15563170669".into()));
@@ -253,6 +308,11 @@ pub(crate) fn valid_name(s: &str) -> bool {
         && s.len() <= 128
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+/// The string a raw JSON value holds, if it is a JSON string.
+pub(crate) fn raw_str(v: &RawValue) -> Option<String> {
+    serde_json::from_str::<String>(v.get()).ok()
 }
 
 /// A calendar date as `YYYY-MM-DD` (surrounding spaces ignored).
@@ -270,8 +330,9 @@ pub struct FieldInput {
     pub name: Option<String>,
     /// Record within the subject; defaults to `profile`.
     pub record: Option<String>,
-    /// The value, as JSON, interpreted by the category's value type.
-    pub value: serde_json::Value,
+    /// The value as sent (unparsed JSON, so numbers keep every digit), interpreted by the
+    /// category's value type ([`FieldValue::from_raw`]).
+    pub value: Box<RawValue>,
 }
 
 /// One field returned by a read.

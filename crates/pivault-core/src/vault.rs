@@ -33,6 +33,10 @@ pub struct Vault {
     pub(crate) sender: Option<Arc<dyn crate::ports::CodeSender>>,
     pub(crate) fault: std::sync::Mutex<Option<crate::fault::Fault>>,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Rate limits of the keyless DSR intake (in this process; see `dsr::limits`).
+    pub(crate) intake_limits: crate::dsr::limits::IntakeLimits,
+    /// When unverified requests were last expired from the intake (unix seconds).
+    pub(crate) last_expiry_sweep: std::sync::atomic::AtomicI64,
 }
 
 /// The public deletion-receipt key: its id and its 32 Ed25519 public-key bytes (RFC 8032).
@@ -97,6 +101,8 @@ impl Vault {
             sender: None,
             fault: std::sync::Mutex::new(None),
             metrics,
+            intake_limits: crate::dsr::limits::IntakeLimits::new(),
+            last_expiry_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
         })
     }
 

@@ -126,6 +126,8 @@ codes! {
     AlreadyErased = ("already_erased", 409, "The subject was already erased."),
     /// The request's deadline was already extended.
     AlreadyExtended = ("already_extended", 409, "The request's deadline was already extended."),
+    /// The request was never verified and has expired; file a new one.
+    DsrExpired = ("dsr_expired", 409, "The request was never verified and has expired; file a new one."),
     /// No more verification codes may be sent for this request.
     CodeSendLimit = ("code_send_limit", 409, "No more verification codes may be sent for this request."),
     /// A consent event with this `event_ref` was already recorded differently.
@@ -214,6 +216,10 @@ codes! {
     RegionMalformed = ("region_malformed", 422, "A region is malformed."),
     /// A consent event's time is in the future.
     ConsentTimeInFuture = ("consent_time_in_future", 422, "A consent event's time is in the future."),
+    /// A consent event's time is before 1990-01-01 or before the subject's birth date.
+    ConsentTimeImplausible = ("consent_time_implausible", 422, "A consent event's time is before 1990-01-01 or before the subject's birth date."),
+    /// A guardian's consent was given for a subject who was 14 or older at the time (PIPL Art. 31).
+    GuardianForAdult = ("guardian_for_adult", 422, "A guardian's consent was given for a subject who was 14 or older at the time (PIPL Art. 31)."),
     /// A verification code is not 6 digits.
     CodeMalformed = ("code_malformed", 422, "A verification code is not 6 digits."),
     /// The verification code is wrong.
@@ -294,6 +300,8 @@ codes! {
     IoError = ("io_error", 422, "An import file could not be read."),
     /// The import path is not a directory.
     NotADirectory = ("not_a_directory", 422, "The import path is not a directory."),
+    /// Too many requests from this client address or naming this identity; retry after `Retry-After` seconds.
+    DsrRateLimited = ("dsr_rate_limited", 429, "Too many requests from this client address or naming this identity; retry after `Retry-After` seconds."),
     /// An internal error; the cause is logged under the request id.
     Internal = ("internal", 500, "An internal error; the cause is logged under the request id."),
     /// An injected fault (tests and drills) stopped the operation.
@@ -431,7 +439,7 @@ mod tests {
             assert!(
                 matches!(
                     c.status(),
-                    400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500 | 503
+                    400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 503
                 ),
                 "{s}"
             );

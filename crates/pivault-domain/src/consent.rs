@@ -358,8 +358,122 @@ impl From<&ConsentEvent> for Latest {
     }
 }
 
+/// Earliest plausible consent time: 1990-01-01T00:00:00Z (unix seconds). No consent to online
+/// processing predates it (the web opened in 1991); a time before it is a data error, such as a
+/// zero date (`0001-01-01T00:00:00Z`).
+pub const MIN_CONSENT_TIME: i64 = 631_152_000;
+
+/// How far a consent time may run ahead of the clock, in seconds (client clock skew).
+pub const MAX_CONSENT_CLOCK_SKEW_SECS: i64 = 300;
+
+/// Checks that a consent event is plausible before it enters the ledger (PIPL Art. 14: a
+/// consent is a real act of an informed person; Art. 31: a guardian consents for a minor).
+///
+/// - `at` (unix seconds) is not before [`MIN_CONSENT_TIME`], not before the subject's
+///   `birth` date when known, and not more than [`MAX_CONSENT_CLOCK_SKEW_SECS`] after `now`;
+/// - a consent `given_by` a guardian is for a subject under `minor_age` **at `at`** (a
+///   guardian's consent given while the subject was a child stays valid later). With no birth
+///   date known the age cannot be checked and the consent is taken.
+///
+/// # Errors
+/// [`InvalidValue`] with code `consent_time_implausible`, `consent_time_in_future` or
+/// `guardian_for_adult`; never echoing the time or the date.
+///
+/// ```
+/// use pivault_domain::consent::{check_plausible, GivenBy};
+/// let born = time::macros::date!(1990 - 06 - 01);
+/// let now = 1_700_000_000;
+/// assert!(check_plausible(now - 60, now, Some(born), GivenBy::Subject, 14).is_ok());
+/// assert_eq!(check_plausible(-62_135_596_800, now, None, GivenBy::Subject, 14).unwrap_err().code,
+///            "consent_time_implausible");
+/// assert_eq!(check_plausible(now, now, Some(born), GivenBy::Guardian, 14).unwrap_err().code,
+///            "guardian_for_adult");
+/// ```
+pub fn check_plausible(
+    at: i64,
+    now: i64,
+    birth: Option<time::Date>,
+    given_by: GivenBy,
+    minor_age: u8,
+) -> Result<(), InvalidValue> {
+    let implausible = || InvalidValue {
+        code: "consent_time_implausible",
+        reason: "the consent time is before 1990-01-01 or before the subject was born",
+    };
+    if at < MIN_CONSENT_TIME {
+        return Err(implausible());
+    }
+    if at > now.saturating_add(MAX_CONSENT_CLOCK_SKEW_SECS) {
+        return Err(InvalidValue {
+            code: "consent_time_in_future",
+            reason: "a consent cannot be recorded ahead of time",
+        });
+    }
+    let Some(birth) = birth else {
+        return Ok(());
+    };
+    let day = OffsetDateTime::from_unix_timestamp(at)
+        .map_err(|_| implausible())?
+        .date();
+    if day < birth {
+        return Err(implausible());
+    }
+    if given_by == GivenBy::Guardian && crate::decision::age_on(birth, day) >= i32::from(minor_age)
+    {
+        return Err(InvalidValue {
+            code: "guardian_for_adult",
+            reason: "a guardian consents only for a subject under 14 at the time (PIPL Art. 31)",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn implausible_consents_are_refused() {
+        use super::{check_plausible, GivenBy, MIN_CONSENT_TIME};
+        let now = 1_700_000_000; // 2023-11-14
+        let born = time::macros::date!(2012 - 03 - 10);
+        let ok = |at, g| check_plausible(at, now, Some(born), g, 14);
+        // Issue 11 defect 8: the year 1, a time far ahead, a guardian for an adult.
+        assert_eq!(
+            check_plausible(-62_135_596_800, now, None, GivenBy::Subject, 14)
+                .unwrap_err()
+                .code,
+            "consent_time_implausible"
+        );
+        assert_eq!(
+            check_plausible(MIN_CONSENT_TIME - 1, now, None, GivenBy::Subject, 14)
+                .unwrap_err()
+                .code,
+            "consent_time_implausible"
+        );
+        assert_eq!(
+            ok(now + 301, GivenBy::Subject).unwrap_err().code,
+            "consent_time_in_future"
+        );
+        assert!(ok(now + 300, GivenBy::Subject).is_ok(), "within clock skew");
+        // Born 2012-03-10: before that day is implausible; 11 years old, a guardian may act.
+        assert_eq!(
+            ok(1_331_337_600 - 86_400, GivenBy::Subject)
+                .unwrap_err()
+                .code,
+            "consent_time_implausible"
+        );
+        assert!(ok(now, GivenBy::Guardian).is_ok());
+        // 14 on 2026-03-10: a guardian's consent after that is for an adult (Art. 31).
+        let later = 1_773_100_800 + 86_400; // 2026-03-11
+        assert_eq!(
+            check_plausible(later, later, Some(born), GivenBy::Guardian, 14)
+                .unwrap_err()
+                .code,
+            "guardian_for_adult"
+        );
+        assert!(check_plausible(later, later, Some(born), GivenBy::Subject, 14).is_ok());
+        assert!(check_plausible(now, now, None, GivenBy::Guardian, 14).is_ok());
+    }
+
     use super::*;
     use time::macros::datetime;
 

@@ -275,11 +275,14 @@ pub enum DsrState {
     Rejected,
     /// Carrying out failed; it may be resumed or rejected.
     Failed,
+    /// Never verified within `unverified_expiry_hours` (policy `[dsr]`): closed
+    /// without being carried out, and never counted as overdue. Terminal.
+    Expired,
 }
 
 impl DsrState {
     /// Every state, in life-cycle order.
-    pub const ALL: [DsrState; 7] = [
+    pub const ALL: [DsrState; 8] = [
         DsrState::Received,
         DsrState::IdentityUnverified,
         DsrState::Verified,
@@ -287,10 +290,11 @@ impl DsrState {
         DsrState::Completed,
         DsrState::Rejected,
         DsrState::Failed,
+        DsrState::Expired,
     ];
 
     /// `received`, `identity_unverified`, `verified`, `in_progress`,
-    /// `completed`, `rejected` or `failed`.
+    /// `completed`, `rejected`, `failed` or `expired`.
     pub fn as_str(self) -> &'static str {
         match self {
             DsrState::Received => "received",
@@ -300,12 +304,16 @@ impl DsrState {
             DsrState::Completed => "completed",
             DsrState::Rejected => "rejected",
             DsrState::Failed => "failed",
+            DsrState::Expired => "expired",
         }
     }
 
-    /// Whether nothing can follow: `completed` and `rejected`.
+    /// Whether nothing can follow: `completed`, `rejected` and `expired`.
     pub fn is_terminal(self) -> bool {
-        matches!(self, DsrState::Completed | DsrState::Rejected)
+        matches!(
+            self,
+            DsrState::Completed | DsrState::Rejected | DsrState::Expired
+        )
     }
 }
 
@@ -338,12 +346,13 @@ impl FromStr for DsrState {
 /// | from                  | to                                  |
 /// |-----------------------|-------------------------------------|
 /// | `received`            | `identity_unverified`, `rejected`   |
-/// | `identity_unverified` | `verified`, `rejected`              |
+/// | `identity_unverified` | `verified`, `rejected`, `expired`   |
 /// | `verified`            | `in_progress`, `rejected`           |
 /// | `in_progress`         | `completed`, `failed`               |
 /// | `failed`              | `in_progress` (resume), `rejected`  |
 /// | `completed`           | —                                   |
 /// | `rejected`            | —                                   |
+/// | `expired`             | —                                   |
 ///
 /// Identity is checked before anything is done (policy §7.2); a request can be
 /// refused until work starts, and after a failure, but not while it runs.
@@ -355,11 +364,12 @@ impl FromStr for DsrState {
 /// ```
 pub fn can_transition(from: DsrState, to: DsrState) -> bool {
     use DsrState::{
-        Completed, Failed, IdentityUnverified, InProgress, Received, Rejected, Verified,
+        Completed, Expired, Failed, IdentityUnverified, InProgress, Received, Rejected, Verified,
     };
     matches!(
         (from, to),
         (Received, IdentityUnverified | Rejected)
+            | (IdentityUnverified, Expired)
             | (IdentityUnverified | Verified, Rejected)
             | (IdentityUnverified, Verified)
             | (Verified | Failed, InProgress)
@@ -585,10 +595,23 @@ pub struct DsrSettings {
     pub code_ttl_seconds: u32,
     /// Wrong codes allowed before the verification fails, 1..=10 (default 3).
     pub code_attempts: u32,
+    /// Requests filed without a key that one client address may make per minute,
+    /// 1..=10000 (default 10). Over it, intake answers 429 `dsr_rate_limited`.
+    pub intake_per_address_per_minute: u32,
+    /// Requests that one claimed identity (email or mobile) may be named in per
+    /// hour, 1..=1000 (default 5): the code is sent to that identity, so this
+    /// also bounds the messages a stranger can trigger towards a person.
+    pub intake_per_identity_per_hour: u32,
+    /// A request still waiting for identity verification after this many hours
+    /// expires (state `expired`, audited), 1..=720 (default 72). It never
+    /// counts as overdue: the deadline runs only for a person who proved who
+    /// they are (policy §7.2).
+    pub unverified_expiry_hours: u32,
 }
 
 impl Default for DsrSettings {
-    /// `cn`, 30 days, 2 days, 600 s, 3 attempts.
+    /// `cn`, 30 days, 2 days, 600 s, 3 attempts, 10 per address per minute, 5 per
+    /// identity per hour, 72 hours to verify.
     fn default() -> Self {
         DsrSettings {
             default_jurisdiction: "cn".to_owned(),
@@ -596,6 +619,9 @@ impl Default for DsrSettings {
             near_due_days: 2,
             code_ttl_seconds: 600,
             code_attempts: 3,
+            intake_per_address_per_minute: 10,
+            intake_per_identity_per_hour: 5,
+            unverified_expiry_hours: 72,
         }
     }
 }

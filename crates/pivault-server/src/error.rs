@@ -162,6 +162,13 @@ impl From<CoreError> for ApiError {
                 }
                 err
             }
+            CoreError::RateLimited { retry_after } => Self {
+                retry_after: Some(u16::try_from(*retry_after).unwrap_or(u16::MAX)),
+                ..Self::new(
+                    Code::DsrRateLimited,
+                    "too many requests from this address or for this identity; retry after the time in Retry-After",
+                )
+            },
             CoreError::Conflict(code) => {
                 Self::from_core_code(code, "the request conflicts with the current state", &e)
             }

@@ -11,7 +11,7 @@ use sqlx::Row;
 /// Every column but `result` ([`dsr_from`] reads them by name).
 const COLS: &str = "id, subject_id, kind, state, reason, failed_step, channel, jurisdiction, \
     received_at, due_at, extended_due_at, duplicate_of, token_hash, steps_done, step_results, \
-    params, sealed_params, result_key_id, receipt, updated_at, completed_at";
+    params, sealed_params, result_key_id, receipt, updated_at, completed_at, identity_digest";
 
 /// `('a', 'b', …)`: an SQL list of states (their stored names, [`DsrState::as_str`]).
 fn state_list(states: impl IntoIterator<Item = DsrState>) -> String {
@@ -22,9 +22,13 @@ fn state_list(states: impl IntoIterator<Item = DsrState>) -> String {
     format!("({})", names.join(", "))
 }
 
-/// States that end a request (terminal): nothing is due any more.
+/// States whose deadline is not running: the terminal ones (nothing is due any more) and
+/// those still waiting for the requester to prove who they are (policy §7.2: a request that was
+/// never verified is not overdue; it expires instead).
 fn closed() -> String {
-    state_list(DsrState::ALL.into_iter().filter(|s| s.is_terminal()))
+    state_list(DsrState::ALL.into_iter().filter(|s| {
+        s.is_terminal() || matches!(s, DsrState::Received | DsrState::IdentityUnverified)
+    }))
 }
 
 fn dsr_from(r: &AnyRow) -> Result<DsrRow, StoreError> {
@@ -50,6 +54,7 @@ fn dsr_from(r: &AnyRow) -> Result<DsrRow, StoreError> {
         receipt: r.try_get("receipt")?,
         updated_at: r.try_get("updated_at")?,
         completed_at: r.try_get("completed_at")?,
+        identity_digest: r.try_get("identity_digest")?,
     })
 }
 
@@ -328,7 +333,7 @@ impl WriteTx {
     pub async fn insert_dsr(&mut self, d: &DsrRow) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO dsr_requests ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         ))
         .bind(&d.id)
         .bind(&d.subject_id)
@@ -351,8 +356,78 @@ impl WriteTx {
         .bind(&d.receipt)
         .bind(d.updated_at)
         .bind(d.completed_at)
+        .bind(d.identity_digest.clone())
         .execute(&mut *self.tx)
         .await?;
+        Ok(())
+    }
+
+    /// Open requests waiting for verification that were filed under `identity_digest` with
+    /// the same kind, parameters, jurisdiction and channel, received at or after `since`:
+    /// the ones an identical new filing is folded into. Read under the write lock.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_unverified_same(
+        &mut self,
+        identity_digest: &[u8],
+        key: (&str, &str, &str, &str),
+        since: i64,
+    ) -> Result<Vec<DsrRow>, StoreError> {
+        let (kind, params, jurisdiction, channel) = key;
+        sqlx::query(&format!(
+            "SELECT {COLS} FROM dsr_requests WHERE identity_digest = $1 AND state = $2 \
+             AND kind = $3 AND params = $4 AND jurisdiction = $5 AND channel = $6 \
+             AND received_at >= $7 ORDER BY received_at, id"
+        ))
+        .bind(identity_digest.to_vec())
+        .bind(DsrState::IdentityUnverified.as_str())
+        .bind(kind)
+        .bind(params)
+        .bind(jurisdiction)
+        .bind(channel)
+        .bind(since)
+        .fetch_all(&mut *self.tx)
+        .await?
+        .iter()
+        .map(dsr_from)
+        .collect()
+    }
+
+    /// Up to `limit` requests still waiting for verification that were received before
+    /// `before` (unix seconds): the ones to expire. Read under the write lock.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_unverified_before(
+        &mut self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<DsrRow>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLS} FROM dsr_requests WHERE state IN {} AND received_at < $1 \
+             ORDER BY received_at, id LIMIT $2",
+            state_list([DsrState::IdentityUnverified])
+        ))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?
+        .iter()
+        .map(dsr_from)
+        .collect()
+    }
+
+    /// Sets a request's token hash (a filing folded into it gets a fresh token).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn set_dsr_token(&mut self, id: &str, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE dsr_requests SET token_hash = $1 WHERE id = $2")
+            .bind(token_hash.to_vec())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -379,7 +454,8 @@ impl WriteTx {
         sqlx::query(
             "UPDATE dsr_requests SET state = $1, reason = $2, failed_step = $3, \
              extended_due_at = $4, duplicate_of = $5, steps_done = $6, step_results = $7, \
-             sealed_params = $8, receipt = $9, updated_at = $10, completed_at = $11 WHERE id = $12",
+             sealed_params = $8, receipt = $9, updated_at = $10, completed_at = $11, \
+             identity_digest = $12 WHERE id = $13",
         )
         .bind(&d.state)
         .bind(&d.reason)
@@ -392,6 +468,7 @@ impl WriteTx {
         .bind(&d.receipt)
         .bind(d.updated_at)
         .bind(d.completed_at)
+        .bind(d.identity_digest.clone())
         .bind(&d.id)
         .execute(&mut *self.tx)
         .await?;
@@ -424,8 +501,9 @@ impl WriteTx {
     /// Database failure.
     pub async fn clear_dsr_payloads(&mut self, subject_id: &str) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "UPDATE dsr_requests SET result = NULL, result_key_id = NULL, sealed_params = NULL \
-             WHERE subject_id = $1 AND (result IS NOT NULL OR sealed_params IS NOT NULL)",
+            "UPDATE dsr_requests SET result = NULL, result_key_id = NULL, sealed_params = NULL, \
+             identity_digest = NULL WHERE subject_id = $1 \
+             AND (result IS NOT NULL OR sealed_params IS NOT NULL OR identity_digest IS NOT NULL)",
         )
         .bind(subject_id)
         .execute(&mut *self.tx)

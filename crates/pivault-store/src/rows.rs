@@ -303,6 +303,9 @@ pub struct DsrRow {
     pub updated_at: i64,
     /// Unix seconds, when completed, rejected or failed for good.
     pub completed_at: Option<i64>,
+    /// Keyed hash of the claimed identity (email or mobile), kept only while the request
+    /// waits for verification: an identical filing is folded into this one (migration 0007).
+    pub identity_digest: Option<Vec<u8>>,
 }
 
 /// The live one-time code of a request: a keyed digest, never the code (policy §7.2).

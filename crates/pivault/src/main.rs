@@ -176,9 +176,9 @@ async fn run(ctx: Ctx, cmd: Cmd) -> Result<i32> {
             #[allow(clippy::cast_precision_loss)]
             let rate = report.rows() as f64 / secs.max(1e-9);
             println!(
-                "{} rows in {secs:.2} s ({rate:.0} rows/s); rejects in {}",
+                "{} rows in {secs:.2} s ({rate:.0} rows/s); {}",
                 report.rows(),
-                report.rejects_dir.display()
+                report.rejects_note()
             );
             Ok(0)
         }

@@ -352,7 +352,9 @@ async fn run_load(url: String, instances: usize, label: &str) {
         &url,
         &key_file,
         "privacy-office",
-        &["admin"],
+        // admin files, approves and runs erasures; app creates, looks up and reads (roles are
+        // explicit, and the admin rules of the staff policy then mask what it reads).
+        &["app", "admin"],
     );
     let load = Arc::new(Load {
         instances: started,

@@ -357,7 +357,7 @@ async fn acknowledged_writes_survive_disk_full_erofs_and_eio() {
     let out = setup
         .pivault()
         .args(["keys", "create", "--principal", "storage-faults"])
-        .args(["--roles", "app,admin", "--purposes", "service"])
+        .args(["--roles", "app", "--purposes", "service"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");

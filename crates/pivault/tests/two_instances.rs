@@ -16,11 +16,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A shared database, a master key file, and the admin key to both instances.
+/// A shared database, a master key file, and two keys to both instances: an application key
+/// (role `app`) for what services do, and the privacy office's key (role `admin`) for erasure.
 struct Cluster {
     a: Instance,
     b: Instance,
     key: String,
+    admin: String,
     http: reqwest::Client,
     url: String,
     _dir: tempfile::TempDir,
@@ -57,6 +59,13 @@ impl Cluster {
         let key = PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).api_key_all_purposes(
             &url,
             &key_file,
+            "billing",
+            &["app"],
+        );
+        // Roles are explicit (issue 11): `admin` erases but does not read.
+        let admin = PivaultBin::new(env!("CARGO_BIN_EXE_pivault")).api_key_all_purposes(
+            &url,
+            &key_file,
             "privacy-office",
             &["admin"],
         );
@@ -64,6 +73,7 @@ impl Cluster {
             a,
             b,
             key,
+            admin,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
                 .build()
@@ -90,10 +100,15 @@ impl Cluster {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        let key = if method == reqwest::Method::DELETE {
+            &self.admin
+        } else {
+            &self.key
+        };
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base(i)))
-            .bearer_auth(&self.key);
+            .bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
         }

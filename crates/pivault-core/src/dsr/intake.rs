@@ -31,6 +31,9 @@ use serde_json::{json, Value};
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
+/// The actor of expiry moves in the audit log.
+const EXPIRY_ACTOR: &str = "dsr:expiry";
+
 impl Vault {
     /// Files a request (PIPL Art. 44–50; policy §7.2, §XI): validates it, finds the accounts
     /// under the claimed identity by blind index, creates one request per account (or one
@@ -42,6 +45,39 @@ impl Vault {
     /// `Invalid` for an unknown kind, jurisdiction, ground, purpose or correction field, or a
     /// malformed identity (never echoing it); store failures.
     pub async fn dsr_create(&self, input: &DsrInput) -> Result<Vec<CreatedDsr>, CoreError> {
+        self.dsr_create_from(input, None).await
+    }
+
+    /// [`Vault::dsr_create`] for a filing from client address `client` (the intake is
+    /// keyless, so it is rate-limited; `None` when the address is not known, e.g. in-process
+    /// callers). In order:
+    /// - at most `[dsr] intake_per_address_per_minute` filings per client address (loopback
+    ///   excepted: a local proxy must limit per client itself) and
+    ///   `intake_per_identity_per_hour` valid filings naming one email or mobile (token
+    ///   buckets in this process, see `dsr::limits`); beyond, 429 `dsr_rate_limited` with
+    ///   `Retry-After`, whether or not the identity has an account;
+    /// - requests never verified within `unverified_expiry_hours` are expired first (at most
+    ///   once a minute per instance; the due scan does it too);
+    /// - a filing identical to requests still waiting for verification (same identity, kind,
+    ///   parameters, jurisdiction; corrections excepted) is **folded** into them: no new row,
+    ///   the same answer shape with each request's id and a fresh token (the earlier token
+    ///   stops working), and a new code only while the request's 5 sends last.
+    ///
+    /// # Errors
+    /// Those of [`Vault::dsr_create`]; `RateLimited`.
+    pub async fn dsr_create_from(
+        &self,
+        input: &DsrInput,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Vec<CreatedDsr>, CoreError> {
+        let settings = self.policy().dsr();
+        // A loopback peer is this machine: a local reverse proxy (which must do the per-client
+        // limiting, as every client reaches us through its one address) or the operator.
+        if let Some(addr) = client.filter(|a| !a.is_loopback()) {
+            self.intake_limits
+                .address(addr, settings.intake_per_address_per_minute)
+                .map_err(|retry_after| CoreError::RateLimited { retry_after })?;
+        }
         let kind: DsrKind = input.kind.parse().map_err(|_| {
             CoreError::invalid(
                 "kind",
@@ -63,7 +99,11 @@ impl Vault {
         let norm = ident
             .normalize(raw)
             .map_err(|e| CoreError::invalid(ident.as_str(), e.code, e.reason))?;
-        let settings = self.policy().dsr();
+        // Domain-separated from the blind index, so it matches no blind_index row.
+        let identity = self
+            .sealer
+            .keys()
+            .blind_index(&format!("dsr_identity:{}", ident.as_str()), &norm);
         let jkey = input
             .jurisdiction
             .as_deref()
@@ -112,10 +152,27 @@ impl Vault {
             None
         };
 
-        let digests = self.sealer.keys().blind_indexes(ident.as_str(), &norm);
-        let subjects = self.store.lookup_any(ident.as_str(), &digests).await?;
+        // Counted once the filing is valid: a malformed one costs the identity nothing.
+        self.intake_limits
+            .identity(identity, settings.intake_per_identity_per_hour)
+            .map_err(|retry_after| CoreError::RateLimited { retry_after })?;
         let now_t = self.now();
         let now = now_t.unix_timestamp();
+        self.expire_unverified_throttled(now).await?;
+        if kind != DsrKind::Correction {
+            let params_text = params.to_string();
+            let key = (
+                kind.as_str(),
+                params_text.as_str(),
+                jurisdiction.key.as_str(),
+                channel.as_str(),
+            );
+            if let Some(folded) = self.dsr_fold(&identity, key, kind, channel, now).await? {
+                return Ok(folded);
+            }
+        }
+        let digests = self.sealer.keys().blind_indexes(ident.as_str(), &norm);
+        let subjects = self.store.lookup_any(ident.as_str(), &digests).await?;
         let due = jurisdiction.due(now_t).unix_timestamp();
         let window = i64::from(settings.duplicate_window_days) * 86_400;
         let targets: Vec<Option<&str>> = if subjects.is_empty() {
@@ -166,6 +223,7 @@ impl Vault {
                 params: params_text,
                 sealed_params,
                 updated_at: now,
+                identity_digest: Some(identity.to_vec()),
                 ..DsrRow::default()
             };
             let mut rec = self.dsr_audit(SUBJECT_ACTOR, "received", &row, now);
@@ -221,6 +279,116 @@ impl Vault {
             self.send_code(&id, &subject, kind, channel, &code).await;
         }
         Ok(out)
+    }
+
+    /// Folds an identical filing into the requests of the same identity still waiting for
+    /// verification (see [`Vault::dsr_create_from`]). `None` when there are none.
+    async fn dsr_fold(
+        &self,
+        identity: &[u8; 32],
+        key: (&str, &str, &str, &str),
+        kind: DsrKind,
+        channel: Channel,
+        now: i64,
+    ) -> Result<Option<Vec<CreatedDsr>>, CoreError> {
+        let settings = self.policy().dsr();
+        let since = now - i64::from(settings.unverified_expiry_hours) * 3600;
+        let mut tx = self.store.begin(now).await?;
+        let rows = tx.dsr_unverified_same(identity, key, since).await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let mut sends = Vec::new();
+        for row in &rows {
+            let token = new_token()?;
+            tx.set_dsr_token(&row.id, &token_hash(&token)).await?;
+            let sent = tx.dsr_code(&row.id).await?.map_or(0, |c| c.sends);
+            let mut rec = self.dsr_audit(SUBJECT_ACTOR, "folded", row, now);
+            if sent < MAX_CODE_SENDS {
+                let code = Zeroizing::new(pivault_crypto::generate_code(CODE_DIGITS));
+                tx.put_dsr_code(&DsrCodeRow {
+                    request_id: row.id.clone(),
+                    digest: self.sealer.keys().code_digest(&row.id, &code).to_vec(),
+                    expires_at: now + i64::from(settings.code_ttl_seconds),
+                    attempts_left: i64::from(settings.code_attempts),
+                    sends: sent + 1,
+                    sent_at: now,
+                })
+                .await?;
+                if let Some(s) = &row.subject_id {
+                    sends.push((row.id.clone(), s.clone(), code));
+                }
+            } else {
+                rec.detail = rec.detail.map(|d| format!("{d} code=not_resent"));
+            }
+            tx.audit(rec);
+            out.push(CreatedDsr {
+                id: row.id.clone(),
+                token,
+                state: DsrState::IdentityUnverified.as_str(),
+                due_at: format_timestamp(row.extended_due_at.unwrap_or(row.due_at)),
+            });
+        }
+        tx.commit().await?;
+        for (id, subject, code) in sends {
+            if self.code_quota_left(&subject, now).await? {
+                self.send_code(&id, &subject, kind, channel, &code).await;
+            } else {
+                warn!(dsr = %id, "code send limit reached for this person; code not sent");
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Expires the requests never verified within `[dsr] unverified_expiry_hours`, at most
+    /// once a minute per instance (the intake calls it on every filing).
+    async fn expire_unverified_throttled(&self, now: i64) -> Result<(), CoreError> {
+        use std::sync::atomic::Ordering;
+        let last = self.last_expiry_sweep.load(Ordering::Relaxed);
+        if last != i64::MIN && now - last < 60 {
+            return Ok(());
+        }
+        self.last_expiry_sweep.store(now, Ordering::Relaxed);
+        self.dsr_expire_unverified().await.map(|_| ())
+    }
+
+    /// Moves every request still waiting for identity verification after
+    /// `[dsr] unverified_expiry_hours` to `expired` (terminal, never overdue), burning its
+    /// code, each move audited in the same transaction (actor `dsr:expiry`). Runs in batches
+    /// of 500; returns how many expired.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn dsr_expire_unverified(&self) -> Result<usize, CoreError> {
+        let now = self.now().unix_timestamp();
+        let cutoff = now - i64::from(self.policy().dsr().unverified_expiry_hours) * 3600;
+        let mut total = 0;
+        loop {
+            let mut tx = self.store.begin(now).await?;
+            let rows = tx.dsr_unverified_before(cutoff, 500).await?;
+            let n = rows.len();
+            for mut row in rows {
+                if state_of(&row)? != DsrState::IdentityUnverified {
+                    continue;
+                }
+                self.transition(
+                    &mut tx,
+                    &mut row,
+                    DsrState::Expired,
+                    EXPIRY_ACTOR,
+                    "expired",
+                    now,
+                )?;
+                tx.update_dsr(&row).await?;
+                tx.set_code_attempts(&row.id, 0, true).await?;
+                total += 1;
+            }
+            tx.commit().await?;
+            if n < 500 {
+                return Ok(total);
+            }
+        }
     }
 
     /// Whether another code may be sent for `subject`'s requests within 24 hours.
@@ -369,6 +537,7 @@ impl Vault {
         match state_of(&row)? {
             DsrState::IdentityUnverified | DsrState::Received => {}
             DsrState::Rejected => return Err(CoreError::Conflict("dsr_rejected")),
+            DsrState::Expired => return Err(CoreError::Conflict("dsr_expired")),
             _ => return Ok(self.dsr_view(&row, false, now)),
         }
         if code.len() != CODE_DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {

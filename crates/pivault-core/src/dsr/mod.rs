@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod intake;
+pub(crate) mod limits;
 mod queue;
 mod result;
 mod run;
@@ -148,8 +149,9 @@ pub struct CorrectionInput {
     pub record: Option<String>,
     /// Field name; defaults to the category key.
     pub name: Option<String>,
-    /// The corrected value.
-    pub value: Value,
+    /// The corrected value, as sent (unparsed JSON, so a number keeps every digit; stored
+    /// and replayed verbatim).
+    pub value: Box<crate::values::RawValue>,
 }
 
 /// One request created by [`Vault::dsr_create`]: its id and the requester's token (shown
@@ -328,7 +330,10 @@ impl Vault {
     pub(crate) fn dsr_view(&self, row: &DsrRow, staff: bool, now: i64) -> DsrView {
         let kind = row.kind.parse::<DsrKind>().ok();
         let due = row.extended_due_at.unwrap_or(row.due_at);
-        let open = !matches!(row.state.as_str(), "completed" | "rejected");
+        let open = !matches!(row.state.as_str(), "completed" | "rejected" | "expired");
+        // The deadline runs for a person who proved who they are (policy §7.2): a request
+        // waiting for verification is never overdue.
+        let clock_running = !matches!(row.state.as_str(), "received" | "identity_unverified");
         DsrView {
             id: row.id.clone(),
             kind: row.kind.clone(),
@@ -341,7 +346,7 @@ impl Vault {
             received_at: format_timestamp(row.received_at),
             due_at: format_timestamp(due),
             extended: row.extended_due_at.is_some(),
-            overdue: open && due < now,
+            overdue: open && clock_running && due < now,
             // The requester learns of a duplicate only once verified: before that, it would tell
             // whether the address has an account.
             duplicate_of: if staff
@@ -389,6 +394,10 @@ impl Vault {
         }
         row.state = to.as_str().to_string();
         row.updated_at = now;
+        if !matches!(to, DsrState::Received | DsrState::IdentityUnverified) {
+            // Only a request waiting for verification can have filings folded into it.
+            row.identity_digest = None;
+        }
         if to.is_terminal() {
             row.completed_at = Some(now);
         }

@@ -182,12 +182,18 @@ impl Vault {
         Ok(self.store.dsr_due_counts(now, near).await?)
     }
 
-    /// Logs a warning for each open request overdue or due within `near_due_days` (ids, kind
-    /// and state only); returns how many. Run periodically by the server.
+    /// Expires the requests never verified in time ([`Vault::dsr_expire_unverified`]), then
+    /// logs a warning for each request overdue or due within `near_due_days` (ids, kind and
+    /// state only); returns how many were warned about. Requests waiting for verification are
+    /// never overdue. Run periodically by the server.
     ///
     /// # Errors
     /// Store failure.
     pub async fn dsr_due_scan(&self) -> Result<usize, CoreError> {
+        let expired = self.dsr_expire_unverified().await?;
+        if expired > 0 {
+            tracing::info!(expired, "unverified data subject requests expired");
+        }
         let now = self.now().unix_timestamp();
         let near = now + i64::from(self.policy().dsr().near_due_days) * 86_400;
         let due = self

@@ -45,6 +45,8 @@ pub struct FileReport {
     pub rejected: u64,
     /// Rows already present (skipped).
     pub skipped: u64,
+    /// Optional fields missing from imported rows (kept; see `<file>.warnings.csv`).
+    pub warnings: u64,
     /// Wall time for this file.
     pub elapsed: Duration,
 }
@@ -61,6 +63,36 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
+    /// Rows rejected in all files.
+    #[must_use]
+    pub fn rejected(&self) -> u64 {
+        self.files.iter().map(|f| f.rejected).sum()
+    }
+
+    /// Optional fields missing from imported rows in all files.
+    #[must_use]
+    pub fn warnings(&self) -> u64 {
+        self.files.iter().map(|f| f.warnings).sum()
+    }
+
+    /// Where to look after the run, for the summary line: the rejects folder only when
+    /// something was rejected or kept with a warning (`; no rejects` otherwise).
+    #[must_use]
+    pub fn rejects_note(&self) -> String {
+        match (self.rejected(), self.warnings()) {
+            (0, 0) => "no rejects".to_string(),
+            (r, 0) => format!("{r} rejects in {}", self.rejects_dir.display()),
+            (0, w) => format!(
+                "no rejects; {w} missing optional fields (rows kept) in {}/*.warnings.csv",
+                self.rejects_dir.display()
+            ),
+            (r, w) => format!(
+                "{r} rejects and {w} missing optional fields (rows kept) in {}",
+                self.rejects_dir.display()
+            ),
+        }
+    }
+
     /// All rows read (imported + rejected + skipped).
     #[must_use]
     pub fn rows(&self) -> u64 {

@@ -4,8 +4,9 @@ use super::common::*;
 use super::reader::*;
 use crate::error::CoreError;
 use crate::values::parse_timestamp;
+use pivault_domain::consent::check_plausible;
 use pivault_store::ConsentRow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     const FILE: &str = "consent_events.csv";
@@ -56,6 +57,21 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
             .await?
             .into_iter()
             .collect();
+        // Birth dates of the subjects with a guardian's consent in this batch: a guardian
+        // consents only for a minor (PIPL Art. 31).
+        let mut births: HashMap<&str, Option<time::Date>> = HashMap::new();
+        for r in &rows {
+            if b.cols.get(r, "given_by").trim() != "guardian" {
+                continue;
+            }
+            if let Some(s) = subjects.get(b.cols.get(r, "account_id").trim()) {
+                if !births.contains_key(s.as_str()) {
+                    let f = ctx.vault.facts.cached(s, ctx.vault.now()).await?;
+                    births.insert(s.as_str(), f.birth_date);
+                }
+            }
+        }
+        let minor_age = policy.minor_age();
         let mut out = Vec::new();
         let mut audits = Vec::new();
         let mut seen = HashSet::new();
@@ -109,6 +125,15 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                     })?;
                 let at = parse_timestamp(c.get(r, "at"))
                     .map_err(|e| reject(l, "at", e.code, e.reason))?;
+                let birth = births.get(subject.as_str()).copied().flatten();
+                check_plausible(at, ctx.now, birth, given_by, minor_age).map_err(|e| {
+                    let col = if e.code == "guardian_for_adult" {
+                        "given_by"
+                    } else {
+                        "at"
+                    };
+                    reject(l, col, e.code, e.reason)
+                })?;
                 let method = c.get(r, "method").trim();
                 if method.is_empty() || method.len() > 32 {
                     return Err(reject(

@@ -41,6 +41,14 @@ impl Rejects {
             rows: Vec::new(),
         }
     }
+    /// The warnings of `file` (rows kept, with something missing): `<file>.warnings.csv`,
+    /// same columns as a reject file.
+    pub(crate) fn warnings(dir: &Path, file: &str) -> Self {
+        Self {
+            path: dir.join(format!("{file}.warnings.csv")),
+            rows: Vec::new(),
+        }
+    }
     #[allow(clippy::unnecessary_wraps)] // keeps call sites uniform with fallible writers
     pub(crate) fn write(&mut self, r: &Reject) -> Result<(), CoreError> {
         self.rows.push(Reject {

@@ -17,6 +17,9 @@ pub(crate) struct RecordRow {
     pub(crate) account: String,
     pub(crate) record: String,
     pub(crate) fields: Fields,
+    /// Optional columns the row lacked: the row is kept, and each is written to the file's
+    /// warnings (`<file>.warnings.csv`, line and column) and counted in the report.
+    pub(crate) missing: Vec<&'static str>,
 }
 
 /// One batch from a record file: parsed rows, rejects (malformed or invalid rows), and how
@@ -61,6 +64,7 @@ pub(crate) async fn drive_records(
     mut next_batch: impl FnMut() -> Result<RecordBatch, CoreError> + Send,
 ) -> Result<FileReport, CoreError> {
     let mut rej = Rejects::new(ctx.rejects_dir, file);
+    let mut warn = Rejects::warnings(ctx.rejects_dir, file);
     let mut rep = FileReport {
         file: file.into(),
         ..FileReport::default()
@@ -140,6 +144,15 @@ pub(crate) async fn drive_records(
                 &g.fields,
                 format!("source={file} line={} record={}", g.line, g.record),
             ));
+            for &col in &g.missing {
+                warn.write(&reject(
+                    g.line,
+                    col,
+                    "field_missing",
+                    "an optional field is missing; the row was kept without it",
+                ))?;
+                rep.warnings += 1;
+            }
             rep.imported += 1;
         }
         if !field_rows.is_empty() {
@@ -153,6 +166,7 @@ pub(crate) async fn drive_records(
         ctx.progress.advance(n);
     }
     rej.finish()?;
+    warn.finish()?;
     ctx.progress.finish();
     Ok(rep)
 }
@@ -227,6 +241,7 @@ pub(crate) async fn import_orders(ctx: &Ctx<'_>) -> Result<FileReport, CoreError
                 account,
                 record: format!("order:{id}"),
                 fields,
+                missing: Vec::new(),
             })
         },
     )
@@ -275,6 +290,7 @@ pub(crate) async fn import_faces(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
                         FieldValue::Timestamp(at),
                     ),
                 ],
+                missing: Vec::new(),
             })
         },
     )
@@ -352,6 +368,7 @@ pub(crate) async fn import_icp(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
                     ("user.icp.filing", "domain", FieldValue::Text(domain)),
                     ("user.icp.filing", "submitted_at", FieldValue::Timestamp(at)),
                 ],
+                missing: Vec::new(),
             })
         },
     )
@@ -361,6 +378,10 @@ pub(crate) async fn import_icp(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
 pub(crate) const TICKET_CATEGORY: &str = "user.support.ticket";
 
 /// One `tickets.jsonl` line: `{"ticket_id", "account_id", "created_at", "text", "spans"}`.
+///
+/// `ticket_id`, `account_id` and `text` are required. `created_at` is optional: a ticket
+/// without it (absent or `null`) is kept without a creation time, and the missing column is
+/// recorded as a warning; a `created_at` that is present but malformed is still a reject.
 ///
 /// The text is sealed whole (it is free text and may hold any PI); `created_at` goes in the
 /// same record and category, as a face template's `enrolled_at` and a filing's `submitted_at`
@@ -400,19 +421,28 @@ pub(crate) fn parse_ticket(l: u64, bytes: &[u8]) -> Result<RecordRow, Reject> {
     let account = AccountId::parse(string("account_id")?)
         .map(|a| a.as_str().to_string())
         .map_err(|e| reject(l, "account_id", e.code, e.reason))?;
-    let at = parse_timestamp(string("created_at")?)
-        .map_err(|e| reject(l, "created_at", e.code, e.reason))?;
+    let at = match o.get("created_at") {
+        None | Some(J::Null) => None,
+        Some(_) => Some(
+            parse_timestamp(string("created_at")?)
+                .map_err(|e| reject(l, "created_at", e.code, e.reason))?,
+        ),
+    };
     // The vault's own rule for a text value: a string, not blank, at most 64 KiB.
     let text = FieldValue::from_json(field("text")?, ValueType::Text)
         .map_err(|e| reject(l, "text", e.code, e.reason))?;
+    let mut fields = vec![(TICKET_CATEGORY, "text", text)];
+    let mut missing = Vec::new();
+    match at {
+        Some(at) => fields.push((TICKET_CATEGORY, "created_at", FieldValue::Timestamp(at))),
+        None => missing.push("created_at"),
+    }
     Ok(RecordRow {
         line: l,
         account,
         record: format!("ticket:{id}"),
-        fields: vec![
-            (TICKET_CATEGORY, "text", text),
-            (TICKET_CATEGORY, "created_at", FieldValue::Timestamp(at)),
-        ],
+        fields,
+        missing,
     })
 }
 

@@ -92,3 +92,27 @@ fn jsonl_lines_are_physical_lines_with_lf_or_crlf_endings() {
     let (lines, rejects) = b.next().unwrap();
     assert!(lines.is_empty() && rejects.is_empty());
 }
+
+#[test]
+fn a_ticket_without_created_at_is_kept_and_the_gap_recorded() {
+    // Issue 11 defect 10: a missing optional field is no reason to drop the row.
+    for line in [
+        GOOD.replace(r#""created_at": "2025-12-12T06:16:44Z", "#, ""),
+        GOOD.replace(r#""2025-12-12T06:16:44Z""#, "null"),
+    ] {
+        let r = parse_ticket(4, line.as_bytes()).ok().unwrap();
+        let names: Vec<&str> = r.fields.iter().map(|f| f.1).collect();
+        assert_eq!(names, ["text"]);
+        assert_eq!(r.missing, ["created_at"]);
+    }
+    assert!(parse_ticket(4, GOOD.as_bytes())
+        .ok()
+        .unwrap()
+        .missing
+        .is_empty());
+    // Present but malformed is still a reject.
+    assert_eq!(
+        code(&GOOD.replace(r#""2025-12-12T06:16:44Z""#, "12")),
+        "value_wrong_type"
+    );
+}

@@ -16,11 +16,20 @@ pub const API_KEY_EXPIRED: &str = "api_key_expired";
 /// Role for application services: create, put, read, look up, record consent.
 pub const ROLE_APP: &str = "app";
 
-/// Operator roles whose reads also pass the Cedar staff policy (§8.1): support, dpo, security.
-pub const STAFF_ROLES: [&str; 3] = ["support", "dpo", "security"];
+/// Operator roles whose reads also pass the Cedar staff policy (`policies/staff.cedar`,
+/// §8.1, PIPL Art. 51(3)): support, dpo, security, admin. A key holding one of them reads PI
+/// (with the `app` role) only as far as that policy allows.
+pub const STAFF_ROLES: [&str; 4] = ["support", "dpo", "security", "admin"];
 
-/// Role for the privacy office: everything, including erasure.
+/// Role for the privacy office: administers API keys, erasure, the DSR queue and reports. It
+/// is **not** a superset of the other roles: reading PI needs `app`, and then the staff
+/// policy's `admin` rules narrow what is seen (masked contact data for `service` only).
 pub const ROLE_ADMIN: &str = "admin";
+
+/// The operator CLI's role (the holder of the master key, on the vault's machine). It holds
+/// every role and is not narrowed by the staff policy; no API key can hold it
+/// ([`Vault::create_api_key`](crate::Vault::create_api_key) refuses it).
+pub const ROLE_OPERATOR: &str = "operator";
 
 /// An authenticated caller: an application service (API key) or the operator CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,18 +43,20 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// True if the principal has `role`; `admin` has every role.
+    /// True if the principal holds `role` explicitly (roles are not nested: `admin` does not
+    /// imply `app`). Only the CLI's [`ROLE_OPERATOR`] holds every role.
     #[must_use]
     pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role || r == ROLE_ADMIN)
+        self.roles.iter().any(|r| r == role || r == ROLE_OPERATOR)
     }
 
-    /// The operator CLI: admin, every purpose of the policy. Actor name `cli:<command>`.
+    /// The operator CLI: role `operator`, every purpose of the policy. Actor name
+    /// `cli:<command>`.
     #[must_use]
     pub fn operator(command: &str, policy: &Policy) -> Self {
         Self {
             name: format!("cli:{command}"),
-            roles: vec![ROLE_ADMIN.into()],
+            roles: vec![ROLE_OPERATOR.into()],
             purposes: policy.purposes().iter().map(|p| p.id.clone()).collect(),
         }
     }

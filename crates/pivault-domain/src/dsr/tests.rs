@@ -87,7 +87,8 @@ fn states_round_trip_through_their_names_and_serde() {
             "in_progress",
             "completed",
             "rejected",
-            "failed"
+            "failed",
+            "expired"
         ]
     );
     for state in DsrState::ALL {
@@ -102,12 +103,15 @@ fn states_round_trip_through_their_names_and_serde() {
 }
 
 #[test]
-fn only_completed_and_rejected_are_terminal() {
+fn only_completed_rejected_and_expired_are_terminal() {
     let terminal: Vec<DsrState> = DsrState::ALL
         .into_iter()
         .filter(|s| s.is_terminal())
         .collect();
-    assert_eq!(terminal, [DsrState::Completed, DsrState::Rejected]);
+    assert_eq!(
+        terminal,
+        [DsrState::Completed, DsrState::Rejected, DsrState::Expired]
+    );
 }
 
 #[test]
@@ -118,6 +122,7 @@ fn transitions_are_exactly_the_documented_table() {
         (Received, Rejected),
         (IdentityUnverified, Verified),
         (IdentityUnverified, Rejected),
+        (IdentityUnverified, Expired),
         (Verified, InProgress),
         (Verified, Rejected),
         (InProgress, Completed),

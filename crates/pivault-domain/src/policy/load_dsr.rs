@@ -16,6 +16,9 @@ pub(super) const DSR_FIELDS: &[&str] = &[
     "near_due_days",
     "code_ttl_seconds",
     "code_attempts",
+    "intake_per_address_per_minute",
+    "intake_per_identity_per_hour",
+    "unverified_expiry_hours",
 ];
 pub(super) const JURISDICTION_FIELDS: &[&str] = &[
     "key",
@@ -75,6 +78,21 @@ pub(super) fn read_dsr(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) -> Op
     let near = number("near_due_days", 0..366, defaults.near_due_days);
     let ttl = number("code_ttl_seconds", 60..3601, defaults.code_ttl_seconds);
     let attempts = number("code_attempts", 1..11, defaults.code_attempts);
+    let per_address = number(
+        "intake_per_address_per_minute",
+        1..10_001,
+        defaults.intake_per_address_per_minute,
+    );
+    let per_identity = number(
+        "intake_per_identity_per_hour",
+        1..1001,
+        defaults.intake_per_identity_per_hour,
+    );
+    let expiry = number(
+        "unverified_expiry_hours",
+        1..721,
+        defaults.unverified_expiry_hours,
+    );
     let default_span = default.as_ref().map(|d| d.span.clone());
     let default_key = ok.then(|| default.map_or(defaults.default_jurisdiction, |d| d.value));
     let settings = (|| {
@@ -84,6 +102,9 @@ pub(super) fn read_dsr(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) -> Op
             near_due_days: near?,
             code_ttl_seconds: ttl?,
             code_attempts: attempts?,
+            intake_per_address_per_minute: per_address?,
+            intake_per_identity_per_hour: per_identity?,
+            unverified_expiry_hours: expiry?,
         })
     })();
     Some(DsrConfig {

@@ -970,6 +970,17 @@ fn dsr_numbers_are_range_checked() {
         ("near_due_days = -1", 17, "between 0 and 365"),
         ("duplicate_window_days = 366", 25, "between 0 and 365"),
         (
+            "intake_per_address_per_minute = 0",
+            33,
+            "between 1 and 10000",
+        ),
+        (
+            "intake_per_identity_per_hour = 1001",
+            32,
+            "between 1 and 1000",
+        ),
+        ("unverified_expiry_hours = 0", 27, "between 1 and 720"),
+        (
             "code_attempts = \"3\"",
             17,
             "must be an integer, found string",
@@ -986,6 +997,27 @@ fn dsr_numbers_are_range_checked() {
     .unwrap();
     assert_eq!((p.dsr().code_attempts, p.dsr().code_ttl_seconds), (10, 60));
     assert_eq!(p.dsr().default_jurisdiction, "cn");
+    // issue 11: the intake's limits and the verification deadline, with their defaults
+    let d = p.dsr();
+    assert_eq!(
+        (
+            d.intake_per_address_per_minute,
+            d.intake_per_identity_per_hour,
+            d.unverified_expiry_hours
+        ),
+        (10, 5, 72)
+    );
+    let p = Policy::parse(&format!(
+        "{HEADER}\n[dsr]\nintake_per_address_per_minute = 100\nunverified_expiry_hours = 24\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            p.dsr().intake_per_address_per_minute,
+            p.dsr().unverified_expiry_hours
+        ),
+        (100, 24)
+    );
 }
 
 #[test]

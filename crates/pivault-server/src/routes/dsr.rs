@@ -1,7 +1,8 @@
 //! `/v1/dsr`: data subject requests (PIPL Art. 44–50; policy §VII, §XI).
 //!
 //! Two audiences:
-//! - the **requester** (the privacy center page acting for the person): files a request
+//! - the **requester** (the provider's privacy center, or any HTTP client, acting for the
+//!   person; pivault serves no page for it): files a request
 //!   without an API key, then proves identity with the one-time code and reads the status and
 //!   result with the request token returned at filing, sent as `X-Dsr-Token`;
 //! - the **privacy office** (API key with the `admin` or `dpo` role): lists the queue
@@ -65,11 +66,31 @@ pub struct CreatedOut {
     pub next: &'static str,
 }
 
+/// The TCP peer's address, when the server was started with connect info
+/// ([`crate::serve`]); the keyless intake is rate-limited per address. A proxy in front makes
+/// every client one address: put the limit there, or raise `[dsr]
+/// intake_per_address_per_minute`.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 async fn create(
     State(s): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<DsrInput>,
 ) -> Result<(StatusCode, Json<CreatedOut>), ApiError> {
-    let requests = s.vault.dsr_create(&body).await?;
+    let requests = s.vault.dsr_create_from(&body, client).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(CreatedOut {

@@ -32,8 +32,9 @@ pub struct FieldIn {
     /// Record (default `profile`).
     #[serde(default)]
     pub record: Option<String>,
-    /// Value, typed by the category.
-    pub value: Value,
+    /// Value, typed by the category: kept as sent (unparsed JSON) so that a number keeps
+    /// every digit (an amount is an exact decimal, never an `f64`).
+    pub value: Box<pivault_core::values::RawValue>,
 }
 
 impl From<FieldIn> for FieldInput {
@@ -59,7 +60,7 @@ pub struct FieldOut {
     /// Value type (`text`, `number`, …).
     #[serde(rename = "type")]
     pub ty: &'static str,
-    /// The value.
+    /// The value (a number is a JSON string holding the exact decimal).
     pub value: Value,
     /// For a field kept under retention: its release date, RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -55,6 +55,26 @@ pub(crate) async fn file(app: &TestApp, body: Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The code in the `n`th mail (1-based) for request `id`: a filing folded into an open request
+/// sends it a new code.
+async fn nth_mailed_code(app: &TestApp, id: &str, n: usize) -> String {
+    for _ in 0..100 {
+        let bodies: Vec<String> = app
+            .mail
+            .messages()
+            .iter()
+            .map(|m| m.text_body().unwrap_or_default())
+            .filter(|b| b.contains(&format!("Request: {id}")))
+            .collect();
+        if let Some(body) = bodies.get(n - 1) {
+            let at = body.find("code is ").expect("code sentence") + "code is ".len();
+            return body[at..].chars().take(6).collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no mail {n} for request {id}");
+}
+
 /// The code mailed for request `id`, read from the SMTP sink; also returns the envelope
 /// recipient.
 pub(crate) async fn mailed_code(app: &TestApp, id: &str) -> (String, String) {
@@ -438,9 +458,12 @@ async fn duplicate_is_linked_to_the_first_and_never_executed_twice(app: TestApp)
     // Someone files a deletion under the person's address and never verifies it: it must not
     // capture the person's own request as "its duplicate".
     let squat = file(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
+    // The person's own filing is folded into that open request (issue 11): the same id, a
+    // fresh token, and a fresh code (the second mail for it).
     let first = file(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
+    assert_eq!(first[0].0, squat[0].0);
     let (a, at) = first[0].clone();
-    let (code_a, _) = mailed_code(&app, &a).await;
+    let code_a = nth_mailed_code(&app, &a, 2).await;
     assert_eq!(verify(&app, &a, &at, &code_a).await.status(), 200);
     assert!(staff_view(&app, &a).await.get("duplicate_of").is_none());
     assert!(staff_view(&app, &squat[0].0)
@@ -589,9 +612,12 @@ async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps(
 
 async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend(app: TestApp) {
     let u = user("u100023");
-    let cn = file(&app, json!({ "kind": "access", "email": u["email"] })).await[0]
-        .0
-        .clone();
+    let (cn, cn_token) =
+        file(&app, json!({ "kind": "access", "email": u["email"] })).await[0].clone();
+    // The deadline runs for a verified requester only (issue 11: never-verified requests are
+    // not overdue; they expire).
+    let code = mailed_code(&app, &cn).await.0;
+    assert_eq!(verify(&app, &cn, &cn_token, &code).await.status(), 200);
     let eu = file(
         &app,
         json!({ "kind": "explanation", "email": u["email"], "jurisdiction": "eu" }),

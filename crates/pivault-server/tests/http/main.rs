@@ -14,6 +14,8 @@
 //!   cross-border transfer, the combination rule;
 //! - [`dsr`]: issue 5, data subject requests end to end;
 //! - [`metrics`]: issue 11, `/metrics` without PI, and a tampered field that fails alone.
+//! - [`defects`]: issue 11, the defects a new user found (lookup decisions, explicit roles,
+//!   exact amounts, DSR intake floods and expiry, implausible consents, import leniency).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -54,6 +56,7 @@ macro_rules! on_both_backends {
 
 mod api;
 mod decisions;
+mod defects;
 mod dsr;
 mod keys;
 mod metrics;
