@@ -35,11 +35,11 @@ pub mod values;
 mod vault;
 
 pub use audit_verify::AuditVerifyReport;
-pub use field_verify::FieldVerifyReport;
 pub use consents::ConsentInput;
 pub use erasure::{ErasureReceipt, RetainedCategory};
-pub use metrics::{Door, Metrics};
 pub use error::{CoreError, Denial};
+pub use field_verify::FieldVerifyReport;
+pub use metrics::{Door, Metrics};
 pub use pivault_store::{DsrFilter, StorageFault};
 pub use reads::{LookupResult, ReadResult};
 pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, STAFF_ROLES};
