@@ -1,12 +1,12 @@
 //! The one access path: decide, narrow by the staff policy, audit.
 
 use crate::error::{CoreError, Denial};
+use crate::metrics::Door;
 use crate::services::facts::LoadedFacts;
 use crate::services::sealer::Sealer;
 use crate::values::FieldValue;
-use crate::vault::Vault;
-use crate::metrics::Door;
 use crate::values::{FailedField, FIELD_INTEGRITY_FAILED};
+use crate::vault::Vault;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::STAFF_ROLES;

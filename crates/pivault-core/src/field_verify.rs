@@ -64,7 +64,11 @@ impl Vault {
             let Some(last) = page.last() else {
                 break;
             };
-            after = Some((last.subject_id.clone(), last.record.clone(), last.name.clone()));
+            after = Some((
+                last.subject_id.clone(),
+                last.record.clone(),
+                last.name.clone(),
+            ));
             let mut subjects: Vec<&str> = page.iter().map(|r| r.subject_id.as_str()).collect();
             subjects.dedup();
             // DEKs by (subject, key id); a key row that does not unwrap is left out, so its

@@ -38,13 +38,13 @@ mod vault;
 
 pub use api_keys::{ApiKeyInfo, Expiry, NewApiKey};
 pub use audit_verify::AuditVerifyReport;
-pub use field_verify::FieldVerifyReport;
 pub use consents::ConsentInput;
 pub use erasure::{ErasureReceipt, RetainedCategory};
-pub use metrics::{Door, Metrics};
-pub use lifecycle::NotReady;
 pub use error::{CoreError, Denial};
+pub use field_verify::FieldVerifyReport;
 pub use key_rotation::{KeyGenInfo, KeyJobProgress, KeyStatus};
+pub use lifecycle::NotReady;
+pub use metrics::{Door, Metrics};
 pub use pivault_store::{DsrFilter, StorageFault};
 pub use reads::{LookupResult, ReadResult};
 pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, ROLE_OPERATOR, STAFF_ROLES};

@@ -4,9 +4,9 @@
 use crate::decisions::DecisionInput;
 use crate::decisions::DecisionOutput;
 use crate::error::CoreError;
-use crate::vault::Vault;
 use crate::metrics::Door;
 use crate::values::FailedField;
+use crate::vault::Vault;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::ROLE_ADMIN;

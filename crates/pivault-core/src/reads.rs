@@ -2,10 +2,10 @@
 
 use crate::access::denial;
 use crate::error::CoreError;
-use crate::services::principals::Principals;
-use crate::vault::Vault;
 use crate::metrics::Door;
+use crate::services::principals::Principals;
 use crate::values::FailedField;
+use crate::vault::Vault;
 use crate::FieldOutput;
 use crate::Principal;
 use crate::ROLE_APP;

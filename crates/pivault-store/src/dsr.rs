@@ -267,10 +267,11 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn dsr_state_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT state, COUNT(*) AS n FROM dsr_requests GROUP BY state ORDER BY state")
-                .fetch_all(self.pool.get()?)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM dsr_requests GROUP BY state ORDER BY state",
+        )
+        .fetch_all(self.pool.get()?)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
             .collect()

@@ -96,7 +96,8 @@ pub async fn swap_ciphertexts(
         .fetch_one(pool)
         .await?
         .try_get("ciphertext")?;
-    let set = "UPDATE fields SET ciphertext = $1 WHERE subject_id = $2 AND record = $3 AND name = $4";
+    let set =
+        "UPDATE fields SET ciphertext = $1 WHERE subject_id = $2 AND record = $3 AND name = $4";
     for (c, (r, n)) in [(cb, a), (ca, b)] {
         sqlx::query(set)
             .bind(c)

@@ -38,11 +38,10 @@ async fn swapped_fields_fail_verification(url: &str, dir: &Path) {
         &["consent_events.csv", "orders.csv"],
     );
     let (u, d) = (url.to_string(), dir.to_path_buf());
-    let out = tokio::task::spawn_blocking(move || {
-        run(&d, &u, &["import", slice.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || run(&d, &u, &["import", slice.to_str().unwrap()]))
+            .await
+            .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let verify = |url: &str, dir: &Path| run(dir, url, &["audit", "verify", "--fields"]);
@@ -110,8 +109,14 @@ async fn swapped_fields_fail_verification(url: &str, dir: &Path) {
         err.contains(&format!("2 of {checked} checked failed authentication")),
         "{err}"
     );
-    assert!(err.contains(&format!("subject {subject} field profile/mobile")), "{err}");
-    assert!(err.contains(&format!("subject {subject} field profile/email")), "{err}");
+    assert!(
+        err.contains(&format!("subject {subject} field profile/mobile")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("subject {subject} field profile/email")),
+        "{err}"
+    );
     // the chain itself is still fine, and plain `audit verify` does not open fields
     assert!(text(&out.stdout).contains("audit chain ok"));
     let out = run(dir, url, &["audit", "verify"]);
@@ -127,9 +132,10 @@ async fn sqlite_audit_verify_fields_finds_swapped_ciphertexts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_audit_verify_fields_finds_swapped_ciphertexts() {
-    let Some(db) =
-        TestDatabase::for_test("field_integrity::postgres_audit_verify_fields_finds_swapped_ciphertexts")
-            .await
+    let Some(db) = TestDatabase::for_test(
+        "field_integrity::postgres_audit_verify_fields_finds_swapped_ciphertexts",
+    )
+    .await
     else {
         return;
     };

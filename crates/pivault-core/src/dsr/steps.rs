@@ -5,10 +5,10 @@ use crate::dsr::CorrectionInput;
 use crate::dsr::PARAMS_CATEGORY;
 use crate::dsr::RESULT_CATEGORY;
 use crate::error::CoreError;
+use crate::metrics::Door;
 use crate::services::facts::Facts;
 use crate::services::sealer::Sealer;
 use crate::values::format_timestamp;
-use crate::metrics::Door;
 use crate::values::{FailedField, FIELD_INTEGRITY_FAILED};
 use crate::vault::Vault;
 use crate::FieldInput;
@@ -89,14 +89,7 @@ impl Vault {
             })).collect::<Vec<_>>(),
         });
         self.seal_result(tx, row, subject, &dek, &pkg).await?;
-        for rec in self.integrity_failures(
-            actor,
-            subject,
-            Door::DsrPackage,
-            &failed,
-            now,
-            None,
-        ) {
+        for rec in self.integrity_failures(actor, subject, Door::DsrPackage, &failed, now, None) {
             tx.audit(rec);
         }
         Ok(

@@ -6,10 +6,10 @@
 //! in ONE transaction and then acknowledges each request. A request is answered only after its
 //! entry is committed, so the guarantee is unchanged: no decision without its audit entry.
 
+use crate::metrics::Metrics;
 use crate::CoreError;
 use pivault_domain::audit::AuditRecord;
 use pivault_store::{StorageFault, Store};
-use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
