@@ -10,6 +10,10 @@
 //!   (`+86 155-6317-0669`, `15563170669`) parse to equal values, so their blind
 //!   index entries are equal.
 //! - Normalisation is idempotent: parsing a canonical form returns it unchanged.
+//! - Every `parse` first folds its input to Unicode NFKC ([`crate::text::nfkc`]), so the
+//!   full-width digits and letters that Chinese input methods type (`１５５６３１７０６６９`)
+//!   parse to the ASCII identifier. Zero-width and bidi control characters survive
+//!   folding and are refused by each kind's character check.
 //! - Parsing never panics, on any input.
 //! - Nothing here leaks the value: [`InvalidValue`] carries only a stable code and
 //!   a fixed reason, and `Debug` of every newtype prints `<redacted>`. The value is
@@ -19,6 +23,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use time::{Date, Month};
+
+use crate::text::nfkc;
 
 /// Why a value was rejected.
 ///
@@ -124,7 +130,8 @@ fn mainland(national: &str) -> Result<Mobile, InvalidValue> {
 impl Mobile {
     /// Parses a phone number as people type it and normalises it to E.164.
     ///
-    /// Spaces, `-`, `.`, `(` and `)` are ignored. Accepted shapes (after that):
+    /// The input is folded to NFKC first (full-width `１５５…` is `155…`). Spaces, `-`, `.`,
+    /// `(` and `)` are ignored. Accepted shapes (after that):
     /// - `1[3-9]` + 9 digits: a mainland mobile, becomes `+86…`;
     /// - `+86`, `0086` or `86` + such 11 digits: the same number;
     /// - `+<country code><number>` or `00<country code><number>` (`00` is the
@@ -137,15 +144,21 @@ impl Mobile {
     ///     assert_eq!(Mobile::parse(raw).unwrap().e164(), "+8615563170669");
     /// }
     /// assert_eq!(Mobile::parse("+65 6123 4567").unwrap().e164(), "+6561234567");
+    /// assert_eq!(Mobile::parse("１５６９８６９４１１１").unwrap().e164(), "+8615698694111");
+    /// assert!(Mobile::parse("155\u{200B}63170669").is_err());
     /// ```
     ///
     /// # Errors
     /// [`InvalidValue`] with code `mobile_bad_characters` (anything but digits,
-    /// separators and one leading `+`), `mobile_too_short`, `mobile_too_long`, or
+    /// separators and one leading `+`, after NFKC: zero-width and bidi control characters
+    /// are refused here), `mobile_too_short`, `mobile_too_long`, or
     /// `mobile_bad_prefix` (a mainland number not starting with 13–19, or a country
     /// code starting with 0).
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let compact: String = raw.chars().filter(|&c| !is_phone_separator(c)).collect();
+        let compact: String = nfkc(raw)
+            .chars()
+            .filter(|&c| !is_phone_separator(c))
+            .collect();
         let (international, digits) = match compact.strip_prefix('+') {
             Some(rest) => (true, rest),
             None => match compact.strip_prefix("00") {
@@ -261,8 +274,8 @@ fn is_domain(s: &str) -> bool {
 }
 
 impl Email {
-    /// Parses an address: trims surrounding whitespace, lower-cases it, checks its
-    /// shape.
+    /// Parses an address: folds it to NFKC (full-width `ＭＦ＠…` is `MF@…`), trims
+    /// surrounding whitespace, lower-cases it, checks its shape.
     ///
     /// Shape: exactly one `@`; a non-empty dot-atom local part (RFC 5322 §3.2.3) of
     /// at most 64 octets; a domain of at least two DNS labels in ASCII (IDNs in
@@ -282,7 +295,8 @@ impl Email {
             "email_malformed",
             "an e-mail address is local-part@domain.tld in ASCII",
         );
-        let trimmed = raw.trim();
+        let folded = nfkc(raw);
+        let trimmed = folded.trim();
         if trimmed.len() > EMAIL_MAX {
             return Err(invalid(
                 "email_too_long",
@@ -362,8 +376,8 @@ const ID_CHECK: &[u8; 11] = b"10X98765432";
 const ID_MIN_YEAR: i32 = 1800;
 
 impl IdCardNumber {
-    /// Parses an 18-character ID-card number, trimming surrounding whitespace and
-    /// upper-casing a final `x`.
+    /// Parses an 18-character ID-card number, folding it to NFKC (full-width digits and
+    /// `Ｘ`), trimming surrounding whitespace and upper-casing a final `x`.
     ///
     /// Checks, in this order: length (GB 11643-1999 §4), characters (17 digits then
     /// a digit or `X`), the ISO 7064 MOD 11-2 check character (weights
@@ -382,7 +396,8 @@ impl IdCardNumber {
     /// [`InvalidValue`] with code `id_card_length`, `id_card_bad_characters`,
     /// `id_card_check_digit` or `id_card_birth_date`.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let trimmed = raw.trim();
+        let folded = nfkc(raw);
+        let trimmed = folded.trim();
         if trimmed.chars().count() != 18 {
             return Err(invalid(
                 "id_card_length",
@@ -468,13 +483,14 @@ string_newtype!(AccountId);
 const ACCOUNT_ID_MAX: usize = 64;
 
 impl AccountId {
-    /// Parses an account id, trimming surrounding whitespace.
+    /// Parses an account id, folding it to NFKC and trimming surrounding whitespace.
     ///
     /// # Errors
     /// [`InvalidValue`] with code `account_id_malformed` when empty, longer than 64
     /// characters, or holding anything but ASCII letters, digits, `_`, `.`, `-`.
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let trimmed = raw.trim();
+        let folded = nfkc(raw);
+        let trimmed = folded.trim();
         let ok = !trimmed.is_empty()
             && trimmed.len() <= ACCOUNT_ID_MAX
             && trimmed
@@ -540,7 +556,8 @@ impl IdentifierKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    /// Normalises `raw` to the canonical string fed to the blind index: E.164 for
+    /// Normalises `raw` to the canonical string fed to the blind index: NFKC first (so a
+    /// full-width spelling finds the ASCII one), then E.164 for
     /// mobiles, trimmed lower-case for e-mail, upper-case check character for ID
     /// cards, trimmed for account ids. Idempotent.
     ///

@@ -7,7 +7,8 @@
 //! data subject requests ([`dsr`]: kinds, states, steps, deadlines), the
 //! grounds of an erasure ([`erasure`]), the audit record model ([`audit`]),
 //! the [`clock`], the crate error ([`DomainError`]) and the service's error
-//! vocabulary ([`Code`]). Reading files, clocks and
+//! vocabulary ([`Code`]), and Unicode hygiene of typed input ([`text`]: NFKC, invisible
+//! characters). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
 pub mod audit;
@@ -20,6 +21,7 @@ pub mod erasure;
 pub mod error;
 pub mod identifiers;
 pub mod policy;
+pub mod text;
 
 pub use code::Code;
 pub use consent::ConsentMethod;

@@ -152,7 +152,10 @@ fn bad_mobiles_are_rejected_with_a_stable_code() {
         ("+1234567890123456", "mobile_too_long"),
         ("155-6317-066a", "mobile_bad_characters"),
         ("+86+15563170669", "mobile_bad_characters"),
-        ("１５５６３１７０６６９", "mobile_bad_characters"),
+        // Full-width digits fold to ASCII (issue 11 defect 4); the issue's own sample has only
+        // 10 digits, so it is refused for its length, no longer for its characters.
+        ("１５６９８６９４１１", "mobile_too_short"),
+        ("155\u{200B}63170669", "mobile_bad_characters"),
         ("155/6317/0669", "mobile_bad_characters"),
     ];
     for (raw, want) in cases {
@@ -230,7 +233,8 @@ fn bad_id_cards_are_rejected_with_a_stable_code() {
         ("110105194912310020X", "id_card_length"),
         ("11010519491231002Y", "id_card_bad_characters"),
         ("1101051949123100X2", "id_card_bad_characters"),
-        ("11010519491231002Ｘ", "id_card_bad_characters"),
+        ("11010519491231002\u{FF38}\u{200B}", "id_card_length"),
+        ("1101051949123100２Ｙ", "id_card_bad_characters"),
         ("110105194912310021", "id_card_check_digit"),
         ("11010519491231003X", "id_card_check_digit"),
         (&feb30, "id_card_birth_date"),
@@ -312,6 +316,116 @@ fn serde_json_like<T: serde::de::DeserializeOwned>(value: &str) -> T {
     toml::from_str::<Wrap<T>>(&format!("v = {value}"))
         .unwrap()
         .v
+}
+
+/// Full-width form (U+FF01..U+FF5E) of every printable ASCII character, as Chinese input
+/// methods type them; space becomes the ideographic space U+3000.
+fn full_width(ascii: &str) -> String {
+    ascii
+        .chars()
+        .map(|c| match c {
+            ' ' => '\u{3000}',
+            '!'..='~' => char::from_u32(u32::from(c) - 0x21 + 0xFF01).unwrap(),
+            other => other,
+        })
+        .collect()
+}
+
+#[test]
+fn full_width_identifiers_normalize_to_their_ascii_form() {
+    // Issue 11 defect 4: the input-method spelling of a mobile was refused.
+    assert_eq!(full_width("15698694111"), "１５６９８６９４１１１");
+    assert_eq!(
+        Mobile::parse("１５６９８６９４１１１").unwrap().e164(),
+        "+8615698694111"
+    );
+    assert_eq!(
+        Mobile::parse(&full_width("+86 155-6317-0669")).unwrap().e164(),
+        "+8615563170669"
+    );
+    assert_eq!(
+        IdCardNumber::parse(&full_width("11010519491231002x"))
+            .unwrap()
+            .as_str(),
+        "11010519491231002X"
+    );
+    assert_eq!(
+        Email::parse(&full_width("MingFan@Example.NET")).unwrap().as_str(),
+        "mingfan@example.net"
+    );
+    assert_eq!(
+        AccountId::parse(&full_width("u100000")).unwrap().as_str(),
+        "u100000"
+    );
+    for (kind, ascii) in [
+        (IdentifierKind::Mobile, "15563170669"),
+        (IdentifierKind::IdCard, "11010519491231002X"),
+        (IdentifierKind::Email, "mchang@example.net"),
+        (IdentifierKind::AccountId, "u100000"),
+    ] {
+        assert_eq!(
+            kind.normalize(&full_width(ascii)),
+            kind.normalize(ascii),
+            "{kind}"
+        );
+    }
+}
+
+/// Zero-width, bidi control and other invisible characters (issue 11 defect 4).
+const INVISIBLE: [char; 13] = [
+    '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}',
+    '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{00AD}', '\u{2060}', '\u{061C}',
+];
+
+#[test]
+fn zero_width_and_bidi_characters_are_still_refused() {
+    for c in INVISIBLE {
+        let u = u32::from(c);
+        for (kind, ascii, code) in [
+            (IdentifierKind::Mobile, "15563170669", "mobile_bad_characters"),
+            (IdentifierKind::IdCard, "11010519491231002X", "id_card_length"),
+            (IdentifierKind::Email, "mchang@example.net", "email_malformed"),
+            (IdentifierKind::AccountId, "u100000", "account_id_malformed"),
+        ] {
+            let inside = format!("{}{c}{}", &ascii[..3], &ascii[3..]);
+            let err = kind.normalize(&inside).unwrap_err();
+            assert_eq!(err.code, code, "{kind} U+{u:04X} inside");
+            assert!(kind.normalize(&format!("{c}{ascii}")).is_err(), "{kind} U+{u:04X} before");
+            assert!(kind.normalize(&format!("{ascii}{c}")).is_err(), "{kind} U+{u:04X} after");
+            assert!(kind.normalize(&c.to_string()).is_err(), "{kind} U+{u:04X} alone");
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_full_width_spelling_is_the_same_identifier(
+        second in 3u8..=9, rest in "[0-9]{9}",
+        local in "[a-zA-Z0-9]{1,12}", domain in "[a-z]{1,10}",
+    ) {
+        let mobile = format!("1{second}{rest}");
+        prop_assert_eq!(
+            IdentifierKind::Mobile.normalize(&full_width(&mobile)),
+            IdentifierKind::Mobile.normalize(&mobile)
+        );
+        let email = format!("{local}@{domain}.com");
+        prop_assert_eq!(
+            IdentifierKind::Email.normalize(&full_width(&email)),
+            IdentifierKind::Email.normalize(&email)
+        );
+    }
+
+    #[test]
+    fn normalisation_of_full_width_and_invisible_input_is_idempotent_and_never_panics(
+        raw in "[\u{FF01}-\u{FF5E}\u{3000}\u{200B}-\u{200F}\u{202A}-\u{202E}\u{FEFF}0-9a-z@.+ ]{0,30}"
+    ) {
+        for kind in IdentifierKind::ALL {
+            if let Ok(once) = kind.normalize(&raw) {
+                prop_assert!(once.is_ascii());
+                prop_assert_eq!(kind.normalize(&once), Ok(once.clone()));
+            }
+        }
+    }
 }
 
 proptest! {
