@@ -16,6 +16,7 @@
 //! - [`metrics`]: issue 11, `/metrics` without PI, and a tampered field that fails alone.
 //! - [`defects`]: issue 11, the defects a new user found (lookup decisions, explicit roles,
 //!   exact amounts, DSR intake floods and expiry, implausible consents, import leniency).
+//! - [`unicode`]: issue 11 defect 4, full-width identifiers, zero-width and bidi characters.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -60,3 +61,4 @@ mod defects;
 mod dsr;
 mod keys;
 mod metrics;
+mod unicode;
