@@ -87,7 +87,10 @@ pub struct DecisionOutput {
 
 pub(crate) fn text_ok(s: &str, max: usize) -> bool {
     let t = s.trim();
-    !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control)
+    // Blank also covers a text made only of zero-width or bidi characters (issue 11 defect 4).
+    !pivault_domain::text::is_blank(t)
+        && t.chars().count() <= max
+        && !t.chars().any(char::is_control)
 }
 
 pub(crate) fn slug_ok(s: &str) -> bool {

@@ -144,10 +144,12 @@ impl FieldValue {
                 if s.len() > MAX_VALUE_BYTES {
                     return Err(too_long());
                 }
-                if s.trim().is_empty() {
+                // A value that shows nothing (only white space, zero-width or bidi control
+                // characters: a name that is one U+200B) is empty (issue 11 defect 4).
+                if pivault_domain::text::is_blank(s) {
                     return Err(ValueError {
                         code: "value_empty",
-                        reason: "value is empty",
+                        reason: "value is empty or shows no visible character",
                     });
                 }
                 Ok(Self::Text(s.clone()))
@@ -293,6 +295,26 @@ mod tests {
             FieldValue::from_raw(&raw("\"陈鹏\""), ValueType::Text).unwrap(),
             FieldValue::Text("陈鹏".into())
         );
+    }
+
+    #[test]
+    fn a_text_that_shows_nothing_is_empty() {
+        // Issue 11 defect 4: a name that is one U+200B was accepted.
+        for blank in [
+            "\u{200B}",
+            " \u{FEFF}\u{200E} ",
+            "\u{202E}\u{2066}\u{00AD}",
+            "\u{3000}",
+        ] {
+            let v = serde_json::Value::String(blank.into());
+            assert_eq!(
+                FieldValue::from_json(&v, ValueType::Text).map_err(|e| e.code),
+                Err("value_empty")
+            );
+        }
+        // Joiners inside real text stay (emoji sequences, Persian names).
+        let v = serde_json::Value::String("陈\u{200D}鹏".into());
+        assert!(FieldValue::from_json(&v, ValueType::Text).is_ok());
     }
 
     #[test]

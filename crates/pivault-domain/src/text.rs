@@ -91,7 +91,10 @@ mod tests {
     fn full_width_forms_fold_to_ascii() {
         assert_eq!(nfkc("１５６９８６９４１１１"), "15698694111");
         assert_eq!(nfkc("ＭＦ＠Ｅｘａｍｐｌｅ．ｎｅｔ"), "MF@Example.net");
-        assert_eq!(nfkc("１１０１０５１９４９１２３１００２ｘ"), "11010519491231002x");
+        assert_eq!(
+            nfkc("１１０１０５１９４９１２３１００２ｘ"),
+            "11010519491231002x"
+        );
         assert_eq!(nfkc("＋８６\u{3000}１５５"), "+86 155");
     }
 
@@ -102,7 +105,11 @@ mod tests {
             '\u{202E}', '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{2060}',
         ] {
             assert!(is_invisible(c), "U+{:04X}", u32::from(c));
-            assert!(nfkc(&format!("1{c}2")).contains(c), "U+{:04X}", u32::from(c));
+            assert!(
+                nfkc(&format!("1{c}2")).contains(c),
+                "U+{:04X}",
+                u32::from(c)
+            );
         }
         for c in ['a', '陈', '１', ' ', '\u{3000}', '@'] {
             assert!(!is_invisible(c), "U+{:04X}", u32::from(c));

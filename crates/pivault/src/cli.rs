@@ -123,15 +123,31 @@ impl Global {
             }
         };
         put("database_url", "--database-url", &self.database_url);
-        put("database_url_file", "--database-url-file", &self.database_url_file);
+        put(
+            "database_url_file",
+            "--database-url-file",
+            &self.database_url_file,
+        );
         put("policy", "--policy", &self.policy);
         put("staff_policy", "--staff-policy", &self.staff_policy);
-        put("master_key_file", "--master-key-file", &self.master_key_file);
+        put(
+            "master_key_file",
+            "--master-key-file",
+            &self.master_key_file,
+        );
         put("suite", "--suite", &self.suite);
         put("smtp_url", "--smtp-url", &self.smtp_url);
         put("smtp_url_file", "--smtp-url-file", &self.smtp_url_file);
-        put("sms_webhook_url", "--sms-webhook-url", &self.sms_webhook_url);
-        put("sms_webhook_token", "--sms-webhook-token", &self.sms_webhook_token);
+        put(
+            "sms_webhook_url",
+            "--sms-webhook-url",
+            &self.sms_webhook_url,
+        );
+        put(
+            "sms_webhook_token",
+            "--sms-webhook-token",
+            &self.sms_webhook_token,
+        );
         put(
             "sms_webhook_token_file",
             "--sms-webhook-token-file",

@@ -78,10 +78,25 @@ struct Spec {
 /// Every setting, in `config show` order. A new setting is a row here, a field of [`FileConfig`]
 /// and of [`Config`], a line in `pivault.example.toml` (a test checks the file) and a flag.
 const SPECS: &[Spec] = &[
-    spec("database_url", Some("sqlite://./data/pivault.db"), true, Shown::UrlPassword),
+    spec(
+        "database_url",
+        Some("sqlite://./data/pivault.db"),
+        true,
+        Shown::UrlPassword,
+    ),
     spec("policy", Some("policies/default.toml"), false, Shown::Clear),
-    spec("staff_policy", Some("policies/staff.cedar"), false, Shown::Clear),
-    spec("master_key_file", Some("./data/master.key"), false, Shown::Clear),
+    spec(
+        "staff_policy",
+        Some("policies/staff.cedar"),
+        false,
+        Shown::Clear,
+    ),
+    spec(
+        "master_key_file",
+        Some("./data/master.key"),
+        false,
+        Shown::Clear,
+    ),
     spec("suite", Some("aes-256-gcm"), false, Shown::Clear),
     spec("bind", Some("127.0.0.1:8080"), false, Shown::Clear),
     spec("tls_cert", None, false, Shown::Clear),
@@ -468,7 +483,12 @@ fn map<T, U>(v: Sourced<T>, f: impl FnOnce(T) -> U) -> Sourced<U> {
     }
 }
 
-fn parse_u64(name: &str, v: Sourced<String>, min: u64, max: u64) -> Result<Sourced<u64>, ConfigError> {
+fn parse_u64(
+    name: &str,
+    v: Sourced<String>,
+    min: u64,
+    max: u64,
+) -> Result<Sourced<u64>, ConfigError> {
     match v.value.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(map(v, |_| n)),
         _ => bad(name, &v, &format!("not a whole number from {min} to {max}")),
@@ -521,7 +541,8 @@ impl Config {
             }
         }
         let mut take = |name: &str| v.remove(name);
-        let req = |o: Option<Sourced<String>>| o.ok_or_else(|| ConfigError("missing default".into()));
+        let req =
+            |o: Option<Sourced<String>>| o.ok_or_else(|| ConfigError("missing default".into()));
 
         let database_url = req(take("database_url"))?;
         let scheme_ok = ["sqlite://", "postgres://", "postgresql://"]
@@ -531,16 +552,24 @@ impl Config {
             return bad(
                 "database_url",
                 &database_url,
-                "use sqlite://PATH or postgres://USER@HOST/DB",
+                "unsupported database URL: use sqlite://PATH or postgres://USER@HOST/DB",
             );
         }
         let suite_raw = req(take("suite"))?;
         let Some(suite) = Suite::parse(&suite_raw.value) else {
-            return bad("suite", &suite_raw, "unknown suite: use aes-256-gcm or sm4-gcm");
+            return bad(
+                "suite",
+                &suite_raw,
+                "unknown suite: use aes-256-gcm or sm4-gcm",
+            );
         };
         let bind = req(take("bind"))?;
         if !valid_bind(bind.value.trim()) {
-            return bad("bind", &bind, "not HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8443)");
+            return bad(
+                "bind",
+                &bind,
+                "not HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8443)",
+            );
         }
         let log_format_raw = req(take("log_format"))?;
         let log_format = match log_format_raw.value.trim() {
@@ -694,11 +723,7 @@ pub fn redact_url_password(url: &str) -> String {
         if let Some(at) = url[start..authority_end].rfind('@') {
             let userinfo = &url[start..start + at];
             if let Some(colon) = userinfo.find(':') {
-                out = format!(
-                    "{}***{}",
-                    &url[..start + colon + 1],
-                    &url[start + at..]
-                );
+                out = format!("{}***{}", &url[..start + colon + 1], &url[start + at..]);
             }
         }
     }
@@ -738,7 +763,10 @@ mod tests {
             redact_url_password("postgres://u:hunter2@db/x?sslmode=require"),
             "postgres://u:***@db/x?sslmode=require"
         );
-        assert_eq!(redact_url_password("postgres://u@db/x"), "postgres://u@db/x");
+        assert_eq!(
+            redact_url_password("postgres://u@db/x"),
+            "postgres://u@db/x"
+        );
         assert_eq!(
             redact_url_password("https://h/send?token=abc&x=1"),
             "https://h/send?token=***&x=1"
@@ -760,7 +788,11 @@ mod tests {
         // A TOML file naming every setting (and each `_file` form) parses: the struct and the
         // table agree.
         for s in SPECS {
-            let v = if s.name.ends_with("_secs") { "1" } else { "\"x\"" };
+            let v = if s.name.ends_with("_secs") {
+                "1"
+            } else {
+                "\"x\""
+            };
             let t = format!("{} = {v}\n", s.name);
             toml::from_str::<FileConfig>(&t).unwrap_or_else(|e| panic!("{}: {e}", s.name));
             if s.file_form {

@@ -162,4 +162,3 @@ pub async fn run_dsr(ctx: &Ctx, cmd: DsrCmd) -> Result<i32> {
     }
     Ok(0)
 }
-

@@ -241,7 +241,10 @@ fn init_logging(cfg: &Config) {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let serve_args = match &cli.cmd {
-        Cmd::Serve { serve } | Cmd::Config { cmd: ConfigCmd::Show { serve } } => Some(serve),
+        Cmd::Serve { serve }
+        | Cmd::Config {
+            cmd: ConfigCmd::Show { serve },
+        } => Some(serve),
         _ => None,
     };
     let env = |k: &str| std::env::var(k).ok();

@@ -173,4 +173,3 @@ pub async fn open_vault(ctx: &Ctx) -> Result<Vault> {
     }
     Ok(vault)
 }
-

@@ -51,8 +51,14 @@ fn each_layer_overrides_the_one_before() {
     let d = dir.path();
     // defaults
     let s = show(d, &[], &[]);
-    assert!(s.starts_with("# pivault effective configuration; file: (none)"), "{s}");
-    assert_eq!(entry(&s, "bind"), ("127.0.0.1:8080".into(), "default".into()));
+    assert!(
+        s.starts_with("# pivault effective configuration; file: (none)"),
+        "{s}"
+    );
+    assert_eq!(
+        entry(&s, "bind"),
+        ("127.0.0.1:8080".into(), "default".into())
+    );
     assert_eq!(entry(&s, "dsr_scan_secs"), ("300".into(), "default".into()));
     assert_eq!(entry(&s, "log_format"), ("text".into(), "default".into()));
     assert!(s.contains("# tls_cert is not set"), "{s}");
@@ -65,9 +71,18 @@ fn each_layer_overrides_the_one_before() {
     .unwrap();
     let s = show(d, &[], &[]);
     assert!(s.contains("file: ./pivault.toml"), "{s}");
-    assert_eq!(entry(&s, "bind"), ("127.0.0.1:1001".into(), "./pivault.toml:2".into()));
-    assert_eq!(entry(&s, "log_format"), ("json".into(), "./pivault.toml:4".into()));
-    assert_eq!(entry(&s, "dsr_scan_secs"), ("7".into(), "./pivault.toml:5".into()));
+    assert_eq!(
+        entry(&s, "bind"),
+        ("127.0.0.1:1001".into(), "./pivault.toml:2".into())
+    );
+    assert_eq!(
+        entry(&s, "log_format"),
+        ("json".into(), "./pivault.toml:4".into())
+    );
+    assert_eq!(
+        entry(&s, "dsr_scan_secs"),
+        ("7".into(), "./pivault.toml:5".into())
+    );
     assert_eq!(entry(&s, "suite").1, "./pivault.toml:6");
     assert_eq!(entry(&s, "policy").1, "default");
 
@@ -77,29 +92,58 @@ fn each_layer_overrides_the_one_before() {
         ("PIVAULT_DSR_SCAN_SECS", "8"),
     ];
     let s = show(d, &env, &[]);
-    assert_eq!(entry(&s, "bind"), ("127.0.0.1:1002".into(), "env PIVAULT_BIND".into()));
-    assert_eq!(entry(&s, "dsr_scan_secs"), ("8".into(), "env PIVAULT_DSR_SCAN_SECS".into()));
+    assert_eq!(
+        entry(&s, "bind"),
+        ("127.0.0.1:1002".into(), "env PIVAULT_BIND".into())
+    );
+    assert_eq!(
+        entry(&s, "dsr_scan_secs"),
+        ("8".into(), "env PIVAULT_DSR_SCAN_SECS".into())
+    );
     assert_eq!(entry(&s, "log_format").1, "./pivault.toml:4");
 
     // flags over the environment
-    let s = show(d, &env, &["--bind", "127.0.0.1:1003", "--log-format", "text"]);
-    assert_eq!(entry(&s, "bind"), ("127.0.0.1:1003".into(), "flag --bind".into()));
-    assert_eq!(entry(&s, "log_format"), ("text".into(), "flag --log-format".into()));
+    let s = show(
+        d,
+        &env,
+        &["--bind", "127.0.0.1:1003", "--log-format", "text"],
+    );
+    assert_eq!(
+        entry(&s, "bind"),
+        ("127.0.0.1:1003".into(), "flag --bind".into())
+    );
+    assert_eq!(
+        entry(&s, "log_format"),
+        ("text".into(), "flag --log-format".into())
+    );
     assert_eq!(entry(&s, "dsr_scan_secs").1, "env PIVAULT_DSR_SCAN_SECS");
 
     // --config names another file, which replaces ./pivault.toml; PIVAULT_CONFIG too
     std::fs::write(d.join("other.toml"), "bind = \"127.0.0.1:1004\"\n").unwrap();
     let s = show(d, &[], &["--config", "other.toml"]);
-    assert_eq!(entry(&s, "bind"), ("127.0.0.1:1004".into(), "other.toml:1".into()));
+    assert_eq!(
+        entry(&s, "bind"),
+        ("127.0.0.1:1004".into(), "other.toml:1".into())
+    );
     assert_eq!(entry(&s, "log_format").1, "default");
     let s = show(d, &[("PIVAULT_CONFIG", "other.toml")], &[]);
     assert_eq!(entry(&s, "bind").1, "other.toml:1");
 
     // RUST_LOG still sets the log filter, below PIVAULT_LOG_LEVEL
     let s = show(d, &[("RUST_LOG", "debug")], &[]);
-    assert_eq!(entry(&s, "log_level"), ("debug".into(), "env RUST_LOG".into()));
-    let s = show(d, &[("RUST_LOG", "debug"), ("PIVAULT_LOG_LEVEL", "warn")], &[]);
-    assert_eq!(entry(&s, "log_level"), ("warn".into(), "env PIVAULT_LOG_LEVEL".into()));
+    assert_eq!(
+        entry(&s, "log_level"),
+        ("debug".into(), "env RUST_LOG".into())
+    );
+    let s = show(
+        d,
+        &[("RUST_LOG", "debug"), ("PIVAULT_LOG_LEVEL", "warn")],
+        &[],
+    );
+    assert_eq!(
+        entry(&s, "log_level"),
+        ("warn".into(), "env PIVAULT_LOG_LEVEL".into())
+    );
 }
 
 #[test]
@@ -112,7 +156,10 @@ fn unknown_keys_and_wrong_types_are_refused_with_file_line_col() {
     )
     .unwrap();
     let e = error_of(&pivault(d, &[], &["config", "show"]));
-    assert!(e.contains("./pivault.toml:3:3: unknown field `bnid`"), "{e}");
+    assert!(
+        e.contains("./pivault.toml:3:3: unknown field `bnid`"),
+        "{e}"
+    );
     // the refusal is the same for every command, before anything is opened
     let e = error_of(&pivault(d, &[], &["migrate"]));
     assert!(e.contains("./pivault.toml:3:3"), "{e}");
@@ -122,8 +169,15 @@ fn unknown_keys_and_wrong_types_are_refused_with_file_line_col() {
     let e = error_of(&pivault(d, &[], &["config", "show"]));
     assert!(e.contains("./pivault.toml:1:25:"), "{e}");
 
-    let e = error_of(&pivault(d, &[], &["--config", "missing.toml", "config", "show"]));
-    assert!(e.contains("config file missing.toml (named by flag --config)"), "{e}");
+    let e = error_of(&pivault(
+        d,
+        &[],
+        &["--config", "missing.toml", "config", "show"],
+    ));
+    assert!(
+        e.contains("config file missing.toml (named by flag --config)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -131,19 +185,53 @@ fn bad_values_name_their_source() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let e = error_of(&pivault(d, &[], &["config", "show", "--bind", "localhost"]));
-    assert!(e.contains("bind \"localhost\" (from flag --bind): not HOST:PORT"), "{e}");
-    let e = error_of(&pivault(d, &[("PIVAULT_SUITE", "rot13")], &["config", "show"]));
-    assert!(e.contains("suite \"rot13\" (from env PIVAULT_SUITE): unknown suite"), "{e}");
+    assert!(
+        e.contains("bind \"localhost\" (from flag --bind): not HOST:PORT"),
+        "{e}"
+    );
+    let e = error_of(&pivault(
+        d,
+        &[("PIVAULT_SUITE", "rot13")],
+        &["config", "show"],
+    ));
+    assert!(
+        e.contains("suite \"rot13\" (from env PIVAULT_SUITE): unknown suite"),
+        "{e}"
+    );
     std::fs::write(d.join("pivault.toml"), "\nlog_format = \"xml\"\n").unwrap();
     let e = error_of(&pivault(d, &[], &["config", "show"]));
-    assert!(e.contains("log_format \"xml\" (from ./pivault.toml:2): use text or json"), "{e}");
+    assert!(
+        e.contains("log_format \"xml\" (from ./pivault.toml:2): use text or json"),
+        "{e}"
+    );
     std::fs::remove_file(d.join("pivault.toml")).unwrap();
-    let e = error_of(&pivault(d, &[("PIVAULT_DATABASE_URL", "mysql://x")], &["config", "show"]));
-    assert!(e.contains("database_url (from env PIVAULT_DATABASE_URL)"), "{e}");
-    let e = error_of(&pivault(d, &[("PIVAULT_TLS_CERT", "c.pem")], &["config", "show"]));
-    assert!(e.contains("tls_cert is set (from env PIVAULT_TLS_CERT) but tls_key is not"), "{e}");
-    let e = error_of(&pivault(d, &[], &["config", "show", "--shutdown-timeout-secs", "-1"]));
-    assert!(e.contains("shutdown_timeout_secs \"-1\" (from flag --shutdown-timeout-secs)"), "{e}");
+    let e = error_of(&pivault(
+        d,
+        &[("PIVAULT_DATABASE_URL", "mysql://x")],
+        &["config", "show"],
+    ));
+    assert!(
+        e.contains("database_url (from env PIVAULT_DATABASE_URL)"),
+        "{e}"
+    );
+    let e = error_of(&pivault(
+        d,
+        &[("PIVAULT_TLS_CERT", "c.pem")],
+        &["config", "show"],
+    ));
+    assert!(
+        e.contains("tls_cert is set (from env PIVAULT_TLS_CERT) but tls_key is not"),
+        "{e}"
+    );
+    let e = error_of(&pivault(
+        d,
+        &[],
+        &["config", "show", "--shutdown-timeout-secs=-1"],
+    ));
+    assert!(
+        e.contains("shutdown_timeout_secs \"-1\" (from flag --shutdown-timeout-secs)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -197,24 +285,32 @@ fn secrets_come_from_files_and_are_never_shown() {
         entry(&s, "database_url").0,
         "postgres://pivault:***@db.example.com/pivault"
     );
-    assert_eq!(entry(&s, "sms_webhook_url").0, "https://sms.example.com/send");
+    assert_eq!(
+        entry(&s, "sms_webhook_url").0,
+        "https://sms.example.com/send"
+    );
 
     // a flag's _file form overrides the file's direct value
-    std::fs::write(
-        d.join("pivault.toml"),
-        format!("smtp_url = \"{smtp}\"\n"),
-    )
-    .unwrap();
+    std::fs::write(d.join("pivault.toml"), format!("smtp_url = \"{smtp}\"\n")).unwrap();
     let s = show(d, &[], &["--smtp-url-file", "smtp.secret"]);
-    assert_eq!(entry(&s, "smtp_url").1, "flag --smtp-url-file (read from smtp.secret)");
+    assert_eq!(
+        entry(&s, "smtp_url").1,
+        "flag --smtp-url-file (read from smtp.secret)"
+    );
     assert!(!s.contains("Sm7pS3cret"));
     let s = show(d, &[], &[]);
-    assert_eq!(entry(&s, "smtp_url"), ("<redacted>".into(), "./pivault.toml:1".into()));
+    assert_eq!(
+        entry(&s, "smtp_url"),
+        ("<redacted>".into(), "./pivault.toml:1".into())
+    );
 
     // an unreadable secret file, and a value set twice in one layer
     let e = error_of(&pivault(
         d,
-        &[("PIVAULT_SMS_WEBHOOK_TOKEN_FILE", "nope.secret"), ("PIVAULT_SMS_WEBHOOK_URL", "https://x/")],
+        &[
+            ("PIVAULT_SMS_WEBHOOK_TOKEN_FILE", "nope.secret"),
+            ("PIVAULT_SMS_WEBHOOK_URL", "https://x/"),
+        ],
         &["config", "show"],
     ));
     assert!(
@@ -223,7 +319,10 @@ fn secrets_come_from_files_and_are_never_shown() {
     );
     let e = error_of(&pivault(
         d,
-        &[("PIVAULT_SMTP_URL", smtp), ("PIVAULT_SMTP_URL_FILE", "smtp.secret")],
+        &[
+            ("PIVAULT_SMTP_URL", smtp),
+            ("PIVAULT_SMTP_URL_FILE", "smtp.secret"),
+        ],
         &["config", "show"],
     ));
     assert!(e.contains("smtp_url is set twice"), "{e}");
@@ -240,7 +339,10 @@ fn the_example_file_is_valid_and_names_every_key() {
     let s = show(d, &[], &["--config", example.to_str().unwrap()]);
     for l in s.lines().filter(|l| !l.starts_with('#')) {
         let src = l.split_once("  # ").unwrap().1;
-        assert!(src.contains("pivault.example.toml:"), "{l}: every default is written out");
+        assert!(
+            src.contains("pivault.example.toml:"),
+            "{l}: every default is written out"
+        );
     }
     // every setting `config show` knows appears in the file, set or commented out
     let keys: Vec<String> = s
@@ -256,24 +358,35 @@ fn the_example_file_is_valid_and_names_every_key() {
     assert!(keys.len() >= 15, "{keys:?}");
     for k in &keys {
         assert!(
-            text.lines().any(|l| l.starts_with(&format!("{k} = "))
-                || l.starts_with(&format!("# {k} = "))),
+            text.lines()
+                .any(|l| l.starts_with(&format!("{k} = ")) || l.starts_with(&format!("# {k} = "))),
             "{k} is missing from pivault.example.toml"
         );
     }
     // with every commented-out key switched on (secret paths pointing at real files, and the
     // direct forms replaced by their _file forms)
-    std::fs::write(d.join("secret"), "smtp://127.0.0.1:2525?from=a@example.com\n").unwrap();
+    std::fs::write(
+        d.join("secret"),
+        "smtp://127.0.0.1:2525?from=a@example.com\n",
+    )
+    .unwrap();
     let secret = d.join("secret").display().to_string();
+    std::fs::write(d.join("db_secret"), "sqlite://./data/from-secret-file.db\n").unwrap();
+    let db_secret = d.join("db_secret").display().to_string();
     let mut on = Vec::new();
     for l in text.lines() {
-        let uncommented = l
-            .strip_prefix("# ")
-            .filter(|r| r.split_once(" = ").is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        let uncommented = l.strip_prefix("# ").filter(|r| {
+            r.split_once(" = ")
+                .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        });
         let line = uncommented.unwrap_or(l);
         let key = line.split_once(" = ").map(|(k, _)| k.to_string());
         if let Some(k) = &key {
             if ["database_url", "smtp_url", "sms_webhook_token"].contains(&k.as_str()) {
+                continue;
+            }
+            if k == "database_url_file" {
+                on.push(format!("{k} = \"{db_secret}\""));
                 continue;
             }
             if k.ends_with("_file") && k != "master_key_file" {

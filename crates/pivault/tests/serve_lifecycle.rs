@@ -80,7 +80,10 @@ fn wait_exit(child: &mut Child, secs: u64) -> Option<i32> {
         if let Some(s) = child.try_wait().unwrap() {
             return s.code();
         }
-        assert!(Instant::now() < until, "pivault serve did not exit within {secs} s");
+        assert!(
+            Instant::now() < until,
+            "pivault serve did not exit within {secs} s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -127,7 +130,9 @@ async fn json_logs_carry_the_request_id_of_every_request() {
         .unwrap()
         .to_string();
     let r = http
-        .get(format!("{base}/v1/subjects/{subject}/fields?purpose=service"))
+        .get(format!(
+            "{base}/v1/subjects/{subject}/fields?purpose=service"
+        ))
         .bearer_auth(&key)
         .send()
         .await
@@ -142,7 +147,11 @@ async fn json_logs_carry_the_request_id_of_every_request() {
         .unwrap();
     assert_eq!(r.status(), 401);
     remember(&r);
-    let r = http.get(format!("{base}/no/such/route")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/no/such/route"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     remember(&r);
     assert_eq!(ids.len(), 5);
@@ -160,7 +169,10 @@ async fn json_logs_carry_the_request_id_of_every_request() {
         }
         let v: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-        assert!(v["timestamp"].is_string() && v["level"].is_string(), "{line}");
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
         let in_request = v["spans"]
             .as_array()
             .is_some_and(|s| s.iter().any(|s| s["name"] == "http"));
@@ -179,8 +191,8 @@ async fn json_logs_carry_the_request_id_of_every_request() {
 
 /// A self-signed certificate for `localhost` and 127.0.0.1: (cert PEM, key PEM).
 fn self_signed() -> (String, String) {
-    let c = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-        .unwrap();
+    let c =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     (c.cert.pem(), c.key_pair.serialize_pem())
 }
 
@@ -229,7 +241,11 @@ async fn tls_serves_https_and_bad_files_stop_startup() {
         .resolve("localhost", addr)
         .build()
         .unwrap();
-    assert!(untrusted.get(format!("{url}/healthz")).send().await.is_err());
+    assert!(untrusted
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .is_err());
     let plain = reqwest::Client::new()
         .get(format!("http://{addr}/healthz"))
         .send()
@@ -245,13 +261,29 @@ async fn tls_serves_https_and_bad_files_stop_startup() {
     for (cert, key, want) in [
         ("missing.pem", "key.pem", "TLS certificate missing.pem"),
         ("cert.pem", "missing.key", "TLS private key missing.key"),
-        ("junk.pem", "key.pem", "TLS certificate junk.pem: no PEM CERTIFICATE block"),
-        ("cert.pem", "other.key", "TLS certificate cert.pem with key other.key"),
+        (
+            "junk.pem",
+            "key.pem",
+            "TLS certificate junk.pem: no PEM CERTIFICATE block",
+        ),
+        (
+            "cert.pem",
+            "other.key",
+            "TLS certificate cert.pem with key other.key",
+        ),
     ] {
         let out = env
             .cmd()
             .current_dir(d)
-            .args(["serve", "--bind", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key])
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--tls-cert",
+                cert,
+                "--tls-key",
+                key,
+            ])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -299,11 +331,20 @@ async fn readyz_checks(env: &Env) {
             if ok { "true" } else { "false" }
         )
     };
-    sqlx::query(&set_success(false)).execute(&mut db).await.unwrap();
-    assert_eq!(readyz(&http, &base).await, (503, "migrations_pending".into()));
+    sqlx::query(&set_success(false))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        readyz(&http, &base).await,
+        (503, "migrations_pending".into())
+    );
     let r = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200, "liveness is not readiness");
-    sqlx::query(&set_success(true)).execute(&mut db).await.unwrap();
+    sqlx::query(&set_success(true))
+        .execute(&mut db)
+        .await
+        .unwrap();
     assert_eq!(readyz(&http, &base).await, (200, "ready".into()));
 
     // the database records another key's check value
@@ -339,7 +380,8 @@ async fn readyz_follows_the_database_sqlite() {
 
 #[tokio::test]
 async fn readyz_follows_the_database_postgres() {
-    let Some(mut env) = Env::postgres("serve_lifecycle::readyz_follows_the_database_postgres").await
+    let Some(mut env) =
+        Env::postgres("serve_lifecycle::readyz_follows_the_database_postgres").await
     else {
         return;
     };
@@ -513,12 +555,22 @@ async fn sigterm_drains(env: Env) {
     reader.join().unwrap();
     let log = log.lock().unwrap().join("\n");
     assert_eq!(code, Some(0), "serve did not exit 0:\n{log}");
-    assert!(log.contains("pivault stopped on SIGTERM: requests drained"), "{log}");
+    assert!(
+        log.contains("pivault stopped on SIGTERM: requests drained"),
+        "{log}"
+    );
 
     let seen = seen.lock().unwrap();
-    assert!(seen.other.is_empty(), "answers other than 2xx/503: {:?}", seen.other);
+    assert!(
+        seen.other.is_empty(),
+        "answers other than 2xx/503: {:?}",
+        seen.other
+    );
     assert!(seen.ok_after_signal > 0, "no request in flight was drained");
-    assert!(seen.transport_errors > 0, "new connections were still accepted");
+    assert!(
+        seen.transport_errors > 0,
+        "new connections were still accepted"
+    );
     eprintln!(
         "drain: {} subjects and {} consents acknowledged ({before} subjects before SIGTERM, {} \
          answers after it), {} connection errors, {} 503",
@@ -544,9 +596,17 @@ async fn sigterm_drains(env: Env) {
         .into_iter()
         .collect();
     drop(db);
-    let lost: Vec<_> = seen.subjects.iter().filter(|s| !subjects.contains(*s)).collect();
+    let lost: Vec<_> = seen
+        .subjects
+        .iter()
+        .filter(|s| !subjects.contains(*s))
+        .collect();
     assert!(lost.is_empty(), "acknowledged subjects lost: {lost:?}");
-    let lost: Vec<_> = seen.consents.iter().filter(|c| !consents.contains(*c)).collect();
+    let lost: Vec<_> = seen
+        .consents
+        .iter()
+        .filter(|c| !consents.contains(*c))
+        .collect();
     assert!(lost.is_empty(), "acknowledged consents lost: {lost:?}");
     // …and the audit chain holds, and agrees with the vault's contents
     let out = env.cmd().args(["audit", "verify"]).output().unwrap();

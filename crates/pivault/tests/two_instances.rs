@@ -100,7 +100,8 @@ impl Cluster {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let key = if method == reqwest::Method::DELETE {
+        // Roles are explicit (issue 11): erasure and key administration need the admin key.
+        let key = if method == reqwest::Method::DELETE || path.starts_with("/v1/keys") {
             &self.admin
         } else {
             &self.key

@@ -172,14 +172,25 @@ impl Vault {
     }
 
     /// Open requests per jurisdiction: overdue, and due within `near_due_days` (for the
-    /// metric).
+    /// metric). Every jurisdiction the policy declares has an entry (zeros when it has no
+    /// open request), so the gauge reads 0 rather than vanishing.
     ///
     /// # Errors
     /// Store failure.
     pub async fn dsr_due_counts(&self) -> Result<Vec<pivault_store::DueCount>, CoreError> {
         let now = self.now().unix_timestamp();
         let near = now + i64::from(self.policy().dsr().near_due_days) * 86_400;
-        Ok(self.store.dsr_due_counts(now, near).await?)
+        let mut counts = self.store.dsr_due_counts(now, near).await?;
+        for j in self.policy().jurisdictions() {
+            if !counts.iter().any(|c| c.jurisdiction == j.key) {
+                counts.push(pivault_store::DueCount {
+                    jurisdiction: j.key.clone(),
+                    overdue: 0,
+                    near_due: 0,
+                });
+            }
+        }
+        Ok(counts)
     }
 
     /// Expires the requests never verified in time ([`Vault::dsr_expire_unverified`]), then

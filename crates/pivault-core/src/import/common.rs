@@ -199,7 +199,8 @@ impl Ctx<'_> {
 
 pub(crate) fn text(v: &str) -> Option<FieldValue> {
     let t = v.trim();
-    (!t.is_empty()).then(|| FieldValue::Text(t.to_string()))
+    // A cell that shows nothing (white space, zero-width or bidi characters) is empty.
+    (!pivault_domain::text::is_blank(t)).then(|| FieldValue::Text(t.to_string()))
 }
 
 pub(crate) fn luhn_ok(digits: &str) -> bool {

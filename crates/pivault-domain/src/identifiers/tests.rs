@@ -340,7 +340,9 @@ fn full_width_identifiers_normalize_to_their_ascii_form() {
         "+8615698694111"
     );
     assert_eq!(
-        Mobile::parse(&full_width("+86 155-6317-0669")).unwrap().e164(),
+        Mobile::parse(&full_width("+86 155-6317-0669"))
+            .unwrap()
+            .e164(),
         "+8615563170669"
     );
     assert_eq!(
@@ -350,7 +352,9 @@ fn full_width_identifiers_normalize_to_their_ascii_form() {
         "11010519491231002X"
     );
     assert_eq!(
-        Email::parse(&full_width("MingFan@Example.NET")).unwrap().as_str(),
+        Email::parse(&full_width("MingFan@Example.NET"))
+            .unwrap()
+            .as_str(),
         "mingfan@example.net"
     );
     assert_eq!(
@@ -373,8 +377,8 @@ fn full_width_identifiers_normalize_to_their_ascii_form() {
 
 /// Zero-width, bidi control and other invisible characters (issue 11 defect 4).
 const INVISIBLE: [char; 13] = [
-    '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}',
-    '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{00AD}', '\u{2060}', '\u{061C}',
+    '\u{200B}', '\u{200C}', '\u{200D}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}',
+    '\u{2069}', '\u{FEFF}', '\u{00AD}', '\u{2060}', '\u{061C}',
 ];
 
 #[test]
@@ -382,17 +386,38 @@ fn zero_width_and_bidi_characters_are_still_refused() {
     for c in INVISIBLE {
         let u = u32::from(c);
         for (kind, ascii, code) in [
-            (IdentifierKind::Mobile, "15563170669", "mobile_bad_characters"),
-            (IdentifierKind::IdCard, "11010519491231002X", "id_card_length"),
-            (IdentifierKind::Email, "mchang@example.net", "email_malformed"),
+            (
+                IdentifierKind::Mobile,
+                "15563170669",
+                "mobile_bad_characters",
+            ),
+            (
+                IdentifierKind::IdCard,
+                "11010519491231002X",
+                "id_card_length",
+            ),
+            (
+                IdentifierKind::Email,
+                "mchang@example.net",
+                "email_malformed",
+            ),
             (IdentifierKind::AccountId, "u100000", "account_id_malformed"),
         ] {
             let inside = format!("{}{c}{}", &ascii[..3], &ascii[3..]);
             let err = kind.normalize(&inside).unwrap_err();
             assert_eq!(err.code, code, "{kind} U+{u:04X} inside");
-            assert!(kind.normalize(&format!("{c}{ascii}")).is_err(), "{kind} U+{u:04X} before");
-            assert!(kind.normalize(&format!("{ascii}{c}")).is_err(), "{kind} U+{u:04X} after");
-            assert!(kind.normalize(&c.to_string()).is_err(), "{kind} U+{u:04X} alone");
+            assert!(
+                kind.normalize(&format!("{c}{ascii}")).is_err(),
+                "{kind} U+{u:04X} before"
+            );
+            assert!(
+                kind.normalize(&format!("{ascii}{c}")).is_err(),
+                "{kind} U+{u:04X} after"
+            );
+            assert!(
+                kind.normalize(&c.to_string()).is_err(),
+                "{kind} U+{u:04X} alone"
+            );
         }
     }
 }

@@ -1010,22 +1010,44 @@ async fn bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons(a
     app.clock.advance(601);
     let r = verify(&app, &id, &token, &code2).await;
     assert!(r.text().await.unwrap().contains("code_expired"));
-    // per-person send limit: at most 10 codes a day, however many requests are filed
+    // a flood of identical filings for one person (issue 11 defect 6): folded into one open
+    // request (one id), then refused with 429 once the identity's hourly allowance is spent;
+    // at most the request's 5 sends reach the person
     let flood = user("u100310");
+    let mut accepted = std::collections::BTreeSet::new();
+    let mut limited = 0;
     for _ in 0..12 {
-        file(
-            &app,
-            json!({ "kind": "explanation", "email": flood["email"] }),
-        )
-        .await;
+        let r = app
+            .http
+            .post(format!("{}/v1/dsr", app.base))
+            .json(&json!({ "kind": "explanation", "email": flood["email"] }))
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            202 => {
+                let v: Value = r.json().await.unwrap();
+                accepted.insert(v["requests"][0]["id"].as_str().unwrap().to_string());
+            }
+            429 => {
+                assert!(r.headers().contains_key("retry-after"));
+                let body = r.text().await.unwrap();
+                assert!(body.contains("dsr_rate_limited"), "{body}");
+                assert!(!body.contains(flood["email"].trim()), "{body}");
+                limited += 1;
+            }
+            other => panic!("flood filing answered {other}"),
+        }
     }
+    assert_eq!(accepted.len(), 1, "identical filings fold into one request");
+    assert_eq!(limited, 7, "5 filings an hour per identity");
     let sent = app
         .mail
         .messages()
         .iter()
         .filter(|m| m.rcpt_to[0] == flood["email"].trim().to_lowercase())
         .count();
-    assert_eq!(sent, 10);
+    assert!((1..=5).contains(&sent), "{sent} codes sent");
     // no token: 401; wrong token: 403
     let r = app
         .http

@@ -310,10 +310,14 @@ async fn a_swapped_ciphertext_fails_only_its_field_everywhere(app: TestApp) {
             ("name".to_string(), "user.name".to_string())
         ]
     );
-    // neither value is released under another field (the two ciphertexts were swapped)
-    assert!(fields.iter().all(
-        |f| f["value"] != u["name"].as_str() && !f["value"].to_string().contains(&u["mobile"])
-    ));
+    // neither value is released under the other's place in the profile (the two ciphertexts
+    // were swapped; other records, e.g. an order's delivery contact, may hold the same values)
+    assert!(fields
+        .iter()
+        .filter(|f| f["record"] == "profile")
+        .all(
+            |f| f["value"] != u["name"].as_str() && !f["value"].to_string().contains(&u["mobile"])
+        ));
 
     // audited, one entry per failed field, without a value
     let recs = app.store.audit_for_subject(&s, 50).await.unwrap();

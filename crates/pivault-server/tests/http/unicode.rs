@@ -102,10 +102,26 @@ pub async fn zero_width_and_bidi_values_are_refused_without_echo(app: TestApp) {
     let s = app.subject_of(&users()[0]["account_id"]).await;
     let path = format!("/v1/subjects/{s}/fields");
     let cases = [
-        ("user.contact.mobile", "139\u{200B}00000072", "mobile_bad_characters"),
-        ("user.contact.mobile", "\u{202E}13900000072", "mobile_bad_characters"),
-        ("user.contact.email", "wide\u{200D}@example.com", "email_malformed"),
-        ("user.government_id.id_card", "\u{FEFF}11010519491231002X", "id_card_length"),
+        (
+            "user.contact.mobile",
+            "139\u{200B}00000072",
+            "mobile_bad_characters",
+        ),
+        (
+            "user.contact.mobile",
+            "\u{202E}13900000072",
+            "mobile_bad_characters",
+        ),
+        (
+            "user.contact.email",
+            "wide\u{200D}@example.com",
+            "email_malformed",
+        ),
+        (
+            "user.government_id.id_card",
+            "\u{FEFF}11010519491231002X",
+            "id_card_length",
+        ),
         ("user.name", "\u{200B}", "value_empty"),
         ("user.name", " \u{2066}\u{00AD}\u{2069} ", "value_empty"),
     ];
