@@ -635,9 +635,11 @@ impl Config {
     /// (a setting with no value is a comment), secrets redacted: `smtp_url` and
     /// `sms_webhook_token` are `"<redacted>"`, and a URL's password is `***`.
     pub fn show(&self) -> String {
+        /// A `config show` row: key, `(value, source)` if set, whether it is a secret.
+        type ShowRow<'a> = (&'a str, Option<(String, String)>, bool);
         let text = |s: &Sourced<String>| (s.value.clone(), s.origin());
         let path = |s: &Sourced<PathBuf>| (s.value.display().to_string(), s.origin());
-        let mut rows: Vec<(&str, Option<(String, String)>, bool)> = vec![
+        let mut rows: Vec<ShowRow<'_>> = vec![
             ("database_url", Some(text(&self.database_url)), false),
             ("policy", Some(path(&self.policy)), false),
             ("staff_policy", Some(path(&self.staff_policy)), false),

@@ -33,8 +33,7 @@ impl KeyWatch {
         });
         let weak = Arc::downgrade(&me);
         tokio::spawn(async move {
-            loop {
-                let Some(watch) = weak.upgrade() else { break };
+            while let Some(watch) = weak.upgrade() {
                 match store.keys_epoch().await {
                     Ok(e) => {
                         if e != watch.epoch.load(Ordering::SeqCst) {

@@ -413,7 +413,7 @@ pub async fn index_rotation_keeps_lookups_answering_before_during_and_after_the_
     let created = v["id"].as_str().unwrap().to_string();
     assert_eq!(
         lookup(&app, "email", "mid.rotation@example.com").await,
-        [created.clone()]
+        std::slice::from_ref(&created)
     );
 
     let mut steps = 0;

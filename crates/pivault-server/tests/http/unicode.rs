@@ -38,7 +38,7 @@ async fn lookup(app: &TestApp, by: &str, value: &str) -> Value {
 
 pub async fn a_full_width_mobile_is_the_ascii_mobile_for_create_and_lookup(app: TestApp) {
     // Created with full-width identifiers, found by their ASCII spelling.
-    assert_eq!(full_width("13900000071"), "１３９０００００７１");
+    assert_eq!(full_width("13900000071"), "１３９００００００７１");
     let body = json!({"purpose": "service", "fields": [
         {"category": "user.account.id", "value": "u999071"},
         {"category": "user.name", "value": "全角用户"},
