@@ -325,7 +325,7 @@ mod tests {
 }
 
 /// A record or field name, or a principal name: 1-128 characters of `A-Z a-z 0-9 _ . : -`.
-pub(crate) fn valid_name(s: &str) -> bool {
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && s.bytes()

@@ -71,102 +71,20 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                 }
             }
         }
-        let minor_age = policy.minor_age();
         let mut out = Vec::new();
         let mut audits = Vec::new();
         let mut seen = HashSet::new();
         for r in &rows {
             let c = &b.cols;
             let l = r.line;
-            let parsed = (|| {
-                let ev = c.get(r, "event_id").trim();
-                if ev.is_empty()
-                    || ev.len() > 64
-                    || !ev
-                        .bytes()
-                        .all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-')
-                {
-                    return Err(reject(
-                        l,
-                        "event_id",
-                        "event_id_malformed",
-                        "event id is 1-64 characters of A-Z a-z 0-9 _ -",
-                    ));
-                }
-                let subject = subjects.get(c.get(r, "account_id").trim()).ok_or_else(|| {
-                    reject(
-                        l,
-                        "account_id",
-                        "unknown_account",
-                        "no imported account has this account id",
-                    )
-                })?;
-                let purpose = policy.purpose(c.get(r, "purpose").trim()).ok_or_else(|| {
-                    reject(
-                        l,
-                        "purpose",
-                        "unknown_purpose",
-                        "purpose is not declared in the policy",
-                    )
-                })?;
-                let action =
-                    pivault_domain::consent::ConsentAction::parse(c.get(r, "action").trim())
-                        .ok_or_else(|| {
-                            reject(l, "action", "unknown_action", "action is grant or withdraw")
-                        })?;
-                let given_by = pivault_domain::consent::GivenBy::parse(c.get(r, "given_by").trim())
-                    .ok_or_else(|| {
-                        reject(
-                            l,
-                            "given_by",
-                            "unknown_given_by",
-                            "given_by is self or guardian",
-                        )
-                    })?;
-                let at = parse_timestamp(c.get(r, "at"))
-                    .map_err(|e| reject(l, "at", e.code, e.reason))?;
-                let birth = births.get(subject.as_str()).copied().flatten();
-                check_plausible(at, ctx.now, birth, given_by, minor_age).map_err(|e| {
-                    let col = if e.code == "guardian_for_adult" {
-                        "given_by"
-                    } else {
-                        "at"
-                    };
-                    reject(l, col, e.code, e.reason)
-                })?;
-                let method = c.get(r, "method").trim();
-                if method.is_empty() || method.len() > 32 {
-                    return Err(reject(
-                        l,
-                        "method",
-                        "method_malformed",
-                        "method is 1-32 characters",
-                    ));
-                }
-                let pv = c.get(r, "policy_version").trim();
-                if pv.is_empty() || pv.len() > 32 {
-                    return Err(reject(
-                        l,
-                        "policy_version",
-                        "policy_version_malformed",
-                        "policy version is 1-32 characters",
-                    ));
-                }
-                Ok(ConsentRow {
-                    seq: 0,
-                    event_ref: ev.to_string(),
-                    subject_id: subject.clone(),
-                    purpose: purpose.id.clone(),
-                    action: action.as_str().into(),
-                    at,
-                    given_by: given_by.as_str().into(),
-                    method: method.into(),
-                    separate: purpose.separate_consent,
-                    policy_version: pv.into(),
-                    recorded_at: ctx.now,
-                    recipient: None,
-                })
-            })();
+            let parsed = parse_consent(
+                c,
+                r,
+                policy,
+                |a| subjects.get(a).cloned(),
+                |s| births.get(s).copied().flatten(),
+                ctx.now,
+            );
             match parsed {
                 Err(e) => {
                     rej.write(&e)?;
@@ -209,4 +127,104 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
     rej.finish()?;
     ctx.progress.finish();
     Ok(rep)
+}
+
+/// Checks one `consent_events.csv` row as the importer does and builds its ledger row, with
+/// `recorded_at` = `now` (Unix seconds). `subject_of` maps an account id to its subject id
+/// (`None`: unknown account); `birth_of` gives a subject's birth date for the guardian check (PIPL Art. 31).
+///
+/// # Errors
+/// The row's [`Reject`] (column, stable code, fixed reason; never a value).
+pub(crate) fn parse_consent(
+    c: &Cols,
+    r: &Row,
+    policy: &pivault_domain::policy::Policy,
+    subject_of: impl Fn(&str) -> Option<String>,
+    birth_of: impl Fn(&str) -> Option<time::Date>,
+    now: i64,
+) -> Result<ConsentRow, Reject> {
+    let l = r.line;
+    let ev = c.get(r, "event_id").trim();
+    if ev.is_empty()
+        || ev.len() > 64
+        || !ev
+            .bytes()
+            .all(|x| x.is_ascii_alphanumeric() || x == b'_' || x == b'-')
+    {
+        return Err(reject(
+            l,
+            "event_id",
+            "event_id_malformed",
+            "event id is 1-64 characters of A-Z a-z 0-9 _ -",
+        ));
+    }
+    let subject = subject_of(c.get(r, "account_id").trim()).ok_or_else(|| {
+        reject(
+            l,
+            "account_id",
+            "unknown_account",
+            "no imported account has this account id",
+        )
+    })?;
+    let purpose = policy.purpose(c.get(r, "purpose").trim()).ok_or_else(|| {
+        reject(
+            l,
+            "purpose",
+            "unknown_purpose",
+            "purpose is not declared in the policy",
+        )
+    })?;
+    let action = pivault_domain::consent::ConsentAction::parse(c.get(r, "action").trim())
+        .ok_or_else(|| reject(l, "action", "unknown_action", "action is grant or withdraw"))?;
+    let given_by = pivault_domain::consent::GivenBy::parse(c.get(r, "given_by").trim())
+        .ok_or_else(|| {
+            reject(
+                l,
+                "given_by",
+                "unknown_given_by",
+                "given_by is self or guardian",
+            )
+        })?;
+    let at = parse_timestamp(c.get(r, "at")).map_err(|e| reject(l, "at", e.code, e.reason))?;
+    let birth = birth_of(subject.as_str());
+    check_plausible(at, now, birth, given_by, policy.minor_age()).map_err(|e| {
+        let col = if e.code == "guardian_for_adult" {
+            "given_by"
+        } else {
+            "at"
+        };
+        reject(l, col, e.code, e.reason)
+    })?;
+    let method = c.get(r, "method").trim();
+    if method.is_empty() || method.len() > 32 {
+        return Err(reject(
+            l,
+            "method",
+            "method_malformed",
+            "method is 1-32 characters",
+        ));
+    }
+    let pv = c.get(r, "policy_version").trim();
+    if pv.is_empty() || pv.len() > 32 {
+        return Err(reject(
+            l,
+            "policy_version",
+            "policy_version_malformed",
+            "policy version is 1-32 characters",
+        ));
+    }
+    Ok(ConsentRow {
+        seq: 0,
+        event_ref: ev.to_string(),
+        subject_id: subject,
+        purpose: purpose.id.clone(),
+        action: action.as_str().into(),
+        at,
+        given_by: given_by.as_str().into(),
+        method: method.into(),
+        separate: purpose.separate_consent,
+        policy_version: pv.into(),
+        recorded_at: now,
+        recipient: None,
+    })
 }

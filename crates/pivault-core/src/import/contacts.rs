@@ -65,48 +65,11 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
         for r in &rows {
             let c = &b.cols;
             let l = r.line;
-            let parsed = (|| {
-                let account = account_of(c, r)?;
-                let name = text(c.get(r, "contact_name")).ok_or_else(|| {
-                    reject(l, "contact_name", "value_empty", "contact name is empty")
-                })?;
-                let mobile = Mobile::parse(c.get(r, "mobile"))
-                    .map_err(|e| reject(l, "mobile", e.code, e.reason))?;
-                let email = Email::parse(c.get(r, "email"))
-                    .map_err(|e| reject(l, "email", e.code, e.reason))?;
-                let org = text(c.get(r, "customer_org")).ok_or_else(|| {
-                    reject(l, "customer_org", "value_empty", "organization is empty")
-                })?;
-                let FieldValue::Text(name_s) = &name else {
-                    unreachable_text()
-                };
-                let reference = contact_ref(&account, name_s, mobile.e164());
+            let parsed = parse_contact(c, r).map(|(reference, f)| {
                 let digest = keys.blind_index_current(REF_KIND, &reference);
                 let lookup = keys.blind_indexes(REF_KIND, &reference);
-                let mut f: Fields = vec![
-                    ("user.business_contact.name", "contact_name", name.clone()),
-                    (
-                        "user.business_contact.mobile",
-                        "mobile",
-                        FieldValue::Text(mobile.e164().into()),
-                    ),
-                    (
-                        "user.business_contact.email",
-                        "email",
-                        FieldValue::Text(email.as_str().into()),
-                    ),
-                    ("user.business_contact.organization", "customer_org", org),
-                    (
-                        "user.business_contact.organization",
-                        "customer_account_id",
-                        FieldValue::Text(account),
-                    ),
-                ];
-                if let Some(t) = text(c.get(r, "title")) {
-                    f.push(("user.business_contact.title", "title", t));
-                }
-                Ok((l, digest, lookup, f))
-            })();
+                (l, digest, lookup, f)
+            });
             match parsed {
                 Ok(g) => good.push(g),
                 Err(e) => {
@@ -174,4 +137,49 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
     rej.finish()?;
     ctx.progress.finish();
     Ok(rep)
+}
+
+/// Checks one `business_contacts.csv` row as the importer does; returns the contact's
+/// reference (the input of its blind index, see [`contact_ref`]) and its fields.
+///
+/// # Errors
+/// The row's [`Reject`] (column, stable code, fixed reason; never a value).
+pub(crate) fn parse_contact(c: &Cols, r: &Row) -> Result<(String, Fields), Reject> {
+    let l = r.line;
+    let account = account_of(c, r)?;
+    let name = text(c.get(r, "contact_name"))
+        .ok_or_else(|| reject(l, "contact_name", "value_empty", "contact name is empty"))?;
+    let mobile =
+        Mobile::parse(c.get(r, "mobile")).map_err(|e| reject(l, "mobile", e.code, e.reason))?;
+    let email =
+        Email::parse(c.get(r, "email")).map_err(|e| reject(l, "email", e.code, e.reason))?;
+    let org = text(c.get(r, "customer_org"))
+        .ok_or_else(|| reject(l, "customer_org", "value_empty", "organization is empty"))?;
+    let FieldValue::Text(name_s) = &name else {
+        unreachable_text()
+    };
+    let reference = contact_ref(&account, name_s, mobile.e164());
+    let mut f: Fields = vec![
+        ("user.business_contact.name", "contact_name", name.clone()),
+        (
+            "user.business_contact.mobile",
+            "mobile",
+            FieldValue::Text(mobile.e164().into()),
+        ),
+        (
+            "user.business_contact.email",
+            "email",
+            FieldValue::Text(email.as_str().into()),
+        ),
+        ("user.business_contact.organization", "customer_org", org),
+        (
+            "user.business_contact.organization",
+            "customer_account_id",
+            FieldValue::Text(account),
+        ),
+    ];
+    if let Some(t) = text(c.get(r, "title")) {
+        f.push(("user.business_contact.title", "title", t));
+    }
+    Ok((reference, f))
 }

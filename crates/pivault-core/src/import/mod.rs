@@ -11,12 +11,15 @@
 //!   index, consent events by event id, records (orders, filings, tickets) by record id, business
 //!   contacts by a blind index over (customer account, name, mobile).
 //! - Rows land in batches; each batch is one transaction with one audit entry per row.
+//! - Each row is checked by a pure function before any database work; [`parse_csv_row`] and
+//!   [`parse_jsonl_row`] expose them (the fuzz targets `import_csv_row`, `import_jsonl_row`).
 
 mod common;
 mod consents;
 pub(crate) mod contacts;
 mod reader;
 mod records;
+mod rows;
 #[cfg(test)]
 mod tests;
 mod users;
@@ -28,6 +31,7 @@ pub use common::{FileReport, ImportReport, NoProgress, Progress};
 use consents::*;
 use contacts::*;
 use records::*;
+pub use rows::{parse_csv_row, parse_jsonl_row, CsvFile, RowReject};
 use std::path::Path;
 use std::time::Instant;
 use users::*;

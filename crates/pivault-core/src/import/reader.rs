@@ -90,6 +90,17 @@ pub(crate) struct Row {
 pub(crate) struct Cols(HashMap<String, usize>);
 
 impl Cols {
+    /// The column index of each (trimmed) header name.
+    pub(crate) fn from_header(headers: &csv::StringRecord) -> Self {
+        Cols(
+            headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.trim().to_string(), i))
+                .collect(),
+        )
+    }
+
     pub(crate) fn get<'r>(&self, row: &'r Row, name: &str) -> &'r str {
         self.0.get(name).and_then(|&i| row.rec.get(i)).unwrap_or("")
     }
@@ -126,13 +137,7 @@ impl Batches {
                 )
             })?
             .clone();
-        let cols = Cols(
-            headers
-                .iter()
-                .enumerate()
-                .map(|(i, h)| (h.trim().to_string(), i))
-                .collect(),
-        );
+        let cols = Cols::from_header(&headers);
         for r in required {
             if !cols.0.contains_key(*r) {
                 return Err(CoreError::invalid(

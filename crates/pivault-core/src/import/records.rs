@@ -207,43 +207,7 @@ pub(crate) async fn import_orders(ctx: &Ctx<'_>) -> Result<FileReport, CoreError
             "user.transaction.invoice",
         ],
         "legal_obligation",
-        |c, r| {
-            let l = r.line;
-            let id = record_id(c.get(r, "order_id"), l, "order_id")?;
-            let account = account_of(c, r)?;
-            let product = text(c.get(r, "product"))
-                .ok_or_else(|| reject(l, "product", "value_empty", "product is empty"))?;
-            let amount = parse_decimal(c.get(r, "amount_cny"))
-                .map_err(|e| reject(l, "amount_cny", e.code, e.reason))?;
-            let paid = parse_timestamp(c.get(r, "paid_at"))
-                .map_err(|e| reject(l, "paid_at", e.code, e.reason))?;
-            let mut fields: Fields = vec![
-                ("user.transaction.order", "product", product),
-                (
-                    "user.transaction.amount",
-                    "amount_cny",
-                    FieldValue::Number(amount),
-                ),
-                (
-                    "user.transaction.paid_at",
-                    "paid_at",
-                    FieldValue::Timestamp(paid),
-                ),
-            ];
-            if let Some(v) = text(c.get(r, "invoice_title")) {
-                fields.push(("user.transaction.invoice", "invoice_title", v));
-            }
-            if let Some(v) = text(c.get(r, "invoice_tax_id")) {
-                fields.push(("user.transaction.invoice", "invoice_tax_id", v));
-            }
-            Ok(RecordRow {
-                line: l,
-                account,
-                record: format!("order:{id}"),
-                fields,
-                missing: Vec::new(),
-            })
-        },
+        parse_order,
     )
     .await
 }
@@ -255,44 +219,7 @@ pub(crate) async fn import_faces(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
         &["account_id", "enrolled_at", "template_f32x128_b64"],
         &["user.biometric.face"],
         "biometric_login",
-        |c, r| {
-            let l = r.line;
-            let account = account_of(c, r)?;
-            let at = parse_timestamp(c.get(r, "enrolled_at"))
-                .map_err(|e| reject(l, "enrolled_at", e.code, e.reason))?;
-            let t = base64::engine::general_purpose::STANDARD
-                .decode(c.get(r, "template_f32x128_b64").trim())
-                .map_err(|_| {
-                    reject(
-                        l,
-                        "template_f32x128_b64",
-                        "binary_malformed",
-                        "not standard base64",
-                    )
-                })?;
-            if t.len() != 512 {
-                return Err(reject(
-                    l,
-                    "template_f32x128_b64",
-                    "template_size",
-                    "a face template is 128 float32 values (512 bytes)",
-                ));
-            }
-            Ok(RecordRow {
-                line: l,
-                account,
-                record: "face".into(),
-                fields: vec![
-                    ("user.biometric.face", "template", FieldValue::Binary(t)),
-                    (
-                        "user.biometric.face",
-                        "enrolled_at",
-                        FieldValue::Timestamp(at),
-                    ),
-                ],
-                missing: Vec::new(),
-            })
-        },
+        parse_face,
     )
     .await
 }
@@ -318,59 +245,7 @@ pub(crate) async fn import_icp(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
             "user.contact.mobile",
         ],
         "icp_filing",
-        |c, r| {
-            let l = r.line;
-            let id = record_id(c.get(r, "filing_id"), l, "filing_id")?;
-            let account = account_of(c, r)?;
-            let entity = text(c.get(r, "entity_name"))
-                .ok_or_else(|| reject(l, "entity_name", "value_empty", "entity name is empty"))?;
-            let person = text(c.get(r, "person_in_charge")).ok_or_else(|| {
-                reject(
-                    l,
-                    "person_in_charge",
-                    "value_empty",
-                    "person in charge is empty",
-                )
-            })?;
-            let idc = IdCardNumber::parse(c.get(r, "person_id_card_number"))
-                .map_err(|e| reject(l, "person_id_card_number", e.code, e.reason))?;
-            let mobile = Mobile::parse(c.get(r, "person_mobile"))
-                .map_err(|e| reject(l, "person_mobile", e.code, e.reason))?;
-            let domain = c.get(r, "domain").trim().to_ascii_lowercase();
-            if domain.is_empty()
-                || domain.len() > 253
-                || !domain.contains('.')
-                || !domain
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-            {
-                return Err(reject(l, "domain", "domain_malformed", "not a domain name"));
-            }
-            let at = parse_timestamp(c.get(r, "submitted_at"))
-                .map_err(|e| reject(l, "submitted_at", e.code, e.reason))?;
-            Ok(RecordRow {
-                line: l,
-                account,
-                record: format!("icp:{id}"),
-                fields: vec![
-                    ("user.icp.filing", "entity_name", entity),
-                    ("user.name", "person_in_charge", person),
-                    (
-                        "user.government_id.id_card",
-                        "person_id_card_number",
-                        FieldValue::Text(idc.as_str().into()),
-                    ),
-                    (
-                        "user.contact.mobile",
-                        "person_mobile",
-                        FieldValue::Text(mobile.e164().into()),
-                    ),
-                    ("user.icp.filing", "domain", FieldValue::Text(domain)),
-                    ("user.icp.filing", "submitted_at", FieldValue::Timestamp(at)),
-                ],
-                missing: Vec::new(),
-            })
-        },
+        parse_icp,
     )
     .await
 }
@@ -465,4 +340,150 @@ pub(crate) async fn import_tickets(ctx: &Ctx<'_>) -> Result<FileReport, CoreErro
         Ok((good, bad, n))
     })
     .await
+}
+
+/// Checks one `orders.csv` row as the importer does and builds its record (the account id is
+/// not looked up here).
+///
+/// # Errors
+/// The row's [`Reject`] (column, stable code, fixed reason; never a value).
+pub(crate) fn parse_order(c: &Cols, r: &Row) -> Result<RecordRow, Reject> {
+    let l = r.line;
+    let id = record_id(c.get(r, "order_id"), l, "order_id")?;
+    let account = account_of(c, r)?;
+    let product = text(c.get(r, "product"))
+        .ok_or_else(|| reject(l, "product", "value_empty", "product is empty"))?;
+    let amount = parse_decimal(c.get(r, "amount_cny"))
+        .map_err(|e| reject(l, "amount_cny", e.code, e.reason))?;
+    let paid =
+        parse_timestamp(c.get(r, "paid_at")).map_err(|e| reject(l, "paid_at", e.code, e.reason))?;
+    let mut fields: Fields = vec![
+        ("user.transaction.order", "product", product),
+        (
+            "user.transaction.amount",
+            "amount_cny",
+            FieldValue::Number(amount),
+        ),
+        (
+            "user.transaction.paid_at",
+            "paid_at",
+            FieldValue::Timestamp(paid),
+        ),
+    ];
+    if let Some(v) = text(c.get(r, "invoice_title")) {
+        fields.push(("user.transaction.invoice", "invoice_title", v));
+    }
+    if let Some(v) = text(c.get(r, "invoice_tax_id")) {
+        fields.push(("user.transaction.invoice", "invoice_tax_id", v));
+    }
+    Ok(RecordRow {
+        line: l,
+        account,
+        record: format!("order:{id}"),
+        fields,
+        missing: Vec::new(),
+    })
+}
+
+/// Checks one `face_templates.csv` row as the importer does and builds its record (the account id is
+/// not looked up here).
+///
+/// # Errors
+/// The row's [`Reject`] (column, stable code, fixed reason; never a value).
+pub(crate) fn parse_face(c: &Cols, r: &Row) -> Result<RecordRow, Reject> {
+    let l = r.line;
+    let account = account_of(c, r)?;
+    let at = parse_timestamp(c.get(r, "enrolled_at"))
+        .map_err(|e| reject(l, "enrolled_at", e.code, e.reason))?;
+    let t = base64::engine::general_purpose::STANDARD
+        .decode(c.get(r, "template_f32x128_b64").trim())
+        .map_err(|_| {
+            reject(
+                l,
+                "template_f32x128_b64",
+                "binary_malformed",
+                "not standard base64",
+            )
+        })?;
+    if t.len() != 512 {
+        return Err(reject(
+            l,
+            "template_f32x128_b64",
+            "template_size",
+            "a face template is 128 float32 values (512 bytes)",
+        ));
+    }
+    Ok(RecordRow {
+        line: l,
+        account,
+        record: "face".into(),
+        fields: vec![
+            ("user.biometric.face", "template", FieldValue::Binary(t)),
+            (
+                "user.biometric.face",
+                "enrolled_at",
+                FieldValue::Timestamp(at),
+            ),
+        ],
+        missing: Vec::new(),
+    })
+}
+
+/// Checks one `icp_filings.csv` row as the importer does and builds its record (the account id is
+/// not looked up here).
+///
+/// # Errors
+/// The row's [`Reject`] (column, stable code, fixed reason; never a value).
+pub(crate) fn parse_icp(c: &Cols, r: &Row) -> Result<RecordRow, Reject> {
+    let l = r.line;
+    let id = record_id(c.get(r, "filing_id"), l, "filing_id")?;
+    let account = account_of(c, r)?;
+    let entity = text(c.get(r, "entity_name"))
+        .ok_or_else(|| reject(l, "entity_name", "value_empty", "entity name is empty"))?;
+    let person = text(c.get(r, "person_in_charge")).ok_or_else(|| {
+        reject(
+            l,
+            "person_in_charge",
+            "value_empty",
+            "person in charge is empty",
+        )
+    })?;
+    let idc = IdCardNumber::parse(c.get(r, "person_id_card_number"))
+        .map_err(|e| reject(l, "person_id_card_number", e.code, e.reason))?;
+    let mobile = Mobile::parse(c.get(r, "person_mobile"))
+        .map_err(|e| reject(l, "person_mobile", e.code, e.reason))?;
+    let domain = c.get(r, "domain").trim().to_ascii_lowercase();
+    if domain.is_empty()
+        || domain.len() > 253
+        || !domain.contains('.')
+        || !domain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(reject(l, "domain", "domain_malformed", "not a domain name"));
+    }
+    let at = parse_timestamp(c.get(r, "submitted_at"))
+        .map_err(|e| reject(l, "submitted_at", e.code, e.reason))?;
+    Ok(RecordRow {
+        line: l,
+        account,
+        record: format!("icp:{id}"),
+        fields: vec![
+            ("user.icp.filing", "entity_name", entity),
+            ("user.name", "person_in_charge", person),
+            (
+                "user.government_id.id_card",
+                "person_id_card_number",
+                FieldValue::Text(idc.as_str().into()),
+            ),
+            (
+                "user.contact.mobile",
+                "person_mobile",
+                FieldValue::Text(mobile.e164().into()),
+            ),
+            ("user.icp.filing", "domain", FieldValue::Text(domain)),
+            ("user.icp.filing", "submitted_at", FieldValue::Timestamp(at)),
+        ],
+        missing: Vec::new(),
+    })
 }
