@@ -48,6 +48,10 @@ codes! {
     InvalidQuery = ("invalid_query", 400, "A query parameter is unknown or malformed."),
     /// A read names no purpose (`?purpose=`).
     PurposeRequired = ("purpose_required", 400, "A read names no purpose (`?purpose=`)."),
+    /// A path segment is not valid percent-encoded UTF-8, or does not parse as its type.
+    InvalidPath = ("invalid_path", 400, "A path segment is not valid percent-encoded UTF-8, or does not parse as its type."),
+    /// The request line or a header could not be parsed (answered before routing).
+    BadRequest = ("bad_request", 400, "The request line or a header could not be parsed (answered before routing)."),
     /// The request body could not be read.
     BodyUnreadable = ("body_unreadable", 400, "The request body could not be read."),
     /// No valid API key was sent (`Authorization: Bearer <key>`).
@@ -160,10 +164,14 @@ codes! {
     SubjectErased = ("subject_erased", 409, "The subject was erased (also a decision reason)."),
     /// The body is larger than 1 MiB.
     BodyTooLarge = ("body_too_large", 413, "The body is larger than 1 MiB."),
+    /// The request target (path and query) is longer than the server accepts (8 KiB).
+    UriTooLong = ("uri_too_long", 414, "The request target (path and query) is longer than the server accepts (8 KiB)."),
     /// The body must be sent as `Content-Type: application/json`.
     UnsupportedMediaType = ("unsupported_media_type", 415, "The body must be sent as `Content-Type: application/json`."),
     /// The body does not match the schema (unknown or missing field, wrong type).
     InvalidBody = ("invalid_body", 422, "The body does not match the schema (unknown or missing field, wrong type)."),
+    /// A query parameter is out of range, empty or contradicts another (never clamped); `field` names it.
+    InvalidParameter = ("invalid_parameter", 422, "A query parameter is out of range, empty or contradicts another (never clamped); `field` names it."),
     /// `due_before` is not an RFC 3339 instant.
     DueBeforeMalformed = ("due_before_malformed", 422, "`due_before` is not an RFC 3339 instant."),
     /// The request state is not one of the known states.
@@ -302,6 +310,8 @@ codes! {
     NotADirectory = ("not_a_directory", 422, "The import path is not a directory."),
     /// Too many requests from this client address or naming this identity; retry after `Retry-After` seconds.
     DsrRateLimited = ("dsr_rate_limited", 429, "Too many requests from this client address or naming this identity; retry after `Retry-After` seconds."),
+    /// The request headers are larger than the server accepts (answered before routing).
+    HeadersTooLarge = ("headers_too_large", 431, "The request headers are larger than the server accepts (answered before routing)."),
     /// An internal error; the cause is logged under the request id.
     Internal = ("internal", 500, "An internal error; the cause is logged under the request id."),
     /// An injected fault (tests and drills) stopped the operation.
@@ -439,7 +449,19 @@ mod tests {
             assert!(
                 matches!(
                     c.status(),
-                    400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 503
+                    400 | 401
+                        | 403
+                        | 404
+                        | 405
+                        | 409
+                        | 413
+                        | 414
+                        | 415
+                        | 422
+                        | 429
+                        | 431
+                        | 500
+                        | 503
                 ),
                 "{s}"
             );

@@ -223,7 +223,7 @@ pub async fn log_errors(req: Request, next: Next) -> Response {
         .to_string();
     let mut resp = next.run(req).await;
     let Some(ErrorCause { code, cause }) = resp.extensions_mut().remove::<ErrorCause>() else {
-        return resp;
+        return json_or_passthrough(resp);
     };
     let status = resp.status();
     if !status.is_server_error() {
@@ -248,6 +248,52 @@ pub async fn log_errors(req: Request, next: Next) -> Response {
         return Response::from_parts(parts, axum::body::Body::from(body.to_string()));
     }
     resp
+}
+
+/// The code of an error answered by something other than an [`ApiError`] (an axum or
+/// tower rejection, or hyper's own answer to an unparsable request): chosen by status.
+#[must_use]
+pub fn code_for_status(status: StatusCode) -> Code {
+    match status.as_u16() {
+        400 => Code::BadRequest,
+        401 => Code::Unauthenticated,
+        404 => Code::RouteNotFound,
+        405 => Code::MethodNotAllowed,
+        413 => Code::BodyTooLarge,
+        414 => Code::UriTooLong,
+        415 => Code::UnsupportedMediaType,
+        422 => Code::InvalidBody,
+        431 => Code::HeadersTooLarge,
+        503 => Code::StorageUnavailable,
+        _ => Code::Internal,
+    }
+}
+
+/// The safety net under "every error is JSON": a 4xx/5xx that did not come from an
+/// [`ApiError`] (no [`ErrorCause`]) and is not already JSON is replaced by the JSON error of
+/// [`code_for_status`], with the same status. Its original body (which may quote input) is
+/// dropped; the replacement is logged at debug level (a route that should use an `Api*`
+/// extractor).
+fn json_or_passthrough(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let code = code_for_status(status);
+    tracing::debug!(
+        status = status.as_u16(),
+        code = code.as_str(),
+        "non-JSON error replaced"
+    );
+    let mut out = ApiError::new(code, code.description()).into_response();
+    *out.status_mut() = status;
+    out.extensions_mut().remove::<ErrorCause>();
+    out
 }
 
 #[cfg(test)]

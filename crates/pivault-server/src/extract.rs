@@ -57,6 +57,29 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// Path parameters. Unlike `axum::extract::Path`, whose rejection is a plain-text 400 quoting
+/// the segment, a segment that is not valid percent-encoded UTF-8 (or does not parse as `T`) is
+/// 400 `invalid_path` in the JSON error shape, without the segment.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(Self(t)),
+            // A route without the parameters its handler asks for: a programming error.
+            Err(PathRejection::MissingPathParams(e)) => Err(ApiError::internal(e)),
+            Err(_) => Err(ApiError::new(
+                Code::InvalidPath,
+                "a path segment is not valid percent-encoded UTF-8",
+            )),
+        }
+    }
+}
+
 /// The authenticated principal, from `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);

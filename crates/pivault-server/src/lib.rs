@@ -6,13 +6,16 @@
 //! handler becomes a 500 with a code, never a dropped connection; request ids are set on the
 //! way in and returned on the way out (`x-request-id`), and every log line written while a
 //! request is served carries it (the `http` span's `request_id` field). [`serve_with`] serves
-//! plain HTTP or TLS and drains on shutdown.
+//! plain HTTP or TLS and drains on shutdown. Every route is described in the OpenAPI document
+//! served at `GET /openapi.json` ([`openapi`]).
 
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod serve;
+pub mod transport;
 
 pub use serve::{load_tls, serve_with, Drained, ServeOptions};
 
@@ -32,6 +35,10 @@ use tower_http::trace::TraceLayer;
 
 /// Largest accepted request body: 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Longest accepted request target (path and query): 8 KiB. Longer is 414 `uri_too_long`
+/// (hyper itself answers targets over 65,534 bytes; see [`transport`]).
+pub const MAX_URI_BYTES: usize = 8 << 10;
 
 /// Shared state of the handlers.
 #[derive(Clone, Debug)]
@@ -60,6 +67,14 @@ async fn reject_oversized(
         return error::ApiError::new(Code::BodyTooLarge, "the body is larger than 1 MiB")
             .into_response();
     }
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return error::ApiError::new(
+            Code::UriTooLong,
+            "the request target (path and query) is longer than 8 KiB",
+        )
+        .into_response();
+    }
     next.run(req).await
 }
 
@@ -67,10 +82,8 @@ async fn reject_oversized(
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let http_metrics = Arc::new(metrics::HttpMetrics::default());
-    Router::new()
-        .nest("/v1", routes::v1())
-        .merge(routes::health::routes())
-        .route("/metrics", axum::routing::get(metrics::metrics))
+    let (routes, _) = openapi::api().split_for_parts();
+    routes
         .fallback(|| async { error::ApiError::new(Code::RouteNotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(Code::MethodNotAllowed, "method not allowed on this route")

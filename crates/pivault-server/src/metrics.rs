@@ -136,6 +136,10 @@ struct StateLabels {
 ///
 /// # Errors
 /// A store failure reading the gauges (503 for a storage fault, else 500).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition (version 0.0.4)",
+        content_type = "text/plain", body = String)),
+    security(()))]
 pub async fn metrics(
     State(s): State<AppState>,
     Extension(http): Extension<Arc<HttpMetrics>>,

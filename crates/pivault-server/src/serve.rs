@@ -8,6 +8,7 @@
 //! `axum::extract::ConnectInfo<SocketAddr>` (the peer address), as
 //! `into_make_service_with_connect_info` would give.
 
+use crate::transport::JsonParseErrorsIo;
 use crate::{router, AppState};
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -153,7 +154,10 @@ pub async fn serve_with(
                 .header_read_timeout(HEADER_READ_TIMEOUT);
             let result = match acceptor {
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
+                    let conn = builder.serve_connection_with_upgrades(
+                        TokioIo::new(JsonParseErrorsIo::new(tcp)),
+                        svc,
+                    );
                     watcher.watch(conn).await
                 }
                 Some(acceptor) => {
@@ -169,7 +173,10 @@ pub async fn serve_with(
                                 return;
                             }
                         };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+                    let conn = builder.serve_connection_with_upgrades(
+                        TokioIo::new(JsonParseErrorsIo::new(tls)),
+                        svc,
+                    );
                     watcher.watch(conn).await
                 }
             };

@@ -2,26 +2,25 @@
 //! consents in force).
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, RequestId};
+use crate::extract::{ApiJson, ApiPath, Auth, RequestId};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use pivault_core::values::{format_timestamp, parse_timestamp};
 use pivault_core::{ConsentInput, CoreError};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The consent routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/subjects/{id}/consents",
-        post(record_consent).get(list_consents),
-    )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(record_consent, list_consents))
 }
 
 /// `POST /v1/subjects/{id}/consents` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentIn {
     /// Purpose id.
@@ -49,7 +48,7 @@ pub struct ConsentIn {
 }
 
 /// `POST /v1/subjects/{id}/consents` answer (201): the recorded event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RecordedOut {
     /// Idempotency id.
     pub event_ref: String,
@@ -70,7 +69,7 @@ pub struct RecordedOut {
 }
 
 /// One event of the consent ledger.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventOut {
     /// Ledger sequence number.
     pub seq: i64,
@@ -95,7 +94,7 @@ pub struct EventOut {
 }
 
 /// A consent in force.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ActiveOut {
     /// Purpose id (with `@recipient` for a recipient's consent).
     pub purpose: String,
@@ -110,7 +109,7 @@ pub struct ActiveOut {
 }
 
 /// `GET /v1/subjects/{id}/consents` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConsentsOut {
     /// The ledger.
     pub events: Vec<EventOut>,
@@ -118,11 +117,20 @@ pub struct ConsentsOut {
     pub active: Vec<ActiveOut>,
 }
 
+/// Records a consent event (grant or withdraw) in the subject's ledger.
+#[utoipa::path(post, path = "/subjects/{id}/consents", tag = "consents",
+    params(("id" = String, Path, description = "Subject id")),
+    request_body = ConsentIn,
+    responses(
+        (status = 201, description = "The event was recorded", body = RecordedOut),
+        (status = 409, description = "The subject was erased, or the `event_ref` was recorded differently"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn record_consent(
     State(s): State<AppState>,
     Auth(p): Auth,
     RequestId(rid): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConsentIn>,
 ) -> Result<(StatusCode, Json<RecordedOut>), ApiError> {
     let at = match body.at.as_deref() {
@@ -162,10 +170,18 @@ async fn record_consent(
     ))
 }
 
+/// The consent ledger of a subject and the consents in force.
+#[utoipa::path(get, path = "/subjects/{id}/consents", tag = "consents",
+    params(("id" = String, Path, description = "Subject id")),
+    responses(
+        (status = 200, description = "The ledger and the consents in force", body = ConsentsOut),
+        (status = 409, description = "The subject was erased"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_consents(
     State(s): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ConsentsOut>, ApiError> {
     let (rows, active) = s.vault.consents(&p, &id).await?;
     Ok(Json(ConsentsOut {

@@ -4,27 +4,28 @@
 use super::fields::FieldOut;
 use super::WithheldOut;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, RequestId};
+use crate::extract::{ApiJson, ApiPath, Auth, RequestId};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use pivault_core::decisions::{DecisionInput, DecisionOutput, ExceptionInput};
 use pivault_core::values::format_timestamp;
 use pivault_core::CoreError;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The decision and disclosure routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/decisions", post(decisions)).route(
-        "/subjects/{id}/disclosures",
-        post(provide).get(list_disclosures),
-    )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(decisions))
+        .routes(routes!(provide, list_disclosures))
 }
 
 /// A claimed exception on the wire.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExceptionIn {
     /// One of the six kinds of policy §5.4.
@@ -38,7 +39,7 @@ pub struct ExceptionIn {
 }
 
 /// `POST /v1/decisions` body (and, without `subject_id`, `POST /v1/subjects/{id}/disclosures`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionIn {
     /// `collect|use|share|transfer|disclose|cross_border_transfer`.
@@ -81,7 +82,7 @@ impl DecisionIn {
 }
 
 /// A decision on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DecisionOut {
     /// The subject.
     pub subject_id: String,
@@ -143,6 +144,16 @@ impl From<DecisionOutput> for DecisionOut {
     }
 }
 
+/// Asks for a decision without acting on it (audited; nothing is released).
+#[utoipa::path(post, path = "/decisions", tag = "decisions",
+    request_body = DecisionIn,
+    responses(
+        (status = 200, description = "The decision, allowed or not", body = DecisionOut),
+        (status = 403, description = "The key may not act for this purpose"),
+        (status = 404, description = "No such subject"),
+        (status = 409, description = "The subject was erased"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn decisions(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -168,7 +179,7 @@ async fn decisions(
 }
 
 /// `POST /v1/subjects/{id}/disclosures` answer (201).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProvidedOut {
     /// The disclosure ledger entry.
     pub disclosure_id: String,
@@ -181,11 +192,21 @@ pub struct ProvidedOut {
     pub failed: Vec<super::FailedOut>,
 }
 
+/// Acts on an outbound decision: decides, records the disclosure and releases the fields.
+#[utoipa::path(post, path = "/subjects/{id}/disclosures", tag = "decisions",
+    params(("id" = String, Path, description = "Subject id")),
+    request_body = DecisionIn,
+    responses(
+        (status = 201, description = "The disclosure was recorded; the released fields", body = ProvidedOut),
+        (status = 403, description = "The decision denied the disclosure (`reason`, `article`, `clause`)"),
+        (status = 409, description = "The subject was erased"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn provide(
     State(s): State<AppState>,
     Auth(p): Auth,
     RequestId(rid): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DecisionIn>,
 ) -> Result<(StatusCode, Json<ProvidedOut>), ApiError> {
     if body.subject_id.as_deref().is_some_and(|x| x != id) {
@@ -212,7 +233,7 @@ async fn provide(
 }
 
 /// One entry of the disclosure ledger.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DisclosureOut {
     /// Entry id.
     pub id: String,
@@ -241,7 +262,7 @@ pub struct DisclosureOut {
 }
 
 /// `GET /v1/subjects/{id}/disclosures` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DisclosuresOut {
     /// The subject.
     pub subject_id: String,
@@ -251,10 +272,17 @@ pub struct DisclosuresOut {
     pub disclosures: Vec<DisclosureOut>,
 }
 
+/// The disclosure ledger of a subject.
+#[utoipa::path(get, path = "/subjects/{id}/disclosures", tag = "decisions",
+    params(("id" = String, Path, description = "Subject id")),
+    responses(
+        (status = 200, description = "The ledger", body = DisclosuresOut),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list_disclosures(
     State(s): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DisclosuresOut>, ApiError> {
     let rows = s.vault.disclosures_of(&p, &id).await?;
     Ok(Json(DisclosuresOut {

@@ -11,34 +11,38 @@
 
 use super::bad_query;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth};
+use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::AppState;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use base64::Engine as _;
 use pivault_core::dsr::{CodeSender, CreatedDsr, DsrInput, DsrView, ResultFormat, SendFuture};
 use pivault_core::values::parse_timestamp;
 use pivault_core::DsrFilter;
 use pivault_domain::Code;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use super::dsr_schema::{CorrectionDoc, CreatedDsrDoc, DsrInputDoc, DsrViewDoc, RejectionDoc};
 
 /// The `/v1/dsr` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/dsr", post(create).get(list))
-        .route("/dsr/receipt-key", get(receipt_key))
-        .route("/dsr/{id}", get(show))
-        .route("/dsr/{id}/verify", post(verify))
-        .route("/dsr/{id}/code", post(resend))
-        .route("/dsr/{id}/result", get(result))
-        .route("/dsr/{id}/approve", post(approve))
-        .route("/dsr/{id}/reject", post(reject))
-        .route("/dsr/{id}/run", post(run))
-        .route("/dsr/{id}/extend", post(extend))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(receipt_key))
+        .routes(routes!(show))
+        .routes(routes!(verify))
+        .routes(routes!(resend))
+        .routes(routes!(result))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(run))
+        .routes(routes!(extend))
 }
 
 /// The requester's token, from `X-Dsr-Token`.
@@ -58,9 +62,10 @@ fn require_token(h: &HeaderMap) -> Result<&str, ApiError> {
 }
 
 /// `POST /v1/dsr` answer (202): one request per account under the identity.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedOut {
     /// The requests, with their tokens (shown once).
+    #[schema(value_type = Vec<CreatedDsrDoc>)]
     pub requests: Vec<CreatedDsr>,
     /// What to do next.
     pub next: &'static str,
@@ -85,6 +90,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// Files a data subject request (no key: the requester acts for themselves). A code goes to
+/// each matching account's address; an identity that matches nobody gets the same answer.
+#[utoipa::path(post, path = "/dsr", tag = "dsr",
+    request_body = DsrInputDoc,
+    responses((status = 202, description = "Filed; verify with the code", body = CreatedOut),
+        (status = 429, description = "Too many filings from this address or naming this identity; retry after `Retry-After` seconds")),
+    security(()))]
 async fn create(
     State(s): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -101,7 +113,8 @@ async fn create(
 }
 
 /// `GET /v1/dsr` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only this state.
@@ -112,19 +125,26 @@ pub struct ListQuery {
     pub subject_id: Option<String>,
     /// Open requests due before this RFC 3339 instant (overdue and near-due queue).
     pub due_before: Option<String>,
-    /// Page size, 1..=1000 (default 100).
+    /// Page size, 1..=1000 (default 100); anything else is 422 `invalid_parameter`.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
 /// `GET /v1/dsr` answer: the queue, oldest due first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ListOut {
     /// Requests in the page.
     pub count: usize,
     /// The requests.
+    #[schema(value_type = Vec<DsrViewDoc>)]
     pub requests: Vec<DsrView>,
 }
 
+/// The queue (admin, dpo), oldest due first.
+#[utoipa::path(get, path = "/dsr", tag = "dsr",
+    params(ListQuery),
+    responses((status = 200, description = "The page of the queue", body = ListOut)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -147,12 +167,28 @@ async fn list(
         st.parse::<pivault_domain::dsr::DsrState>()
             .map_err(|_| ApiError::new(Code::DsrStateUnknown, "unknown state"))?;
     }
+    // An unknown kind would match nothing and answer an empty queue.
+    if let Some(k) = &q.kind {
+        k.parse::<pivault_domain::dsr::DsrKind>()
+            .map_err(|_| ApiError::new(Code::DsrKindUnknown, "unknown kind"))?;
+    }
+    // Refused, never clamped: `limit=-5` once answered one row.
+    let limit = match q.limit {
+        None => 100,
+        Some(n @ 1..=1000) => n,
+        Some(_) => {
+            return Err(super::invalid_parameter(
+                "limit",
+                "limit is a page size from 1 to 1000",
+            ))
+        }
+    };
     let f = DsrFilter {
         state: q.state,
         kind: q.kind,
         subject_id: q.subject_id,
         due_before,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        limit,
     };
     let requests = s.vault.dsr_list(&p, &f).await?;
     Ok(Json(ListOut {
@@ -162,7 +198,7 @@ async fn list(
 }
 
 /// `GET /v1/dsr/receipt-key` answer: the key that signs deletion receipts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReceiptKeyOut {
     /// `Ed25519`.
     pub algorithm: &'static str,
@@ -174,6 +210,10 @@ pub struct ReceiptKeyOut {
     pub rule: &'static str,
 }
 
+/// The public key that signs deletion receipts (no key needed).
+#[utoipa::path(get, path = "/dsr/receipt-key", tag = "dsr",
+    responses((status = 200, description = "The key", body = ReceiptKeyOut)),
+    security(()))]
 async fn receipt_key(State(s): State<AppState>) -> Json<ReceiptKeyOut> {
     let key = s.vault.receipt_key();
     Json(ReceiptKeyOut {
@@ -198,9 +238,14 @@ async fn caller(parts: &mut Parts, s: &AppState) -> Result<Caller, ApiError> {
     Ok(Caller::Staff(p))
 }
 
+/// A request: to staff (admin, dpo) with its subject, to the requester by token without.
+#[utoipa::path(get, path = "/dsr/{id}", tag = "dsr",
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, description = "The request", body = DsrViewDoc)),
+    security(("bearer" = []), ("api_key" = []), ("dsr_token" = [])))]
 async fn show(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     req: axum::extract::Request,
 ) -> Result<Json<DsrView>, ApiError> {
     let (mut parts, _) = req.into_parts();
@@ -212,16 +257,25 @@ async fn show(
 }
 
 /// `POST /v1/dsr/{id}/verify` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     /// The 6-digit code.
     pub code: String,
 }
 
+/// Proves the requester's identity with the one-time code.
+#[utoipa::path(post, path = "/dsr/{id}/verify", tag = "dsr",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = VerifyBody,
+    responses(
+        (status = 200, description = "Verified", body = DsrViewDoc),
+        (status = 409, description = "The request is not waiting for a code"),
+    ),
+    security(("dsr_token" = [])))]
 async fn verify(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<VerifyBody>,
 ) -> Result<Json<DsrView>, ApiError> {
@@ -229,9 +283,17 @@ async fn verify(
     Ok(Json(s.vault.dsr_verify(&id, t, &body.code).await?))
 }
 
+/// Sends a new one-time code.
+#[utoipa::path(post, path = "/dsr/{id}/code", tag = "dsr",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 202, description = "A new code was sent", body = DsrViewDoc),
+        (status = 409, description = "No more codes, or the request is not waiting for one"),
+    ),
+    security(("dsr_token" = [])))]
 async fn resend(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<(StatusCode, Json<DsrView>), ApiError> {
     let t = require_token(&headers)?;
@@ -242,16 +304,26 @@ async fn resend(
 }
 
 /// `GET /v1/dsr/{id}/result` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ResultQuery {
     /// `json` (default) or `csv`.
     pub format: Option<String>,
 }
 
+/// The result of a completed request: the package (access, copy) or the receipt.
+#[utoipa::path(get, path = "/dsr/{id}/result", tag = "dsr",
+    params(("id" = String, Path, description = "Request id"), ResultQuery),
+    responses(
+        (status = 200, description = "The result, as JSON or CSV",
+            content((Object = "application/json"), (String = "text/csv"))),
+        (status = 409, description = "No result (yet, or any more)"),
+    ),
+    security(("bearer" = []), ("api_key" = []), ("dsr_token" = [])))]
 async fn result(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     q: Result<Query<ResultQuery>, axum::extract::rejection::QueryRejection>,
     req: axum::extract::Request,
 ) -> Result<Response, ApiError> {
@@ -282,7 +354,8 @@ async fn result(
 }
 
 /// `POST /v1/dsr/{id}/approve` query.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveQuery {
     /// Run the request right after approving it.
@@ -290,10 +363,18 @@ pub struct ApproveQuery {
     pub run: bool,
 }
 
+/// Approves a verified request (admin, dpo); `?run=true` runs it too.
+#[utoipa::path(post, path = "/dsr/{id}/approve", tag = "dsr",
+    params(("id" = String, Path, description = "Request id"), ApproveQuery),
+    responses(
+        (status = 200, description = "Approved (and run)", body = DsrViewDoc),
+        (status = 409, description = "The request is not verified, or is closed"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn approve(
     State(s): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     q: Result<Query<ApproveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DsrView>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
@@ -305,34 +386,59 @@ async fn approve(
 }
 
 /// `POST /v1/dsr/{id}/reject` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectBody {
     /// A code from the rejection reasons (PIPL Art. 50).
     pub reason: String,
 }
 
+/// Rejects a request with a PIPL Art. 50 reason (admin, dpo).
+#[utoipa::path(post, path = "/dsr/{id}/reject", tag = "dsr",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = RejectBody,
+    responses(
+        (status = 200, description = "Rejected", body = DsrViewDoc),
+        (status = 409, description = "The request can no longer be rejected"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn reject(
     State(s): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<Json<DsrView>, ApiError> {
     Ok(Json(s.vault.dsr_reject(&p, &id, &body.reason).await?))
 }
 
+/// Runs (or resumes) an approved request (admin, dpo).
+#[utoipa::path(post, path = "/dsr/{id}/run", tag = "dsr",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "The request after its run", body = DsrViewDoc),
+        (status = 409, description = "The request is not approved, or is closed"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn run(
     State(s): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DsrView>, ApiError> {
     Ok(Json(s.vault.dsr_run(&p, &id).await?))
 }
 
+/// Extends a request's deadline where its jurisdiction allows (admin, dpo).
+#[utoipa::path(post, path = "/dsr/{id}/extend", tag = "dsr",
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 200, description = "Extended", body = DsrViewDoc),
+        (status = 409, description = "No extension possible"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn extend(
     State(s): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<DsrView>, ApiError> {
     Ok(Json(s.vault.dsr_extend(&p, &id).await?))
 }

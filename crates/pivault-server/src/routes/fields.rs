@@ -3,25 +3,27 @@
 
 use super::{bad_query, FailedOut, WithheldOut};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, RequestId};
+use crate::extract::{ApiJson, ApiPath, Auth, RequestId};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::routing::put;
-use axum::{Json, Router};
+use axum::extract::{Query, State};
+use axum::Json;
 use pivault_core::values::format_timestamp;
 use pivault_core::{FieldInput, FieldOutput, ReadResult};
 use pivault_domain::Code;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The field routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/subjects/{id}/fields", put(put_fields).get(read_fields))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(put_fields, read_fields))
 }
 
 /// One field on the wire.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldIn {
     /// Category key.
@@ -32,8 +34,10 @@ pub struct FieldIn {
     /// Record (default `profile`).
     #[serde(default)]
     pub record: Option<String>,
-    /// Value, typed by the category: kept as sent (unparsed JSON) so that a number keeps
+    /// Value, typed by the category: a string, number (or decimal string), boolean, date
+    /// string, or base64 for binary. Kept as sent (unparsed JSON) so that a number keeps
     /// every digit (an amount is an exact decimal, never an `f64`).
+    #[schema(value_type = Value)]
     pub value: Box<pivault_core::values::RawValue>,
 }
 
@@ -49,7 +53,7 @@ impl From<FieldIn> for FieldInput {
 }
 
 /// One released field.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FieldOut {
     /// Record.
     pub record: String,
@@ -85,7 +89,7 @@ impl FieldOut {
 }
 
 /// `PUT /v1/subjects/{id}/fields` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutFields {
     /// Purpose of collection.
@@ -95,17 +99,27 @@ pub struct PutFields {
 }
 
 /// `PUT /v1/subjects/{id}/fields` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Written {
     /// Fields written.
     pub written: usize,
 }
 
+/// Inserts or replaces fields of a subject, collected for `purpose`.
+#[utoipa::path(put, path = "/subjects/{id}/fields", tag = "fields",
+    params(("id" = String, Path, description = "Subject id")),
+    request_body = PutFields,
+    responses(
+        (status = 200, description = "The fields were written", body = Written),
+        (status = 403, description = "The key may not collect for this purpose, or the decision denied it"),
+        (status = 409, description = "The subject was erased"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn put_fields(
     State(s): State<AppState>,
     Auth(p): Auth,
     RequestId(rid): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PutFields>,
 ) -> Result<Json<Written>, ApiError> {
     let fields: Vec<FieldInput> = body.fields.into_iter().map(Into::into).collect();
@@ -128,7 +142,7 @@ pub struct ReadQuery {
 }
 
 /// The decision behind an allowed read.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReadDecision {
     /// Always `true` (a denial is a 403).
     pub allowed: bool,
@@ -145,7 +159,7 @@ pub struct ReadDecision {
 }
 
 /// `GET /v1/subjects/{id}/fields` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReadOut {
     /// The subject.
     pub subject_id: String,
@@ -185,11 +199,24 @@ impl From<ReadResult> for ReadOut {
     }
 }
 
+/// The decided read: the fields `purpose` may use, opened after the audit entry commits.
+#[utoipa::path(get, path = "/subjects/{id}/fields", tag = "fields",
+    params(
+        ("id" = String, Path, description = "Subject id"),
+        ("purpose" = String, Query, description = "Purpose of the read (required; 400 `purpose_required` without it)"),
+        ("categories" = Option<String>, Query, description = "Comma-separated category keys (default: all the purpose allows); an empty entry is 422 `invalid_parameter`"),
+    ),
+    responses(
+        (status = 200, description = "The decision and the released fields", body = ReadOut),
+        (status = 403, description = "The decision denied the read (`reason`, `article`, `clause`)"),
+        (status = 409, description = "The subject was erased"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn read_fields(
     State(s): State<AppState>,
     Auth(p): Auth,
     RequestId(rid): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     q: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<ReadOut>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;
@@ -199,15 +226,23 @@ async fn read_fields(
             "every read names a purpose (?purpose=…)",
         )
     })?;
-    let cats: Vec<String> = q
-        .categories
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect();
+    // An empty entry (`categories=`, `a,,b`, a trailing comma) is refused, not dropped: an
+    // empty list would silently widen the read to every category the purpose allows.
+    let cats: Vec<String> = match q.categories.as_deref() {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|c| {
+                let c = c.trim();
+                (!c.is_empty()).then(|| c.to_string()).ok_or_else(|| {
+                    super::invalid_parameter(
+                        "categories",
+                        "categories is a comma-separated list of category keys, without empty entries",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
     let r = s
         .vault
         .read_fields(&p, &id, &purpose, &cats, rid.as_deref())

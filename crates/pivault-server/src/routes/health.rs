@@ -4,21 +4,31 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use pivault_core::NotReady;
 use pivault_domain::Code;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The health routes (outside `/v1`, no key).
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// `GET /healthz`: liveness, the text `ok` while the process serves requests.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", content_type = "text/plain", body = String)),
+    security(()))]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// `GET /readyz` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
     /// Always `ready` (otherwise a 503 error).
     pub status: &'static str,
@@ -31,6 +41,12 @@ pub struct Ready {
 /// fault, until a write succeeds again; while not ready the check itself tries a small write at
 /// most once a second), `migrations_pending`, `master_key_not_loaded`; each with
 /// `Retry-After`. `/healthz` only says the process is up.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The instance can serve", body = Ready),
+        (status = 503, description = "Not ready: `storage_unavailable`, `storage_full`, `storage_busy`, `migrations_pending` or `master_key_not_loaded`; retry after `Retry-After`"),
+    ),
+    security(()))]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.vault.readiness().await {
         Ok(()) => Json(Ready { status: "ready" }).into_response(),

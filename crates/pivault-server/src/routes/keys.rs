@@ -4,26 +4,28 @@
 //! every instance within 100 ms (401 `api_key_revoked`; an expired one: 401 `api_key_expired`).
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, RequestId};
+use crate::extract::{ApiJson, ApiPath, Auth, RequestId};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use pivault_core::values::format_timestamp;
 use pivault_core::{ApiKeyInfo, CoreError, Expiry, NewApiKey};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The `/v1/keys` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(list).post(create))
-        .route("/keys/{id}/revoke", post(revoke))
-        .route("/keys/{id}/rotate", post(rotate))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(revoke))
+        .routes(routes!(rotate))
 }
 
 /// An API key as listed: never the token or its hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyOut {
     /// Public key id (16 hex characters: the middle part of the token `pvk.<id>.<secret>`).
     pub key_id: String,
@@ -62,14 +64,14 @@ impl From<ApiKeyInfo> for ApiKeyOut {
 }
 
 /// `GET /v1/keys` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyListOut {
     /// Every key, oldest first.
     pub keys: Vec<ApiKeyOut>,
 }
 
 /// A key just created or rotated, with its token (shown once; only its SHA-256 is stored).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct NewKeyOut {
     /// The key.
     pub key: ApiKeyOut,
@@ -87,7 +89,7 @@ impl From<NewApiKey> for NewKeyOut {
 }
 
 /// `POST /v1/keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
     /// Principal name: 1-128 characters of `A-Z a-z 0-9 _ . : -`.
@@ -107,7 +109,7 @@ pub struct CreateKeyBody {
 }
 
 /// `POST /v1/keys/{id}/rotate` body (`{}` for the defaults).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyBody {
     /// How long the old token keeps working, e.g. `1h` (default: revoked at once; at most
@@ -122,6 +124,10 @@ pub struct RotateKeyBody {
     pub expires_at: Option<String>,
 }
 
+/// Every API key (admin), never a token or its hash.
+#[utoipa::path(get, path = "/keys", tag = "keys",
+    responses((status = 200, description = "Every API key", body = KeyListOut)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn list(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<KeyListOut>, ApiError> {
     let keys = s.vault.list_api_keys(&p).await?;
     Ok(Json(KeyListOut {
@@ -129,6 +135,11 @@ async fn list(State(s): State<AppState>, Auth(p): Auth) -> Result<Json<KeyListOu
     }))
 }
 
+/// Creates an API key (admin); the token is in the answer, once.
+#[utoipa::path(post, path = "/keys", tag = "keys",
+    request_body = CreateKeyBody,
+    responses((status = 201, description = "Created; the token is shown once", body = NewKeyOut)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn create(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -145,11 +156,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(k.into())))
 }
 
+/// Revokes an API key (admin): refused on every instance within 100 ms.
+#[utoipa::path(post, path = "/keys/{id}/revoke", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    responses((status = 200, description = "The key, revoked", body = ApiKeyOut)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn revoke(
     State(s): State<AppState>,
     Auth(p): Auth,
     RequestId(rid): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ApiKeyOut>, ApiError> {
     Ok(Json(
         s.vault
@@ -159,11 +175,19 @@ async fn revoke(
     ))
 }
 
+/// Rotates an API key (admin): a new token for the same principal; the old one is revoked at
+/// once or when the grace period ends.
+#[utoipa::path(post, path = "/keys/{id}/rotate", tag = "keys",
+    params(("id" = String, Path, description = "Key id")),
+    request_body = RotateKeyBody,
+    responses((status = 201, description = "The new key; the token is shown once", body = NewKeyOut),
+        (status = 409, description = "The key is revoked or expired: it cannot be rotated")),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn rotate(
     State(s): State<AppState>,
     Auth(p): Auth,
     RequestId(rid): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RotateKeyBody>,
 ) -> Result<(StatusCode, Json<NewKeyOut>), ApiError> {
     let grace = match body.grace.as_deref() {

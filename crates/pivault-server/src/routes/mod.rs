@@ -5,6 +5,7 @@
 pub mod consents;
 pub mod decisions;
 pub mod dsr;
+pub mod dsr_schema;
 pub mod fields;
 pub mod health;
 pub mod keys;
@@ -16,13 +17,19 @@ pub mod subjects;
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::Router;
 use pivault_domain::Code;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
 
-/// The `/v1` routes.
-pub fn v1() -> Router<AppState> {
-    Router::new()
+/// The `/v1` routes, each documented in the OpenAPI description ([`crate::openapi`]).
+///
+/// Every route is added with `routes!(handler, …)` on an `OpenApiRouter` (never a plain
+/// axum route), so the router and the document come from this one list;
+/// `tests/openapi.rs` checks that no route bypasses it. A new resource (e.g. `/v1/keys`) is a
+/// module here with its own `routes()` merged below.
+pub fn v1() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .merge(subjects::routes())
         .merge(fields::routes())
         .merge(consents::routes())
@@ -39,8 +46,17 @@ pub(crate) fn bad_query(_: QueryRejection) -> ApiError {
     ApiError::new(Code::InvalidQuery, "unknown or malformed query parameter")
 }
 
+/// A query parameter that parses but is out of range, empty or contradicts another: 422
+/// `invalid_parameter` naming the parameter (never its value). Bad input is refused, never
+/// clamped or replaced by a default.
+pub(crate) fn invalid_parameter(field: &'static str, message: &'static str) -> ApiError {
+    let mut e = ApiError::new(Code::InvalidParameter, message);
+    e.detail = Some(Box::new(serde_json::json!({ "field": field })));
+    e
+}
+
 /// A category withheld from a read or a decision, with its reason code.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct WithheldOut {
     /// Category key.
     pub category: String,
@@ -50,7 +66,7 @@ pub struct WithheldOut {
 
 /// A field that failed authentication when opened (issue 11, defect 5): where it is and the
 /// code `field_integrity_failed`, never its value. The other fields are still released.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FailedOut {
     /// Record.
     pub record: String,

@@ -3,17 +3,19 @@
 use crate::extract::Auth;
 use crate::AppState;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The policy route.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/policy", get(policy))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(policy))
 }
 
 /// A purpose of the policy.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PurposeOut {
     /// Purpose id.
     pub id: String,
@@ -32,7 +34,7 @@ pub struct PurposeOut {
 }
 
 /// A category of the policy.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CategoryOut {
     /// Category key.
     pub key: String,
@@ -45,7 +47,7 @@ pub struct CategoryOut {
 }
 
 /// `GET /v1/policy` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PolicyOut {
     /// Policy id.
     pub id: String,
@@ -61,6 +63,10 @@ pub struct PolicyOut {
     pub categories: Vec<CategoryOut>,
 }
 
+/// The policy in force: purposes and categories.
+#[utoipa::path(get, path = "/policy", tag = "policy",
+    responses((status = 200, description = "The policy", body = PolicyOut)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn policy(State(s): State<AppState>, Auth(_): Auth) -> Json<PolicyOut> {
     let p = s.vault.policy();
     Json(PolicyOut {

@@ -6,20 +6,23 @@ use crate::extract::Auth;
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use pivault_core::values::{format_timestamp, parse_timestamp};
 use pivault_core::CoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The report routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/reports/disclosures", get(disclosure_report))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(disclosure_report))
 }
 
 /// `GET /v1/reports/disclosures` query: RFC 3339 bounds, both optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     /// Window start (inclusive).
@@ -31,7 +34,7 @@ pub struct ReportQuery {
 }
 
 /// `GET /v1/reports/disclosures` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReportOut {
     /// Window start, RFC 3339.
     pub from: String,
@@ -53,6 +56,11 @@ pub struct ReportOut {
     pub by_legal_basis: BTreeMap<String, usize>,
 }
 
+/// Counts of disclosures in a window (admin).
+#[utoipa::path(get, path = "/reports/disclosures", tag = "reports",
+    params(ReportQuery),
+    responses((status = 200, description = "The counts", body = ReportOut)),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn disclosure_report(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -66,6 +74,10 @@ async fn disclosure_report(
     };
     let from = bound(q.from.as_deref(), "from", 0)?;
     let to = bound(q.to.as_deref(), "to", i64::MAX)?;
+    if from > to {
+        // An empty window is a mistake, not a report of zero.
+        return Err(super::invalid_parameter("to", "to is before from"));
+    }
     let r = s.vault.disclosure_report(&p, from, to).await?;
     Ok(Json(ReportOut {
         from: format_timestamp(r.from),

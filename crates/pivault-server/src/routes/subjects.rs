@@ -3,27 +3,29 @@
 use super::bad_query;
 use super::fields::FieldIn;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Auth, RequestId};
+use crate::extract::{ApiJson, ApiPath, Auth, RequestId};
 use crate::AppState;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
-use axum::{Json, Router};
+use axum::Json;
 use pivault_core::values::format_timestamp;
 use pivault_core::{ErasureReceipt, FieldInput};
 use pivault_domain::erasure::ErasureGround;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The subject routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/subjects", post(create_subject))
-        .route("/subjects/{id}", delete(erase_subject))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_subject))
+        .routes(routes!(erase_subject))
 }
 
 /// `POST /v1/subjects` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSubject {
     /// `account` (default) or `business_contact`.
@@ -36,12 +38,21 @@ pub struct CreateSubject {
 }
 
 /// `POST /v1/subjects` answer (201).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Created {
     /// The new subject's id.
     pub id: String,
 }
 
+/// Creates a subject with its first fields, collected for `purpose` (decided like a `collect`).
+#[utoipa::path(post, path = "/subjects", tag = "subjects",
+    request_body = CreateSubject,
+    responses(
+        (status = 201, description = "The subject was created", body = Created),
+        (status = 403, description = "The key may not collect for this purpose, or the decision denied it"),
+        (status = 409, description = "The account id exists or was erased"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn create_subject(
     State(s): State<AppState>,
     Auth(p): Auth,
@@ -58,7 +69,8 @@ async fn create_subject(
 }
 
 /// `DELETE /v1/subjects/{id}` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EraseQuery {
     /// Ground of the deletion (policy §7.1 / PIPL Art. 47), e.g. `subject_request`.
@@ -67,7 +79,7 @@ pub struct EraseQuery {
 }
 
 /// A category kept after erasure (restricted, for a legal obligation).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RetainedOut {
     /// Category key.
     pub category: String,
@@ -82,7 +94,7 @@ pub struct RetainedOut {
 }
 
 /// `DELETE /v1/subjects/{id}` answer: the erasure receipt.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErasureOut {
     /// The subject.
     pub subject_id: String,
@@ -131,11 +143,20 @@ impl From<ErasureReceipt> for ErasureOut {
     }
 }
 
+/// Erases a subject (admin): files and runs a deletion request on the privacy office's
+/// authority (PIPL Art. 47); answers the request id and the signed receipt.
+#[utoipa::path(delete, path = "/subjects/{id}", tag = "subjects",
+    params(("id" = String, Path, description = "Subject id"), EraseQuery),
+    responses(
+        (status = 200, description = "Erased; the receipt", body = ErasureOut),
+        (status = 409, description = "Already erased"),
+    ),
+    security(("bearer" = []), ("api_key" = [])))]
 async fn erase_subject(
     State(s): State<AppState>,
     Auth(p): Auth,
     RequestId(rid): RequestId,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     q: Result<Query<EraseQuery>, QueryRejection>,
 ) -> Result<Json<ErasureOut>, ApiError> {
     let Query(q) = q.map_err(bad_query)?;

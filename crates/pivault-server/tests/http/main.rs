@@ -17,6 +17,7 @@
 //! - [`defects`]: issue 11, the defects a new user found (lookup decisions, explicit roles,
 //!   exact amounts, DSR intake floods and expiry, implausible consents, import leniency).
 //! - [`unicode`]: issue 11 defect 4, full-width identifiers, zero-width and bidi characters.
+//! - [`wire`]: issue 11, every error is JSON with a stable code, bad query parameters are 422.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -62,3 +63,4 @@ mod dsr;
 mod keys;
 mod metrics;
 mod unicode;
+mod wire;
