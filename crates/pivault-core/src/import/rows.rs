@@ -196,6 +196,19 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_with_a_misspelt_created_at_key_is_kept_with_its_text() {
+        // Found by the fuzz target import_jsonl_row (its assertion predated defect 10): a
+        // line whose `created_at` key is garbled is a ticket without a creation time.
+        let line = r#"{"ticket_id": "t000001", "account_id": "u107424", "created_$t": "2025-07-17T19:36:37Z", "text": "登录时一直收不到验证码"}"#;
+        assert_eq!(parse_jsonl_row(line.as_bytes()), Ok(1));
+        let bad_time = r#"{"ticket_id": "t1", "account_id": "u107424", "created_at": "2025-13-17", "text": "x"}"#;
+        assert_eq!(
+            parse_jsonl_row(bad_time.as_bytes()).map_err(|e| e.column),
+            Err("created_at")
+        );
+    }
+
+    #[test]
     fn a_row_with_missing_columns_is_a_reject_not_a_panic() {
         let policy = policy();
         let empty = csv::StringRecord::new();
