@@ -24,10 +24,7 @@ fn headers() -> &'static [csv::StringRecord] {
     static H: OnceLock<Vec<csv::StringRecord>> = OnceLock::new();
     H.get_or_init(|| {
         let dir = std::env::var_os("PIVAULT_FUZZ_DATA").map_or_else(
-            || {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../shared/data/zh_CN-10k")
-            },
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/zh_CN-10k"),
             std::path::PathBuf::from,
         );
         CsvFile::ALL
