@@ -19,6 +19,25 @@ async fn body(r: reqwest::Response) -> (u16, Value) {
     (s, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Status and `error.code` of an answer.
+async fn code(r: reqwest::Response) -> (u16, Option<String>) {
+    let (s, v) = body(r).await;
+    (s, v["error"]["code"].as_str().map(str::to_string))
+}
+
+/// The status of a lookup with `token`.
+async fn lookup_status(app: &TestApp, token: &str, lookup: &Value) -> u16 {
+    app.post("/v1/lookup", token, lookup.clone())
+        .await
+        .status()
+        .as_u16()
+}
+
+/// `POST path` with the admin key.
+async fn admin_post(app: &TestApp, path: &str, b: Value) -> (u16, Value) {
+    body(app.post(path, &app.admin_key, b).await).await
+}
+
 async fn audit_actions(app: &TestApp) -> Vec<String> {
     app.store
         .audit_page(0, 100_000)
@@ -31,10 +50,9 @@ async fn audit_actions(app: &TestApp) -> Vec<String> {
 
 pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_audited(app: TestApp) {
     // only admin administers keys
-    let (s, v) = body(app.get("/v1/keys", &app.app_key).await).await;
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (403, Some("role_required"))
+        code(app.get("/v1/keys", &app.app_key).await).await,
+        (403, Some("role_required".into()))
     );
     let (s, v) = body(
         app.post(
@@ -50,15 +68,7 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
         (403, Some("role_required"))
     );
 
-    let (s, v) = body(
-        app.post(
-            "/v1/keys",
-            &app.admin_key,
-            json!({"principal": "billing", "roles": ["app"], "purposes": ["service"], "expires_in": "90d"}),
-        )
-        .await,
-    )
-    .await;
+    let (s, v) = admin_post(&app, "/v1/keys", json!({"principal": "billing", "roles": ["app"], "purposes": ["service"], "expires_in": "90d"})).await;
     assert_eq!(s, 201, "{v}");
     let token = v["token"].as_str().unwrap().to_string();
     let id = v["key"]["key_id"].as_str().unwrap().to_string();
@@ -68,12 +78,7 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     // the new token works
     let u = &users()[0];
     let lookup = json!({"by": "account_id", "value": u["account_id"], "purpose": "service"});
-    assert_eq!(
-        app.post("/v1/lookup", &token, lookup.clone())
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(lookup_status(&app, &token, &lookup).await, 200);
 
     // the listing names every key and never a token or its hash
     let r = app.get("/v1/keys", &app.admin_key).await;
@@ -91,13 +96,10 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     assert!(listed.len() >= 3, "{listed:?}");
 
     // rotate with a grace period: both tokens work, the old one until the grace ends
-    let (s, v) = body(
-        app.post(
-            &format!("/v1/keys/{id}/rotate"),
-            &app.admin_key,
-            json!({"grace": "1h"}),
-        )
-        .await,
+    let (s, v) = admin_post(
+        &app,
+        &format!("/v1/keys/{id}/rotate"),
+        json!({"grace": "1h"}),
     )
     .await;
     assert_eq!(s, 201, "{v}");
@@ -107,76 +109,37 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     assert_eq!(v["key"]["purposes"], json!(["service"]));
     // the new key inherits the old key's lifetime (90 days) from now
     assert!(v["key"]["expires_at"].is_string());
-    assert_eq!(
-        app.post("/v1/lookup", &token, lookup.clone())
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.post("/v1/lookup", &token2, lookup.clone())
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(lookup_status(&app, &token, &lookup).await, 200);
+    assert_eq!(lookup_status(&app, &token2, &lookup).await, 200);
     app.clock.advance(3_601);
-    let (s, v) = body(app.post("/v1/lookup", &token, lookup.clone()).await).await;
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (401, Some("api_key_expired"))
+        code(app.post("/v1/lookup", &token, lookup.clone()).await).await,
+        (401, Some("api_key_expired".into()))
     );
-    assert_eq!(
-        app.post("/v1/lookup", &token2, lookup.clone())
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(lookup_status(&app, &token2, &lookup).await, 200);
 
     // rotate without grace: the old token is refused at once
-    let (s, v) = body(
-        app.post(&format!("/v1/keys/{id2}/rotate"), &app.admin_key, json!({}))
-            .await,
-    )
-    .await;
+    let (s, v) = admin_post(&app, &format!("/v1/keys/{id2}/rotate"), json!({})).await;
     assert_eq!(s, 201);
     let token3 = v["token"].as_str().unwrap().to_string();
     let id3 = v["key"]["key_id"].as_str().unwrap().to_string();
-    let (s, v) = body(app.post("/v1/lookup", &token2, lookup.clone()).await).await;
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (401, Some("api_key_revoked"))
+        code(app.post("/v1/lookup", &token2, lookup.clone()).await).await,
+        (401, Some("api_key_revoked".into()))
     );
-    assert_eq!(
-        app.post("/v1/lookup", &token3, lookup.clone())
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(lookup_status(&app, &token3, &lookup).await, 200);
 
     // revoke: refused at once (the cache is not trusted), idempotent
-    let (s, v) = body(
-        app.post(&format!("/v1/keys/{id3}/revoke"), &app.admin_key, json!({}))
-            .await,
-    )
-    .await;
+    let (s, v) = admin_post(&app, &format!("/v1/keys/{id3}/revoke"), json!({})).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("revoked")), "{v}");
-    let (s, v) = body(app.post("/v1/lookup", &token3, lookup.clone()).await).await;
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (401, Some("api_key_revoked"))
+        code(app.post("/v1/lookup", &token3, lookup.clone()).await).await,
+        (401, Some("api_key_revoked".into()))
     );
-    let (s, v) = body(
-        app.post(&format!("/v1/keys/{id3}/revoke"), &app.admin_key, json!({}))
-            .await,
-    )
-    .await;
+    let (s, v) = admin_post(&app, &format!("/v1/keys/{id3}/revoke"), json!({})).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("revoked")));
     // a revoked key cannot be rotated back to life
-    let (s, v) = body(
-        app.post(&format!("/v1/keys/{id3}/rotate"), &app.admin_key, json!({}))
-            .await,
-    )
-    .await;
+    let (s, v) = admin_post(&app, &format!("/v1/keys/{id3}/rotate"), json!({})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (409, Some("api_key_inactive"))
@@ -216,13 +179,10 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
 }
 
 pub async fn expired_and_revoked_keys_get_401_with_their_own_code(app: TestApp) {
-    let (s, v) = body(
-        app.post(
-            "/v1/keys",
-            &app.admin_key,
-            json!({"principal": "short", "roles": ["admin"], "purposes": [], "expires_in": "1h"}),
-        )
-        .await,
+    let (s, v) = admin_post(
+        &app,
+        "/v1/keys",
+        json!({"principal": "short", "roles": ["admin"], "purposes": [], "expires_in": "1h"}),
     )
     .await;
     assert_eq!(s, 201);
@@ -233,17 +193,15 @@ pub async fn expired_and_revoked_keys_get_401_with_their_own_code(app: TestApp) 
     assert_eq!(app.get("/v1/keys", &token).await.status(), 200);
     // …refused once the expiry passes, whatever the cache holds
     app.clock.advance(1);
-    let (s, v) = body(app.get("/v1/keys", &token).await).await;
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (401, Some("api_key_expired"))
+        code(app.get("/v1/keys", &token).await).await,
+        (401, Some("api_key_expired".into()))
     );
     // a forged token for a real key id is only `unauthenticated`
     let forged = format!("{}x", &token[..token.len() - 1]);
-    let (s, v) = body(app.get("/v1/keys", &forged).await).await;
     assert_eq!(
-        (s, v["error"]["code"].as_str()),
-        (401, Some("unauthenticated"))
+        code(app.get("/v1/keys", &forged).await).await,
+        (401, Some("unauthenticated".into()))
     );
     // the CLI path (core) with an absolute expiry in the past is refused
     let past = pivault_core::Expiry::parse_at("2000-01-01T00:00:00Z").unwrap();
@@ -288,39 +246,20 @@ pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
         assert_eq!(v["error"]["code"], code, "{body_} -> {s} {v}");
         assert!(s == 422 || s == 400, "{body_} -> {s}");
     }
-    let (s, v) = body(
-        app.post(
-            "/v1/keys/0123456789abcdef/revoke",
-            &app.admin_key,
-            json!({}),
-        )
-        .await,
-    )
-    .await;
+    let (s, v) = admin_post(&app, "/v1/keys/0123456789abcdef/revoke", json!({})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (404, Some("api_key_not_found"))
     );
-    let (s, v) = body(
-        app.post(
-            "/v1/keys/0123456789abcdef/rotate",
-            &app.admin_key,
-            json!({}),
-        )
-        .await,
-    )
-    .await;
+    let (s, v) = admin_post(&app, "/v1/keys/0123456789abcdef/rotate", json!({})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (404, Some("api_key_not_found"))
     );
-    let (s, v) = body(
-        app.post(
-            "/v1/keys/0123456789abcdef/rotate",
-            &app.admin_key,
-            json!({"grace": "forever"}),
-        )
-        .await,
+    let (s, v) = admin_post(
+        &app,
+        "/v1/keys/0123456789abcdef/rotate",
+        json!({"grace": "forever"}),
     )
     .await;
     assert_eq!(
