@@ -355,7 +355,7 @@ impl Vault {
     ///
     /// # Errors
     /// `Forbidden` without the admin role; `NotFound("api_key")`; `Conflict`
-    /// (`api_key_inactive`) for a revoked or expired key; `Invalid` (`expiry_invalid`) for a bad
+    /// (`api_key_inactive`) for a revoked or expired key, or one already rotated; `Invalid` (`expiry_invalid`) for a bad
     /// expiry or grace period; store failures.
     pub async fn rotate_api_key(
         &self,
@@ -380,7 +380,13 @@ impl Vault {
             .api_key(key_id)
             .await?
             .ok_or(CoreError::NotFound("api_key"))?;
-        if old.revoked_at.is_some() || old.expires_at.is_some_and(|x| now >= x) {
+        // A key already rotated is on its way out (its grace period, if any, is its new
+        // expiry): rotating it again would fork the lineage and give the second successor the
+        // grace period as its lifetime. Rotate its successor instead.
+        if old.revoked_at.is_some()
+            || old.expires_at.is_some_and(|x| now >= x)
+            || old.replaced_by.is_some()
+        {
             return Err(CoreError::Conflict("api_key_inactive"));
         }
         let expires_at = match (expiry, new_expiry, old.expires_at) {

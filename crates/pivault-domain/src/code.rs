@@ -119,7 +119,7 @@ codes! {
     /// The route does not take this method.
     MethodNotAllowed = ("method_not_allowed", 405, "The route does not take this method."),
     /// The API key is revoked or expired: it cannot be rotated.
-    ApiKeyInactive = ("api_key_inactive", 409, "The API key is revoked or expired: it cannot be rotated."),
+    ApiKeyInactive = ("api_key_inactive", 409, "The API key is revoked, expired or already rotated: it cannot be rotated (rotate its successor)."),
     /// A blind-index re-index is unfinished: run `pivault keys reindex` before rotating the index key again.
     KeyRotationInProgress = ("key_rotation_in_progress", 409, "A blind-index re-index is unfinished: run `pivault keys reindex` before rotating the index key again."),
     /// A subject with this account id already exists.

@@ -106,11 +106,12 @@ pub fn router(state: AppState) -> Router {
             // carries the request id; a request's other lines carry it too.
             .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO))
             .make_span_with(|req: &axum::http::Request<_>| {
-            // Path only (ids, no PI); the query string is left out on purpose.
+            // The route template and the method label, never the path or query the client
+            // sent: a path can hold ids, or PI typed where an id goes (`/v1/subjects/<mobile>`).
             tracing::info_span!(
                 "http",
-                method = %req.method(),
-                path = %req.uri().path(),
+                method = metrics::method_label(req.method()),
+                route = %metrics::route_label(req),
                 request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or(""),
             )
         }))

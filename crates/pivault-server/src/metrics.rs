@@ -78,7 +78,9 @@ impl HttpMetrics {
     }
 }
 
-fn method_label(m: &Method) -> &'static str {
+/// The method as a label: the standard ones by name, anything else `other` (a client can
+/// send any token as a method).
+pub(crate) fn method_label(m: &Method) -> &'static str {
     match *m {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -91,14 +93,19 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// The route template the request matched (`/v1/subjects/{id}/fields`), or `unmatched`;
+/// never the path the client sent (it can hold ids, or PI typed into a path).
+pub(crate) fn route_label<B>(req: &axum::http::Request<B>) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string())
+}
+
 /// Middleware: counts each request and its latency under its route template and final
 /// status (after error rewriting and panic catching).
 pub async fn track(State(m): State<Arc<HttpMetrics>>, req: Request, next: Next) -> Response {
     let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = route_label(&req);
     let started = Instant::now();
     let res = next.run(req).await;
     let took = started.elapsed().as_secs_f64();

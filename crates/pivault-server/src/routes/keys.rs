@@ -181,7 +181,7 @@ async fn revoke(
     params(("id" = String, Path, description = "Key id")),
     request_body = RotateKeyBody,
     responses((status = 201, description = "The new key; the token is shown once", body = NewKeyOut),
-        (status = 409, description = "The key is revoked or expired: it cannot be rotated")),
+        (status = 409, description = "The key is revoked, expired or already rotated: it cannot be rotated")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn rotate(
     State(s): State<AppState>,

@@ -111,6 +111,18 @@ pub async fn admin_lists_creates_revokes_and_rotates_keys_and_each_change_is_aud
     assert!(v["key"]["expires_at"].is_string());
     assert_eq!(lookup_status(&app, &token, &lookup).await, 200);
     assert_eq!(lookup_status(&app, &token2, &lookup).await, 200);
+    // a key already rotated cannot be rotated again, even in its grace period (the second
+    // successor would have got the grace period as its lifetime)
+    let (s, v) = admin_post(
+        &app,
+        &format!("/v1/keys/{id}/rotate"),
+        json!({"grace": "1h"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("api_key_inactive"))
+    );
     app.clock.advance(3_601);
     assert_eq!(
         code(app.post("/v1/lookup", &token, lookup.clone()).await).await,

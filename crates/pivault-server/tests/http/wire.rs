@@ -16,6 +16,7 @@ on_both_backends!(
     dsr_list_limit_out_of_range_is_422_not_a_clamp,
     dsr_list_unknown_kind_is_422_not_an_empty_queue,
     empty_category_entries_and_backwards_windows_are_422,
+    pi_typed_into_a_path_or_a_method_never_reaches_the_logs,
 );
 
 /// Asserts `r` is the JSON error shape with `status` and `code`; returns the body.
@@ -221,4 +222,33 @@ pub async fn empty_category_entries_and_backwards_windows_are_422(app: TestApp) 
         .await;
     let v = json_error(r, 422, "invalid_parameter").await;
     assert_eq!(v["error"]["field"], "to");
+}
+
+/// Found by a new user: the access log carried the raw path, so a mobile typed where a subject
+/// id goes (`/v1/subjects/<mobile>/fields`) or sent as the method landed in the log. The log
+/// names the route template and a method label instead.
+pub async fn pi_typed_into_a_path_or_a_method_never_reaches_the_logs(app: TestApp) {
+    let logs = pivault_testkit::captured_logs();
+    let mobile = users()[0]["mobile"].to_string();
+    let email = users()[0]["email"].to_string();
+    let r = app
+        .get(
+            &format!("/v1/subjects/{mobile}/fields?purpose=service&q={email}"),
+            &app.app_key,
+        )
+        .await;
+    assert!(matches!(r.status().as_u16(), 400 | 404), "{}", r.status());
+    let method = format!("PI{}", mobile.replace('+', ""));
+    let answer = raw(
+        &app,
+        format!("{method} /v1/lookup/{mobile} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert!(answer.0 == 404 || answer.0 == 405, "{answer:?}");
+    logs.assert_absent(&[mobile.as_str(), email.as_str(), method.as_str()]);
+    assert!(
+        logs.contains("route=/v1/subjects/{id}/fields"),
+        "the access line names the route"
+    );
 }
