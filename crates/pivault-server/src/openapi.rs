@@ -11,7 +11,7 @@
 //! lists come from [`pivault_domain::Code::ALL`] and [`Code::status`], so they cannot drift from
 //! the codes; the statuses of an operation are the ones its annotation names plus those implied
 //! by its shape (a key → 401/403, a body → 400/413/415/422, query parameters → 400/422, path
-//! parameters → 400/404, storage → 500/503).
+//! parameters → 400/404, storage → 500/503), and 413 on every operation (the body size check).
 
 use crate::AppState;
 use axum::http::header;
@@ -237,6 +237,10 @@ fn add_errors(path: &str, op: &mut Map<String, Value>, used: &mut BTreeSet<u16>)
     if has_in("path") {
         statuses.extend([400, 404]);
     }
+    // Every request passes the body size check before its handler: a declared body over 1 MiB
+    // is 413 whatever the operation (a target over 8 KiB, 414, is answered before routing and
+    // documented in `info`).
+    statuses.insert(413);
     if !matches!(path, "/healthz" | "/openapi.json") {
         statuses.extend([500, 503]);
     }

@@ -24,10 +24,12 @@ pub struct DsrInputDoc {
     pub jurisdiction: Option<String>,
     /// Deletion: the ground (PIPL Art. 47); defaults to `subject_request`.
     pub ground: Option<String>,
-    /// Withdrawal: purposes to withdraw; empty = every consent in force.
-    pub purposes: Option<Vec<String>>,
-    /// Correction: the corrected fields (PIPL Art. 46).
-    pub corrections: Option<Vec<CorrectionDoc>>,
+    /// Withdrawal: purposes to withdraw; absent or empty = every consent in force (not `null`).
+    #[schema(required = false)]
+    pub purposes: Vec<String>,
+    /// Correction: the corrected fields (PIPL Art. 46); absent = none (not `null`).
+    #[schema(required = false)]
+    pub corrections: Vec<CorrectionDoc>,
 }
 
 /// One corrected field (mirror of `pivault_core::dsr::CorrectionInput`).
