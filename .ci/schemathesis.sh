@@ -121,6 +121,8 @@ echo "== fuzzing $base/openapi.json (checks: $checks; $per_run s per run; budget
 start=$(date +%s)
 failed=0
 total_cases=0
+# schemathesis keeps a cache in ./.schemathesis: keep it out of the checkout.
+cd "$work"
 summary=""
 # admin last: its stateful run may revoke the keys it lists (its own included).
 for who in none app support dpo security admin; do
@@ -143,6 +145,11 @@ for who in none app support dpo security admin; do
   set -e
   cases="$(grep -Eo '[0-9]+ generated' "$work/st-$who.log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)"
   total_cases=$((total_cases + cases))
+  if [ "$cases" -eq 0 ]; then
+    echo "FAIL: the run as $who generated no test cases" >&2
+    tail -n 20 "$work/st-$who.log" >&2
+    failed=1
+  fi
   echo "-- as $who: exit $rc; $cases cases; $(grep -E '^=+ .* in [0-9.]+s =+$' "$work/st-$who.log" | tail -n1 | tr -d '=' | xargs)"
   if [ "$rc" -ne 0 ]; then
     failed=1
