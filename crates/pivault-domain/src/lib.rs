@@ -30,8 +30,9 @@ pub use erasure::ErasureGround;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
 pub use policy::{
-    Category, Diagnostic, LegalBasis, Policy, PolicyErrors, Purpose, PurposeId, Recipient,
-    RecipientKind, Retention, RetentionAnchor, Sensitivity, ValueType,
+    AnonymizationRule, AnonymizedSet, Category, Diagnostic, EndAction, LegalBasis, Policy,
+    PolicyErrors, Purpose, PurposeId, Recipient, RecipientKind, Retention, RetentionClock,
+    RetentionPeriod, Sensitivity, ValueType,
 };
 
 #[cfg(test)]

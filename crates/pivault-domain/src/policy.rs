@@ -15,7 +15,12 @@
 //! - every category a purpose names exists, and is named once;
 //! - at most one category carries each [`IdentifierKind`], so a blind-index
 //!   lookup resolves to one category;
-//! - `minor_age` is in 1..=18, `dsr_deadline_days` ≥ 1, retention `min_days` ≥ 1;
+//! - `minor_age` is in 1..=18, `dsr_deadline_days` ≥ 1;
+//! - a retention rule has a `keep_for` period of 0–36,500 days, never shorter than its
+//!   `legal_minimum`, a known clock event and end action (policy §4.2, §8.2);
+//! - every category whose retention ends in `anonymize` is listed by exactly one
+//!   `[[anonymization]]` rule, whose quasi-identifiers are columns of its set and whose
+//!   `k_min` is at least 2 (PIPL Art. 73(4));
 //! - only consent-based purposes have `separate_consent` (PIPL Art. 14, 29).
 //! - there is at least one jurisdiction, keys are unique, and the `[dsr]`
 //!   `default_jurisdiction` is one of them; a file without `[[jurisdiction]]`
@@ -41,8 +46,8 @@ mod tree;
 
 pub use diagnostics::{Diagnostic, PolicyErrors};
 pub use model::{
-    Category, LegalBasis, Purpose, Recipient, RecipientKind, Retention, RetentionAnchor,
-    Sensitivity, ValueType,
+    AnonymizationRule, AnonymizedSet, Category, EndAction, LegalBasis, Purpose, Recipient,
+    RecipientKind, Retention, RetentionClock, RetentionPeriod, Sensitivity, ValueType,
 };
 pub use purpose_id::PurposeId;
 
@@ -69,6 +74,7 @@ pub struct Policy {
     recipients: Vec<Recipient>,
     dsr: DsrSettings,
     jurisdictions: Vec<Jurisdiction>,
+    anonymization: Vec<AnonymizationRule>,
     category_index: HashMap<String, usize>,
     purpose_index: HashMap<String, usize>,
     identifier_index: HashMap<IdentifierKind, usize>,
@@ -208,6 +214,23 @@ impl Policy {
     /// All categories, in file order.
     pub fn categories(&self) -> &[Category] {
         &self.categories
+    }
+
+    /// The `[[anonymization]]` rules, in file order.
+    pub fn anonymization_rules(&self) -> &[AnonymizationRule] {
+        &self.anonymization
+    }
+
+    /// The rule producing the anonymized `set`, if the policy has one.
+    pub fn anonymization(&self, set: AnonymizedSet) -> Option<&AnonymizationRule> {
+        self.anonymization.iter().find(|r| r.set == set)
+    }
+
+    /// The rule that anonymizes records of `category`, if any.
+    pub fn anonymization_for(&self, category: &str) -> Option<&AnonymizationRule> {
+        self.anonymization
+            .iter()
+            .find(|r| r.categories.iter().any(|c| c == category))
     }
 
     /// All purposes, in file order.

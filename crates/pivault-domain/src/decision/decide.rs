@@ -239,7 +239,7 @@ pub fn decide<'p>(
             Some(Reason::NotNecessaryForPurpose)
         } else if recipient.is_some_and(|r| !r.receives(k)) {
             Some(Reason::NotDeclaredForRecipient)
-        } else if facts.erased && cat.retention.is_none() {
+        } else if facts.erased && cat.legal_minimum().is_none() {
             Some(Reason::SubjectErased)
         } else if applied_basis == LegalBasis::Consent
             && (cat.sensitivity == Sensitivity::Sensitive || minor)

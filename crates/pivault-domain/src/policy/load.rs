@@ -12,11 +12,11 @@ use super::diagnostics::{diagnostics, line_of};
 use super::load_dsr::{
     check_default_jurisdiction, legacy_jurisdiction, read_dsr, read_jurisdiction, DsrConfig,
 };
-use super::read::{is_dotted_key, is_segment, is_slug, Ctx, Table};
+use super::read::{is_dotted_key, is_segment, is_slug, At, Ctx, Table};
 use super::tree::Node;
 use super::{
-    Category, LegalBasis, Policy, Purpose, Recipient, RecipientKind, Retention, RetentionAnchor,
-    Sensitivity, ValueType,
+    AnonymizationRule, AnonymizedSet, Category, EndAction, LegalBasis, Policy, Purpose, Recipient,
+    RecipientKind, Retention, RetentionClock, RetentionPeriod, Sensitivity, ValueType,
 };
 use crate::dsr::{DsrSettings, Jurisdiction};
 use crate::identifiers::IdentifierKind;
@@ -50,7 +50,16 @@ pub(super) const RECIPIENT_FIELDS: &[&str] = &[
     "categories",
     "clause",
 ];
-pub(super) const RETENTION_FIELDS: &[&str] = &["min_days", "from", "basis", "clause"];
+pub(super) const RETENTION_FIELDS: &[&str] = &[
+    "keep_for",
+    "legal_minimum",
+    "clock",
+    "end",
+    "basis",
+    "clause",
+];
+pub(super) const ANONYMIZATION_FIELDS: &[&str] =
+    &["set", "categories", "quasi_identifiers", "k_min", "clause"];
 pub(super) const PURPOSE_FIELDS: &[&str] = &[
     "id",
     "name",
@@ -74,6 +83,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
     let mut recipient_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut dsr_node = None;
     let mut jurisdiction_nodes: &[serde_spanned::Spanned<Node>] = &[];
+    let mut anonymization_nodes: &[serde_spanned::Spanned<Node>] = &[];
     for entry in entries {
         let span = entry.key.span.clone().unwrap_or_else(|| entry.value.span());
         match (entry.key.name.as_str(), entry.value.get_ref()) {
@@ -83,7 +93,11 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
             ("recipient", Node::Array(items)) => recipient_nodes = items,
             ("dsr", _) => dsr_node = Some(&entry.value),
             ("jurisdiction", Node::Array(items)) => jurisdiction_nodes = items,
-            (name @ ("category" | "purpose" | "recipient" | "jurisdiction"), other) => ctx.error(
+            ("anonymization", Node::Array(items)) => anonymization_nodes = items,
+            (
+                name @ ("category" | "purpose" | "recipient" | "jurisdiction" | "anonymization"),
+                other,
+            ) => ctx.error(
                 span,
                 format!(
                     "`{name}` must be an array of tables ([[{name}]]), found {}",
@@ -93,7 +107,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
             (other, _) => ctx.error(
                 span,
                 format!(
-                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient, dsr, jurisdiction"
+                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient, dsr, jurisdiction, anonymization"
                 ),
             ),
         }
@@ -111,12 +125,14 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
     let mut category_spans: HashMap<String, Range<usize>> = HashMap::new();
     let mut identifier_spans: HashMap<IdentifierKind, Range<usize>> = HashMap::new();
     let mut all_categories_built = true;
+    let mut anonymize_spans: Vec<(String, Range<usize>)> = Vec::new();
     for node in category_nodes {
         match read_category(
             ctx,
             node,
             &mut category_spans,
             &mut identifier_spans,
+            &mut anonymize_spans,
             source,
         ) {
             Some(c) => categories.push(c),
@@ -140,6 +156,43 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         match read_recipient(ctx, node, &category_spans, &purpose_spans, &recipients) {
             Some(r) => recipients.push(r),
             None => all_recipients_built = false,
+        }
+    }
+
+    let mut anonymization: Vec<AnonymizationRule> = Vec::new();
+    let mut all_rules_built = true;
+    for node in anonymization_nodes {
+        match read_anonymization(ctx, node, &category_spans) {
+            Some((rule, span)) => {
+                for c in &rule.categories {
+                    if let Some(other) = anonymization.iter().find(|r| r.categories.contains(c)) {
+                        all_rules_built = false;
+                        ctx.error(
+                            span.clone(),
+                            format!(
+                                "category `{c}` is already anonymized by the `{}` rule",
+                                other.set.as_str()
+                            ),
+                        );
+                    }
+                }
+                anonymization.push(rule);
+            }
+            None => all_rules_built = false,
+        }
+    }
+    if all_rules_built {
+        // PIPL Art. 73(4): anonymizing needs a transformation; a category without one can only
+        // be deleted.
+        for (key, span) in &anonymize_spans {
+            if !anonymization.iter().any(|r| r.categories.contains(key)) {
+                ctx.error(
+                    span.clone(),
+                    format!(
+                        "`end = \"anonymize\"` on `{key}`, but no [[anonymization]] rule lists this category: add one or use `end = \"delete\"`"
+                    ),
+                );
+            }
         }
     }
 
@@ -181,6 +234,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         || !all_purposes_built
         || !all_recipients_built
         || !all_jurisdictions_built
+        || !all_rules_built
     {
         return None;
     }
@@ -210,6 +264,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         recipients,
         dsr,
         jurisdictions,
+        anonymization,
         category_index,
         purpose_index,
         identifier_index,
@@ -271,6 +326,7 @@ pub(super) fn read_category(
     node: &serde_spanned::Spanned<Node>,
     seen: &mut HashMap<String, Range<usize>>,
     identifiers: &mut HashMap<IdentifierKind, Range<usize>>,
+    anonymize_spans: &mut Vec<(String, Range<usize>)>,
     source: &str,
 ) -> Option<Category> {
     let t = Table::open(ctx, node, "[[category]]", CATEGORY_FIELDS)?;
@@ -343,6 +399,19 @@ pub(super) fn read_category(
         None => Some(None),
         Some(r) => read_retention(ctx, r).map(Some),
     };
+    if let (Some(Some(r)), Some(k)) = (&retention, &key) {
+        if r.end == EndAction::Anonymize {
+            let span = match t.get("retention").map(|n| (n, n.get_ref())) {
+                Some((_, Node::Table(entries))) => entries
+                    .iter()
+                    .find(|e| e.key.name == "end")
+                    .map_or(t.span.clone(), |e| e.value.span()),
+                Some((n, _)) => n.span(),
+                None => t.span.clone(),
+            };
+            anonymize_spans.push((k.value.clone(), span));
+        }
+    }
     if !key_ok || (identifier_given && identifier.is_none()) {
         return None;
     }
@@ -364,16 +433,167 @@ pub(super) fn read_retention(
     node: &serde_spanned::Spanned<Node>,
 ) -> Option<Retention> {
     let t = Table::open(ctx, node, "retention", RETENTION_FIELDS)?;
-    let min_days = t.integer(ctx, "min_days", 1..i64::from(u32::MAX) + 1);
-    let from = t.enumeration(ctx, "from", &RetentionAnchor::ALL, RetentionAnchor::as_str);
+    let keep_for = read_period(ctx, &t, "keep_for", true);
+    let legal_minimum = read_period(ctx, &t, "legal_minimum", false);
+    let clock = t.enumeration(ctx, "clock", &RetentionClock::ALL, RetentionClock::as_str);
+    let end = t.enumeration(ctx, "end", &EndAction::ALL, EndAction::as_str);
     let basis = t.string(ctx, "basis");
     let clause = t.string(ctx, "clause");
+    let keep_for = keep_for?;
+    let legal_minimum = legal_minimum?;
+    if let (Some(keep), Some(min)) = (&keep_for, &legal_minimum) {
+        if keep.value < min.value {
+            // PIPL Art. 47 para. 2: a law's minimum cannot be cut short by the policy.
+            ctx.error(
+                keep.span.clone(),
+                format!(
+                    "`keep_for` ({} days) is shorter than `legal_minimum` ({} days): the law's minimum cannot be cut short",
+                    keep.value.days(),
+                    min.value.days()
+                ),
+            );
+            return None;
+        }
+    }
     Some(Retention {
-        min_days: u32::try_from(min_days?.value).ok()?,
-        from: from?.value,
+        keep_for: keep_for?.value,
+        legal_minimum: legal_minimum.map(|m| m.value),
+        clock: clock?.value,
+        end: end?.value,
         basis: basis?.value,
         clause: clause?.value,
     })
+}
+
+/// A period field (`"183d"`, `"26w"`, `"3y"`). `Some(None)` when optional and absent; `None`
+/// after reporting an error.
+fn read_period(
+    ctx: &mut Ctx,
+    t: &Table,
+    name: &str,
+    required: bool,
+) -> Option<Option<At<RetentionPeriod>>> {
+    let Some(node) = t.get(name) else {
+        if required {
+            t.missing(ctx, name);
+            return None;
+        }
+        return Some(None);
+    };
+    match node.get_ref() {
+        Node::String(s) => match RetentionPeriod::parse(s) {
+            Ok(p) => Some(Some(At {
+                value: p,
+                span: node.span(),
+            })),
+            Err(why) => {
+                ctx.error(node.span(), format!("`{name}` in retention: {why}"));
+                None
+            }
+        },
+        Node::Integer(n) if *n < 0 => {
+            ctx.error(
+                node.span(),
+                format!("`{name}` in retention: a period cannot be negative"),
+            );
+            None
+        }
+        other => {
+            t.wrong_type(
+                ctx,
+                name,
+                "a period string such as \"183d\", \"26w\" or \"3y\"",
+                other,
+            );
+            None
+        }
+    }
+}
+
+/// One `[[anonymization]]` entry: the set, the categories it covers (each known to the
+/// policy), its quasi-identifiers (columns of the set) and `k_min` (default 5, at least 2).
+pub(super) fn read_anonymization(
+    ctx: &mut Ctx,
+    node: &serde_spanned::Spanned<Node>,
+    categories: &HashMap<String, Range<usize>>,
+) -> Option<(AnonymizationRule, Range<usize>)> {
+    let t = Table::open(ctx, node, "[[anonymization]]", ANONYMIZATION_FIELDS)?;
+    let set = t.enumeration(ctx, "set", &AnonymizedSet::ALL, AnonymizedSet::as_str);
+    let listed = read_category_list(ctx, &t, categories);
+    let qi = read_string_list(ctx, &t, "quasi_identifiers");
+    let k_min = t.opt_integer(ctx, "k_min", 2..1_000_001);
+    let clause = t.string(ctx, "clause");
+    let set = set?;
+    let qi = qi?;
+    let mut ok = true;
+    for q in &qi {
+        if !set.value.columns().contains(&q.value.as_str()) {
+            ok = false;
+            ctx.error(
+                q.span.clone(),
+                format!(
+                    "`{}` is not a column of the `{}` set, expected one of: {}",
+                    q.value,
+                    set.value.as_str(),
+                    set.value.columns().join(", ")
+                ),
+            );
+        }
+    }
+    if qi.is_empty() {
+        ok = false;
+        ctx.error(
+            t.span.clone(),
+            "`quasi_identifiers` in [[anonymization]] must name at least one column",
+        );
+    }
+    if !ok {
+        return None;
+    }
+    Some((
+        AnonymizationRule {
+            set: set.value,
+            categories: listed?,
+            quasi_identifiers: qi.into_iter().map(|q| q.value).collect(),
+            k_min: k_min.map_or(Some(5), |k| u32::try_from(k.value).ok())?,
+            clause: clause?.value,
+        },
+        t.span.clone(),
+    ))
+}
+
+/// A required array of non-empty strings, each with its span.
+fn read_string_list(ctx: &mut Ctx, t: &Table, name: &str) -> Option<Vec<At<String>>> {
+    let Some(node) = t.get(name) else {
+        t.missing(ctx, name);
+        return None;
+    };
+    let Node::Array(items) = node.get_ref() else {
+        t.wrong_type(ctx, name, "an array of strings", node.get_ref());
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for item in items {
+        match item.get_ref() {
+            Node::String(s) if !s.trim().is_empty() => out.push(At {
+                value: s.clone(),
+                span: item.span(),
+            }),
+            other => {
+                ok = false;
+                ctx.error(
+                    item.span(),
+                    format!(
+                        "`{name}` in {} must hold non-empty strings, found {}",
+                        t.what,
+                        other.type_name()
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 pub(super) fn read_purpose(

@@ -154,48 +154,249 @@ impl ValueType {
     }
 }
 
-/// From when a retention period counts.
+/// The event that starts a category's retention clock (policy §4.2, §8.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RetentionAnchor {
-    /// From the event the record describes (a transaction's completion, a log
-    /// line's request): E-Commerce Law Art. 31 counts "from the date of completion
-    /// of the transaction".
-    Event,
-    /// From when the vault collected the value.
-    Collection,
+pub enum RetentionClock {
+    /// When the vault collected the record (a web-log line's request, a ticket's filing).
+    Collected,
+    /// The transaction the record describes was completed (an order's payment): E-Commerce
+    /// Law Art. 31 counts "from the date of completion of the transaction".
+    Transaction,
+    /// The subject's account was closed (policy §7.1 account cancellation).
+    AccountClosed,
+    /// The subject's last recorded activity (a login, a request, a web-log line).
+    LastActivity,
+    /// The subject withdrew the consent the category was processed on (PIPL Art. 15, 47(1)(3)):
+    /// the latest withdrawal among the consent purposes that list the category, while none of
+    /// them is granted.
+    ConsentWithdrawn,
 }
 
-impl RetentionAnchor {
-    /// Every anchor.
-    pub const ALL: [RetentionAnchor; 2] = [RetentionAnchor::Event, RetentionAnchor::Collection];
+impl RetentionClock {
+    /// Every clock event.
+    pub const ALL: [RetentionClock; 5] = [
+        RetentionClock::Collected,
+        RetentionClock::Transaction,
+        RetentionClock::AccountClosed,
+        RetentionClock::LastActivity,
+        RetentionClock::ConsentWithdrawn,
+    ];
 
-    /// `event` or `collection`.
+    /// `collected`, `transaction`, `account_closed`, `last_activity` or `consent_withdrawn`.
     pub fn as_str(self) -> &'static str {
         match self {
-            RetentionAnchor::Event => "event",
-            RetentionAnchor::Collection => "collection",
+            RetentionClock::Collected => "collected",
+            RetentionClock::Transaction => "transaction",
+            RetentionClock::AccountClosed => "account_closed",
+            RetentionClock::LastActivity => "last_activity",
+            RetentionClock::ConsentWithdrawn => "consent_withdrawn",
         }
     }
 
-    /// The anchor named `s` as [`as_str`](Self::as_str) spells it, if any.
+    /// The clock named `s` as [`as_str`](Self::as_str) spells it, if any.
+    pub fn parse_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// Whether the clock starts per record (an event each record carries) rather than per
+    /// subject (closure, activity, withdrawal).
+    pub fn is_per_record(self) -> bool {
+        matches!(
+            self,
+            RetentionClock::Collected | RetentionClock::Transaction
+        )
+    }
+}
+
+/// What happens to a record when its retention ends (policy §4.2, §8.2: "destroy or
+/// anonymize"; PIPL Art. 47(1)(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndAction {
+    /// The record's fields are deleted.
+    Delete,
+    /// The record is replaced by an anonymized one (PIPL Art. 73(4)) under the category's
+    /// [`AnonymizationRule`], and its fields are deleted.
+    Anonymize,
+}
+
+impl EndAction {
+    /// Every action.
+    pub const ALL: [EndAction; 2] = [EndAction::Delete, EndAction::Anonymize];
+
+    /// `delete` or `anonymize`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndAction::Delete => "delete",
+            EndAction::Anonymize => "anonymize",
+        }
+    }
+
+    /// The action named `s` as [`as_str`](Self::as_str) spells it, if any.
     pub fn parse_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
-/// A minimum retention period imposed by law (policy §4.2): values of the
-/// category must not be erased before it ends, even on an erasure request
-/// (PIPL Art. 47 para. 2 then restricts processing to storage and protection).
+/// A period of whole days, written in a policy as `"30d"`, `"26w"` or `"3y"` (a year is 365
+/// days; a period meant to satisfy a legal minimum in years should be written in days when
+/// the law counts leap days, e.g. `"1096d"`). At most 100 years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct RetentionPeriod(u32);
+
+impl RetentionPeriod {
+    /// The longest period a policy may state: 100 years, in days.
+    pub const MAX_DAYS: u32 = 36_500;
+
+    /// A period of `days` whole days, if it is at most [`RetentionPeriod::MAX_DAYS`].
+    pub fn from_days(days: u32) -> Option<Self> {
+        (days <= Self::MAX_DAYS).then_some(RetentionPeriod(days))
+    }
+
+    /// Parses `<n>d`, `<n>w` or `<n>y` (n a non-negative decimal integer).
+    ///
+    /// # Errors
+    /// A sentence saying what is wrong (negative, no unit, unknown unit, too long), never
+    /// echoing more than the input it was given.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.starts_with('-') {
+            return Err("a period cannot be negative".into());
+        }
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        if num.is_empty() {
+            return Err("a period is a whole number followed by d, w or y, e.g. \"183d\"".into());
+        }
+        let n: u64 = num
+            .parse()
+            .map_err(|_| "a period's number is too large".to_string())?;
+        let per = match unit {
+            "d" => 1,
+            "w" => 7,
+            "y" => 365,
+            "" => {
+                return Err(
+                    "a period needs a unit: d (days), w (weeks) or y (years of 365 days)".into(),
+                )
+            }
+            _ => {
+                return Err(
+                    "unknown period unit: use d (days), w (weeks) or y (years of 365 days)".into(),
+                )
+            }
+        };
+        n.checked_mul(per)
+            .and_then(|d| u32::try_from(d).ok())
+            .and_then(RetentionPeriod::from_days)
+            .ok_or_else(|| {
+                format!(
+                    "a period may be at most {} days (100 years)",
+                    Self::MAX_DAYS
+                )
+            })
+    }
+
+    /// The period in whole days.
+    pub fn days(self) -> u32 {
+        self.0
+    }
+
+    /// The period in seconds (days × 86,400).
+    pub fn seconds(self) -> i64 {
+        i64::from(self.0) * 86_400
+    }
+}
+
+/// A category's retention rule (policy §4.2, §8.2; PIPL Art. 19: "the shortest period
+/// necessary"). The record is kept `keep_for` after its `clock` starts, never less than the
+/// `legal_minimum` (which also survives an erasure request, PIPL Art. 47 para. 2), and then
+/// `end` is applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Retention {
-    /// Minimum retention in whole days, ≥ 1.
-    pub min_days: u32,
-    /// When the period starts.
-    pub from: RetentionAnchor,
-    /// The law requiring it, e.g. `E-Commerce Law Art. 31`.
+    /// How long the purpose needs the data after the clock starts. Never shorter than
+    /// `legal_minimum` (checked when the policy loads).
+    pub keep_for: RetentionPeriod,
+    /// The period a law requires the data to be kept, even after an erasure request.
+    pub legal_minimum: Option<RetentionPeriod>,
+    /// The event that starts the clock.
+    pub clock: RetentionClock,
+    /// What happens at the end.
+    pub end: EndAction,
+    /// Where the periods come from, e.g. `E-Commerce Law Art. 31`.
     pub basis: String,
     /// The policy clause announcing it, e.g. `§4.2`.
+    pub clause: String,
+}
+
+impl Retention {
+    /// The legal minimum in seconds, if any.
+    pub fn legal_minimum_seconds(&self) -> Option<i64> {
+        self.legal_minimum.map(RetentionPeriod::seconds)
+    }
+}
+
+/// The anonymized data sets pivault can produce (PIPL Art. 73(4)); each has a fixed
+/// transformation in code and the quasi-identifier columns a policy may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnonymizedSet {
+    /// Web-log lines: network prefix, browser family, path without PI, hour.
+    Weblog,
+    /// Orders: amount, product and month, with no link to the subject.
+    Order,
+}
+
+impl AnonymizedSet {
+    /// Every set.
+    pub const ALL: [AnonymizedSet; 2] = [AnonymizedSet::Weblog, AnonymizedSet::Order];
+
+    /// `weblog` or `order`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnonymizedSet::Weblog => "weblog",
+            AnonymizedSet::Order => "order",
+        }
+    }
+
+    /// The set named `s`, if any.
+    pub fn parse_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The columns of the set that may be named as quasi-identifiers.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            AnonymizedSet::Weblog => &[
+                "hour",
+                "client_net",
+                "method",
+                "path",
+                "status",
+                "ua_family",
+                "ua_major",
+            ],
+            AnonymizedSet::Order => &["month", "product", "amount"],
+        }
+    }
+}
+
+/// How records of some categories are anonymized, and the k-anonymity an export labelled
+/// anonymized must reach (`[[anonymization]]`; PIPL Art. 73(4); GB/T 35273-2020 §3.14;
+/// Sweeney 2002).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnonymizationRule {
+    /// The anonymized set records of these categories become.
+    pub set: AnonymizedSet,
+    /// The categories whose records this rule anonymizes.
+    pub categories: Vec<String>,
+    /// The columns an attacker could link to other data; k is measured over them.
+    pub quasi_identifiers: Vec<String>,
+    /// The smallest equivalence class an export may contain (default 5).
+    pub k_min: u32,
+    /// The policy clause, e.g. `§4.2`.
     pub clause: String,
 }
 
@@ -215,7 +416,7 @@ pub struct Category {
     pub identifier: Option<IdentifierKind>,
     /// The policy clause collecting it, e.g. `§2.2.1`.
     pub clause: String,
-    /// The legal minimum retention, if any.
+    /// How long values are kept and what happens then; `None` keeps them until erasure.
     pub retention: Option<Retention>,
     /// Identifies a person on its own (identifiers, names, device ids, IP addresses). A
     /// non-personal category combined with an identifying one in one request is treated as
@@ -230,6 +431,14 @@ impl Category {
     /// Whether this is sensitive PI (PIPL Art. 28).
     pub fn is_sensitive(&self) -> bool {
         self.sensitivity == Sensitivity::Sensitive
+    }
+
+    /// The legal minimum retention, if a law requires one (it survives an erasure request:
+    /// PIPL Art. 47 para. 2).
+    pub fn legal_minimum(&self) -> Option<&Retention> {
+        self.retention
+            .as_ref()
+            .filter(|r| r.legal_minimum.is_some())
     }
 }
 

@@ -155,11 +155,19 @@ fn default_policy_keeps_transactions_three_years_and_logs_six_months() {
     ] {
         let r = p.category(key).unwrap().retention.as_ref().unwrap();
         assert_eq!(
-            (r.min_days, r.from),
-            (1095, RetentionAnchor::Event),
+            (r.legal_minimum.map(RetentionPeriod::days), r.clock, r.end),
+            (
+                Some(1096),
+                RetentionClock::Transaction,
+                EndAction::Anonymize
+            ),
             "{key}"
         );
         assert!(r.basis.contains("E-Commerce Law Art. 31"));
+        assert_eq!(
+            p.anonymization_for(key).map(|a| a.set),
+            Some(AnonymizedSet::Order)
+        );
     }
     let log = p
         .category("user.behavior.web_log")
@@ -167,12 +175,33 @@ fn default_policy_keeps_transactions_three_years_and_logs_six_months() {
         .retention
         .as_ref()
         .unwrap();
-    assert_eq!((log.min_days, log.from), (183, RetentionAnchor::Event));
-    assert!(p
-        .category("user.contact.mobile")
-        .unwrap()
-        .retention
-        .is_none());
+    assert_eq!(
+        (
+            log.legal_minimum.map(RetentionPeriod::days),
+            log.clock,
+            log.end
+        ),
+        (Some(183), RetentionClock::Collected, EndAction::Anonymize)
+    );
+    let weblog = p.anonymization(AnonymizedSet::Weblog).unwrap();
+    assert_eq!(weblog.k_min, 5);
+    // Every category has a rule (issue 12: real periods for every category), and only the
+    // legally retained ones survive an erasure.
+    for c in p.categories() {
+        let r = c.retention.as_ref().unwrap_or_else(|| panic!("{}", c.key));
+        assert!(
+            r.keep_for >= r.legal_minimum.unwrap_or(r.keep_for),
+            "{}",
+            c.key
+        );
+        assert!(!r.basis.is_empty() && !r.clause.is_empty(), "{}", c.key);
+    }
+    let mobile = p.category("user.contact.mobile").unwrap();
+    assert!(mobile.legal_minimum().is_none());
+    assert_eq!(
+        mobile.retention.as_ref().unwrap().clock,
+        RetentionClock::AccountClosed
+    );
 }
 
 #[test]
@@ -460,24 +489,104 @@ fn minor_age_must_be_between_1_and_18() {
     }
 }
 
-#[test]
-fn retention_of_zero_days_is_rejected() {
-    let src = format!(
-        "{HEADER}{MOBILE}retention = {{ min_days = 0, from = \"event\", basis = \"law\", clause = \"§4.2\" }}\n"
-    );
-    let (line, col, msg) = only_error(&src);
-    assert_eq!((line, col), (16, 26));
-    assert!(
-        msg.contains("`min_days` in retention must be between 1 and"),
-        "{msg}"
-    );
+fn with_retention(fields: &str) -> String {
+    format!("{HEADER}{MOBILE}retention = {{ {fields} }}\n")
+}
 
-    let src = format!(
-        "{HEADER}{MOBILE}retention = {{ min_days = 30, from = \"deletion\", basis = \"law\", clause = \"§4.2\" }}\n"
+#[test]
+fn retention_periods_parse_in_days_weeks_and_years() {
+    for (text, days) in [("0d", 0), ("183d", 183), ("26w", 182), ("3y", 1095)] {
+        assert_eq!(RetentionPeriod::parse(text).unwrap().days(), days, "{text}");
+    }
+    let p = Policy::parse(&with_retention(
+        r#"keep_for = "2y", legal_minimum = "183d", clock = "last_activity", end = "delete", basis = "law", clause = "§4.2""#,
+    ))
+    .unwrap();
+    let r = p
+        .category("user.contact.mobile")
+        .unwrap()
+        .retention
+        .clone()
+        .unwrap();
+    assert_eq!(r.keep_for.days(), 730);
+    assert_eq!(r.legal_minimum_seconds(), Some(183 * 86_400));
+}
+
+#[test]
+fn bad_retention_is_refused_with_its_position() {
+    // Line 16 is the retention line; columns point at the offending value.
+    let cases = [
+        (
+            r#"keep_for = "-30d", clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "cannot be negative",
+        ),
+        (
+            r#"keep_for = -30, clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "cannot be negative",
+        ),
+        (
+            r#"keep_for = "six months", clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "whole number followed by d, w or y",
+        ),
+        (
+            r#"keep_for = "30", clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "needs a unit",
+        ),
+        (
+            r#"keep_for = "3mo", clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "unknown period unit",
+        ),
+        (
+            r#"keep_for = "200y", clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "at most 36500 days",
+        ),
+        (
+            r#"keep_for = "30d", clock = "deletion", end = "delete", basis = "law", clause = "§4.2""#,
+            "unknown clock `deletion`",
+        ),
+        (
+            r#"keep_for = "30d", clock = "collected", end = "archive", basis = "law", clause = "§4.2""#,
+            "unknown end `archive`",
+        ),
+        (
+            r#"keep_for = "30d", legal_minimum = "183d", clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "shorter than `legal_minimum`",
+        ),
+        (
+            r#"keep_for = "30d", clock = "collected", end = "anonymize", basis = "law", clause = "§4.2""#,
+            "no [[anonymization]] rule lists this category",
+        ),
+        (
+            r#"min_days = 30, keep_for = "30d", clock = "collected", end = "delete", basis = "law", clause = "§4.2""#,
+            "unknown field `min_days` in retention",
+        ),
+    ];
+    for (fields, want) in cases {
+        let src = with_retention(fields);
+        let (line, col, msg) = only_error(&src);
+        assert_eq!(line, 16, "{fields}: {msg}");
+        assert!(col > 13, "{fields}: column {col}");
+        assert!(msg.contains(want), "{fields}: {msg}");
+    }
+}
+
+#[test]
+fn an_anonymization_rule_names_known_categories_and_columns() {
+    let base = with_retention(
+        r#"keep_for = "30d", clock = "collected", end = "anonymize", basis = "law", clause = "§4.2""#,
     );
-    let (line, col, msg) = only_error(&src);
-    assert_eq!((line, col), (16, 37));
-    assert!(msg.contains("unknown from `deletion`"), "{msg}");
+    let ok = format!(
+        "{base}\n[[anonymization]]\nset = \"weblog\"\ncategories = [\"user.contact.mobile\"]\nquasi_identifiers = [\"client_net\"]\nclause = \"§4.2\"\n"
+    );
+    let p = Policy::parse(&ok).unwrap();
+    assert_eq!(p.anonymization(AnonymizedSet::Weblog).unwrap().k_min, 5);
+    let (_, _, msg) = only_error(&ok.replace("\"client_net\"", "\"mobile\""));
+    assert!(msg.contains("not a column of the `weblog` set"), "{msg}");
+    let (_, _, msg) = only_error(&ok.replace("\"weblog\"", "\"faces\""));
+    assert!(msg.contains("unknown set `faces`"), "{msg}");
+    let (_, _, msg) =
+        only_error(&ok.replace("clause = \"§4.2\"\n", "clause = \"§4.2\"\nk_min = 1\n"));
+    assert!(msg.contains("`k_min`"), "{msg}");
 }
 
 #[test]

@@ -259,7 +259,8 @@ async fn access_under_a_mixed_case_email_returns_exactly_the_subjects_data(app: 
         .iter()
         .find(|c| c["key"] == "user.transaction.order")
         .unwrap();
-    assert_eq!(order_cat["retention"]["min_days"], 1095);
+    assert_eq!(order_cat["retention"]["legal_minimum_days"], 1096);
+    assert_eq!(order_cat["retention"]["end"], "anonymize");
     assert!(!order_cat["purposes"].as_array().unwrap().is_empty());
 
     // CSV copy of the same package parses
