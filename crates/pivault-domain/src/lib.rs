@@ -9,9 +9,11 @@
 //! the [`clock`], the crate error ([`DomainError`]) and the service's error
 //! vocabulary ([`Code`]), and Unicode hygiene of typed input ([`text`]: NFKC, invisible
 //! characters), web logs ([`weblog`]: parse nginx `combined` lines, link a line to its
-//! account, anonymize it). Reading files, clocks and
+//! account, anonymize it) and anonymization of kept records ([`anonymize`]: orders,
+//! k-anonymity). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
+pub mod anonymize;
 pub mod audit;
 pub mod clock;
 pub mod code;

@@ -13,7 +13,7 @@
 //!   identify a specific natural person and cannot be restored*. Anonymized information is
 //!   not personal information (PIPL Art. 4). [`anonymize`] therefore keeps no identifier
 //!   (address, account, referer, exact time, PI in the URL), only coarse groups; whether the
-//!   groups are large enough is measured with `crate::anonymize::k_anonymity`.
+//!   groups are large enough is measured with [`crate::anonymize::k_anonymity`].
 //!
 //! Invariants: nothing here panics on input or does IO. [`WebLogReject`] (and its `Display`
 //! and `Debug`) never holds any part of the line, which is PI.
@@ -737,8 +737,8 @@ pub const PI_SEGMENT: &str = ":pi";
 /// - status and byte count kept.
 ///
 /// Whether the result is anonymous also depends on the other rows: measure it with
-/// `crate::anonymize::k_anonymity` over chosen quasi-identifiers and suppress small
-/// classes with `crate::anonymize::suppress_below`.
+/// [`crate::anonymize::k_anonymity`] over chosen quasi-identifiers and suppress small
+/// classes with [`crate::anonymize::suppress_below`].
 ///
 /// ```
 /// use pivault_domain::weblog::{anonymize, parse_combined};
