@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::dek::{hkdf_expand, hkdf_salted, with_encoded, DEK_LEN, NONCE_LEN, TAG_LEN};
 use crate::otp::HKDF_INFO_OTP;
 use crate::secret::os_random;
-use crate::{AuditChainKey, CryptoError, Dek, MasterSecret, ReceiptSigner, Suite};
+use crate::{AuditChainKey, CryptoError, Dek, MasterSecret, Pseudonymizer, ReceiptSigner, Suite};
 
 /// Domain label that starts the HMAC input of every one-time-code digest.
 const OTP_LABEL: &[u8] = b"pivault otp digest v1";
@@ -176,7 +176,10 @@ struct Generations {
 ///   the [`KeyRing::key_check_value`] that the database records, so that a wrong master key
 ///   is refused before anything is written;
 /// * the **audit chain key** (32 bytes, info `"pivault audit-chain v1"`), an HMAC-SHA256
-///   key for the audit chain's links and head MAC, see [`KeyRing::audit_chain_key`].
+///   key for the audit chain's links and head MAC, see [`KeyRing::audit_chain_key`];
+/// * the **pseudonym keys** (64 bytes, info `"pivault pseudonym v1"`): an HMAC-SHA256 key and
+///   an AES-256-GCM key for deterministic, reversible pseudonyms (GB/T 35273-2020 §3.15), see
+///   [`KeyRing::pseudonymizer`].
 ///
 /// The master secret itself is dropped (and zeroized) after derivation.
 ///
@@ -205,11 +208,12 @@ pub struct KeyRing {
     otp_key: hmac::Key,
     key_check: [u8; 32],
     chain_key: AuditChainKey,
+    pseudonymizer: Pseudonymizer,
 }
 
 impl KeyRing {
     /// Derives the KEK, blind-index key, receipt-signing key, one-time-code key, key check
-    /// value and audit chain key from `master`. `suite` is the cipher suite
+    /// value, audit chain key and pseudonym keys from `master`. `suite` is the cipher suite
     /// of the DEKs this ring generates and unwraps (DEK wrapping itself always uses
     /// AES-256-GCM).
     pub fn new(master: MasterSecret, suite: Suite) -> Self {
@@ -256,6 +260,7 @@ impl KeyRing {
             otp_key,
             key_check,
             chain_key: AuditChainKey::derive(&master),
+            pseudonymizer: Pseudonymizer::derive(&master),
         }
     }
 
@@ -616,6 +621,14 @@ impl KeyRing {
     /// store that appends to the chain.
     pub fn audit_chain_key(&self) -> AuditChainKey {
         self.chain_key.clone()
+    }
+
+    /// The pseudonymizer (GB/T 35273-2020 §3.15 de-identification: keyed, deterministic,
+    /// reversible; **not** anonymization), its keys derived in [`KeyRing::new`] with
+    /// HKDF-SHA256 (RFC 5869, info `"pivault pseudonym v1"`) from the current master secret.
+    /// Tokens made under a retired master secret do not open with it.
+    pub fn pseudonymizer(&self) -> &Pseudonymizer {
+        &self.pseudonymizer
     }
 
     /// Ids of every KEK this ring holds: the current one first, then the retired ones in the

@@ -25,6 +25,9 @@
 //!   and head MAC under a key derived from the master secret, so that a writer without the
 //!   key cannot rewrite it; [`chain_hash`] — the unkeyed SHA-256 chain of before, kept to
 //!   verify and re-key old chains.
+//! * [`KeyRing::pseudonymizer`], [`Pseudonymizer`] — de-identification (GB/T 35273-2020
+//!   §3.15): keyed, deterministic, reversible tokens `pz1.…` (SIV-style AES-256-GCM, nonce
+//!   from HMAC-SHA256), so joins still work. Not anonymization: the key holder reverses them.
 //! * [`KeyRing::key_check_value`] — the value the database records so that a wrong master
 //!   key is refused before anything is written.
 //!
@@ -50,6 +53,7 @@ mod error;
 mod keyring;
 mod otp;
 mod plaintext;
+mod pseudonym;
 mod receipt;
 mod secret;
 mod suite;
@@ -68,6 +72,7 @@ pub use keyring::{
 };
 pub use otp::{digests_equal, generate_code, HKDF_INFO_OTP, OTP_MAX_DIGITS, OTP_MIN_DIGITS};
 pub use plaintext::{wipe_vec, Plaintext};
+pub use pseudonym::{Pseudonymizer, HKDF_INFO_PSEUDONYM, PSEUDONYM_PREFIX};
 pub use receipt::{
     verify_receipt, ReceiptSigner, HKDF_INFO_RECEIPT_SIGNING, RECEIPT_PUBLIC_KEY_LEN,
     RECEIPT_SIGNATURE_LEN,

@@ -8,9 +8,12 @@
 //! grounds of an erasure ([`erasure`]), the audit record model ([`audit`]),
 //! the [`clock`], the crate error ([`DomainError`]) and the service's error
 //! vocabulary ([`Code`]), and Unicode hygiene of typed input ([`text`]: NFKC, invisible
-//! characters). Reading files, clocks and
+//! characters), web logs ([`weblog`]: parse nginx `combined` lines, link a line to its
+//! account, anonymize it) and anonymization of kept records ([`anonymize`]: orders,
+//! k-anonymity). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
+pub mod anonymize;
 pub mod audit;
 pub mod clock;
 pub mod code;
@@ -22,6 +25,7 @@ pub mod error;
 pub mod identifiers;
 pub mod policy;
 pub mod text;
+pub mod weblog;
 
 pub use code::Code;
 pub use consent::ConsentMethod;

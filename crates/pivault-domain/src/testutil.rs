@@ -15,3 +15,10 @@ pub(crate) fn from_serde_name<'de, T: Deserialize<'de>>(name: &'de str) -> Optio
     let d = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name);
     T::deserialize(d).ok()
 }
+
+/// A file of the seed data set `zh_CN-10k` (`shared/` sits beside the repository clone).
+pub(crate) fn dataset(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/zh_CN-10k")
+        .join(name)
+}
