@@ -46,8 +46,9 @@ mod txconn;
 pub use dsr::DueCount;
 pub use fault::StorageFault;
 pub use rows::{
-    ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow,
-    KeyGenRow, KeyJobRow, KeyRow, SubjectRow, SubjectStatus,
+    AnonOrderRow, AnonWeblogRow, ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow,
+    DsrFilter, DsrRow, FieldRow, HoldRow, KeyGenRow, KeyJobRow, KeyRow, RetentionItem,
+    RetentionStat, SubjectRow, SubjectStatus, SweepRunRow,
 };
 pub use store::{AuditHead, Backend, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND};
 

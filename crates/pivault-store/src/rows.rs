@@ -243,6 +243,122 @@ pub struct KeyJobRow {
     pub updated_at: i64,
 }
 
+/// A legal hold (`legal_holds`, migration 0008): while active (`released_at` is `None`), the
+/// retention sweep neither deletes nor anonymizes anything of the held subject, or of the held
+/// category across every subject (PIPL Art. 47 lets a legal obligation outlast the retention
+/// period; policy §4.2). Exactly one of `subject_id` / `category` is set. No PI: `reason` and
+/// `reference` name a case, not a person's data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    /// Opaque id (UUID v4 text).
+    pub id: String,
+    /// The held subject; `None` for a category hold.
+    pub subject_id: Option<String>,
+    /// The held category key (`order.transaction`, …); `None` for a subject hold.
+    pub category: Option<String>,
+    /// Why the data is held (litigation, regulator inquiry, …).
+    pub reason: String,
+    /// Case number or document reference.
+    pub reference: String,
+    /// Principal that set the hold.
+    pub set_by: String,
+    /// Unix seconds.
+    pub set_at: i64,
+    /// Principal that released it.
+    pub released_by: Option<String>,
+    /// Unix seconds, when released.
+    pub released_at: Option<i64>,
+}
+
+/// One retention-managed record (`retention_items`, migration 0008): an order, a web-log line,
+/// a ticket… `category` is the category whose rule (policy §4.2: CSL Art. 21 for network logs,
+/// E-Commerce Law Art. 31 for transaction records, PIPL Art. 47 otherwise) governs the whole
+/// record; `event_at` is the instant its clock starts. Ids and times only, no PI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionItem {
+    /// Subject id.
+    pub subject_id: String,
+    /// Record within the subject (`order:o00000001`, `weblog:…`); the `fields.record` it governs.
+    pub record: String,
+    /// Category key whose retention rule governs the record.
+    pub category: String,
+    /// When the record's retention clock starts (the transaction time, the request time…),
+    /// unix seconds.
+    pub event_at: i64,
+}
+
+/// One anonymized web-log line (`anon_weblog`): generalized values in clear with no subject id
+/// and no key, so no longer PI (PIPL Art. 73). `anonymized_at` is the writing transaction's
+/// time and the id is assigned by the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonWeblogRow {
+    /// The request time truncated to the hour, unix seconds.
+    pub hour: i64,
+    /// The client network (a truncated address such as `203.0.113.0/24`), never the address.
+    pub client_net: String,
+    /// HTTP method.
+    pub method: String,
+    /// Request path with identifiers removed.
+    pub path: String,
+    /// HTTP status.
+    pub status: i64,
+    /// Response bytes.
+    pub bytes: i64,
+    /// User-agent family (`Chrome`, `curl`, …).
+    pub ua_family: String,
+    /// User-agent major version, when known.
+    pub ua_major: Option<i64>,
+}
+
+/// One anonymized order (`anon_orders`, PIPL Art. 73): no subject id, no key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnonOrderRow {
+    /// `YYYY-MM` of the transaction.
+    pub month: String,
+    /// Product (or product category) id.
+    pub product: String,
+    /// Amount as decimal text (possibly banded, e.g. `100-200`).
+    pub amount: String,
+}
+
+/// A retention sweep run (`sweep_runs`) and its progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepRunRow {
+    /// Run id (UUID v4 text).
+    pub id: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds, once done or failed.
+    pub finished_at: Option<i64>,
+    /// A dry run counts what it would do and changes nothing.
+    pub dry_run: bool,
+    /// Principal that started it (`scheduler`, an admin).
+    pub actor: String,
+    /// `running`, `done` or `failed` (enforced by the schema).
+    pub state: String,
+    /// JSON object of non-PI counts (per category: deleted, anonymized, held…).
+    pub counts: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// Retention figures of one category ([`crate::Store::retention_stats`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RetentionStat {
+    /// Category key.
+    pub category: String,
+    /// Retention items of the category.
+    pub items: i64,
+    /// The oldest item's `event_at`, unix seconds; `None` without items.
+    pub oldest_event_at: Option<i64>,
+    /// Items due by the window's end: `event_at` at or before the category's cutoff.
+    pub due_before: i64,
+    /// Restricted fields of the category (kept only for a legal retention period).
+    pub restricted_fields: i64,
+    /// Of those, the fields whose restriction ends at or before the window's end.
+    pub restricted_due_before: i64,
+}
+
 /// A stored audit entry with its chain links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {

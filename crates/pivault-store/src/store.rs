@@ -6,7 +6,9 @@
 //!   one table each, reads on [`Store`] and writes (and in-transaction reads) on [`WriteTx`];
 //! - `audit`: the audit log, queueing entries and appending them at commit;
 //! - `keyed`: the keyed chain head and the vault's key check record (`vault_meta`);
-//! - `meta`: row counts and policy versions.
+//! - `meta`: row counts and policy versions;
+//! - `holds`, `retention`, `sweep`: legal holds, retention items and anonymized data, the
+//!   sweep's runs and lease (issue 12, migration 0008).
 //!
 //! Rows are mapped by column name (`row.try_get("column")`), never by position.
 
@@ -25,12 +27,15 @@ mod blind_index;
 mod consents;
 mod disclosures;
 mod fields;
+mod holds;
 mod key_gens;
 mod keyed;
 mod keys;
 mod meta;
 mod open;
+mod retention;
 mod subjects;
+mod sweep;
 mod write;
 
 pub use key_gens::ERASED_ACCOUNT_KIND;
@@ -94,6 +99,20 @@ pub(crate) fn placeholders(backend: Backend, first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// Most values an exclusion list ([`not_in`]) may carry in one statement: far below both
+/// backends' bound-parameter limits, far above any real number of legal holds.
+const MAX_EXCLUDED: usize = 30_000;
+
+/// ` AND column NOT IN (…)` with `n` placeholders numbered from `first`; empty when `n` is 0
+/// (`NOT IN ()` is not SQL).
+fn not_in(backend: Backend, column: &str, first: usize, n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" AND {column} NOT IN ({})", placeholders(backend, first, n))
+    }
+}
+
 /// `($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
 fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
@@ -130,6 +149,9 @@ pub struct WriteTx {
     /// `&mut *self.tx` is the executor of the transaction's statements.
     pub(crate) tx: Box<TxConn>,
     pub(crate) backend: Backend,
+    /// The instant the transaction was begun with (unix seconds, the caller's clock): stamps
+    /// rows whose time is the write's own (`anon_*.anonymized_at`).
+    now: i64,
     head_seq: i64,
     head_hash: [u8; 32],
     /// The head's MAC as stored (read in `begin`, updated when this transaction moves it).

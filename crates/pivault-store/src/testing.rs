@@ -16,7 +16,7 @@ use crate::StoreError;
 /// Database failure.
 pub async fn visible_bytes(store: &crate::Store) -> Result<Vec<u8>, StoreError> {
     use sqlx::Row;
-    const TABLES: [&str; 10] = [
+    const TABLES: [&str; 16] = [
         "subjects",
         "subject_keys",
         "fields",
@@ -27,6 +27,12 @@ pub async fn visible_bytes(store: &crate::Store) -> Result<Vec<u8>, StoreError> 
         "audit_head",
         "audit_log",
         "vault_meta",
+        "legal_holds",
+        "retention_items",
+        "anon_weblog",
+        "anon_orders",
+        "sweep_lease",
+        "sweep_runs",
     ];
     let mut out = Vec::new();
     for t in TABLES {

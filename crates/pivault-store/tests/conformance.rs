@@ -8,7 +8,8 @@
 
 use pivault_domain::audit::AuditRecord;
 use pivault_store::{
-    ApiKeyRow, ConsentRow, FieldRow, KeyGenRow, KeyJobRow, KeyRow, Store, StoreError, SubjectRow,
+    AnonOrderRow, AnonWeblogRow, ApiKeyRow, ConsentRow, FieldRow, HoldRow, KeyGenRow, KeyJobRow,
+    KeyRow, RetentionItem, RetentionStat, Store, StoreError, SubjectRow, SweepRunRow,
 };
 use pivault_testkit::TestDatabase;
 
@@ -80,6 +81,16 @@ conformance!(
     a_task_holding_a_write_transaction_is_refused_the_pool,
     the_head_carries_a_mac_and_a_moved_head_refuses_appends,
     vault_meta_starts_unchecked_and_round_trips,
+    legal_holds_insert_release_and_list,
+    retention_items_insert_idempotently,
+    due_items_page_in_order_after_the_cursor_and_skip_held_subjects,
+    delete_records_removes_exactly_those_fields_and_items,
+    anonymized_rows_insert_and_page,
+    the_sweep_lease_is_exclusive_and_taken_over_after_expiry,
+    the_expired_restricted_batch_skips_held_subjects_and_categories,
+    retention_stats_count_items_due_and_restricted_fields,
+    sweep_runs_upsert_and_list_newest_first,
+    subject_clocks_close_touch_and_list,
 );
 
 fn subject(id: &str) -> SubjectRow {
@@ -954,4 +965,656 @@ async fn postgres_a_writer_stuck_behind_the_head_lock_gives_up_busy() {
     // the pool is fine afterwards
     store.begin(3).await.unwrap().commit().await.unwrap();
     store.close().await;
+}
+
+// ---- Issue 12: retention lifecycle, legal holds, anonymization (migration 0008) ----
+
+fn hold(id: &str, subject: Option<&str>, category: Option<&str>, at: i64) -> HoldRow {
+    HoldRow {
+        id: id.into(),
+        subject_id: subject.map(str::to_string),
+        category: category.map(str::to_string),
+        reason: "litigation".into(),
+        reference: "case-1".into(),
+        set_by: "dpo".into(),
+        set_at: at,
+        released_by: None,
+        released_at: None,
+    }
+}
+
+fn item(subject: &str, record: &str, category: &str, event_at: i64) -> RetentionItem {
+    RetentionItem {
+        subject_id: subject.into(),
+        record: record.into(),
+        category: category.into(),
+        event_at,
+    }
+}
+
+fn pair(subject: &str, record: &str) -> (String, String) {
+    (subject.into(), record.into())
+}
+
+fn keys_of(items: &[RetentionItem]) -> Vec<(i64, &str, &str)> {
+    items
+        .iter()
+        .map(|i| (i.event_at, i.subject_id.as_str(), i.record.as_str()))
+        .collect()
+}
+
+async fn legal_holds_insert_release_and_list(store: Store) {
+    let mut tx = store.begin(10).await.unwrap();
+    tx.insert_hold(&hold("h1", Some("s1"), None, 10))
+        .await
+        .unwrap();
+    tx.insert_hold(&hold("h2", None, Some("order.transaction"), 11))
+        .await
+        .unwrap();
+    assert!(matches!(
+        tx.insert_hold(&hold("h1", None, Some("x"), 12)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    tx.commit().await.unwrap();
+    let mut tx = store.begin(11).await.unwrap();
+    // exactly one of subject / category
+    for bad in [
+        hold("h3", Some("s1"), Some("c"), 12),
+        hold("h4", None, None, 12),
+    ] {
+        assert!(matches!(
+            tx.insert_hold(&bad).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    tx.commit().await.unwrap();
+    let all = store.holds(false).await.unwrap();
+    assert_eq!(
+        all.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+        ["h1", "h2"]
+    );
+    assert_eq!(all[0], hold("h1", Some("s1"), None, 10));
+
+    let mut tx = store.begin(20).await.unwrap();
+    assert!(tx.release_hold("h1", "dpo2", 20).await.unwrap());
+    assert!(
+        !tx.release_hold("h1", "dpo3", 21).await.unwrap(),
+        "released"
+    );
+    assert!(
+        !tx.release_hold("nope", "dpo", 21).await.unwrap(),
+        "unknown"
+    );
+    // the transaction sees its own release
+    assert_eq!(tx.holds(true).await.unwrap().len(), 1);
+    tx.commit().await.unwrap();
+    let h1 = store.hold("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (h1.released_by.as_deref(), h1.released_at),
+        (Some("dpo2"), Some(20)),
+        "the first release is kept"
+    );
+    assert_eq!(store.hold("nope").await.unwrap(), None);
+    let active = store.holds(true).await.unwrap();
+    assert_eq!(
+        active,
+        vec![hold("h2", None, Some("order.transaction"), 11)]
+    );
+    assert_eq!(store.holds(false).await.unwrap().len(), 2);
+    assert_eq!(store.count("legal_holds").await.unwrap(), 2);
+}
+
+async fn retention_items_insert_idempotently(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    assert_eq!(
+        tx.insert_retention_items(&[
+            item("s1", "order:1", "order", 100),
+            item("s1", "log:1", "weblog", 50)
+        ])
+        .await
+        .unwrap(),
+        2
+    );
+    // the same record again (even with another category / clock) keeps the first
+    assert_eq!(
+        tx.insert_retention_items(&[
+            item("s1", "order:1", "weblog", 1),
+            item("s2", "order:2", "order", 100)
+        ])
+        .await
+        .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.count("retention_items").await.unwrap(), 3);
+    let got = store.due_items("order", 100, None, 10, &[]).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            item("s1", "order:1", "order", 100),
+            item("s2", "order:2", "order", 100)
+        ]
+    );
+    // 1,000 rows: several chunks
+    let many: Vec<RetentionItem> = (0..1000)
+        .map(|i| item(&format!("m{i:04}"), "log:1", "weblog", i))
+        .collect();
+    let mut tx = store.begin(2).await.unwrap();
+    assert_eq!(tx.insert_retention_items(&many).await.unwrap(), 1000);
+    assert_eq!(tx.insert_retention_items(&many).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    assert_eq!(store.count("retention_items").await.unwrap(), 1003);
+}
+
+async fn due_items_page_in_order_after_the_cursor_and_skip_held_subjects(store: Store) {
+    let items = vec![
+        item("s2", "order:b", "order", 100),
+        item("s1", "order:a", "order", 100),
+        item("s1", "order:c", "order", 100),
+        item("s3", "order:d", "order", 50),
+        item("s4", "order:e", "order", 200),
+        item("s5", "order:f", "order", 201), // after the cutoff
+        item("s1", "log:1", "weblog", 10),   // another category
+    ];
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_retention_items(&items).await.unwrap();
+    tx.commit().await.unwrap();
+    let all = store.due_items("order", 200, None, 100, &[]).await.unwrap();
+    assert_eq!(
+        keys_of(&all),
+        [
+            (50, "s3", "order:d"),
+            (100, "s1", "order:a"),
+            (100, "s1", "order:c"),
+            (100, "s2", "order:b"),
+            (200, "s4", "order:e"),
+        ]
+    );
+    // keyset pages of 2 walk the same sequence
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .due_items("order", 200, after.clone(), 2, &[])
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 2);
+        let last = page.last().unwrap();
+        after = Some((last.event_at, last.subject_id.clone(), last.record.clone()));
+        walked.extend(page);
+    }
+    assert_eq!(walked, all);
+    // held subjects are skipped, also across pages
+    let held = vec!["s1".to_string(), "s4".to_string()];
+    let got = store
+        .due_items("order", 200, None, 100, &held)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys_of(&got),
+        [(50, "s3", "order:d"), (100, "s2", "order:b")]
+    );
+    let got = store
+        .due_items(
+            "order",
+            200,
+            Some((50, "s3".into(), "order:d".into())),
+            1,
+            &held,
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys_of(&got), [(100, "s2", "order:b")]);
+    assert!(store
+        .due_items("order", 49, None, 100, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .due_items("nope", i64::MAX, None, 100, &[])
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn delete_records_removes_exactly_those_fields_and_items(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.upsert_fields(&[
+        field("s1", "order:1", "amount", b"a", None),
+        field("s1", "order:1", "paid_at", b"b", Some(500)),
+        field("s1", "order:2", "amount", b"c", None),
+        field("s1", "profile", "name", b"n", None),
+        field("s2", "order:1", "amount", b"d", None),
+    ])
+    .await
+    .unwrap();
+    tx.insert_retention_items(&[
+        item("s1", "order:1", "order", 10),
+        item("s1", "order:2", "order", 10),
+        item("s2", "order:1", "order", 10),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let got = store
+        .fields_of_records(&[
+            pair("s2", "order:1"),
+            pair("s1", "order:1"),
+            pair("s9", "x"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|f| (f.subject_id.as_str(), f.record.as_str(), f.name.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("s1", "order:1", "amount"),
+            ("s1", "order:1", "paid_at"),
+            ("s2", "order:1", "amount")
+        ]
+    );
+    assert_eq!(got[1], field("s1", "order:1", "paid_at", b"b", Some(500)));
+
+    let mut tx = store.begin(2).await.unwrap();
+    assert_eq!(
+        tx.fields_of_records(&[pair("s1", "order:1")])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        tx.delete_records(&[pair("s1", "order:1"), pair("s9", "nothing")])
+            .await
+            .unwrap(),
+        2,
+        "restricted or not, every field of the record"
+    );
+    assert!(tx
+        .fields_of_records(&[pair("s1", "order:1")])
+        .await
+        .unwrap()
+        .is_empty());
+    tx.audit(rec("retention.delete", Some("s1")));
+    tx.commit().await.unwrap();
+    let left: Vec<(String, String)> = store
+        .fields("s1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.record, f.name))
+        .collect();
+    assert_eq!(left, [pair("order:2", "amount"), pair("profile", "name")]);
+    assert_eq!(store.fields("s2").await.unwrap().len(), 1);
+    let items = store.due_items("order", 10, None, 10, &[]).await.unwrap();
+    assert_eq!(
+        keys_of(&items),
+        [(10, "s1", "order:2"), (10, "s2", "order:1")]
+    );
+
+    // 1,000 records across chunks
+    let mut tx = store.begin(3).await.unwrap();
+    let fields: Vec<FieldRow> = (0..1000)
+        .flat_map(|i| {
+            let s = format!("b{i:04}");
+            [
+                field(&s, "log:1", "ip", b"x", None),
+                field(&s, "log:1", "ua", b"y", None),
+            ]
+        })
+        .collect();
+    tx.upsert_fields(&fields).await.unwrap();
+    let items: Vec<RetentionItem> = (0..1000)
+        .map(|i| item(&format!("b{i:04}"), "log:1", "weblog", 1))
+        .collect();
+    tx.insert_retention_items(&items).await.unwrap();
+    tx.commit().await.unwrap();
+    let pairs: Vec<(String, String)> = (0..1000)
+        .map(|i| pair(&format!("b{i:04}"), "log:1"))
+        .collect();
+    assert_eq!(store.fields_of_records(&pairs).await.unwrap().len(), 2000);
+    let mut tx = store.begin(4).await.unwrap();
+    assert_eq!(tx.delete_records(&pairs[..999]).await.unwrap(), 1998);
+    tx.commit().await.unwrap();
+    assert_eq!(store.count("fields").await.unwrap(), 3 + 2);
+    assert_eq!(store.count("retention_items").await.unwrap(), 2 + 1);
+}
+
+async fn anonymized_rows_insert_and_page(store: Store) {
+    let web = |i: i64| AnonWeblogRow {
+        hour: 1_700_000_000 - 1_700_000_000 % 3600 + i * 3600,
+        client_net: "203.0.113.0/24".into(),
+        method: "GET".into(),
+        path: "/v1/orders/{id}".into(),
+        status: 200,
+        bytes: 5_000_000_000 + i,
+        ua_family: "Firefox".into(),
+        ua_major: if i % 2 == 0 { Some(120) } else { None },
+    };
+    let order = |i: i64| AnonOrderRow {
+        month: format!("2021-{:02}", i % 12 + 1),
+        product: format!("p{i}"),
+        amount: "100-200".into(),
+    };
+    let weblog: Vec<AnonWeblogRow> = (0..1000).map(web).collect();
+    let orders: Vec<AnonOrderRow> = (0..5).map(order).collect();
+    let mut tx = store.begin(1_800_000_000).await.unwrap();
+    assert_eq!(tx.insert_anon_weblog(&weblog).await.unwrap(), 1000);
+    assert_eq!(tx.insert_anon_orders(&orders).await.unwrap(), 5);
+    tx.commit().await.unwrap();
+    assert_eq!(store.anon_counts().await.unwrap(), (1000, 5));
+    assert_eq!(store.count("anon_weblog").await.unwrap(), 1000);
+    let mut got = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.anon_weblog_page(after, 300).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        got.extend(page);
+    }
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "by id");
+    assert_eq!(got.into_iter().map(|(_, r)| r).collect::<Vec<_>>(), weblog);
+    let page = store.anon_orders_page(0, 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        orders[..3]
+    );
+    let rest = store.anon_orders_page(page[2].0, 10).await.unwrap();
+    assert_eq!(
+        rest.into_iter().map(|(_, r)| r).collect::<Vec<_>>(),
+        orders[3..]
+    );
+    // anonymized rows carry no subject id or key: the tables have no such column
+    let bytes = pivault_store::testing::visible_bytes(&store).await.unwrap();
+    assert!(bytes.windows(8).any(|w| w == b"100-200\0"));
+}
+
+async fn the_sweep_lease_is_exclusive_and_taken_over_after_expiry(store: Store) {
+    assert_eq!(store.sweep_lease().await.unwrap(), (None, 0));
+    assert!(store.try_sweep_lease("a", 1000, 60).await.unwrap());
+    assert!(
+        !store.try_sweep_lease("b", 1010, 60).await.unwrap(),
+        "a holds it"
+    );
+    assert!(
+        store.try_sweep_lease("a", 1030, 60).await.unwrap(),
+        "a renews"
+    );
+    assert_eq!(store.sweep_lease().await.unwrap(), (Some("a".into()), 1090));
+    assert!(
+        !store.try_sweep_lease("b", 1090, 60).await.unwrap(),
+        "still a's at its end"
+    );
+    assert!(
+        store.try_sweep_lease("b", 1091, 60).await.unwrap(),
+        "expired: b takes over"
+    );
+    assert!(!store.release_sweep_lease("a").await.unwrap(), "a lost it");
+    assert!(!store.try_sweep_lease("a", 1092, 60).await.unwrap());
+    assert!(store.release_sweep_lease("b").await.unwrap());
+    assert_eq!(store.sweep_lease().await.unwrap(), (None, 0));
+    // many contenders at once (two pools on PostgreSQL would behave the same: one row, one
+    // UPDATE): exactly one wins
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.try_sweep_lease(&format!("c{i}"), 2000, 60).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        won += i32::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+}
+
+async fn the_expired_restricted_batch_skips_held_subjects_and_categories(store: Store) {
+    let f = |s: &str, r: &str, n: &str, c: &str, until: i64| {
+        let mut x = field(s, r, n, b"x", Some(until));
+        x.category = c.into();
+        x
+    };
+    let rows = vec![
+        f("s1", "order:1", "amount", "order.amount", 10),
+        f("s1", "order:1", "paid_at", "order.time", 20),
+        f("s2", "order:2", "amount", "order.amount", 30),
+        f("s3", "order:3", "amount", "order.amount", 40),
+        f("s3", "order:3", "paid_at", "order.time", 50),
+        f("s4", "order:4", "amount", "order.amount", 500), // not expired
+    ];
+    let mut tx = store.begin(1).await.unwrap();
+    tx.upsert_fields(&rows).await.unwrap();
+    tx.upsert_fields(&[field("s1", "profile", "name", b"n", None)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin(2).await.unwrap();
+    let held_s = vec!["s2".to_string()];
+    let held_c = vec!["order.time".to_string()];
+    // a batch of 1: the earliest end first
+    assert_eq!(
+        tx.delete_expired_restricted_batch(100, 1, &held_s, &held_c)
+            .await
+            .unwrap(),
+        [("s1".into(), "order:1".into(), "order.amount".into())]
+    );
+    assert_eq!(
+        tx.delete_expired_restricted_batch(100, 10, &held_s, &held_c)
+            .await
+            .unwrap(),
+        [(
+            "s3".to_string(),
+            "order:3".to_string(),
+            "order.amount".to_string()
+        )]
+    );
+    assert!(tx
+        .delete_expired_restricted_batch(100, 10, &held_s, &held_c)
+        .await
+        .unwrap()
+        .is_empty());
+    tx.commit().await.unwrap();
+    assert_eq!(store.fields("s2").await.unwrap().len(), 1, "held subject");
+    assert_eq!(
+        store.fields("s1").await.unwrap().len(),
+        2,
+        "held category + unrestricted"
+    );
+    // without holds the rest goes; the old unbatched form still works
+    let mut tx = store.begin(3).await.unwrap();
+    assert_eq!(
+        tx.delete_expired_restricted_batch(100, 10, &[], &[])
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        tx.delete_expired_restricted(1000).await.unwrap(),
+        vec![("s4".to_string(), 1)]
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(store.count("fields").await.unwrap(), 1);
+}
+
+async fn retention_stats_count_items_due_and_restricted_fields(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_retention_items(&[
+        item("s1", "order:1", "order", 100),
+        item("s1", "order:2", "order", 300),
+        item("s2", "log:1", "weblog", 50),
+    ])
+    .await
+    .unwrap();
+    let mut r = field("s3", "order:9", "amount", b"x", Some(1000));
+    r.category = "order".into();
+    let mut r2 = field("s3", "order:9", "paid_at", b"x", Some(5000));
+    r2.category = "order".into();
+    tx.upsert_fields(&[r, r2, field("s3", "profile", "name", b"n", Some(10))])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let stats = store
+        .retention_stats(2000, &[("order".into(), 200), ("nothing".into(), 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        stats,
+        vec![
+            RetentionStat {
+                category: "order".into(),
+                items: 2,
+                oldest_event_at: Some(100),
+                due_before: 1,
+                restricted_fields: 2,
+                restricted_due_before: 1,
+            },
+            RetentionStat {
+                category: "user.name".into(),
+                items: 0,
+                oldest_event_at: None,
+                due_before: 0,
+                restricted_fields: 1,
+                restricted_due_before: 1,
+            },
+            RetentionStat {
+                category: "weblog".into(),
+                items: 1,
+                oldest_event_at: Some(50),
+                due_before: 0,
+                restricted_fields: 0,
+                restricted_due_before: 0,
+            },
+        ]
+    );
+}
+
+async fn sweep_runs_upsert_and_list_newest_first(store: Store) {
+    let run = |id: &str, started: i64| SweepRunRow {
+        id: id.into(),
+        started_at: started,
+        finished_at: None,
+        dry_run: true,
+        actor: "scheduler".into(),
+        state: "running".into(),
+        counts: "{}".into(),
+        updated_at: started,
+    };
+    let mut tx = store.begin(1).await.unwrap();
+    tx.upsert_sweep_run(&run("r1", 10)).await.unwrap();
+    tx.upsert_sweep_run(&run("r2", 20)).await.unwrap();
+    let done = SweepRunRow {
+        finished_at: Some(30),
+        dry_run: false,
+        state: "done".into(),
+        counts: r#"{"order":{"deleted":3}}"#.into(),
+        updated_at: 30,
+        ..run("r1", 10)
+    };
+    tx.upsert_sweep_run(&done).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.sweep_run("r1").await.unwrap(), Some(done.clone()));
+    assert_eq!(store.sweep_run("nope").await.unwrap(), None);
+    assert_eq!(
+        store.last_sweep_runs(10).await.unwrap(),
+        vec![run("r2", 20), done]
+    );
+    assert_eq!(store.last_sweep_runs(1).await.unwrap().len(), 1);
+    // the schema refuses an unknown state
+    let mut tx = store.begin(2).await.unwrap();
+    assert!(tx
+        .upsert_sweep_run(&SweepRunRow {
+            state: "paused".into(),
+            ..run("r3", 40)
+        })
+        .await
+        .is_err());
+}
+
+async fn subject_clocks_close_touch_and_list(store: Store) {
+    let mut tx = store.begin(1).await.unwrap();
+    tx.insert_subjects(&[subject("a"), subject("b"), subject("c"), subject("d")])
+        .await
+        .unwrap();
+    assert!(tx.set_closed_at("a", 100).await.unwrap());
+    assert!(tx.set_closed_at("c", 300).await.unwrap());
+    assert!(tx.set_closed_at("d", 50).await.unwrap());
+    assert!(!tx.set_closed_at("nope", 1).await.unwrap());
+    tx.mark_erased("d", 60).await.unwrap();
+    assert_eq!(
+        tx.touch_last_active(&[
+            ("a".into(), 10),
+            ("b".into(), 500),
+            ("b".into(), 400),
+            ("a".into(), 20),
+            ("nope".into(), 1),
+        ])
+        .await
+        .unwrap(),
+        2
+    );
+    // the maximum is kept
+    assert_eq!(
+        tx.touch_last_active(&[("a".into(), 15), ("b".into(), 600)])
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.subject_clocks("a").await.unwrap(),
+        Some((Some(100), Some(20)))
+    );
+    assert_eq!(
+        store.subject_clocks("b").await.unwrap(),
+        Some((None, Some(600)))
+    );
+    assert_eq!(store.subject_clocks("nope").await.unwrap(), None);
+    assert_eq!(store.subject("a").await.unwrap(), Some(subject("a")));
+    // closed (active subjects only; the erased one is left out), keyset by id
+    assert_eq!(
+        store.subjects_closed_before(300, None, 10).await.unwrap(),
+        ["a", "c"]
+    );
+    assert_eq!(
+        store.subjects_closed_before(300, None, 1).await.unwrap(),
+        ["a"]
+    );
+    assert_eq!(
+        store
+            .subjects_closed_before(300, Some("a"), 10)
+            .await
+            .unwrap(),
+        ["c"]
+    );
+    assert_eq!(
+        store.subjects_closed_before(299, None, 10).await.unwrap(),
+        ["a"]
+    );
+    // inactive: never-touched subjects (c) are not listed
+    assert_eq!(
+        store.subjects_inactive_before(600, None, 10).await.unwrap(),
+        ["a", "b"]
+    );
+    assert_eq!(
+        store.subjects_inactive_before(599, None, 10).await.unwrap(),
+        ["a"]
+    );
+    assert!(store
+        .subjects_inactive_before(600, Some("b"), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut tx = store.begin(2).await.unwrap();
+    assert!(tx.clear_closed_at("a").await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.subjects_closed_before(300, None, 10).await.unwrap(),
+        ["c"]
+    );
 }

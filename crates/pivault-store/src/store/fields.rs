@@ -1,17 +1,21 @@
 //! The `fields` table: sealed PI fields, and their restriction for legal retention.
 
-use super::{values_clause, Store, WriteTx, CHUNK};
+use super::{not_in, ph, values_clause, Store, WriteTx, CHUNK, MAX_EXCLUDED};
 use crate::rows::FieldRow;
 use crate::StoreError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
+
+/// The columns [`field_from`] reads.
+pub(super) const FIELD_COLUMNS: &str =
+    "subject_id, record, name, category, key_id, ciphertext, restricted_until, updated_at";
 
 /// A subject's sealed fields by record then name ([`field_from`] columns).
 const FIELDS_OF: &str =
     "SELECT subject_id, record, name, category, key_id, ciphertext, restricted_until, updated_at \
      FROM fields WHERE subject_id = $1 ORDER BY record, name";
 
-fn field_from(r: &AnyRow) -> Result<FieldRow, StoreError> {
+pub(super) fn field_from(r: &AnyRow) -> Result<FieldRow, StoreError> {
     Ok(FieldRow {
         subject_id: r.try_get("subject_id")?,
         record: r.try_get("record")?,
@@ -207,6 +211,66 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(out)
+    }
+
+    /// Deletes up to `limit` restricted fields whose retention ended at or before `now` (unix
+    /// seconds), earliest end first, skipping the `excluded_subjects` and
+    /// `excluded_categories` (active legal holds, PIPL Art. 47; policy §4.2). Returns one
+    /// (subject, record, category) entry per field deleted, sorted; fewer than `limit` entries
+    /// means nothing else is due. The batched, hold-aware form of
+    /// [`WriteTx::delete_expired_restricted`]. A record's `retention_items` row is left alone.
+    ///
+    /// # Errors
+    /// Database failure; [`StoreError::Conflict`] for more than 30,000 exclusions together.
+    pub async fn delete_expired_restricted_batch(
+        &mut self,
+        now: i64,
+        limit: i64,
+        excluded_subjects: &[String],
+        excluded_categories: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let (ns, nc) = (excluded_subjects.len(), excluded_categories.len());
+        if ns + nc > MAX_EXCLUDED {
+            return Err(StoreError::Conflict("too many retention exclusions"));
+        }
+        let sql = format!(
+            "SELECT subject_id, record, name, category FROM fields \
+             WHERE restricted_until IS NOT NULL AND restricted_until <= {}{}{} \
+             ORDER BY restricted_until LIMIT {}",
+            ph(self.backend, 1),
+            not_in(self.backend, "subject_id", 2, ns),
+            not_in(self.backend, "category", 2 + ns, nc),
+            ph(self.backend, 2 + ns + nc)
+        );
+        let mut q = sqlx::query(&sql).bind(now);
+        for v in excluded_subjects.iter().chain(excluded_categories) {
+            q = q.bind(v);
+        }
+        let rows = q.bind(limit).fetch_all(&mut *self.tx).await?;
+        let mut due: Vec<(String, String, String, String)> = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("subject_id")?,
+                    r.try_get("record")?,
+                    r.try_get("category")?,
+                    r.try_get("name")?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        due.sort();
+        for chunk in due.chunks(CHUNK) {
+            let sql = format!(
+                "DELETE FROM fields WHERE (subject_id, record, name) IN (VALUES {})",
+                values_clause(self.backend, chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for (s, r, _, n) in chunk {
+                q = q.bind(s).bind(r).bind(n);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(due.into_iter().map(|(s, r, c, _)| (s, r, c)).collect())
     }
 
     /// All sealed fields of a subject, ordered by record then name, read through this

@@ -11,7 +11,7 @@ impl Store {
     /// # Errors
     /// Database failure, or [`StoreError::Conflict`] for an unknown table name.
     pub async fn count(&self, table: &str) -> Result<i64, StoreError> {
-        const TABLES: [&str; 7] = [
+        const TABLES: [&str; 12] = [
             "subjects",
             "subject_keys",
             "fields",
@@ -19,6 +19,11 @@ impl Store {
             "consent_events",
             "audit_log",
             "api_keys",
+            "legal_holds",
+            "retention_items",
+            "anon_weblog",
+            "anon_orders",
+            "sweep_runs",
         ];
         if !TABLES.contains(&table) {
             return Err(StoreError::Conflict("unknown table"));

@@ -85,6 +85,7 @@ impl Store {
         Ok(WriteTx {
             tx,
             backend: self.backend,
+            now,
             head_seq: seq,
             head_hash: head,
             head_mac,
