@@ -113,6 +113,21 @@ fn not_in(backend: Backend, column: &str, first: usize, n: usize) -> String {
     }
 }
 
+/// `(c1, c2, …) IN (SELECT column1, column2, … FROM (VALUES (…), …) AS v)` for `rows` tuples
+/// of the given columns, placeholders numbered from 1. The subquery matters: SQLite plans a
+/// bare `(a, b) IN (VALUES …)` of more than one row as a scan of the whole table, and this
+/// form as one primary-key probe per tuple (`EXPLAIN QUERY PLAN`:
+/// `SEARCH … (subject_id=? AND record=?)`); PostgreSQL plans both as a join on the index.
+fn tuples_in(backend: Backend, columns: &[&str], rows: usize) -> String {
+    let names: Vec<String> = (1..=columns.len()).map(|i| format!("column{i}")).collect();
+    format!(
+        "({}) IN (SELECT {} FROM (VALUES {}) AS v)",
+        columns.join(", "),
+        names.join(", "),
+        values_clause(backend, rows, columns.len())
+    )
+}
+
 /// `($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
 fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
@@ -172,5 +187,9 @@ mod tests {
     fn values_clause_numbers_placeholders_in_order() {
         assert_eq!(values_clause(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
         assert_eq!(values_clause(Backend::Sqlite, 1, 2), "(?, ?)");
+        assert_eq!(
+            tuples_in(Backend::Postgres, &["a", "b"], 2),
+            "(a, b) IN (SELECT column1, column2 FROM (VALUES ($1, $2), ($3, $4)) AS v)"
+        );
     }
 }

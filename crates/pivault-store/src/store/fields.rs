@@ -1,6 +1,6 @@
 //! The `fields` table: sealed PI fields, and their restriction for legal retention.
 
-use super::{not_in, ph, values_clause, Store, WriteTx, CHUNK, MAX_EXCLUDED};
+use super::{not_in, ph, tuples_in, values_clause, Store, WriteTx, CHUNK, MAX_EXCLUDED};
 use crate::rows::FieldRow;
 use crate::StoreError;
 use sqlx::any::AnyRow;
@@ -261,8 +261,8 @@ impl WriteTx {
         due.sort();
         for chunk in due.chunks(CHUNK) {
             let sql = format!(
-                "DELETE FROM fields WHERE (subject_id, record, name) IN (VALUES {})",
-                values_clause(self.backend, chunk.len(), 3)
+                "DELETE FROM fields WHERE {}",
+                tuples_in(self.backend, &["subject_id", "record", "name"], chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for (s, r, _, n) in chunk {

@@ -6,7 +6,7 @@
 //! Art. 31 (transaction records kept at least three years), policy §4.2 (the retention table).
 
 use super::fields::{field_from, FIELD_COLUMNS};
-use super::{not_in, ph, values_clause, Backend, Store, WriteTx, CHUNK, MAX_EXCLUDED};
+use super::{not_in, ph, tuples_in, values_clause, Backend, Store, WriteTx, CHUNK, MAX_EXCLUDED};
 use crate::rows::{AnonOrderRow, AnonWeblogRow, FieldRow, RetentionItem, RetentionStat};
 use crate::StoreError;
 use sqlx::any::AnyRow;
@@ -82,11 +82,20 @@ pub(super) fn due_items_sql(backend: Backend, with_cursor: bool, held: usize) ->
     )
 }
 
-/// `SELECT … FROM fields WHERE (subject_id, record) IN (VALUES …)` for `n` pairs.
+/// The fields of `n` (subject, record) pairs: one primary-key prefix probe per pair.
 fn fields_of_records_sql(backend: Backend, n: usize) -> String {
     format!(
-        "SELECT {FIELD_COLUMNS} FROM fields WHERE (subject_id, record) IN (VALUES {})",
-        values_clause(backend, n, 2)
+        "SELECT {FIELD_COLUMNS} FROM fields WHERE {}",
+        tuples_in(backend, &["subject_id", "record"], n)
+    )
+}
+
+/// Deletes the rows of `table` (`fields`, `retention_items`) of `n` (subject, record) pairs:
+/// one primary-key (prefix) probe per pair.
+fn delete_records_sql(backend: Backend, table: &str, n: usize) -> String {
+    format!(
+        "DELETE FROM {table} WHERE {}",
+        tuples_in(backend, &["subject_id", "record"], n)
     )
 }
 
@@ -318,10 +327,8 @@ impl WriteTx {
     ) -> Result<u64, StoreError> {
         let mut fields = 0;
         for chunk in records.chunks(PAIR_CHUNK) {
-            let values = values_clause(self.backend, chunk.len(), 2);
             for table in ["fields", "retention_items"] {
-                let sql =
-                    format!("DELETE FROM {table} WHERE (subject_id, record) IN (VALUES {values})");
+                let sql = delete_records_sql(self.backend, table, chunk.len());
                 let mut q = sqlx::query(&sql);
                 for (s, r) in chunk {
                     q = q.bind(s).bind(r);
@@ -420,7 +427,7 @@ impl WriteTx {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::due_items_sql;
+    use super::{delete_records_sql, due_items_sql, fields_of_records_sql};
     use crate::{Backend, Store};
 
     /// The sweep's page query walks the `retention_items_due` index in order: no temporary
@@ -456,6 +463,39 @@ mod tests {
             );
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }
+        // The bulk statements probe the primary key per pair; none scans its table.
+        for (sql, table) in [
+            (delete_records_sql(Backend::Sqlite, "fields", 3), "fields"),
+            (
+                delete_records_sql(Backend::Sqlite, "retention_items", 3),
+                "retention_items",
+            ),
+            (fields_of_records_sql(Backend::Sqlite, 3), "fields"),
+        ] {
+            let plan = plan_of(&store, &sql, 6).await;
+            assert!(
+                plan.contains(&format!("SEARCH {table} USING"))
+                    && plan.contains("(subject_id=? AND record=?)")
+                    && !plan.contains(&format!("SCAN {table}")),
+                "{sql}: {plan}"
+            );
+        }
         store.close().await;
+    }
+
+    /// `EXPLAIN QUERY PLAN` of `sql` with `n` text parameters, its details joined by ` | `.
+    async fn plan_of(store: &Store, sql: &str, n: usize) -> String {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query(&explain);
+        for i in 0..n {
+            q = q.bind(format!("v{i}"));
+        }
+        q.fetch_all(store.pool.get().unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sqlx::Row::try_get::<String, _>(r, "detail").unwrap())
+            .collect::<Vec<_>>()
+            .join(" | ")
     }
 }
