@@ -168,7 +168,7 @@ impl Vault {
 
     /// Erasure, first half (PIPL Art. 47 para 2; §4.2): fields of categories under a legal
     /// retention period still running are re-sealed under the subject's `restricted` DEK with
-    /// their release instant (the record's own event time, e.g. `paid_at`, + `min_days`).
+    /// their release instant (the record's own event time, e.g. `paid_at`, + the `legal_minimum`).
     /// Staged in `tx`; returns the rows as they will be after it (re-sealed ones replaced) and
     /// what was retained. Rows already restricted are left alone, so a resumed erasure never
     /// re-seals twice.
@@ -183,13 +183,13 @@ impl Vault {
         rows: Vec<FieldRow>,
         now: i64,
     ) -> Result<(Vec<FieldRow>, Vec<RetainedCategory>), CoreError> {
-        // Release instant per record: the record's own event time (e.g. paid_at) + min_days.
+        // Release instant per record: the record's own event time (e.g. paid_at) + the legal minimum.
         let mut anchor: BTreeMap<String, i64> = BTreeMap::new();
         for r in rows.iter().filter(|r| r.restricted_until.is_none()) {
             let Some(c) = self.policy.category(&r.category) else {
                 continue;
             };
-            if c.retention.is_some() {
+            if c.legal_minimum().is_some() {
                 if let Ok(FieldValue::Timestamp(t)) = Sealer::open_row(dek, r) {
                     let e = anchor.entry(r.record.clone()).or_insert(t);
                     *e = (*e).max(t);
@@ -200,22 +200,40 @@ impl Vault {
         let mut retained: BTreeMap<String, RetainedCategory> = BTreeMap::new();
         let mut out = Vec::with_capacity(rows.len());
         let mut resealed = Vec::new();
+        // Legal holds override the deletion (issue 12): held rows are kept restricted, until
+        // at least now; the sweep leaves them while the hold lasts and acts once it is released.
+        let holds = tx.holds(true).await?;
+        let hold_of = |cat: &str| {
+            holds.iter().find(|h| {
+                h.subject_id.as_deref() == Some(subject_id) || h.category.as_deref() == Some(cat)
+            })
+        };
         for r in rows {
-            let ret = self
-                .policy
-                .category(&r.category)
-                .and_then(|c| c.retention.as_ref())
-                .filter(|_| r.restricted_until.is_none());
-            let Some(rt) = ret else {
-                out.push(r);
-                continue;
-            };
-            let until =
-                anchor.get(&r.record).copied().unwrap_or(now) + i64::from(rt.min_days) * 86_400;
-            if until <= now {
+            if r.restricted_until.is_some() {
                 out.push(r);
                 continue;
             }
+            let legal = self
+                .policy
+                .category(&r.category)
+                .and_then(|c| c.legal_minimum());
+            let hold = hold_of(&r.category);
+            let legal_until = legal.map(|rt| {
+                anchor.get(&r.record).copied().unwrap_or(now)
+                    + rt.legal_minimum_seconds().unwrap_or(0)
+            });
+            let (until, basis, clause) = match (hold, legal, legal_until) {
+                (Some(h), _, lu) => (
+                    lu.unwrap_or(now).max(now),
+                    format!("legal hold {}", h.reference),
+                    "PIPL Art. 47 para. 2".to_string(),
+                ),
+                (None, Some(rt), Some(lu)) if lu > now => (lu, rt.basis.clone(), rt.clause.clone()),
+                _ => {
+                    out.push(r);
+                    continue;
+                }
+            };
             if rdek.is_none() {
                 rdek = Some(
                     match self.sealer.dek_in(tx, subject_id, SCOPE_RESTRICTED).await? {
@@ -270,8 +288,8 @@ impl Vault {
                     category: r.category.clone(),
                     fields: 0,
                     until,
-                    basis: rt.basis.clone(),
-                    clause: rt.clause.clone(),
+                    basis: basis.clone(),
+                    clause: clause.clone(),
                 });
             e.fields += 1;
             e.until = e.until.max(until);
@@ -309,6 +327,8 @@ impl Vault {
         deleted_categories.dedup();
         tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
         let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
+        // Records shredded whole leave the retention clock too; restricted ones keep theirs.
+        tx.delete_orphan_retention_items(subject_id).await?;
         let removed = tx.delete_blind_index(subject_id, None).await?;
         // Suppression list: a keyed hash of the erased account id (not the id), so that a
         // re-run of an import cannot bring the person back (PIPL Art. 47: erased means gone).
@@ -338,25 +358,17 @@ impl Vault {
         })
     }
 
-    /// Deletes restricted fields whose retention period has ended (policy §4.2, §8.2), with one
-    /// audit entry per subject. Returns how many fields were deleted.
+    /// The retention sweep run to the end ([`Vault::sweep`] with default options); returns
+    /// the field rows deleted.
     ///
     /// # Errors
-    /// Store failures.
+    /// As [`Vault::sweep`].
     pub async fn retention_sweep(&self, actor: &str) -> Result<i64, CoreError> {
-        let now = self.clock.now().unix_timestamp();
-        let mut tx = self.store.begin(now).await?;
-        let done = tx.delete_expired_restricted(now).await?;
-        let mut total = 0;
-        for (s, n) in &done {
-            total += n;
-            let mut rec = self.auditor.base(actor, "retention.delete", now, None);
-            rec.subject_id = Some(s.clone());
-            rec.detail = Some(format!("fields={n}"));
-            tx.audit(rec);
-        }
-        tx.commit().await?;
-        self.metrics.swept(u64::try_from(total).unwrap_or(0));
-        Ok(total)
+        let opts = crate::retention::SweepOptions {
+            actor: actor.to_string(),
+            ..crate::retention::SweepOptions::default()
+        };
+        let rep = self.sweep(&opts, &|_| {}).await?;
+        Ok(i64::try_from(rep.fields_deleted).unwrap_or(i64::MAX))
     }
 }

@@ -14,15 +14,18 @@
 //!   it, and [`audit_verify`] checks the chain, its head and the chain against the contents.
 
 mod access;
+pub mod anon_export;
 pub mod api_keys;
 pub mod audit_verify;
 pub mod consents;
 pub mod decisions;
+pub mod deidentify;
 pub mod dsr;
 pub mod erasure;
 pub mod error;
 pub mod fault;
 pub mod field_verify;
+pub mod holds;
 pub mod import;
 pub mod key_rotation;
 pub mod keycheck;
@@ -31,22 +34,26 @@ pub mod metrics;
 pub mod ports;
 pub mod provisions;
 pub mod reads;
+pub mod retention;
 mod services;
 pub mod subjects;
 pub mod values;
 mod vault;
 
+pub use anon_export::{AnonExportReport, KRefusal};
 pub use api_keys::{ApiKeyInfo, Expiry, NewApiKey};
 pub use audit_verify::AuditVerifyReport;
 pub use consents::ConsentInput;
 pub use erasure::{ErasureReceipt, RetainedCategory};
 pub use error::{CoreError, Denial};
 pub use field_verify::FieldVerifyReport;
+pub use holds::HoldInput;
 pub use key_rotation::{KeyGenInfo, KeyJobProgress, KeyStatus};
 pub use lifecycle::NotReady;
 pub use metrics::{Door, Metrics};
-pub use pivault_store::{DsrFilter, StorageFault};
+pub use pivault_store::{AnonOrderRow, AnonWeblogRow, DsrFilter, HoldRow, StorageFault};
 pub use reads::{LookupResult, ReadResult};
+pub use retention::{ActiveHolds, RetentionLine, SweepOptions, SweepProgress, SweepReport};
 pub use services::principals::{Principal, ROLE_ADMIN, ROLE_APP, ROLE_OPERATOR, STAFF_ROLES};
 pub use values::{FailedField, FieldInput, FieldOutput, FIELD_INTEGRITY_FAILED};
 pub use vault::{ReceiptKey, Vault};

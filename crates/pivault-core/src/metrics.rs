@@ -13,6 +13,7 @@ use pivault_domain::policy::Policy;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use std::time::Duration;
@@ -54,8 +55,18 @@ struct IntegrityLabels {
     category: String,
 }
 
+/// Labels of the retention gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetentionLabels {
+    /// A category key declared by the policy.
+    category: String,
+    /// `held` (records and restricted fields stored), `due_30d` (due within 30 days) or
+    /// `on_hold` (kept by a legal hold).
+    state: &'static str,
+}
+
 /// The file names the importer reads (the only values of the `file` label).
-const IMPORT_FILES: [&str; 7] = [
+const IMPORT_FILES: [&str; 8] = [
     "users.csv",
     "consent_events.csv",
     "orders.csv",
@@ -63,6 +74,7 @@ const IMPORT_FILES: [&str; 7] = [
     "business_contacts.csv",
     "icp_filings.csv",
     "tickets.jsonl",
+    "access.log",
 ];
 
 /// Where a field is opened for release, for `pivault_field_integrity_failures_total`.
@@ -103,6 +115,7 @@ impl Door {
 /// | `pivault_import_rows_total` | counter | `file`, `result` |
 /// | `pivault_sweep_rows_total` | counter | — (fields deleted by the retention sweep) |
 /// | `pivault_field_integrity_failures_total` | counter | `door`, `category` |
+/// | `pivault_retention_items` | gauge | `category`, `state` = `held`/`due_30d`/`on_hold` (as of the last retention report or sweep) |
 #[derive(Clone, Debug)]
 pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
@@ -113,6 +126,7 @@ pub struct Metrics {
     import_rows: Family<ImportLabels, Counter>,
     sweep_rows: Counter,
     integrity: Family<IntegrityLabels, Counter>,
+    retention: Family<RetentionLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -135,6 +149,7 @@ impl Metrics {
             import_rows: Family::default(),
             sweep_rows: Counter::default(),
             integrity: Family::default(),
+            retention: Family::default(),
         }
     }
 
@@ -176,6 +191,11 @@ impl Metrics {
             "pivault_sweep_rows",
             "Fields deleted by the retention sweep",
             self.sweep_rows.clone(),
+        );
+        registry.register(
+            "pivault_retention_items",
+            "Retention by category: stored (held), due within 30 days (due_30d), kept by a legal hold (on_hold)",
+            self.retention.clone(),
         );
         registry.register(
             "pivault_field_integrity_failures",
@@ -232,6 +252,18 @@ impl Metrics {
                 result,
             })
             .inc_by(n);
+    }
+
+    /// Sets the retention gauges of `category` (a policy key: never PI).
+    pub(crate) fn retention(&self, category: &str, held: i64, due_30d: i64, on_hold: i64) {
+        for (state, v) in [("held", held), ("due_30d", due_30d), ("on_hold", on_hold)] {
+            self.retention
+                .get_or_create(&RetentionLabels {
+                    category: category.to_string(),
+                    state,
+                })
+                .set(v);
+        }
     }
 
     /// Fields deleted by the retention sweep.

@@ -172,6 +172,79 @@ impl Vault {
         let norm = k
             .normalize(raw)
             .map_err(|e| CoreError::invalid("value", e.code, e.reason))?;
+        let allowed = self
+            .decide_identifier_use(p, k, purpose, "subject.lookup", request_id)
+            .await?;
+        let category = allowed.category.clone();
+        let cats = [category.as_str()];
+        let now_t = self.clock.now();
+        let now = now_t.unix_timestamp();
+        let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
+
+        // 2. Probe, then decide each match on its own facts.
+        let digests = self.sealer.keys().blind_indexes(k.as_str(), &norm);
+        let found = self.store.lookup_any(k.as_str(), &digests).await?;
+        let mut records = Vec::with_capacity(found.len().max(1));
+        let mut subjects = Vec::with_capacity(found.len());
+        for s in &found {
+            let f = self.facts.cached(s, now_t).await?;
+            let facts = SubjectFacts {
+                consent: &f.consent,
+                birth_date: f.birth_date,
+                erased: f.erased,
+                home_region: f.home_region.as_deref(),
+            };
+            let d = self.decide_access(p, &req, &facts, now_t);
+            let mut rec = self
+                .auditor
+                .base(&p.name, "subject.lookup", now, request_id);
+            rec.subject_id = Some(s.clone());
+            rec.purpose = Some(purpose.into());
+            rec.outcome = if d.allowed { "allow" } else { "deny" }.into();
+            rec.reason = Some(d.reason.as_str().into());
+            rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
+            rec.categories.clone_from(&category);
+            rec.detail = Some(format!("by={}", k.as_str()));
+            records.push(rec);
+            if d.allowed {
+                subjects.push(s.clone());
+            }
+        }
+        if found.is_empty() {
+            let mut rec = self
+                .auditor
+                .base(&p.name, "subject.lookup", now, request_id);
+            rec.purpose = Some(purpose.into());
+            rec.outcome = "allow".into();
+            rec.reason = Some(allowed.reason.into());
+            rec.legal_basis = allowed.legal_basis.map(str::to_string);
+            rec.categories.clone_from(&category);
+            rec.detail = Some(format!("by={} matches=0", k.as_str()));
+            records.push(rec);
+        }
+        self.auditor.append(records).await?;
+        Ok(LookupResult {
+            count: subjects.len(),
+            subjects,
+        })
+    }
+
+    /// The policy-level decision on using identifiers of `k` for `purpose` (a lookup, a
+    /// pseudonymization): the purpose exists, the principal may use it, and the purpose may
+    /// use the identifier's category for a subject with its consent in force, not erased, of
+    /// age. A deny is audited under `action` and returned. Returns the category key.
+    ///
+    /// # Errors
+    /// `Invalid` (`unknown_purpose`, `unknown_category`); `Forbidden`
+    /// (`purpose_not_permitted`); `Denied`; store failure writing the audit entry.
+    pub(crate) async fn decide_identifier_use(
+        &self,
+        p: &Principal,
+        k: IdentifierKind,
+        purpose: &str,
+        action: &str,
+        request_id: Option<&str>,
+    ) -> Result<IdentifierUse, CoreError> {
         if self.policy.purpose(purpose).is_none() {
             return Err(CoreError::invalid(
                 "purpose",
@@ -213,67 +286,26 @@ impl Vault {
         };
         let d = self.decide_access(p, &req, &any_subject, now_t);
         if !d.allowed {
-            self.audit_decision(
-                p,
-                "subject.lookup",
-                None,
-                purpose,
-                &d,
-                &cats,
-                now,
-                request_id,
-            )
-            .await?;
+            self.audit_decision(p, action, None, purpose, &d, &cats, now, request_id)
+                .await?;
             return Err(CoreError::Denied(denial(&d)));
         }
-
-        // 2. Probe, then decide each match on its own facts.
-        let digests = self.sealer.keys().blind_indexes(k.as_str(), &norm);
-        let found = self.store.lookup_any(k.as_str(), &digests).await?;
-        let mut records = Vec::with_capacity(found.len().max(1));
-        let mut subjects = Vec::with_capacity(found.len());
-        for s in &found {
-            let f = self.facts.cached(s, now_t).await?;
-            let facts = SubjectFacts {
-                consent: &f.consent,
-                birth_date: f.birth_date,
-                erased: f.erased,
-                home_region: f.home_region.as_deref(),
-            };
-            let d = self.decide_access(p, &req, &facts, now_t);
-            let mut rec = self
-                .auditor
-                .base(&p.name, "subject.lookup", now, request_id);
-            rec.subject_id = Some(s.clone());
-            rec.purpose = Some(purpose.into());
-            rec.outcome = if d.allowed { "allow" } else { "deny" }.into();
-            rec.reason = Some(d.reason.as_str().into());
-            rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
-            rec.categories.clone_from(&category);
-            rec.detail = Some(format!("by={}", k.as_str()));
-            records.push(rec);
-            if d.allowed {
-                subjects.push(s.clone());
-            }
-        }
-        if found.is_empty() {
-            let mut rec = self
-                .auditor
-                .base(&p.name, "subject.lookup", now, request_id);
-            rec.purpose = Some(purpose.into());
-            rec.outcome = "allow".into();
-            rec.reason = Some(d.reason.as_str().into());
-            rec.legal_basis = d.legal_basis.map(|b| b.as_str().to_string());
-            rec.categories.clone_from(&category);
-            rec.detail = Some(format!("by={} matches=0", k.as_str()));
-            records.push(rec);
-        }
-        self.auditor.append(records).await?;
-        Ok(LookupResult {
-            count: subjects.len(),
-            subjects,
+        Ok(IdentifierUse {
+            reason: d.reason.as_str(),
+            legal_basis: d.legal_basis.map(|b| b.as_str()),
+            category,
         })
     }
+}
+
+/// An allowed policy-level decision on using an identifier kind for a purpose.
+pub(crate) struct IdentifierUse {
+    /// The identifier's category key.
+    pub(crate) category: String,
+    /// The decision's reason code.
+    pub(crate) reason: &'static str,
+    /// The legal basis applied.
+    pub(crate) legal_basis: Option<&'static str>,
 }
 
 /// The consent state of a hypothetical subject who gave `purpose` a separate consent just

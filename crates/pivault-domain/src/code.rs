@@ -110,6 +110,8 @@ codes! {
     SubjectNotFound = ("subject_not_found", 404, "No subject has this id."),
     /// No data subject request has this id.
     DsrNotFound = ("dsr_not_found", 404, "No data subject request has this id."),
+    /// No legal hold has this id.
+    HoldNotFound = ("hold_not_found", 404, "No legal hold has this id."),
     /// No API key has this id.
     ApiKeyNotFound = ("api_key_not_found", 404, "No API key has this id."),
     /// The thing asked for does not exist.
@@ -126,6 +128,12 @@ codes! {
     AccountExists = ("account_exists", 409, "A subject with this account id already exists."),
     /// The account id was erased and is on the suppression list: it is not created again.
     AccountErased = ("account_erased", 409, "The account id was erased (PIPL Art. 47) and is on the suppression list; it is not created again."),
+    /// The legal hold was already released.
+    HoldReleased = ("hold_released", 409, "The legal hold was already released."),
+    /// Another instance holds the sweep lease.
+    SweepBusy = ("sweep_busy", 409, "Another instance is running the retention sweep; try again when its run ends."),
+    /// An export labelled anonymized would contain an equivalence class smaller than the policy's `k_min`.
+    KAnonymityTooLow = ("k_anonymity_too_low", 409, "An export labelled anonymized would hold an equivalence class smaller than the policy's `k_min` (PIPL Art. 73(4)); suppress small classes or generalize."),
     /// The subject was already erased.
     AlreadyErased = ("already_erased", 409, "The subject was already erased."),
     /// The request's deadline was already extended.
@@ -192,6 +200,12 @@ codes! {
     TimestampMalformed = ("timestamp_malformed", 422, "A timestamp is not an RFC 3339 instant."),
     /// A date is not `YYYY-MM-DD`.
     DateMalformed = ("date_malformed", 422, "A date is not `YYYY-MM-DD`."),
+    /// A legal hold names exactly one of `subject_id` and `category`.
+    HoldTargetInvalid = ("hold_target_invalid", 422, "A legal hold names exactly one of `subject_id` and `category`, and it must exist."),
+    /// A hold's reference is not 1–64 of `A-Z a-z 0-9 _ . : / -`.
+    ReferenceMalformed = ("reference_malformed", 422, "A hold's reference is 1-64 of `A-Z a-z 0-9 _ . : / -` (a case or order number)."),
+    /// A pseudonymization token this key did not make for this kind.
+    TokenInvalid = ("token_invalid", 422, "Not a de-identification token this vault's key made for this kind."),
     /// A value is empty.
     ValueEmpty = ("value_empty", 422, "A value is empty."),
     /// A value is longer than allowed.

@@ -1,7 +1,7 @@
 //! Import of the provider's existing PI (the `zh_CN` data set layout, documented in
 //! `shared/tools/gen_dataset.py`): `users.csv`, `consent_events.csv`, `orders.csv`,
 //! `face_templates.csv`, `business_contacts.csv`, `icp_filings.csv`, `tickets.jsonl` (support
-//! tickets, JSON Lines).
+//! tickets, JSON Lines), `access.log` (nginx combined web logs, policy §2.1.2).
 //!
 //! Invariants:
 //! - A bad row never stops the import: it goes to `<rejects>/<file>.rejects.csv` with its line
@@ -23,6 +23,7 @@ mod rows;
 #[cfg(test)]
 mod tests;
 mod users;
+mod weblog;
 
 use crate::error::CoreError;
 use crate::vault::Vault;
@@ -35,6 +36,7 @@ pub use rows::{parse_csv_row, parse_jsonl_row, CsvFile, RowReject};
 use std::path::Path;
 use std::time::Instant;
 use users::*;
+use weblog::import_weblog;
 
 /// Imports every known file found in `dir`, writing reject files to `rejects_dir`.
 ///
@@ -74,7 +76,7 @@ pub async fn import_dir(
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<FileReport, CoreError>> + Send + 'c>,
     >;
-    let steps: [(&str, Step); 7] = [
+    let steps: [(&str, Step); 8] = [
         ("users.csv", |c| Box::pin(import_users(c))),
         ("consent_events.csv", |c| Box::pin(import_consents(c))),
         ("orders.csv", |c| Box::pin(import_orders(c))),
@@ -82,6 +84,7 @@ pub async fn import_dir(
         ("business_contacts.csv", |c| Box::pin(import_contacts(c))),
         ("icp_filings.csv", |c| Box::pin(import_icp(c))),
         ("tickets.jsonl", |c| Box::pin(import_tickets(c))),
+        ("access.log", |c| Box::pin(import_weblog(c))),
     ];
     for (name, step) in steps {
         if dir.join(name).is_file() {

@@ -9,6 +9,7 @@ use crate::values::{parse_decimal, parse_timestamp, FieldValue};
 use base64::Engine as _;
 use pivault_domain::identifiers::{AccountId, IdCardNumber, Mobile};
 use pivault_domain::policy::ValueType;
+use pivault_store::RetentionItem;
 use std::collections::HashSet;
 
 /// A parsed record row: subject account, record id, fields.
@@ -20,6 +21,13 @@ pub(crate) struct RecordRow {
     /// Optional columns the row lacked: the row is kept, and each is written to the file's
     /// warnings (`<file>.warnings.csv`, line and column) and counted in the report.
     pub(crate) missing: Vec<&'static str>,
+    /// When the record's event happened (an order's payment, a ticket's filing, a web-log
+    /// request): the start of its retention clock when its category's clock is per record
+    /// (`transaction`, `collected`; policy §4.2). `None`: the import time.
+    pub(crate) event_at: Option<i64>,
+    /// Set for records that show the subject was active then (web-log lines): moves the
+    /// subject's `last_active_at` forward (the `last_activity` clock).
+    pub(crate) activity_at: Option<i64>,
 }
 
 /// One batch from a record file: parsed rows, rejects (malformed or invalid rows), and how
@@ -104,6 +112,8 @@ pub(crate) async fn drive_records(
             .await?;
         let mut field_rows = Vec::new();
         let mut audits = Vec::new();
+        let mut items: Vec<RetentionItem> = Vec::new();
+        let mut activity: Vec<(String, i64)> = Vec::new();
         let mut seen = HashSet::new();
         for g in good {
             let Some(subject) = subjects.get(&g.account) else {
@@ -137,6 +147,27 @@ pub(crate) async fn drive_records(
                     dek, subject, &g.record, name, cat, v, None, ctx.now,
                 ));
             }
+            // The record's retention clock, when its governing (first) category counts per
+            // record (policy §4.2): the sweep finds it by `event_at` without opening it.
+            if let Some((cat, _, _)) = g.fields.first() {
+                let per_record = ctx
+                    .vault
+                    .policy()
+                    .category(cat)
+                    .and_then(|c| c.retention.as_ref())
+                    .is_some_and(|r| r.clock.is_per_record());
+                if per_record {
+                    items.push(RetentionItem {
+                        subject_id: subject.clone(),
+                        record: g.record.clone(),
+                        category: (*cat).to_string(),
+                        event_at: g.event_at.unwrap_or(ctx.now),
+                    });
+                }
+            }
+            if let Some(at) = g.activity_at {
+                activity.push((subject.clone(), at));
+            }
             audits.push(ctx.audit(
                 "fields.put",
                 subject,
@@ -158,6 +189,10 @@ pub(crate) async fn drive_records(
         if !field_rows.is_empty() {
             let mut tx = ctx.vault.store.begin(ctx.now).await?;
             tx.insert_fields_if_absent(&field_rows).await?;
+            tx.insert_retention_items(&items).await?;
+            if !activity.is_empty() {
+                tx.touch_last_active(&activity).await?;
+            }
             for a in audits {
                 tx.audit(a);
             }
@@ -318,6 +353,8 @@ pub(crate) fn parse_ticket(l: u64, bytes: &[u8]) -> Result<RecordRow, Reject> {
         record: format!("ticket:{id}"),
         fields,
         missing,
+        event_at: at,
+        activity_at: None,
     })
 }
 
@@ -382,6 +419,8 @@ pub(crate) fn parse_order(c: &Cols, r: &Row) -> Result<RecordRow, Reject> {
         record: format!("order:{id}"),
         fields,
         missing: Vec::new(),
+        event_at: Some(paid),
+        activity_at: None,
     })
 }
 
@@ -426,6 +465,8 @@ pub(crate) fn parse_face(c: &Cols, r: &Row) -> Result<RecordRow, Reject> {
             ),
         ],
         missing: Vec::new(),
+        event_at: Some(at),
+        activity_at: None,
     })
 }
 
@@ -485,5 +526,7 @@ pub(crate) fn parse_icp(c: &Cols, r: &Row) -> Result<RecordRow, Reject> {
             ("user.icp.filing", "submitted_at", FieldValue::Timestamp(at)),
         ],
         missing: Vec::new(),
+        event_at: Some(at),
+        activity_at: None,
     })
 }

@@ -226,6 +226,36 @@ impl Store {
         Ok(stats.into_values().collect())
     }
 
+    /// Subjects holding unrestricted fields of `category`, by id, at most `limit`, after the
+    /// id `after` (keyset): the candidates of a per-subject clock such as `consent_withdrawn`.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn subjects_with_category(
+        &self,
+        category: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let b = self.backend;
+        let sql = format!(
+            "SELECT DISTINCT subject_id FROM fields WHERE category = {} AND restricted_until IS NULL \
+             AND subject_id > {} ORDER BY subject_id LIMIT {}",
+            ph(b, 1),
+            ph(b, 2),
+            ph(b, 3)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(category)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(self.pool.get()?)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("subject_id").map_err(StoreError::from))
+            .collect()
+    }
+
     /// A page of anonymized web-log lines for export: `(id, row)` with `id > after_id`, by id,
     /// at most `limit`. Clear text by design (PIPL Art. 73: no longer PI).
     ///
@@ -340,6 +370,61 @@ impl WriteTx {
             }
         }
         Ok(fields)
+    }
+
+    /// Deletes the unrestricted fields of `category` of each subject in `subjects` (a clock that
+    /// runs per subject ended: account closed, inactive, consent withdrawn; PIPL Art. 47(1)).
+    /// Fields kept restricted after an erasure are left to their own `restricted_until`.
+    /// Returns `(subject, fields deleted)` for the subjects that had any.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_category_fields(
+        &mut self,
+        category: &str,
+        subjects: &[String],
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let sql = format!(
+            "DELETE FROM fields WHERE subject_id = {} AND category = {} AND restricted_until IS NULL",
+            ph(self.backend, 1),
+            ph(self.backend, 2)
+        );
+        let mut out = Vec::new();
+        for s in subjects {
+            let n = sqlx::query(&sql)
+                .bind(s)
+                .bind(category)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                out.push((s.clone(), n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the subject's `retention_items` rows whose record has no field left: at an
+    /// erasure, records shredded whole leave the retention clock; records kept restricted for a
+    /// legal minimum keep theirs. Returns the rows deleted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn delete_orphan_retention_items(
+        &mut self,
+        subject_id: &str,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "DELETE FROM retention_items WHERE subject_id = {} AND NOT EXISTS \
+             (SELECT 1 FROM fields f WHERE f.subject_id = retention_items.subject_id \
+             AND f.record = retention_items.record)",
+            crate::store::ph(self.backend, 1)
+        );
+        Ok(sqlx::query(&sql)
+            .bind(subject_id)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected())
     }
 
     /// Every sealed field of the given (subject, record) pairs, read through this transaction
