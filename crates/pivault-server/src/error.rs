@@ -147,6 +147,7 @@ impl From<CoreError> for ApiError {
                     "subject" => Code::SubjectNotFound,
                     "dsr" => Code::DsrNotFound,
                     "api_key" => Code::ApiKeyNotFound,
+                    "hold" => Code::HoldNotFound,
                     _ => Code::NotFound,
                 },
                 format!("{what} not found"),

@@ -39,6 +39,7 @@ use utoipa_axum::routes;
         (name = "reports", description = "Reports for the privacy office"),
         (name = "policy", description = "The policy in force"),
         (name = "dsr", description = "Data subject requests (PIPL Art. 44-50)"),
+        (name = "holds", description = "Legal holds: keep data past retention and erasure (PIPL Art. 47 para. 2)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -4,6 +4,7 @@
 
 use crate::dsr_cmd::DsrCmd;
 use crate::keys_cmd::KeysCmd;
+use crate::retention_cmd::{DeidentifyCmd, ExportCmd, HoldCmd, RetentionCmd};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -88,6 +89,11 @@ pub struct Global {
     #[cfg(feature = "testing")]
     #[arg(long, global = true, env = "PIVAULT_DSR_FAULT", hide = true)]
     pub dsr_fault: Option<String>,
+    /// The vault's clock stopped at this unix time (seconds), for tests that move time over the
+    /// data set. Only in builds with the `testing` feature.
+    #[cfg(feature = "testing")]
+    #[arg(long, global = true, env = "PIVAULT_FAKE_NOW", hide = true)]
+    pub fake_now: Option<i64>,
 }
 
 /// Settings of `serve` (also accepted by `config show`, to show what `serve` would use).
@@ -111,6 +117,10 @@ pub struct ServeArgs {
     /// [env: PIVAULT_DSR_SCAN_SECS] [default: 300]
     #[arg(long, value_name = "SECS")]
     pub dsr_scan_secs: Option<String>,
+    /// Period of the scheduled retention sweep, in seconds (0: off).
+    /// [env: PIVAULT_SWEEP_INTERVAL_SECS] [default: 3600]
+    #[arg(long, value_name = "SECS")]
+    pub sweep_interval_secs: Option<String>,
 }
 
 impl Global {
@@ -165,6 +175,11 @@ impl Global {
                 &s.shutdown_timeout_secs,
             );
             put("dsr_scan_secs", "--dsr-scan-secs", &s.dsr_scan_secs);
+            put(
+                "sweep_interval_secs",
+                "--sweep-interval-secs",
+                &s.sweep_interval_secs,
+            );
         }
         out
     }
@@ -190,7 +205,7 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
-    /// Import a data set directory (users.csv, consent_events.csv, orders.csv, …, tickets.jsonl).
+    /// Import a data set directory (users.csv, consent_events.csv, orders.csv, …, tickets.jsonl, access.log).
     Import {
         /// Directory holding the data set files.
         dir: PathBuf,
@@ -208,8 +223,33 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
-    /// Delete restricted data whose legal retention period has ended (policy §4.2).
-    Sweep,
+    /// Run the retention sweep (same as `retention sweep`).
+    Sweep {
+        /// List what would happen, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Retention (policy §4.2, §8.2): the sweep that deletes or anonymizes what is past its
+    /// period.
+    Retention {
+        #[command(subcommand)]
+        cmd: RetentionCmd,
+    },
+    /// Legal holds: keep a subject's data or a category past retention and erasure.
+    Hold {
+        #[command(subcommand)]
+        cmd: HoldCmd,
+    },
+    /// Exports of the anonymized sets (PIPL Art. 73(4)), checked for k-anonymity.
+    Export {
+        #[command(subcommand)]
+        cmd: ExportCmd,
+    },
+    /// De-identification (pseudonymization, GB/T 35273-2020 §3.15): reverse tokens.
+    Deidentify {
+        #[command(subcommand)]
+        cmd: DeidentifyCmd,
+    },
     /// Data subject requests: the privacy office's queue (PIPL Art. 44–50; §VII, §XI).
     Dsr {
         #[command(subcommand)]

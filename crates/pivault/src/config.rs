@@ -103,6 +103,7 @@ const SPECS: &[Spec] = &[
     spec("tls_key", None, false, Shown::Clear),
     spec("shutdown_timeout_secs", Some("30"), false, Shown::Clear),
     spec("dsr_scan_secs", Some("300"), false, Shown::Clear),
+    spec("sweep_interval_secs", Some("3600"), false, Shown::Clear),
     spec("log_format", Some("text"), false, Shown::Clear),
     spec("log_level", Some("info,sqlx=warn"), false, Shown::Clear),
     spec("smtp_url", None, true, Shown::Secret),
@@ -144,6 +145,7 @@ struct FileConfig {
     tls_key: Option<Spanned<String>>,
     shutdown_timeout_secs: Option<Spanned<u64>>,
     dsr_scan_secs: Option<Spanned<u64>>,
+    sweep_interval_secs: Option<Spanned<u64>>,
     log_format: Option<Spanned<String>>,
     log_level: Option<Spanned<String>>,
     smtp_url: Option<Spanned<String>>,
@@ -222,6 +224,9 @@ pub struct Config {
     pub shutdown_timeout_secs: Sourced<u64>,
     /// Period of the overdue-request scan, in seconds (≥ 1).
     pub dsr_scan_secs: Sourced<u64>,
+    /// Period of the scheduled retention sweep in `serve`, in seconds (0: off). One instance
+    /// sweeps at a time when several share a database.
+    pub sweep_interval_secs: Sourced<u64>,
     /// Log line format.
     pub log_format: Sourced<LogFormat>,
     /// Log filter (tracing-subscriber `EnvFilter` directives).
@@ -345,6 +350,7 @@ fn file_layer(path: &Path, named_by: &str) -> Result<BTreeMap<String, Entry>, Co
     put("tls_key", st(f.tls_key), false);
     put("shutdown_timeout_secs", num(f.shutdown_timeout_secs), false);
     put("dsr_scan_secs", num(f.dsr_scan_secs), false);
+    put("sweep_interval_secs", num(f.sweep_interval_secs), false);
     put("log_format", st(f.log_format), false);
     put("log_level", st(f.log_level), false);
     put("smtp_url", st(f.smtp_url), false);
@@ -623,6 +629,12 @@ impl Config {
                 3_600,
             )?,
             dsr_scan_secs: parse_u64("dsr_scan_secs", req(take("dsr_scan_secs"))?, 1, 86_400)?,
+            sweep_interval_secs: parse_u64(
+                "sweep_interval_secs",
+                req(take("sweep_interval_secs"))?,
+                0,
+                7 * 86_400,
+            )?,
             log_format: map(log_format_raw, |_| log_format),
             log_level,
             smtp_url: take("smtp_url"),
@@ -660,6 +672,11 @@ impl Config {
             true,
         ));
         rows.push(("dsr_scan_secs", Some(num(&self.dsr_scan_secs)), true));
+        rows.push((
+            "sweep_interval_secs",
+            Some(num(&self.sweep_interval_secs)),
+            true,
+        ));
         let fmt_name = match self.log_format.value {
             LogFormat::Text => "text",
             LogFormat::Json => "json",

@@ -19,6 +19,7 @@ mod cli;
 mod config;
 mod dsr_cmd;
 mod keys_cmd;
+mod retention_cmd;
 mod serve;
 mod vault_open;
 
@@ -153,7 +154,7 @@ async fn run(ctx: Ctx, cmd: Cmd) -> Result<i32> {
             if report.files.is_empty() {
                 eprintln!(
                     "error: {} holds none of users.csv, consent_events.csv, orders.csv, face_templates.csv, \
-                     business_contacts.csv, icp_filings.csv, tickets.jsonl",
+                     business_contacts.csv, icp_filings.csv, tickets.jsonl, access.log",
                     dir.display()
                 );
                 return Ok(1);
@@ -210,11 +211,15 @@ async fn run(ctx: Ctx, cmd: Cmd) -> Result<i32> {
         }
         Cmd::Keys { cmd } => keys_cmd::run(open_vault(&ctx).await?, cmd).await,
         Cmd::Dsr { cmd } => dsr_cmd::run_dsr(&ctx, cmd).await,
-        Cmd::Sweep => {
+        Cmd::Sweep { dry_run } => {
             let vault = open_vault(&ctx).await?;
-            let n = vault.retention_sweep("cli:sweep").await?;
-            println!("retention sweep deleted {n} field(s) past their retention period");
-            Ok(0)
+            retention_cmd::sweep(&vault, dry_run, 2_000, None, 0, "cli:sweep").await
+        }
+        Cmd::Retention { cmd } => retention_cmd::run_retention(open_vault(&ctx).await?, cmd).await,
+        Cmd::Hold { cmd } => retention_cmd::run_hold(open_vault(&ctx).await?, cmd).await,
+        Cmd::Export { cmd } => retention_cmd::run_export(open_vault(&ctx).await?, cmd).await,
+        Cmd::Deidentify { cmd } => {
+            retention_cmd::run_deidentify(open_vault(&ctx).await?, cmd).await
         }
     }
 }
@@ -267,6 +272,8 @@ fn main() -> std::process::ExitCode {
         cfg,
         #[cfg(feature = "testing")]
         dsr_fault: cli.global.dsr_fault.clone(),
+        #[cfg(feature = "testing")]
+        fake_now: cli.global.fake_now,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -64,6 +64,34 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
             }
         }
     });
+    // The scheduled retention sweep (sweep_interval_secs; 0: off). The lease makes another
+    // instance's tick a no-op while one sweeps.
+    let sweep = (cfg.sweep_interval_secs.value > 0).then(|| {
+        let every = Duration::from_secs(cfg.sweep_interval_secs.value);
+        let v = Arc::clone(&vault);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await; // the first tick is immediate: wait one period after start
+            loop {
+                tick.tick().await;
+                let opts = pivault_core::SweepOptions {
+                    actor: "serve:sweep".into(),
+                    ..pivault_core::SweepOptions::default()
+                };
+                match v.sweep(&opts, &|_| {}).await {
+                    Ok(r) => tracing::info!(
+                        records = r.total(),
+                        fields_deleted = r.fields_deleted,
+                        "retention sweep done"
+                    ),
+                    Err(pivault_core::CoreError::Conflict("sweep_busy")) => {
+                        tracing::debug!("retention sweep skipped: another instance sweeps");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+                }
+            }
+        })
+    });
     let bind = &cfg.bind.value;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -96,6 +124,9 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
     .await?;
     let which = signals.await.unwrap_or("signal");
     scan.abort();
+    if let Some(s) = sweep {
+        s.abort();
+    }
     vault.shutdown().await;
     tracing::info!(
         signal = which,

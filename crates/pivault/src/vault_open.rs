@@ -22,6 +22,9 @@ pub struct Ctx {
     /// `--dsr-fault` / `PIVAULT_DSR_FAULT` (builds with the `testing` feature only).
     #[cfg(feature = "testing")]
     pub dsr_fault: Option<String>,
+    /// `PIVAULT_FAKE_NOW`: the clock stopped at this unix time (testing builds only).
+    #[cfg(feature = "testing")]
+    pub fake_now: Option<i64>,
 }
 
 /// Opens the database named by `database_url`, applying migrations.
@@ -134,7 +137,15 @@ pub async fn open_vault(ctx: &Ctx) -> Result<Vault> {
     };
     let store = open_store(cfg).await?;
     let keys = load_keys(cfg, keycheck::key_state(&store).await?)?;
-    let mut vault = Vault::new(store, keys, policy, Arc::new(SystemClock))
+    #[allow(unused_mut)]
+    let mut clock: Arc<dyn pivault_domain::clock::Clock> = Arc::new(SystemClock);
+    #[cfg(feature = "testing")]
+    if let Some(at) = ctx.fake_now {
+        let at = time::OffsetDateTime::from_unix_timestamp(at)
+            .context("PIVAULT_FAKE_NOW is not a unix time")?;
+        clock = Arc::new(pivault_domain::clock::FixedClock::new(at));
+    }
+    let mut vault = Vault::new(store, keys, policy, clock)
         .await?
         .with_staff_policy(staff);
     let email = cfg

@@ -4,10 +4,12 @@
 
 pub mod consents;
 pub mod decisions;
+pub mod deidentify;
 pub mod dsr;
 pub mod dsr_schema;
 pub mod fields;
 pub mod health;
+pub mod holds;
 pub mod keys;
 pub mod lookup;
 pub mod policy;
@@ -39,6 +41,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(policy::routes())
         .merge(dsr::routes())
         .merge(keys::routes())
+        .merge(holds::routes())
+        .merge(deidentify::routes())
 }
 
 /// A query string that does not parse: 400 `invalid_query`, without serde's message.

@@ -1,4 +1,6 @@
 //! `GET /v1/reports/disclosures`: admin counts of disclosures over a window.
+//! `GET /v1/reports/retention`: per category, what is held, the oldest item, what falls due in
+//! the next 30 days and what legal holds keep (admin, dpo; policy §4.2, §8.2).
 
 use super::bad_query;
 use crate::error::ApiError;
@@ -17,7 +19,9 @@ use utoipa_axum::routes;
 
 /// The report routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(disclosure_report))
+    OpenApiRouter::new()
+        .routes(routes!(disclosure_report))
+        .routes(routes!(retention_report))
 }
 
 /// `GET /v1/reports/disclosures` query: RFC 3339 bounds, both optional.
@@ -89,5 +93,68 @@ async fn disclosure_report(
         by_recipient: r.by_recipient,
         by_exception: r.by_exception,
         by_legal_basis: r.by_legal_basis,
+    }))
+}
+
+/// One category of the retention report.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionLineOut {
+    /// Category key.
+    pub category: String,
+    /// `keep_for` in days (`null`: no rule; kept until erasure).
+    pub keep_for_days: Option<u32>,
+    /// `legal_minimum` in days.
+    pub legal_minimum_days: Option<u32>,
+    /// The event that starts the clock.
+    pub clock: Option<&'static str>,
+    /// `delete` or `anonymize`.
+    pub end: Option<&'static str>,
+    /// Records under a per-record clock (orders, web-log lines, tickets) held now.
+    pub records: i64,
+    /// Fields kept after an erasure for a legal minimum or a hold.
+    pub restricted_fields: i64,
+    /// The oldest record's clock start, RFC 3339.
+    pub oldest: Option<String>,
+    /// Records and restricted fields that fall due within the next 30 days.
+    pub due_next_30_days: i64,
+    /// Records and fields kept by a legal hold.
+    pub on_hold: i64,
+}
+
+/// `GET /v1/reports/retention` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionReportOut {
+    /// When the report was made, RFC 3339.
+    pub at: String,
+    /// One line per category of the policy, in policy order.
+    pub categories: Vec<RetentionLineOut>,
+}
+
+/// Retention per category (admin, dpo): held, oldest, due in 30 days, on hold.
+#[utoipa::path(get, path = "/reports/retention", tag = "reports",
+    responses((status = 200, description = "The report", body = RetentionReportOut)),
+    security(("bearer" = []), ("api_key" = [])))]
+async fn retention_report(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<RetentionReportOut>, ApiError> {
+    let lines = s.vault.retention_report(&p, 30 * 86_400).await?;
+    Ok(Json(RetentionReportOut {
+        at: format_timestamp(s.vault.now().unix_timestamp()),
+        categories: lines
+            .into_iter()
+            .map(|l| RetentionLineOut {
+                category: l.category,
+                keep_for_days: l.keep_for_days,
+                legal_minimum_days: l.legal_minimum_days,
+                clock: l.clock,
+                end: l.end,
+                records: l.records,
+                restricted_fields: l.restricted_fields,
+                oldest: l.oldest_event_at.map(format_timestamp),
+                due_next_30_days: l.due_in_window,
+                on_hold: l.on_hold,
+            })
+            .collect(),
     }))
 }

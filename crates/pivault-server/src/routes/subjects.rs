@@ -22,6 +22,35 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_subject))
         .routes(routes!(erase_subject))
+        .routes(routes!(close_account))
+}
+
+/// `POST /v1/subjects/{id}/close` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClosedOut {
+    /// Subject id.
+    pub subject_id: String,
+    /// When the account was closed, RFC 3339: the start of every `account_closed` retention
+    /// clock (policy §7.1, §8.2).
+    pub closed_at: String,
+}
+
+/// Records that the subject's account was closed (admin): the `account_closed` retention
+/// clocks start; the sweep deletes each such category when its `keep_for` has run.
+#[utoipa::path(post, path = "/subjects/{id}/close", tag = "subjects",
+    params(("id" = String, Path, description = "Subject id")),
+    responses((status = 200, description = "Closed", body = ClosedOut)),
+    security(("bearer" = []), ("api_key" = [])))]
+async fn close_account(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ClosedOut>, ApiError> {
+    let at = s.vault.close_account(&p, &id).await?;
+    Ok(Json(ClosedOut {
+        subject_id: id,
+        closed_at: format_timestamp(at),
+    }))
 }
 
 /// `POST /v1/subjects` body.
