@@ -34,6 +34,12 @@ pub fn slice_dir() -> &'static Path {
     slice().dir()
 }
 
+/// Lines of access.log in the app's slice.
+#[must_use]
+pub fn weblog_lines() -> Vec<String> {
+    slice().weblog_lines()
+}
+
 /// Rows of users.csv in the app's slice.
 #[must_use]
 pub fn users() -> Vec<HashMap<String, String>> {

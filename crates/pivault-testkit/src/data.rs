@@ -28,6 +28,9 @@ pub const ACCOUNT_FILES: [&str; 5] = [
 /// The support tickets (JSON lines with an `account_id`).
 pub const TICKETS: &str = "tickets.jsonl";
 
+/// The nginx web log (combined format; the account id is the remote user, third field).
+pub const WEBLOG: &str = "access.log";
+
 /// The workspace root (the directory holding `policies/`).
 #[must_use]
 pub fn repo_root() -> PathBuf {
@@ -144,6 +147,16 @@ pub fn write_slice(out: &Path, users: usize, files: &[&str]) -> PathBuf {
     }
     w.flush().unwrap();
     for &name in files {
+        if name == WEBLOG {
+            let log = std::fs::read_to_string(src.join(name)).unwrap();
+            let mut f = std::fs::File::create(out.join(name)).unwrap();
+            for l in log.lines() {
+                if l.split(' ').nth(2).is_some_and(|a| accounts.contains(a)) {
+                    writeln!(f, "{l}").unwrap();
+                }
+            }
+            continue;
+        }
         if name == TICKETS {
             let tickets = std::fs::read_to_string(src.join(name)).unwrap();
             let mut f = std::fs::File::create(out.join(name)).unwrap();
@@ -178,7 +191,7 @@ pub fn write_slice(out: &Path, users: usize, files: &[&str]) -> PathBuf {
 }
 
 /// A slice written once per test process into the temp directory: the first `users` accounts
-/// and every file about them ([`ACCOUNT_FILES`] and [`TICKETS`]).
+/// and every file about them ([`ACCOUNT_FILES`], [`TICKETS`] and [`WEBLOG`]).
 #[derive(Debug, Clone)]
 pub struct Slice {
     dir: PathBuf,
@@ -191,6 +204,7 @@ impl Slice {
         let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         let mut files: Vec<&str> = ACCOUNT_FILES.to_vec();
         files.push(TICKETS);
+        files.push(WEBLOG);
         write_slice(&dir, users, &files);
         Self { dir }
     }
@@ -223,6 +237,16 @@ impl Slice {
     #[must_use]
     pub fn orders(&self) -> Vec<HashMap<String, String>> {
         self.rows("orders.csv")
+    }
+
+    /// The lines of the slice's `access.log`.
+    #[must_use]
+    pub fn weblog_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join(WEBLOG))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// The latest consent action (`grant` / `withdraw`) of `account` for `purpose` in the

@@ -24,7 +24,7 @@ fn text(b: &[u8]) -> String {
 fn counts(stdout: &str) -> Vec<(String, u64, u64, u64)> {
     stdout
         .lines()
-        .filter(|l| l.contains(".csv") || l.contains(".jsonl"))
+        .filter(|l| l.contains(".csv") || l.contains(".jsonl") || l.starts_with("access.log"))
         .map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             (
@@ -142,6 +142,8 @@ fn full_data_set_imports_once_then_skips_and_the_audit_chain_catches_an_altered_
         ("icp_filings.csv", 1_000),
         // every one of the 2,000 tickets names an account in users.csv
         ("tickets.jsonl", 2_000),
+        // every web-log line names an account as its remote user (§2.1.2)
+        ("access.log", 50_000),
     ];
     assert_eq!(first.len(), expect.len(), "{}", text(&out.stdout));
     for ((file, imported, rejected, skipped), (want_file, want)) in first.iter().zip(expect) {
@@ -162,7 +164,7 @@ fn full_data_set_imports_once_then_skips_and_the_audit_chain_catches_an_altered_
 
     let ok = pivault(dir.path(), &["audit", "verify"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("audit chain ok: 76855 entries"));
+    assert!(text(&ok.stdout).contains("audit chain ok: 126855 entries"));
 
     // alter one row by hand, as an operator with database access could
     let url = format!("sqlite://{}", dir.path().join("data/pivault.db").display());
@@ -441,4 +443,67 @@ async fn dsr_cli_resumes_after_a_real_crash_between_steps() {
     // the audit chain is intact after the crash
     let out = pivault(dir.path(), &["audit", "verify"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_web_log_lines_are_rejected_with_their_line_numbers_and_the_rest_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(data().join("users.csv")).unwrap();
+    let users: Vec<&str> = src.lines().take(3).collect();
+    let account = |i: usize| users[i].split(',').next().unwrap().to_string();
+    let log = std::fs::read_to_string(data().join("access.log")).unwrap();
+    // Real lines of the data set, re-attributed to the two imported accounts.
+    let real: Vec<String> = log
+        .lines()
+        .take(3)
+        .enumerate()
+        .map(|(i, l)| {
+            let mut parts: Vec<&str> = l.splitn(4, ' ').collect();
+            let a = account(1 + i % 2);
+            parts[2] = &a;
+            parts.join(" ")
+        })
+        .collect();
+    let lines = [
+        real[0].clone(),                       // 1: good
+        real[1].replace("[", "[99/Foo/2026:"), // 2: bad time
+        "300.1.2.3 - u100001 [02/Oct/2026:04:24:02 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\""
+            .into(), // 3: bad address
+        real[2].clone() + "\r",                // 4: good, CRLF
+        real[0].replacen(&account(1), "-", 1), // 5: no account linked
+        "13800138000 typed into a terminal by mistake".into(), // 6: not a log line
+        real[1].clone(),                       // 7: good
+    ];
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("users.csv"), users.join("\n") + "\n").unwrap();
+    std::fs::write(input.join("access.log"), lines.join("\n") + "\n").unwrap();
+
+    let out = pivault(dir.path(), &["import", "in"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        counts(&text(&out.stdout)),
+        vec![
+            ("users.csv".to_string(), 2, 0, 0),
+            ("access.log".to_string(), 3, 4, 0)
+        ]
+    );
+    let rejects =
+        std::fs::read_to_string(dir.path().join("data/rejects/access.log.rejects.csv")).unwrap();
+    let r: Vec<&str> = rejects.lines().collect();
+    assert_eq!(r.len(), 5, "{rejects}");
+    assert!(r[1].starts_with("2,,weblog_"), "{rejects}");
+    assert!(r[2].starts_with("3,,weblog_bad_address,"), "{rejects}");
+    assert!(r[3].starts_with("5,remote_user,no_account,"), "{rejects}");
+    assert!(r[4].starts_with("6,,weblog_"), "{rejects}");
+    assert!(
+        !rejects.contains("13800138000") && !rejects.contains("300.1.2.3"),
+        "a reject file must not hold PI: {rejects}"
+    );
+    // a second run lands nothing new
+    let out = pivault(dir.path(), &["import", "in"]);
+    assert_eq!(
+        counts(&text(&out.stdout))[1],
+        ("access.log".to_string(), 0, 4, 3)
+    );
 }

@@ -315,14 +315,17 @@ async fn deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt(ap
         json!(["restrict_retained", "shred", "notify_recipients", "receipt"])
     );
 
-    // Retained: only orders paid within 3 years; everything else is gone, whatever its type
-    // (text, number, timestamp, binary).
+    // Retained: only orders paid within 3 years, web logs and the last login address
+    // (Cybersecurity Law Art. 21(3)); everything else is gone, whatever its type (text,
+    // number, timestamp, binary).
     let after = app.store.fields(&subject).await.unwrap();
     let retained_cats: HashSet<&str> = [
         "user.transaction.order",
         "user.transaction.amount",
         "user.transaction.paid_at",
         "user.transaction.invoice",
+        "user.behavior.web_log",
+        "user.network.ip",
     ]
     .into();
     assert!(!after.is_empty());

@@ -18,6 +18,7 @@
 //!   exact amounts, DSR intake floods and expiry, implausible consents, import leniency).
 //! - [`unicode`]: issue 11 defect 4, full-width identifiers, zero-width and bidi characters.
 //! - [`wire`]: issue 11, every error is JSON with a stable code, bad query parameters are 422.
+//! - [`retention`]: issue 12, the sweep, anonymization, legal holds, k-anonymity, the report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -62,5 +63,6 @@ mod defects;
 mod dsr;
 mod keys;
 mod metrics;
+mod retention;
 mod unicode;
 mod wire;
