@@ -225,7 +225,10 @@ impl Vault {
             let (until, basis, clause) = match (hold, legal, legal_until) {
                 (Some(h), _, lu) => (
                     lu.unwrap_or(now).max(now),
-                    format!("legal hold {}", h.reference),
+                    format!(
+                        "legal hold {}: kept until the hold is released (the date is the earliest end)",
+                        h.reference
+                    ),
                     "PIPL Art. 47 para. 2".to_string(),
                 ),
                 (None, Some(rt), Some(lu)) if lu > now => (lu, rt.basis.clone(), rt.clause.clone()),

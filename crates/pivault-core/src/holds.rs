@@ -44,11 +44,15 @@ impl Vault {
                 "a hold needs a reason",
             ));
         }
-        if reason.chars().count() > 500 || reason.chars().any(char::is_control) {
+        if reason.chars().count() > 500
+            || reason
+                .chars()
+                .any(|c| c.is_control() || pivault_domain::text::is_invisible(c))
+        {
             return Err(CoreError::invalid(
                 "reason",
                 "value_too_long",
-                "a reason is at most 500 characters, without control characters",
+                "a reason is at most 500 characters, without control, zero-width or bidi characters",
             ));
         }
         let reference = input.reference.trim();

@@ -193,6 +193,9 @@ impl Vault {
         };
         let limit = opts.limit.unwrap_or(u64::MAX);
         let mut done: u64 = 0;
+        // A dry run's records acted on by the per-record pass, so that the restricted pass
+        // (staged and rolled back) does not count them twice.
+        let mut dry_records: Vec<(String, String)> = Vec::new();
         let categories: Vec<_> = self
             .policy
             .categories()
@@ -234,6 +237,11 @@ impl Vault {
                 let n = items.len() as u64;
                 let action = rule.end.as_str();
                 if opts.dry_run {
+                    dry_records.extend(
+                        items
+                            .iter()
+                            .map(|i| (i.subject_id.clone(), i.record.clone())),
+                    );
                     SweepReport::add(&mut rep.acted, cat, action, n);
                     done += n;
                     progress(SweepProgress { done });
@@ -275,7 +283,7 @@ impl Vault {
         }
         if done < limit {
             done += self
-                .sweep_restricted(opts, &holds, now, batch, &mut rep)
+                .sweep_restricted(opts, &holds, now, batch, &dry_records, &mut rep)
                 .await?;
             progress(SweepProgress { done });
         }
@@ -400,61 +408,94 @@ impl Vault {
     }
 
     /// Restricted fields past `restricted_until` that no record item covers: deleted,
-    /// audited per record, unless held.
+    /// audited per record, unless held (`dry_records`: what a dry run's per-record pass
+    /// would already have acted on). A dry run stages the very same deletions in one
+    /// transaction and rolls it back, so its forecast is exactly what a real run would do.
     async fn sweep_restricted(
         &self,
         opts: &SweepOptions,
         holds: &ActiveHolds,
         now: i64,
         batch: usize,
+        dry_records: &[(String, String)],
         rep: &mut SweepReport,
     ) -> Result<u64, CoreError> {
-        if opts.dry_run {
-            return Ok(0);
-        }
         let subjects: Vec<String> = holds.subjects.iter().cloned().collect();
         let categories: Vec<String> = holds.categories.iter().cloned().collect();
+        let batch = i64::try_from(batch).unwrap_or(2_000);
         let mut total = 0;
+        if opts.dry_run {
+            let mut tx = self.store.begin(now).await?;
+            tx.delete_records(dry_records).await?;
+            loop {
+                let n = self
+                    .stage_restricted(&mut tx, opts, &subjects, &categories, now, batch, rep)
+                    .await?;
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            drop(tx); // rolled back: nothing changes
+            return Ok(total);
+        }
         loop {
             let mut tx = self.store.begin(now).await?;
-            let gone = tx
-                .delete_expired_restricted_batch(
-                    now,
-                    i64::try_from(batch).unwrap_or(2_000),
-                    &subjects,
-                    &categories,
-                )
+            let n = self
+                .stage_restricted(&mut tx, opts, &subjects, &categories, now, batch, rep)
                 .await?;
-            if gone.is_empty() {
-                tx.commit().await?;
+            if n == 0 {
                 break;
             }
-            let mut per: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-            for (s, r, c) in &gone {
-                per.entry((s.clone(), r.clone()))
-                    .or_default()
-                    .push(c.clone());
-            }
-            for ((s, r), mut cats) in per {
-                cats.sort();
-                cats.dedup();
-                let mut rec = self
-                    .auditor
-                    .base(&opts.actor, "retention.delete", now, None);
-                rec.subject_id = Some(s.clone());
-                rec.categories = cats.join(",");
-                rec.legal_basis = Some("legal_obligation".into());
-                rec.detail = Some(format!("record={r} restricted_until<=now"));
-                tx.audit(rec);
-                for c in cats {
-                    SweepReport::add(&mut rep.acted, &c, "delete", 1);
-                }
-                total += 1;
-            }
-            rep.fields_deleted += gone.len() as u64;
             tx.commit().await?;
+            total += n;
         }
         Ok(total)
+    }
+
+    /// One batch of expired restricted fields deleted in `tx`, with an audit entry per record;
+    /// returns the records.
+    #[allow(clippy::too_many_arguments)]
+    async fn stage_restricted(
+        &self,
+        tx: &mut pivault_store::WriteTx,
+        opts: &SweepOptions,
+        subjects: &[String],
+        categories: &[String],
+        now: i64,
+        batch: i64,
+        rep: &mut SweepReport,
+    ) -> Result<u64, CoreError> {
+        let gone = tx
+            .delete_expired_restricted_batch(now, batch, subjects, categories)
+            .await?;
+        let mut per: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+        for (s, r, c) in &gone {
+            per.entry((s.clone(), r.clone()))
+                .or_default()
+                .push(c.clone());
+        }
+        let mut n = 0;
+        for ((s, r), mut cats) in per {
+            cats.sort();
+            cats.dedup();
+            let mut rec = self
+                .auditor
+                .base(&opts.actor, "retention.delete", now, None);
+            rec.subject_id = Some(s.clone());
+            rec.categories = cats.join(",");
+            rec.legal_basis = Some("legal_obligation".into());
+            rec.detail = Some(format!("record={r} restricted_until<=now"));
+            tx.audit(rec);
+            for c in cats {
+                SweepReport::add(&mut rep.acted, &c, "delete", 1);
+            }
+            n += 1;
+        }
+        if !opts.dry_run {
+            rep.fields_deleted += gone.len() as u64;
+        }
+        Ok(n)
     }
 }
 
@@ -522,10 +563,7 @@ impl Vault {
                 if due.is_empty() {
                     continue;
                 }
-                if opts.dry_run {
-                    SweepReport::add(&mut rep.acted, &c.key, "delete", due.len() as u64);
-                    continue;
-                }
+                // A dry run stages the same deletions and rolls them back.
                 let mut tx = self.store.begin(now).await?;
                 let gone = tx.delete_category_fields(&c.key, &due).await?;
                 for (s, n) in &gone {
@@ -537,14 +575,18 @@ impl Vault {
                     rec.legal_basis = Some("legal_obligation".into());
                     rec.detail = Some(format!("clock={} fields={n}", rule.clock.as_str()));
                     tx.audit(rec);
-                    rep.fields_deleted += n;
                 }
-                if !gone.is_empty() {
-                    tx.bump_facts_epoch().await?;
-                }
-                tx.commit().await?;
-                for (s, _) in &gone {
-                    self.facts.changed(s);
+                if opts.dry_run {
+                    drop(tx); // rolled back
+                } else {
+                    if !gone.is_empty() {
+                        tx.bump_facts_epoch().await?;
+                    }
+                    tx.commit().await?;
+                    for (s, n) in &gone {
+                        rep.fields_deleted += n;
+                        self.facts.changed(s);
+                    }
                 }
                 SweepReport::add(&mut rep.acted, &c.key, "delete", gone.len() as u64);
                 total += gone.len() as u64;

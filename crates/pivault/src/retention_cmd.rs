@@ -18,8 +18,8 @@ pub(crate) enum RetentionCmd {
         #[arg(long)]
         dry_run: bool,
         /// Records per transaction (1-5000).
-        #[arg(long, default_value_t = 2_000)]
-        batch: usize,
+        #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u16).range(1..=5000))]
+        batch: u16,
         /// Stop after this many records (drills; run again to resume).
         #[arg(long)]
         limit: Option<u64>,
@@ -121,7 +121,15 @@ pub(crate) async fn run_retention(vault: Vault, cmd: RetentionCmd) -> Result<i32
         limit,
         pause_ms,
     } = cmd;
-    sweep(&vault, dry_run, batch, limit, pause_ms, "cli:sweep").await
+    sweep(
+        &vault,
+        dry_run,
+        usize::from(batch),
+        limit,
+        pause_ms,
+        "cli:sweep",
+    )
+    .await
 }
 
 /// The sweep with a progress bar on a terminal (indicatif hides itself otherwise), then its
@@ -254,7 +262,8 @@ pub(crate) async fn run_export(vault: Vault, cmd: ExportCmd) -> Result<i32> {
         r => r?,
     };
     match out {
-        Some(path) => std::fs::write(&path, &buf)?,
+        Some(path) => std::fs::write(&path, &buf)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
         None => {
             use std::io::Write as _;
             std::io::stdout().write_all(&buf)?;

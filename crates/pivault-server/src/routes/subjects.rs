@@ -35,8 +35,8 @@ pub struct ClosedOut {
     pub closed_at: String,
 }
 
-/// Records that the subject's account was closed (admin): the `account_closed` retention
-/// clocks start; the sweep deletes each such category when its `keep_for` has run.
+/// Records that the subject's account was closed (admin or dpo): the `account_closed`
+/// retention clocks start; the sweep deletes each such category when its `keep_for` has run.
 #[utoipa::path(post, path = "/subjects/{id}/close", tag = "subjects",
     params(("id" = String, Path, description = "Subject id")),
     responses((status = 200, description = "Closed", body = ClosedOut)),

@@ -305,7 +305,10 @@ pub async fn a_legal_hold_stops_the_sweep_and_the_erasure_until_released(app: Te
         .as_array()
         .unwrap()
         .iter()
-        .any(|c| c["basis"] == "legal hold CASE-2026/114"));
+        .any(|c| c["basis"]
+            .as_str()
+            .unwrap()
+            .starts_with("legal hold CASE-2026/114: kept until the hold is released")));
     let held = app.store.fields(&s).await.unwrap();
     assert_eq!(
         held.len(),
@@ -339,7 +342,12 @@ pub async fn a_legal_hold_stops_the_sweep_and_the_erasure_until_released(app: Te
         )
         .await;
     assert_eq!(r.status(), 409);
-    sweep(&app, false).await;
+    // A dry run forecasts exactly what the real sweep then does (records kept after the
+    // erasure included), and changes nothing.
+    let dry = sweep(&app, true).await;
+    assert_eq!(app.store.fields(&s).await.unwrap().len(), before.len());
+    let real = sweep(&app, false).await;
+    assert_eq!(dry.acted, real.acted);
     assert!(app.store.fields(&s).await.unwrap().is_empty());
 
     let set = audited(&app, "hold.set").await;
