@@ -43,6 +43,7 @@ struct Args {
     records: usize,
     batch: usize,
     postgres: Option<String>,
+    limit: Option<u64>,
 }
 
 fn args() -> Args {
@@ -52,6 +53,7 @@ fn args() -> Args {
         records: 1_000_000,
         batch: 2_000,
         postgres: None,
+        limit: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -61,6 +63,7 @@ fn args() -> Args {
             "--records" => a.records = it.next().unwrap().parse().unwrap(),
             "--batch" => a.batch = it.next().unwrap().parse().unwrap(),
             "--postgres" => a.postgres = it.next(),
+            "--limit" => a.limit = it.next().map(|v| v.parse().unwrap()),
             "--bench" => {}
             other => panic!("unknown argument {other}"),
         }
@@ -127,10 +130,11 @@ async fn prepare(url: &str, key: &Path, input: &Path, rejects: &Path) {
 }
 
 /// Times the sweep on a fresh copy; returns (records, seconds).
-async fn timed_sweep(url: &str, key: &Path, batch: usize) -> (u64, f64) {
+async fn timed_sweep(url: &str, key: &Path, batch: usize, limit: Option<u64>) -> (u64, f64) {
     let v = vault(url, key, DATA_NOW + 5 * 366 * 86_400).await;
     let opts = SweepOptions {
         batch,
+        limit,
         actor: "bench:sweep".into(),
         ..SweepOptions::default()
     };
@@ -162,6 +166,8 @@ async fn timed_plain_delete(url: &str, batch: usize) -> (u64, f64) {
     .collect();
     let t = Instant::now();
     for chunk in pairs.chunks(batch) {
+        // The form that probes the primary key per pair on both backends (a bare
+        // `IN (VALUES …)` scans the table on SQLite).
         let mut list = String::new();
         for i in 0..chunk.len() {
             if i > 0 {
@@ -176,7 +182,10 @@ async fn timed_plain_delete(url: &str, batch: usize) -> (u64, f64) {
         let mut conn = pool.acquire().await.unwrap();
         sqlx::query("BEGIN").execute(&mut *conn).await.unwrap();
         for table in ["fields", "retention_items"] {
-            let sql = format!("DELETE FROM {table} WHERE (subject_id, record) IN (VALUES {list})");
+            let sql = format!(
+                "DELETE FROM {table} WHERE (subject_id, record) IN \
+                 (SELECT column1, column2 FROM (VALUES {list}) AS v)"
+            );
             let mut q = sqlx::query(&sql);
             for (s, r) in chunk {
                 q = q.bind(s).bind(r);
@@ -220,7 +229,16 @@ async fn run_sqlite(a: &Args, input: &Path) {
         format!("sqlite://{}", p.display())
     };
     let u = copy("sweep.db");
-    let s = timed_sweep(&u, &key, a.batch).await;
+    let s = timed_sweep(&u, &key, a.batch, a.limit).await;
+    println!(
+        "SQLite sweep: {} records in {:.2} s = {:.0} records/s",
+        s.0,
+        s.1,
+        s.0 as f64 / s.1
+    );
+    if a.limit.is_some() {
+        return;
+    }
     let u2 = copy("plain.db");
     let p = timed_plain_delete(&u2, a.batch).await;
     report("SQLite", s, p);
@@ -278,7 +296,7 @@ async fn run_postgres(a: &Args, admin: &str, input: &Path) {
         .unwrap();
         run.push(format!("{base}/{name}"));
     }
-    let s = timed_sweep(&run[0], &key, a.batch).await;
+    let s = timed_sweep(&run[0], &key, a.batch, a.limit).await;
     let p = timed_plain_delete(&run[1], a.batch).await;
     report("PostgreSQL", s, p);
     for name in ["pivault_sweep_bench_s", "pivault_sweep_bench_p"] {

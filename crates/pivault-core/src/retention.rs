@@ -4,7 +4,7 @@
 //!
 //! What is swept:
 //! - **per-record clocks** (`collected`, `transaction`): every record listed in
-//!   `retention_items` whose `event_at + keep_for` has passed. The whole record is acted on
+//!   `retention_items` whose `event_at + keep_for` has passed, walked subject by subject. The whole record is acted on
 //!   with its governing category's end action: `anonymize` writes the anonymized row
 //!   (`anon_weblog`, `anon_orders`: no subject, no key, PIPL Art. 73(4)) and deletes the fields;
 //!   `delete` deletes them. Fields kept after an erasure (sealed under the `restricted` DEK)
@@ -93,6 +93,14 @@ impl SweepReport {
                 .or_default() += n;
         }
     }
+}
+
+/// One page of due records of one category, as the sweep acts on it.
+struct BatchRef<'a> {
+    items: &'a [RetentionItem],
+    cat: &'a str,
+    end: EndAction,
+    clock: RetentionClock,
 }
 
 /// Progress of a running sweep, for a progress bar.
@@ -196,6 +204,7 @@ impl Vault {
         // A dry run's records acted on by the per-record pass, so that the restricted pass
         // (staged and rolled back) does not count them twice.
         let mut dry_records: Vec<(String, String)> = Vec::new();
+        let mut renewed = std::time::Instant::now();
         let categories: Vec<_> = self
             .policy
             .categories()
@@ -205,7 +214,9 @@ impl Vault {
             .collect();
         for (cat, rule) in &categories {
             let cutoff = now - rule.keep_for.seconds();
-            let mut cursor: Option<(i64, String, String)> = None;
+            // Subject by subject (the primary key's order): the fields a batch deletes are
+            // neighbours in the store.
+            let mut cursor: Option<(String, String)> = None;
             loop {
                 if done >= limit {
                     break;
@@ -216,10 +227,10 @@ impl Vault {
                     // A category hold stops every record of it; count what is due.
                     let items = self
                         .store
-                        .due_items(cat, cutoff, cursor.clone(), 5_000, &[])
+                        .due_items_by_subject(cat, cutoff, cursor.clone(), 5_000, &[])
                         .await?;
                     let Some(last) = items.last() else { break };
-                    cursor = Some((last.event_at, last.subject_id.clone(), last.record.clone()));
+                    cursor = Some((last.subject_id.clone(), last.record.clone()));
                     SweepReport::add(
                         &mut rep.held,
                         cat,
@@ -230,10 +241,10 @@ impl Vault {
                 }
                 let items = self
                     .store
-                    .due_items(cat, cutoff, cursor.clone(), want, &held_subjects)
+                    .due_items_by_subject(cat, cutoff, cursor.clone(), want, &held_subjects)
                     .await?;
                 let Some(last) = items.last() else { break };
-                cursor = Some((last.event_at, last.subject_id.clone(), last.record.clone()));
+                cursor = Some((last.subject_id.clone(), last.record.clone()));
                 let n = items.len() as u64;
                 let action = rule.end.as_str();
                 if opts.dry_run {
@@ -247,17 +258,22 @@ impl Vault {
                     progress(SweepProgress { done });
                     continue;
                 }
-                self.sweep_batch(&items, cat, rule.end, rule.clock, opts, now, &mut rep)
+                let batch_ref = BatchRef {
+                    items: &items,
+                    cat,
+                    end: rule.end,
+                    clock: rule.clock,
+                };
+                self.sweep_batch(&batch_ref, opts, now, &mut rep, &mut run)
                     .await?;
                 done += n;
-                run.updated_at = now;
-                run.counts = serde_json::to_string(&rep.acted).unwrap_or_default();
-                self.store
-                    .try_sweep_lease(holder, now, SWEEP_LEASE_SECONDS)
-                    .await?;
-                let mut tx = self.store.begin(now).await?;
-                tx.upsert_sweep_run(&run).await?;
-                tx.commit().await?;
+                // The lease is renewed at most every 10 s (it lasts 120 s).
+                if renewed.elapsed() > std::time::Duration::from_secs(10) {
+                    self.store
+                        .try_sweep_lease(holder, now, SWEEP_LEASE_SECONDS)
+                        .await?;
+                    renewed = std::time::Instant::now();
+                }
                 progress(SweepProgress { done });
                 if opts.pause_ms > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(opts.pause_ms)).await;
@@ -265,14 +281,14 @@ impl Vault {
             }
             if !held_subjects.is_empty() {
                 // Report what the subject holds keep back: their due items, counted.
-                let mut c: Option<(i64, String, String)> = None;
+                let mut c: Option<(String, String)> = None;
                 loop {
                     let all = self
                         .store
-                        .due_items(cat, cutoff, c.clone(), 5_000, &[])
+                        .due_items_by_subject(cat, cutoff, c.clone(), 5_000, &[])
                         .await?;
                     let Some(last) = all.last() else { break };
-                    c = Some((last.event_at, last.subject_id.clone(), last.record.clone()));
+                    c = Some((last.subject_id.clone(), last.record.clone()));
                     let n = all
                         .iter()
                         .filter(|i| holds.subjects.contains(&i.subject_id))
@@ -305,19 +321,17 @@ impl Vault {
         Ok(rep)
     }
 
-    /// One batch of due records of `cat`: anonymize or delete, audited per record, in one
-    /// transaction.
-    #[allow(clippy::too_many_arguments)]
+    /// One batch of due records of `cat`: anonymize or delete, audited per record, and the
+    /// run's progress (`sweep_runs`), in one transaction.
     async fn sweep_batch(
         &self,
-        items: &[RetentionItem],
-        cat: &str,
-        end: EndAction,
-        clock: RetentionClock,
+        b: &BatchRef<'_>,
         opts: &SweepOptions,
         now: i64,
         rep: &mut SweepReport,
+        run: &mut SweepRunRow,
     ) -> Result<(), CoreError> {
+        let (items, cat, end, clock) = (b.items, b.cat, b.end, b.clock);
         let pairs: Vec<(String, String)> = items
             .iter()
             .map(|i| (i.subject_id.clone(), i.record.clone()))
@@ -383,13 +397,18 @@ impl Vault {
             ));
             tx.audit(rec);
         }
-        tx.commit().await?;
         let n = items.len() as u64;
         let u = unreadable.len() as u64;
+        let mut counts = rep.acted.clone();
+        SweepReport::add(&mut counts, cat, end.as_str(), n - u);
+        SweepReport::add(&mut counts, cat, "delete_unreadable", u);
+        run.updated_at = now;
+        run.counts = serde_json::to_string(&counts).unwrap_or_default();
+        tx.upsert_sweep_run(run).await?;
+        tx.commit().await?;
+        rep.acted = counts;
         rep.fields_deleted += deleted;
         rep.unreadable += u;
-        SweepReport::add(&mut rep.acted, cat, end.as_str(), n - u);
-        SweepReport::add(&mut rep.acted, cat, "delete_unreadable", u);
         Ok(())
     }
 

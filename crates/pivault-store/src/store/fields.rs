@@ -102,9 +102,11 @@ impl Store {
     ) -> Result<Vec<(String, String)>, StoreError> {
         let mut out = Vec::new();
         for chunk in pairs.chunks(CHUNK) {
+            // `IN (SELECT … FROM (VALUES …))`: SQLite probes the key per pair; a bare
+            // `IN (VALUES …)` list of more than one row scans the whole table.
             let sql = format!(
-                "SELECT DISTINCT subject_id, record FROM fields WHERE (subject_id, record) IN (VALUES {})",
-                values_clause(self.backend, chunk.len(), 2)
+                "SELECT DISTINCT subject_id, record FROM fields WHERE {}",
+                tuples_in(self.backend, &["subject_id", "record"], chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for (s, r) in chunk {

@@ -108,6 +108,65 @@ fn sort_fields(out: &mut [FieldRow]) {
 }
 
 impl Store {
+    /// As [`Store::due_items`], but in (subject, record) order after the keyset cursor `after`
+    /// = (subject, record): a sweep that walks the records subject by subject deletes the
+    /// fields of one subject together, so the pages it rewrites are neighbours (on a store of a
+    /// million records this is what keeps the sweep from rewriting a page per record). On
+    /// SQLite the category and time terms are kept off the index (`+column`) so the primary key
+    /// drives the walk and nothing is sorted.
+    ///
+    /// # Errors
+    /// Database failure; [`StoreError::Conflict`] for more than 30,000 held subjects.
+    pub async fn due_items_by_subject(
+        &self,
+        category: &str,
+        cutoff_event_at: i64,
+        after: Option<(String, String)>,
+        limit: i64,
+        held_subjects: &[String],
+    ) -> Result<Vec<RetentionItem>, StoreError> {
+        if held_subjects.len() > MAX_EXCLUDED {
+            return Err(StoreError::Conflict("too many held subjects"));
+        }
+        let b = self.backend;
+        let plus = if b == Backend::Sqlite { "+" } else { "" };
+        let mut n = 3;
+        let cursor = if after.is_some() {
+            n += 2;
+            format!(" AND (subject_id, record) > ({}, {})", ph(b, 3), ph(b, 4))
+        } else {
+            String::new()
+        };
+        let held_clause = not_in(b, "subject_id", n, held_subjects.len());
+        n += held_subjects.len();
+        let sql = format!(
+            "SELECT subject_id, record, category, event_at FROM retention_items \
+             WHERE {plus}category = {} AND {plus}event_at <= {}{cursor}{held_clause} \
+             ORDER BY subject_id, record LIMIT {}",
+            ph(b, 1),
+            ph(b, 2),
+            ph(b, n)
+        );
+        let mut q = sqlx::query(&sql).bind(category).bind(cutoff_event_at);
+        if let Some((s, r)) = after {
+            q = q.bind(s).bind(r);
+        }
+        for h in held_subjects {
+            q = q.bind(h);
+        }
+        let rows = q.bind(limit).fetch_all(self.pool.get()?).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RetentionItem {
+                    subject_id: r.try_get("subject_id")?,
+                    record: r.try_get("record")?,
+                    category: r.try_get("category")?,
+                    event_at: r.try_get("event_at")?,
+                })
+            })
+            .collect()
+    }
+
     /// Retention items of `category` whose clock started at or before `cutoff_event_at`
     /// (unix seconds; the caller passes `now − retention period`), in (event_at, subject,
     /// record) order, at most `limit`: after the keyset cursor `after` = (event_at, subject,
