@@ -39,7 +39,8 @@ pub struct ClosedOut {
 /// retention clocks start; the sweep deletes each such category when its `keep_for` has run.
 #[utoipa::path(post, path = "/subjects/{id}/close", tag = "subjects",
     params(("id" = String, Path, description = "Subject id")),
-    responses((status = 200, description = "Closed", body = ClosedOut)),
+    responses((status = 200, description = "Closed", body = ClosedOut),
+        (status = 409, description = "The subject was erased")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn close_account(
     State(s): State<AppState>,
