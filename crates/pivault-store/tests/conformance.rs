@@ -1087,7 +1087,10 @@ async fn retention_items_insert_idempotently(store: Store) {
     );
     tx.commit().await.unwrap();
     assert_eq!(store.count("retention_items").await.unwrap(), 3);
-    let got = store.due_items("order", 100, None, 10, &[]).await.unwrap();
+    let got = store
+        .due_items_by_subject("order", 100, None, 10, &[])
+        .await
+        .unwrap();
     assert_eq!(
         got,
         vec![
@@ -1119,14 +1122,18 @@ async fn due_items_page_in_order_after_the_cursor_and_skip_held_subjects(store: 
     let mut tx = store.begin(1).await.unwrap();
     tx.insert_retention_items(&items).await.unwrap();
     tx.commit().await.unwrap();
-    let all = store.due_items("order", 200, None, 100, &[]).await.unwrap();
+    // subject by subject, record by record (the primary key's order)
+    let all = store
+        .due_items_by_subject("order", 200, None, 100, &[])
+        .await
+        .unwrap();
     assert_eq!(
         keys_of(&all),
         [
-            (50, "s3", "order:d"),
             (100, "s1", "order:a"),
             (100, "s1", "order:c"),
             (100, "s2", "order:b"),
+            (50, "s3", "order:d"),
             (200, "s4", "order:e"),
         ]
     );
@@ -1135,7 +1142,7 @@ async fn due_items_page_in_order_after_the_cursor_and_skip_held_subjects(store: 
     let mut after = None;
     loop {
         let page = store
-            .due_items("order", 200, after.clone(), 2, &[])
+            .due_items_by_subject("order", 200, after.clone(), 2, &[])
             .await
             .unwrap();
         if page.is_empty() {
@@ -1143,38 +1150,38 @@ async fn due_items_page_in_order_after_the_cursor_and_skip_held_subjects(store: 
         }
         assert!(page.len() <= 2);
         let last = page.last().unwrap();
-        after = Some((last.event_at, last.subject_id.clone(), last.record.clone()));
+        after = Some((last.subject_id.clone(), last.record.clone()));
         walked.extend(page);
     }
     assert_eq!(walked, all);
     // held subjects are skipped, also across pages
     let held = vec!["s1".to_string(), "s4".to_string()];
     let got = store
-        .due_items("order", 200, None, 100, &held)
+        .due_items_by_subject("order", 200, None, 100, &held)
         .await
         .unwrap();
     assert_eq!(
         keys_of(&got),
-        [(50, "s3", "order:d"), (100, "s2", "order:b")]
+        [(100, "s2", "order:b"), (50, "s3", "order:d")]
     );
     let got = store
-        .due_items(
+        .due_items_by_subject(
             "order",
             200,
-            Some((50, "s3".into(), "order:d".into())),
+            Some(("s2".into(), "order:b".into())),
             1,
             &held,
         )
         .await
         .unwrap();
-    assert_eq!(keys_of(&got), [(100, "s2", "order:b")]);
+    assert_eq!(keys_of(&got), [(50, "s3", "order:d")]);
     assert!(store
-        .due_items("order", 49, None, 100, &[])
+        .due_items_by_subject("order", 49, None, 100, &[])
         .await
         .unwrap()
         .is_empty());
     assert!(store
-        .due_items("nope", i64::MAX, None, 100, &[])
+        .due_items_by_subject("nope", i64::MAX, None, 100, &[])
         .await
         .unwrap()
         .is_empty());
@@ -1250,7 +1257,10 @@ async fn delete_records_removes_exactly_those_fields_and_items(store: Store) {
         .collect();
     assert_eq!(left, [pair("order:2", "amount"), pair("profile", "name")]);
     assert_eq!(store.fields("s2").await.unwrap().len(), 1);
-    let items = store.due_items("order", 10, None, 10, &[]).await.unwrap();
+    let items = store
+        .due_items_by_subject("order", 10, None, 10, &[])
+        .await
+        .unwrap();
     assert_eq!(
         keys_of(&items),
         [(10, "s1", "order:2"), (10, "s2", "order:1")]

@@ -85,7 +85,7 @@ async fn delete_records_throughput() {
     loop {
         let t = Instant::now();
         let page = store
-            .due_items(
+            .due_items_by_subject(
                 "order.transaction",
                 i64::MAX,
                 None,

@@ -54,18 +54,16 @@ fn order_from(r: &AnyRow) -> Result<(i64, AnonOrderRow), StoreError> {
     ))
 }
 
-/// The statement of [`Store::due_items`]: placeholders 1 category, 2 cutoff, then (with a
-/// cursor) 3–5 the cursor, then the held subjects, then the limit. Walks the
-/// `retention_items_due` index (category, event_at, subject_id, record) in order.
+/// The statement of [`Store::due_items_by_subject`]: placeholders 1 category, 2 cutoff, then
+/// (with a cursor) 3–4 the cursor, then the held subjects, then the limit.
 pub(super) fn due_items_sql(backend: Backend, with_cursor: bool, held: usize) -> String {
     let mut n = 3;
     let cursor = if with_cursor {
-        n += 3;
+        n += 2;
         format!(
-            " AND (event_at, subject_id, record) > ({}, {}, {})",
+            " AND (subject_id, record) > ({}, {})",
             ph(backend, 3),
-            ph(backend, 4),
-            ph(backend, 5)
+            ph(backend, 4)
         )
     } else {
         String::new()
@@ -75,7 +73,7 @@ pub(super) fn due_items_sql(backend: Backend, with_cursor: bool, held: usize) ->
     format!(
         "SELECT subject_id, record, category, event_at FROM retention_items \
          WHERE category = {} AND event_at <= {}{cursor}{held_clause} \
-         ORDER BY event_at, subject_id, record LIMIT {}",
+         ORDER BY subject_id, record LIMIT {}",
         ph(backend, 1),
         ph(backend, 2),
         ph(backend, n)
@@ -108,12 +106,16 @@ fn sort_fields(out: &mut [FieldRow]) {
 }
 
 impl Store {
-    /// As [`Store::due_items`], but in (subject, record) order after the keyset cursor `after`
-    /// = (subject, record): a sweep that walks the records subject by subject deletes the
-    /// fields of one subject together, so the pages it rewrites are neighbours (on a store of a
-    /// million records this is what keeps the sweep from rewriting a page per record). On
-    /// SQLite the category and time terms are kept off the index (`+column`) so the primary key
-    /// drives the walk and nothing is sorted.
+    /// Retention items of `category` whose clock started at or before `cutoff_event_at`
+    /// (unix seconds; the caller passes `now − retention period`), in (subject, record) order,
+    /// at most `limit`, after the keyset cursor `after` = (subject, record) of the last item of
+    /// the previous page, or from the start. Items of the `held_subjects` are skipped in SQL
+    /// (legal holds, PIPL Art. 47).
+    ///
+    /// The walk is the primary key's order, subject by subject: the fields a sweep batch then
+    /// deletes are neighbours in the store (on SQLite both tables are stored in that order,
+    /// migration 0009), so a batch rewrites each page it touches once. A run costs one pass
+    /// over the items table per category with a per-record clock, however few are due.
     ///
     /// # Errors
     /// Database failure; [`StoreError::Conflict`] for more than 30,000 held subjects.
@@ -128,72 +130,13 @@ impl Store {
         if held_subjects.len() > MAX_EXCLUDED {
             return Err(StoreError::Conflict("too many held subjects"));
         }
-        let b = self.backend;
-        let plus = if b == Backend::Sqlite { "+" } else { "" };
-        let mut n = 3;
-        let cursor = if after.is_some() {
-            n += 2;
-            format!(" AND (subject_id, record) > ({}, {})", ph(b, 3), ph(b, 4))
-        } else {
-            String::new()
-        };
-        let held_clause = not_in(b, "subject_id", n, held_subjects.len());
-        n += held_subjects.len();
-        let sql = format!(
-            "SELECT subject_id, record, category, event_at FROM retention_items \
-             WHERE {plus}category = {} AND {plus}event_at <= {}{cursor}{held_clause} \
-             ORDER BY subject_id, record LIMIT {}",
-            ph(b, 1),
-            ph(b, 2),
-            ph(b, n)
-        );
+        let sql = due_items_sql(self.backend, after.is_some(), held_subjects.len());
         let mut q = sqlx::query(&sql).bind(category).bind(cutoff_event_at);
         if let Some((s, r)) = after {
             q = q.bind(s).bind(r);
         }
         for h in held_subjects {
             q = q.bind(h);
-        }
-        let rows = q.bind(limit).fetch_all(self.pool.get()?).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RetentionItem {
-                    subject_id: r.try_get("subject_id")?,
-                    record: r.try_get("record")?,
-                    category: r.try_get("category")?,
-                    event_at: r.try_get("event_at")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Retention items of `category` whose clock started at or before `cutoff_event_at`
-    /// (unix seconds; the caller passes `now − retention period`), in (event_at, subject,
-    /// record) order, at most `limit`: after the keyset cursor `after` = (event_at, subject,
-    /// record) of the last item of the previous page, or from the start. Items of the
-    /// `held_subjects` are skipped in SQL (legal holds, PIPL Art. 47). Walks the
-    /// `retention_items_due` index, so a page costs its own rows, not the table's.
-    ///
-    /// # Errors
-    /// Database failure; [`StoreError::Conflict`] for more than 30,000 held subjects.
-    pub async fn due_items(
-        &self,
-        category: &str,
-        cutoff_event_at: i64,
-        after: Option<(i64, String, String)>,
-        limit: i64,
-        held_subjects: &[String],
-    ) -> Result<Vec<RetentionItem>, StoreError> {
-        if held_subjects.len() > MAX_EXCLUDED {
-            return Err(StoreError::Conflict("too many held subjects"));
-        }
-        let sql = due_items_sql(self.backend, after.is_some(), held_subjects.len());
-        let mut q = sqlx::query(&sql).bind(category).bind(cutoff_event_at);
-        if let Some((at, s, r)) = after {
-            q = q.bind(at).bind(s).bind(r);
-        }
-        for s in held_subjects {
-            q = q.bind(s);
         }
         let rows = q.bind(limit).fetch_all(self.pool.get()?).await?;
         rows.iter().map(item_from).collect()
@@ -229,8 +172,8 @@ impl Store {
     /// (`event_at` at or before the category's entry in `cutoff_per_category`, which the caller
     /// computes as `due_window_end − retention period`; 0 for a category without an entry), and
     /// its restricted fields with those whose restriction ends at or before `due_window_end`
-    /// (unix seconds). One grouped scan of each table's index plus one index range count per
-    /// cutoff.
+    /// (unix seconds). One grouped pass over the items and one over the restricted-fields
+    /// index.
     ///
     /// # Errors
     /// Database failure.
@@ -240,32 +183,40 @@ impl Store {
         cutoff_per_category: &[(String, i64)],
     ) -> Result<Vec<RetentionStat>, StoreError> {
         let pool = self.pool.get()?;
+        let b = self.backend;
         let mut stats: BTreeMap<String, RetentionStat> = BTreeMap::new();
-        let rows = sqlx::query(
-            "SELECT category, COUNT(*) AS n, MIN(event_at) AS oldest FROM retention_items \
-             GROUP BY category",
-        )
-        .fetch_all(pool)
-        .await?;
-        for r in &rows {
+        // One pass over the items: count, oldest, and what is due, each category compared
+        // with its own cutoff.
+        let cutoffs = &cutoff_per_category[..cutoff_per_category.len().min(MAX_EXCLUDED / 2)];
+        let due = if cutoffs.is_empty() {
+            "0".to_string()
+        } else {
+            let arms: String = (0..cutoffs.len())
+                .map(|i| {
+                    format!(
+                        " WHEN category = {} AND event_at <= {} THEN 1",
+                        ph(b, 2 * i + 1),
+                        ph(b, 2 * i + 2)
+                    )
+                })
+                .collect();
+            format!("COALESCE(SUM(CASE{arms} ELSE 0 END), 0)")
+        };
+        let sql = format!(
+            "SELECT category, COUNT(*) AS n, MIN(event_at) AS oldest, {due} AS due \
+             FROM retention_items GROUP BY category"
+        );
+        let mut q = sqlx::query(&sql);
+        for (c, cutoff) in cutoffs {
+            q = q.bind(c).bind(*cutoff);
+        }
+        for r in q.fetch_all(pool).await? {
             let category: String = r.try_get("category")?;
             let st = stats.entry(category.clone()).or_default();
             st.category = category;
             st.items = r.try_get("n")?;
             st.oldest_event_at = r.try_get("oldest")?;
-        }
-        for (category, cutoff) in cutoff_per_category {
-            let Some(st) = stats.get_mut(category) else {
-                continue; // no items: nothing due
-            };
-            let r = sqlx::query(
-                "SELECT COUNT(*) AS n FROM retention_items WHERE category = $1 AND event_at <= $2",
-            )
-            .bind(category)
-            .bind(*cutoff)
-            .fetch_one(pool)
-            .await?;
-            st.due_before = r.try_get("n")?;
+            st.due_before = r.try_get("due")?;
         }
         let rows = sqlx::query(
             "SELECT category, COUNT(*) AS n, \
@@ -574,10 +525,10 @@ mod tests {
     use super::{delete_records_sql, due_items_sql, fields_of_records_sql};
     use crate::{Backend, Store};
 
-    /// The sweep's page query walks the `retention_items_due` index in order: no temporary
-    /// B-tree for the ORDER BY, no table scan.
+    /// The sweep's page query walks the primary key in order (subject by subject): no
+    /// temporary B-tree for the ORDER BY; with a cursor it starts at the cursor.
     #[tokio::test]
-    async fn due_items_walks_its_index_without_sorting() {
+    async fn due_items_walk_the_primary_key_without_sorting() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/p.db", dir.path().display());
         let store = Store::connect(&url).await.unwrap();
@@ -587,7 +538,7 @@ mod tests {
                 let explain = format!("EXPLAIN QUERY PLAN {sql}");
                 let mut q = sqlx::query(&explain).bind("c").bind(1);
                 if cursor {
-                    q = q.bind(1).bind("s").bind("r");
+                    q = q.bind("s").bind("r");
                 }
                 for i in 0..held {
                     q = q.bind(format!("h{i}"));
@@ -601,10 +552,14 @@ mod tests {
                     .collect()
             };
             let plan = plan.join(" | ");
-            assert!(
-                plan.contains("USING COVERING INDEX retention_items_due"),
-                "{plan}"
-            );
+            if cursor {
+                assert!(
+                    plan.contains("SEARCH retention_items USING PRIMARY KEY"),
+                    "{plan}"
+                );
+            } else {
+                assert!(plan.contains("SCAN retention_items"), "{plan}");
+            }
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         }
         // The bulk statements probe the primary key per pair; none scans its table.
