@@ -95,12 +95,161 @@ impl SweepReport {
     }
 }
 
-/// One page of due records of one category, as the sweep acts on it.
-struct BatchRef<'a> {
-    items: &'a [RetentionItem],
+/// One category's per-record pass: its rule, resolved.
+struct CategoryPass<'a> {
     cat: &'a str,
     end: EndAction,
     clock: RetentionClock,
+    /// Items whose clock started at or before this (unix seconds) are due.
+    cutoff: i64,
+    /// The anonymized set, for `anonymize`.
+    set: Option<AnonymizedSet>,
+}
+
+/// The state a sweep carries from page to page.
+struct Walk<'a> {
+    opts: &'a SweepOptions,
+    now: i64,
+    holder: &'a str,
+    batch: usize,
+    limit: u64,
+    held_subjects: &'a [String],
+    done: &'a mut u64,
+    renewed: &'a mut std::time::Instant,
+    progress: &'a (dyn Fn(SweepProgress) + Send + Sync),
+}
+
+impl Walk<'_> {
+    /// Records the next page may hold once `done` are done: the batch size, or what is left
+    /// of the limit.
+    fn want(&self, done: u64) -> u64 {
+        (self.batch as u64).min(self.limit.saturating_sub(done))
+    }
+}
+
+/// What the sweep will do with one record, decided before its transaction.
+#[derive(Debug, Clone)]
+enum Outcome {
+    /// Anonymized web-log row to insert.
+    Weblog(AnonWeblogRow),
+    /// Anonymized order row to insert.
+    Order(AnonOrderRow),
+    /// Its fields could not be opened or parsed (integrity failure): deleted, audited as such.
+    Unreadable,
+    /// Deleted with nothing kept (`delete`, or no fields left).
+    Nothing,
+}
+
+/// Reads due pages of one category and prepares them (reads only, never inside a write
+/// transaction).
+struct PageReader {
+    store: pivault_store::Store,
+    sealer: Arc<Sealer>,
+    cat: String,
+    cutoff: i64,
+    set: Option<AnonymizedSet>,
+    held_subjects: Vec<String>,
+}
+
+impl PageReader {
+    /// The next page of due records after `after`, at most `want` (0: none).
+    async fn page(
+        &self,
+        after: Option<(String, String)>,
+        want: u64,
+    ) -> Result<Vec<RetentionItem>, CoreError> {
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let want = i64::try_from(want).unwrap_or(5_000);
+        Ok(self
+            .store
+            .due_items_by_subject(&self.cat, self.cutoff, after, want, &self.held_subjects)
+            .await?)
+    }
+
+    /// [`PageReader::prepared`], for a task of its own.
+    async fn prepared_owned(
+        self: Arc<Self>,
+        after: Option<(String, String)>,
+        want: u64,
+    ) -> Result<Option<Prepared>, CoreError> {
+        self.prepared(after, want).await
+    }
+
+    /// The next page, read and prepared: for `anonymize`, the records' fields opened with
+    /// the DEK each row names (primary or restricted) and the anonymized rows built.
+    /// `None` when nothing more is due.
+    async fn prepared(
+        &self,
+        after: Option<(String, String)>,
+        want: u64,
+    ) -> Result<Option<Prepared>, CoreError> {
+        let items = self.page(after, want).await?;
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let Some(set) = self.set else {
+            let outcomes = vec![Outcome::Nothing; items.len()];
+            return Ok(Some(Prepared { items, outcomes }));
+        };
+        let pairs: Vec<(String, String)> = items
+            .iter()
+            .map(|i| (i.subject_id.clone(), i.record.clone()))
+            .collect();
+        let rows = self.store.fields_of_records(&pairs).await?;
+        let deks = self.deks_for(&rows).await?;
+        let mut by_record: HashMap<(&str, &str), Vec<&FieldRow>> = HashMap::new();
+        for r in &rows {
+            by_record
+                .entry((r.subject_id.as_str(), r.record.as_str()))
+                .or_default()
+                .push(r);
+        }
+        let outcomes = items
+            .iter()
+            .map(|i| {
+                let Some(fields) = by_record.get(&(i.subject_id.as_str(), i.record.as_str()))
+                else {
+                    return Outcome::Nothing; // no fields left: nothing to anonymize
+                };
+                let opened: Option<HashMap<&str, FieldValue>> = fields
+                    .iter()
+                    .map(|f| {
+                        let dek = deks.get(&f.key_id)?;
+                        Sealer::open_row(dek, f).ok().map(|v| (f.name.as_str(), v))
+                    })
+                    .collect();
+                let made = opened.and_then(|o| match set {
+                    AnonymizedSet::Weblog => anon_weblog(&o).map(Outcome::Weblog),
+                    AnonymizedSet::Order => anon_order(&o).map(Outcome::Order),
+                });
+                made.unwrap_or(Outcome::Unreadable)
+            })
+            .collect();
+        Ok(Some(Prepared { items, outcomes }))
+    }
+
+    /// DEKs by key id for the rows given: the subjects' primary and restricted DEKs.
+    async fn deks_for(&self, rows: &[FieldRow]) -> Result<HashMap<String, Arc<Dek>>, CoreError> {
+        let mut subjects: Vec<&str> = rows.iter().map(|r| r.subject_id.as_str()).collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        let mut out = HashMap::new();
+        for scope in [SCOPE_PRIMARY, SCOPE_RESTRICTED] {
+            for (_, d) in self.sealer.deks_many(&subjects, scope).await? {
+                out.insert(d.key_id().to_string(), d);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One page read and transformed, ready to be written.
+struct Prepared {
+    items: Vec<RetentionItem>,
+    /// One per item, in order.
+    outcomes: Vec<Outcome>,
 }
 
 /// Progress of a running sweep, for a progress bar.
@@ -213,88 +362,46 @@ impl Vault {
             .filter(|(_, r)| r.clock.is_per_record())
             .collect();
         for (cat, rule) in &categories {
-            let cutoff = now - rule.keep_for.seconds();
-            // Subject by subject (the primary key's order): the fields a batch deletes are
-            // neighbours in the store.
-            let mut cursor: Option<(String, String)> = None;
-            loop {
-                if done >= limit {
-                    break;
-                }
-                let want = i64::try_from(batch.min(usize::try_from(limit - done).unwrap_or(batch)))
-                    .unwrap_or(2_000);
-                if holds.categories.contains(cat) {
-                    // A category hold stops every record of it; count what is due.
-                    let items = self
-                        .store
-                        .due_items_by_subject(cat, cutoff, cursor.clone(), 5_000, &[])
-                        .await?;
-                    let Some(last) = items.last() else { break };
-                    cursor = Some((last.subject_id.clone(), last.record.clone()));
-                    SweepReport::add(
-                        &mut rep.held,
-                        cat,
-                        "legal_hold:category",
-                        items.len() as u64,
-                    );
-                    continue;
-                }
-                let items = self
-                    .store
-                    .due_items_by_subject(cat, cutoff, cursor.clone(), want, &held_subjects)
+            let pass = CategoryPass {
+                cat: cat.as_str(),
+                end: rule.end,
+                clock: rule.clock,
+                cutoff: now - rule.keep_for.seconds(),
+                set: match rule.end {
+                    EndAction::Anonymize => self.policy.anonymization_for(cat).map(|r| r.set),
+                    EndAction::Delete => None,
+                },
+            };
+            if holds.categories.contains(cat.as_str()) {
+                // A category hold stops every record of it; count what is due.
+                let n = self.count_due(&pass, |_| true).await?;
+                SweepReport::add(&mut rep.held, cat, "legal_hold:category", n);
+                continue;
+            }
+            let mut walk = Walk {
+                opts,
+                now,
+                holder,
+                batch,
+                limit,
+                held_subjects: &held_subjects,
+                done: &mut done,
+                renewed: &mut renewed,
+                progress,
+            };
+            if opts.dry_run {
+                self.dry_category(&pass, &mut walk, &mut rep, &mut dry_records)
                     .await?;
-                let Some(last) = items.last() else { break };
-                cursor = Some((last.subject_id.clone(), last.record.clone()));
-                let n = items.len() as u64;
-                let action = rule.end.as_str();
-                if opts.dry_run {
-                    dry_records.extend(
-                        items
-                            .iter()
-                            .map(|i| (i.subject_id.clone(), i.record.clone())),
-                    );
-                    SweepReport::add(&mut rep.acted, cat, action, n);
-                    done += n;
-                    progress(SweepProgress { done });
-                    continue;
-                }
-                let batch_ref = BatchRef {
-                    items: &items,
-                    cat,
-                    end: rule.end,
-                    clock: rule.clock,
-                };
-                self.sweep_batch(&batch_ref, opts, now, &mut rep, &mut run)
+            } else {
+                self.sweep_category(&pass, &mut walk, &mut rep, &mut run)
                     .await?;
-                done += n;
-                // The lease is renewed at most every 10 s (it lasts 120 s).
-                if renewed.elapsed() > std::time::Duration::from_secs(10) {
-                    self.store
-                        .try_sweep_lease(holder, now, SWEEP_LEASE_SECONDS)
-                        .await?;
-                    renewed = std::time::Instant::now();
-                }
-                progress(SweepProgress { done });
-                if opts.pause_ms > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(opts.pause_ms)).await;
-                }
             }
             if !held_subjects.is_empty() {
                 // Report what the subject holds keep back: their due items, counted.
-                let mut c: Option<(String, String)> = None;
-                loop {
-                    let all = self
-                        .store
-                        .due_items_by_subject(cat, cutoff, c.clone(), 5_000, &[])
-                        .await?;
-                    let Some(last) = all.last() else { break };
-                    c = Some((last.subject_id.clone(), last.record.clone()));
-                    let n = all
-                        .iter()
-                        .filter(|i| holds.subjects.contains(&i.subject_id))
-                        .count() as u64;
-                    SweepReport::add(&mut rep.held, cat, "legal_hold:subject", n);
-                }
+                let n = self
+                    .count_due(&pass, |i| holds.subjects.contains(&i.subject_id))
+                    .await?;
+                SweepReport::add(&mut rep.held, cat, "legal_hold:subject", n);
             }
         }
         if done < limit {
@@ -321,56 +428,191 @@ impl Vault {
         Ok(rep)
     }
 
-    /// One batch of due records of `cat`: anonymize or delete, audited per record, and the
-    /// run's progress (`sweep_runs`), in one transaction.
-    async fn sweep_batch(
+    /// The due items of `pass` that `keep` accepts, counted (legal holds: what they keep
+    /// back). Pages of 5,000 in primary-key order.
+    async fn count_due(
         &self,
-        b: &BatchRef<'_>,
+        pass: &CategoryPass<'_>,
+        keep: impl Fn(&RetentionItem) -> bool,
+    ) -> Result<u64, CoreError> {
+        let mut n = 0;
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let page = self
+                .store
+                .due_items_by_subject(pass.cat, pass.cutoff, after.clone(), 5_000, &[])
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(n);
+            };
+            after = Some((last.subject_id.clone(), last.record.clone()));
+            n += page.iter().filter(|i| keep(i)).count() as u64;
+        }
+    }
+
+    /// A dry run of one category's per-record pass: the due records counted, and kept for
+    /// the restricted pass (so that it does not count them twice).
+    async fn dry_category(
+        &self,
+        pass: &CategoryPass<'_>,
+        w: &mut Walk<'_>,
+        rep: &mut SweepReport,
+        dry_records: &mut Vec<(String, String)>,
+    ) -> Result<(), CoreError> {
+        let reader = self.page_reader(pass, w.held_subjects);
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let want = w.want(*w.done);
+            let items = reader.page(after, want).await?;
+            let Some(last) = items.last() else {
+                return Ok(());
+            };
+            after = Some((last.subject_id.clone(), last.record.clone()));
+            dry_records.extend(
+                items
+                    .iter()
+                    .map(|i| (i.subject_id.clone(), i.record.clone())),
+            );
+            SweepReport::add(
+                &mut rep.acted,
+                pass.cat,
+                pass.end.as_str(),
+                items.len() as u64,
+            );
+            *w.done += items.len() as u64;
+            (w.progress)(SweepProgress { done: *w.done });
+        }
+    }
+
+    /// One category's per-record pass, pipelined: while batch N is written and committed,
+    /// batch N+1 is read, its fields opened and anonymized (no writes) in a task of its own,
+    /// so the store's writer and the reading and CPU work overlap on two cores. Batches stay disjoint (the cursor is past N), and each is
+    /// still one transaction that re-reads the holds under the writer's lock.
+    async fn sweep_category(
+        &self,
+        pass: &CategoryPass<'_>,
+        w: &mut Walk<'_>,
+        rep: &mut SweepReport,
+        run: &mut SweepRunRow,
+    ) -> Result<(), CoreError> {
+        let reader = Arc::new(self.page_reader(pass, w.held_subjects));
+        let mut next = reader.prepared(None, w.want(*w.done)).await?;
+        while let Some(cur) = next.take() {
+            let n = cur.items.len() as u64;
+            let after = cur
+                .items
+                .last()
+                .map(|i| (i.subject_id.clone(), i.record.clone()));
+            // Its own task: a task that holds a write transaction may not take a second
+            // pool connection (the nested-acquire guard), and this one reads beside it.
+            let following =
+                tokio::spawn(Arc::clone(&reader).prepared_owned(after, w.want(*w.done + n)));
+            let committed = self.commit_batch(pass, &cur, w.opts, w.now, rep, run).await;
+            let following = match following.await {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(CoreError::Io(std::io::Error::other(
+                    "the sweep's read-ahead was cancelled",
+                ))),
+            };
+            committed?;
+            next = following?;
+            *w.done += n;
+            // The lease is renewed at most every 10 s (it lasts 120 s).
+            if w.renewed.elapsed() > std::time::Duration::from_secs(10) {
+                self.store
+                    .try_sweep_lease(w.holder, w.now, SWEEP_LEASE_SECONDS)
+                    .await?;
+                *w.renewed = std::time::Instant::now();
+            }
+            (w.progress)(SweepProgress { done: *w.done });
+            if w.opts.pause_ms > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(w.opts.pause_ms)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// The reader of `pass`'s due pages (owned, so that a read-ahead task can hold it).
+    fn page_reader(&self, pass: &CategoryPass<'_>, held_subjects: &[String]) -> PageReader {
+        PageReader {
+            store: self.store.clone(),
+            sealer: Arc::clone(&self.sealer),
+            cat: pass.cat.to_string(),
+            cutoff: pass.cutoff,
+            set: pass.set,
+            held_subjects: held_subjects.to_vec(),
+        }
+    }
+
+    /// Writes one prepared batch: anonymized rows, the records' fields and items deleted, an
+    /// audit entry per record, and the run's progress (`sweep_runs`), in one transaction.
+    /// Holds are re-read inside it (under the writer's lock), so a hold set by another
+    /// instance since the sweep began keeps its records: they are left and counted as held.
+    async fn commit_batch(
+        &self,
+        pass: &CategoryPass<'_>,
+        b: &Prepared,
         opts: &SweepOptions,
         now: i64,
         rep: &mut SweepReport,
         run: &mut SweepRunRow,
     ) -> Result<(), CoreError> {
-        let (items, cat, end, clock) = (b.items, b.cat, b.end, b.clock);
-        let pairs: Vec<(String, String)> = items
-            .iter()
-            .map(|i| (i.subject_id.clone(), i.record.clone()))
-            .collect();
-        let set = match end {
-            EndAction::Anonymize => self.policy.anonymization_for(cat).map(|r| r.set),
-            EndAction::Delete => None,
-        };
-        let mut weblog = Vec::new();
-        let mut orders = Vec::new();
-        let mut unreadable: HashSet<(String, String)> = HashSet::new();
-        if let Some(set) = set {
-            let rows = self.store.fields_of_records(&pairs).await?;
-            let deks = self.deks_for(&rows).await?;
-            let mut by_record: HashMap<(String, String), Vec<&FieldRow>> = HashMap::new();
-            for r in &rows {
-                by_record
-                    .entry((r.subject_id.clone(), r.record.clone()))
-                    .or_default()
-                    .push(r);
+        let mut tx = self.store.begin(now).await?;
+        let mut live = ActiveHolds::default();
+        for row in tx.holds(true).await? {
+            if let Some(s) = row.subject_id {
+                live.subjects.insert(s);
             }
-            for (key, fields) in &by_record {
-                let opened: Option<HashMap<&str, FieldValue>> = fields
-                    .iter()
-                    .map(|f| {
-                        let dek = deks.get(&f.key_id)?;
-                        Sealer::open_row(dek, f).ok().map(|v| (f.name.as_str(), v))
-                    })
-                    .collect();
-                let made = opened.and_then(|o| match set {
-                    AnonymizedSet::Weblog => anon_weblog(&o).map(|r| weblog.push(r)),
-                    AnonymizedSet::Order => anon_order(&o).map(|r| orders.push(r)),
-                });
-                if made.is_none() {
-                    unreadable.insert(key.clone());
-                }
+            if let Some(c) = row.category {
+                live.categories.insert(c);
             }
         }
-        let mut tx = self.store.begin(now).await?;
+        let mut counts = rep.acted.clone();
+        let mut held = rep.held.clone();
+        let mut pairs = Vec::with_capacity(b.items.len());
+        let mut weblog = Vec::new();
+        let mut orders = Vec::new();
+        let mut unreadable = 0u64;
+        for (i, outcome) in b.items.iter().zip(&b.outcomes) {
+            if live.holds(&i.subject_id, pass.cat) {
+                let why = if live.categories.contains(pass.cat) {
+                    "legal_hold:category"
+                } else {
+                    "legal_hold:subject"
+                };
+                SweepReport::add(&mut held, pass.cat, why, 1);
+                continue;
+            }
+            let action = match outcome {
+                Outcome::Weblog(r) => {
+                    weblog.push(r.clone());
+                    "retention.anonymize"
+                }
+                Outcome::Order(r) => {
+                    orders.push(r.clone());
+                    "retention.anonymize"
+                }
+                Outcome::Unreadable => {
+                    unreadable += 1;
+                    "retention.delete_unreadable"
+                }
+                Outcome::Nothing if pass.end == EndAction::Anonymize => "retention.anonymize",
+                Outcome::Nothing => "retention.delete",
+            };
+            pairs.push((i.subject_id.clone(), i.record.clone()));
+            let mut rec = self.auditor.base(&opts.actor, action, now, None);
+            rec.subject_id = Some(i.subject_id.clone());
+            rec.categories = pass.cat.to_string();
+            rec.legal_basis = Some("legal_obligation".into());
+            rec.detail = Some(format!(
+                "record={} clock={} event_at={}",
+                i.record,
+                pass.clock.as_str(),
+                i.event_at
+            ));
+            tx.audit(rec);
+        }
         if !weblog.is_empty() {
             tx.insert_anon_weblog(&weblog).await?;
         }
@@ -378,52 +620,18 @@ impl Vault {
             tx.insert_anon_orders(&orders).await?;
         }
         let deleted = tx.delete_records(&pairs).await?;
-        for i in items {
-            let key = (i.subject_id.clone(), i.record.clone());
-            let action = match (end, unreadable.contains(&key)) {
-                (EndAction::Anonymize, false) => "retention.anonymize",
-                (EndAction::Anonymize, true) => "retention.delete_unreadable",
-                (EndAction::Delete, _) => "retention.delete",
-            };
-            let mut rec = self.auditor.base(&opts.actor, action, now, None);
-            rec.subject_id = Some(i.subject_id.clone());
-            rec.categories = cat.to_string();
-            rec.legal_basis = Some("legal_obligation".into());
-            rec.detail = Some(format!(
-                "record={} clock={} event_at={}",
-                i.record,
-                clock.as_str(),
-                i.event_at
-            ));
-            tx.audit(rec);
-        }
-        let n = items.len() as u64;
-        let u = unreadable.len() as u64;
-        let mut counts = rep.acted.clone();
-        SweepReport::add(&mut counts, cat, end.as_str(), n - u);
-        SweepReport::add(&mut counts, cat, "delete_unreadable", u);
+        let n = pairs.len() as u64;
+        SweepReport::add(&mut counts, pass.cat, pass.end.as_str(), n - unreadable);
+        SweepReport::add(&mut counts, pass.cat, "delete_unreadable", unreadable);
         run.updated_at = now;
         run.counts = serde_json::to_string(&counts).unwrap_or_default();
         tx.upsert_sweep_run(run).await?;
         tx.commit().await?;
         rep.acted = counts;
+        rep.held = held;
         rep.fields_deleted += deleted;
-        rep.unreadable += u;
+        rep.unreadable += unreadable;
         Ok(())
-    }
-
-    /// DEKs by key id for the rows given: the subjects' primary and restricted DEKs.
-    async fn deks_for(&self, rows: &[FieldRow]) -> Result<HashMap<String, Arc<Dek>>, CoreError> {
-        let mut subjects: Vec<&str> = rows.iter().map(|r| r.subject_id.as_str()).collect();
-        subjects.sort_unstable();
-        subjects.dedup();
-        let mut out = HashMap::new();
-        for scope in [SCOPE_PRIMARY, SCOPE_RESTRICTED] {
-            for (_, d) in self.sealer.deks_many(&subjects, scope).await? {
-                out.insert(d.key_id().to_string(), d);
-            }
-        }
-        Ok(out)
     }
 
     /// Restricted fields past `restricted_until` that no record item covers: deleted,
