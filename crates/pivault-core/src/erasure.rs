@@ -335,20 +335,30 @@ impl Vault {
         let removed = tx.delete_blind_index(subject_id, None).await?;
         // Suppression list: a keyed hash of the erased account id (not the id), so that a
         // re-run of an import cannot bring the person back (PIPL Art. 47: erased means gone).
-        let tombstones: Vec<(i64, &str, [u8; 32], &str)> = live
-            .iter()
-            .filter(|r| {
-                self.policy.category(&r.category).and_then(|c| c.identifier)
-                    == Some(IdentifierKind::AccountId)
-            })
-            .filter_map(|r| match Sealer::open_row(dek, r) {
-                Ok(FieldValue::Text(a)) => {
-                    let (g, d) = self.sealer.keys().blind_index_current(ERASED_ACCOUNT, &a);
-                    Some((g, ERASED_ACCOUNT, d, subject_id))
+        // An account id kept restricted (a legal hold) is suppressed too: it is opened with the
+        // restricted DEK staged in this transaction.
+        let mut rdek: Option<Arc<Dek>> = None;
+        let mut tombstones: Vec<(i64, &str, [u8; 32], &str)> = Vec::new();
+        for r in rows.iter().filter(|r| {
+            self.policy.category(&r.category).and_then(|c| c.identifier)
+                == Some(IdentifierKind::AccountId)
+        }) {
+            let opened = if r.restricted_until.is_none() {
+                Sealer::open_row(dek, r)
+            } else {
+                if rdek.is_none() {
+                    rdek = self.sealer.dek_in(tx, subject_id, SCOPE_RESTRICTED).await?;
                 }
-                _ => None,
-            })
-            .collect();
+                match rdek.as_deref() {
+                    Some(rd) => Sealer::open_row(rd, r),
+                    None => continue,
+                }
+            };
+            if let Ok(FieldValue::Text(a)) = opened {
+                let (g, d) = self.sealer.keys().blind_index_current(ERASED_ACCOUNT, &a);
+                tombstones.push((g, ERASED_ACCOUNT, d, subject_id));
+            }
+        }
         crate::services::sealer::insert_index(tx, &tombstones).await?;
         tx.clear_dsr_payloads(subject_id).await?;
         tx.mark_erased(subject_id, now).await?;
