@@ -670,18 +670,24 @@ async fn an_erased_account_id_is_refused_by_post_subjects_as_by_the_importer(app
         )
         .await;
     assert_eq!(r.status(), 200);
+    assert_account_id_refused(&app, &u["account_id"]).await;
+}
+
+/// `POST /v1/subjects` with `account` as the account id is refused: 409 `account_erased`, the
+/// id not echoed (the suppression list, PIPL Art. 47).
+pub(crate) async fn assert_account_id_refused(app: &TestApp, account: &str) {
     let r = app
         .post(
             "/v1/subjects",
             &app.app_key,
             json!({"kind": "account", "purpose": "service",
-                   "fields": [{"category": "user.account.id", "value": u["account_id"]}]}),
+                   "fields": [{"category": "user.account.id", "value": account}]}),
         )
         .await;
     assert_eq!(r.status(), 409);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "account_erased", "{v}");
-    assert!(!v.to_string().contains(u["account_id"].as_str()));
+    assert!(!v.to_string().contains(account));
 }
 
 /// Both doors to PIPL Art. 47 give the same result: `DELETE /v1/subjects/{id}` files a deletion

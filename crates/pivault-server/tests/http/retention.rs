@@ -316,17 +316,7 @@ pub async fn a_legal_hold_stops_the_sweep_and_the_erasure_until_released(app: Te
         "a hold keeps every field of the subject"
     );
     // Kept for the hold, but erased: the account id is on the suppression list all the same.
-    let r = app
-        .post(
-            "/v1/subjects",
-            &app.app_key,
-            json!({"kind": "account", "purpose": "service",
-                   "fields": [{"category": "user.account.id", "value": u["account_id"]}]}),
-        )
-        .await;
-    assert_eq!(r.status(), 409);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "account_erased", "{v}");
+    crate::decisions::assert_account_id_refused(&app, &u["account_id"]).await;
 
     // Years later the sweep still leaves them, and says why.
     app.clock.advance(5 * 366 * DAY);
