@@ -507,7 +507,7 @@ impl Vault {
             // pool connection (the nested-acquire guard), and this one reads beside it.
             let following =
                 tokio::spawn(Arc::clone(&reader).prepared_owned(after, w.want(*w.done + n)));
-            let committed = self.commit_batch(pass, &cur, w.opts, w.now, rep, run).await;
+            let committed = self.commit_batch(pass, cur, w.opts, w.now, rep, run).await;
             let following = match following.await {
                 Ok(r) => r,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -552,7 +552,7 @@ impl Vault {
     async fn commit_batch(
         &self,
         pass: &CategoryPass<'_>,
-        b: &Prepared,
+        b: Prepared,
         opts: &SweepOptions,
         now: i64,
         rep: &mut SweepReport,
@@ -574,7 +574,7 @@ impl Vault {
         let mut weblog = Vec::new();
         let mut orders = Vec::new();
         let mut unreadable = 0u64;
-        for (i, outcome) in b.items.iter().zip(&b.outcomes) {
+        for (i, outcome) in b.items.iter().zip(b.outcomes) {
             if live.holds(&i.subject_id, pass.cat) {
                 let why = if live.categories.contains(pass.cat) {
                     "legal_hold:category"
@@ -586,11 +586,11 @@ impl Vault {
             }
             let action = match outcome {
                 Outcome::Weblog(r) => {
-                    weblog.push(r.clone());
+                    weblog.push(r);
                     "retention.anonymize"
                 }
                 Outcome::Order(r) => {
-                    orders.push(r.clone());
+                    orders.push(r);
                     "retention.anonymize"
                 }
                 Outcome::Unreadable => {
