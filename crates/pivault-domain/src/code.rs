@@ -112,6 +112,12 @@ codes! {
     DsrNotFound = ("dsr_not_found", 404, "No data subject request has this id."),
     /// No legal hold has this id.
     HoldNotFound = ("hold_not_found", 404, "No legal hold has this id."),
+    /// No security incident has this id.
+    IncidentNotFound = ("incident_not_found", 404, "No security incident has this id."),
+    /// No misuse lock has this id.
+    LockNotFound = ("lock_not_found", 404, "No misuse lock has this id."),
+    /// No notice in the outbox has this id.
+    OutboxItemNotFound = ("outbox_item_not_found", 404, "No notice in the outbox has this id."),
     /// No API key has this id.
     ApiKeyNotFound = ("api_key_not_found", 404, "No API key has this id."),
     /// The thing asked for does not exist.
@@ -130,6 +136,16 @@ codes! {
     AccountErased = ("account_erased", 409, "The account id was erased (PIPL Art. 47) and is on the suppression list; it is not created again."),
     /// The legal hold was already released.
     HoldReleased = ("hold_released", 409, "The legal hold was already released."),
+    /// The security incident is closed: it takes no more steps.
+    IncidentClosed = ("incident_closed", 409, "The security incident is closed: it takes no more steps."),
+    /// The step is not allowed in the incident's state.
+    IncidentStateInvalid = ("incident_state_invalid", 409, "The step is not allowed in the incident's state (e.g. notifying before the scope is fixed)."),
+    /// Collection has stopped: the service is ceasing operation (policy §8.6).
+    ServiceCeased = ("service_ceased", 409, "Collection has stopped: the service is ceasing operation (policy §8.6)."),
+    /// No service cessation has been started.
+    CessationNotStarted = ("cessation_not_started", 409, "No service cessation has been started (policy §8.6)."),
+    /// A service cessation was already started.
+    CessationAlreadyStarted = ("cessation_already_started", 409, "A service cessation was already started; it is not started twice (policy §8.6)."),
     /// Another instance holds the sweep lease.
     SweepBusy = ("sweep_busy", 409, "Another instance is running the retention sweep; try again when its run ends."),
     /// An export labelled anonymized would contain an equivalence class smaller than the policy's `k_min`.
@@ -242,6 +258,14 @@ codes! {
     ConsentTimeImplausible = ("consent_time_implausible", 422, "A consent event's time is before 1990-01-01 or before the subject's birth date."),
     /// A guardian's consent was given for a subject who was 14 or older at the time (PIPL Art. 31).
     GuardianForAdult = ("guardian_for_adult", 422, "A guardian's consent was given for a subject who was 14 or older at the time (PIPL Art. 31)."),
+    /// An incident's scope (categories, subjects, systems) is empty, unknown or malformed.
+    IncidentScopeInvalid = ("incident_scope_invalid", 422, "An incident's scope (categories of PI, subjects or systems) is empty, names an unknown category, or is malformed."),
+    /// An incident's times are out of order or in the future.
+    IncidentTimeInvalid = ("incident_time_invalid", 422, "An incident's times are out of order (occurred after discovered, reported before discovered) or in the future."),
+    /// The severity is not one of the four grades.
+    SeverityUnknown = ("severity_unknown", 422, "The severity is not `especially_major`, `major`, `relatively_major` or `general` (national cybersecurity incident grading)."),
+    /// A misuse report is malformed or names nothing to lock.
+    MisuseReportInvalid = ("misuse_report_invalid", 422, "A misuse report (policy §8.7) is malformed or names no subject to lock."),
     /// A verification code is not 6 digits.
     CodeMalformed = ("code_malformed", 422, "A verification code is not 6 digits."),
     /// The verification code is wrong.
@@ -322,6 +346,8 @@ codes! {
     IoError = ("io_error", 422, "An import file could not be read."),
     /// The import path is not a directory.
     NotADirectory = ("not_a_directory", 422, "The import path is not a directory."),
+    /// A misuse report locked this subject's PI; only the security role may read it until the lock is released.
+    SubjectLocked = ("subject_locked", 423, "A misuse report locked this subject's PI (policy §8.7); only the `security` role may read it until the lock is released."),
     /// Too many requests from this client address or naming this identity; retry after `Retry-After` seconds.
     DsrRateLimited = ("dsr_rate_limited", 429, "Too many requests from this client address or naming this identity; retry after `Retry-After` seconds."),
     /// The request headers are larger than the server accepts (answered before routing).
@@ -472,6 +498,7 @@ mod tests {
                         | 414
                         | 415
                         | 422
+                        | 423
                         | 429
                         | 431
                         | 500
