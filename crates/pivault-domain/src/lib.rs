@@ -10,7 +10,9 @@
 //! vocabulary ([`Code`]), and Unicode hygiene of typed input ([`text`]: NFKC, invisible
 //! characters), web logs ([`weblog`]: parse nginx `combined` lines, link a line to its
 //! account, anonymize it) and anonymization of kept records ([`anonymize`]: orders,
-//! k-anonymity). Reading files, clocks and
+//! k-anonymity), and the texts sent to people ([`notice`]: security incident notices and
+//! announcements, cessation, cross-border and misuse-lock notices, one-time codes, in
+//! Chinese or English). Reading files, clocks and
 //! randomness are the caller's job; nothing here does IO or panics on input.
 
 pub mod anonymize;
@@ -23,6 +25,7 @@ pub mod dsr;
 pub mod erasure;
 pub mod error;
 pub mod identifiers;
+pub mod notice;
 pub mod policy;
 pub mod text;
 pub mod weblog;
