@@ -100,20 +100,83 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<KeySeed>()? {
-            if key.name == DATETIME_KEY {
-                // The value is the datetime's text; the schema has no datetimes.
-                let _ = map.next_value::<de::IgnoredAny>()?;
-                return Ok(Node::Datetime);
-            }
-            let value = map.next_value::<Spanned<Node>>()?;
-            entries.push(Entry {
-                key: key.into_key(),
-                value,
-            });
+        let first = map.next_key::<KeySeed>()?;
+        table_from(first, map)
+    }
+}
+
+/// The rest of a table whose first key (if any) was already read.
+fn table_from<'de, A: MapAccess<'de>>(
+    mut key: Option<KeySeed>,
+    mut map: A,
+) -> Result<Node, A::Error> {
+    let mut entries = Vec::new();
+    while let Some(k) = key {
+        if k.name == DATETIME_KEY {
+            // The value is the datetime's text; the schema has no datetimes.
+            let _ = map.next_value::<de::IgnoredAny>()?;
+            return Ok(Node::Datetime);
         }
-        Ok(Node::Table(entries))
+        let MaybeSpanned(span, value) = map.next_value::<MaybeSpanned>()?;
+        // An implicit table (`[a.b]` with no `[a]`) has no span of its own: point at its key.
+        let span = span.or_else(|| k.span.clone()).unwrap_or(0..0);
+        entries.push(Entry {
+            key: k.into_key(),
+            value: Spanned::new(span, value),
+        });
+        key = map.next_key::<KeySeed>()?;
+    }
+    Ok(Node::Table(entries))
+}
+
+/// A table's value with its span when the deserializer has one. `toml` has none for an
+/// implicit table (the `a` of a `[a.b]` header with no `[a]`), where `Spanned<Node>` would
+/// fail with "expected a borrowed string".
+struct MaybeSpanned(Option<Range<usize>>, Node);
+
+impl<'de> Deserialize<'de> for MaybeSpanned {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeSpanned;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a TOML value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<MaybeSpanned, E> {
+                Ok(MaybeSpanned(None, Node::Boolean(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<MaybeSpanned, E> {
+                Ok(MaybeSpanned(None, Node::Integer(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<MaybeSpanned, E> {
+                NodeVisitor.visit_u64(v).map(|n| MaybeSpanned(None, n))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<MaybeSpanned, E> {
+                Ok(MaybeSpanned(None, Node::Float(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MaybeSpanned, E> {
+                Ok(MaybeSpanned(None, Node::String(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MaybeSpanned, A::Error> {
+                NodeVisitor.visit_seq(seq).map(|n| MaybeSpanned(None, n))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MaybeSpanned, A::Error> {
+                use serde_spanned::__unstable::START_FIELD;
+                let first = map.next_key::<KeySeed>()?;
+                if first.as_ref().is_some_and(|k| k.name == START_FIELD) {
+                    // `toml`'s spanned form: start, end, value, in this order.
+                    let start: usize = map.next_value()?;
+                    let _ = map.next_key::<KeySeed>()?;
+                    let end: usize = map.next_value()?;
+                    let _ = map.next_key::<KeySeed>()?;
+                    let value: Node = map.next_value()?;
+                    return Ok(MaybeSpanned(Some(start..end), value));
+                }
+                table_from(first, map).map(|n| MaybeSpanned(None, n))
+            }
+        }
+        use serde_spanned::__unstable::{END_FIELD, NAME, START_FIELD, VALUE_FIELD};
+        d.deserialize_struct(NAME, &[START_FIELD, END_FIELD, VALUE_FIELD], V)
     }
 }
 
