@@ -25,6 +25,7 @@ pub mod dsr;
 pub mod erasure;
 pub mod error;
 pub mod identifiers;
+pub mod incident;
 pub mod notice;
 pub mod policy;
 pub mod text;
@@ -36,6 +37,7 @@ pub use dsr::DsrStep;
 pub use erasure::ErasureGround;
 pub use error::DomainError;
 pub use identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, InvalidValue, Mobile};
+pub use incident::{IncidentPolicy, Severity};
 pub use policy::{
     AnonymizationRule, AnonymizedSet, Category, Diagnostic, EndAction, LegalBasis, Policy,
     PolicyErrors, Purpose, PurposeId, Recipient, RecipientKind, Retention, RetentionClock,

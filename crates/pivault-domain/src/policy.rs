@@ -7,7 +7,9 @@
 //! `[[purpose]]` entries and `[[recipient]]` entries; see [`Category`],
 //! [`Purpose`] and [`Recipient`] for their fields. An optional `[dsr]` table and
 //! `[[jurisdiction]]` entries configure data subject requests (see
-//! [`DsrSettings`] and [`Jurisdiction`]).
+//! [`DsrSettings`] and [`Jurisdiction`]). An optional `[incident]` table, with its
+//! `retry` table and `[[incident.deadline]]` entries, configures security incident
+//! notices and reporting deadlines (see [`IncidentPolicy`]).
 //!
 //! Invariants of a [`Policy`] value (checked by [`Policy::parse`], which is the
 //! only constructor):
@@ -25,6 +27,8 @@
 //! - there is at least one jurisdiction, keys are unique, and the `[dsr]`
 //!   `default_jurisdiction` is one of them; a file without `[[jurisdiction]]`
 //!   gets `cn` built from `dsr_deadline_days` (calendar days, `+08:00`, §XI).
+//! - `[incident]` has at least one channel, each once; deadlines are 1–8,760 hours, one per
+//!   regime and severity (`any` or a [`Severity`]).
 //! - lookups by key, id and identifier kind are O(1) and never re-parse.
 //!
 //! Parsing never panics and reports every problem it finds, each with a 1-based
@@ -35,10 +39,12 @@ use std::collections::HashMap;
 
 use crate::dsr::{DsrSettings, Jurisdiction};
 use crate::identifiers::IdentifierKind;
+pub use crate::incident::{Channel, Deadline, IncidentPolicy, RetrySettings, Severity};
 
 mod diagnostics;
 mod load;
 mod load_dsr;
+mod load_incident;
 mod model;
 mod purpose_id;
 mod read;
@@ -75,6 +81,7 @@ pub struct Policy {
     dsr: DsrSettings,
     jurisdictions: Vec<Jurisdiction>,
     anonymization: Vec<AnonymizationRule>,
+    incident: IncidentPolicy,
     category_index: HashMap<String, usize>,
     purpose_index: HashMap<String, usize>,
     identifier_index: HashMap<IdentifierKind, usize>,
@@ -124,7 +131,11 @@ impl Policy {
     /// both or neither of `deadline_days`/`deadline_months`, both
     /// `extension_days` and `extension_months`, dates that are not
     /// `YYYY-MM-DD`, offsets that are not `±HH:MM`, and a
-    /// `default_jurisdiction` no `[[jurisdiction]]` declares.
+    /// `default_jurisdiction` no `[[jurisdiction]]` declares; and in `[incident]`: an
+    /// unknown, repeated or empty list of `channels`, `retry` numbers out of range (or
+    /// `max_backoff_secs` below `base_secs`), and in `[[incident.deadline]]` an unknown
+    /// severity, 0 hours, a malformed regime, or a second deadline for one regime and
+    /// severity.
     pub fn parse(source: &str) -> Result<Policy, PolicyErrors> {
         let mut ctx = Ctx::default();
         let root = match toml::from_str::<Node>(source) {
@@ -179,6 +190,13 @@ impl Policy {
     /// [`DsrSettings::default`] for what it leaves out.
     pub fn dsr(&self) -> &DsrSettings {
         &self.dsr
+    }
+
+    /// How security incidents are handled (policy §8.3–§8.4): the `[incident]` table, or
+    /// [`IncidentPolicy::default`] for what it leaves out (a file without the table loads
+    /// with every default).
+    pub fn incident(&self) -> &IncidentPolicy {
+        &self.incident
     }
 
     /// Every jurisdiction, in file order; never empty. A file without

@@ -1,7 +1,7 @@
 //! Building a [`Policy`] from the spanned TOML tree: the `[policy]` header,
 //! `[[category]]`, `[[purpose]]` and `[[recipient]]` entries, the cross-checks
 //! between them, and the lints. `[dsr]` and `[[jurisdiction]]` are read by
-//! [`super::load_dsr`].
+//! [`super::load_dsr`], `[incident]` by [`super::load_incident`].
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -12,6 +12,7 @@ use super::diagnostics::{diagnostics, line_of};
 use super::load_dsr::{
     check_default_jurisdiction, legacy_jurisdiction, read_dsr, read_jurisdiction, DsrConfig,
 };
+use super::load_incident::read_incident;
 use super::read::{is_dotted_key, is_segment, is_slug, At, Ctx, Table};
 use super::tree::Node;
 use super::{
@@ -20,6 +21,7 @@ use super::{
 };
 use crate::dsr::{DsrSettings, Jurisdiction};
 use crate::identifiers::IdentifierKind;
+use crate::incident::IncidentPolicy;
 
 pub(super) const POLICY_FIELDS: &[&str] = &[
     "id",
@@ -82,6 +84,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
     let mut purpose_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut recipient_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut dsr_node = None;
+    let mut incident_node = None;
     let mut jurisdiction_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut anonymization_nodes: &[serde_spanned::Spanned<Node>] = &[];
     for entry in entries {
@@ -92,6 +95,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
             ("purpose", Node::Array(items)) => purpose_nodes = items,
             ("recipient", Node::Array(items)) => recipient_nodes = items,
             ("dsr", _) => dsr_node = Some(&entry.value),
+            ("incident", _) => incident_node = Some(&entry.value),
             ("jurisdiction", Node::Array(items)) => jurisdiction_nodes = items,
             ("anonymization", Node::Array(items)) => anonymization_nodes = items,
             (
@@ -107,7 +111,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
             (other, _) => ctx.error(
                 span,
                 format!(
-                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient, dsr, jurisdiction, anonymization"
+                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient, dsr, jurisdiction, anonymization, incident"
                 ),
             ),
         }
@@ -228,8 +232,15 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         }
     }
 
+    // Policy §8.3–§8.4: a file without `[incident]` gets the defaults.
+    let incident = match incident_node {
+        Some(node) => read_incident(ctx, node),
+        None => Some(IncidentPolicy::default()),
+    };
+
     let header = header?;
     let dsr = dsr?.settings?;
+    let incident = incident?;
     if !all_categories_built
         || !all_purposes_built
         || !all_recipients_built
@@ -265,6 +276,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         dsr,
         jurisdictions,
         anonymization,
+        incident,
         category_index,
         purpose_index,
         identifier_index,

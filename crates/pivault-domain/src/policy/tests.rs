@@ -1172,3 +1172,203 @@ colour = "red"
         PolicyErrors(errs.clone())
     );
 }
+
+// ---------------------------------------------------------------------------
+// [incident]
+
+#[test]
+fn a_file_without_incident_gets_the_defaults() {
+    let p = Policy::parse(HEADER).unwrap();
+    let i = p.incident();
+    assert_eq!(i, &IncidentPolicy::default());
+    assert_eq!(i.announcement_threshold, 1_000_000);
+    assert_eq!(i.channels, Channel::ALL.to_vec());
+    assert_eq!(i.retry, RetrySettings::default());
+    assert_eq!(i.retry.max_attempts, 8);
+    assert_eq!(
+        i.deadline_hours("gdpr", Severity::General).map(|d| d.0),
+        Some(72)
+    );
+    assert_eq!(
+        i.deadline_hours("cn", Severity::Major).map(|d| d.0),
+        Some(4)
+    );
+    assert_eq!(i.deadline_hours("cn", Severity::General), None);
+}
+
+#[test]
+fn default_policy_declares_the_incident_table() {
+    let p = default_policy();
+    let i = p.incident();
+    assert_eq!(i.contact, "cloudkf@inspur.com");
+    assert_eq!(i.announcement_threshold, 1_000_000);
+    assert_eq!(
+        i.channels,
+        vec![Channel::Email, Channel::Sms, Channel::Push, Channel::Letter]
+    );
+    assert_eq!(
+        i.retry,
+        RetrySettings {
+            max_attempts: 8,
+            base_secs: 30,
+            max_backoff_secs: 3600
+        }
+    );
+    assert_eq!(i.regimes(), vec!["gdpr", "cn"]);
+    for s in Severity::ALL {
+        let (h, src) = i.deadline_hours("gdpr", s).unwrap();
+        assert_eq!((h, src), (72, "GDPR Art. 33(1)"));
+    }
+    for s in [
+        Severity::EspeciallyMajor,
+        Severity::Major,
+        Severity::RelativelyMajor,
+    ] {
+        let (h, src) = i.deadline_hours("cn", s).unwrap();
+        assert_eq!(h, 4);
+        assert!(src.contains("国家网络安全事件报告管理办法 Art. 4"), "{src}");
+    }
+    assert_eq!(i.deadline_hours("cn", Severity::General), None);
+    assert_eq!(i.deadline_hours("us", Severity::Major), None);
+    // The file states what the code defaults to.
+    assert_eq!(i.deadlines, IncidentPolicy::default_deadlines());
+}
+
+#[test]
+fn incident_settings_are_read_with_every_field() {
+    let src = format!(
+        "{HEADER}
+[incident]
+contact = \"dpo@example.cn\"
+announcement_threshold = 0
+channels = [\"letter\", \"email\"]
+retry = {{ max_attempts = 3, base_secs = 10, max_backoff_secs = 10 }}
+
+[[incident.deadline]]
+regime = \"x\"
+severity = \"any\"
+hours = 24
+source = \"any\"
+
+[[incident.deadline]]
+regime = \"x\"
+severity = \"general\"
+hours = 48
+source = \"general\"
+"
+    );
+    let p = Policy::parse(&src).unwrap_or_else(|e| panic!("{}", e.render("x.toml")));
+    let i = p.incident();
+    assert_eq!(i.contact, "dpo@example.cn");
+    assert!(i.announce_only(1));
+    assert!(!i.announce_only(0));
+    assert_eq!(i.channels, vec![Channel::Letter, Channel::Email]);
+    assert_eq!(i.retry.backoff_secs(5), 10);
+    // The specific one wins whatever the file order; `any` covers the rest.
+    assert_eq!(
+        i.deadline_hours("x", Severity::General),
+        Some((48, "general"))
+    );
+    assert_eq!(i.deadline_hours("x", Severity::Major), Some((24, "any")));
+    assert!(
+        i.deadline_hours("gdpr", Severity::Major).is_none(),
+        "a file's deadlines replace the defaults"
+    );
+}
+
+#[test]
+fn an_incident_table_with_only_some_keys_keeps_the_other_defaults() {
+    let p = Policy::parse(&format!("{HEADER}\n[incident]\ncontact = \"c\"\n")).unwrap();
+    let i = p.incident();
+    assert_eq!(i.contact, "c");
+    assert_eq!(i.channels, Channel::ALL.to_vec());
+    assert_eq!(i.deadlines, IncidentPolicy::default_deadlines());
+    let p = Policy::parse(&format!("{HEADER}\n[incident.retry]\nbase_secs = 5\n")).unwrap();
+    assert_eq!(p.incident().retry.base_secs, 5);
+    assert_eq!(p.incident().retry.max_attempts, 8);
+}
+
+#[test]
+fn incident_errors_are_reported_at_their_position() {
+    let cases: &[(&str, (usize, usize), &str)] = &[
+        (
+            "[incident]\nchannels = [\"email\", \"fax\"]\n",
+            (10, 22),
+            "unknown channel `fax`",
+        ),
+        ("[incident]\nchannels = []\n", (10, 12), "at least one channel"),
+        (
+            "[incident]\nchannels = [\"sms\", \"sms\"]\n",
+            (10, 20),
+            "listed twice",
+        ),
+        (
+            "[[incident.deadline]]\nregime = \"cn\"\nseverity = \"critical\"\nhours = 4\nsource = \"s\"\n",
+            (11, 12),
+            "unknown severity `critical`",
+        ),
+        (
+            "[[incident.deadline]]\nregime = \"cn\"\nseverity = \"major\"\nhours = 0\nsource = \"s\"\n",
+            (12, 9),
+            "at least 1",
+        ),
+        (
+            "[[incident.deadline]]\nregime = \"cn\"\nseverity = \"any\"\nhours = 9000\nsource = \"s\"\n",
+            (12, 9),
+            "between 1 and 8760",
+        ),
+        (
+            "[[incident.deadline]]\nregime = \"C N\"\nseverity = \"any\"\nhours = 1\nsource = \"s\"\n",
+            (10, 10),
+            "regime `C N`",
+        ),
+        (
+            "[incident]\nretry = { base_secs = 60, max_backoff_secs = 30 }\n",
+            (10, 46),
+            "at least `base_secs`",
+        ),
+        (
+            "[incident]\nretry = { attempts = 3 }\n",
+            (10, 11),
+            "unknown field `attempts`",
+        ),
+        (
+            "[incident]\nannouncement_threshold = -1\n",
+            (10, 26),
+            "announcement_threshold",
+        ),
+        ("[incident]\nfax = 1\n", (10, 1), "unknown field `fax` in [incident]"),
+    ];
+    let base_lines = HEADER.lines().count() + 1;
+    assert_eq!(base_lines, 8);
+    for (section, (line, col), needle) in cases {
+        let src = format!("{HEADER}\n{section}");
+        let errs = errors(&src);
+        assert_eq!(errs.len(), 1, "{section}: {errs:#?}");
+        let d = &errs[0];
+        assert!(d.message.contains(needle), "{section}: {}", d.message);
+        assert_eq!(
+            (d.line, d.column),
+            (*line, *col),
+            "{section}: {}",
+            d.message
+        );
+    }
+    // The rendered form is `pivault policy check`'s.
+    let src = format!("{HEADER}\n[incident]\nchannels = [\"pigeon\"]\n");
+    let rendered = Policy::parse(&src).unwrap_err().render("policies/p.toml");
+    assert!(
+        rendered.starts_with("policies/p.toml:10:13: error: unknown channel `pigeon`"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn duplicate_incident_deadlines_are_rejected() {
+    let d =
+        "[[incident.deadline]]\nregime = \"cn\"\nseverity = \"major\"\nhours = 4\nsource = \"s\"\n";
+    let src = format!("{HEADER}\n{d}{d}");
+    let (line, _, msg) = only_error(&src);
+    assert_eq!(line, 16);
+    assert!(msg.contains("a second [[incident.deadline]]"), "{msg}");
+}
