@@ -10,7 +10,10 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::dek::{hkdf_expand, hkdf_salted, with_encoded, DEK_LEN, NONCE_LEN, TAG_LEN};
 use crate::otp::HKDF_INFO_OTP;
 use crate::secret::os_random;
-use crate::{AuditChainKey, CryptoError, Dek, MasterSecret, Pseudonymizer, ReceiptSigner, Suite};
+use crate::{
+    AuditChainKey, CryptoError, Dek, MasterSecret, OutboxSealer, Pseudonymizer, ReceiptSigner,
+    Suite,
+};
 
 /// Domain label that starts the HMAC input of every one-time-code digest.
 const OTP_LABEL: &[u8] = b"pivault otp digest v1";
@@ -179,7 +182,9 @@ struct Generations {
 ///   key for the audit chain's links and head MAC, see [`KeyRing::audit_chain_key`];
 /// * the **pseudonym keys** (64 bytes, info `"pivault pseudonym v1"`): an HMAC-SHA256 key and
 ///   an AES-256-GCM key for deterministic, reversible pseudonyms (GB/T 35273-2020 §3.15), see
-///   [`KeyRing::pseudonymizer`].
+///   [`KeyRing::pseudonymizer`];
+/// * the **outbox key** (32 bytes, info `"pivault outbox v1"`), an AES-256-GCM key that seals
+///   the payloads of the durable message outbox, see [`KeyRing::outbox_sealer`].
 ///
 /// The master secret itself is dropped (and zeroized) after derivation.
 ///
@@ -205,6 +210,7 @@ pub struct KeyRing {
     index_root: Zeroizing<[u8; 32]>,
     retired: Vec<Arc<Kek>>,
     receipt: ReceiptSigner,
+    outbox: OutboxSealer,
     otp_key: hmac::Key,
     key_check: [u8; 32],
     chain_key: AuditChainKey,
@@ -212,8 +218,8 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    /// Derives the KEK, blind-index key, receipt-signing key, one-time-code key, key check
-    /// value, audit chain key and pseudonym keys from `master`. `suite` is the cipher suite
+    /// Derives the KEK, blind-index key, receipt-signing key, outbox key, one-time-code key,
+    /// key check value, audit chain key and pseudonym keys from `master`. `suite` is the cipher suite
     /// of the DEKs this ring generates and unwraps (DEK wrapping itself always uses
     /// AES-256-GCM).
     pub fn new(master: MasterSecret, suite: Suite) -> Self {
@@ -257,6 +263,7 @@ impl KeyRing {
             index_root,
             retired: Vec::new(),
             receipt: ReceiptSigner::derive(&master),
+            outbox: OutboxSealer::derive(&master),
             otp_key,
             key_check,
             chain_key: AuditChainKey::derive(&master),
@@ -575,6 +582,17 @@ impl KeyRing {
     /// service can hold it apart from the key ring.
     pub fn receipt_signer(&self) -> ReceiptSigner {
         self.receipt.duplicate()
+    }
+
+    /// The AES-256-GCM sealer for outbox payloads (messages waiting to be sent hold PI).
+    /// Its key was derived once in [`KeyRing::new`] with HKDF-SHA256 (RFC 5869, info
+    /// `"pivault outbox v1"`) from the current master secret, so it is stable across
+    /// restarts; payloads sealed under a retired master secret do not open.
+    ///
+    /// Returns an owned handle (its copy of the key is zeroized when it is dropped) so the
+    /// outbox worker can hold it apart from the key ring.
+    pub fn outbox_sealer(&self) -> OutboxSealer {
+        self.outbox.duplicate()
     }
 
     /// Digest under which a DSR one-time code is stored (policy §7.2): HMAC-SHA256

@@ -16,7 +16,11 @@
 //! * [`KeyRing::blind_index`] — HMAC-SHA256 (RFC 2104) of an already-normalized value for
 //!   exact-match lookup.
 //! * [`KeyRing::receipt_signer`], [`ReceiptSigner`], [`verify_receipt`] — Ed25519
-//!   (RFC 8032) signatures on deletion receipts, key derived from the master secret.
+//!   (RFC 8032) signatures on deletion receipts, key derived from the master secret; with
+//!   [`ReceiptSigner::sign_webhook`] / [`verify_webhook`] the same key signs outgoing
+//!   webhooks over a domain-separated input ([`webhook_signing_input`]).
+//! * [`KeyRing::outbox_sealer`], [`OutboxSealer`] — AES-256-GCM sealing of the durable
+//!   outbox's message payloads under their own derived key.
 //! * [`generate_code`], [`KeyRing::code_digest`], [`digests_equal`] — one-time codes for
 //!   DSR identity verification (policy §7.2): uniform random digits, stored only as a keyed
 //!   digest bound to the request, compared in constant time.
@@ -52,6 +56,7 @@ mod dek;
 mod error;
 mod keyring;
 mod otp;
+mod outbox;
 mod plaintext;
 mod pseudonym;
 mod receipt;
@@ -71,11 +76,13 @@ pub use keyring::{
     HKDF_INFO_KEY_CHECK, WRAPPED_DEK_LEN,
 };
 pub use otp::{digests_equal, generate_code, HKDF_INFO_OTP, OTP_MAX_DIGITS, OTP_MIN_DIGITS};
+pub use outbox::{OutboxSealer, HKDF_INFO_OUTBOX, OUTBOX_SEAL_OVERHEAD};
 pub use plaintext::{wipe_vec, Plaintext};
 pub use pseudonym::{Pseudonymizer, HKDF_INFO_PSEUDONYM, PSEUDONYM_PREFIX};
 pub use receipt::{
-    verify_receipt, ReceiptSigner, HKDF_INFO_RECEIPT_SIGNING, RECEIPT_PUBLIC_KEY_LEN,
-    RECEIPT_SIGNATURE_LEN,
+    verify_receipt, verify_webhook, webhook_signing_input, ReceiptSigner,
+    HKDF_INFO_RECEIPT_SIGNING, RECEIPT_PUBLIC_KEY_LEN, RECEIPT_SIGNATURE_LEN,
+    WEBHOOK_SIGNING_LABEL,
 };
 pub use secret::{MasterSecret, MASTER_SECRET_LEN};
 pub use suite::Suite;
