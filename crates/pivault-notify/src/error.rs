@@ -9,14 +9,18 @@ pub enum Channel {
     Email,
     /// SMS through the configured HTTPS webhook.
     Sms,
+    /// App push notification through the configured HTTPS push webhook.
+    Push,
 }
 
 impl Channel {
-    /// Stable lower-case name: `"email"` or `"sms"` (used in logs and error text).
+    /// Stable lower-case name: `"email"`, `"sms"` or `"push"` (used in logs and error
+    /// text).
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Email => "email",
             Channel::Sms => "sms",
+            Channel::Push => "push",
         }
     }
 }
@@ -49,8 +53,9 @@ pub enum NotifyError {
         /// The three-digit reply code, if the server's reply could be parsed.
         code: Option<u16>,
     },
-    /// The SMS webhook failed: no connection, timeout, or a non-2xx HTTP status.
-    #[error("SMS webhook failed ({reason}{})", fmt_status(*.status))]
+    /// A webhook (SMS, push or signed recipient webhook) failed: no connection, timeout,
+    /// or a non-2xx HTTP status.
+    #[error("webhook failed ({reason}{})", fmt_status(*.status))]
     WebhookFailed {
         /// Fixed description: `"status"`, `"timeout"`, `"connection"` or `"request"`.
         reason: &'static str,
@@ -92,18 +97,55 @@ impl NotifyError {
         }
     }
 
-    /// Whether trying again later may succeed (unavailable servers, 4yz SMTP replies,
-    /// webhook timeouts, connection failures and 5xx/429 statuses).
-    pub fn is_transient(&self) -> bool {
+    /// The numeric status the other side answered with, if any: the SMTP reply code
+    /// (RFC 5321 §4.2, three digits) of [`NotifyError::SmtpRejected`] or the HTTP status
+    /// (RFC 9110 §15) of [`NotifyError::WebhookFailed`]. `None` for every other variant and
+    /// when no reply was received or it could not be parsed.
+    pub fn status(&self) -> Option<u16> {
         match self {
-            NotifyError::SmtpUnavailable { .. } => true,
-            NotifyError::SmtpRejected { code } => code.is_some_and(|c| (400..500).contains(&c)),
-            NotifyError::WebhookFailed { status, .. } => {
-                status.is_none_or(|s| s >= 500 || s == 429)
-            }
+            NotifyError::SmtpRejected { code } => *code,
+            NotifyError::WebhookFailed { status, .. } => *status,
+            NotifyError::SmtpUnavailable { .. }
+            | NotifyError::NoChannel(_)
+            | NotifyError::BadConfig(_)
+            | NotifyError::BadRecipient(_) => None,
+        }
+    }
+
+    /// Whether sending the same message on the same channel again can never succeed, so
+    /// a retry queue should stop (and, if it can, fall back to another channel):
+    ///
+    /// * [`NotifyError::NoChannel`], [`NotifyError::BadConfig`] (including a refused
+    ///   message id) and [`NotifyError::BadRecipient`]: nothing changes between attempts;
+    /// * [`NotifyError::SmtpRejected`] with a 5yz reply code — RFC 5321 §4.2.1: "permanent
+    ///   negative completion", the client should not repeat the same request (550 mailbox
+    ///   unavailable, 553 mailbox name not allowed, 554 transaction failed, …);
+    /// * [`NotifyError::WebhookFailed`] with an HTTP status that is neither 2xx nor 5xx,
+    ///   nor 408 (Request Timeout) nor 429 (Too Many Requests): RFC 9110 §15.5 makes 4xx
+    ///   client errors the request must be changed to fix; 408 and 429 (RFC 6585 §4) invite a
+    ///   retry. 1xx/3xx count as permanent as well: redirects are deliberately not followed,
+    ///   so the same URL keeps answering the same way until the operator changes it.
+    ///
+    /// False for timeouts and connection failures (SMTP or HTTP), 4yz SMTP replies
+    /// (RFC 5321 §4.2.1 transient), SMTP replies whose code could not be parsed, and
+    /// HTTP 5xx, 408 and 429. Exactly the negation of [`NotifyError::is_transient`].
+    pub fn is_permanent(&self) -> bool {
+        match self {
             NotifyError::NoChannel(_)
             | NotifyError::BadConfig(_)
-            | NotifyError::BadRecipient(_) => false,
+            | NotifyError::BadRecipient(_) => true,
+            NotifyError::SmtpUnavailable { .. } => false,
+            NotifyError::SmtpRejected { code } => code.is_some_and(|c| (500..600).contains(&c)),
+            NotifyError::WebhookFailed { status, .. } => {
+                status.is_some_and(|s| !(500..600).contains(&s) && s != 408 && s != 429)
+            }
         }
+    }
+
+    /// Whether trying again later may succeed: `!`[`is_permanent`](NotifyError::is_permanent)
+    /// (unavailable servers, 4yz SMTP replies, webhook timeouts, connection failures and
+    /// 5xx/408/429 statuses).
+    pub fn is_transient(&self) -> bool {
+        !self.is_permanent()
     }
 }

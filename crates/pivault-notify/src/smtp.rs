@@ -11,6 +11,7 @@ use lettre::transport::smtp::client::{Tls as LettreTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use percent_encoding::percent_decode_str;
 
+use crate::message::check_id;
 use crate::{Channel, Message, NotifyError, Recipient};
 
 /// Timeout used when a configuration URL names none: 30 seconds.
@@ -241,8 +242,16 @@ impl SmtpNotifier {
     /// quoted-printable or base64 transfer encoding). The whole send is bounded by four
     /// times the configured timeout.
     ///
+    /// If `msg.id` is `Some(id)`, the mail carries `Message-ID: <id@pivault>` (RFC 5322
+    /// §3.6.4), so a retry of the same message has the same id and receivers or relays
+    /// that deduplicate on it see one mail; otherwise no Message-ID is set (the submission
+    /// server adds one, RFC 6409 §8.3).
+    ///
     /// # Errors
-    /// * [`NotifyError::NoChannel`]`(Sms)` if `msg.to` is a mobile number.
+    /// * [`NotifyError::NoChannel`] (with the recipient's channel) if `msg.to` is not an
+    ///   e-mail address.
+    /// * [`NotifyError::BadConfig`] if `msg.id` breaks the [`Message::id`] rules (the id is
+    ///   not repeated).
     /// * [`NotifyError::BadRecipient`] if the address does not parse as an e-mail address.
     /// * [`NotifyError::SmtpUnavailable`] on connection, TLS, timeout or protocol failure.
     /// * [`NotifyError::SmtpRejected`] if the server answers a command with 4yz or 5yz.
@@ -257,12 +266,17 @@ impl SmtpNotifier {
 
     async fn try_send(&self, msg: &Message) -> Result<(), NotifyError> {
         let Recipient::Email(addr) = &msg.to else {
-            return Err(NotifyError::NoChannel(Channel::Sms));
+            return Err(NotifyError::NoChannel(msg.to.channel()));
         };
         let to: Mailbox = addr
             .parse()
             .map_err(|_| NotifyError::BadRecipient(Channel::Email))?;
-        let email = lettre::Message::builder()
+        let mut builder = lettre::Message::builder();
+        if let Some(id) = &msg.id {
+            check_id(id)?;
+            builder = builder.message_id(Some(format!("<{id}@pivault>")));
+        }
+        let email = builder
             .from(self.from.clone())
             .to(to)
             .subject(msg.subject.clone())

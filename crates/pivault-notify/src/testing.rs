@@ -4,8 +4,9 @@
 //! * [`SmtpSink`] — a minimal SMTP server (RFC 5321 §4.1 subset: EHLO/HELO, MAIL, RCPT,
 //!   DATA with dot-unstuffing, RSET, NOOP, QUIT; 502 for anything else; no AUTH, no TLS)
 //!   that stores every accepted mail.
-//! * [`WebhookSink`] — an HTTP server recording the JSON body of every request and
-//!   answering with a chosen status.
+//! * [`WebhookSink`] — an HTTP server recording every request (path, headers, raw and
+//!   JSON body, the status it answered) and answering with a chosen status, or failing the
+//!   first requests with 500 to exercise retries.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,6 +47,13 @@ impl ReceivedMail {
     pub fn subject(&self) -> Option<String> {
         let parsed = mail_parser::MessageParser::default().parse(&self.data)?;
         parsed.subject().map(str::to_owned)
+    }
+
+    /// The `Message-ID:` header (RFC 5322 §3.6.4) of the raw DATA without its angle
+    /// brackets, e.g. `out-42@pivault`, or `None` if the data does not parse or has none.
+    pub fn message_id(&self) -> Option<String> {
+        let parsed = mail_parser::MessageParser::default().parse(&self.data)?;
+        parsed.message_id().map(str::to_owned)
     }
 }
 
@@ -297,10 +305,30 @@ pub struct ReceivedWebhook {
     pub authorization: Option<String>,
     /// The body parsed as JSON (`Value::Null` if it was not JSON).
     pub body: serde_json::Value,
+    /// The body exactly as received (what a signature covers).
+    pub raw_body: Vec<u8>,
+    /// Every request header in arrival order, names lower-case, values as text (headers
+    /// whose value is not visible ASCII are recorded with the bytes lossily decoded).
+    pub headers: Vec<(String, String)>,
+    /// The HTTP status the sink answered this request with.
+    pub status: u16,
 }
 
-/// An HTTP server on `127.0.0.1` recording each request's JSON body and answering every
-/// request with one fixed status. Stops when dropped.
+impl ReceivedWebhook {
+    /// The value of the first header named `name` (ASCII case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Chooses the status for the request with this 0-based arrival index.
+type Responder = std::sync::Arc<dyn Fn(usize) -> StatusCode + Send + Sync>;
+
+/// An HTTP server on `127.0.0.1` recording every request and answering it with a status
+/// chosen by arrival order (fixed, or 500 for the first `n` then 200). Stops when dropped.
 pub struct WebhookSink {
     addr: SocketAddr,
     requests: watch::Receiver<Vec<ReceivedWebhook>>,
@@ -326,8 +354,29 @@ impl WebhookSink {
     ///
     /// # Panics
     /// If the loopback port cannot be bound.
-    #[allow(clippy::expect_used)]
     pub async fn with_status(status: StatusCode) -> WebhookSink {
+        WebhookSink::serve(std::sync::Arc::new(move |_| status)).await
+    }
+
+    /// Starts a sink that answers `500 Internal Server Error` to the first `n` requests and
+    /// `200 OK` to every later one (to test retries; every attempt is recorded, see
+    /// [`WebhookSink::attempts`]).
+    ///
+    /// # Panics
+    /// If the loopback port cannot be bound.
+    pub async fn failing_first(n: usize) -> WebhookSink {
+        WebhookSink::serve(std::sync::Arc::new(move |i| {
+            if i < n {
+                StatusCode::INTERNAL_SERVER_ERROR
+            } else {
+                StatusCode::OK
+            }
+        }))
+        .await
+    }
+
+    #[allow(clippy::expect_used)]
+    async fn serve(respond: Responder) -> WebhookSink {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0 for the webhook sink");
@@ -338,16 +387,33 @@ impl WebhookSink {
         let app = axum::Router::new().fallback(
             move |uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
                 let tx = tx.clone();
+                let respond = std::sync::Arc::clone(&respond);
                 async move {
-                    let rec = ReceivedWebhook {
+                    let mut rec = ReceivedWebhook {
                         path: uri.path().to_owned(),
                         authorization: headers
                             .get(axum::http::header::AUTHORIZATION)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_owned),
                         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                        raw_body: body.to_vec(),
+                        headers: headers
+                            .iter()
+                            .map(|(n, v)| {
+                                let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                                (n.as_str().to_ascii_lowercase(), v)
+                            })
+                            .collect(),
+                        status: 0,
                     };
-                    tx.send_modify(|r| r.push(rec));
+                    let mut status = StatusCode::OK;
+                    // Index and push under the channel's lock, so concurrent requests get
+                    // distinct indexes.
+                    tx.send_modify(|r| {
+                        status = respond(r.len());
+                        rec.status = status.as_u16();
+                        r.push(rec);
+                    });
                     status
                 }
             },
@@ -364,12 +430,34 @@ impl WebhookSink {
 
     /// `http://127.0.0.1:PORT/sms`, for [`SmsConfig::url`](crate::SmsConfig::url).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/sms", self.addr.port())
+        self.url_at("/sms")
     }
 
-    /// Every request received so far, in order.
+    /// `http://127.0.0.1:PORT` followed by `path` (which should start with `/`), e.g.
+    /// `/push` for [`PushConfig::url`](crate::PushConfig::url) or `/erasure` for
+    /// [`SignedWebhook::new`](crate::SignedWebhook::new).
+    pub fn url_at(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// Every request received so far, in order, whatever status it was answered with.
     pub fn requests(&self) -> Vec<ReceivedWebhook> {
         self.requests.borrow().clone()
+    }
+
+    /// The requests answered with a 2xx status, in order.
+    pub fn delivered(&self) -> Vec<ReceivedWebhook> {
+        self.requests
+            .borrow()
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests arrived so far, failed ones included.
+    pub fn attempts(&self) -> usize {
+        self.requests.borrow().len()
     }
 
     /// Waits until at least `n` requests arrived or `timeout` passed, then returns all

@@ -13,6 +13,7 @@ fn sms(to: &str, body: &str) -> Message {
         to: Recipient::Mobile(to.to_owned()),
         subject: "ignored for SMS".to_owned(),
         body: body.to_owned(),
+        id: None,
     }
 }
 
@@ -104,4 +105,68 @@ fn plain_http_to_a_non_loopback_host_is_refused() {
 fn sms_config_debug_redacts_the_token() {
     let c = config("https://sms.example.cn/send".to_owned());
     assert!(!format!("{c:?}").contains("tok-secret"));
+}
+
+#[tokio::test]
+async fn an_sms_with_an_id_carries_it_as_the_idempotency_key() {
+    let sink = WebhookSink::start().await;
+    let hook = SmsWebhook::new(config(sink.url())).unwrap();
+    let mut m = sms("+8613800138000", "验证码 604233");
+    m.id = Some("dsr-code-7".to_owned());
+    hook.send(&m).await.unwrap();
+    let got = sink.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].header("Idempotency-Key"), Some("dsr-code-7"));
+    assert_eq!(got[0].status, 200);
+
+    m.id = Some("bad id\r\n".to_owned());
+    let err = hook.send(&m).await.unwrap_err();
+    assert_eq!(err.code(), "bad_config");
+    assert!(!err.to_string().contains("bad id"));
+    assert_eq!(sink.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_sink_failing_first_records_every_attempt_and_then_accepts() {
+    let sink = WebhookSink::failing_first(2).await;
+    let hook = SmsWebhook::new(config(sink.url())).unwrap();
+    let mut m = sms("+8613800138000", "通知");
+    m.id = Some("out-5".to_owned());
+    for _ in 0..2 {
+        let err = hook.send(&m).await.unwrap_err();
+        assert_eq!(err.status(), Some(500));
+        assert!(!err.is_permanent());
+    }
+    hook.send(&m).await.unwrap();
+    assert_eq!(sink.attempts(), 3);
+    let all = sink.requests();
+    assert_eq!(
+        all.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500, 500, 200]
+    );
+    assert!(all
+        .iter()
+        .all(|r| r.header("idempotency-key") == Some("out-5")));
+    let delivered = sink.delivered();
+    assert_eq!(delivered.len(), 1);
+    let reparsed: serde_json::Value = serde_json::from_slice(&delivered[0].raw_body).unwrap();
+    assert_eq!(reparsed, delivered[0].body);
+}
+
+#[tokio::test]
+async fn notifiers_list_channels_in_order() {
+    let sink = WebhookSink::start().await;
+    let n = Notifiers::new(None, Some(SmsWebhook::new(config(sink.url())).unwrap()));
+    assert_eq!(n.channels(), vec![pivault_notify::Channel::Sms]);
+    let n = n.with_push(
+        pivault_notify::PushWebhook::new(pivault_notify::PushConfig {
+            url: sink.url_at("/push"),
+            bearer_token: None,
+            timeout: Duration::from_secs(5),
+        })
+        .unwrap(),
+    );
+    assert_eq!(
+        n.channels(),
+        vec![pivault_notify::Channel::Sms, pivault_notify::Channel::Push]
+    );
 }

@@ -15,6 +15,7 @@ fn mail(to: &str, body: &str) -> Message {
         to: pivault_notify::Recipient::Email(to.to_owned()),
         subject: "个人信息删除请求：身份验证".to_owned(),
         body: body.to_owned(),
+        id: None,
     }
 }
 
@@ -180,4 +181,76 @@ fn bad_smtp_urls_are_bad_config_and_never_echo_the_password() {
     }
     // Credentials in clear are fine to loopback (tests, a local relay).
     SmtpConfig::from_url("smtp://user:pw@localhost:2525?from=a@b.cn").unwrap();
+}
+
+#[tokio::test]
+async fn a_message_id_becomes_the_rfc_5322_message_id_header() {
+    let sink = SmtpSink::start().await;
+    let notifier = SmtpNotifier::new(SmtpConfig::from_url(&sink.url()).unwrap()).unwrap();
+    let mut m = mail("d@example.cn", "notice");
+    m.id = Some("outbox-42.retry_safe".to_owned());
+    // Twice, as a retry would: both carry the same id.
+    notifier.send(&m).await.unwrap();
+    notifier.send(&m).await.unwrap();
+    let got = sink.wait_for(2, WAIT).await;
+    assert_eq!(got.len(), 2);
+    for g in &got {
+        assert_eq!(
+            g.message_id().as_deref(),
+            Some("outbox-42.retry_safe@pivault")
+        );
+        let raw = String::from_utf8_lossy(&g.data);
+        assert!(
+            raw.contains("Message-ID: <outbox-42.retry_safe@pivault>\r\n"),
+            "{raw}"
+        );
+    }
+    // Without an id we set none (the submission server adds one, RFC 6409 §8.3).
+    notifier.send(&mail("d@example.cn", "x")).await.unwrap();
+    let got = sink.wait_for(3, WAIT).await;
+    assert_eq!(got[2].message_id(), None);
+}
+
+#[tokio::test]
+async fn a_malformed_message_id_is_refused_without_echoing_it() {
+    let sink = SmtpSink::start().await;
+    let notifier = SmtpNotifier::new(SmtpConfig::from_url(&sink.url()).unwrap()).unwrap();
+    let long = "a".repeat(pivault_notify::MAX_MESSAGE_ID_LEN + 1);
+    for id in [
+        "",
+        "has space",
+        "x>\r\nBcc: evil@example.cn",
+        "zhang@example.cn",
+        "张三",
+        ".lead",
+        "trail.",
+        "dou..ble",
+        long.as_str(),
+    ] {
+        let mut m = mail("e@example.cn", "x");
+        m.id = Some(id.to_owned());
+        let err = notifier.send(&m).await.unwrap_err();
+        assert_eq!(err.code(), "bad_config", "{id:?}");
+        assert!(err.is_permanent());
+        if !id.is_empty() {
+            assert!(!err.to_string().contains(id), "{err}");
+        }
+    }
+    assert!(sink.messages().is_empty());
+    let mut ok = mail("e@example.cn", "x");
+    ok.id = Some("a".repeat(pivault_notify::MAX_MESSAGE_ID_LEN));
+    notifier.send(&ok).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_message_to_a_push_token_on_the_smtp_notifier_is_no_channel() {
+    let sink = SmtpSink::start().await;
+    let notifier = SmtpNotifier::new(SmtpConfig::from_url(&sink.url()).unwrap()).unwrap();
+    let mut m = mail("x@example.cn", "x");
+    m.to = pivault_notify::Recipient::Push("device-token".into());
+    assert_eq!(
+        notifier.send(&m).await.unwrap_err(),
+        NotifyError::NoChannel(pivault_notify::Channel::Push)
+    );
+    assert!(!format!("{m:?}").contains("device-token"));
 }

@@ -464,6 +464,7 @@ impl CodeSender for NotifySender {
                 to,
                 subject: subject.into(),
                 body: body.into(),
+                id: None,
             };
             self.0.send(&msg).await.map_err(|e| e.code())
         })
