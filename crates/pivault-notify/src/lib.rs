@@ -1,6 +1,6 @@
 //! Delivery of messages to PI subjects: one-time codes for DSR identity verification
 //! (policy §7.2) and notices, by e-mail over SMTP (RFC 5321), by SMS or app push through
-//! operator-configured HTTPS webhooks.
+//! operator-configured HTTPS webhooks, and on paper ([`letter_batch_html`], policy §8.3).
 //! Notices to other PI handlers (erasure, PIPL Art. 47) go by [`SignedWebhook`].
 //!
 //! # Design
@@ -33,6 +33,7 @@
 //! headers, optionally failing the first requests).
 
 mod error;
+mod letter;
 mod message;
 mod push;
 mod signed;
@@ -44,6 +45,7 @@ mod webhook;
 pub mod testing;
 
 pub use error::{Channel, NotifyError};
+pub use letter::{letter_batch_html, Letter};
 pub use message::{Message, Notifiers, Recipient, MAX_MESSAGE_ID_LEN};
 pub use push::{PushConfig, PushWebhook};
 pub use signed::{SignedHeaders, SignedWebhook, HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
