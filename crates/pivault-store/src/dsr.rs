@@ -112,6 +112,10 @@ pub struct DueCount {
     pub near_due: i64,
 }
 
+const CODES_SENT_SINCE: &str = "SELECT CAST(COALESCE(SUM(c.sends), 0) AS BIGINT) AS sends \
+     FROM dsr_codes c JOIN dsr_requests r ON r.id = c.request_id \
+     WHERE r.subject_id = $1 AND c.sent_at >= $2";
+
 impl Store {
     /// One request, without its result.
     ///
@@ -224,8 +228,8 @@ impl Store {
             .transpose()
     }
 
-    /// Codes sent for requests of `subject_id` since `since` (unix seconds): the per-person
-    /// send limit that keeps codes from being guessed or used to flood a mailbox.
+    /// One-time codes sent for `subject_id`'s requests since `since` (unix seconds): the
+    /// per-person daily limit (policy §7.2).
     ///
     /// # Errors
     /// Database failure.
@@ -234,14 +238,11 @@ impl Store {
         subject_id: &str,
         since: i64,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(c.sends), 0) AS BIGINT) AS sends FROM dsr_codes c JOIN dsr_requests r ON r.id = c.request_id \
-             WHERE r.subject_id = $1 AND c.sent_at >= $2",
-        )
-        .bind(subject_id)
-        .bind(since)
-        .fetch_one(self.pool.get()?)
-        .await?;
+        let row = sqlx::query(CODES_SENT_SINCE)
+            .bind(subject_id)
+            .bind(since)
+            .fetch_one(self.pool.get()?)
+            .await?;
         Ok(row.try_get::<Option<i64>, _>("sends")?.unwrap_or(0))
     }
 
@@ -327,6 +328,23 @@ impl Store {
 }
 
 impl WriteTx {
+    /// [`Store::dsr_codes_sent_since`] read inside this transaction.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn dsr_codes_sent_since(
+        &mut self,
+        subject_id: &str,
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(CODES_SENT_SINCE)
+            .bind(subject_id)
+            .bind(since)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("sends")?.unwrap_or(0))
+    }
+
     /// Inserts a request (its `result` starts empty).
     ///
     /// # Errors

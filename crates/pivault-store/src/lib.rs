@@ -46,11 +46,14 @@ mod txconn;
 pub use dsr::DueCount;
 pub use fault::StorageFault;
 pub use rows::{
-    AnonOrderRow, AnonWeblogRow, ApiKeyRow, AuditRow, ConsentRow, DisclosureRow, DsrCodeRow,
-    DsrFilter, DsrRow, FieldRow, HoldRow, KeyGenRow, KeyJobRow, KeyRow, RetentionItem,
-    RetentionStat, SubjectRow, SubjectStatus, SweepRunRow,
+    AnnouncementRow, AnonOrderRow, AnonWeblogRow, ApiKeyRow, AuditRow, CessationRow, ConsentRow,
+    DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow, HoldRow, IncidentRow,
+    IncidentSubjectRow, KeyGenRow, KeyJobRow, KeyRow, OutboxAttemptRow, OutboxCounts, OutboxRow,
+    RetentionItem, RetentionStat, SecurityCaseRow, SubjectRow, SubjectStatus, SweepRunRow,
 };
-pub use store::{AuditHead, Backend, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND};
+pub use store::{
+    AuditHead, Backend, ReleaseRow, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND,
+};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

@@ -66,6 +66,11 @@ pub struct SubjectRow {
     /// The region the customer chose for its business data (policy §6.3); `None` = the
     /// policy's storage region.
     pub home_region: Option<String>,
+    /// The open security case that locks this subject's PI after a misuse report (policy
+    /// §8.7); `None` when not locked. Migration 0010.
+    pub lock_case: Option<String>,
+    /// The subject's language on record for notices (`zh-CN`, `en`); `None` = `zh-CN`.
+    pub lang: Option<String>,
 }
 
 impl SubjectRow {
@@ -477,7 +482,207 @@ mod tests {
             created_at: 0,
             erased_at: Some(1),
             home_region: None,
+            lock_case: None,
+            lang: None,
         };
         assert_eq!(row.subject_status(), Some(SubjectStatus::Erased));
     }
+}
+
+/// One message in the outbox (migration 0010): what to tell whom and why, never the address or
+/// the text. `dedup_key` (`kind|target|subject|cause`) makes it exactly-once per message kind,
+/// recipient and cause (PIPL Art. 57 incident notices, Art. 47 erasure notices, Art. 39
+/// cross-border notices, policy §7.2 DSR codes, §8.6 cessation notices).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Opaque id; also the message's idempotency key (`Message-ID`, `Idempotency-Key`).
+    pub id: String,
+    /// `dsr_code`, `dsr_notice`, `incident_notice`, `erasure_notice`, `cross_border_notice`,
+    /// `cessation_notice`, `misuse_notice`, `policy_change_notice`.
+    pub kind: String,
+    /// The PI subject the message is to or about.
+    pub subject_id: Option<String>,
+    /// `subject` (reached on their own channels) or `recipient:<id>` (a policy recipient's
+    /// webhook).
+    pub target: String,
+    /// What caused it: an incident, DSR request, disclosure or cessation id.
+    pub cause: String,
+    /// `kind|target|subject|cause`; unique.
+    pub dedup_key: String,
+    /// Language of the text (`zh-CN`, `en`).
+    pub lang: String,
+    /// Sealed parameters (outbox key, AAD = id), for the one secret payload: a one-time code.
+    pub payload: Option<Vec<u8>>,
+    /// `pending`, `delivered`, `letter`, `announced`, `failed`.
+    pub state: String,
+    /// The channel that delivered it (or is being tried).
+    pub channel: Option<String>,
+    /// Position in the policy's channel order being tried (0 = first).
+    pub channel_index: i64,
+    /// Attempts so far (every channel).
+    pub attempts: i64,
+    /// Unix seconds: not before.
+    pub next_at: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds: delivered, printed or given up.
+    pub done_at: Option<i64>,
+    /// The last attempt's error code.
+    pub last_error: Option<String>,
+}
+
+/// One delivery attempt of an outbox message: no address, no body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxAttemptRow {
+    /// The message.
+    pub outbox_id: String,
+    /// 1, 2, … per message.
+    pub n: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// `email`, `sms`, `push`, `letter`, `webhook`.
+    pub channel: String,
+    /// `delivered` or a stable error code (`smtp_unavailable`, `webhook_failed`, …).
+    pub outcome: String,
+    /// SMTP reply code or HTTP status, when there is one.
+    pub status: Option<i64>,
+}
+
+/// Outbox messages of one cause, counted by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting for delivery or a retry.
+    pub pending: u64,
+    /// Delivered on an individual channel.
+    pub delivered: u64,
+    /// Queued for, or printed in, a letter batch.
+    pub letter: u64,
+    /// No individual channel: covered by the announcement.
+    pub announced: u64,
+    /// Given up after the last retry.
+    pub failed: u64,
+}
+
+/// A security incident (policy §8.3, §8.4; PIPL Art. 57). The free text is the security
+/// team's and holds no PI values; `categories` and `systems` are comma-separated keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRow {
+    /// Opaque id (`inc-…`).
+    pub id: String,
+    /// `open`, `scoped`, `notified`, `reported`, `closed`.
+    pub state: String,
+    /// `especially_major`, `major`, `relatively_major`, `general`.
+    pub severity: String,
+    /// What happened.
+    pub what_happened: String,
+    /// Unix seconds.
+    pub occurred_at: i64,
+    /// Unix seconds.
+    pub discovered_at: i64,
+    /// Category keys, comma-separated.
+    pub categories: String,
+    /// Systems affected, comma-separated.
+    pub systems: String,
+    /// The cause.
+    pub cause: String,
+    /// Possible impact on the people affected.
+    pub possible_impact: String,
+    /// Measures taken.
+    pub measures_taken: String,
+    /// Measures planned.
+    pub measures_planned: String,
+    /// What people can do themselves to reduce the harm.
+    pub self_help: String,
+    /// Remedies.
+    pub remedies: String,
+    /// JSON scope `{from, to, keys, principals, categories, store}`.
+    pub scope: Option<String>,
+    /// Affected subjects (after scoping).
+    pub affected: i64,
+    /// Principal that opened it.
+    pub opened_by: String,
+    /// Unix seconds.
+    pub opened_at: i64,
+    /// Unix seconds, when reported to the regulator.
+    pub reported_at: Option<i64>,
+    /// Unix seconds.
+    pub closed_at: Option<i64>,
+    /// JSON array `[{at, event}]`.
+    pub timeline: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// One subject an incident affects: ids and keys only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentSubjectRow {
+    /// The incident.
+    pub incident_id: String,
+    /// The subject.
+    pub subject_id: String,
+    /// Affected category keys, comma-separated and sorted.
+    pub categories: String,
+    /// Region on record (the subject's home region or the policy's storage region).
+    pub region: String,
+}
+
+/// A public announcement (policy §8.3, §8.6), in both languages, with no per-person data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnouncementRow {
+    /// Opaque id.
+    pub id: String,
+    /// `incident` or `cessation`.
+    pub kind: String,
+    /// The incident or cessation id.
+    pub cause: String,
+    /// Unix seconds.
+    pub published_at: i64,
+    /// zh-CN title.
+    pub title_zh: String,
+    /// zh-CN body.
+    pub body_zh: String,
+    /// English title.
+    pub title_en: String,
+    /// English body.
+    pub body_en: String,
+}
+
+/// A security case opened by a misuse report (policy §8.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityCaseRow {
+    /// Opaque id (`case-…`).
+    pub id: String,
+    /// The subject who reported.
+    pub subject_id: String,
+    /// `misuse_report` (or `operator`).
+    pub source: String,
+    /// `open` or `released`.
+    pub state: String,
+    /// Unix seconds.
+    pub opened_at: i64,
+    /// JSON: the subject's recent access history from the audit log (no values).
+    pub history: String,
+    /// Principal that released the lock.
+    pub released_by: Option<String>,
+    /// Unix seconds.
+    pub released_at: Option<i64>,
+}
+
+/// The service-cessation row (policy §8.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CessationRow {
+    /// `none`, `running`, `done`.
+    pub state: String,
+    /// Opaque id of this cessation.
+    pub cessation_id: Option<String>,
+    /// Principal that started it.
+    pub started_by: Option<String>,
+    /// Unix seconds.
+    pub started_at: Option<i64>,
+    /// Unix seconds: when the service ends.
+    pub effective_at: Option<i64>,
+    /// JSON object of non-PI counts.
+    pub progress: String,
+    /// Unix seconds.
+    pub updated_at: i64,
 }

@@ -28,16 +28,19 @@ mod consents;
 mod disclosures;
 mod fields;
 mod holds;
+mod incidents;
 mod key_gens;
 mod keyed;
 mod keys;
 mod meta;
 mod open;
+mod outbox;
 mod retention;
 mod subjects;
 mod sweep;
 mod write;
 
+pub use incidents::ReleaseRow;
 pub use key_gens::ERASED_ACCOUNT_KIND;
 pub use keyed::{AuditHead, VaultMetaRow};
 

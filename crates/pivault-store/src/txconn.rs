@@ -361,6 +361,8 @@ mod tests {
             created_at: 1,
             erased_at: None,
             home_region: None,
+            lock_case: None,
+            lang: None,
         }
     }
 

@@ -101,6 +101,8 @@ fn subject(id: &str) -> SubjectRow {
         created_at: 1_700_000_000,
         erased_at: None,
         home_region: None,
+        lock_case: None,
+        lang: None,
     }
 }
 

@@ -8,7 +8,8 @@ use sqlx::Row;
 
 /// A subject by id ([`subject_from`] columns).
 const SUBJECT_BY_ID: &str =
-    "SELECT id, kind, status, created_at, erased_at, home_region FROM subjects WHERE id = $1";
+    "SELECT id, kind, status, created_at, erased_at, home_region, lock_case, lang FROM subjects \
+     WHERE id = $1";
 
 fn subject_from(r: &AnyRow) -> Result<SubjectRow, StoreError> {
     Ok(SubjectRow {
@@ -18,6 +19,8 @@ fn subject_from(r: &AnyRow) -> Result<SubjectRow, StoreError> {
         created_at: r.try_get("created_at")?,
         erased_at: r.try_get("erased_at")?,
         home_region: r.try_get("home_region")?,
+        lock_case: r.try_get("lock_case")?,
+        lang: r.try_get("lang")?,
     })
 }
 
@@ -42,8 +45,8 @@ impl WriteTx {
     /// Database failure; [`StoreError::Conflict`] if the id exists.
     pub async fn insert_subject(&mut self, s: &SubjectRow) -> Result<(), StoreError> {
         let r = sqlx::query(
-            "INSERT INTO subjects (id, kind, status, created_at, erased_at, home_region) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO subjects (id, kind, status, created_at, erased_at, home_region, lang) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&s.id)
         .bind(&s.kind)
@@ -51,6 +54,7 @@ impl WriteTx {
         .bind(s.created_at)
         .bind(s.erased_at)
         .bind(&s.home_region)
+        .bind(&s.lang)
         .execute(&mut *self.tx)
         .await?;
         if r.rows_affected() == 0 {
