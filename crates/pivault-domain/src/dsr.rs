@@ -50,11 +50,17 @@ pub enum DsrKind {
     Cancellation,
     /// Have the processing rules explained (PIPL Art. 48).
     Explanation,
+    /// Report suspected misuse of the account (policy §8.7: "if you find that your personal
+    /// information has been leaked or used abnormally, contact us and we will take security
+    /// measures"; PIPL Art. 51(4) security measures). Once the identity is verified, the
+    /// subject's PI is locked at once (no approval: it is a security measure) and a security
+    /// case is opened. Wire name `misuse_report`.
+    MisuseReport,
 }
 
 impl DsrKind {
     /// Every kind, in the order of PIPL Chapter IV.
-    pub const ALL: [DsrKind; 7] = [
+    pub const ALL: [DsrKind; 8] = [
         DsrKind::Access,
         DsrKind::Copy,
         DsrKind::Correction,
@@ -62,6 +68,7 @@ impl DsrKind {
         DsrKind::Withdrawal,
         DsrKind::Cancellation,
         DsrKind::Explanation,
+        DsrKind::MisuseReport,
     ];
 
     /// `access`, `copy`, `correction`, `deletion`, `withdrawal`,
@@ -75,6 +82,7 @@ impl DsrKind {
             DsrKind::Withdrawal => "withdrawal",
             DsrKind::Cancellation => "cancellation",
             DsrKind::Explanation => "explanation",
+            DsrKind::MisuseReport => "misuse_report",
         }
     }
 
@@ -87,6 +95,7 @@ impl DsrKind {
             DsrKind::Deletion | DsrKind::Cancellation => "PIPL Art. 47",
             DsrKind::Withdrawal => "PIPL Art. 15",
             DsrKind::Explanation => "PIPL Art. 48",
+            DsrKind::MisuseReport => "PIPL Art. 51",
         }
     }
 
@@ -99,6 +108,7 @@ impl DsrKind {
         match self {
             DsrKind::Deletion => "§7.1",
             DsrKind::Withdrawal => "§7.2",
+            DsrKind::MisuseReport => "§8.7",
             DsrKind::Access
             | DsrKind::Copy
             | DsrKind::Correction
@@ -168,11 +178,15 @@ pub enum DsrStep {
     /// `receipt`: answer the subject with what was done (PIPL Art. 50; policy
     /// §XI, within the deadline).
     Receipt,
+    /// `lock`: lock the subject's PI against every principal but the security role, open a
+    /// security case with the recent access history, acknowledge to the subject (policy
+    /// §8.7).
+    Lock,
 }
 
 impl DsrStep {
     /// Every step, in the order a request may meet them.
-    pub const ALL: [DsrStep; 8] = [
+    pub const ALL: [DsrStep; 9] = [
         DsrStep::Package,
         DsrStep::Explain,
         DsrStep::Correct,
@@ -181,6 +195,7 @@ impl DsrStep {
         DsrStep::Shred,
         DsrStep::NotifyRecipients,
         DsrStep::Receipt,
+        DsrStep::Lock,
     ];
 
     /// `package`, `explain`, `correct`, `withdraw`, `restrict_retained`,
@@ -196,6 +211,7 @@ impl DsrStep {
             DsrStep::Shred => "shred",
             DsrStep::NotifyRecipients => "notify_recipients",
             DsrStep::Receipt => "receipt",
+            DsrStep::Lock => "lock",
         }
     }
 
@@ -213,7 +229,8 @@ impl DsrStep {
     #[must_use]
     pub fn steps(kind: DsrKind) -> &'static [DsrStep] {
         use DsrStep::{
-            Correct, Explain, NotifyRecipients, Package, Receipt, RestrictRetained, Shred, Withdraw,
+            Correct, Explain, Lock, NotifyRecipients, Package, Receipt, RestrictRetained, Shred,
+            Withdraw,
         };
         match kind {
             DsrKind::Access | DsrKind::Copy => &[Package],
@@ -224,6 +241,7 @@ impl DsrStep {
             DsrKind::Cancellation => {
                 &[Withdraw, RestrictRetained, Shred, NotifyRecipients, Receipt]
             }
+            DsrKind::MisuseReport => &[Lock],
         }
     }
 }

@@ -286,7 +286,7 @@ pub struct DeadlineStatus {
 
 /// One dated event of the incident's handling (discovered, scope fixed, notices queued,
 /// reported, closed …); `event` is a short description without PI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TimelineEntry {
     /// Unix seconds, UTC.
     pub at: i64,

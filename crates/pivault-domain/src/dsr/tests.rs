@@ -68,6 +68,7 @@ fn kinds_cite_their_pipl_article_and_policy_clause() {
         (DsrKind::Withdrawal, "PIPL Art. 15", "§7.2"),
         (DsrKind::Cancellation, "PIPL Art. 47", "§XI"),
         (DsrKind::Explanation, "PIPL Art. 48", "§XI"),
+        (DsrKind::MisuseReport, "PIPL Art. 51", "§8.7"),
     ];
     for (kind, article, section) in expect {
         assert_eq!(kind.article(), article, "{kind}");
@@ -492,7 +493,7 @@ fn steps_round_trip_through_their_names_and_serde() {
 /// pivault-core's `steps_of`, copied as text: the order decides resumption.
 #[test]
 fn steps_of_each_kind_match_core() {
-    let expected: [(DsrKind, &[&str]); 7] = [
+    let expected: [(DsrKind, &[&str]); 8] = [
         (DsrKind::Access, &["package"]),
         (DsrKind::Copy, &["package"]),
         (DsrKind::Explanation, &["explain"]),
@@ -512,6 +513,7 @@ fn steps_of_each_kind_match_core() {
                 "receipt",
             ],
         ),
+        (DsrKind::MisuseReport, &["lock"]),
     ];
     for (kind, names) in expected {
         let got: Vec<&str> = DsrStep::steps(kind).iter().map(|s| s.as_str()).collect();
