@@ -179,9 +179,7 @@ impl Vault {
         } else {
             AuditRecord::join_categories(requested.iter().copied())
         };
-        if !d.withheld.is_empty() {
-            rec.detail = Some(format!("withheld={}", d.withheld.len()));
-        }
+        rec.detail = release_detail(p, d.withheld.len());
         self.auditor.append(vec![rec]).await?;
         Ok(())
     }
@@ -218,4 +216,17 @@ impl Vault {
             }
         }
     }
+}
+
+/// The detail of a decision's audit entry: `key=<api key id>` (the key that asked, so an
+/// incident can be scoped to it, policy §8.3) and `withheld=<n>`; `None` when neither applies.
+pub(crate) fn release_detail(p: &Principal, withheld: usize) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(k) = &p.key_id {
+        parts.push(format!("key={k}"));
+    }
+    if withheld > 0 {
+        parts.push(format!("withheld={withheld}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }

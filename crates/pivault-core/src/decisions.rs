@@ -272,6 +272,9 @@ impl Vault {
             AuditRecord::join_categories(input.categories.iter().map(String::as_str))
         };
         let mut detail = Vec::new();
+        if let Some(k) = &p.key_id {
+            detail.push(format!("key={k}"));
+        }
         if let Some(r) = input.recipient.as_deref() {
             detail.push(format!("recipient={r}"));
         }

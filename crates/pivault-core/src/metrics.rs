@@ -55,6 +55,15 @@ struct IntegrityLabels {
     category: String,
 }
 
+/// Labels of `pivault_outbox_messages_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboxLabels {
+    /// The message kind (`incident_notice`, …), else `other`.
+    kind: &'static str,
+    /// The state after processing (`delivered`, `pending`, …), else `other`.
+    state: &'static str,
+}
+
 /// Labels of the retention gauges.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RetentionLabels {
@@ -116,6 +125,8 @@ impl Door {
 /// | `pivault_sweep_rows_total` | counter | — (fields deleted by the retention sweep) |
 /// | `pivault_field_integrity_failures_total` | counter | `door`, `category` |
 /// | `pivault_retention_items` | gauge | `category`, `state` = `held`/`due_30d`/`on_hold` (as of the last retention report or sweep) |
+/// | `pivault_outbox_messages_total` | counter | `kind`, `state` (outcome of each processed outbox message) |
+/// | `pivault_incident_reports_overdue` | gauge | — (incidents past a reporting deadline and not reported) |
 #[derive(Clone, Debug)]
 pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
@@ -127,6 +138,8 @@ pub struct Metrics {
     sweep_rows: Counter,
     integrity: Family<IntegrityLabels, Counter>,
     retention: Family<RetentionLabels, Gauge>,
+    outbox: Family<OutboxLabels, Counter>,
+    reports_overdue: Gauge,
 }
 
 impl Default for Metrics {
@@ -150,6 +163,8 @@ impl Metrics {
             sweep_rows: Counter::default(),
             integrity: Family::default(),
             retention: Family::default(),
+            outbox: Family::default(),
+            reports_overdue: Gauge::default(),
         }
     }
 
@@ -196,6 +211,16 @@ impl Metrics {
             "pivault_retention_items",
             "Retention by category: stored (held), due within 30 days (due_30d), kept by a legal hold (on_hold)",
             self.retention.clone(),
+        );
+        registry.register(
+            "pivault_outbox_messages",
+            "Outbox messages processed, by kind and resulting state (delivered, pending, letter, announced, failed)",
+            self.outbox.clone(),
+        );
+        registry.register(
+            "pivault_incident_reports_overdue",
+            "Incidents past a regulator-reporting deadline and not yet reported (policy §8.4)",
+            self.reports_overdue.clone(),
         );
         registry.register(
             "pivault_field_integrity_failures",
@@ -264,6 +289,37 @@ impl Metrics {
                 })
                 .set(v);
         }
+    }
+
+    /// One processed outbox message: its kind and resulting state (fixed vocabularies, mapped
+    /// to `other` otherwise).
+    pub(crate) fn outbox_outcome(&self, kind: &str, state: &str) {
+        const KINDS: [&str; 8] = [
+            "dsr_code",
+            "dsr_notice",
+            "incident_notice",
+            "erasure_notice",
+            "cross_border_notice",
+            "cessation_notice",
+            "misuse_notice",
+            "policy_change_notice",
+        ];
+        const STATES: [&str; 5] = ["pending", "delivered", "letter", "announced", "failed"];
+        let pick = |list: &[&'static str], v: &str| -> &'static str {
+            list.iter().find(|k| **k == v).copied().unwrap_or("other")
+        };
+        self.outbox
+            .get_or_create(&OutboxLabels {
+                kind: pick(&KINDS, kind),
+                state: pick(&STATES, state),
+            })
+            .inc();
+    }
+
+    /// Sets the number of incidents whose regulator report is overdue.
+    pub fn incident_reports_overdue(&self, n: usize) {
+        self.reports_overdue
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Fields deleted by the retention sweep.

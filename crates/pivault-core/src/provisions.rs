@@ -87,6 +87,17 @@ impl Vault {
         let now_t = self.now();
         let now = now_t.unix_timestamp();
         let facts = self.facts.load(&input.subject_id, now_t).await?;
+        if facts.locked {
+            self.refuse_locked(
+                p,
+                "disclosure.provide",
+                &input.subject_id,
+                &input.purpose,
+                now,
+                request_id,
+            )
+            .await?;
+        }
         let sf = SubjectFacts {
             consent: &facts.consent,
             birth_date: facts.birth_date,
@@ -136,6 +147,30 @@ impl Vault {
             request_id: request_id.map(str::to_string),
         };
         tx.insert_disclosure(&row).await?;
+        // PIPL Art. 39: a person whose PI goes abroad is told the foreign recipient, its
+        // contact, the purpose, the method and the categories, and how to exercise their
+        // rights against it. Once per (recipient, purpose, categories), through the outbox.
+        let mut notice_ids = Vec::new();
+        if d.cross_border
+            && d.obligations
+                .iter()
+                .any(|o| matches!(o, pivault_domain::decision::Obligation::NotifySubject))
+        {
+            let recipient = input.recipient.clone().unwrap_or_else(|| "-".into());
+            let mut m = crate::outbox::Enqueue::to_subject(
+                crate::outbox::kind::CROSS_BORDER,
+                &input.subject_id,
+                &format!("{recipient}:{}:{}", input.purpose, row.categories),
+                tx.subject_lang(&input.subject_id).await?.as_deref(),
+            );
+            m.params = Some(serde_json::json!({
+                "recipient": recipient,
+                "purpose": input.purpose,
+                "categories": d.allowed_categories,
+                "disclosure": id,
+            }));
+            notice_ids = self.enqueue(&mut tx, &[m], now).await?;
+        }
         rec.detail = Some(
             format!("{} disclosure={id}", rec.detail.unwrap_or_default())
                 .trim()
@@ -143,6 +178,9 @@ impl Vault {
         );
         tx.audit(rec);
         tx.commit().await?;
+        if !notice_ids.is_empty() {
+            self.outbox_kick.notify_waiters();
+        }
         Ok(Provided {
             decision: out,
             fields,

@@ -83,6 +83,10 @@ impl Vault {
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
         let f = self.facts.load(subject_id, now_t).await?;
+        if f.locked {
+            self.refuse_locked(p, "fields.read", subject_id, purpose, now, request_id)
+                .await?;
+        }
         let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
         let facts = SubjectFacts {
             consent: &f.consent,
@@ -188,6 +192,13 @@ impl Vault {
         let mut subjects = Vec::with_capacity(found.len());
         for s in &found {
             let f = self.facts.cached(s, now_t).await?;
+            if f.locked && !p.has_role("security") {
+                // A locked subject (policy §8.7) is left out like a denied match, audited.
+                self.refuse_locked(p, "subject.lookup", s, purpose, now, request_id)
+                    .await
+                    .ok();
+                continue;
+            }
             let facts = SubjectFacts {
                 consent: &f.consent,
                 birth_date: f.birth_date,

@@ -268,6 +268,7 @@ impl Vault {
             })
             .collect();
         let mut tx = self.store.begin(now).await?;
+        Self::refuse_if_ceased(&mut tx).await?;
         // Re-check under the write lock: another instance may have created the account since
         // the check above.
         for (_, kind, digest, _) in &idx {
@@ -284,6 +285,8 @@ impl Vault {
             created_at: now,
             erased_at: None,
             home_region: None,
+            lock_case: None,
+            lang: None,
         })
         .await?;
         tx.insert_keys(std::slice::from_ref(&key_row)).await?;
@@ -365,6 +368,7 @@ impl Vault {
             return Err(CoreError::Denied(denial(&dd)));
         }
         let mut tx = self.store.begin(now).await?;
+        Self::refuse_if_ceased(&mut tx).await?;
         let n = self
             .stage_field_writes(&mut tx, subject_id, &dek, &prepared, &existing, now)
             .await?;

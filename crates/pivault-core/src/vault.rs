@@ -37,6 +37,8 @@ pub struct Vault {
     pub(crate) intake_limits: crate::dsr::limits::IntakeLimits,
     /// When unverified requests were last expired from the intake (unix seconds).
     pub(crate) last_expiry_sweep: std::sync::atomic::AtomicI64,
+    /// Woken after a commit that enqueued outbox messages (the delivery workers wait on it).
+    pub(crate) outbox_kick: Arc<tokio::sync::Notify>,
 }
 
 /// The public deletion-receipt key: its id and its 32 Ed25519 public-key bytes (RFC 8032).
@@ -103,6 +105,7 @@ impl Vault {
             metrics,
             intake_limits: crate::dsr::limits::IntakeLimits::new(),
             last_expiry_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
+            outbox_kick: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -132,6 +135,11 @@ impl Vault {
 
     pub(crate) fn fault(&self) -> Option<crate::fault::Fault> {
         self.fault.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Waits until a commit enqueues outbox messages or `timeout` passes (delivery workers).
+    pub async fn outbox_wait(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.outbox_kick.notified()).await;
     }
 
     pub(crate) fn code_sender(&self) -> Option<&Arc<dyn crate::ports::CodeSender>> {

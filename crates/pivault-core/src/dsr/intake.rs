@@ -28,7 +28,7 @@ use pivault_domain::identifiers::IdentifierKind;
 use pivault_domain::policy::LegalBasis;
 use pivault_store::{DsrCodeRow, DsrRow};
 use serde_json::{json, Value};
-use tracing::{info, warn};
+use tracing::warn;
 use zeroize::Zeroizing;
 
 /// The actor of expiry moves in the audit log.
@@ -274,10 +274,13 @@ impl Vault {
         for a in audits {
             tx.audit(a);
         }
+        let msgs: Vec<_> = sends
+            .iter()
+            .map(|(id, subject, code)| self.code_message(id, subject, kind, channel, code, 1))
+            .collect();
+        let ids = self.enqueue(&mut tx, &msgs, now).await?;
         tx.commit().await?;
-        for (id, subject, code) in sends {
-            self.send_code(&id, &subject, kind, channel, &code).await;
-        }
+        self.deliver_now(&ids).await;
         Ok(out)
     }
 
@@ -317,7 +320,12 @@ impl Vault {
                 })
                 .await?;
                 if let Some(s) = &row.subject_id {
-                    sends.push((row.id.clone(), s.clone(), code));
+                    let quota = tx.dsr_codes_sent_since(s, now - 86_400).await?;
+                    if quota < MAX_CODES_PER_SUBJECT_PER_DAY {
+                        sends.push(self.code_message(&row.id, s, kind, channel, &code, sent + 1));
+                    } else {
+                        warn!(dsr = %row.id, "code send limit reached for this person; code not sent");
+                    }
                 }
             } else {
                 rec.detail = rec.detail.map(|d| format!("{d} code=not_resent"));
@@ -330,14 +338,9 @@ impl Vault {
                 due_at: format_timestamp(row.extended_due_at.unwrap_or(row.due_at)),
             });
         }
+        let ids = self.enqueue(&mut tx, &sends, now).await?;
         tx.commit().await?;
-        for (id, subject, code) in sends {
-            if self.code_quota_left(&subject, now).await? {
-                self.send_code(&id, &subject, kind, channel, &code).await;
-            } else {
-                warn!(dsr = %id, "code send limit reached for this person; code not sent");
-            }
-        }
+        self.deliver_now(&ids).await;
         Ok(Some(out))
     }
 
@@ -455,50 +458,32 @@ impl Vault {
         Ok(params)
     }
 
-    /// Sends a request's code to the account's own address. Failures are logged (request id
-    /// and error code only) and leave the request waiting for a resend.
-    pub(crate) async fn send_code(
+    /// The outbox message carrying send number `send` of a request's one-time code to the
+    /// account's own address on `channel` (policy §7.2). The code travels sealed under the
+    /// outbox key; the cause `<request>#<send>` makes each send exactly-once.
+    pub(crate) fn code_message(
         &self,
         id: &str,
         subject: &str,
         kind: DsrKind,
         channel: Channel,
         code: &str,
-    ) {
-        let Some(sender) = self.code_sender() else {
-            warn!(dsr = %id, "no code sender configured; the code was not sent");
-            return;
-        };
-        let (to, hint) = match self.contact_of(subject, channel).await {
-            Ok(x) => x,
-            Err(e) => {
-                warn!(dsr = %id, error = %e, "could not open the contact address");
-                return;
-            }
-        };
-        let Some(to) = to else {
-            warn!(dsr = %id, channel = channel.as_str(), "the account has no address on this channel");
-            return;
-        };
-        let ttl = self.policy().dsr().code_ttl_seconds / 60;
-        let account = hint.unwrap_or_else(|| "-".into());
-        let body = Zeroizing::new(format!(
-            "您的个人信息请求（{kind}，账号 {account}）验证码：{code}，{ttl} 分钟内有效。\n\
-             Your verification code is {code} (personal information request: {kind}, account \
-             {account}). It expires in {ttl} minutes.\n\
-             Request: {id}\n\
-             If you did not make this request, ignore this message.\n",
-            kind = kind.as_str()
-        ));
-        match sender
-            .send(channel, &to, "pivault: verification code / 验证码", &body)
-            .await
-        {
-            Ok(()) => info!(dsr = %id, channel = channel.as_str(), "verification code sent"),
-            Err(code) => {
-                warn!(dsr = %id, channel = channel.as_str(), error = code, "verification code not sent")
-            }
-        }
+        send: i64,
+    ) -> crate::outbox::Enqueue {
+        let mut m = crate::outbox::Enqueue::to_subject(
+            crate::outbox::kind::DSR_CODE,
+            subject,
+            &format!("{id}#{send}"),
+            None,
+        );
+        m.params = Some(json!({
+            "request": id,
+            "code": code,
+            "kind": kind.as_str(),
+            "channel": channel.as_str(),
+            "ttl_minutes": self.policy().dsr().code_ttl_seconds / 60,
+        }));
+        m
     }
 
     /// Loads a request and checks the requester's token in constant time.
@@ -619,6 +604,18 @@ impl Vault {
         )?;
         tx.update_dsr(&row).await?;
         tx.commit().await?;
+        if row.kind == DsrKind::MisuseReport.as_str() && row.duplicate_of.is_none() {
+            // A security measure (policy §8.7): no approval queue, the lock takes effect now.
+            let security = Principal::operator("misuse", self.policy());
+            self.dsr_approve(&security, id).await?;
+            self.dsr_run(&security, id).await?;
+            let done = self
+                .store
+                .dsr(id)
+                .await?
+                .ok_or(CoreError::NotFound("dsr"))?;
+            return Ok(self.dsr_view(&done, false, self.now().unix_timestamp()));
+        }
         Ok(self.dsr_view(&row, false, now))
     }
 
@@ -651,17 +648,21 @@ impl Vault {
         })
         .await?;
         tx.audit(self.dsr_audit(SUBJECT_ACTOR, "code_resent", &row, now));
-        tx.commit().await?;
         let channel = Channel::of(&row.channel);
         // Nothing matched the claimed identity: the code is kept but goes nowhere.
+        let mut ids = Vec::new();
         if let Some(subject) = subject {
-            if self.code_quota_left(&subject, now).await? {
-                self.send_code(id, &subject, kind_of(&row)?, channel, &code)
-                    .await;
+            if tx.dsr_codes_sent_since(&subject, now - 86_400).await?
+                < MAX_CODES_PER_SUBJECT_PER_DAY
+            {
+                let m = self.code_message(id, &subject, kind_of(&row)?, channel, &code, sends + 1);
+                ids = self.enqueue(&mut tx, &[m], now).await?;
             } else {
                 warn!(dsr = %id, "code send limit reached for this person; code not sent");
             }
         }
+        tx.commit().await?;
+        self.deliver_now(&ids).await;
         Ok(self.dsr_view(&row, false, now))
     }
 

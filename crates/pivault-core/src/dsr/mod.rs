@@ -25,9 +25,7 @@
 use crate::error::CoreError;
 pub use crate::fault::Fault;
 pub use crate::ports::{Channel, CodeSender, SendFuture};
-use crate::services::sealer::Sealer;
-use crate::services::sealer::SCOPE_PRIMARY;
-use crate::values::{format_timestamp, FieldValue};
+use crate::values::format_timestamp;
 use crate::vault::Vault;
 use crate::Principal;
 use crate::ROLE_ADMIN;
@@ -35,7 +33,6 @@ use base64::Engine as _;
 use pivault_crypto::Aad;
 use pivault_domain::audit::AuditRecord;
 use pivault_domain::dsr::{can_transition, DsrKind, DsrState};
-use pivault_domain::identifiers::IdentifierKind;
 use pivault_store::{DsrRow, WriteTx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -411,42 +408,5 @@ impl Vault {
         }
         tx.audit(rec);
         Ok(())
-    }
-
-    /// The requester's address for `channel` and a masked account hint, opened from the
-    /// subject's own fields.
-    pub(crate) async fn contact_of(
-        &self,
-        subject_id: &str,
-        channel: Channel,
-    ) -> Result<(Option<String>, Option<String>), CoreError> {
-        let Some(dek) = self.sealer.dek(subject_id, SCOPE_PRIMARY).await? else {
-            return Ok((None, None));
-        };
-        let want = match channel {
-            Channel::Email => IdentifierKind::Email,
-            Channel::Sms => IdentifierKind::Mobile,
-        };
-        let mut to = None;
-        let mut hint = None;
-        for r in self.store.fields(subject_id).await? {
-            if r.restricted_until.is_some() {
-                continue;
-            }
-            let ident = self
-                .policy()
-                .category(&r.category)
-                .and_then(|c| c.identifier);
-            if ident == Some(want) && to.is_none() {
-                if let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) {
-                    to = Some(s);
-                }
-            } else if ident == Some(IdentifierKind::AccountId) {
-                if let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) {
-                    hint = Some(mask_account(&s));
-                }
-            }
-        }
-        Ok((to, hint))
     }
 }

@@ -4,7 +4,6 @@ use crate::dsr::rejection;
 use crate::dsr::state_of;
 use crate::dsr::DsrView;
 use crate::error::CoreError;
-use crate::ports::Channel;
 use crate::values::format_timestamp;
 use crate::vault::Vault;
 use crate::Principal;
@@ -152,22 +151,24 @@ impl Vault {
             .map(|d| format!("{d} due={}", format_timestamp(ext.unix_timestamp())));
         tx.audit(rec);
         tx.update_dsr(&row).await?;
-        tx.commit().await?;
-        if let (Some(s), Some(sender)) = (&row.subject_id, self.code_sender()) {
-            let channel = Channel::of(&row.channel);
-            if let Ok((Some(to), _)) = self.contact_of(s, channel).await {
-                let body = format!(
-                    "Your personal information request {id} needs more time; we will answer by {} (GDPR Art. 12(3)).\n",
-                    format_timestamp(ext.unix_timestamp())
-                );
-                if let Err(code) = sender
-                    .send(channel, &to, "pivault: request extended", &body)
-                    .await
-                {
-                    warn!(dsr = %id, error = code, "extension notice not sent");
-                }
-            }
+        // The requester is told of the extension through the outbox (GDPR Art. 12(3)).
+        let mut ids = Vec::new();
+        if let Some(subject) = &row.subject_id {
+            let mut m = crate::outbox::Enqueue::to_subject(
+                crate::outbox::kind::DSR_NOTICE,
+                subject,
+                &format!("{id}#extended"),
+                None,
+            );
+            m.params = Some(serde_json::json!({
+                "request": id,
+                "channel": row.channel,
+                "due": format_timestamp(ext.unix_timestamp()),
+            }));
+            ids = self.enqueue(&mut tx, &[m], now).await?;
         }
+        tx.commit().await?;
+        self.deliver_now(&ids).await;
         Ok(self.dsr_view(&row, true, now))
     }
 

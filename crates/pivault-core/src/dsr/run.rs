@@ -230,6 +230,7 @@ impl Vault {
                     .await?
             }
             "receipt" => self.step_receipt(&mut tx, &mut row, &subject, now).await?,
+            "lock" => self.step_lock(&mut tx, &row, &subject, now).await?,
             _ => return Err(CoreError::Conflict("dsr_step_unknown")),
         };
         let mut all: BTreeMap<String, Value> =
@@ -254,6 +255,10 @@ impl Vault {
         }
         tx.update_dsr(&row).await?;
         tx.commit().await?;
+        self.outbox_kick.notify_waiters();
+        if step == "lock" {
+            self.facts.changed(&subject);
+        }
         if shredded {
             self.shredded(&subject);
         } else if matches!(step, "correct" | "withdraw") {

@@ -37,6 +37,11 @@ impl Vault {
         subject: &str,
         now: i64,
     ) -> Result<Value, CoreError> {
+        if tx.subject_lock_case(subject).await?.is_some() {
+            // A misuse report locked the subject (policy §8.7): no export until security
+            // releases it (the request fails at this step and can be run again then).
+            return Err(CoreError::Conflict("subject_locked"));
+        }
         let dek = self.primary_dek(tx, subject).await?;
         let fields = tx.fields(subject).await?;
         let consents = tx.consent_events(subject).await?;
@@ -320,16 +325,30 @@ impl Vault {
                     .extend(d.categories.split(',').filter(|c| !c.is_empty()));
             }
         }
+        let mut outbox = Vec::with_capacity(by.len());
         for (r, cats) in &by {
             let joined = AuditRecord::join_categories(cats.iter().copied());
             tx.insert_erasure_notice(&row.id, r, subject, &joined, now)
                 .await?;
+            // Delivered to the recipient's webhook, signed, by the outbox (PIPL Art. 47).
+            outbox.push(crate::outbox::Enqueue {
+                kind: crate::outbox::kind::ERASURE,
+                subject_id: Some(subject.to_string()),
+                target: format!("recipient:{r}"),
+                cause: row.id.clone(),
+                lang: "en".into(),
+                params: Some(json!({
+                    "categories": cats.iter().collect::<Vec<_>>(),
+                    "erased_at": format_timestamp(now),
+                })),
+            });
             let mut rec = self.dsr_audit(actor, "recipient_notified", row, now);
             rec.action = "recipient.erasure_notice".into();
             rec.categories = joined;
             rec.detail = rec.detail.map(|d| format!("{d} recipient={r}"));
             tx.audit(rec);
         }
+        self.enqueue(tx, &outbox, now).await?;
         Ok(json!({ "recipients": by.keys().collect::<Vec<_>>() }))
     }
 

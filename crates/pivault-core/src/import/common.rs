@@ -142,6 +142,7 @@ impl Ctx<'_> {
         audits: Vec<AuditRecord>,
     ) -> Result<(), CoreError> {
         let mut tx = self.vault.store.begin(self.now).await?;
+        Vault::refuse_if_ceased(&mut tx).await?;
         tx.insert_subjects(subjects).await?;
         tx.insert_keys(keys).await?;
         tx.upsert_fields(fields).await?;

@@ -115,6 +115,7 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
         }
         if !out.is_empty() {
             let mut tx = ctx.vault.store.begin(ctx.now).await?;
+            crate::Vault::refuse_if_ceased(&mut tx).await?;
             tx.insert_consents(&out).await?;
             for a in audits {
                 tx.audit(a);

@@ -120,6 +120,8 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                 created_at: ctx.now,
                 erased_at: None,
                 home_region: None,
+                lock_case: None,
+                lang: None,
             });
             key_rows.push(kr);
             rep.imported += 1;

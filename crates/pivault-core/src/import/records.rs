@@ -188,6 +188,7 @@ pub(crate) async fn drive_records(
         }
         if !field_rows.is_empty() {
             let mut tx = ctx.vault.store.begin(ctx.now).await?;
+            crate::Vault::refuse_if_ceased(&mut tx).await?;
             tx.insert_fields_if_absent(&field_rows).await?;
             tx.insert_retention_items(&items).await?;
             if !activity.is_empty() {

@@ -301,6 +301,8 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
                 created_at: ctx.now,
                 erased_at: None,
                 home_region: None,
+                lock_case: None,
+                lang: None,
             });
             key_rows.push(kr);
             rep.imported += 1;

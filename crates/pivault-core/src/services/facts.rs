@@ -167,6 +167,7 @@ impl Facts {
         Ok(LoadedFacts {
             next_consent_at,
             erased,
+            locked: subject.lock_case.is_some(),
             home_region: subject.home_region,
             fields,
             consent,

@@ -31,6 +31,8 @@ const MAX_AGE_SECS: i64 = 60;
 #[derive(Debug)]
 pub(crate) struct CachedFacts {
     pub(crate) erased: bool,
+    /// A misuse report's security lock is on (policy §8.7).
+    pub(crate) locked: bool,
     pub(crate) home_region: Option<String>,
     pub(crate) consent: ConsentState,
     pub(crate) birth_date: Option<Date>,
@@ -108,6 +110,7 @@ impl FactsCache {
             .map_or(now + MAX_AGE_SECS, |t| t.min(now + MAX_AGE_SECS));
         let entry = Arc::new(CachedFacts {
             erased: f.erased,
+            locked: f.locked,
             home_region: f.home_region,
             consent: f.consent,
             birth_date: f.birth_date,
@@ -138,6 +141,8 @@ pub(crate) struct LoadedFacts {
     /// state changes then.
     pub(crate) next_consent_at: Option<i64>,
     pub(crate) erased: bool,
+    /// A misuse report's security lock is on (policy §8.7): only the security role may read.
+    pub(crate) locked: bool,
     pub(crate) home_region: Option<String>,
     pub(crate) fields: Vec<FieldRow>,
     pub(crate) consent: ConsentState,

@@ -40,6 +40,10 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// Purposes this principal may use (policy §8.1).
     pub purposes: Vec<String>,
+    /// The API key it authenticated with (16 hex digits); `None` for the operator CLI. It is
+    /// recorded (`key=<id>`) in the audit entry of every PI release, so an incident can be
+    /// scoped to one compromised key (policy §8.3).
+    pub key_id: Option<String>,
 }
 
 impl Principal {
@@ -58,6 +62,7 @@ impl Principal {
             name: format!("cli:{command}"),
             roles: vec![ROLE_OPERATOR.into()],
             purposes: policy.purposes().iter().map(|p| p.id.clone()).collect(),
+            key_id: None,
         }
     }
 }
@@ -181,6 +186,7 @@ impl Principals {
             name: row.principal,
             roles: split(&row.roles),
             purposes: split(&row.purposes),
+            key_id: Some(row.key_id.clone()),
         };
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() > 10_000 {
