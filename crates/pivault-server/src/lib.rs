@@ -9,6 +9,7 @@
 //! plain HTTP or TLS and drains on shutdown. Every route is described in the OpenAPI document
 //! served at `GET /openapi.json` ([`openapi`]).
 
+pub mod delivery;
 pub mod error;
 pub mod extract;
 pub mod metrics;

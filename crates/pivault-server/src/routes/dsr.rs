@@ -19,7 +19,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine as _;
-use pivault_core::dsr::{CodeSender, CreatedDsr, DsrInput, DsrView, ResultFormat, SendFuture};
+use pivault_core::dsr::{CreatedDsr, DsrInput, DsrView, ResultFormat};
 use pivault_core::values::parse_timestamp;
 use pivault_core::DsrFilter;
 use pivault_domain::Code;
@@ -443,30 +443,4 @@ async fn extend(
     Ok(Json(s.vault.dsr_extend(&p, &id).await?))
 }
 
-/// [`CodeSender`] over `pivault-notify`: email by SMTP, SMS by webhook (policy §7.2).
-#[derive(Debug)]
-pub struct NotifySender(pub pivault_notify::Notifiers);
-
-impl CodeSender for NotifySender {
-    fn send<'a>(
-        &'a self,
-        channel: pivault_core::dsr::Channel,
-        to: &'a str,
-        subject: &'a str,
-        body: &'a str,
-    ) -> SendFuture<'a> {
-        Box::pin(async move {
-            let to = match channel {
-                pivault_core::dsr::Channel::Email => pivault_notify::Recipient::Email(to.into()),
-                pivault_core::dsr::Channel::Sms => pivault_notify::Recipient::Mobile(to.into()),
-            };
-            let msg = pivault_notify::Message {
-                to,
-                subject: subject.into(),
-                body: body.into(),
-                id: None,
-            };
-            self.0.send(&msg).await.map_err(|e| e.code())
-        })
-    }
-}
+pub use crate::delivery::NotifySender;
