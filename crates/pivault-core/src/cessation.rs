@@ -132,14 +132,20 @@ impl Vault {
         // 1. Notices, page by page; the cursor and count commit with each page.
         loop {
             let now = self.now().unix_timestamp();
+            // The page is read before the write transaction (no pool connection may be taken
+            // while one is held), then the cursor is checked again under the lock.
+            let seen = progress(&self.store.cessation().await?);
+            if seen["phase"] != "notify" {
+                break;
+            }
+            let cursor = seen["cursor"].as_str().unwrap_or("").to_string();
+            let page = self.store.active_subjects_after(&cursor, PAGE).await?;
             let mut tx = self.store.begin(now).await?;
             let mut c = tx.cessation().await?;
             let mut prog = progress(&c);
-            if prog["phase"] != "notify" {
-                break;
+            if prog["phase"] != "notify" || prog["cursor"] != seen["cursor"] {
+                continue;
             }
-            let cursor = prog["cursor"].as_str().unwrap_or("").to_string();
-            let page = self.store.active_subjects_after(&cursor, PAGE).await?;
             if let Some(last) = page.last() {
                 let msgs: Vec<Enqueue> = page
                     .iter()
@@ -168,6 +174,11 @@ impl Vault {
         let ground =
             ErasureGround::parse("service_ended").ok_or(CoreError::Conflict("internal"))?;
         let eraser = Principal::operator("cessation", self.policy());
+        // The notices go out before the data they are sent with (the addresses) is erased: a
+        // subject whose notice is still waiting for a retry is skipped now and erased on a
+        // later resume.
+        self.deliver_outbox(u64::MAX).await?;
+        let mut waiting = 0u64;
         loop {
             let c = self.store.cessation().await?;
             let prog = progress(&c);
@@ -179,6 +190,14 @@ impl Vault {
             let mut erased = 0u64;
             let mut failed = 0u64;
             for (s, _) in &page {
+                if self
+                    .store
+                    .outbox_pending(&format!("{}|subject|{s}|{cid}", kind::CESSATION))
+                    .await?
+                {
+                    waiting += 1;
+                    continue;
+                }
                 match self.erase_subject(&eraser, s, ground, None).await {
                     Ok(_) => erased += 1,
                     Err(CoreError::Conflict("already_erased")) => {}
@@ -197,6 +216,17 @@ impl Vault {
             prog["erase_failed"] = json!(prog["erase_failed"].as_u64().unwrap_or(0) + failed);
             match page.last() {
                 Some(last) => prog["cursor"] = json!(last.0),
+                None if waiting > 0 || prog["erase_failed"].as_u64().unwrap_or(0) > 0 => {
+                    // Some are left: the next resume starts over (failures are counted anew).
+                    prog["cursor"] = json!("");
+                    prog["waiting_notice"] = json!(waiting);
+                    prog["erase_failed"] = json!(0);
+                    c.progress = prog.to_string();
+                    c.updated_at = now;
+                    tx.put_cessation(&c).await?;
+                    tx.commit().await?;
+                    break;
+                }
                 None => {
                     prog["phase"] = json!("done");
                     c.state = "done".into();

@@ -320,7 +320,7 @@ impl Vault {
         if input.what_happened.trim().is_empty() {
             return Err(CoreError::invalid(
                 "what_happened",
-                "value_required",
+                "text_malformed",
                 "say what happened",
             ));
         }
@@ -510,21 +510,21 @@ impl Vault {
             "closed" => return Err(CoreError::Conflict("incident_closed")),
             _ => return Err(CoreError::Conflict("incident_state_invalid")),
         }
-        let invalid = |field: &str, reason: &'static str| {
+        let scope_err = |field: &str, reason: &'static str| {
             CoreError::invalid(field, "incident_scope_invalid", reason)
         };
         if scope.from > scope.to || scope.from < 0 {
-            return Err(invalid("from", "the window needs 0 <= from <= to"));
+            return Err(scope_err("from", "the window needs 0 <= from <= to"));
         }
         if scope.keys.is_empty() && scope.principals.is_empty() && !scope.store {
-            return Err(invalid(
+            return Err(scope_err(
                 "keys",
                 "name the compromised keys or principals, or set store",
             ));
         }
         for (i, k) in scope.keys.iter().enumerate() {
             if k.len() != 16 || !k.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(invalid(
+                return Err(scope_err(
                     &format!("keys[{i}]"),
                     "an API key id is 16 hex digits",
                 ));
@@ -532,7 +532,7 @@ impl Vault {
         }
         for (i, s) in scope.principals.iter().enumerate() {
             if s.is_empty() || s.len() > 128 || s.chars().any(char::is_control) {
-                return Err(invalid(&format!("principals[{i}]"), "a principal name"));
+                return Err(scope_err(&format!("principals[{i}]"), "a principal name"));
             }
         }
         self.check_categories("categories", &scope.categories)?;

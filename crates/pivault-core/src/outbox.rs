@@ -650,14 +650,29 @@ impl Vault {
                 .map_or_else(|| k.to_string(), |c| c.name.clone())
         };
         Ok(match row.kind.as_str() {
-            kind::DSR_CODE => notice::dsr_code(
-                lang,
-                params["kind"].as_str().unwrap_or("-"),
-                contacts.account_hint.as_deref().unwrap_or("-"),
-                params["code"].as_str().unwrap_or(""),
-                params["ttl_minutes"].as_u64().unwrap_or(10),
-                params["request"].as_str().unwrap_or("-"),
-            ),
+            kind::DSR_CODE => {
+                // The requester's language is not known before they prove who they are: the
+                // code goes in Chinese and English (Chinese first), as it always has.
+                let one = |l: Lang| {
+                    notice::dsr_code(
+                        l,
+                        params["kind"].as_str().unwrap_or("-"),
+                        contacts.account_hint.as_deref().unwrap_or("-"),
+                        params["code"].as_str().unwrap_or(""),
+                        params["ttl_minutes"].as_u64().unwrap_or(10),
+                        params["request"].as_str().unwrap_or("-"),
+                    )
+                };
+                if lang == Lang::En {
+                    one(Lang::En)
+                } else {
+                    let (zh, en) = (one(Lang::ZhCn), one(Lang::En));
+                    Rendered {
+                        subject: format!("{} / {}", zh.subject, en.subject),
+                        body: format!("{}\n{}", zh.body, en.body),
+                    }
+                }
+            }
             kind::DSR_NOTICE => Rendered {
                 subject: "pivault: request extended / 请求处理期限延长".into(),
                 body: format!(
@@ -708,7 +723,7 @@ impl Vault {
             }
             kind::MISUSE => notice::misuse_lock_notice(lang, &row.cause, &contact),
             _ => {
-                return Err(CoreError::Conflict("outbox_kind_unknown"));
+                return Err(CoreError::NotFound("outbox_item"));
             }
         })
     }

@@ -90,12 +90,16 @@ pub struct SendFailure {
     pub status: Option<u16>,
 }
 
+/// The delivery outcome code of a channel (or recipient webhook) not configured here. An
+/// outbox outcome recorded on the attempt, not an API error code.
+pub const NO_CHANNEL: &str = "no_channel";
+
 impl SendFailure {
     /// The channel is not configured here.
     #[must_use]
     pub fn no_channel() -> Self {
         Self {
-            code: "no_channel",
+            code: NO_CHANNEL,
             permanent: true,
             status: None,
         }

@@ -34,6 +34,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use pivault_core::dsr::{Channel, CodeSender, DsrInput, SendFuture};
+use pivault_core::ports::{Outgoing, SendFailure, SignedPost};
 use pivault_core::{Principal, Vault};
 use pivault_crypto::{KeyRing, MasterSecret, Suite};
 use pivault_domain::clock::SystemClock;
@@ -50,17 +51,17 @@ use std::time::{Duration, Instant};
 struct Capture(Mutex<HashMap<String, String>>);
 
 impl CodeSender for Capture {
-    fn send<'a>(
-        &'a self,
-        _channel: Channel,
-        _to: &'a str,
-        _subject: &'a str,
-        body: &'a str,
-    ) -> SendFuture<'a> {
+    fn send<'a>(&'a self, m: Outgoing<'a>) -> SendFuture<'a> {
         Box::pin(async move {
-            let at = body.find("code is ").ok_or("no_code")? + "code is ".len();
+            let body = m.body;
+            let fail = |code| SendFailure {
+                code,
+                permanent: true,
+                status: None,
+            };
+            let at = body.find("code is ").ok_or_else(|| fail("no_code"))? + "code is ".len();
             let code: String = body[at..].chars().take(6).collect();
-            let rq = body.find("Request: ").ok_or("no_request")? + "Request: ".len();
+            let rq = body.find("Request: ").ok_or_else(|| fail("no_request"))? + "Request: ".len();
             let id: String = body[rq..]
                 .chars()
                 .take_while(|c| !c.is_whitespace())
@@ -68,6 +69,18 @@ impl CodeSender for Capture {
             self.0.lock().unwrap().insert(id, code);
             Ok(())
         })
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        vec![Channel::Email, Channel::Sms]
+    }
+
+    fn has_webhook(&self, _recipient: &str) -> bool {
+        false
+    }
+
+    fn post_webhook<'a>(&'a self, _recipient: &'a str, _post: SignedPost<'a>) -> SendFuture<'a> {
+        Box::pin(async { Err(SendFailure::no_channel()) })
     }
 }
 

@@ -115,3 +115,41 @@ pub async fn swap_ciphertexts(
     }
     Ok(())
 }
+
+/// A bind value for [`column`].
+#[derive(Debug, Clone)]
+pub enum Bind {
+    /// An integer.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+/// The first column of every row of `sql` (placeholders `$1`, `$2`, … bound from `binds`),
+/// as text: for tests that count or compare rows independently of the service's own queries.
+/// Integers are given in decimal.
+///
+/// # Errors
+/// Database failure.
+pub async fn column(
+    store: &crate::Store,
+    sql: &str,
+    binds: &[Bind],
+) -> Result<Vec<String>, StoreError> {
+    use sqlx::Row;
+    let mut q = sqlx::query(sql);
+    for b in binds {
+        q = match b {
+            Bind::Int(i) => q.bind(*i),
+            Bind::Text(t) => q.bind(t.clone()),
+        };
+    }
+    let rows = q.fetch_all(store.pool.get()?).await?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<String, _>(0)
+                .or_else(|_| r.try_get::<i64, _>(0).map(|i| i.to_string()))
+                .map_err(StoreError::from)
+        })
+        .collect()
+}

@@ -196,6 +196,11 @@ pub struct TestApp {
     pub mail: pivault_notify::testing::SmtpSink,
     /// Webhook sink receiving SMS codes.
     pub sms: pivault_notify::testing::WebhookSink,
+    /// Webhook sink of the app-push channel.
+    pub push: pivault_notify::testing::WebhookSink,
+    /// The signed erasure-notice webhook of policy recipient `sms-gateway`: it answers 500 to
+    /// its first two requests, then 200.
+    pub recipient_hook: pivault_notify::testing::WebhookSink,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     /// Declared last: dropped (`DROP DATABASE … WITH (FORCE)`) after the server stops.
     _pg: Option<TestDatabase>,
@@ -342,6 +347,8 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
     let clock = fixed_clock();
     let mail = pivault_notify::testing::SmtpSink::start().await;
     let sms = pivault_notify::testing::WebhookSink::start().await;
+    let push = pivault_notify::testing::WebhookSink::start().await;
+    let recipient_hook = pivault_notify::testing::WebhookSink::failing_first(2).await;
     let notifiers = pivault_notify::Notifiers::new(
         Some(
             pivault_notify::SmtpNotifier::new(
@@ -357,13 +364,30 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
             })
             .unwrap(),
         ),
+    )
+    .with_push(
+        pivault_notify::PushWebhook::new(pivault_notify::PushConfig {
+            url: push.url(),
+            bearer_token: None,
+            timeout: std::time::Duration::from_secs(5),
+        })
+        .unwrap(),
     );
     let vault = Arc::new(
         Vault::new(store.clone(), keys, load_policy(), clock.clone())
             .await
             .unwrap()
             .with_staff_policy(staff_policy())
-            .with_code_sender(Arc::new(pivault_server::dsr::NotifySender(notifiers))),
+            .with_code_sender(Arc::new(
+                pivault_server::dsr::NotifySender::new(notifiers).with_recipient_webhook(
+                    "sms-gateway",
+                    pivault_notify::SignedWebhook::new(
+                        &recipient_hook.url(),
+                        std::time::Duration::from_secs(5),
+                    )
+                    .unwrap(),
+                ),
+            )),
     );
     let app_key = api_key_all_purposes(&vault, "test-app", &["app"]).await;
     let admin_key = api_key_all_purposes(&vault, "privacy-office", &["admin"]).await;
@@ -380,6 +404,8 @@ pub async fn spawn_on(backend: Backend) -> Option<TestApp> {
         backend,
         mail,
         sms,
+        push,
+        recipient_hook,
         shutdown: Some(shutdown),
         _pg: pg,
     })

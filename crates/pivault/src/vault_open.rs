@@ -170,7 +170,7 @@ pub async fn open_vault(ctx: &Ctx) -> Result<Vault> {
         })
         .transpose()?;
     if email.is_some() || sms.is_some() {
-        vault = vault.with_code_sender(Arc::new(pivault_server::dsr::NotifySender(
+        vault = vault.with_code_sender(Arc::new(pivault_server::dsr::NotifySender::new(
             pivault_notify::Notifiers::new(email, sms),
         )));
     }

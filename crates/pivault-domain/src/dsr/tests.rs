@@ -36,7 +36,8 @@ fn kinds_round_trip_through_their_names_and_serde() {
             "deletion",
             "withdrawal",
             "cancellation",
-            "explanation"
+            "explanation",
+            "misuse_report"
         ]
     );
     for kind in DsrKind::ALL {
@@ -474,7 +475,8 @@ fn steps_round_trip_through_their_names_and_serde() {
             "restrict_retained",
             "shred",
             "notify_recipients",
-            "receipt"
+            "receipt",
+            "lock"
         ]
     );
     for step in DsrStep::ALL {

@@ -200,6 +200,7 @@ pub struct ProvidedOut {
         (status = 201, description = "The disclosure was recorded; the released fields", body = ProvidedOut),
         (status = 403, description = "The decision denied the disclosure (`reason`, `article`, `clause`)"),
         (status = 409, description = "The subject was erased"),
+        (status = 423, description = "A misuse report locked the subject (`subject_locked`, policy §8.7)"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn provide(

@@ -210,6 +210,7 @@ impl From<ReadResult> for ReadOut {
         (status = 200, description = "The decision and the released fields", body = ReadOut),
         (status = 403, description = "The decision denied the read (`reason`, `article`, `clause`)"),
         (status = 409, description = "The subject was erased"),
+        (status = 423, description = "A misuse report locked the subject (`subject_locked`): only the security role may read until it is released (policy §8.7)"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn read_fields(

@@ -10,10 +10,12 @@ pub mod dsr_schema;
 pub mod fields;
 pub mod health;
 pub mod holds;
+pub mod incidents;
 pub mod keys;
 pub mod lookup;
 pub mod policy;
 pub mod reports;
+pub mod security;
 pub mod subjects;
 
 use crate::error::ApiError;
@@ -43,6 +45,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(keys::routes())
         .merge(holds::routes())
         .merge(deidentify::routes())
+        .merge(incidents::routes())
+        .merge(security::routes())
 }
 
 /// A query string that does not parse: 400 `invalid_query`, without serde's message.

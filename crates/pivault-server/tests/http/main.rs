@@ -19,6 +19,8 @@
 //! - [`unicode`]: issue 11 defect 4, full-width identifiers, zero-width and bidi characters.
 //! - [`wire`]: issue 11, every error is JSON with a stable code, bad query parameters are 422.
 //! - [`retention`]: issue 12, the sweep, anonymization, legal holds, k-anonymity, the report.
+//! - [`incidents`]: issue 13, incidents, the outbox, announcements, signed erasure notices,
+//!   misuse locks, cessation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -61,6 +63,7 @@ mod api;
 mod decisions;
 mod defects;
 mod dsr;
+mod incidents;
 mod keys;
 mod metrics;
 mod retention;

@@ -529,6 +529,7 @@ pub async fn deidentification_is_keyed_reversible_by_the_key_holder_and_reported
         name: "x".into(),
         roles: vec!["dpo".into(), "admin".into()],
         purposes: vec![],
+        key_id: None,
     };
     assert!(app
         .vault

@@ -167,6 +167,20 @@ impl Store {
         rows.iter().map(outbox_from).collect()
     }
 
+    /// Whether the message with `dedup_key` exists and is still pending.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn outbox_pending(&self, dedup_key: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE dedup_key = $1 AND state = 'pending'",
+        )
+        .bind(dedup_key)
+        .fetch_one(self.pool.get()?)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// The earliest `next_at` of a pending message, if any (how long a worker may sleep).
     ///
     /// # Errors
@@ -243,21 +257,22 @@ impl WriteTx {
         .await?;
         let claimed: Vec<OutboxRow> = rows.iter().map(outbox_from).collect::<Result<_, _>>()?;
         for chunk in claimed.chunks(super::CHUNK) {
-            let list = values_clause(self.backend, 1, chunk.len());
-            let base = chunk.len() + 1;
+            // Placeholders in order of appearance (SQLite's `?` are positional): the two
+            // values first, then the ids.
+            let list: Vec<String> = (0..chunk.len())
+                .map(|i| super::ph(self.backend, i + 3))
+                .collect();
             let sql = format!(
-                "UPDATE outbox SET lease_holder = {}, lease_until = {} WHERE id IN {list}",
-                super::ph(self.backend, base),
-                super::ph(self.backend, base + 1),
+                "UPDATE outbox SET lease_holder = {}, lease_until = {} WHERE id IN ({})",
+                super::ph(self.backend, 1),
+                super::ph(self.backend, 2),
+                list.join(", "),
             );
-            let mut q = sqlx::query(&sql);
+            let mut q = sqlx::query(&sql).bind(holder).bind(lease_until);
             for m in chunk {
                 q = q.bind(&m.id);
             }
-            q.bind(holder)
-                .bind(lease_until)
-                .execute(&mut *self.tx)
-                .await?;
+            q.execute(&mut *self.tx).await?;
         }
         Ok(claimed)
     }

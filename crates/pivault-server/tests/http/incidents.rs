@@ -1,0 +1,572 @@
+//! Issue 13 over HTTP: incidents scoped from the audit log, one notice per affected person
+//! through the outbox, the public announcement, signed erasure notices to a recipient's
+//! webhook with retries, misuse locks, and service cessation.
+
+use pivault_store::testing::{column, Bind};
+use pivault_testkit::app::users;
+use pivault_testkit::keys::api_key_all_purposes;
+use pivault_testkit::TestApp;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+on_both_backends!(
+    an_incident_scoped_to_one_key_notifies_exactly_its_subjects_once,
+    a_subject_without_contact_data_is_covered_by_the_announcement,
+    an_erasure_notice_is_signed_retried_and_recorded,
+    a_misuse_report_locks_reads_until_security_releases_them,
+    cessation_refuses_collection_and_leaves_only_retained_data,
+);
+
+fn key_id(token: &str) -> String {
+    token.split('.').nth(1).unwrap().to_string()
+}
+
+async fn security_key(app: &TestApp) -> String {
+    api_key_all_purposes(&app.vault, "security-team", &["security", "app"]).await
+}
+
+async fn json_of(r: reqwest::Response) -> (u16, Value) {
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn open_incident(app: &TestApp, sec: &str, occurred: i64, discovered: i64) -> String {
+    let (s, v) = json_of(
+        app.post(
+            "/v1/incidents",
+            sec,
+            json!({
+                "severity": "relatively_major",
+                "what_happened": "An application API key was published in a public code repository.",
+                "occurred_at": occurred, "discovered_at": discovered,
+                "categories": ["user.name", "user.contact.mobile", "user.contact.email"],
+                "systems": ["billing-api"],
+                "cause": "A developer committed a configuration file.",
+                "possible_impact": "Names and contact details may be used for phishing.",
+                "measures_taken": "The key was revoked and the repository purged.",
+                "measures_planned": "Secret scanning on every commit.",
+                "self_help": "Be wary of messages asking for codes or payments.",
+                "remedies": "Contact us for a review of your account.",
+            }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Everything of the slice's users that is PI in clear and must never leave in a report,
+/// announcement or log line: emails and mobiles.
+fn contact_values() -> Vec<String> {
+    users()
+        .iter()
+        .flat_map(|u| [u["email"].clone(), u["mobile"].clone()])
+        .filter(|v| v.len() > 5)
+        .collect()
+}
+
+fn assert_no_pi(what: &str, text: &str) {
+    for v in contact_values() {
+        assert!(!text.contains(&v), "{what} holds a contact value");
+    }
+}
+
+async fn an_incident_scoped_to_one_key_notifies_exactly_its_subjects_once(app: TestApp) {
+    let leaky = api_key_all_purposes(&app.vault, "billing", &["app"]).await;
+    let sec = security_key(&app).await;
+    let accounts: Vec<String> = users()
+        .iter()
+        .take(70)
+        .map(|u| u["account_id"].clone())
+        .collect();
+    let mut subjects = Vec::new();
+    for a in &accounts {
+        subjects.push(app.subject_of(a).await);
+    }
+    let read = |key: String, s: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .get(&format!("/v1/subjects/{s}/fields?purpose=service"), &key)
+                .await;
+            assert_eq!(r.status().as_u16(), 200);
+        }
+    };
+    // Before the window: the leaky key reads 10 subjects.
+    for s in &subjects[0..10] {
+        read(leaky.clone(), s.clone()).await;
+    }
+    app.clock.advance(3_600);
+    let from = app.vault.now().unix_timestamp();
+    // In the window: the leaky key reads 30 (5 of them twice), the app key 20 others.
+    let mut expected = BTreeSet::new();
+    for s in subjects[10..40].iter().chain(&subjects[10..15]) {
+        read(leaky.clone(), s.clone()).await;
+        expected.insert(s.clone());
+        app.clock.advance(7);
+    }
+    for s in &subjects[40..60] {
+        read(app.app_key.clone(), s.clone()).await;
+    }
+    let to = app.vault.now().unix_timestamp();
+    app.clock.advance(3_600);
+    // After the window: 10 more with the leaky key.
+    for s in &subjects[60..70] {
+        read(leaky.clone(), s.clone()).await;
+    }
+    // An independent count from the audit table.
+    let like = format!("key={}%", key_id(&leaky));
+    let rows = column(
+        &app.store,
+        "SELECT DISTINCT subject_id FROM audit_log WHERE action = 'fields.read' \
+         AND outcome = 'allow' AND at >= $1 AND at <= $2 AND detail LIKE $3",
+        &[Bind::Int(from), Bind::Int(to), Bind::Text(like)],
+    )
+    .await
+    .unwrap();
+    let from_audit: BTreeSet<String> = rows.into_iter().collect();
+    assert_eq!(from_audit, expected, "the audit table's own count");
+
+    let id = open_incident(&app, &sec, from - 60, to + 600).await;
+    // The app key may not handle incidents.
+    let (s, v) = json_of(app.get(&format!("/v1/incidents/{id}"), &app.app_key).await).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("role_required"))
+    );
+    let (s, v) = json_of(
+        app.post(
+            &format!("/v1/incidents/{id}/scope"),
+            &sec,
+            json!({"from": from, "to": to, "keys": [key_id(&leaky)]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["affected"], json!(expected.len()));
+    assert_eq!(v["by_region"], json!({"cn": expected.len()}));
+    // The list, by id.
+    let (_, page) = json_of(
+        app.get(&format!("/v1/incidents/{id}/subjects?limit=1000"), &sec)
+            .await,
+    )
+    .await;
+    let listed: BTreeSet<String> = page["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["subject_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, expected);
+
+    let (s, v) = json_of(
+        app.post(&format!("/v1/incidents/{id}/notify"), &sec, json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["enqueued"], json!(expected.len()));
+    // Again: nothing new (exactly once per subject and incident).
+    let (_, v) = json_of(
+        app.post(&format!("/v1/incidents/{id}/notify"), &sec, json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(v["enqueued"], json!(0));
+
+    let before = app.mail.messages().len();
+    let rep = app.vault.deliver_outbox(10_000).await.unwrap();
+    assert_eq!(rep.processed as usize, expected.len(), "{rep:?}");
+    assert_eq!(rep.delivered as usize, expected.len(), "{rep:?}");
+    let again = app.vault.deliver_outbox(10_000).await.unwrap();
+    assert_eq!(again.processed, 0);
+    let mails: Vec<_> = app.mail.messages().into_iter().skip(before).collect();
+    assert_eq!(
+        mails.len(),
+        expected.len(),
+        "one mail each (every slice user has an email)"
+    );
+    let ids: BTreeSet<String> = mails.iter().filter_map(|m| m.message_id()).collect();
+    assert_eq!(ids.len(), expected.len(), "distinct Message-IDs");
+    // Each went to the subject's own address, and says what PIPL Art. 57 asks.
+    let by_account: BTreeMap<String, String> = users()
+        .iter()
+        .map(|u| (u["email"].clone(), u["account_id"].clone()))
+        .collect();
+    let mut reached = BTreeSet::new();
+    for m in &mails {
+        let account = &by_account[&m.rcpt_to[0]];
+        reached.insert(app.subject_of(account).await);
+        let body = m.text_body().unwrap();
+        assert!(body.contains("Secret scanning"), "measures planned");
+        assert!(body.contains(&id), "the incident reference");
+    }
+    assert_eq!(reached, expected);
+
+    // The report: counts, deadlines, no PI.
+    let r = app
+        .get(&format!("/v1/incidents/{id}/report?mark=true"), &sec)
+        .await;
+    assert_eq!(r.status().as_u16(), 200);
+    let text = r.text().await.unwrap();
+    assert_no_pi("report", &text);
+    let rep: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(rep["affected_total"], json!(expected.len()));
+    assert_eq!(rep["notices"]["delivered"], json!(expected.len()));
+    assert!(rep["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["regime"] == "gdpr" && d["hours"] == 72));
+    let html = app
+        .get(
+            &format!("/v1/incidents/{id}/report?format=html&lang=en"),
+            &sec,
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<html"));
+    assert_no_pi("html report", &html);
+    let (s, _) = json_of(
+        app.post(&format!("/v1/incidents/{id}/close"), &sec, json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, v) = json_of(
+        app.post(&format!("/v1/incidents/{id}/notify"), &sec, json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (409, Some("incident_closed"))
+    );
+    let logs = pivault_testkit::captured_logs().text();
+    assert_no_pi("log lines", &logs);
+}
+
+async fn a_subject_without_contact_data_is_covered_by_the_announcement(app: TestApp) {
+    let sec = security_key(&app).await;
+    // A subject with a name only: no email, mobile, device or address.
+    let (s, v) = json_of(
+        app.post(
+            "/v1/subjects",
+            &app.app_key,
+            json!({"kind": "account", "purpose": "service", "fields": [
+                {"category": "user.account.id", "value": "u999001"},
+                {"category": "user.name", "value": "林晓"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let lonely = v["id"].as_str().unwrap().to_string();
+    let other = app.subject_of(&users()[0]["account_id"]).await;
+    let from = app.vault.now().unix_timestamp();
+    for s in [&lonely, &other] {
+        let r = app
+            .get(
+                &format!("/v1/subjects/{s}/fields?purpose=service"),
+                &app.app_key,
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let to = app.vault.now().unix_timestamp();
+    let id = open_incident(&app, &sec, from - 10, to + 10).await;
+    let (s, v) = json_of(
+        app.post(
+            &format!("/v1/incidents/{id}/scope"),
+            &sec,
+            json!({"from": from, "to": to, "principals": ["test-app"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["affected"], json!(2));
+    json_of(
+        app.post(&format!("/v1/incidents/{id}/notify"), &sec, json!({}))
+            .await,
+    )
+    .await;
+    let rep = app.vault.deliver_outbox(100).await.unwrap();
+    assert_eq!((rep.delivered, rep.announced), (1, 1), "{rep:?}");
+    let r = app
+        .http
+        .get(format!("{}/v1/announcements", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "no key needed");
+    let text = r.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let a = v["announcements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["reference"] == json!(id))
+        .expect("the incident's announcement");
+    assert!(a["zh_cn"]["body"]
+        .as_str()
+        .unwrap()
+        .contains("Secret scanning"));
+    assert!(
+        !text.contains(&lonely) && !text.contains(&other),
+        "no subject ids"
+    );
+    assert!(!text.contains("林晓"), "no names");
+    assert_no_pi("announcement", &text);
+    let (_, inc) = json_of(app.get(&format!("/v1/incidents/{id}"), &sec).await).await;
+    assert_eq!(inc["notices"]["announced"], json!(1));
+}
+
+async fn an_erasure_notice_is_signed_retried_and_recorded(app: TestApp) {
+    let s = app.subject_of(&users()[3]["account_id"]).await;
+    let (st, v) = json_of(
+        app.post(
+            &format!("/v1/subjects/{s}/disclosures"),
+            &app.app_key,
+            json!({"action": "share", "purpose": "service", "recipient": "sms-gateway",
+                   "categories": ["user.contact.mobile"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let (st, v) = json_of(
+        app.delete(
+            &format!("/v1/subjects/{s}?ground=subject_request"),
+            &app.admin_key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let request = v["request_id"].as_str().unwrap().to_string();
+    // Attempt 1 and 2 fail (500), each retried after its backoff; attempt 3 is delivered.
+    for _ in 0..3 {
+        app.vault.deliver_outbox(100).await.unwrap();
+        app.clock.advance(3_600);
+    }
+    let all = app.recipient_hook.requests();
+    assert_eq!(all.len(), 3, "two failures and the delivery");
+    assert_eq!(
+        all.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500, 500, 200]
+    );
+    let ok = &all[2];
+    let body: Value = serde_json::from_slice(&ok.raw_body).unwrap();
+    assert_eq!(body["request_id"], json!(request));
+    assert_eq!(body["subject_id"], json!(s));
+    assert_eq!(body["categories"], json!(["user.contact.mobile"]));
+    // The signature verifies with the published key.
+    let key: Value = app
+        .http
+        .get(format!("{}/v1/dsr/receipt-key", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pk_b64 = key["public_key"].as_str().unwrap();
+    use base64::Engine;
+    let pk: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(pk_b64)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let sig_h = ok.header("x-pivault-signature").unwrap();
+    let sig: [u8; 64] = base64::engine::general_purpose::STANDARD
+        .decode(sig_h.strip_prefix("ed25519=").unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let ts: i64 = ok.header("x-pivault-timestamp").unwrap().parse().unwrap();
+    pivault_crypto::verify_webhook(&pk, ts, &ok.raw_body, &sig).expect("signature verifies");
+    let mut tampered = ok.raw_body.clone();
+    tampered[5] ^= 1;
+    assert!(pivault_crypto::verify_webhook(&pk, ts, &tampered, &sig).is_err());
+    // Every attempt is recorded.
+    let oid = body["id"].as_str().unwrap();
+    assert_eq!(ok.header("idempotency-key"), Some(oid));
+    let (st, item) = json_of(app.get(&format!("/v1/outbox/{oid}"), &app.admin_key).await).await;
+    assert_eq!(st, 200, "{item}");
+    assert_eq!(item["state"], "delivered");
+    let outcomes: Vec<&str> = item["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["webhook_failed", "webhook_failed", "delivered"]
+    );
+}
+
+async fn a_misuse_report_locks_reads_until_security_releases_them(app: TestApp) {
+    let u = &users()[5];
+    let s = app.subject_of(&u["account_id"]).await;
+    let sec = security_key(&app).await;
+    let r = app
+        .http
+        .post(format!("{}/v1/misuse", app.base))
+        .json(&json!({"email": u["email"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let v: Value = r.json().await.unwrap();
+    let id = v["requests"][0]["id"].as_str().unwrap().to_string();
+    let token = v["requests"][0]["token"].as_str().unwrap().to_string();
+    let (code, to) = crate::dsr::mailed_code(&app, &id).await;
+    assert_eq!(to, u["email"]);
+    let r = crate::dsr::verify(&app, &id, &token, &code).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "completed", "{v}");
+    // Locked for app keys, with a stable code; not for security.
+    let path = format!("/v1/subjects/{s}/fields?purpose=service");
+    let (st, v) = json_of(app.get(&path, &app.app_key).await).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (423, Some("subject_locked"))
+    );
+    let sec_path = format!("/v1/subjects/{s}/fields?purpose=security");
+    let (st, v) = json_of(app.get(&sec_path, &sec).await).await;
+    assert_eq!(st, 200, "{v}");
+    // The case, with the access history (the app key's earlier reads are in it).
+    let (_, cases) = json_of(app.get("/v1/security/cases", &sec).await).await;
+    let case = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject_id"] == json!(s))
+        .expect("a case for the subject")
+        .clone();
+    let cid = case["id"].as_str().unwrap();
+    assert!(!case["history"].as_array().unwrap().is_empty() || case["history"].is_array());
+    // An admin cannot release it; security can.
+    let (st, _) = json_of(
+        app.post(
+            &format!("/v1/security/cases/{cid}/release"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, _) = json_of(
+        app.post(
+            &format!("/v1/security/cases/{cid}/release"),
+            &sec,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (st, _) = json_of(app.get(&path, &app.app_key).await).await;
+    assert_eq!(st, 200);
+    let (st, v) = json_of(
+        app.post(
+            &format!("/v1/security/cases/{cid}/release"),
+            &sec,
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (404, Some("lock_not_found"))
+    );
+}
+
+async fn cessation_refuses_collection_and_leaves_only_retained_data(app: TestApp) {
+    let (st, v) = json_of(app.post("/v1/cessation", &app.app_key, json!({})).await).await;
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = json_of(app.post("/v1/cessation", &app.admin_key, json!({})).await).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "done", "{v}");
+    assert_eq!(v["active_left"], json!(0), "{v}");
+    assert_eq!(v["erase_failed"], json!(0), "{v}");
+    let (st, v) = json_of(app.post("/v1/cessation", &app.admin_key, json!({})).await).await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("cessation_already_started"))
+    );
+    // Collection is refused.
+    let (st, v) = json_of(
+        app.post(
+            "/v1/subjects",
+            &app.app_key,
+            json!({"kind": "account", "purpose": "service", "fields": [
+                {"category": "user.account.id", "value": "u999002"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("service_ceased"))
+    );
+    // Only data under a legal retention period is left, restricted.
+    let open = column(
+        &app.store,
+        "SELECT COUNT(*) FROM fields WHERE restricted_until IS NULL",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(open, vec!["0".to_string()], "no unrestricted field is left");
+    let cats = column(&app.store, "SELECT DISTINCT category FROM fields", &[])
+        .await
+        .unwrap();
+    for c in &cats {
+        let rule = app.vault.policy().category(c).unwrap();
+        assert!(
+            rule.retention
+                .as_ref()
+                .is_some_and(|r| r.legal_minimum.is_some()),
+            "{c} is kept without a legal minimum"
+        );
+    }
+    // Everyone with contact data was told (through the outbox, before their data went), and
+    // the announcement is up.
+    let delivered = column(
+        &app.store,
+        "SELECT COUNT(*) FROM outbox WHERE kind = 'cessation_notice' AND state = 'delivered'",
+        &[],
+    )
+    .await
+    .unwrap();
+    assert!(delivered[0].parse::<i64>().unwrap() >= 400, "{delivered:?}");
+    let mailed = app
+        .mail
+        .messages()
+        .iter()
+        .filter(|m| m.text_body().unwrap_or_default().contains("§8.6"))
+        .count();
+    assert!(mailed >= 400, "{mailed} cessation mails");
+    let r = app
+        .http
+        .get(format!("{}/v1/announcements", app.base))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["announcements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["kind"] == "cessation"));
+}
