@@ -20,8 +20,6 @@
 //! - **No PI at rest.** Addresses are opened from the subject's sealed fields at delivery; the
 //!   only secret payload (a one-time code) is sealed under the outbox key with the id as AAD.
 
-use std::sync::OnceLock;
-
 use base64::Engine;
 use pivault_domain::identifiers::IdentifierKind;
 use pivault_domain::notice::{self, Lang, Rendered};
@@ -62,12 +60,6 @@ pub mod kind {
 const CLAIM_BATCH: i64 = 32;
 /// How long a lease lasts (seconds): a worker that dies frees its rows after this.
 const LEASE_SECS: i64 = 60;
-
-/// This process's lease-holder name.
-fn holder() -> &'static str {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| format!("w-{}", uuid::Uuid::new_v4().simple()))
-}
 
 /// A message to enqueue.
 #[derive(Debug, Clone)]
@@ -367,7 +359,13 @@ impl Vault {
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin(now).await?;
         let rows = tx
-            .claim_outbox(holder(), now, now + LEASE_SECS, limit, only)
+            .claim_outbox(
+                self.outbox_holder.as_str(),
+                now,
+                now + LEASE_SECS,
+                limit,
+                only,
+            )
             .await?;
         tx.commit().await?;
         Ok(rows)
@@ -433,7 +431,9 @@ impl Vault {
             attempts.len()
         ));
         rec.reason.clone_from(&row.last_error);
-        let recorded = tx.record_attempt(holder(), &row, &attempts).await?;
+        let recorded = tx
+            .record_attempt(self.outbox_holder.as_str(), &row, &attempts)
+            .await?;
         if recorded {
             tx.audit(rec);
         }

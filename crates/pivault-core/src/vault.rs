@@ -39,6 +39,8 @@ pub struct Vault {
     pub(crate) last_expiry_sweep: std::sync::atomic::AtomicI64,
     /// Woken after a commit that enqueued outbox messages (the delivery workers wait on it).
     pub(crate) outbox_kick: Arc<tokio::sync::Notify>,
+    /// This vault's name as an outbox lease holder (`w-` + 32 hex digits).
+    pub(crate) outbox_holder: String,
 }
 
 /// The public deletion-receipt key: its id and its 32 Ed25519 public-key bytes (RFC 8032).
@@ -106,6 +108,7 @@ impl Vault {
             intake_limits: crate::dsr::limits::IntakeLimits::new(),
             last_expiry_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
             outbox_kick: Arc::new(tokio::sync::Notify::new()),
+            outbox_holder: format!("w-{}", uuid::Uuid::new_v4().simple()),
         })
     }
 

@@ -91,6 +91,7 @@ conformance!(
     retention_stats_count_items_due_and_restricted_fields,
     sweep_runs_upsert_and_list_newest_first,
     subject_clocks_close_touch_and_list,
+    the_outbox_is_exactly_once_leased_to_one_holder_and_counts_attempts,
 );
 
 fn subject(id: &str) -> SubjectRow {
@@ -1629,4 +1630,132 @@ async fn subject_clocks_close_touch_and_list(store: Store) {
         store.subjects_closed_before(300, None, 10).await.unwrap(),
         ["c"]
     );
+}
+
+fn outbox_row(id: &str, subject: &str, cause: &str, now: i64) -> pivault_store::OutboxRow {
+    pivault_store::OutboxRow {
+        id: id.into(),
+        kind: "incident_notice".into(),
+        subject_id: Some(subject.into()),
+        target: "subject".into(),
+        cause: cause.into(),
+        dedup_key: format!("incident_notice|subject|{subject}|{cause}"),
+        lang: "zh-CN".into(),
+        payload: Some(vec![1, 2, 3]),
+        state: "pending".into(),
+        channel: None,
+        channel_index: 0,
+        attempts: 0,
+        next_at: now,
+        created_at: now,
+        done_at: None,
+        last_error: None,
+    }
+}
+
+async fn the_outbox_is_exactly_once_leased_to_one_holder_and_counts_attempts(store: Store) {
+    let now = 1_000;
+    let mut tx = store.begin(now).await.unwrap();
+    let rows: Vec<_> = (0..600)
+        .map(|i| outbox_row(&format!("ob-{i:04}"), &format!("s{i:04}"), "inc-1", now))
+        .collect();
+    assert_eq!(tx.enqueue(&rows).await.unwrap(), 600);
+    // The same notices again (new ids): nothing is added.
+    let again: Vec<_> = (0..600)
+        .map(|i| outbox_row(&format!("ob-x{i:04}"), &format!("s{i:04}"), "inc-1", now))
+        .collect();
+    assert_eq!(tx.enqueue(&again).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    let c = store
+        .outbox_counts("inc-1", "incident_notice")
+        .await
+        .unwrap();
+    assert_eq!(c.pending, 600);
+
+    // Two holders claim: no message is leased to both.
+    let mut tx = store.begin(now).await.unwrap();
+    let a = tx
+        .claim_outbox("A", now, now + 60, 500, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin(now).await.unwrap();
+    let b = tx
+        .claim_outbox("B", now, now + 60, 500, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!((a.len(), b.len()), (500, 100));
+    let ids: std::collections::BTreeSet<_> = a.iter().chain(&b).map(|r| r.id.clone()).collect();
+    assert_eq!(ids.len(), 600);
+    assert_eq!(a[0].payload, Some(vec![1, 2, 3]));
+
+    // B's outcome is recorded only while B holds the lease; attempts are numbered 1, 2, …
+    let mut m = b[0].clone();
+    m.attempts = 1;
+    m.next_at = now + 30;
+    m.last_error = Some("smtp_unavailable".into());
+    let att = |outcome: &str| pivault_store::OutboxAttemptRow {
+        outbox_id: m.id.clone(),
+        n: 0,
+        at: now,
+        channel: "email".into(),
+        outcome: outcome.into(),
+        status: Some(451),
+    };
+    let mut tx = store.begin(now).await.unwrap();
+    assert!(!tx
+        .record_attempt("A", &m, &[att("smtp_unavailable")])
+        .await
+        .unwrap());
+    assert!(tx
+        .record_attempt("B", &m, &[att("smtp_unavailable")])
+        .await
+        .unwrap());
+    tx.commit().await.unwrap();
+    // Not due before its retry time; due after, to anyone.
+    let mut tx = store.begin(now).await.unwrap();
+    assert!(tx
+        .claim_outbox("C", now + 10, now + 70, 10, Some(&m.id))
+        .await
+        .unwrap()
+        .is_empty());
+    let again = tx
+        .claim_outbox("C", now + 30, now + 90, 10, Some(&m.id))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    let mut done = again[0].clone();
+    done.state = "delivered".into();
+    done.done_at = Some(now + 30);
+    let mut ok = att("delivered");
+    ok.status = None;
+    assert!(tx.record_attempt("C", &done, &[ok]).await.unwrap());
+    tx.commit().await.unwrap();
+    let hist = store.outbox_attempts(&m.id).await.unwrap();
+    assert_eq!(
+        hist.iter()
+            .map(|h| (h.n, h.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "smtp_unavailable"), (2, "delivered")]
+    );
+    let item = store.outbox_item(&m.id).await.unwrap().unwrap();
+    assert_eq!(item.state, "delivered");
+    assert_eq!(
+        item.payload, None,
+        "the sealed payload goes once the message is settled"
+    );
+    // A's leases run out: after them, what A held is due again.
+    let mut tx = store.begin(now).await.unwrap();
+    assert!(tx
+        .claim_outbox("D", now + 30, now + 90, 1000, None)
+        .await
+        .unwrap()
+        .is_empty());
+    let back = tx
+        .claim_outbox("D", now + 61, now + 120, 1000, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(back.len(), 599);
 }

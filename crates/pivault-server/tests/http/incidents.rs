@@ -15,6 +15,7 @@ on_both_backends!(
     an_erasure_notice_is_signed_retried_and_recorded,
     a_misuse_report_locks_reads_until_security_releases_them,
     cessation_refuses_collection_and_leaves_only_retained_data,
+    two_instances_deliver_each_notice_once,
 );
 
 fn key_id(token: &str) -> String {
@@ -569,4 +570,94 @@ async fn cessation_refuses_collection_and_leaves_only_retained_data(app: TestApp
         .unwrap()
         .iter()
         .any(|a| a["kind"] == "cessation"));
+}
+
+async fn two_instances_deliver_each_notice_once(app: TestApp) {
+    let sec = security_key(&app).await;
+    let from = app.vault.now().unix_timestamp();
+    let id = open_incident(&app, &sec, from - 60, from).await;
+    let (s, v) = json_of(
+        app.post(
+            &format!("/v1/incidents/{id}/scope"),
+            &sec,
+            json!({"from": 0, "to": from, "store": true, "categories": ["user.contact.email"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let affected = v["affected"].as_u64().unwrap();
+    assert!(affected >= 300, "{affected}");
+    json_of(
+        app.post(&format!("/v1/incidents/{id}/notify"), &sec, json!({}))
+            .await,
+    )
+    .await;
+    // A second vault (another lease holder) on the same database, same transport.
+    let mail2 = pivault_notify::testing::SmtpSink::start().await;
+    let other = std::sync::Arc::new(
+        pivault_core::Vault::new(
+            app.store.clone(),
+            pivault_testkit::keys::key_ring_from_file(&app.dir.path().join("master.key")),
+            pivault_testkit::data::load_policy(),
+            app.clock.clone(),
+        )
+        .await
+        .unwrap()
+        .with_code_sender(std::sync::Arc::new(pivault_server::dsr::NotifySender::new(
+            pivault_notify::Notifiers::new(
+                Some(
+                    pivault_notify::SmtpNotifier::new(
+                        pivault_notify::SmtpConfig::from_url(&mail2.url()).unwrap(),
+                    )
+                    .unwrap(),
+                ),
+                None,
+            ),
+        ))),
+    );
+    let before = app.mail.messages().len();
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let v = if i % 2 == 0 {
+            std::sync::Arc::clone(&app.vault)
+        } else {
+            std::sync::Arc::clone(&other)
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0;
+            loop {
+                let r = v.deliver_outbox(40).await.unwrap();
+                if r.processed == 0 {
+                    return n;
+                }
+                n += r.delivered;
+            }
+        }));
+    }
+    let mut delivered = 0;
+    for t in tasks {
+        delivered += t.await.unwrap();
+    }
+    assert_eq!(delivered, affected);
+    let mails: Vec<_> = app
+        .mail
+        .messages()
+        .into_iter()
+        .skip(before)
+        .chain(mail2.messages())
+        .collect();
+    assert_eq!(
+        mails.len() as u64,
+        affected,
+        "each notice sent once, by one instance"
+    );
+    // One notice per subject (two accounts of the data set share an address, so count the
+    // messages' ids, not the addresses).
+    let ids: BTreeSet<String> = mails.iter().filter_map(|m| m.message_id()).collect();
+    assert_eq!(ids.len() as u64, affected, "nobody told twice");
+    assert!(
+        !mail2.messages().is_empty(),
+        "the second instance took part"
+    );
 }
