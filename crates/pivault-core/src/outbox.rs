@@ -847,6 +847,33 @@ impl Vault {
         Ok(letters)
     }
 
+    /// Records the language a subject's notices are written in (`zh-CN` or `en`; policy §8.3
+    /// notices, PIPL Art. 57), audited. The app that collected the subject's data sets it.
+    ///
+    /// # Errors
+    /// `Forbidden` without the app role; `Invalid` (`lang_unknown`); `NotFound` (`subject`).
+    pub async fn set_subject_lang(
+        &self,
+        p: &Principal,
+        subject_id: &str,
+        lang: &str,
+    ) -> Result<String, CoreError> {
+        Principals::require_role(p, crate::ROLE_APP)?;
+        let l = Lang::parse(lang)
+            .ok_or_else(|| CoreError::invalid("lang", "lang_unknown", "lang is zh-CN or en"))?;
+        let now = self.now().unix_timestamp();
+        let mut tx = self.store.begin(now).await?;
+        if !tx.set_subject_lang(subject_id, Some(l.as_str())).await? {
+            return Err(CoreError::NotFound("subject"));
+        }
+        let mut rec = self.auditor.base(&p.name, "subject.lang", now, None);
+        rec.subject_id = Some(subject_id.to_string());
+        rec.detail = Some(format!("lang={}", l.as_str()));
+        tx.audit(rec);
+        tx.commit().await?;
+        Ok(l.as_str().to_string())
+    }
+
     /// `Ok` for the privacy office: admin, dpo or security.
     pub(crate) fn require_office(p: &Principal) -> Result<(), CoreError> {
         if ["admin", "dpo", "security"].iter().any(|r| p.has_role(r)) {

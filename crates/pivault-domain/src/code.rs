@@ -318,6 +318,8 @@ codes! {
     UnknownRole = ("unknown_role", 422, "The role is not a known one."),
     /// The subject kind is neither `account` nor `business_contact`.
     UnknownSubjectKind = ("unknown_subject_kind", 422, "The subject kind is neither `account` nor `business_contact`."),
+    /// The language is neither `zh-CN` nor `en`.
+    LangUnknown = ("lang_unknown", 422, "The language is neither `zh-CN` nor `en` (the languages notices are written in)."),
     /// The account id is malformed.
     AccountIdMalformed = ("account_id_malformed", 422, "The account id is malformed."),
     /// The email address is malformed.

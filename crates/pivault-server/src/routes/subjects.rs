@@ -23,6 +23,31 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_subject))
         .routes(routes!(erase_subject))
         .routes(routes!(close_account))
+        .routes(routes!(set_lang))
+}
+
+/// `PUT /v1/subjects/{id}/lang` body and answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LangBody {
+    /// `zh-CN` or `en`: the language of the subject's notices (default `zh-CN`).
+    pub lang: String,
+}
+
+/// Records the language the subject's notices are written in (app; policy §8.3).
+#[utoipa::path(put, path = "/subjects/{id}/lang", tag = "subjects",
+    params(("id" = String, Path, description = "Subject id")),
+    request_body = LangBody,
+    responses((status = 200, description = "The language on record", body = LangBody)),
+    security(("bearer" = []), ("api_key" = [])))]
+async fn set_lang(
+    State(s): State<AppState>,
+    Auth(p): Auth,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(b): ApiJson<LangBody>,
+) -> Result<Json<LangBody>, ApiError> {
+    let lang = s.vault.set_subject_lang(&p, &id, &b.lang).await?;
+    Ok(Json(LangBody { lang }))
 }
 
 /// `POST /v1/subjects/{id}/close` answer.

@@ -162,6 +162,32 @@ async fn an_incident_scoped_to_one_key_notifies_exactly_its_subjects_once(app: T
         .collect();
     assert_eq!(listed, expected);
 
+    // One of them reads English: their notice is in English.
+    let english = subjects[12].clone();
+    let (s, v) = json_of(
+        app.put(
+            &format!("/v1/subjects/{english}/lang"),
+            &app.app_key,
+            json!({"lang": "en"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((s, v["lang"].as_str()), (200, Some("en")));
+    let (s, v) = json_of(
+        app.put(
+            &format!("/v1/subjects/{english}/lang"),
+            &app.app_key,
+            json!({"lang": "fr"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (422, Some("lang_unknown"))
+    );
+
     let (s, v) = json_of(
         app.post(&format!("/v1/incidents/{id}/notify"), &sec, json!({}))
             .await,
@@ -199,8 +225,11 @@ async fn an_incident_scoped_to_one_key_notifies_exactly_its_subjects_once(app: T
     let mut reached = BTreeSet::new();
     for m in &mails {
         let account = &by_account[&m.rcpt_to[0]];
-        reached.insert(app.subject_of(account).await);
+        let subject = app.subject_of(account).await;
         let body = m.text_body().unwrap();
+        let chinese = body.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+        assert_eq!(!chinese, subject == english, "the language on record");
+        reached.insert(subject);
         assert!(body.contains("Secret scanning"), "measures planned");
         assert!(body.contains(&id), "the incident reference");
     }

@@ -451,6 +451,24 @@ impl WriteTx {
         Ok(row.and_then(|r| r.try_get("lock_case").ok()).flatten())
     }
 
+    /// Records the subject's language for notices (`None`: back to the default). `false` for
+    /// an unknown subject.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn set_subject_lang(
+        &mut self,
+        subject_id: &str,
+        lang: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE subjects SET lang = $1 WHERE id = $2")
+            .bind(lang)
+            .bind(subject_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// The subject's language on record (`None` = zh-CN or unknown subject).
     ///
     /// # Errors
