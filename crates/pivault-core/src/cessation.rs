@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tracing::warn;
 
 use crate::error::CoreError;
-use crate::outbox::{kind, Enqueue};
+use crate::messages::{kind, Enqueue};
 use crate::services::principals::Principals;
 use crate::{Principal, Vault, ROLE_ADMIN};
 

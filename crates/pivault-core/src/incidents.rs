@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::error::CoreError;
-use crate::outbox::{kind, Enqueue};
+use crate::messages::{kind, Enqueue};
 use crate::{Principal, Vault};
 
 /// Subjects per notify transaction.

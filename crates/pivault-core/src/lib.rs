@@ -32,6 +32,7 @@ pub mod incidents;
 pub mod key_rotation;
 pub mod keycheck;
 pub mod lifecycle;
+pub mod messages;
 pub mod metrics;
 pub mod misuse;
 pub mod outbox;

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::error::CoreError;
-use crate::outbox::{kind, Enqueue};
+use crate::messages::{kind, Enqueue};
 use crate::{Principal, Vault};
 
 /// Audit entries of access history attached to a case.

@@ -157,8 +157,8 @@ impl Vault {
                 .any(|o| matches!(o, pivault_domain::decision::Obligation::NotifySubject))
         {
             let recipient = input.recipient.clone().unwrap_or_else(|| "-".into());
-            let mut m = crate::outbox::Enqueue::to_subject(
-                crate::outbox::kind::CROSS_BORDER,
+            let mut m = crate::messages::Enqueue::to_subject(
+                crate::messages::kind::CROSS_BORDER,
                 &input.subject_id,
                 &format!("{recipient}:{}:{}", input.purpose, row.categories),
                 tx.subject_lang(&input.subject_id).await?.as_deref(),

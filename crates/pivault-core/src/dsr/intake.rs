@@ -469,9 +469,9 @@ impl Vault {
         channel: Channel,
         code: &str,
         send: i64,
-    ) -> crate::outbox::Enqueue {
-        let mut m = crate::outbox::Enqueue::to_subject(
-            crate::outbox::kind::DSR_CODE,
+    ) -> crate::messages::Enqueue {
+        let mut m = crate::messages::Enqueue::to_subject(
+            crate::messages::kind::DSR_CODE,
             subject,
             &format!("{id}#{send}"),
             None,

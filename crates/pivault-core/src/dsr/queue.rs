@@ -154,8 +154,8 @@ impl Vault {
         // The requester is told of the extension through the outbox (GDPR Art. 12(3)).
         let mut ids = Vec::new();
         if let Some(subject) = &row.subject_id {
-            let mut m = crate::outbox::Enqueue::to_subject(
-                crate::outbox::kind::DSR_NOTICE,
+            let mut m = crate::messages::Enqueue::to_subject(
+                crate::messages::kind::DSR_NOTICE,
                 subject,
                 &format!("{id}#extended"),
                 None,

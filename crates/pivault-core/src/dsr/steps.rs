@@ -331,8 +331,8 @@ impl Vault {
             tx.insert_erasure_notice(&row.id, r, subject, &joined, now)
                 .await?;
             // Delivered to the recipient's webhook, signed, by the outbox (PIPL Art. 47).
-            outbox.push(crate::outbox::Enqueue {
-                kind: crate::outbox::kind::ERASURE,
+            outbox.push(crate::messages::Enqueue {
+                kind: crate::messages::kind::ERASURE,
                 subject_id: Some(subject.to_string()),
                 target: format!("recipient:{r}"),
                 cause: row.id.clone(),
