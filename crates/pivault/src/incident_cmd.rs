@@ -406,10 +406,12 @@ async fn deliver(vault: Arc<Vault>, max: u64, workers: u64) -> Result<i32> {
             let mut sum = DeliveryReport::default();
             loop {
                 let r = v.deliver_outbox(max).await?;
-                if r.processed == 0 {
+                add(&mut sum, &r);
+                // Done when nothing is due, or when a run settled nothing (every message it
+                // took was left for a retry): those wait for their backoff, not for this loop.
+                if r.processed == r.retrying {
                     return Ok::<_, CoreError>(sum);
                 }
-                add(&mut sum, &r);
             }
         });
     }

@@ -101,7 +101,9 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
             tokio::spawn(async move {
                 loop {
                     match v.deliver_outbox(256).await {
-                        Ok(r) if r.processed > 0 => tracing::debug!(
+                        // A run that settled something goes on at once; one that only left
+                        // messages for a retry (or found none due) waits.
+                        Ok(r) if r.processed > r.retrying => tracing::debug!(
                             worker,
                             processed = r.processed,
                             delivered = r.delivered,
