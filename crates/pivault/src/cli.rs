@@ -3,6 +3,7 @@
 //! here always wins and `config show` can say where each value came from.
 
 use crate::dsr_cmd::DsrCmd;
+use crate::incident_cmd::{CessationCmd, IncidentCmd, MisuseCmd, OutboxCmd};
 use crate::keys_cmd::KeysCmd;
 use crate::retention_cmd::{DeidentifyCmd, ExportCmd, HoldCmd, RetentionCmd};
 use clap::{Args, Parser, Subcommand};
@@ -75,6 +76,21 @@ pub struct Global {
     /// File holding the SMS webhook's bearer token. [env: PIVAULT_SMS_WEBHOOK_TOKEN_FILE]
     #[arg(long, global = true, value_name = "PATH")]
     pub sms_webhook_token_file: Option<String>,
+    /// HTTPS webhook that sends app push notices (to a device id).
+    /// [env: PIVAULT_PUSH_WEBHOOK_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub push_webhook_url: Option<String>,
+    /// Bearer token for the push webhook. [env: PIVAULT_PUSH_WEBHOOK_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub push_webhook_token: Option<String>,
+    /// File holding the push webhook's bearer token. [env: PIVAULT_PUSH_WEBHOOK_TOKEN_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub push_webhook_token_file: Option<String>,
+    /// A policy recipient's signed webhook for erasure notices, ID=URL (https; http only to
+    /// loopback); repeatable. Overrides the id's entry of the file's [recipient_webhooks]
+    /// table. No environment form.
+    #[arg(long, global = true, value_name = "ID=URL")]
+    pub recipient_webhook: Vec<String>,
     /// Log format: text or json (one object per line; span fields such as request_id
     /// included). [env: PIVAULT_LOG_FORMAT] [default: text]
     #[arg(long, global = true, value_name = "FORMAT")]
@@ -121,6 +137,9 @@ pub struct ServeArgs {
     /// [env: PIVAULT_SWEEP_INTERVAL_SECS] [default: 3600]
     #[arg(long, value_name = "SECS")]
     pub sweep_interval_secs: Option<String>,
+    /// Outbox delivery tasks (1-64). [env: PIVAULT_OUTBOX_WORKERS] [default: 4]
+    #[arg(long, value_name = "N")]
+    pub outbox_workers: Option<String>,
 }
 
 impl Global {
@@ -163,6 +182,28 @@ impl Global {
             "--sms-webhook-token-file",
             &self.sms_webhook_token_file,
         );
+        put(
+            "push_webhook_url",
+            "--push-webhook-url",
+            &self.push_webhook_url,
+        );
+        put(
+            "push_webhook_token",
+            "--push-webhook-token",
+            &self.push_webhook_token,
+        );
+        put(
+            "push_webhook_token_file",
+            "--push-webhook-token-file",
+            &self.push_webhook_token_file,
+        );
+        for r in &self.recipient_webhook {
+            put(
+                crate::config::RECIPIENT_WEBHOOKS,
+                "--recipient-webhook",
+                &Some(r.clone()),
+            );
+        }
         put("log_format", "--log-format", &self.log_format);
         put("log_level", "--log-level", &self.log_level);
         if let Some(s) = serve {
@@ -180,6 +221,7 @@ impl Global {
                 "--sweep-interval-secs",
                 &s.sweep_interval_secs,
             );
+            put("outbox_workers", "--outbox-workers", &s.outbox_workers);
         }
         out
     }
@@ -254,6 +296,26 @@ pub enum Cmd {
     Dsr {
         #[command(subcommand)]
         cmd: DsrCmd,
+    },
+    /// Security incidents (policy §8.3, §8.4; PIPL Art. 57): open, scope, notify, report.
+    Incident {
+        #[command(subcommand)]
+        cmd: IncidentCmd,
+    },
+    /// The outbox of every message pivault sends: deliver, status, letters to print.
+    Outbox {
+        #[command(subcommand)]
+        cmd: OutboxCmd,
+    },
+    /// Service cessation (policy §8.6): stop collection, notify everyone, erase.
+    Cessation {
+        #[command(subcommand)]
+        cmd: CessationCmd,
+    },
+    /// Misuse reports' security locks (policy §8.7).
+    Misuse {
+        #[command(subcommand)]
+        cmd: MisuseCmd,
     },
 }
 

@@ -109,7 +109,14 @@ const SPECS: &[Spec] = &[
     spec("smtp_url", None, true, Shown::Secret),
     spec("sms_webhook_url", None, false, Shown::UrlPassword),
     spec("sms_webhook_token", None, true, Shown::Secret),
+    spec("push_webhook_url", None, false, Shown::UrlPassword),
+    spec("push_webhook_token", None, true, Shown::Secret),
+    spec("outbox_workers", Some("4"), false, Shown::Clear),
 ];
+
+/// The `[recipient_webhooks]` table: not a [`Spec`] row (a table of policy recipient id →
+/// URL, from the file and `--recipient-webhook ID=URL`; no environment form).
+pub const RECIPIENT_WEBHOOKS: &str = "recipient_webhooks";
 
 const fn spec(
     name: &'static str,
@@ -153,6 +160,11 @@ struct FileConfig {
     sms_webhook_url: Option<Spanned<String>>,
     sms_webhook_token: Option<Spanned<String>>,
     sms_webhook_token_file: Option<Spanned<String>>,
+    push_webhook_url: Option<Spanned<String>>,
+    push_webhook_token: Option<Spanned<String>>,
+    push_webhook_token_file: Option<Spanned<String>>,
+    outbox_workers: Option<Spanned<u64>>,
+    recipient_webhooks: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 /// A raw value of one layer: the text, or the file to read it from (a `_file` form).
@@ -237,6 +249,15 @@ pub struct Config {
     pub sms_webhook_url: Option<Sourced<String>>,
     /// Bearer token of the SMS webhook.
     pub sms_webhook_token: Option<Sourced<String>>,
+    /// HTTPS webhook for app push notices.
+    pub push_webhook_url: Option<Sourced<String>>,
+    /// Bearer token of the push webhook.
+    pub push_webhook_token: Option<Sourced<String>>,
+    /// Outbox delivery tasks `serve` runs (1–64).
+    pub outbox_workers: Sourced<u64>,
+    /// Signed webhook URL per policy recipient id (erasure notices, PIPL Art. 47). The ids
+    /// are checked against the policy when the vault is opened.
+    pub recipient_webhooks: BTreeMap<String, Sourced<String>>,
 }
 
 /// A configuration error; the message names the source of the bad value.
@@ -290,7 +311,7 @@ fn config_path(inp: &Inputs<'_>) -> Result<Option<(PathBuf, String)>, ConfigErro
 }
 
 /// Reads the TOML file into entries.
-fn file_layer(path: &Path, named_by: &str) -> Result<BTreeMap<String, Entry>, ConfigError> {
+fn file_layer(path: &Path, named_by: &str) -> Result<FileLayer, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError(format!(
             "config file {} (named by {named_by}): {e}",
@@ -358,7 +379,53 @@ fn file_layer(path: &Path, named_by: &str) -> Result<BTreeMap<String, Entry>, Co
     put("sms_webhook_url", st(f.sms_webhook_url), false);
     put("sms_webhook_token", st(f.sms_webhook_token), false);
     put("sms_webhook_token", st(f.sms_webhook_token_file), true);
-    Ok(out)
+    put("push_webhook_url", st(f.push_webhook_url), false);
+    put("push_webhook_token", st(f.push_webhook_token), false);
+    put("push_webhook_token", st(f.push_webhook_token_file), true);
+    put("outbox_workers", num(f.outbox_workers), false);
+    let recipients = f
+        .recipient_webhooks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, url)| {
+            let (line, _) = line_col(&text, url.span().start);
+            let source = Source::File {
+                path: path.to_path_buf(),
+                line,
+            };
+            (
+                id,
+                Sourced {
+                    value: url.into_inner(),
+                    source,
+                    from_file: None,
+                },
+            )
+        })
+        .collect();
+    Ok((out, recipients))
+}
+
+/// A file layer: its settings, and its `[recipient_webhooks]` table.
+type FileLayer = (BTreeMap<String, Entry>, BTreeMap<String, Sourced<String>>);
+
+/// Whether `url` is `https://…`, or `http://` to a loopback host (tests).
+fn webhook_url_ok(url: &str) -> bool {
+    if url.len() > "https://".len() && url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The environment layer: `PIVAULT_NAME` and, for secrets, `PIVAULT_NAME_FILE`.
@@ -528,11 +595,57 @@ impl Config {
     pub fn load(inp: &Inputs<'_>) -> Result<Self, ConfigError> {
         let mut layers = vec![BTreeMap::new()];
         let file = config_path(inp)?;
+        let mut recipient_webhooks = BTreeMap::new();
         if let Some((path, by)) = &file {
-            layers.push(file_layer(path, by)?);
+            let (settings, recipients) = file_layer(path, by)?;
+            layers.push(settings);
+            recipient_webhooks = recipients;
         }
         layers.push(env_layer(inp.env));
-        layers.push(flag_layer(&inp.flags));
+        let (recipient_flags, flags): (Vec<_>, Vec<_>) = inp
+            .flags
+            .iter()
+            .cloned()
+            .partition(|(name, _, _)| *name == RECIPIENT_WEBHOOKS);
+        for (_, flag, v) in recipient_flags {
+            let Some((id, url)) = v.split_once('=') else {
+                return err(format!(
+                    "{flag} {:?}: use ID=URL (a policy recipient id and its webhook URL)",
+                    redact_url_password(&v)
+                ));
+            };
+            recipient_webhooks.insert(
+                id.trim().to_string(),
+                Sourced {
+                    value: url.trim().to_string(),
+                    source: Source::Flag(flag.to_string()),
+                    from_file: None,
+                },
+            );
+        }
+        for (id, url) in &recipient_webhooks {
+            let id_ok = !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !id_ok {
+                return err(format!(
+                    "{RECIPIENT_WEBHOOKS}: recipient id {id:?} (from {}) is not a policy \
+                     recipient id (1-64 of A-Z a-z 0-9 - _ .)",
+                    url.origin()
+                ));
+            }
+            if !webhook_url_ok(&url.value) {
+                return err(format!(
+                    "{RECIPIENT_WEBHOOKS}.{id} {:?} (from {}): use an https:// URL (http:// \
+                     only to a loopback host)",
+                    redact_url_password(&url.value),
+                    url.origin()
+                ));
+            }
+        }
+        layers.push(flag_layer(&flags));
         let mut v: BTreeMap<&'static str, Sourced<String>> = BTreeMap::new();
         for s in SPECS {
             let entry = match pick(&layers, s)? {
@@ -612,6 +725,14 @@ impl Config {
                 t.origin()
             ));
         }
+        let push_webhook_token = take("push_webhook_token");
+        let push_webhook_url = take("push_webhook_url");
+        if let (Some(t), None) = (&push_webhook_token, &push_webhook_url) {
+            return err(format!(
+                "push_webhook_token is set (from {}) but push_webhook_url is not",
+                t.origin()
+            ));
+        }
         Ok(Self {
             file: file.map(|(p, _)| p),
             database_url,
@@ -640,6 +761,10 @@ impl Config {
             smtp_url: take("smtp_url"),
             sms_webhook_url,
             sms_webhook_token,
+            push_webhook_url,
+            push_webhook_token,
+            outbox_workers: parse_u64("outbox_workers", req(take("outbox_workers"))?, 1, 64)?,
+            recipient_webhooks,
         })
     }
 
@@ -698,6 +823,36 @@ impl Config {
             self.sms_webhook_token.as_ref().map(text),
             false,
         ));
+        rows.push((
+            "push_webhook_url",
+            self.push_webhook_url.as_ref().map(text),
+            false,
+        ));
+        rows.push((
+            "push_webhook_token",
+            self.push_webhook_token.as_ref().map(text),
+            false,
+        ));
+        rows.push(("outbox_workers", Some(num(&self.outbox_workers)), true));
+        let recipients = (!self.recipient_webhooks.is_empty()).then(|| {
+            let mut origins: Vec<String> = Vec::new();
+            let items: Vec<String> = self
+                .recipient_webhooks
+                .iter()
+                .map(|(id, url)| {
+                    if !origins.contains(&url.origin()) {
+                        origins.push(url.origin());
+                    }
+                    format!(
+                        "{} = {}",
+                        toml::Value::String(id.clone()),
+                        toml::Value::String(redact_url_password(&url.value))
+                    )
+                })
+                .collect();
+            (format!("{{ {} }}", items.join(", ")), origins.join(", "))
+        });
+        rows.push((RECIPIENT_WEBHOOKS, recipients, true));
         let mut out = String::new();
         out.push_str(&format!(
             "# pivault effective configuration; file: {}\n",
@@ -706,10 +861,14 @@ impl Config {
                 .map_or("(none)".to_string(), |p| p.display().to_string())
         ));
         for (name, value, numeric) in rows {
-            let shown = SPECS
-                .iter()
-                .find(|s| s.name == name)
-                .map_or(Shown::Secret, |s| s.shown);
+            let shown = SPECS.iter().find(|s| s.name == name).map_or(
+                if name == RECIPIENT_WEBHOOKS {
+                    Shown::Clear
+                } else {
+                    Shown::Secret
+                },
+                |s| s.shown,
+            );
             match value {
                 None => out.push_str(&format!("# {name} is not set\n")),
                 Some((v, origin)) => {
@@ -807,7 +966,7 @@ mod tests {
         // A TOML file naming every setting (and each `_file` form) parses: the struct and the
         // table agree.
         for s in SPECS {
-            let v = if s.name.ends_with("_secs") {
+            let v = if s.name.ends_with("_secs") || s.name.ends_with("_workers") {
                 "1"
             } else {
                 "\"x\""

@@ -13,11 +13,13 @@
 //!
 //! Modules: [`cli`] (the clap command line), [`config`] (layers), [`vault_open`] (policy, key,
 //! database), [`serve`] (`serve`: TLS, signals, drain), [`keys_cmd`] (`keys …`), [`dsr_cmd`]
-//! (`dsr …`); the other commands are here.
+//! (`dsr …`), [`incident_cmd`] (`incident …`, `outbox …`, `cessation …`, `misuse …`); the
+//! other commands are here.
 
 mod cli;
 mod config;
 mod dsr_cmd;
+mod incident_cmd;
 mod keys_cmd;
 mod retention_cmd;
 mod serve;
@@ -218,6 +220,10 @@ async fn run(ctx: Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Retention { cmd } => retention_cmd::run_retention(open_vault(&ctx).await?, cmd).await,
         Cmd::Hold { cmd } => retention_cmd::run_hold(open_vault(&ctx).await?, cmd).await,
         Cmd::Export { cmd } => retention_cmd::run_export(open_vault(&ctx).await?, cmd).await,
+        Cmd::Incident { cmd } => incident_cmd::run_incident(open_vault(&ctx).await?, cmd).await,
+        Cmd::Outbox { cmd } => incident_cmd::run_outbox(open_vault(&ctx).await?, cmd).await,
+        Cmd::Cessation { cmd } => incident_cmd::run_cessation(open_vault(&ctx).await?, cmd).await,
+        Cmd::Misuse { cmd } => incident_cmd::run_misuse(open_vault(&ctx).await?, cmd).await,
         Cmd::Deidentify { cmd } => {
             retention_cmd::run_deidentify(open_vault(&ctx).await?, cmd).await
         }

@@ -92,6 +92,53 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
             }
         })
     });
+    // Outbox delivery (outbox_workers tasks): each delivers what is due, then sleeps until a
+    // commit enqueues something or half a second passes. Leases keep tasks (and instances)
+    // from sending one message twice; a task stopped mid-batch leaves its lease to run out.
+    let workers: Vec<_> = (0..cfg.outbox_workers.value)
+        .map(|worker| {
+            let v = Arc::clone(&vault);
+            tokio::spawn(async move {
+                loop {
+                    match v.deliver_outbox(256).await {
+                        // A run that settled something goes on at once; one that only left
+                        // messages for a retry (or found none due) waits.
+                        Ok(r) if r.processed > r.retrying => tracing::debug!(
+                            worker,
+                            processed = r.processed,
+                            delivered = r.delivered,
+                            retrying = r.retrying,
+                            failed = r.failed,
+                            "outbox delivery"
+                        ),
+                        Ok(_) => v.outbox_wait(Duration::from_millis(500)).await,
+                        Err(e) => {
+                            tracing::warn!(worker, code = crate::incident_cmd::code_of(&e), error = %e, "outbox delivery failed");
+                            v.outbox_wait(Duration::from_millis(500)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    // Incidents past a reporting deadline and not reported (policy §8.4): a gauge and a warning
+    // per incident id, every minute.
+    let overdue_vault = Arc::clone(&vault);
+    let overdue = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match overdue_vault.overdue_reports().await {
+                Ok(ids) => {
+                    overdue_vault.metrics().incident_reports_overdue(ids.len());
+                    for id in &ids {
+                        tracing::warn!(incident = %id, "incident report overdue: a reporting deadline has passed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "overdue incident report scan failed"),
+            }
+        }
+    });
     let bind = &cfg.bind.value;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -124,6 +171,10 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
     .await?;
     let which = signals.await.unwrap_or("signal");
     scan.abort();
+    overdue.abort();
+    for w in &workers {
+        w.abort();
+    }
     if let Some(s) = sweep {
         s.abort();
     }

@@ -124,6 +124,18 @@ fn load_keys(cfg: &Config, state: KeyState) -> Result<KeyRing> {
 pub async fn open_vault(ctx: &Ctx) -> Result<Vault> {
     let cfg = &ctx.cfg;
     let policy = load_policy(&cfg.policy.value)?;
+    // Checked before the database is touched: a webhook for a recipient the policy does not
+    // declare is a configuration error.
+    for (id, url) in &cfg.recipient_webhooks {
+        if policy.recipient(id).is_none() {
+            bail!(
+                "configuration: recipient_webhooks: unknown recipient id {id:?} (from {}): \
+                 the policy {} declares no [[recipient]] with this id",
+                url.origin(),
+                cfg.policy.value.display()
+            );
+        }
+    }
     let staff_path = &cfg.staff_policy.value;
     let staff_src = std::fs::read_to_string(staff_path)
         .with_context(|| format!("reading staff policy {}", staff_path.display()))?;
@@ -169,10 +181,37 @@ pub async fn open_vault(ctx: &Ctx) -> Result<Vault> {
             .map_err(|e| anyhow::anyhow!("sms_webhook_url (from {}): {e}", u.origin()))
         })
         .transpose()?;
-    if email.is_some() || sms.is_some() {
-        vault = vault.with_code_sender(Arc::new(pivault_server::dsr::NotifySender::new(
-            pivault_notify::Notifiers::new(email, sms),
-        )));
+    let push = cfg
+        .push_webhook_url
+        .as_ref()
+        .map(|u| {
+            pivault_notify::PushWebhook::new(pivault_notify::PushConfig {
+                url: u.value.clone(),
+                bearer_token: cfg.push_webhook_token.as_ref().map(|t| t.value.clone()),
+                timeout: std::time::Duration::from_secs(10),
+            })
+            .map_err(|e| anyhow::anyhow!("push_webhook_url (from {}): {e}", u.origin()))
+        })
+        .transpose()?;
+    let any_channel = email.is_some() || sms.is_some() || push.is_some();
+    let mut notifiers = pivault_notify::Notifiers::new(email, sms);
+    if let Some(push) = push {
+        notifiers = notifiers.with_push(push);
+    }
+    let mut sender = pivault_server::dsr::NotifySender::new(notifiers);
+    for (id, url) in &cfg.recipient_webhooks {
+        let hook =
+            pivault_notify::SignedWebhook::new(&url.value, std::time::Duration::from_secs(10))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "configuration: recipient_webhooks.{id} (from {}): {e}",
+                        url.origin()
+                    )
+                })?;
+        sender = sender.with_recipient_webhook(id, hook);
+    }
+    if any_channel || !cfg.recipient_webhooks.is_empty() {
+        vault = vault.with_code_sender(Arc::new(sender));
     }
     #[cfg(feature = "testing")]
     if let Some(f) = &ctx.dsr_fault {

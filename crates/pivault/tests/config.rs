@@ -382,7 +382,14 @@ fn the_example_file_is_valid_and_names_every_key() {
         let line = uncommented.unwrap_or(l);
         let key = line.split_once(" = ").map(|(k, _)| k.to_string());
         if let Some(k) = &key {
-            if ["database_url", "smtp_url", "sms_webhook_token"].contains(&k.as_str()) {
+            if [
+                "database_url",
+                "smtp_url",
+                "sms_webhook_token",
+                "push_webhook_token",
+            ]
+            .contains(&k.as_str())
+            {
                 continue;
             }
             if k == "database_url_file" {
