@@ -44,10 +44,6 @@ fn has_mobile(s: &str) -> bool {
     })
 }
 
-// Ignored until the core's delivery settles messages: against a working SMTP sink,
-// `Vault::deliver_outbox` reports messages processed yet leaves them `pending` with no attempt
-// recorded, so `outbox deliver` never finds the outbox empty. Run with `--ignored` to check.
-#[ignore = "pivault-core deliver_outbox leaves delivered messages pending"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incident_scoped_to_a_principal_is_notified_once_per_subject_then_cessation_refuses_import()
 {

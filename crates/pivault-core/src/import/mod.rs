@@ -42,7 +42,8 @@ use weblog::import_weblog;
 ///
 /// # Errors
 /// A file that cannot be read or lacks a required column; a policy that lacks a category the
-/// importer maps to; store failures. Row-level problems are rejects, not errors.
+/// importer maps to; `Conflict` (`service_ceased`) once a cessation has started; store failures.
+/// Row-level problems are rejects, not errors.
 pub async fn import_dir(
     vault: &Vault,
     dir: &Path,
@@ -56,6 +57,11 @@ pub async fn import_dir(
             "not_a_directory",
             "the import path is not a directory",
         ));
+    }
+    // Nothing is collected once a service cessation has started (policy §8.6); each batch's
+    // transaction checks again under the lock.
+    if vault.store.cessation().await?.state != "none" {
+        return Err(CoreError::Conflict("service_ceased"));
     }
     // Rows processed are counted into the vault's metrics as they go by (per file).
     let counting = crate::metrics::CountingProgress {
