@@ -16,6 +16,8 @@ on_both_backends!(
     a_misuse_report_locks_reads_until_security_releases_them,
     cessation_refuses_collection_and_leaves_only_retained_data,
     two_instances_deliver_each_notice_once,
+    a_cross_border_transfer_tells_the_subject_once_per_arrangement,
+    people_without_email_or_mobile_get_a_push_or_a_letter,
 );
 
 fn key_id(token: &str) -> String {
@@ -689,4 +691,132 @@ async fn two_instances_deliver_each_notice_once(app: TestApp) {
         !mail2.messages().is_empty(),
         "the second instance took part"
     );
+}
+
+async fn a_cross_border_transfer_tells_the_subject_once_per_arrangement(app: TestApp) {
+    let u = users()
+        .into_iter()
+        .find(|u| u["guardian_name"].is_empty())
+        .unwrap();
+    let s = app.subject_of(&u["account_id"]).await;
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/consents"),
+            &app.app_key,
+            json!({"purpose": "cross_border_transfer", "action": "grant", "recipient": "overseas-support"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let body = json!({"action": "cross_border_transfer", "purpose": "cross_border_transfer",
+        "recipient": "overseas-support", "categories": ["user.name", "user.contact.email"]});
+    for _ in 0..2 {
+        let (st, v) = json_of(
+            app.post(
+                &format!("/v1/subjects/{s}/disclosures"),
+                &app.app_key,
+                body.clone(),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(st, 201, "{v}");
+    }
+    let before = app.mail.messages().len();
+    let rep = app.vault.deliver_outbox(100).await.unwrap();
+    assert_eq!(
+        rep.delivered, 1,
+        "one notice for two transfers of one arrangement: {rep:?}"
+    );
+    let mails: Vec<_> = app.mail.messages().into_iter().skip(before).collect();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].rcpt_to[0], u["email"]);
+    let text = mails[0].text_body().unwrap();
+    assert!(
+        text.contains("Regional support desk, Singapore"),
+        "names the foreign recipient"
+    );
+}
+
+async fn people_without_email_or_mobile_get_a_push_or_a_letter(app: TestApp) {
+    let sec = security_key(&app).await;
+    let mut ids = Vec::new();
+    // The device id is collected for security (policy §2.2.4), the address for the service.
+    for (purpose, fields) in [
+        (
+            "security",
+            json!([
+            {"category": "user.account.id", "value": "u999101"},
+            {"category": "user.device.id", "value": "0f98fa962c67ee99"}]),
+        ),
+        (
+            "service",
+            json!([
+            {"category": "user.account.id", "value": "u999102"},
+            {"category": "user.name", "value": "周敏"},
+            {"category": "user.contact.address", "value": "上海市浦东新区世纪大道 100 号"}]),
+        ),
+    ] {
+        let (s, v) = json_of(
+            app.post(
+                "/v1/subjects",
+                &app.app_key,
+                json!({"kind": "account", "purpose": purpose, "fields": fields}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let from = app.vault.now().unix_timestamp();
+    for s in &ids {
+        let r = app
+            .get(
+                &format!("/v1/subjects/{s}/fields?purpose=service"),
+                &app.app_key,
+            )
+            .await;
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let id = open_incident(&app, &sec, from - 10, from).await;
+    json_of(
+        app.post(
+            &format!("/v1/incidents/{id}/scope"),
+            &sec,
+            json!({"from": from, "to": from, "principals": ["test-app"]}),
+        )
+        .await,
+    )
+    .await;
+    json_of(
+        app.post(&format!("/v1/incidents/{id}/notify"), &sec, json!({}))
+            .await,
+    )
+    .await;
+    let rep = app.vault.deliver_outbox(100).await.unwrap();
+    assert_eq!((rep.delivered, rep.letters), (1, 1), "{rep:?}");
+    let pushes = app.push.requests();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].body["to"], "0f98fa962c67ee99");
+    let op = pivault_core::Principal::operator("test", app.vault.policy());
+    let letters = app.vault.print_letters(&op, 100).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].address.contains("世纪大道"));
+    assert!(letters[0].body.contains(&id));
+    let html = pivault_notify::letter_batch_html(
+        "letters",
+        &letters
+            .iter()
+            .map(|l| pivault_notify::Letter {
+                reference: l.reference.clone(),
+                name: l.name.clone(),
+                address: l.address.clone(),
+                subject: l.subject.clone(),
+                body: l.body.clone(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    assert!(html.contains("周敏"));
+    // Printed once.
+    assert!(app.vault.print_letters(&op, 100).await.unwrap().is_empty());
 }
