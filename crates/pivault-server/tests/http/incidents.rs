@@ -356,6 +356,30 @@ async fn a_subject_without_contact_data_is_covered_by_the_announcement(app: Test
     assert_no_pi("announcement", &text);
     let (_, inc) = json_of(app.get(&format!("/v1/incidents/{id}"), &sec).await).await;
     assert_eq!(inc["notices"]["announced"], json!(1));
+    // Not yet reported: overdue once the CAC's 4 h (relatively major) have passed since the
+    // discovery; reporting ends it.
+    assert!(!app.vault.overdue_reports().await.unwrap().contains(&id));
+    app.clock.advance(5 * 3_600);
+    assert!(app.vault.overdue_reports().await.unwrap().contains(&id));
+    let (_, rep) = json_of(app.get(&format!("/v1/incidents/{id}/report"), &sec).await).await;
+    let cn = rep["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["regime"] == "cn")
+        .expect("the CAC deadline")
+        .clone();
+    assert_eq!(
+        (cn["hours"].as_u64(), cn["overdue"].as_bool()),
+        (Some(4), Some(true)),
+        "{cn}"
+    );
+    json_of(
+        app.get(&format!("/v1/incidents/{id}/report?mark=true"), &sec)
+            .await,
+    )
+    .await;
+    assert!(!app.vault.overdue_reports().await.unwrap().contains(&id));
 }
 
 async fn an_erasure_notice_is_signed_retried_and_recorded(app: TestApp) {
