@@ -49,6 +49,8 @@ pub struct CessationStatus {
     pub erase_failed: u64,
     /// Active subjects left.
     pub active_left: u64,
+    /// Subjects whose notice has not reached them yet (erased once it has).
+    pub waiting_notice: u64,
     /// The phase: `notify`, `erase`, `done`.
     pub phase: String,
 }
@@ -90,6 +92,13 @@ impl Vault {
     ) -> Result<CessationStatus, CoreError> {
         Self::require_cessation_role(p)?;
         let now = self.now().unix_timestamp();
+        if effective_at.is_some_and(|t| t < now - 60 || t > now + 10 * 366 * 86_400) {
+            return Err(CoreError::invalid(
+                "effective_at",
+                "cessation_time_invalid",
+                "effective_at is now or later (unix seconds, within ten years)",
+            ));
+        }
         let mut tx = self.store.begin(now).await?;
         let mut c = tx.cessation().await?;
         if c.state != "none" {
@@ -179,6 +188,12 @@ impl Vault {
         // later resume.
         self.deliver_outbox(u64::MAX).await?;
         let mut waiting = 0u64;
+        // Nothing is erased before the date the notices announced (policy §8.6): until then
+        // the cessation stays `running` and `resume` (or the next call) continues it.
+        let effective = self.store.cessation().await?.effective_at.unwrap_or(0);
+        if self.now().unix_timestamp() < effective {
+            return self.cessation_status(p).await;
+        }
         loop {
             let c = self.store.cessation().await?;
             let prog = progress(&c);
@@ -192,7 +207,7 @@ impl Vault {
             for (s, _) in &page {
                 if self
                     .store
-                    .outbox_pending(&format!("{}|subject|{s}|{cid}", kind::CESSATION))
+                    .outbox_unsettled(&format!("{}|subject|{s}|{cid}", kind::CESSATION))
                     .await?
                 {
                     waiting += 1;
@@ -229,6 +244,7 @@ impl Vault {
                 }
                 None => {
                     prog["phase"] = json!("done");
+                    prog["waiting_notice"] = json!(0);
                     c.state = "done".into();
                     let mut rec = self.auditor.base(&p.name, "cessation.done", now, None);
                     rec.detail = Some(format!(
@@ -264,6 +280,7 @@ impl Vault {
             erased: prog["erased"].as_u64().unwrap_or(0),
             erase_failed: prog["erase_failed"].as_u64().unwrap_or(0),
             active_left,
+            waiting_notice: prog["waiting_notice"].as_u64().unwrap_or(0),
             phase: prog["phase"].as_str().unwrap_or("none").to_string(),
         })
     }

@@ -317,6 +317,10 @@ impl Vault {
         let now_t = self.now();
         let now = now_t.unix_timestamp();
         let facts = self.facts.cached(&input.subject_id, now_t).await?;
+        if facts.locked && !p.has_role("security") {
+            // The read or provision would be refused (policy §8.7): so is the decision.
+            return Err(CoreError::Conflict("subject_locked"));
+        }
         let sf = SubjectFacts {
             consent: &facts.consent,
             birth_date: facts.birth_date,

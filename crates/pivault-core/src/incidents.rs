@@ -237,7 +237,55 @@ fn check_text(field: &str, s: &str) -> Result<(), CoreError> {
             "control characters are not allowed",
         ));
     }
+    if holds_pi(s) {
+        return Err(CoreError::invalid(
+            field,
+            "text_holds_pi",
+            "the text is published to everyone affected: no mobile numbers, emails or ID numbers",
+        ));
+    }
     Ok(())
+}
+
+/// Whether `s` holds something shaped like PI of an identifier kind: a token that parses as
+/// an email address, a mainland mobile number or a resident ID number (GB 11643), the checks
+/// the identifiers themselves use. The facts of an incident go to every person affected and
+/// onto the public announcement.
+fn holds_pi(s: &str) -> bool {
+    use pivault_domain::identifiers::{Email, IdCardNumber, Mobile};
+    s.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                ',' | ';'
+                    | '('
+                    | ')'
+                    | '<'
+                    | '>'
+                    | '"'
+                    | '\''
+                    | '，'
+                    | '；'
+                    | '、'
+                    | '：'
+                    | '（'
+                    | '）'
+            )
+    })
+    .map(|t| t.trim_end_matches(['.', ':', '。']))
+    .filter(|t| !t.is_empty())
+    .any(|t| {
+        (t.contains('@') && Email::parse(t).is_ok())
+            || Mobile::parse(t).is_ok()
+            || (t.len() == 18 && IdCardNumber::parse(t).is_ok())
+            || digit_runs(t).any(|r| r.len() == 11 && r.starts_with('1'))
+    })
+}
+
+/// The maximal runs of ASCII digits in `t`.
+fn digit_runs(t: &str) -> impl Iterator<Item = &str> {
+    t.split(|c: char| !c.is_ascii_digit())
+        .filter(|r| !r.is_empty())
 }
 
 impl Vault {
@@ -536,13 +584,40 @@ impl Vault {
             }
         }
         self.check_categories("categories", &scope.categories)?;
+        // A typo must not scope nobody: every key and principal named must exist.
+        let keys = self.store.api_keys().await?;
+        for k in &scope.keys {
+            if !keys.iter().any(|r| r.key_id == *k) {
+                return Err(CoreError::NotFound("api_key"));
+            }
+        }
+        for (i, pr) in scope.principals.iter().enumerate() {
+            if !keys.iter().any(|r| r.principal == *pr) && !pr.starts_with("cli:") {
+                return Err(CoreError::invalid(
+                    format!("principals[{i}]"),
+                    "principal_malformed",
+                    "no API key has this principal",
+                ));
+            }
+        }
         let only: BTreeSet<String> = if scope.categories.is_empty() {
             split_list(&inc.categories).into_iter().collect()
         } else {
             scope.categories.iter().cloned().collect()
         };
-        let affected = self.affected_subjects(scope, &only).await?;
+        let mut affected = self.affected_subjects(scope, &only).await?;
         let ids: Vec<String> = affected.keys().cloned().collect();
+        // A release's audit entry names the categories the decision allowed; only those the
+        // subject holds were released. (A subject erased since keeps what was recorded.)
+        let held = self.store.categories_held(&ids).await?;
+        for (s, cats) in &mut affected {
+            if let Some(h) = held.get(s) {
+                let both: BTreeSet<String> = cats.intersection(h).cloned().collect();
+                if !both.is_empty() {
+                    *cats = both;
+                }
+            }
+        }
         let regions = self.store.home_regions(&ids).await?;
         let default_region = self.policy().storage_region().to_string();
         let rows: Vec<IncidentSubjectRow> = affected

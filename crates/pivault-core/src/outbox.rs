@@ -233,15 +233,18 @@ impl Vault {
                 .policy()
                 .category(&r.category)
                 .and_then(|c| c.identifier);
+            // An account's own address first; a business contact's work address is theirs.
             let slot = match (ident, r.category.as_str()) {
-                (Some(IdentifierKind::Email), _) if r.category == "user.contact.email" => {
-                    &mut c.email
-                }
-                (Some(IdentifierKind::Mobile), _) if r.category == "user.contact.mobile" => {
-                    &mut c.mobile
-                }
+                (
+                    Some(IdentifierKind::Email),
+                    "user.contact.email" | "user.business_contact.email",
+                ) => &mut c.email,
+                (
+                    Some(IdentifierKind::Mobile),
+                    "user.contact.mobile" | "user.business_contact.mobile",
+                ) => &mut c.mobile,
                 (_, "user.device.id") => &mut c.device,
-                (_, "user.name") => &mut c.name,
+                (_, "user.name" | "user.business_contact.name") => &mut c.name,
                 (_, "user.contact.address") => &mut c.address,
                 (Some(IdentifierKind::AccountId), _) => {
                     if let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) {
@@ -640,7 +643,25 @@ impl Vault {
                     .incident(&row.cause)
                     .await?
                     .ok_or(CoreError::NotFound("incident"))?;
-                notice::incident_notice(lang, &crate::incidents::notice_of(&inc, &contact), &name)
+                let mut n = crate::incidents::notice_of(&inc, &contact);
+                if n.categories.is_empty() {
+                    // No categories declared: the subject's own affected categories.
+                    if let Some(c) = self
+                        .store
+                        .incident_subject_categories(
+                            &inc.id,
+                            row.subject_id.as_deref().unwrap_or(""),
+                        )
+                        .await?
+                    {
+                        n.categories = c
+                            .split(',')
+                            .filter(|x| !x.is_empty())
+                            .map(str::to_string)
+                            .collect();
+                    }
+                }
+                notice::incident_notice(lang, &n, &name)
             }
             kind::CESSATION => {
                 let c = self.store.cessation().await?;

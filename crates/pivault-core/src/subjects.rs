@@ -369,6 +369,11 @@ impl Vault {
         }
         let mut tx = self.store.begin(now).await?;
         Self::refuse_if_ceased(&mut tx).await?;
+        if tx.subject_lock_case(subject_id).await?.is_some() && !p.has_role("security") {
+            // A misuse report locked the subject (policy §8.7): nobody but security changes
+            // its data until the case is released.
+            return Err(CoreError::Conflict("subject_locked"));
+        }
         let n = self
             .stage_field_writes(&mut tx, subject_id, &dek, &prepared, &existing, now)
             .await?;

@@ -261,13 +261,18 @@ pub fn incident_announcement(
 ) -> Rendered {
     let items = incident_items(lang, n, category_name);
     let id = or_none(lang, &n.incident_id);
+    let people = if affected == 1 {
+        "1 person".to_owned()
+    } else {
+        format!("{affected} people")
+    };
     match lang {
         Lang::ZhCn => Rendered {
             subject: format!("关于个人信息安全事件的公告（编号 {id}）"),
             body: format!(
                 "各位用户：\n\n\
-                 我们发生了一起个人信息安全事件，涉及约 {affected} 名用户的个人信息。\
-                 由于受影响人数众多，逐一告知难以及时送达每一位用户，\
+                 我们发生了一起个人信息安全事件，涉及 {affected} 名用户的个人信息。\
+                 由于部分受影响用户无法逐一告知（我们未留存其联系方式，或人数过多难以及时逐一送达），\
                  根据《中华人民共和国个人信息保护法》第五十七条及隐私政策第8.3条，\
                  我们以公告方式告知如下：\n\n\
                  {items}\n\
@@ -282,9 +287,10 @@ pub fn incident_announcement(
             ),
             body: format!(
                 "To our users,\n\n\
-                 We have had a security incident involving the personal information of about \
-                 {affected} people. Because so many people are affected, notifying each of them \
-                 individually in good time is impracticable, so, as Article 57 of the Personal \
+                 We have had a security incident involving the personal information of \
+                 {people}. Because some of them cannot be notified individually (we hold no \
+                 contact details for them, or there are too many to reach each in good time), \
+                 as Article 57 of the Personal \
                  Information Protection Law of the People's Republic of China and section 8.3 \
                  of our privacy policy provide, we are making this public announcement.\n\n\
                  {items}\n\

@@ -477,14 +477,40 @@ pub(crate) async fn run_cessation(vault: Vault, cmd: CessationCmd) -> Result<i32
     let p = Principal::operator("cessation", vault.policy());
     match cmd {
         CessationCmd::Start { effective_at } => {
-            eprintln!("starting the service cessation: collection stops now; notifying and erasing every active subject…");
-            out(vault.cessation_start(&p, effective_at).await)
+            eprintln!("starting the service cessation: collection stops now; notifying every active subject, erasing from the effective date…");
+            unfinished(
+                out(vault.cessation_start(&p, effective_at).await),
+                &vault,
+                &p,
+            )
+            .await
         }
         CessationCmd::Status => out(vault.cessation_status(&p).await),
         CessationCmd::Resume => {
             eprintln!("resuming the service cessation…");
-            out(vault.cessation_resume(&p).await)
+            unfinished(out(vault.cessation_resume(&p).await), &vault, &p).await
         }
+    }
+}
+
+/// A start or resume that returned with the cessation still running exits 3 and says why
+/// (erasure waits for the effective date, or notices are still on their way).
+async fn unfinished(code: Result<i32>, vault: &Vault, p: &Principal) -> Result<i32> {
+    let code = code?;
+    if code != 0 {
+        return Ok(code);
+    }
+    match vault.cessation_status(p).await {
+        Ok(st) if st.state == "running" => {
+            eprintln!(
+                "error: cessation_unfinished: not finished ({} active subjects left, {} waiting for their notice, effective at {}); run `pivault cessation resume` again later",
+                st.active_left,
+                st.waiting_notice,
+                st.effective_at.unwrap_or(0)
+            );
+            Ok(3)
+        }
+        _ => Ok(0),
     }
 }
 

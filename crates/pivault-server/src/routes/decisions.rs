@@ -152,6 +152,7 @@ impl From<DecisionOutput> for DecisionOut {
         (status = 403, description = "The key may not act for this purpose"),
         (status = 404, description = "No such subject"),
         (status = 409, description = "The subject was erased"),
+        (status = 423, description = "A misuse report locked the subject (`subject_locked`, policy §8.7)"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn decisions(

@@ -113,6 +113,7 @@ pub struct Written {
         (status = 200, description = "The fields were written", body = Written),
         (status = 403, description = "The key may not collect for this purpose, or the decision denied it"),
         (status = 409, description = "The subject was erased"),
+        (status = 423, description = "A misuse report locked the subject (`subject_locked`, policy §8.7)"),
     ),
     security(("bearer" = []), ("api_key" = [])))]
 async fn put_fields(

@@ -132,6 +132,50 @@ async fn an_incident_scoped_to_one_key_notifies_exactly_its_subjects_once(app: T
     assert_eq!(from_audit, expected, "the audit table's own count");
 
     let id = open_incident(&app, &sec, from - 60, to + 600).await;
+    // Facts that will be published hold no PI; a scope names keys and principals that exist.
+    let u0 = &users()[0];
+    for text in [
+        format!("Leak of {}", u0["mobile"]),
+        format!("contact {} for details", u0["email"]),
+        format!("ID {}", u0["id_card_number"]),
+        format!("tel:{}", u0["mobile"]),
+    ] {
+        let (s, v) = json_of(
+            app.post(
+                "/v1/incidents",
+                &sec,
+                json!({"severity": "major", "what_happened": text, "occurred_at": from - 60, "discovered_at": from}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (422, Some("text_holds_pi")),
+            "{v}"
+        );
+        assert!(
+            !v.to_string().contains(&u0["mobile"]),
+            "the value is not echoed"
+        );
+    }
+    for (scope, code) in [
+        (
+            json!({"from": from, "to": to, "keys": ["0000000000000000"]}),
+            "api_key_not_found",
+        ),
+        (
+            json!({"from": from, "to": to, "principals": ["BILLING"]}),
+            "principal_malformed",
+        ),
+    ] {
+        let (s, v) = json_of(
+            app.post(&format!("/v1/incidents/{id}/scope"), &sec, scope)
+                .await,
+        )
+        .await;
+        assert_eq!(v["error"]["code"].as_str(), Some(code), "{s} {v}");
+    }
     // The app key may not handle incidents.
     let (s, v) = json_of(app.get(&format!("/v1/incidents/{id}"), &app.app_key).await).await;
     assert_eq!(
@@ -495,6 +539,33 @@ async fn a_misuse_report_locks_reads_until_security_releases_them(app: TestApp) 
         (st, v["error"]["code"].as_str()),
         (423, Some("subject_locked"))
     );
+    // Its data cannot be changed either, and no decision is answered for it.
+    let (st, v) = json_of(
+        app.put(
+            &format!("/v1/subjects/{s}/fields"),
+            &app.app_key,
+            json!({"purpose": "service", "fields": [{"category": "user.contact.email", "value": "new@example.net"}]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (423, Some("subject_locked"))
+    );
+    let (st, v) = json_of(
+        app.post(
+            "/v1/decisions",
+            &app.app_key,
+            json!({"action": "use", "purpose": "service", "subject_id": s}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (423, Some("subject_locked"))
+    );
     let sec_path = format!("/v1/subjects/{s}/fields?purpose=security");
     let (st, v) = json_of(app.get(&sec_path, &sec).await).await;
     assert_eq!(st, 200, "{v}");
@@ -550,8 +621,32 @@ async fn a_misuse_report_locks_reads_until_security_releases_them(app: TestApp) 
 async fn cessation_refuses_collection_and_leaves_only_retained_data(app: TestApp) {
     let (st, v) = json_of(app.post("/v1/cessation", &app.app_key, json!({})).await).await;
     assert_eq!(st, 403, "{v}");
-    let (st, v) = json_of(app.post("/v1/cessation", &app.admin_key, json!({})).await).await;
+    let now = app.vault.now().unix_timestamp();
+    let (st, v) = json_of(
+        app.post("/v1/cessation", &app.admin_key, json!({"effective_at": -5}))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (422, Some("cessation_time_invalid"))
+    );
+    // Effective in a week: collection stops now, everyone is told now, nothing is erased yet.
+    let (st, v) = json_of(
+        app.post(
+            "/v1/cessation",
+            &app.admin_key,
+            json!({"effective_at": now + 7 * 86_400}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(st, 200, "{v}");
+    assert_eq!(v["state"], "running", "{v}");
+    assert!(v["active_left"].as_u64().unwrap() >= 400, "{v}");
+    app.clock.advance(7 * 86_400 + 1);
+    let op = pivault_core::Principal::operator("test", app.vault.policy());
+    let v = serde_json::to_value(app.vault.cessation_resume(&op).await.unwrap()).unwrap();
     assert_eq!(v["state"], "done", "{v}");
     assert_eq!(v["active_left"], json!(0), "{v}");
     assert_eq!(v["erase_failed"], json!(0), "{v}");

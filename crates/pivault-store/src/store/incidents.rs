@@ -220,6 +220,52 @@ impl Store {
             .collect()
     }
 
+    /// The categories each of `ids` holds a field of (subjects holding none are absent).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn categories_held(
+        &self,
+        ids: &[String],
+    ) -> Result<BTreeMap<String, std::collections::BTreeSet<String>>, StoreError> {
+        let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT DISTINCT subject_id, category FROM fields WHERE subject_id IN {}",
+                values_clause(self.backend, 1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(self.pool.get()?).await? {
+                out.entry(r.try_get("subject_id")?)
+                    .or_default()
+                    .insert(r.try_get("category")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The affected categories of one subject of an incident (comma-separated), if affected.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn incident_subject_categories(
+        &self,
+        incident: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT categories FROM incident_subjects WHERE incident_id = $1 AND subject_id = $2",
+        )
+        .bind(incident)
+        .bind(subject)
+        .fetch_optional(self.pool.get()?)
+        .await?;
+        row.map(|r| Ok(r.try_get("categories")?)).transpose()
+    }
+
     /// Home regions of `ids` (`None` where unset or unknown).
     ///
     /// # Errors

@@ -167,13 +167,15 @@ impl Store {
         rows.iter().map(outbox_from).collect()
     }
 
-    /// Whether the message with `dedup_key` exists and is still pending.
+    /// Whether the message with `dedup_key` exists and has not reached the person yet: still
+    /// pending, or a letter not yet printed.
     ///
     /// # Errors
     /// Database failure.
-    pub async fn outbox_pending(&self, dedup_key: &str) -> Result<bool, StoreError> {
+    pub async fn outbox_unsettled(&self, dedup_key: &str) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM outbox WHERE dedup_key = $1 AND state = 'pending'",
+            "SELECT COUNT(*) FROM outbox WHERE dedup_key = $1 \
+             AND (state = 'pending' OR (state = 'letter' AND done_at IS NULL))",
         )
         .bind(dedup_key)
         .fetch_one(self.pool.get()?)
