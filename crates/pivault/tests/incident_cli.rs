@@ -205,7 +205,7 @@ async fn incident_scoped_to_a_principal_is_notified_once_per_subject_then_cessat
         assert!(!report.contains(r.as_str()));
     }
 
-    let c = json(d, &[], &["cessation", "start"]);
+    let c = json(d, &env, &["cessation", "start"]);
     assert_ne!(c["state"], "none", "{c}");
     let out = run(d, &[], &["import", slice.to_str().unwrap()]);
     assert!(!out.status.success());
