@@ -218,6 +218,9 @@ fn timeline_of(inc: &IncidentRow) -> Vec<TimelineEntry> {
 fn push_timeline(inc: &mut IncidentRow, at: i64, event: String) {
     let mut t = timeline_of(inc);
     t.push(TimelineEntry { at, event });
+    // In time order (the occurrence and discovery come before the opening); stable, so
+    // entries of one instant keep the order they happened in.
+    t.sort_by_key(|e| e.at);
     inc.timeline = serde_json::to_string(&t).unwrap_or_else(|_| "[]".into());
 }
 
@@ -791,17 +794,19 @@ impl Vault {
             inc.state = "notified".into();
         }
         inc.updated_at = now;
-        push_timeline(
-            &mut inc,
-            now,
-            if only_announce {
-                format!(
+        if only_announce || out.enqueued > 0 {
+            push_timeline(
+                &mut inc,
+                now,
+                if only_announce {
+                    format!(
                     "announcement published ({affected} subjects: individual notice impracticable)"
                 )
-            } else {
-                format!("{} notices queued", out.enqueued)
-            },
-        );
+                } else {
+                    format!("{} notices queued", out.enqueued)
+                },
+            );
+        }
         tx.put_incident(&inc).await?;
         tx.audit(self.incident_audit(
             p,
@@ -879,14 +884,17 @@ impl Vault {
         let mut inc = self.incident_row(id).await?;
         let now = self.now().unix_timestamp();
         if mark && inc.state != "closed" {
-            if inc.reported_at.is_none() {
+            let first = inc.reported_at.is_none();
+            if first {
                 inc.reported_at = Some(now);
             }
             if matches!(inc.state.as_str(), "open" | "scoped" | "notified") {
                 inc.state = "reported".into();
             }
             inc.updated_at = now;
-            push_timeline(&mut inc, now, "reported to the regulator".into());
+            if first {
+                push_timeline(&mut inc, now, "reported to the regulator".into());
+            }
             let mut tx = self.store.begin(now).await?;
             tx.put_incident(&inc).await?;
             tx.audit(self.incident_audit(p, "incident.report", &inc, now, None));
