@@ -146,10 +146,6 @@ codes! {
     CessationNotStarted = ("cessation_not_started", 409, "No service cessation has been started (policy §8.6)."),
     /// A service cessation was already started.
     CessationAlreadyStarted = ("cessation_already_started", 409, "A service cessation was already started; it is not started twice (policy §8.6)."),
-    /// The cessation date is in the past or too far ahead.
-    CessationTimeInvalid = ("cessation_time_invalid", 422, "`effective_at` is in the past or more than ten years ahead (policy §8.6)."),
-    /// Free text of an incident holds what looks like personal information.
-    TextHoldsPi = ("text_holds_pi", 422, "Free text that is shown to many people (an incident's facts, published in notices and announcements) holds what looks like a mobile number, an email address or an ID card number."),
     /// Another instance holds the sweep lease.
     SweepBusy = ("sweep_busy", 409, "Another instance is running the retention sweep; try again when its run ends."),
     /// An export labelled anonymized would contain an equivalence class smaller than the policy's `k_min`.
@@ -322,6 +318,10 @@ codes! {
     UnknownRole = ("unknown_role", 422, "The role is not a known one."),
     /// The subject kind is neither `account` nor `business_contact`.
     UnknownSubjectKind = ("unknown_subject_kind", 422, "The subject kind is neither `account` nor `business_contact`."),
+    /// The cessation date is in the past or too far ahead.
+    CessationTimeInvalid = ("cessation_time_invalid", 422, "`effective_at` is in the past or more than ten years ahead (policy §8.6)."),
+    /// Free text of an incident holds what looks like personal information.
+    TextHoldsPi = ("text_holds_pi", 422, "Free text that is shown to many people (an incident's facts, published in notices and announcements) holds what looks like a mobile number, an email address or an ID card number."),
     /// The language is neither `zh-CN` nor `en`.
     LangUnknown = ("lang_unknown", 422, "The language is neither `zh-CN` nor `en` (the languages notices are written in)."),
     /// The account id is malformed.

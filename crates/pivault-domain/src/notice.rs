@@ -288,8 +288,8 @@ pub fn incident_announcement(
             body: format!(
                 "To our users,\n\n\
                  We have had a security incident involving the personal information of \
-                 {people}. Because some of them cannot be notified individually (we hold no \
-                 contact details for them, or there are too many to reach each in good time), \
+                 {people}. Notifying some of them individually is impracticable (we hold no \
+                 contact details for them, or there are too many to reach each in good time), so, \
                  as Article 57 of the Personal \
                  Information Protection Law of the People's Republic of China and section 8.3 \
                  of our privacy policy provide, we are making this public announcement.\n\n\
