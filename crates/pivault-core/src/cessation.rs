@@ -90,6 +90,21 @@ impl Vault {
         p: &Principal,
         effective_at: Option<i64>,
     ) -> Result<CessationStatus, CoreError> {
+        self.cessation_begin(p, effective_at).await?;
+        self.cessation_resume(p).await
+    }
+
+    /// The first, immediate part of [`Vault::cessation_start`]: commits `running` (collection
+    /// refused from here on) and the announcement, and returns. The rest is
+    /// [`Vault::cessation_resume`] (`serve` continues a running cessation every minute).
+    ///
+    /// # Errors
+    /// As [`Vault::cessation_start`].
+    pub async fn cessation_begin(
+        &self,
+        p: &Principal,
+        effective_at: Option<i64>,
+    ) -> Result<CessationStatus, CoreError> {
         Self::require_cessation_role(p)?;
         let now = self.now().unix_timestamp();
         if effective_at.is_some_and(|t| t < now - 60 || t > now + 10 * 366 * 86_400) {
@@ -122,7 +137,20 @@ impl Vault {
         ));
         tx.audit(rec);
         tx.commit().await?;
-        self.cessation_resume(p).await
+        self.cessation_status(p).await
+    }
+
+    /// Continues a running cessation, if one is running (`serve`'s minute tick): `None` when
+    /// none is.
+    ///
+    /// # Errors
+    /// As [`Vault::cessation_resume`].
+    pub async fn cessation_tick(&self) -> Result<Option<CessationStatus>, CoreError> {
+        if self.store.cessation().await?.state != "running" {
+            return Ok(None);
+        }
+        let op = Principal::operator("cessation", self.policy());
+        self.cessation_resume(&op).await.map(Some)
     }
 
     /// Continues a running cessation from its recorded progress (after a crash, too).

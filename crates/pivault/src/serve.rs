@@ -137,6 +137,11 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
                 }
                 Err(e) => tracing::warn!(error = %e, "overdue incident report scan failed"),
             }
+            // A running service cessation continues (its effective date came, notices went
+            // out, or the instance that started it died).
+            if let Err(e) = overdue_vault.cessation_tick().await {
+                tracing::warn!(error = %e, "cessation: continuing it failed; retried in a minute");
+            }
         }
     });
     let bind = &cfg.bind.value;

@@ -182,9 +182,10 @@ async fn cessation_status(
     Ok(json_of(&s.vault.cessation_status(&p).await?))
 }
 
-/// Starts a service cessation (admin, dpo; policy §8.6): collection stops at once, everyone
-/// is notified, and PI is deleted except what the law or a hold keeps. Runs to the end (it
-/// can take long: `pivault cessation resume` continues it after a crash).
+/// Starts a service cessation (admin, dpo; policy §8.6): collection stops when this answers
+/// (`state: running`). Notifying everyone and, from `effective_at`, deleting PI except what the
+/// law or a hold keeps continue in the background (and every minute in `serve`, so a crash
+/// only delays them); follow them at `GET /v1/cessation`.
 #[utoipa::path(post, path = "/cessation", tag = "security",
     request_body = CessationBody,
     responses((status = 200, description = "The cessation's progress", body = Value)),
@@ -194,5 +195,12 @@ async fn cessation_start(
     Auth(p): Auth,
     ApiJson(b): ApiJson<CessationBody>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(json_of(&s.vault.cessation_start(&p, b.effective_at).await?))
+    let st = s.vault.cessation_begin(&p, b.effective_at).await?;
+    let vault = std::sync::Arc::clone(&s.vault);
+    tokio::spawn(async move {
+        if let Err(e) = vault.cessation_tick().await {
+            tracing::warn!(error = %e, "cessation: continuing in the background failed; serve retries every minute");
+        }
+    });
+    Ok(json_of(&st))
 }

@@ -644,9 +644,16 @@ async fn cessation_refuses_collection_and_leaves_only_retained_data(app: TestApp
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["state"], "running", "{v}");
     assert!(v["active_left"].as_u64().unwrap() >= 400, "{v}");
-    app.clock.advance(7 * 86_400 + 1);
+    // The background run (and serve's minute tick) notify now but erase nothing before the date.
     let op = pivault_core::Principal::operator("test", app.vault.policy());
     let v = serde_json::to_value(app.vault.cessation_resume(&op).await.unwrap()).unwrap();
+    assert_eq!(v["state"], "running", "{v}");
+    assert!(
+        v["active_left"].as_u64().unwrap() >= 400,
+        "nothing erased early: {v}"
+    );
+    app.clock.advance(7 * 86_400 + 1);
+    let v = serde_json::to_value(app.vault.cessation_tick().await.unwrap().unwrap()).unwrap();
     assert_eq!(v["state"], "done", "{v}");
     assert_eq!(v["active_left"], json!(0), "{v}");
     assert_eq!(v["erase_failed"], json!(0), "{v}");
