@@ -200,7 +200,9 @@ async fn show(
 #[utoipa::path(post, path = "/incidents/{id}/scope", tag = "incidents",
     params(("id" = String, Path, description = "Incident id")),
     request_body = ScopeBody,
-    responses((status = 200, description = "The scoped incident", body = Value)),
+    responses((status = 200, description = "The scoped incident", body = Value),
+        (status = 404, description = "No such incident or API key (`incident_not_found`, `api_key_not_found`)"),
+        (status = 409, description = "The incident was notified or closed (`incident_state_invalid`, `incident_closed`)")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn scope(
     State(s): State<AppState>,
@@ -222,7 +224,8 @@ async fn scope(
 /// Queues one notice per affected subject, or publishes the announcement (security, dpo).
 #[utoipa::path(post, path = "/incidents/{id}/notify", tag = "incidents",
     params(("id" = String, Path, description = "Incident id")),
-    responses((status = 200, description = "What was queued", body = Value)),
+    responses((status = 200, description = "What was queued", body = Value),
+        (status = 409, description = "The incident is not scoped yet, or closed (`incident_state_invalid`, `incident_closed`)")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn notify(
     State(s): State<AppState>,
@@ -270,7 +273,8 @@ async fn report(
 /// Closes an incident (security, dpo).
 #[utoipa::path(post, path = "/incidents/{id}/close", tag = "incidents",
     params(("id" = String, Path, description = "Incident id")),
-    responses((status = 200, description = "The closed incident", body = Value)),
+    responses((status = 200, description = "The closed incident", body = Value),
+        (status = 409, description = "Already closed (`incident_closed`)")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn close(
     State(s): State<AppState>,

@@ -135,7 +135,8 @@ async fn case(
 /// Releases a case and unlocks its subject (security).
 #[utoipa::path(post, path = "/security/cases/{id}/release", tag = "security",
     params(("id" = String, Path, description = "Case id")),
-    responses((status = 200, description = "The released case", body = Value)),
+    responses((status = 200, description = "The released case", body = Value),
+        (status = 404, description = "No open case with this id (`lock_not_found`)")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn release(
     State(s): State<AppState>,
@@ -188,7 +189,8 @@ async fn cessation_status(
 /// only delays them); follow them at `GET /v1/cessation`.
 #[utoipa::path(post, path = "/cessation", tag = "security",
     request_body = CessationBody,
-    responses((status = 200, description = "The cessation's progress", body = Value)),
+    responses((status = 200, description = "The cessation's progress", body = Value),
+        (status = 409, description = "A cessation was already started (`cessation_already_started`)")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn cessation_start(
     State(s): State<AppState>,
