@@ -22,6 +22,11 @@ NOT_PI_KEYS = {
     "recipient", "region", "given_by", "method", "event_ref", "by", "record", "name", "ground",
     "state", "format", "jurisdiction", "reason", "at", "from", "to", "due_before", "limit",
     "run", "separate", "principal", "roles", "key_id",
+    # An incident's facts are the security team's text, published by design (PI-shaped text is
+    # refused with text_holds_pi); its scope names keys and principals.
+    "severity", "what_happened", "cause", "possible_impact", "measures_taken",
+    "measures_planned", "self_help", "remedies", "systems", "keys", "principals", "store",
+    "lang", "effective_at", "after", "mark", "occurred_at", "discovered_at",
 }
 MIN_LEN = 4
 SUBSTRING_MIN = 8
@@ -63,7 +68,10 @@ def _response_strings(text):
         elif isinstance(v, dict):
             for k, x in v.items():
                 out.append(k)
-                walk(x)
+                # An error's `field` names the parameter (`kind`), never its value: a submitted
+                # value that happens to be a parameter's name is not echoed.
+                if k != "field":
+                    walk(x)
         elif isinstance(v, list):
             for x in v:
                 walk(x)
