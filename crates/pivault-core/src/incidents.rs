@@ -25,7 +25,6 @@ use pivault_domain::incident::{
 use pivault_domain::notice::{self, IncidentNotice, Lang};
 use pivault_store::{AnnouncementRow, IncidentRow, IncidentSubjectRow, WriteTx};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::error::CoreError;
 use crate::messages::{kind, Enqueue};
@@ -1017,10 +1016,4 @@ impl Vault {
         }
         Ok(out)
     }
-}
-
-/// Renders a report as JSON (the machine form).
-#[must_use]
-pub fn report_json(r: &RegulatorReport) -> serde_json::Value {
-    json!(r)
 }

@@ -156,14 +156,6 @@ fn channel_category(c: &str) -> &'static str {
     }
 }
 
-/// Delay before retry `attempt` (1-based): `base · 2^(attempt−1)`, at most `max` seconds.
-#[must_use]
-pub fn backoff_secs(attempt: i64, base: u64, max: u64) -> i64 {
-    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    let d = base.saturating_mul(1u64 << exp).min(max);
-    i64::try_from(d).unwrap_or(i64::MAX)
-}
-
 impl Vault {
     /// Builds the outbox row of `e` at `now`, sealing its parameters under the outbox key.
     pub(crate) fn outbox_row(&self, e: &Enqueue, now: i64) -> Result<OutboxRow, CoreError> {
@@ -504,8 +496,11 @@ impl Vault {
                         row.attempts = 0;
                         continue;
                     }
-                    row.next_at =
-                        now + backoff_secs(row.attempts, retry.base_secs, retry.max_backoff_secs);
+                    row.next_at = now
+                        + i64::try_from(
+                            retry.backoff_secs(u32::try_from(row.attempts).unwrap_or(u32::MAX)),
+                        )
+                        .unwrap_or(i64::MAX);
                     return Ok(());
                 }
             }
@@ -580,8 +575,11 @@ impl Vault {
                     row.state = "failed".into();
                     row.done_at = Some(now);
                 } else {
-                    row.next_at =
-                        now + backoff_secs(row.attempts, retry.base_secs, retry.max_backoff_secs);
+                    row.next_at = now
+                        + i64::try_from(
+                            retry.backoff_secs(u32::try_from(row.attempts).unwrap_or(u32::MAX)),
+                        )
+                        .unwrap_or(i64::MAX);
                 }
             }
         }

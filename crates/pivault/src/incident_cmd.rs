@@ -10,7 +10,6 @@
 
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
-use pivault_core::incidents::report_json;
 use pivault_core::{CoreError, DeliveryReport, IncidentInput, IncidentScope, Principal, Vault};
 use pivault_domain::notice::Lang;
 use serde::Serialize;
@@ -358,7 +357,7 @@ pub(crate) async fn run_incident(vault: Vault, cmd: IncidentCmd) -> Result<i32> 
             };
             let text = match format {
                 ReportFormat::Json => {
-                    let mut s = serde_json::to_string_pretty(&report_json(&r))?;
+                    let mut s = serde_json::to_string_pretty(&r)?;
                     s.push('\n');
                     s
                 }

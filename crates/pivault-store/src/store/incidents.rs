@@ -165,24 +165,6 @@ impl Store {
         rows.iter().map(release_from).collect()
     }
 
-    /// A subject's most recent PI releases (reads and provisions), newest first, at most
-    /// `limit` (a misuse case's access history, policy §8.7).
-    ///
-    /// # Errors
-    /// Database failure.
-    pub async fn releases_of_subject(
-        &self,
-        subject_id: &str,
-        limit: i64,
-    ) -> Result<Vec<ReleaseRow>, StoreError> {
-        let rows = sqlx::query(RELEASES_OF_SUBJECT)
-            .bind(subject_id)
-            .bind(limit)
-            .fetch_all(self.pool.get()?)
-            .await?;
-        rows.iter().map(release_from).collect()
-    }
-
     /// Subjects holding a field of any of `categories` (a compromised store), with the
     /// categories each holds, after subject `after`, at most `limit` subjects' rows.
     /// Returns `(subject_id, category)` pairs in subject order.
@@ -464,8 +446,7 @@ fn release_from(r: &AnyRow) -> Result<ReleaseRow, StoreError> {
 }
 
 impl WriteTx {
-    /// A subject's most recent PI releases, read inside this transaction (see
-    /// [`Store::releases_of_subject`]).
+    /// A subject's most recent PI releases, read inside this transaction (newest first).
     ///
     /// # Errors
     /// Database failure.

@@ -76,31 +76,6 @@ impl Store {
         row.map(|r| outbox_from(&r)).transpose()
     }
 
-    /// Messages of one cause (and kind, if given), oldest first, at most `limit`, after id
-    /// `after` (keyset paging by id).
-    ///
-    /// # Errors
-    /// Database failure.
-    pub async fn outbox_of_cause(
-        &self,
-        cause: &str,
-        kind: Option<&str>,
-        after: &str,
-        limit: i64,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE cause = $1 AND ($2 IS NULL OR kind = $2) \
-             AND id > $3 ORDER BY id LIMIT $4"
-        ))
-        .bind(cause)
-        .bind(kind)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(self.pool.get()?)
-        .await?;
-        rows.iter().map(outbox_from).collect()
-    }
-
     /// Messages of one cause and kind, counted by state.
     ///
     /// # Errors
@@ -181,18 +156,6 @@ impl Store {
         .fetch_one(self.pool.get()?)
         .await?;
         Ok(n > 0)
-    }
-
-    /// The earliest `next_at` of a pending message, if any (how long a worker may sleep).
-    ///
-    /// # Errors
-    /// Database failure.
-    pub async fn outbox_next_due(&self) -> Result<Option<i64>, StoreError> {
-        let n: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(next_at) FROM outbox WHERE state = 'pending'")
-                .fetch_one(self.pool.get()?)
-                .await?;
-        Ok(n)
     }
 }
 
@@ -347,32 +310,5 @@ impl WriteTx {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Messages of `cause` that are still pending but whose subject no individual channel can
-    /// reach any more are moved to `announced` by the caller; this moves every pending
-    /// message of `cause` and `kind` to `state` at `at` (used when an announcement replaces
-    /// individual notice). Returns how many moved.
-    ///
-    /// # Errors
-    /// Database failure.
-    pub async fn settle_pending(
-        &mut self,
-        cause: &str,
-        kind: &str,
-        state: &str,
-        at: i64,
-    ) -> Result<u64, StoreError> {
-        let r = sqlx::query(
-            "UPDATE outbox SET state = $1, done_at = $2, lease_holder = NULL, lease_until = NULL, \
-             payload = NULL WHERE cause = $3 AND kind = $4 AND state = 'pending'",
-        )
-        .bind(state)
-        .bind(at)
-        .bind(cause)
-        .bind(kind)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(r.rows_affected())
     }
 }
