@@ -1,0 +1,445 @@
+'use strict';
+// The privacy center in a real browser (issue 14): Debian's Chromium through playwright-core
+// against a `pivault serve` on a fresh vault with a slice of the shared data set; sign-in codes
+// are caught by an in-process SMTP sink. One server for the whole file; each test makes its
+// own browser contexts. Sessions are made once per person and reused (storage state).
+//
+// To extend: add a `test(...)` inside the describe block; use `person(name)` for a signed-in
+// person (their storage state), `ctx({...})` for a context, and `PAGES` for the axe and
+// screenshot tour.
+
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const { SmtpSink } = require('../lib/smtp');
+const { Vault } = require('../lib/vault');
+const { t } = require('../lib/i18n');
+const B = require('../lib/browser');
+
+const LANGS = ['zh-CN', 'en'];
+const FAKE_UUID = '00000000-0000-4000-8000-000000000000';
+
+let sink;
+let vault;
+let browser;
+const people = {}; // name → { email, subjectId, account, state }
+const contexts = [];
+
+/** A new browser context (closed after the test file). */
+async function ctx(opts = {}) {
+  const c = await B.newContext(browser, vault.base, opts);
+  contexts.push(c);
+  return c;
+}
+
+/** A person of the data set, signed in through the pages once; resolves to the person. */
+async function person(name) {
+  if (people[name] && people[name].state) return people[name];
+  const p = people[name] || (people[name] = await vault.takePerson());
+  const c = await ctx();
+  const page = await c.newPage();
+  p.mail = await B.signIn(page, sink, p);
+  p.state = await c.storageState();
+  await c.close();
+  return p;
+}
+
+/** Runs `fn`; on failure adds the tail of the server's log to the error. */
+function withLog(fn) {
+  return async (t) => {
+    try {
+      await fn(t);
+    } catch (e) {
+      e.message += `\n--- pivault serve log: last warnings and errors (${vault && vault.serveLog}) ---\n${vault ? vault.logProblems() : ''}`;
+      throw e;
+    }
+  };
+}
+
+/** The request id of the only row of `kind` in #requests. */
+async function requestRow(page, kind) {
+  const rows = page.locator(`#requests tr[data-kind="${kind}"]`);
+  assert.equal(await rows.count(), 1, `one ${kind} row in #requests`);
+  const id = (await rows.first().getAttribute('id')).replace(/^request-/, '');
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  return id;
+}
+
+/** Files a request of `kind` with the #file-request form. */
+async function fileRequest(page, kind) {
+  await page.goto('/me/requests');
+  await page.locator(`#kind-${kind}`).check();
+  await Promise.all([
+    page.waitForURL('**/me/requests?done=request'),
+    page.locator('#file-request button[type="submit"]').click(),
+  ]);
+  return requestRow(page, kind);
+}
+
+/** Approves and runs a request as the privacy office (`POST /v1/dsr/{id}/approve?run=true`). */
+async function approveAndRun(id) {
+  const r = await vault.api('POST', `/v1/dsr/${id}/approve?run=true`, { role: 'admin', body: {} });
+  assert.equal(r.status, 200, `approve+run: ${JSON.stringify(r.body)}`);
+  const s = await vault.api('GET', `/v1/dsr/${id}`, { role: 'admin' });
+  assert.equal(s.body.state, 'completed', `state after run: ${JSON.stringify(s.body)}`);
+  return s.body;
+}
+
+describe('privacy center in Chromium', { timeout: 280_000 }, () => {
+  before(async () => {
+    sink = new SmtpSink();
+    const smtpPort = await sink.start();
+    vault = new Vault({ smtpPort });
+    await vault.start();
+    browser = await B.launch();
+    console.log(`# ${browser.version ? 'Chromium ' + browser.version() : 'Chromium'}`);
+  });
+
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {});
+    if (browser) await browser.close();
+    if (vault) await vault.stop();
+    if (sink) await sink.stop();
+  });
+
+  test('1. sign in with the code the SMTP sink caught', withLog(async () => {
+    const a = (people.a = await vault.takePerson());
+    const c = await ctx();
+    const page = await c.newPage();
+    await page.goto('/signin');
+    assert.equal(await B.htmlLang(page), 'zh-CN');
+    assert.equal(await page.locator('h1').innerText(), t('signin.title', 'zh-CN'));
+    const since = Date.now();
+    await B.requestCode(page, a.email);
+    assert.equal(await page.locator('h1').innerText(), t('signin.title', 'zh-CN'));
+    const mail = await sink.waitForCode(a.email, { since });
+    assert.match(mail.code, /^\d{6}$/);
+    assert.ok(mail.to.includes(a.email.toLowerCase()));
+    await B.submitCode(page, mail.code);
+    if (new URL(page.url()).pathname !== '/me') {
+      const pending = (await c.cookies()).find((k) => k.name === 'pv_signin');
+      const id = pending && pending.value.split('.')[0];
+      const r = id ? await vault.api('GET', `/v1/dsr/${id}`, { role: 'admin' }) : null;
+      assert.fail(
+        `a correct code ended at ${page.url()} (POST /signin/verify answered ${page.lastVerifyStatus}), not /me; ` +
+          (r ? `the sign_in request ${id} is ${r.body.state} (kind ${r.body.kind}, steps ${JSON.stringify(r.body.steps)})` : 'no pending sign-in cookie'),
+      );
+    }
+    assert.equal(await page.locator('h1').innerText(), t('me.title', 'zh-CN'));
+    assert.ok((await page.locator('#categories tbody tr').count()) > 0, '#categories lists what is held');
+    assert.equal(await page.locator('form[action="/signout"] button').count(), 1, 'a sign-out button in the header');
+    const cookies = await c.cookies();
+    const session = cookies.find((k) => k.name === 'pv_session');
+    assert.ok(session, `pv_session set (cookies: ${cookies.map((k) => k.name).join(', ')})`);
+    assert.equal(session.httpOnly, true, 'pv_session is HttpOnly');
+    assert.equal(session.secure, true, 'pv_session is Secure');
+    assert.equal(session.sameSite, 'Strict', 'pv_session is SameSite=Strict');
+    assert.equal(cookies.find((k) => k.name === 'pv_signin'), undefined, 'the pending sign-in cookie is cleared');
+    a.mail = mail;
+    a.state = await c.storageState();
+  }));
+
+  test('2. withdrawing marketing on /me/consents flips the API decision', withLog(async () => {
+    const a = await person('a');
+    assert.equal((await vault.marketingDecision(a.subjectId)).allowed, true, 'marketing allowed before');
+    const c = await ctx({ storageState: a.state });
+    const page = await c.newPage();
+    await page.goto('/me/consents');
+    const row = page.locator('#consent-marketing');
+    assert.match(await row.locator('.state').innerText(), new RegExp('^' + escapeRe(t('consents.granted', 'zh-CN'))));
+    await Promise.all([page.waitForURL('**/me/consents?done=consent'), page.locator('#withdraw-marketing').click()]);
+    assert.equal(await page.locator('main .notice[role="status"]').innerText(), t('consents.done', 'zh-CN'));
+    assert.equal(await page.locator('#withdraw-marketing').count(), 0);
+    assert.equal(await page.locator('#grant-marketing').count(), 1);
+    assert.match(await row.locator('.state').innerText(), new RegExp('^' + escapeRe(t('consents.not_granted', 'zh-CN'))));
+    const d = await vault.marketingDecision(a.subjectId);
+    assert.equal(d.allowed, false, `decision after withdrawal: ${JSON.stringify(d)}`);
+    assert.equal(d.reason, 'consent_withdrawn');
+  }));
+
+  test('3a. an access request filed on the page, run by the office, downloads as a package', withLog(async () => {
+    const b = await person('b');
+    const c = await ctx({ storageState: b.state, acceptDownloads: true });
+    const page = await c.newPage();
+    const id = await fileRequest(page, 'access');
+    assert.equal(await page.locator('main .notice[role="status"]').innerText(), t('requests.filed', 'zh-CN'));
+    const before = await vault.api('GET', `/v1/dsr/${id}`, { role: 'admin' });
+    assert.equal(before.status, 200);
+    assert.equal(before.body.state, 'verified', 'a request filed signed in is verified');
+    assert.equal(before.body.subject_id, b.subjectId);
+    await approveAndRun(id);
+    await page.reload();
+    const link = page.locator(`#request-${id} a[href="/me/requests/${id}/result"]`);
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), `pivault-${id}.json`);
+    const text = fs.readFileSync(await download.path(), 'utf8');
+    const pkg = JSON.parse(text);
+    assert.equal(pkg.format, 'pivault.access-package/1');
+    assert.ok(text.toLowerCase().includes(b.email.toLowerCase()), 'the package holds the person\'s own email');
+    const csvLink = page.locator(`#request-${id} a[href="/me/requests/${id}/result?format=csv"]`);
+    const [csv] = await Promise.all([page.waitForEvent('download'), csvLink.click()]);
+    assert.equal(csv.suggestedFilename(), `pivault-${id}.csv`);
+    assert.ok(fs.readFileSync(await csv.path(), 'utf8').split('\n').length > 2, 'the CSV has rows');
+  }));
+
+  test('3b. a deletion request filed on the page, run by the office: signed receipt, session over', withLog(async () => {
+    const d = await person('d');
+    const c = await ctx({ storageState: d.state });
+    const page = await c.newPage();
+    const id = await fileRequest(page, 'deletion');
+    const q = await vault.api('GET', `/v1/dsr?subject_id=${d.subjectId}&kind=deletion`, { role: 'admin' });
+    assert.equal(q.status, 200, JSON.stringify(q.body));
+    const list = q.body.requests || q.body.items || q.body;
+    assert.ok(Array.isArray(list), `the queue answer: ${JSON.stringify(q.body).slice(0, 300)}`);
+    const queued = list.find((r) => r.id === id);
+    assert.ok(queued, `the page's request ${id} is in the office queue`);
+    assert.equal(queued.state, 'verified');
+    await approveAndRun(id);
+    const r = await vault.api('GET', `/v1/dsr/${id}/result`, { role: 'admin' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(r.body.signature, `receipt has a signature: ${JSON.stringify(r.body).slice(0, 300)}`);
+    assert.ok(r.body.payload, 'receipt has a payload');
+    // The signature is Ed25519 over the payload's bytes, under GET /v1/dsr/receipt-key.
+    const k = await vault.api('GET', '/v1/dsr/receipt-key', { role: 'admin' });
+    const pub = k.body.public_key || k.body.key || k.body.public_key_base64;
+    if (typeof pub === 'string' && typeof r.body.payload === 'string' && typeof r.body.signature === 'string') {
+      const raw = /^[0-9a-f]{64}$/i.test(pub) ? Buffer.from(pub, 'hex') : Buffer.from(pub, 'base64');
+      const der = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), raw]);
+      const key = crypto.createPublicKey({ key: der, format: 'der', type: 'spki' });
+      const sig = /^[0-9a-f]{128}$/i.test(r.body.signature) ? Buffer.from(r.body.signature, 'hex') : Buffer.from(r.body.signature, 'base64');
+      assert.ok(crypto.verify(null, Buffer.from(r.body.payload), key, sig), 'the receipt signature verifies');
+    } else {
+      assert.fail(`unexpected receipt or key shape: key ${JSON.stringify(k.body)}; receipt keys ${Object.keys(r.body)}`);
+    }
+    // The subject is erased: the page session ends, and the pages send them to sign in.
+    const res = await page.goto('/me/requests');
+    assert.ok(new URL(page.url()).pathname === '/signin', `after erasure /me/requests ends at ${page.url()} (${res.status()})`);
+    assert.equal((await c.cookies()).find((k) => k.name === 'pv_session'), undefined, 'pv_session is cleared');
+  }));
+
+  test('4a. cookie banner: shown to a fresh visitor', withLog(async () => {
+    const page = await (await ctx()).newPage();
+    await page.goto('/');
+    await B.htmlLang(page);
+    assert.ok(await page.locator('#cookie-banner').isVisible(), 'banner visible');
+    for (const b of ['#cookie-accept', '#cookie-reject', '#cookie-dismiss']) assert.ok(await page.locator(b).isVisible(), `${b} visible`);
+    await page.goto('/cookies');
+    assert.equal(await page.locator('#cookie-method').innerText(), t('cookies.none', 'zh-CN'));
+  }));
+
+  test('4b. cookie banner: Sec-GPC: 1 records a refusal (method gpc), no banner', withLog(async () => {
+    const page = await (await ctx({ gpc: true })).newPage();
+    await page.goto('/');
+    assert.equal(await page.locator('#cookie-banner').count(), 0, 'no banner under GPC');
+    await page.goto('/cookies');
+    assert.match(await page.locator('#cookie-method').innerText(), new RegExp(escapeRe(t('method.gpc', 'zh-CN'))));
+    for (const cat of ['preferences', 'analytics', 'third_party']) assert.equal(await page.locator(`#cat-${cat}`).isChecked(), false, `${cat} off under GPC`);
+    const gpc = await page.request.get('/.well-known/gpc.json');
+    assert.equal(gpc.status(), 200);
+    assert.equal((await gpc.json()).gpc, true);
+  }));
+
+  test('4c. cookie banner: dismiss hides it and consents to nothing', withLog(async () => {
+    const page = await (await ctx()).newPage();
+    await page.goto('/policy');
+    await Promise.all([page.waitForURL('**/policy'), page.locator('#cookie-dismiss').click()]);
+    assert.equal(await page.locator('#cookie-banner').count(), 0, 'banner gone after dismiss');
+    await page.goto('/');
+    assert.equal(await page.locator('#cookie-banner').count(), 0, 'banner stays gone');
+    await page.goto('/cookies');
+    assert.match(await page.locator('#cookie-method').innerText(), new RegExp(escapeRe(t('method.dismiss', 'zh-CN'))));
+    for (const cat of ['preferences', 'analytics', 'third_party']) assert.equal(await page.locator(`#cat-${cat}`).isChecked(), false, `${cat} off after dismiss`);
+  }));
+
+  test('4d. cookie settings: analytics saved on; a later dismiss or GPC does not change it', withLog(async () => {
+    const c = await ctx();
+    const stale = await c.newPage();
+    await stale.goto('/'); // a tab with the banner, open before the choice
+    assert.ok(await stale.locator('#cookie-banner').isVisible());
+    const page = await c.newPage();
+    await page.goto('/cookies');
+    await page.locator('#cat-analytics').check();
+    await Promise.all([page.waitForURL('**/cookies?done=cookies'), page.locator('#cookie-save').click()]);
+    const saved = async (why) => {
+      await page.goto('/cookies');
+      assert.equal(await page.locator('#cat-analytics').isChecked(), true, `analytics on ${why}`);
+      assert.equal(await page.locator('#cat-preferences').isChecked(), false, `preferences off ${why}`);
+      assert.equal(await page.locator('#cat-third_party').isChecked(), false, `third-party off ${why}`);
+      assert.match(await page.locator('#cookie-method').innerText(), new RegExp(escapeRe(t('method.save', 'zh-CN'))), `method save ${why}`);
+      assert.equal(await page.locator('#cookie-banner').count(), 0, `no banner ${why}`);
+    };
+    await saved('after saving');
+    await Promise.all([stale.waitForURL('**/'), stale.locator('#cookie-dismiss').click()]);
+    await saved('after a dismiss from the stale banner');
+    await c.setExtraHTTPHeaders({ 'Accept-Language': 'zh-CN', 'Sec-GPC': '1' });
+    await saved('after a request with Sec-GPC: 1');
+  }));
+
+  test('4e. cookie settings: an explicit choice wins over an earlier GPC refusal', withLog(async () => {
+    const page = await (await ctx({ gpc: true })).newPage();
+    await page.goto('/cookies');
+    assert.match(await page.locator('#cookie-method').innerText(), new RegExp(escapeRe(t('method.gpc', 'zh-CN'))));
+    await page.locator('#cat-analytics').check();
+    await Promise.all([page.waitForURL('**/cookies?done=cookies'), page.locator('#cookie-save').click()]);
+    await page.goto('/cookies');
+    assert.equal(await page.locator('#cat-analytics').isChecked(), true, 'analytics on despite Sec-GPC on every request');
+    assert.match(await page.locator('#cookie-method').innerText(), new RegExp(escapeRe(t('method.save', 'zh-CN'))));
+  }));
+
+  test('5. the language switch', withLog(async () => {
+    const c = await ctx({ lang: 'zh-CN' });
+    const page = await c.newPage();
+    await page.goto('/');
+    assert.equal(await B.htmlLang(page), 'zh-CN');
+    assert.equal(await page.locator('h1').innerText(), t('home.title', 'zh-CN'));
+    assert.equal(await page.locator('#lang-switch').innerText(), t('lang.switch', 'zh-CN'));
+    await Promise.all([page.waitForURL((u) => u.pathname === '/'), page.locator('#lang-switch').click()]);
+    assert.equal(await B.htmlLang(page), 'en');
+    assert.equal(await page.locator('h1').innerText(), t('home.title', 'en'));
+    const lang = (await c.cookies()).find((k) => k.name === 'pv_lang');
+    assert.ok(lang, 'pv_lang set');
+    assert.equal(lang.value, 'en');
+    assert.equal(lang.httpOnly && lang.secure && lang.sameSite === 'Strict', true, 'pv_lang is HttpOnly; Secure; SameSite=Strict');
+    // The cookie wins over Accept-Language (zh-CN here) on the next pages.
+    await page.goto('/policy');
+    assert.equal(await B.htmlLang(page), 'en');
+    assert.equal(await page.locator('nav a[href="/policy"]').innerText(), t('nav.policy', 'en'));
+    await Promise.all([page.waitForURL((u) => u.pathname === '/policy'), page.locator('#lang-switch').click()]);
+    assert.equal(await B.htmlLang(page), 'zh-CN');
+    assert.equal(await page.locator('nav a[href="/policy"]').innerText(), t('nav.policy', 'zh-CN'));
+    // Accept-Language alone: en → en.
+    const en = await (await ctx({ lang: 'en' })).newPage();
+    await en.goto('/');
+    assert.equal(await B.htmlLang(en), 'en');
+    assert.equal(await en.locator('h1').innerText(), t('home.title', 'en'));
+  }));
+
+  /** Visits a page (or checks the one loaded), runs axe-core, takes the screenshot. */
+  async function visit(page, violations, lang, url, name, { shot = true, expectStatus = 200, title } = {}) {
+    const res = url ? await page.goto(url) : null;
+    if (res) assert.equal(res.status(), expectStatus, `${url}: status`);
+    if (res) await assertHtml(res, name);
+    assert.equal(await B.htmlLang(page), lang, `${name}: <html lang>`);
+    if (title) assert.equal(await page.locator('h1').first().innerText(), t(title, lang), `${name}: heading`);
+    violations.push(...(await B.axeRun(page, `${name} (${lang})`)));
+    if (shot) await B.shoot(page, name, lang);
+  }
+
+  for (const lang of LANGS) {
+    test(`6/7. axe-core (WCAG 2.1 A/AA) and screenshots, public pages, ${lang}`, withLog(async () => {
+      const violations = [];
+      // A fresh visitor: the banner is on the first page; then a refusal hides it.
+      const pub = await (await ctx({ lang, axe: true })).newPage();
+      await visit(pub, violations, lang, '/', 'home', { title: 'home.title' });
+      assert.ok(await pub.locator('#cookie-banner').isVisible());
+      await Promise.all([pub.waitForURL((u) => u.pathname === '/'), pub.locator('#cookie-reject').click()]);
+      await visit(pub, violations, lang, '/policy', 'policy');
+      await visit(pub, violations, lang, '/announcements', 'announcements', { title: 'ann.title' });
+      await visit(pub, violations, lang, '/cookies', 'cookies', { title: 'cookies.title' });
+      await visit(pub, violations, lang, '/signin', 'signin', { title: 'signin.title' });
+      // The code step, for an address nobody has (the same answer; no code is mailed).
+      await B.requestCode(pub, `nobody-${lang.toLowerCase()}@example.invalid`);
+      await visit(pub, violations, lang, null, 'code', { title: 'signin.title' });
+      // A public page with the banner (a fresh visitor) other than home.
+      const fresh = await (await ctx({ lang, axe: true })).newPage();
+      await visit(fresh, violations, lang, '/cookies', 'cookies-banner', { shot: false });
+      B.assertAxeClean(violations);
+    }));
+
+    test(`6/7. axe-core (WCAG 2.1 A/AA) and screenshots, signed-in pages, ${lang}`, withLog(async () => {
+      const violations = [];
+      // The person with a completed access request (3a), so #requests has download links.
+      const b = await person('b');
+      const me = await (await ctx({ lang, axe: true, storageState: b.state })).newPage();
+      await me.goto('/me');
+      if (await me.locator('#cookie-banner').count()) {
+        await visit(me, violations, lang, null, 'me-banner', { shot: false });
+        await Promise.all([me.waitForURL((u) => u.pathname === '/me'), me.locator('#cookie-reject').click()]);
+      }
+      await visit(me, violations, lang, '/me', 'me', { title: 'me.title' });
+      await visit(me, violations, lang, '/me/consents', 'consents', { title: 'consents.title' });
+      await visit(me, violations, lang, '/me/recipients', 'recipients', { title: 'recipients.title' });
+      await visit(me, violations, lang, '/me/access', 'access', { title: 'access.title' });
+      await visit(me, violations, lang, '/me/requests', 'requests', { title: 'requests.title' });
+      B.assertAxeClean(violations);
+    }));
+
+    test(`6/7. error pages are HTML pages, axe-core clean, ${lang}`, withLog(async () => {
+      const violations = [];
+      const failures = [];
+      const check = async (what, fn) => {
+        try {
+          await fn();
+        } catch (e) {
+          failures.push(`${what}: ${e.message}`);
+        }
+      };
+      // A wrong code (the code step of an address nobody has: no code is mailed).
+      await check('a wrong code', async () => {
+        const page = await (await ctx({ lang, axe: true })).newPage();
+        await page.goto('/signin');
+        await B.requestCode(page, `nobody-${lang.toLowerCase()}@example.invalid`);
+        const res = await B.submitCode(page, '000000');
+        assert.equal(res.status(), 422, 'status');
+        await assertHtml(res, 'POST /signin/verify with a wrong code');
+        await visit(page, violations, lang, null, 'error', { title: 'error.title' });
+        assert.equal(await page.locator('main [role="alert"]').innerText(), t('error.code', lang));
+      });
+      // A form whose CSRF token is not the visitor's.
+      await check('a forged form', async () => {
+        const page = await (await ctx({ lang, axe: true })).newPage();
+        await page.goto('/cookies');
+        await page.locator('form[action="/cookies"] input[name="csrf"]').last().evaluate((i) => { i.value = 'forged'; });
+        const [res] = await Promise.all([
+          page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/cookies'),
+          page.locator('#cookie-save').click(),
+        ]);
+        await page.waitForLoadState('load');
+        assert.equal(res.status(), 403, 'status');
+        await assertHtml(res, 'POST /cookies with a forged CSRF token');
+        await visit(page, violations, lang, null, 'error-csrf', { shot: false, title: 'error.title' });
+        assert.equal(await page.locator('main [role="alert"]').innerText(), t('error.csrf', lang));
+      });
+      // Signed in, a result that does not exist.
+      await check('a missing result', async () => {
+        const b = await person('b');
+        const page = await (await ctx({ lang, axe: true, storageState: b.state })).newPage();
+        await visit(page, violations, lang, `/me/requests/${FAKE_UUID}/result`, 'error-notfound', { shot: false, expectStatus: 404, title: 'error.title' });
+      });
+      assert.ok(failures.length === 0, `${failures.length} error page(s) wrong:\n${failures.join('\n')}`);
+      B.assertAxeClean(violations);
+    }));
+  }
+
+  test('8. sign out ends the session', withLog(async () => {
+    const a = await person('a');
+    const c = await ctx({ storageState: a.state });
+    const page = await c.newPage();
+    await page.goto('/me');
+    await Promise.all([page.waitForURL((u) => u.pathname === '/' && u.search === '?done=signout'), page.locator('form[action="/signout"] button').click()]);
+    assert.equal(await page.locator('main .notice[role="status"]').innerText(), t('signin.signed_out', 'zh-CN'));
+    assert.equal((await c.cookies()).find((k) => k.name === 'pv_session'), undefined, 'pv_session cleared');
+    await page.goto('/me');
+    assert.equal(new URL(page.url()).pathname, '/signin', '/me sends a signed-out visitor to /signin');
+    // The old token is dead server-side too, not only forgotten by the browser.
+    const old = await ctx({ storageState: a.state });
+    const p2 = await old.newPage();
+    await p2.goto('/me');
+    assert.equal(new URL(p2.url()).pathname, '/signin', 'the signed-out token opens nothing');
+    a.state = null;
+  }));
+});
+
+/** The response is an HTML page (not, say, the API's JSON error). */
+async function assertHtml(res, name) {
+  const type = res.headers()['content-type'] || '';
+  if (!type.startsWith('text/html')) {
+    const body = (await res.text().catch(() => '')).slice(0, 300);
+    assert.fail(`${name}: ${res.request().method()} ${new URL(res.url()).pathname} answered ${res.status()} ${type}, not an HTML page: ${body}`);
+  }
+}
+
+function escapeRe(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
