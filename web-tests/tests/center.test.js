@@ -25,10 +25,12 @@ let vault;
 let browser;
 const people = {}; // name → { email, subjectId, account, state }
 const contexts = [];
+const requested = []; // every URL any context requested (test 9)
 
 /** A new browser context (closed after the test file). */
 async function ctx(opts = {}) {
   const c = await B.newContext(browser, vault.base, opts);
+  c.on('request', (r) => requested.push(r.url()));
   contexts.push(c);
   return c;
 }
@@ -140,6 +142,17 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
     a.state = await c.storageState();
   }));
 
+  test('1b. a person whose language is en gets the code mail in English and signs in', withLog(async () => {
+    const f = (people.f = await vault.takePerson());
+    const set = await vault.api('PUT', `/v1/subjects/${f.subjectId}/lang`, { role: 'app', body: { lang: 'en' } });
+    assert.ok(set.status >= 200 && set.status < 300, `PUT lang: ${set.status} ${JSON.stringify(set.body)}`);
+    const page = await (await ctx({ lang: 'en' })).newPage();
+    f.mail = await B.signIn(page, sink, f);
+    assert.match(f.mail.text, /code is \d{6}/, 'the English wording');
+    assert.equal(await B.htmlLang(page), 'en');
+    assert.equal(await page.locator('h1').innerText(), t('me.title', 'en'));
+  }));
+
   test('2. withdrawing marketing on /me/consents flips the API decision', withLog(async () => {
     const a = await person('a');
     assert.equal((await vault.marketingDecision(a.subjectId)).allowed, true, 'marketing allowed before');
@@ -216,6 +229,63 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
     const res = await page.goto('/me/requests');
     assert.ok(new URL(page.url()).pathname === '/signin', `after erasure /me/requests ends at ${page.url()} (${res.status()})`);
     assert.equal((await c.cookies()).find((k) => k.name === 'pv_session'), undefined, 'pv_session is cleared');
+  }));
+
+  test('3c. an inquiry filed on the page joins the office queue and is answered', withLog(async () => {
+    const b = await person('b');
+    const page = await (await ctx({ storageState: b.state })).newPage();
+    await page.goto('/me/requests');
+    await page.locator('#inquiry-text').fill('请问我的订单信息会保存多久？');
+    await Promise.all([page.waitForURL('**/me/requests?done=request'), page.locator('#inquiry button[type="submit"]').click()]);
+    const id = await requestRow(page, 'inquiry');
+    const r = await vault.api('GET', `/v1/dsr/${id}`, { role: 'admin' });
+    assert.equal(r.body.state, 'verified', JSON.stringify(r.body));
+    assert.equal(r.body.subject_id, b.subjectId);
+    assert.ok(!JSON.stringify(r.body).includes('订单信息'), 'the question text is not in the staff view of the request');
+    await approveAndRun(id);
+    await page.reload();
+    assert.match(await page.locator(`#request-${id} .state`).innerText(), new RegExp('^' + escapeRe(t('state.completed', 'zh-CN'))));
+  }));
+
+  test('3d. a misuse report filed on the page locks the data at once', withLog(async () => {
+    const e = await person('e');
+    const before = await vault.api('GET', `/v1/subjects/${e.subjectId}/fields?purpose=service`, { role: 'app' });
+    assert.equal(before.status, 200, 'fields readable before the report');
+    const page = await (await ctx({ storageState: e.state })).newPage();
+    await page.goto('/me/requests');
+    await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/me')), page.locator('#misuse button[type="submit"]').click()]);
+    const after = await vault.api('GET', `/v1/subjects/${e.subjectId}/fields?purpose=service`, { role: 'app' });
+    assert.equal(after.status, 423, `fields after the report: ${JSON.stringify(after.body)}`);
+    assert.equal(after.body.error.code, 'subject_locked');
+    const q = await vault.api('GET', `/v1/dsr?subject_id=${e.subjectId}&kind=misuse_report`, { role: 'admin' });
+    const list = q.body.requests || q.body.items || q.body;
+    assert.equal(list.length, 1, `one misuse report in the queue: ${JSON.stringify(q.body).slice(0, 300)}`);
+    assert.equal(list[0].state, 'completed', 'a misuse report takes effect without the approval queue');
+    // The page after the report: the person's own view still works, or says the data is locked.
+    const res = await page.goto('/me/requests');
+    await assertHtml(res, '/me/requests after a misuse report');
+    assert.ok([200, 423].includes(res.status()), `/me/requests after a misuse report: ${res.status()}`);
+  }));
+
+  test('3e. a disclosure and a read through the API show on /me/recipients and /me/access', withLog(async () => {
+    const b = await person('b');
+    const share = await vault.api('POST', `/v1/subjects/${b.subjectId}/disclosures`, {
+      role: 'app',
+      body: { action: 'share', purpose: 'service', recipient: 'sms-gateway' },
+    });
+    assert.equal(share.status, 201, `disclosure: ${JSON.stringify(share.body).slice(0, 300)}`);
+    const read = await vault.api('GET', `/v1/subjects/${b.subjectId}/fields?purpose=service`, { role: 'app' });
+    assert.equal(read.status, 200, `read: ${JSON.stringify(read.body).slice(0, 200)}`);
+    const page = await (await ctx({ storageState: b.state })).newPage();
+    await page.goto('/me/recipients');
+    const rows = page.locator('#disclosures tbody tr');
+    assert.ok((await rows.count()) >= 1, 'a row in #disclosures');
+    assert.match(await page.locator('#disclosures').innerText(), /sms-gateway|SMS verification-code gateway/);
+    await page.goto('/me/access');
+    assert.match(await page.locator('#access').innerText(), /web-tests-app/, 'the reading key\'s principal in #access');
+    // What is shown is who and what categories, never a value.
+    const text = await page.locator('main').innerText();
+    assert.ok(!text.toLowerCase().includes(b.email.toLowerCase()), '/me/access shows no email value');
   }));
 
   test('4a. cookie banner: shown to a fresh visitor', withLog(async () => {
@@ -321,6 +391,8 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
     if (res) assert.equal(res.status(), expectStatus, `${url}: status`);
     if (res) await assertHtml(res, name);
     assert.equal(await B.htmlLang(page), lang, `${name}: <html lang>`);
+    if (res) assert.match(res.headers()['content-security-policy'] || '', /default-src 'self'/, `${name}: CSP`);
+    assert.equal(await page.locator('script').count(), 0, `${name}: no script on the page`);
     if (title) assert.equal(await page.locator('h1').first().innerText(), t(title, lang), `${name}: heading`);
     violations.push(...(await B.axeRun(page, `${name} (${lang})`)));
     if (shot) await B.shoot(page, name, lang);
@@ -429,6 +501,16 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
     assert.equal(new URL(p2.url()).pathname, '/signin', 'the signed-out token opens nothing');
     a.state = null;
   }));
+
+  test('9. no personal information in any URL the browser requested', () => {
+    assert.ok(requested.length > 100, `URLs recorded: ${requested.length}`);
+    const values = Object.values(people).flatMap((p) => [p.email, p.account, p.name].filter(Boolean));
+    for (const v of values) {
+      const forms = [v, encodeURIComponent(v), encodeURIComponent(v).replace(/%20/g, '+')].map((x) => x.toLowerCase());
+      const hit = requested.find((u) => forms.some((f) => u.toLowerCase().includes(f)));
+      assert.equal(hit, undefined, `a URL holds a person's ${v === hit ? 'value' : 'data'}: ${hit}`);
+    }
+  });
 });
 
 /** The response is an HTML page (not, say, the API's JSON error). */
