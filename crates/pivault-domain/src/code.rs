@@ -288,6 +288,12 @@ codes! {
     PurposeNotConsentBased = ("purpose_not_consent_based", 422, "The purpose does not rest on consent, so consent cannot be recorded or withdrawn for it."),
     /// A request names an email or a mobile.
     IdentityRequired = ("identity_required", 422, "A request names an email or a mobile."),
+    /// A privacy-center question or complaint is empty or over 2,000 characters.
+    InquiryTextInvalid = ("inquiry_text_invalid", 422, "A question or complaint filed in the privacy center is empty or longer than 2,000 characters (policy §XI)."),
+    /// A visitor id is not 32 hex digits.
+    VisitorMalformed = ("visitor_malformed", 422, "A privacy-center visitor id is not 32 hex digits."),
+    /// A cookie category is not one of the banner's four.
+    CookieCategoryUnknown = ("cookie_category_unknown", 422, "A cookie category is not necessary, preferences, analytics or third_party (policy §III)."),
     /// The action is not an outbound one (share, transfer, disclose, cross-border).
     NotOutbound = ("not_outbound", 422, "The action is not an outbound one (share, transfer, disclose, cross-border)."),
     /// The recipient is not declared in the policy (also a decision reason).

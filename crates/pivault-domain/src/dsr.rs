@@ -56,11 +56,21 @@ pub enum DsrKind {
     /// subject's PI is locked at once (no approval: it is a security measure) and a security
     /// case is opened. Wire name `misuse_report`.
     MisuseReport,
+    /// A question or complaint about the processing of one's PI (policy §XI: "we will reply to
+    /// your request within 10 days"; PIPL Art. 50: the handler establishes a convenient
+    /// mechanism to accept and handle applications). Queued with the same deadline as any
+    /// request; the text is sealed under the subject's key. Wire name `inquiry`.
+    Inquiry,
+    /// Sign-in to the privacy center: identity verification by one-time code, the same path as
+    /// any request (policy §7.2), completed on verification with no step; the page opens a
+    /// session on it. Not a right of its own, so not in the office's queue. Wire name
+    /// `sign_in`.
+    SignIn,
 }
 
 impl DsrKind {
     /// Every kind, in the order of PIPL Chapter IV.
-    pub const ALL: [DsrKind; 8] = [
+    pub const ALL: [DsrKind; 10] = [
         DsrKind::Access,
         DsrKind::Copy,
         DsrKind::Correction,
@@ -69,6 +79,8 @@ impl DsrKind {
         DsrKind::Cancellation,
         DsrKind::Explanation,
         DsrKind::MisuseReport,
+        DsrKind::Inquiry,
+        DsrKind::SignIn,
     ];
 
     /// `access`, `copy`, `correction`, `deletion`, `withdrawal`,
@@ -83,6 +95,8 @@ impl DsrKind {
             DsrKind::Cancellation => "cancellation",
             DsrKind::Explanation => "explanation",
             DsrKind::MisuseReport => "misuse_report",
+            DsrKind::Inquiry => "inquiry",
+            DsrKind::SignIn => "sign_in",
         }
     }
 
@@ -96,6 +110,7 @@ impl DsrKind {
             DsrKind::Withdrawal => "PIPL Art. 15",
             DsrKind::Explanation => "PIPL Art. 48",
             DsrKind::MisuseReport => "PIPL Art. 51",
+            DsrKind::Inquiry | DsrKind::SignIn => "PIPL Art. 50",
         }
     }
 
@@ -113,7 +128,9 @@ impl DsrKind {
             | DsrKind::Copy
             | DsrKind::Correction
             | DsrKind::Cancellation
-            | DsrKind::Explanation => "§XI",
+            | DsrKind::Explanation
+            | DsrKind::Inquiry
+            | DsrKind::SignIn => "§XI",
         }
     }
 }
@@ -242,6 +259,9 @@ impl DsrStep {
                 &[Withdraw, RestrictRetained, Shred, NotifyRecipients, Receipt]
             }
             DsrKind::MisuseReport => &[Lock],
+            // An inquiry is answered by the office (approve, then run, completes it); a
+            // sign-in completes on verification.
+            DsrKind::Inquiry | DsrKind::SignIn => &[],
         }
     }
 }

@@ -48,6 +48,12 @@ pub struct AppState {
     pub vault: Arc<Vault>,
 }
 
+impl axum::extract::FromRef<AppState> for Arc<Vault> {
+    fn from_ref(s: &AppState) -> Self {
+        Arc::clone(&s.vault)
+    }
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
     // The panic payload may hold anything; it is not logged or returned.
     error::ApiError::internal("handler panicked").into_response()
@@ -85,6 +91,10 @@ pub fn router(state: AppState) -> Router {
     let http_metrics = Arc::new(metrics::HttpMetrics::default());
     let (routes, _) = openapi::api().split_for_parts();
     routes
+        // The privacy center's HTML pages (`/`, `/me`, …): not JSON API routes, so not in
+        // the OpenAPI document; inside every layer below (request ids, tracing, metrics,
+        // error logging, panic catching, body limits).
+        .merge(pivault_web::routes::<AppState>())
         .fallback(|| async { error::ApiError::new(Code::RouteNotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(Code::MethodNotAllowed, "method not allowed on this route")

@@ -46,10 +46,11 @@ mod txconn;
 pub use dsr::DueCount;
 pub use fault::StorageFault;
 pub use rows::{
-    AnnouncementRow, AnonOrderRow, AnonWeblogRow, ApiKeyRow, AuditRow, CessationRow, ConsentRow,
-    DisclosureRow, DsrCodeRow, DsrFilter, DsrRow, FieldRow, HoldRow, IncidentRow,
-    IncidentSubjectRow, KeyGenRow, KeyJobRow, KeyRow, OutboxAttemptRow, OutboxCounts, OutboxRow,
-    RetentionItem, RetentionStat, SecurityCaseRow, SubjectRow, SubjectStatus, SweepRunRow,
+    AnnouncementRow, AnonOrderRow, AnonWeblogRow, ApiKeyRow, AuditRow, CenterSessionRow,
+    CessationRow, ConsentRow, CookieChoiceRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow,
+    FieldRow, HoldRow, IncidentRow, IncidentSubjectRow, KeyGenRow, KeyJobRow, KeyRow,
+    OutboxAttemptRow, OutboxCounts, OutboxRow, RetentionItem, RetentionStat, SecurityCaseRow,
+    SubjectRow, SubjectStatus, SweepRunRow,
 };
 pub use store::{
     AuditHead, Backend, ReleaseRow, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND,

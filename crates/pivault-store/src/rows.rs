@@ -462,6 +462,42 @@ pub struct DsrFilter {
     pub limit: i64,
 }
 
+/// A privacy-center session (migration 0012): opened by one verified sign-in request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CenterSessionRow {
+    /// The verified `sign_in` request that opened it.
+    pub signin_id: String,
+    /// The signed-in subject.
+    pub subject_id: String,
+    /// Opened (unix seconds).
+    pub created_at: i64,
+    /// Ends at (unix seconds).
+    pub expires_at: i64,
+    /// Ended by sign-out, erasure or a lock (unix seconds).
+    pub ended_at: Option<i64>,
+}
+
+/// One entry of the cookie-choice ledger (migration 0012; policy §III).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieChoiceRow {
+    /// Order within the visitor's choices.
+    pub seq: i64,
+    /// The random visitor id (no PI).
+    pub visitor_id: String,
+    /// The subject, when chosen signed in or linked at sign-in.
+    pub subject_id: Option<String>,
+    /// `necessary`, `preferences`, `analytics` or `third_party`.
+    pub category: String,
+    /// Allowed or refused.
+    pub granted: bool,
+    /// `accept_all`, `reject_all`, `save`, `gpc` or `dismiss`.
+    pub method: String,
+    /// The policy version shown.
+    pub policy_version: String,
+    /// When (unix seconds).
+    pub at: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::{SubjectRow, SubjectStatus};

@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 mod api_keys;
 mod audit;
 mod blind_index;
+mod center;
 mod consents;
 mod disclosures;
 mod fields;

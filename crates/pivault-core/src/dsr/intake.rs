@@ -31,6 +31,16 @@ use serde_json::{json, Value};
 use tracing::warn;
 use zeroize::Zeroizing;
 
+/// Whether a request of `kind` is linked as the duplicate of an earlier verified one of the
+/// same kind and parameters: not corrections (each names its own values), inquiries (each is
+/// its own question) or sign-ins (each opens its own session).
+fn links_duplicates(kind: DsrKind) -> bool {
+    !matches!(
+        kind,
+        DsrKind::Correction | DsrKind::Inquiry | DsrKind::SignIn
+    )
+}
+
 /// The actor of expiry moves in the audit log.
 const EXPIRY_ACTOR: &str = "dsr:expiry";
 
@@ -70,6 +80,24 @@ impl Vault {
         input: &DsrInput,
         client: Option<std::net::IpAddr>,
     ) -> Result<Vec<CreatedDsr>, CoreError> {
+        // The privacy center's own kinds have their own door (`center_*`): a sign-in opens a
+        // session there, and an inquiry carries text this shape has no field for.
+        if matches!(input.kind.as_str(), "sign_in" | "inquiry") {
+            return Err(CoreError::invalid(
+                "kind",
+                "dsr_kind_unknown",
+                "kind is access, copy, correction, deletion, withdrawal, cancellation, explanation or misuse_report",
+            ));
+        }
+        self.dsr_intake(input, client).await
+    }
+
+    /// The intake behind [`Vault::dsr_create_from`] and the privacy center's sign-in.
+    pub(crate) async fn dsr_intake(
+        &self,
+        input: &DsrInput,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Vec<CreatedDsr>, CoreError> {
         let settings = self.policy().dsr();
         // A loopback peer is this machine: a local reverse proxy (which must do the per-client
         // limiting, as every client reaches us through its one address) or the operator.
@@ -82,7 +110,7 @@ impl Vault {
             CoreError::invalid(
                 "kind",
                 "dsr_kind_unknown",
-                "kind is access, copy, correction, deletion, withdrawal, cancellation or explanation",
+                "kind is access, copy, correction, deletion, withdrawal, cancellation, explanation or misuse_report",
             )
         })?;
         let (ident, channel, raw) = match (&input.email, &input.mobile) {
@@ -190,7 +218,7 @@ impl Vault {
             let token = new_token()?;
             let params_text = params.to_string();
             let duplicate_of = match s {
-                Some(s) if window > 0 && kind != DsrKind::Correction => self
+                Some(s) if window > 0 && links_duplicates(kind) => self
                     .store
                     .dsr_first_since(s, kind.as_str(), &params_text, now - window, &id)
                     .await?
@@ -579,7 +607,7 @@ impl Vault {
         // duplicate (checked here too: the earlier one may have been verified after this one
         // was filed).
         let window = i64::from(self.policy().dsr().duplicate_window_days) * 86_400;
-        if row.duplicate_of.is_none() && window > 0 && row.kind != DsrKind::Correction.as_str() {
+        if row.duplicate_of.is_none() && window > 0 && links_duplicates(kind_of(&row)?) {
             if let Some(subject) = row.subject_id.clone() {
                 row.duplicate_of = tx
                     .dsr_first_since(
@@ -604,6 +632,19 @@ impl Vault {
         )?;
         tx.update_dsr(&row).await?;
         tx.commit().await?;
+        if row.kind == DsrKind::SignIn.as_str() {
+            // A sign-in has no step and no queue: verified is done (the privacy center opens a
+            // session on it, once).
+            let center = Principal::operator("center", self.policy());
+            self.dsr_approve(&center, id).await?;
+            self.dsr_run(&center, id).await?;
+            let done = self
+                .store
+                .dsr(id)
+                .await?
+                .ok_or(CoreError::NotFound("dsr"))?;
+            return Ok(self.dsr_view(&done, false, self.now().unix_timestamp()));
+        }
         if row.kind == DsrKind::MisuseReport.as_str() && row.duplicate_of.is_none() {
             // A security measure (policy §8.7): no approval queue, the lock takes effect now.
             let security = Principal::operator("misuse", self.policy());

@@ -79,6 +79,25 @@ impl Vault {
             return Ok(self.dsr_view(&r, true, now));
         }
         let steps = steps_of(kind);
+        if steps.is_empty() {
+            // A kind with no step (an inquiry answered by the office, a sign-in): running it
+            // completes it, once, with its audit entry.
+            let mut tx = self.store.begin(now).await?;
+            let mut r = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
+            if state_of(&r)? == DsrState::InProgress {
+                self.transition(
+                    &mut tx,
+                    &mut r,
+                    DsrState::Completed,
+                    &p.name,
+                    "completed",
+                    now,
+                )?;
+                tx.update_dsr(&r).await?;
+                tx.commit().await?;
+            }
+            return Ok(self.dsr_view(&r, true, now));
+        }
         // The request as this run last saw it: each step returns the row it committed, so no
         // step needs a read of its own before it (`run_step` re-reads under the write lock).
         let mut cur = row;

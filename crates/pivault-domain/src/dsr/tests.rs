@@ -37,7 +37,9 @@ fn kinds_round_trip_through_their_names_and_serde() {
             "withdrawal",
             "cancellation",
             "explanation",
-            "misuse_report"
+            "misuse_report",
+            "inquiry",
+            "sign_in"
         ]
     );
     for kind in DsrKind::ALL {
@@ -70,6 +72,8 @@ fn kinds_cite_their_pipl_article_and_policy_clause() {
         (DsrKind::Cancellation, "PIPL Art. 47", "§XI"),
         (DsrKind::Explanation, "PIPL Art. 48", "§XI"),
         (DsrKind::MisuseReport, "PIPL Art. 51", "§8.7"),
+        (DsrKind::Inquiry, "PIPL Art. 50", "§XI"),
+        (DsrKind::SignIn, "PIPL Art. 50", "§XI"),
     ];
     for (kind, article, section) in expect {
         assert_eq!(kind.article(), article, "{kind}");
@@ -495,7 +499,7 @@ fn steps_round_trip_through_their_names_and_serde() {
 /// pivault-core's `steps_of`, copied as text: the order decides resumption.
 #[test]
 fn steps_of_each_kind_match_core() {
-    let expected: [(DsrKind, &[&str]); 8] = [
+    let expected: [(DsrKind, &[&str]); 10] = [
         (DsrKind::Access, &["package"]),
         (DsrKind::Copy, &["package"]),
         (DsrKind::Explanation, &["explain"]),
@@ -516,6 +520,8 @@ fn steps_of_each_kind_match_core() {
             ],
         ),
         (DsrKind::MisuseReport, &["lock"]),
+        (DsrKind::Inquiry, &[]),
+        (DsrKind::SignIn, &[]),
     ];
     for (kind, names) in expected {
         let got: Vec<&str> = DsrStep::steps(kind).iter().map(|s| s.as_str()).collect();

@@ -21,6 +21,8 @@
 //! - [`retention`]: issue 12, the sweep, anonymization, legal holds, k-anonymity, the report.
 //! - [`incidents`]: issue 13, incidents, the outbox, announcements, signed erasure notices,
 //!   misuse locks, cessation.
+//! - [`center`]: issue 14, the privacy center's pages: sign-in by code, the overview, consents,
+//!   access history, requests and receipts, the cookie ledger with GPC, CSRF and headers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 /// Generates, for every case `name` of the calling module (an `async fn name(app: TestApp)`),
@@ -60,6 +62,7 @@ macro_rules! on_both_backends {
 }
 
 mod api;
+mod center;
 mod decisions;
 mod defects;
 mod dsr;

@@ -426,13 +426,13 @@ impl Store {
     }
 }
 
-const RELEASES_OF_SUBJECT: &str =
+pub(super) const RELEASES_OF_SUBJECT: &str =
     "SELECT seq, at, actor, action, subject_id, purpose, categories, detail FROM audit_log \
      WHERE subject_id = $1 AND outcome = 'allow' \
      AND (action = 'fields.read' OR action LIKE 'disclosure.%' OR action LIKE '%.export%') \
      ORDER BY seq DESC LIMIT $2";
 
-fn release_from(r: &AnyRow) -> Result<ReleaseRow, StoreError> {
+pub(super) fn release_from(r: &AnyRow) -> Result<ReleaseRow, StoreError> {
     Ok(ReleaseRow {
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,

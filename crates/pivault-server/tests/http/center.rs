@@ -1,0 +1,528 @@
+//! Issue 14 over HTTP: the privacy center's pages on subjects of the imported data set —
+//! sign-in by a code caught by the SMTP sink, the data overview without values, consents
+//! withdrawn from the page exactly as through the API, the access history from the audit log,
+//! a deletion filed from the page and its signed receipt, the cookie ledger with server-side
+//! GPC and dismissal, CSRF, security headers and cookie attributes.
+use pivault_testkit::app::{latest_consent, users};
+use pivault_testkit::TestApp;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+on_both_backends!(
+    a_subject_signs_in_sees_their_data_without_values_and_who_read_it,
+    a_consent_withdrawn_on_the_page_flips_the_decision_like_the_api,
+    a_deletion_filed_on_the_page_is_queued_and_its_receipt_downloads,
+    the_cookie_ledger_honours_gpc_only_without_a_choice_and_dismiss_never_overrides,
+    forms_need_their_csrf_token_and_every_page_sends_the_security_headers,
+);
+
+/// A cookie-keeping client that does not follow redirects.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+    gpc: bool,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+            gpc: false,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) {
+        for v in r.headers().get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+                assert!(v.contains(attr), "{v} lacks {attr}");
+            }
+            let (kv, _) = v.split_once(';').unwrap();
+            let (k, val) = kv.split_once('=').unwrap();
+            if val.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), val.to_string());
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+        let mut rq = self
+            .http
+            .get(format!("{}{path}", self.app.base))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", "en");
+        if self.gpc {
+            rq = rq.header("sec-gpc", "1");
+        }
+        let r = rq.send().await.unwrap();
+        self.keep(&r);
+        let st = r.status().as_u16();
+        let h = r.headers().clone();
+        (st, r.text().await.unwrap(), h)
+    }
+
+    /// Posts a form; returns status, `Location` (if any) and body.
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.app.base))
+            .header("cookie", self.cookie_header())
+            .header("accept-language", "en")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        let st = r.status().as_u16();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (st, loc, r.text().await.unwrap())
+    }
+
+    /// The CSRF token of the page at `path`.
+    async fn csrf(&mut self, path: &str) -> String {
+        let (st, html, _) = self.get(path).await;
+        assert_eq!(st, 200, "{html}");
+        csrf_of(&html)
+    }
+
+    /// Signs in as the holder of `email`; returns the subject id.
+    async fn sign_in(&mut self, email: &str) -> String {
+        let csrf = self.csrf("/signin").await;
+        let (st, _, html) = self
+            .post("/signin", &[("csrf", &csrf), ("email", email)])
+            .await;
+        assert_eq!(st, 200, "{html}");
+        assert!(html.contains("name=\"code\""), "{html}");
+        assert!(!html.contains(email), "the page echoes the email");
+        let pending = self.cookies["pv_signin"].clone();
+        let (id, _) = pending.split_once('.').unwrap();
+        let (code, _) = crate::dsr::mailed_code(self.app, id).await;
+        let csrf = csrf_of(&html);
+        let (st, loc, body) = self
+            .post("/signin/verify", &[("csrf", &csrf), ("code", &code)])
+            .await;
+        assert_eq!((st, loc.as_str()), (303, "/me"), "{body}");
+        assert!(self.cookies.contains_key("pv_session"));
+        assert!(!self.cookies.contains_key("pv_signin"));
+        self.app
+            .store
+            .dsr(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .subject_id
+            .unwrap()
+    }
+}
+
+/// The first column of `sql`'s rows, as text (an independent look at the tables).
+async fn col(store: &pivault_store::Store, sql: &str) -> Vec<String> {
+    pivault_store::testing::column(store, sql, &[])
+        .await
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[at..at + 64].to_string()
+}
+
+fn adult_with(purpose_granted: Option<&str>) -> HashMap<String, String> {
+    users()
+        .into_iter()
+        .find(|u| {
+            !u["email"].is_empty()
+                && u["guardian_name"].is_empty()
+                && u["birth_date"].as_str() < "2000-01-01"
+                && purpose_granted
+                    .is_none_or(|p| latest_consent(&u["account_id"], p).as_deref() == Some("grant"))
+        })
+        .unwrap()
+}
+
+async fn a_subject_signs_in_sees_their_data_without_values_and_who_read_it(app: TestApp) {
+    let u = adult_with(None);
+    let mut b = Browser::new(&app);
+    let subject = b.sign_in(&u["email"]).await;
+    assert_eq!(subject, app.subject_of(&u["account_id"]).await);
+
+    // An application reads the subject's contact data for the service.
+    let (st, v) = app.read(&subject, "service", "").await;
+    assert_eq!(st, 200, "{v}");
+
+    let (st, html, _) = b.get("/me").await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("<table id=\"categories\""), "{html}");
+    assert!(html.contains("user.contact.email"), "{html}");
+    // Field names and counts, never a value.
+    for k in [
+        "name",
+        "mobile",
+        "email",
+        "id_card_number",
+        "address",
+        "device_id",
+    ] {
+        if !u[k].is_empty() {
+            assert!(!html.contains(&u[k]), "the overview shows the {k} value");
+        }
+    }
+    let (st, html, _) = b.get("/me/access").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("test-app"), "{html}");
+    assert!(html.contains("fields.read"), "{html}");
+    assert!(html.contains(">service<"), "{html}");
+
+    // Sign-in and the page visits are audited; the sign-in is not in the office's queue.
+    let audit = col(
+        &app.store,
+        &format!(
+            "SELECT action FROM audit_log WHERE subject_id = '{subject}' AND action LIKE 'center.%'"
+        ),
+    )
+    .await;
+    assert_eq!(audit, vec!["center.signin".to_string()]);
+
+    // A used code opens no second session; sign-out ends this one.
+    let csrf = b.csrf("/me").await;
+    let (st, loc, _) = b.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!((st, loc.as_str()), (303, "/?done=signout"));
+    let (st, _, h) = b.get("/me").await;
+    assert_eq!(st, 303);
+    assert_eq!(h["location"], "/signin");
+}
+
+async fn a_consent_withdrawn_on_the_page_flips_the_decision_like_the_api(app: TestApp) {
+    let u = adult_with(Some("marketing"));
+    let mut b = Browser::new(&app);
+    let subject = b.sign_in(&u["email"]).await;
+    let decide = |s: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .post(
+                    "/v1/decisions",
+                    &app.app_key,
+                    json!({"subject_id": s, "purpose": "marketing", "action": "use", "categories": ["user.name"]}),
+                )
+                .await;
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let before = decide(subject.clone()).await;
+    assert_eq!(before["allowed"], true, "{before}");
+
+    let (st, html, _) = b.get("/me/consents").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("id=\"withdraw-marketing\""), "{html}");
+    let csrf = csrf_of(&html);
+    let (st, loc, _) = b
+        .post(
+            "/me/consents",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "marketing"),
+                ("action", "withdraw"),
+            ],
+        )
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/me/consents?done=consent"));
+    let after = decide(subject.clone()).await;
+    assert_eq!(after["allowed"], false, "{after}");
+    assert_eq!(after["reason"], "consent_withdrawn", "{after}");
+    let (_, html, _) = b.get("/me/consents").await;
+    assert!(html.contains("id=\"grant-marketing\""), "{html}");
+
+    // The same ledger row and audit shape as an API withdrawal of another subject.
+    let other = adult_with_other(&u["account_id"]).await;
+    let other_s = app.subject_of(&other).await;
+    let r = app
+        .post(
+            &format!("/v1/subjects/{other_s}/consents"),
+            &app.app_key,
+            json!({"purpose": "marketing", "action": "withdraw", "method": "web"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let shape = |s: &str| {
+        format!(
+            "SELECT c.action || '|' || c.given_by || '|' || c.method || '|' || c.policy_version || '|' || a.action || '|' || a.outcome || '|' || COALESCE(a.purpose, '') || '|' || COALESCE(a.detail, '') \
+             FROM consent_events c JOIN audit_log a ON a.subject_id = c.subject_id AND a.action = 'consent.withdraw' \
+             WHERE c.subject_id = '{s}' AND c.action = 'withdraw' AND c.purpose = 'marketing' AND c.method = 'web' ORDER BY c.seq DESC LIMIT 1"
+        )
+    };
+    let page = col(&app.store, &shape(&subject)).await;
+    let api = col(&app.store, &shape(&other_s)).await;
+    assert_eq!(page.len(), 1);
+    assert_eq!(page, api);
+}
+
+async fn adult_with_other(not: &str) -> String {
+    users()
+        .into_iter()
+        .find(|u| {
+            u["account_id"] != not
+                && u["guardian_name"].is_empty()
+                && u["birth_date"].as_str() < "2000-01-01"
+                && latest_consent(&u["account_id"], "marketing").as_deref() == Some("grant")
+        })
+        .unwrap()["account_id"]
+        .clone()
+}
+
+async fn a_deletion_filed_on_the_page_is_queued_and_its_receipt_downloads(app: TestApp) {
+    let u = adult_with(None);
+    let mut b = Browser::new(&app);
+    let subject = b.sign_in(&u["email"]).await;
+    let csrf = b.csrf("/me/requests").await;
+    let (st, loc, _) = b
+        .post("/me/requests", &[("csrf", &csrf), ("kind", "deletion")])
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/me/requests?done=request"));
+    let (_, html, _) = b.get("/me/requests").await;
+    assert!(html.contains("data-kind=\"deletion\""), "{html}");
+    let list: Value = app
+        .get(
+            &format!("/v1/dsr?subject_id={subject}&kind=deletion"),
+            &app.admin_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let req = &list["requests"][0];
+    assert_eq!(req["state"], "verified", "{list}");
+    let id = req["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            &format!("/v1/dsr/{id}/approve?run=true"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "completed", "{v}");
+    // Erased: the session ends with the subject.
+    let (st, _, h) = b.get("/me/requests").await;
+    assert_eq!((st, h["location"].to_str().unwrap()), (303, "/signin"));
+
+    // A fresh sign-in is impossible (the identity is shredded), so the receipt is fetched by
+    // the session opened before the erasure in a second browser.
+    let u2 = adult_with_other(&u["account_id"]).await;
+    let u2 = users().into_iter().find(|x| x["account_id"] == u2).unwrap();
+    let mut b2 = Browser::new(&app);
+    b2.sign_in(&u2["email"]).await;
+    let csrf = b2.csrf("/me/requests").await;
+    b2.post("/me/requests", &[("csrf", &csrf), ("kind", "access")])
+        .await;
+    let s2 = app.subject_of(&u2["account_id"]).await;
+    let list: Value = app
+        .get(
+            &format!("/v1/dsr?subject_id={s2}&kind=access"),
+            &app.admin_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id2 = list["requests"][0]["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(
+            &format!("/v1/dsr/{id2}/approve?run=true"),
+            &app.admin_key,
+            json!({}),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["state"], "completed", "{v}");
+    let (st, body, h) = b2.get(&format!("/me/requests/{id2}/result")).await;
+    assert_eq!(st, 200, "{body}");
+    assert!(h["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    let pkg: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(pkg["format"], "pivault.access-package/1");
+    assert_eq!(pkg["subject_id"], s2.as_str());
+    // Someone else's request is not found.
+    let (st, _, _) = b2.get(&format!("/me/requests/{id}/result")).await;
+    assert_eq!(st, 404);
+    // The deletion's signed receipt verifies under the published key.
+    let r = app
+        .get(&format!("/v1/dsr/{id}/result"), &app.admin_key)
+        .await;
+    assert_eq!(r.status(), 200);
+    let receipt = r.text().await.unwrap();
+    let key: Value = reqwest::get(format!("{}/v1/dsr/receipt-key", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    use base64::Engine as _;
+    let pk: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(key["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        pivault_core::dsr::verify_receipt_json(&receipt, &pk),
+        Ok(())
+    );
+}
+
+async fn the_cookie_ledger_honours_gpc_only_without_a_choice_and_dismiss_never_overrides(
+    app: TestApp,
+) {
+    // A first request with GPC and no earlier choice: refusal recorded server-side.
+    let mut b = Browser::new(&app);
+    b.gpc = true;
+    let (st, html, _) = b.get("/").await;
+    assert_eq!(st, 200);
+    assert!(!html.contains("id=\"cookie-banner\""), "{html}");
+    let (_, html, _) = b.get("/cookies").await;
+    assert!(html.contains("Global Privacy Control signal"), "{html}");
+    let visitor = b.cookies["pv_visitor"].clone();
+    let rows = col(
+        &app.store,
+        &format!("SELECT category || '=' || granted || '/' || method FROM cookie_choices WHERE visitor_id = '{visitor}' ORDER BY seq"),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        [
+            "necessary=1/gpc",
+            "preferences=0/gpc",
+            "analytics=0/gpc",
+            "third_party=0/gpc"
+        ]
+    );
+    // An explicit choice wins, and a later GPC request does not override it.
+    let csrf = csrf_of(&html);
+    let (st, _, _) = b
+        .post(
+            "/cookies",
+            &[
+                ("csrf", &csrf),
+                ("method", "accept_all"),
+                ("back", "/cookies"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let (_, html, _) = b.get("/cookies").await;
+    assert!(html.contains("How it was made: Accept all"), "{html}");
+    let n: Vec<String> = col(
+        &app.store,
+        &format!("SELECT method FROM cookie_choices WHERE visitor_id = '{visitor}'"),
+    )
+    .await;
+    assert_eq!(n.len(), 8);
+
+    // Without GPC the banner shows; dismissing records the default once, and never changes a
+    // saved choice.
+    let mut c = Browser::new(&app);
+    let (_, html, _) = c.get("/").await;
+    assert!(html.contains("id=\"cookie-banner\""), "{html}");
+    let (_, html, _) = c.get("/").await;
+    let csrf = csrf_of(&html);
+    c.post(
+        "/cookies",
+        &[
+            ("csrf", &csrf),
+            ("method", "save"),
+            ("analytics", "on"),
+            ("back", "/"),
+        ],
+    )
+    .await;
+    let (_, html, _) = c.get("/").await;
+    assert!(!html.contains("id=\"cookie-banner\""));
+    c.post(
+        "/cookies",
+        &[("csrf", &csrf), ("method", "dismiss"), ("back", "/")],
+    )
+    .await;
+    let (_, html, _) = c.get("/cookies").await;
+    assert!(
+        html.contains("How it was made: Saved in settings"),
+        "{html}"
+    );
+    assert!(
+        html.contains("id=\"cat-analytics\" name=\"analytics\" value=\"on\" checked"),
+        "{html}"
+    );
+    let gpc: Value = reqwest::get(format!("{}/.well-known/gpc.json", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gpc["gpc"], true);
+}
+
+async fn forms_need_their_csrf_token_and_every_page_sends_the_security_headers(app: TestApp) {
+    let mut b = Browser::new(&app);
+    for path in ["/", "/policy", "/announcements", "/cookies", "/signin"] {
+        let (st, html, h) = b.get(path).await;
+        assert_eq!(st, 200, "{path}");
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'self'"));
+        assert!(!html.contains("<script"), "{path} has a script");
+        assert!(!html.contains("style=\""), "{path} has an inline style");
+    }
+    // Missing or foreign token: refused before anything happens.
+    let (st, _, _) = b
+        .post("/signin", &[("csrf", "0"), ("email", "a@example.com")])
+        .await;
+    assert_eq!(st, 403);
+    let mut other = Browser::new(&app);
+    let foreign = other.csrf("/signin").await;
+    let (st, _, _) = b
+        .post("/signin", &[("csrf", &foreign), ("email", "a@example.com")])
+        .await;
+    assert_eq!(st, 403);
+    assert!(app.mail.messages().is_empty());
+    // Language: Accept-Language, then the switch's cookie.
+    let r = reqwest::Client::new()
+        .get(format!("{}/", app.base))
+        .header("accept-language", "zh-CN,zh;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<html lang=\"zh-CN\">"));
+    assert!(html.contains("个人信息保护中心"));
+    let (st, _, h) = b.get("/lang?to=zh-CN&back=/policy").await;
+    assert_eq!((st, h["location"].to_str().unwrap()), (303, "/policy"));
+    let (_, html, _) = b.get("/policy").await;
+    assert!(html.contains("<html lang=\"zh-CN\">"));
+    // An off-site `back` goes home.
+    let (_, _, h) = b.get("/lang?to=en&back=//evil.example/").await;
+    assert_eq!(h["location"], "/");
+}

@@ -1,0 +1,95 @@
+//! The privacy center (issue 14): server-rendered HTML for PI subjects at `/`, over the same
+//! use cases as the JSON API (`pivault_core::center`). It works without JavaScript: every
+//! action is a form `POST` answered with a redirect (post/redirect/get).
+//!
+//! Invariants:
+//! - **One door.** Pages call `Vault` use cases only: sign-in is a DSR `sign_in` request
+//!   verified by one-time code; consent changes are `record_consent`; filings join the DSR
+//!   queue; downloads are the request's result. No page opens a sealed value.
+//! - **Cookies** (`pv_session`, `pv_signin`, `pv_visitor`, `pv_lang`) are `HttpOnly; Secure;
+//!   SameSite=Strict; Path=/`. None holds PI: a session token, a pending sign-in's request id
+//!   and token, a random visitor id, a language tag.
+//! - **Every form** carries a CSRF token bound to the session (or, signed out, the visitor id),
+//!   checked in constant time before anything else.
+//! - **Headers** on every response: `Content-Security-Policy: default-src 'self';
+//!   frame-ancestors 'none'; form-action 'self'` (no inline script or style),
+//!   `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer`, `X-Content-Type-Options:
+//!   nosniff`, and `Cache-Control: no-store` (pages can show a person's data).
+//! - **No PI in URLs**: identities travel in form bodies only; paths hold request ids.
+//! - **Global Privacy Control** (`Sec-GPC: 1`) on a visitor with no earlier choice records a
+//!   refusal of every non-essential cookie category, server-side, method `gpc`; it never
+//!   overrides an explicit choice. `/.well-known/gpc.json` declares support.
+
+pub mod i18n;
+mod pages;
+
+use axum::extract::FromRef;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use pivault_core::Vault;
+use std::sync::Arc;
+
+pub use i18n::{Lang, Tr};
+
+/// The `Content-Security-Policy` of every page: nothing from elsewhere, no inline script or
+/// style, no framing, forms post only here.
+pub const CSP: &str =
+    "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The privacy center's routes, for a state from which the vault can be taken. HTML pages,
+/// the stylesheet and `/.well-known/gpc.json`; not part of the `/v1` JSON API or its OpenAPI
+/// document.
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<Vault>: FromRef<S>,
+{
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/static/center.css", get(pages::stylesheet))
+        .route("/.well-known/gpc.json", get(pages::gpc_json))
+        .route("/lang", get(pages::switch_lang))
+        .route("/policy", get(pages::policy))
+        .route("/announcements", get(pages::announcements))
+        .route("/cookies", get(pages::cookies).post(pages::cookies_post))
+        .route("/signin", get(pages::signin).post(pages::signin_post))
+        .route("/signin/verify", post(pages::signin_verify))
+        .route("/signout", post(pages::signout))
+        .route("/me", get(pages::me))
+        .route(
+            "/me/consents",
+            get(pages::consents).post(pages::consents_post),
+        )
+        .route("/me/recipients", get(pages::recipients))
+        .route("/me/access", get(pages::access))
+        .route(
+            "/me/requests",
+            get(pages::requests).post(pages::requests_post),
+        )
+        .route("/me/requests/{id}/result", get(pages::request_result))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Adds the security headers of every page (see the crate docs).
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}

@@ -1,0 +1,1070 @@
+//! The handlers and their templates.
+
+use crate::i18n::{Lang, Tr};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use pivault_core::center::{
+    new_visitor_id, valid_visitor_id, AccessEntry, CenterCategory, CenterConsent, CenterFiling,
+    CookieChoice, CookieMethod, COOKIE_CATEGORIES, SESSION_SECONDS,
+};
+use pivault_core::center::{ConsentRow, DisclosureRow};
+use pivault_core::dsr::{DsrView, ResultFormat};
+use pivault_core::{CenterSession, CoreError, Vault};
+use pivault_domain::dsr::DsrKind;
+use serde::Deserialize;
+use std::sync::Arc;
+
+const SESSION_COOKIE: &str = "pv_session";
+const SIGNIN_COOKIE: &str = "pv_signin";
+const VISITOR_COOKIE: &str = "pv_visitor";
+const LANG_COOKIE: &str = "pv_lang";
+
+/// What every page knows about the request.
+struct Ctx {
+    vault: Arc<Vault>,
+    lang: Lang,
+    visitor: String,
+    new_visitor: bool,
+    session_token: Option<String>,
+    session: Option<CenterSession>,
+    cookie: Option<CookieChoice>,
+    set_cookies: Vec<String>,
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `Set-Cookie` with the attributes of every pivault cookie.
+fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
+    format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Strict")
+}
+
+impl Ctx {
+    /// Reads the cookies and headers; makes a visitor id when there is none; applies a GPC
+    /// signal to a visitor with no choice; loads the session when its cookie is valid.
+    async fn load(vault: Arc<Vault>, headers: &HeaderMap) -> Result<Self, Response> {
+        let lang = cookie_value(headers, LANG_COOKIE)
+            .and_then(Lang::parse)
+            .unwrap_or_else(|| {
+                Lang::negotiate(
+                    headers
+                        .get(header::ACCEPT_LANGUAGE)
+                        .and_then(|v| v.to_str().ok()),
+                )
+            });
+        let mut set_cookies = Vec::new();
+        let (visitor, new_visitor) = match cookie_value(headers, VISITOR_COOKIE) {
+            Some(v) if valid_visitor_id(v) => (v.to_string(), false),
+            _ => {
+                let v = new_visitor_id().map_err(|e| error_page(&Tr { lang }, &e))?;
+                set_cookies.push(set_cookie(VISITOR_COOKIE, &v, 365 * 86_400));
+                (v, true)
+            }
+        };
+        let mut session_token = None;
+        let mut session = None;
+        if let Some(tok) = cookie_value(headers, SESSION_COOKIE) {
+            match vault.center_session(tok).await {
+                Ok(s) => {
+                    session = Some(s);
+                    session_token = Some(tok.to_string());
+                }
+                Err(CoreError::Unauthenticated) => {
+                    set_cookies.push(set_cookie(SESSION_COOKIE, "", 0));
+                }
+                Err(e) => return Err(error_page(&Tr { lang }, &e)),
+            }
+        }
+        let subject = session.as_ref().map(|s| s.subject_id.as_str());
+        let gpc = headers
+            .get("sec-gpc")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "1");
+        let cookie = if gpc {
+            vault
+                .cookie_record(&visitor, subject, CookieMethod::Gpc, &[])
+                .await
+        } else if new_visitor && subject.is_none() {
+            Ok(None)
+        } else {
+            vault.cookie_choice(&visitor, subject).await
+        }
+        .map_err(|e| error_page(&Tr { lang }, &e))?;
+        Ok(Self {
+            vault,
+            lang,
+            visitor,
+            new_visitor,
+            session_token,
+            session,
+            cookie,
+            set_cookies,
+        })
+    }
+
+    fn tr(&self) -> Tr {
+        Tr { lang: self.lang }
+    }
+
+    /// The CSRF binding: the session token when signed in, else the visitor id.
+    fn binding(&self) -> &str {
+        self.session_token.as_deref().unwrap_or(&self.visitor)
+    }
+
+    fn page(&self, title_key: &'static str, back: &str) -> Page {
+        Page {
+            tr: self.tr(),
+            title_key,
+            csrf: self.vault.center_csrf(self.binding()),
+            signed_in: self.session.is_some(),
+            banner: self.cookie.is_none(),
+            back: back.to_string(),
+            policy_version: self.vault.policy().version().to_string(),
+            notice: None,
+        }
+    }
+
+    /// Checks the form's CSRF token: `None` when it is right, else the page explaining it.
+    fn csrf_refusal(&self, token: &str) -> Option<Response> {
+        // A new visitor has no binding the form could have been made for.
+        if self.new_visitor && self.session.is_none()
+            || !self.vault.center_csrf_ok(self.binding(), token)
+        {
+            return Some(self.with_cookies(
+                (
+                    StatusCode::FORBIDDEN,
+                    render(&ErrorPage {
+                        p: self.page("error.title", "/"),
+                        message: "error.csrf",
+                        again: "/",
+                    }),
+                )
+                    .into_response(),
+            ));
+        }
+        None
+    }
+
+    fn with_cookies(&self, mut res: Response) -> Response {
+        for c in &self.set_cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        res
+    }
+
+    fn ok(&self, html: String) -> Response {
+        self.with_cookies(axum::response::Html(html).into_response())
+    }
+
+    fn fail(&self, e: &CoreError, again: &'static str) -> Response {
+        if matches!(e, CoreError::Unauthenticated) {
+            return self.with_cookies(Redirect::to("/signin").into_response());
+        }
+        let (status, message) = classify(e);
+        self.with_cookies(
+            (
+                status,
+                render(&ErrorPage {
+                    p: self.page("error.title", again),
+                    message,
+                    again,
+                }),
+            )
+                .into_response(),
+        )
+    }
+}
+
+/// The status and message key of an error; never its text (which may name a field).
+fn classify(e: &CoreError) -> (StatusCode, &'static str) {
+    if e.storage_fault().is_some() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "error.unavailable");
+    }
+    match e {
+        CoreError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "error.rate"),
+        CoreError::Invalid { code, .. } if code.starts_with("code_") => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "error.code")
+        }
+        CoreError::Forbidden {
+            code: "dsr_token_invalid",
+            ..
+        } => (StatusCode::UNPROCESSABLE_ENTITY, "error.code"),
+        CoreError::Conflict("subject_locked") => (StatusCode::LOCKED, "error.locked"),
+        CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "error.notfound"),
+        CoreError::Invalid { .. } | CoreError::Conflict(_) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "error.input")
+        }
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "error.unavailable"),
+    }
+}
+
+/// An error page before the context exists.
+fn error_page(tr: &Tr, e: &CoreError) -> Response {
+    let (status, message) = classify(e);
+    let p = Page {
+        tr: *tr,
+        title_key: "error.title",
+        csrf: String::new(),
+        signed_in: false,
+        banner: false,
+        back: "/".into(),
+        policy_version: String::new(),
+        notice: None,
+    };
+    (
+        status,
+        render(&ErrorPage {
+            p,
+            message,
+            again: "/",
+        }),
+    )
+        .into_response()
+}
+
+fn render<T: Template>(t: &T) -> axum::response::Html<String> {
+    // A template that fails to render is a bug; the page says so without detail.
+    axum::response::Html(t.render().unwrap_or_else(|_| {
+        tracing::error!("a privacy-center template failed to render");
+        "<!DOCTYPE html><html lang=\"en\"><title>Error</title><main><h1>Error</h1></main></html>"
+            .into()
+    }))
+}
+
+/// The parts of every page.
+pub(crate) struct Page {
+    tr: Tr,
+    title_key: &'static str,
+    csrf: String,
+    signed_in: bool,
+    banner: bool,
+    back: String,
+    policy_version: String,
+    notice: Option<&'static str>,
+}
+
+impl Page {
+    /// The string of `key`.
+    pub(crate) fn t<'a>(&self, key: &'a str) -> &'a str {
+        self.tr.t(key)
+    }
+
+    /// The string of `prefix.key` (a kind, state, basis, …); the key itself when missing.
+    pub(crate) fn tk(&self, prefix: &str, key: &str) -> String {
+        let k = format!("{prefix}.{key}");
+        let s = self.tr.t(&k);
+        if s == k {
+            key.to_string()
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// The description `prefix.key.desc`.
+    pub(crate) fn tkd(&self, prefix: &str, key: &str) -> String {
+        self.tk(prefix, &format!("{key}.desc"))
+    }
+
+    /// A date (UTC) from unix seconds.
+    pub(crate) fn date(&self, at: impl Secs) -> String {
+        Vault::center_time(at.secs())
+    }
+}
+
+/// Unix seconds, however many references deep a template holds them.
+pub(crate) trait Secs {
+    fn secs(&self) -> i64;
+}
+impl Secs for i64 {
+    fn secs(&self) -> i64 {
+        *self
+    }
+}
+impl<T: Secs + ?Sized> Secs for &T {
+    fn secs(&self) -> i64 {
+        (**self).secs()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    p: Page,
+    message: &'static str,
+    again: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    p: Page,
+}
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SigninPage {
+    p: Page,
+    code_step: bool,
+}
+
+struct CookieRow {
+    key: &'static str,
+    on: bool,
+    fixed: bool,
+}
+
+#[derive(Template)]
+#[template(path = "cookies.html")]
+struct CookiesPage {
+    p: Page,
+    choice: Option<CookieChoice>,
+    cats: Vec<CookieRow>,
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+struct MePage {
+    p: Page,
+    cats: Vec<CenterCategory>,
+}
+
+#[derive(Template)]
+#[template(path = "consents.html")]
+struct ConsentsPage {
+    p: Page,
+    consents: Vec<CenterConsent>,
+    history: Vec<ConsentRow>,
+}
+
+#[derive(Template)]
+#[template(path = "recipients.html")]
+struct RecipientsPage {
+    p: Page,
+    rows: Vec<DisclosureRow>,
+}
+
+#[derive(Template)]
+#[template(path = "access.html")]
+struct AccessPage {
+    p: Page,
+    rows: Vec<AccessEntry>,
+}
+
+#[derive(Template)]
+#[template(path = "requests.html")]
+struct RequestsPage {
+    p: Page,
+    rows: Vec<DsrView>,
+    kinds: Vec<&'static str>,
+}
+
+struct PolicyPurpose {
+    name: String,
+    basis: &'static str,
+    separate: bool,
+    clause: String,
+    categories: String,
+}
+
+struct PolicyCategory {
+    name: String,
+    sensitive: bool,
+    clause: String,
+    keep_for_days: Option<u32>,
+}
+
+struct PolicyRecipient {
+    name: String,
+    region: String,
+    entrusted: bool,
+    clause: String,
+}
+
+#[derive(Template)]
+#[template(path = "policy.html")]
+struct PolicyPage {
+    p: Page,
+    title: String,
+    region: String,
+    purposes: Vec<PolicyPurpose>,
+    categories: Vec<PolicyCategory>,
+    recipients: Vec<PolicyRecipient>,
+}
+
+struct AnnouncementRow {
+    title: String,
+    body: String,
+    published: String,
+}
+
+#[derive(Template)]
+#[template(path = "announcements.html")]
+struct AnnouncementsPage {
+    p: Page,
+    rows: Vec<AnnouncementRow>,
+}
+
+/// Every form's hidden token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The notice to show after a redirect (`?done=`): fixed keys only.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+fn notice_of(d: &Done) -> Option<&'static str> {
+    match d.done.as_deref() {
+        Some("consent") => Some("consents.done"),
+        Some("request") => Some("requests.filed"),
+        Some("cookies") => Some("cookies.saved"),
+        Some("signout") => Some("signin.signed_out"),
+        _ => None,
+    }
+}
+
+macro_rules! ctx {
+    ($vault:expr, $headers:expr) => {
+        match Ctx::load($vault, &$headers).await {
+            Ok(c) => c,
+            Err(r) => return r,
+        }
+    };
+}
+
+macro_rules! session {
+    ($ctx:expr) => {
+        match $ctx.session.clone() {
+            Some(s) => s,
+            None => return $ctx.with_cookies(Redirect::to("/signin").into_response()),
+        }
+    };
+}
+
+/// `GET /`.
+pub(crate) async fn home(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Query(d): Query<Done>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    let mut p = ctx.page("home.title", "/");
+    p.notice = notice_of(&d);
+    ctx.ok(render(&HomePage { p }).0)
+}
+
+/// `GET /static/center.css`.
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/center.css"),
+    )
+        .into_response()
+}
+
+/// `GET /.well-known/gpc.json` (Global Privacy Control, §3.5 of the GPC specification): this
+/// site honours the signal.
+pub(crate) async fn gpc_json() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        r#"{"gpc":true,"lastUpdate":"2026-12-04"}"#,
+    )
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LangQuery {
+    to: String,
+    #[serde(default)]
+    back: Option<String>,
+}
+
+/// A local path to go back to: starts with one `/`, no scheme, host or control characters.
+fn local_path(p: Option<&str>) -> &str {
+    match p {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && p.len() <= 200
+                && p.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            p
+        }
+        _ => "/",
+    }
+}
+
+/// `GET /lang?to=en&back=/me`: the language switch (sets `pv_lang`, goes back).
+pub(crate) async fn switch_lang(Query(q): Query<LangQuery>) -> Response {
+    let Some(lang) = Lang::parse(&q.to) else {
+        return Redirect::to("/").into_response();
+    };
+    let mut res = Redirect::to(local_path(q.back.as_deref())).into_response();
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(LANG_COOKIE, lang.tag(), 365 * 86_400)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// `GET /policy`: the policy in force, as enforced (public).
+pub(crate) async fn policy(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+    let ctx = ctx!(vault, headers);
+    let pol = ctx.vault.policy();
+    let page = PolicyPage {
+        p: ctx.page("policy.title", "/policy"),
+        title: pol.title().to_string(),
+        region: pol.storage_region().to_string(),
+        purposes: pol
+            .purposes()
+            .iter()
+            .map(|u| PolicyPurpose {
+                name: u.name.clone(),
+                basis: u.legal_basis.as_str(),
+                separate: u.separate_consent,
+                clause: u.clause.clone(),
+                categories: u.categories.join(", "),
+            })
+            .collect(),
+        categories: pol
+            .categories()
+            .iter()
+            .map(|c| PolicyCategory {
+                name: c.name.clone(),
+                sensitive: c.is_sensitive(),
+                clause: c.clause.clone(),
+                keep_for_days: c.retention.as_ref().map(|r| r.keep_for.days()),
+            })
+            .collect(),
+        recipients: pol
+            .recipients()
+            .iter()
+            .map(|r| PolicyRecipient {
+                name: r.name.clone(),
+                region: r.region.clone(),
+                entrusted: r.entrusted,
+                clause: r.clause.clone(),
+            })
+            .collect(),
+    };
+    ctx.ok(render(&page).0)
+}
+
+/// `GET /announcements` (public; policy §8.3, §8.6).
+pub(crate) async fn announcements(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+    let ctx = ctx!(vault, headers);
+    let rows = match ctx.vault.announcements().await {
+        Ok(r) => r,
+        Err(e) => return ctx.fail(&e, "/"),
+    };
+    let rows = rows
+        .into_iter()
+        .map(|a| {
+            let t = match ctx.lang {
+                Lang::En => a.en,
+                Lang::ZhCn => a.zh_cn,
+            };
+            AnnouncementRow {
+                title: t.title,
+                body: t.body,
+                published: Vault::center_time(a.published_at),
+            }
+        })
+        .collect();
+    ctx.ok(render(&AnnouncementsPage {
+        p: ctx.page("ann.title", "/announcements"),
+        rows,
+    })
+    .0)
+}
+
+/// `GET /cookies`: the settings page.
+pub(crate) async fn cookies(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Query(d): Query<Done>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    let mut p = ctx.page("cookies.title", "/cookies");
+    p.notice = notice_of(&d);
+    let cats = COOKIE_CATEGORIES
+        .iter()
+        .map(|c| CookieRow {
+            key: c,
+            on: *c == "necessary"
+                || ctx
+                    .cookie
+                    .as_ref()
+                    .is_some_and(|x| x.categories.iter().any(|(k, g)| k == c && *g)),
+            fixed: *c == "necessary",
+        })
+        .collect();
+    ctx.ok(render(&CookiesPage {
+        p,
+        choice: ctx.cookie.clone(),
+        cats,
+    })
+    .0)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CookieForm {
+    #[serde(default)]
+    csrf: String,
+    method: String,
+    #[serde(default)]
+    back: Option<String>,
+    #[serde(default)]
+    preferences: Option<String>,
+    #[serde(default)]
+    analytics: Option<String>,
+    #[serde(default)]
+    third_party: Option<String>,
+}
+
+/// `POST /cookies`: a banner button or the settings form.
+pub(crate) async fn cookies_post(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Form(f): Form<CookieForm>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
+        return r;
+    }
+    let method = match f.method.as_str() {
+        "accept_all" => CookieMethod::AcceptAll,
+        "reject_all" => CookieMethod::RejectAll,
+        "save" => CookieMethod::Save,
+        "dismiss" => CookieMethod::Dismiss,
+        _ => {
+            return ctx.fail(
+                &CoreError::invalid("method", "invalid_body", "unknown method"),
+                "/cookies",
+            )
+        }
+    };
+    let mut granted = Vec::new();
+    for (name, v) in [
+        ("preferences", &f.preferences),
+        ("analytics", &f.analytics),
+        ("third_party", &f.third_party),
+    ] {
+        if v.as_deref() == Some("on") {
+            granted.push(name);
+        }
+    }
+    let subject = ctx.session.as_ref().map(|s| s.subject_id.as_str());
+    if let Err(e) = ctx
+        .vault
+        .cookie_record(&ctx.visitor, subject, method, &granted)
+        .await
+    {
+        return ctx.fail(&e, "/cookies");
+    }
+    let back = local_path(f.back.as_deref());
+    let to = if back == "/cookies" {
+        "/cookies?done=cookies"
+    } else {
+        back
+    };
+    ctx.with_cookies(Redirect::to(to).into_response())
+}
+
+/// `GET /signin`.
+pub(crate) async fn signin(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+    let ctx = ctx!(vault, headers);
+    if ctx.session.is_some() {
+        return ctx.with_cookies(Redirect::to("/me").into_response());
+    }
+    ctx.ok(render(&SigninPage {
+        p: ctx.page("signin.title", "/signin"),
+        code_step: false,
+    })
+    .0)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SigninForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    mobile: String,
+}
+
+/// `POST /signin`: files the `sign_in` request; the code goes out through the outbox. The
+/// pending request id and token are kept in `pv_signin` for the code step.
+pub(crate) async fn signin_post(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    Form(f): Form<SigninForm>,
+) -> Response {
+    // The peer address, set by the server's accept loop (absent in-process).
+    let peer = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ctx = ctx!(vault, headers);
+    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
+        return r;
+    }
+    let email = Some(f.email.trim()).filter(|s| !s.is_empty());
+    let mobile = Some(f.mobile.trim()).filter(|s| !s.is_empty());
+    let created = match ctx.vault.center_signin_start(email, mobile, peer).await {
+        Ok(c) => c,
+        Err(e) => return ctx.fail(&e, "/signin"),
+    };
+    let mut res = ctx.ok(render(&SigninPage {
+        p: ctx.page("signin.code.title", "/signin"),
+        code_step: true,
+    })
+    .0);
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(
+        SIGNIN_COOKIE,
+        &format!("{}.{}", created.id, created.token),
+        600,
+    )) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /signin/verify`: checks the code, opens the session.
+pub(crate) async fn signin_verify(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Form(f): Form<CodeForm>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
+        return r;
+    }
+    let Some((id, token)) = cookie_value(&headers, SIGNIN_COOKIE).and_then(|v| v.split_once('.'))
+    else {
+        return ctx.with_cookies(Redirect::to("/signin").into_response());
+    };
+    match ctx
+        .vault
+        .center_signin_verify(id, token, f.code.trim(), Some(&ctx.visitor))
+        .await
+    {
+        Ok((session, _)) => {
+            let mut res = ctx.with_cookies(Redirect::to("/me").into_response());
+            for c in [
+                set_cookie(SESSION_COOKIE, &session, SESSION_SECONDS),
+                set_cookie(SIGNIN_COOKIE, "", 0),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    res.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            res
+        }
+        Err(e) => ctx.fail(&e, "/signin"),
+    }
+}
+
+/// `POST /signout`.
+pub(crate) async fn signout(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
+        return r;
+    }
+    if let Some(t) = &ctx.session_token {
+        if let Err(e) = ctx.vault.center_signout(t).await {
+            return ctx.fail(&e, "/");
+        }
+    }
+    let mut res = ctx.with_cookies(Redirect::to("/?done=signout").into_response());
+    if let Ok(v) = HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", 0)) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// `GET /me`: what is held, by category.
+pub(crate) async fn me(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+    let ctx = ctx!(vault, headers);
+    let s = session!(ctx);
+    match ctx.vault.center_overview(&s).await {
+        Ok(cats) => ctx.ok(render(&MePage {
+            p: ctx.page("me.title", "/me"),
+            cats,
+        })
+        .0),
+        Err(e) => ctx.fail(&e, "/me"),
+    }
+}
+
+/// `GET /me/consents`.
+pub(crate) async fn consents(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Query(d): Query<Done>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    let s = session!(ctx);
+    match ctx.vault.center_consents(&s).await {
+        Ok((consents, mut history)) => {
+            history.sort_by_key(|r| std::cmp::Reverse((r.at, r.seq)));
+            let mut p = ctx.page("consents.title", "/me/consents");
+            p.notice = notice_of(&d);
+            ctx.ok(render(&ConsentsPage {
+                p,
+                consents,
+                history,
+            })
+            .0)
+        }
+        Err(e) => ctx.fail(&e, "/me"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    purpose: String,
+    action: String,
+}
+
+/// `POST /me/consents`: grant or withdraw one consent.
+pub(crate) async fn consents_post(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Form(f): Form<ConsentForm>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
+        return r;
+    }
+    let s = session!(ctx);
+    let grant = match f.action.as_str() {
+        "grant" => true,
+        "withdraw" => false,
+        _ => {
+            return ctx.fail(
+                &CoreError::invalid("action", "unknown_action", "grant or withdraw"),
+                "/me/consents",
+            )
+        }
+    };
+    let rid = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match ctx
+        .vault
+        .center_set_consent(&s, &f.purpose, grant, rid.as_deref())
+        .await
+    {
+        Ok(_) => ctx.with_cookies(Redirect::to("/me/consents?done=consent").into_response()),
+        Err(e) => ctx.fail(&e, "/me/consents"),
+    }
+}
+
+/// `GET /me/recipients`: the disclosure ledger.
+pub(crate) async fn recipients(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+    let ctx = ctx!(vault, headers);
+    let s = session!(ctx);
+    match ctx.vault.center_disclosures(&s).await {
+        Ok(rows) => ctx.ok(render(&RecipientsPage {
+            p: ctx.page("recipients.title", "/me/recipients"),
+            rows,
+        })
+        .0),
+        Err(e) => ctx.fail(&e, "/me"),
+    }
+}
+
+/// `GET /me/access`: who accessed the data, from the audit log.
+pub(crate) async fn access(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+    let ctx = ctx!(vault, headers);
+    let s = session!(ctx);
+    match ctx.vault.center_access_history(&s, 200).await {
+        Ok(rows) => ctx.ok(render(&AccessPage {
+            p: ctx.page("access.title", "/me/access"),
+            rows,
+        })
+        .0),
+        Err(e) => ctx.fail(&e, "/me"),
+    }
+}
+
+/// The kinds the request form offers (corrections need the field-by-field form of the API).
+const FILE_KINDS: [&str; 6] = [
+    "access",
+    "copy",
+    "explanation",
+    "withdrawal",
+    "deletion",
+    "cancellation",
+];
+
+/// `GET /me/requests`.
+pub(crate) async fn requests(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Query(d): Query<Done>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    let s = session!(ctx);
+    match ctx.vault.center_requests(&s).await {
+        Ok(rows) => {
+            let mut p = ctx.page("requests.title", "/me/requests");
+            p.notice = notice_of(&d);
+            ctx.ok(render(&RequestsPage {
+                p,
+                rows,
+                kinds: FILE_KINDS.to_vec(),
+            })
+            .0)
+        }
+        Err(e) => ctx.fail(&e, "/me"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct RequestForm {
+    #[serde(default)]
+    csrf: String,
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// `POST /me/requests`: files a request, an inquiry or a misuse report.
+pub(crate) async fn requests_post(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Form(f): Form<RequestForm>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
+        return r;
+    }
+    let s = session!(ctx);
+    let kind: DsrKind = match f.kind.parse() {
+        Ok(k) => k,
+        Err(_) => {
+            return ctx.fail(
+                &CoreError::invalid("kind", "dsr_kind_unknown", "unknown kind"),
+                "/me/requests",
+            )
+        }
+    };
+    let mut filing = CenterFiling {
+        text: f.text,
+        ..CenterFiling::default()
+    };
+    if kind == DsrKind::Withdrawal {
+        // Withdraw every consent in force (single consents: the consents page).
+        match ctx.vault.center_consents(&s).await {
+            Ok((c, _)) => {
+                filing.purposes = c
+                    .into_iter()
+                    .filter(|c| c.granted)
+                    .map(|c| c.purpose)
+                    .collect();
+            }
+            Err(e) => return ctx.fail(&e, "/me/requests"),
+        }
+    }
+    match ctx.vault.center_file(&s, kind, &filing).await {
+        Ok(_) => ctx.with_cookies(Redirect::to("/me/requests?done=request").into_response()),
+        Err(e) => ctx.fail(&e, "/me/requests"),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct ResultQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /me/requests/{id}/result`: the package, explanation or signed receipt, as a download.
+pub(crate) async fn request_result(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<ResultQuery>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    let s = session!(ctx);
+    let format = match q.format.as_deref() {
+        None | Some("json") => ResultFormat::Json,
+        Some("csv") => ResultFormat::Csv,
+        Some(_) => {
+            return ctx.fail(
+                &CoreError::invalid("format", "invalid_query", "json or csv"),
+                "/me/requests",
+            )
+        }
+    };
+    if uuid_like(&id).is_none() {
+        return ctx.fail(&CoreError::NotFound("dsr"), "/me/requests");
+    }
+    match ctx.vault.center_result(&s, &id, format).await {
+        Ok((bytes, content_type)) => {
+            let ext = if content_type.starts_with("text/csv") {
+                "csv"
+            } else {
+                "json"
+            };
+            let disposition = format!("attachment; filename=\"pivault-{id}.{ext}\"");
+            let mut res = ctx.with_cookies((StatusCode::OK, bytes).into_response());
+            let h = res.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&disposition) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
+        }
+        Err(e) => ctx.fail(&e, "/me/requests"),
+    }
+}
+
+/// A request id is a UUID (36 characters of hex and dashes).
+fn uuid_like(s: &str) -> Option<&str> {
+    (s.len() == 36 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then_some(s)
+}
