@@ -288,6 +288,18 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
     assert.ok(!text.toLowerCase().includes(b.email.toLowerCase()), '/me/access shows no email value');
   }));
 
+  test('3f. an explanation request (PIPL Art. 48) filed on the page, run by the office, downloads', withLog(async () => {
+    const a = await person('a');
+    const page = await (await ctx({ storageState: a.state, acceptDownloads: true })).newPage();
+    const id = await fileRequest(page, 'explanation');
+    await approveAndRun(id);
+    await page.reload();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator(`#request-${id} a[href="/me/requests/${id}/result"]`).click()]);
+    const body = fs.readFileSync(await download.path(), 'utf8');
+    assert.doesNotThrow(() => JSON.parse(body), `the explanation is JSON: ${body.slice(0, 200)}`);
+    assert.ok(body.length > 100, 'the explanation says something');
+  }));
+
   test('4a. cookie banner: shown to a fresh visitor', withLog(async () => {
     const page = await (await ctx()).newPage();
     await page.goto('/');
