@@ -88,6 +88,33 @@ async function approveAndRun(id) {
   return s.body;
 }
 
+/** Asks a question with the #inquiry form on /me/requests; resolves to its request id. */
+async function fileInquiry(page, text) {
+  await page.goto('/me/requests');
+  const before = new Set(await page.locator('#requests tr[data-kind="inquiry"]').evaluateAll((rs) => rs.map((r) => r.id)));
+  await page.locator('#inquiry-text').fill(text);
+  await Promise.all([page.waitForURL('**/me/requests?done=request'), page.locator('#inquiry button[type="submit"]').click()]);
+  const after = await page.locator('#requests tr[data-kind="inquiry"]').evaluateAll((rs) => rs.map((r) => r.id));
+  const fresh = after.filter((i) => !before.has(i));
+  assert.equal(fresh.length, 1, 'one new inquiry row in #requests');
+  return fresh[0].replace(/^request-/, '');
+}
+
+/** Signs in to the console with `key` through /console/signin; ends on /console. */
+async function consoleSignIn(page, key) {
+  await page.goto('/console/signin');
+  await page.locator('#key').fill(key);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/console'),
+    page.locator('form[action="/console/signin"] button[type="submit"]').click(),
+  ]);
+}
+
+/** A queue answer's list of requests. */
+function listOf(body) {
+  return body.requests || body.items || body;
+}
+
 describe('privacy center in Chromium', { timeout: 280_000 }, () => {
   before(async () => {
     sink = new SmtpSink();
@@ -492,6 +519,181 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
         await visit(page, violations, lang, `/me/requests/${FAKE_UUID}/result`, 'error-notfound', { shot: false, expectStatus: 404, title: 'error.title' });
       });
       assert.ok(failures.length === 0, `${failures.length} error page(s) wrong:\n${failures.join('\n')}`);
+      B.assertAxeClean(violations);
+    }));
+  }
+
+  /** Open rows for the console's tour: an access request and an inquiry of person h, left open. */
+  async function openConsoleRows() {
+    if (people.h && people.h.open) return;
+    const h = await person('h');
+    const page = await (await ctx({ storageState: h.state })).newPage();
+    await fileRequest(page, 'access');
+    await fileInquiry(page, '请问我的收货地址会提供给谁？');
+    people.h.open = true;
+  }
+
+  /** Each of the console's report sections is a table, its "none" line, or "not permitted". */
+  async function assertSections(page, lang) {
+    for (const [table, head, none] of [
+      ['incidents', 'incidents-title', 'console.incidents.none'],
+      ['holds', 'holds-title', 'console.holds.none'],
+      ['disclosure-report', 'report-title', null],
+    ]) {
+      if (await page.locator(`#${table}`).count()) continue;
+      const text = await page.locator(`#${head} + p`).innerText();
+      const allowed = [t('console.not_permitted', lang), ...(none ? [t(none, lang)] : [])];
+      assert.ok(allowed.includes(text), `/console: #${table} is neither a table nor ${allowed.map((a) => JSON.stringify(a)).join(' or ')}: ${JSON.stringify(text)}`);
+    }
+  }
+
+  // --- The privacy office's console (/console) -------------------------------------------------
+
+  test('10a. console: the office approves an explanation; the subject downloads it', withLog(async () => {
+    const g = await person('g');
+    const subject = await (await ctx({ storageState: g.state, acceptDownloads: true })).newPage();
+    const id = await fileRequest(subject, 'explanation');
+    const iq = await fileInquiry(subject, 'Why do you keep my orders for three years?');
+    // The page's row ids are the API's request ids.
+    const q = await vault.api('GET', `/v1/dsr?subject_id=${g.subjectId}&kind=explanation`, { role: 'admin' });
+    assert.equal(q.status, 200, JSON.stringify(q.body));
+    assert.ok(listOf(q.body).some((r) => r.id === id), `the explanation ${id} is in GET /v1/dsr`);
+
+    const c = await ctx();
+    const office = await c.newPage();
+    // No console session: /console sends the office to /console/signin (303).
+    const res = await office.goto('/console');
+    const first = res.request().redirectedFrom();
+    assert.ok(first, '/console redirected');
+    assert.equal((await first.response()).status(), 303, '/console without a console session: status');
+    assert.equal(new URL(office.url()).pathname, '/console/signin');
+    await consoleSignIn(office, vault.keys.dpo);
+    const cookie = (await c.cookies()).find((k) => k.name === 'pv_console');
+    assert.ok(cookie, 'pv_console set');
+    assert.equal(cookie.httpOnly && cookie.secure && cookie.sameSite === 'Strict', true, 'pv_console is HttpOnly; Secure; SameSite=Strict');
+    assert.equal(await office.locator('h1').innerText(), t('console.title', 'zh-CN'));
+    assert.match(await office.locator('main').innerText(), /web-tests-dpo/, 'the principal is named');
+
+    const row = office.locator(`#dsr-queue tr#dsr-${id}`);
+    assert.equal(await row.count(), 1, `the explanation ${id} is a row of #dsr-queue`);
+    assert.equal(await row.getAttribute('class'), 'urgency-ok');
+    assert.equal(await row.getAttribute('data-kind'), 'explanation');
+    const irow = office.locator(`#inquiry-queue tr#dsr-${iq}`);
+    assert.equal(await irow.count(), 1, `the inquiry ${iq} is a row of #inquiry-queue`);
+    assert.equal(await irow.getAttribute('class'), 'urgency-ok');
+    assert.equal(await office.locator(`#dsr-queue tr#dsr-${iq}`).count(), 0, 'the inquiry is not in the request queue');
+    assert.equal(await office.locator(`#approve-${id}`).innerText(), t('console.approve', 'zh-CN'));
+    assert.ok(!(await office.content()).includes('three years'), 'the question text is not on the console');
+
+    await Promise.all([office.waitForURL('**/console?done=dsr'), office.locator(`#approve-${id}`).click()]);
+    assert.equal(await office.locator('main .notice[role="status"]').innerText(), t('console.done', 'zh-CN'));
+    assert.equal(await office.locator(`#dsr-${id}`).count(), 0, 'the approved request left the queue');
+    const s = await vault.api('GET', `/v1/dsr/${id}`, { role: 'admin' });
+    assert.equal(s.body.state, 'completed', JSON.stringify(s.body));
+
+    await subject.reload();
+    assert.match(await subject.locator(`#request-${id} .state`).innerText(), new RegExp('^' + escapeRe(t('state.completed', 'zh-CN'))));
+    const link = subject.locator(`#request-${id} a[href="/me/requests/${id}/result"]`);
+    assert.equal(await link.innerText(), t('requests.download', 'zh-CN'));
+    const [download] = await Promise.all([subject.waitForEvent('download'), link.click()]);
+    const body = fs.readFileSync(await download.path(), 'utf8');
+    assert.doesNotThrow(() => JSON.parse(body), `the explanation is JSON: ${body.slice(0, 200)}`);
+    people.g.inquiry = iq;
+  }));
+
+  test('10b. console: the office rejects an inquiry with a reason; the subject sees it refused', withLog(async (tc) => {
+    const g = await person('g');
+    const iq = people.g.inquiry || (await fileInquiry(await (await ctx({ storageState: g.state })).newPage(), 'Who sees my address?'));
+    const office = await (await ctx()).newPage();
+    await consoleSignIn(office, vault.keys.dpo);
+    const irow = office.locator(`#inquiry-queue tr#dsr-${iq}`);
+    assert.equal(await irow.count(), 1, `the inquiry ${iq} is a row of #inquiry-queue`);
+    assert.equal(await office.locator(`#answer-${iq}`).count(), 1, `#answer-${iq}`);
+    const reason = office.locator(`#reason-${iq}`);
+    const reject = office.locator(`#reject-${iq}`);
+    const missing = (await reason.count()) === 0 || (await reject.count()) === 0;
+    if (!missing) {
+      await reason.selectOption('manifestly_unfounded');
+      await Promise.all([office.waitForURL('**/console?done=dsr'), reject.click()]);
+    } else {
+      // Page defect: #inquiry-queue rows have only "Mark answered"; POST /console/dsr/{id}
+      // accepts action=reject for an inquiry, so post what the missing form would, to check the
+      // rest of the flow, and report the missing control.
+      tc.todo(`page defect: /console #inquiry-queue row #dsr-${iq} has no #reason-${iq} select and no #reject-${iq} button`);
+      const csrf = await office.locator('form[action="/console/signout"] input[name="csrf"]').inputValue();
+      const r = await office.request.post(`/console/dsr/${iq}`, { form: { csrf, action: 'reject', reason: 'manifestly_unfounded' }, maxRedirects: 0 });
+      assert.equal(r.status(), 303, `POST /console/dsr/${iq} action=reject: ${r.status()}`);
+      assert.equal(r.headers().location, '/console?done=dsr');
+      await office.goto('/console?done=dsr');
+    }
+    assert.equal(await office.locator(`#dsr-${iq}`).count(), 0, 'the rejected inquiry left the queue');
+    const s = await vault.api('GET', `/v1/dsr/${iq}`, { role: 'admin' });
+    assert.equal(s.body.state, 'rejected', JSON.stringify(s.body));
+    const subject = await (await ctx({ storageState: g.state })).newPage();
+    await subject.goto('/me/requests');
+    assert.match(await subject.locator(`#request-${iq} .state`).innerText(), new RegExp('^' + escapeRe(t('state.rejected', 'zh-CN'))));
+    assert.ok(!missing, `/console: the inquiry row #dsr-${iq} in #inquiry-queue has no reject form (#reason-${iq}, #reject-${iq}); only #answer-${iq}`);
+  }));
+
+  test('10c. console: an app key is refused at /console/signin', withLog(async () => {
+    const c = await ctx();
+    const page = await c.newPage();
+    await page.goto('/console/signin');
+    await page.locator('#key').fill(vault.keys.app);
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/console/signin'),
+      page.locator('form[action="/console/signin"] button[type="submit"]').click(),
+    ]);
+    await page.waitForLoadState('load');
+    assert.equal(res.status(), 401, 'status');
+    await assertHtml(res, 'POST /console/signin with an app key');
+    assert.equal(await page.locator('main [role="alert"]').innerText(), t('console.bad_key', 'zh-CN'));
+    assert.equal((await c.cookies()).find((k) => k.name === 'pv_console'), undefined, 'no pv_console');
+    await page.goto('/console');
+    assert.equal(new URL(page.url()).pathname, '/console/signin', '/console still sends the app key holder to sign in');
+    // Nor is a key that does not exist.
+    await page.locator('#key').fill('pv_nonexistent_key');
+    const [bad] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/console/signin'),
+      page.locator('form[action="/console/signin"] button[type="submit"]').click(),
+    ]);
+    assert.equal(bad.status(), 401, 'an unknown key: status');
+  }));
+
+  for (const lang of LANGS) {
+    test(`10d. console: axe-core (WCAG 2.1 A/AA) and screenshots, ${lang}`, withLog(async () => {
+      await openConsoleRows();
+      const violations = [];
+      const c = await ctx({ lang, axe: true });
+      const page = await c.newPage();
+      await page.goto('/console/signin');
+      if (await page.locator('#cookie-banner').count()) {
+        await visit(page, violations, lang, null, 'console-signin-banner', { shot: false });
+        await Promise.all([page.waitForURL((u) => u.pathname === '/console/signin'), page.locator('#cookie-reject').click()]);
+      }
+      await visit(page, violations, lang, '/console/signin', 'console-signin', { title: 'console.signin' });
+      // The refusal of a key without a console role (an error page).
+      await page.locator('#key').fill(vault.keys.app);
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/console/signin'),
+        page.locator('form[action="/console/signin"] button[type="submit"]').click(),
+      ]);
+      await page.waitForLoadState('load');
+      assert.equal(refused.status(), 401, 'an app key at /console/signin: status');
+      await visit(page, violations, lang, null, 'console-signin-refused', { shot: false, title: 'error.title' });
+      await consoleSignIn(page, vault.keys.dpo);
+      await visit(page, violations, lang, '/console', 'console', { title: 'console.title' });
+      assert.ok((await page.locator('#dsr-queue tbody tr').count()) > 0, 'rows in #dsr-queue');
+      assert.ok((await page.locator('#inquiry-queue tbody tr').count()) > 0, 'rows in #inquiry-queue');
+      await assertSections(page, lang);
+      await visit(page, violations, lang, '/console/audit', 'console-audit', { shot: false, title: 'console.audit' });
+      assert.equal(await page.locator('#audit-status').innerText(), t('console.audit.ok', lang));
+      // The admin key sees the disclosure report too (the disclosures of 3e): its table, checked.
+      const admin = await (await ctx({ lang, axe: true })).newPage();
+      await consoleSignIn(admin, vault.keys.admin);
+      await visit(admin, violations, lang, '/console', 'console-admin', { shot: false, title: 'console.title' });
+      assert.equal(await admin.locator('#disclosure-report').count(), 1, 'the admin key sees #disclosure-report');
+      await assertSections(admin, lang);
       B.assertAxeClean(violations);
     }));
   }
