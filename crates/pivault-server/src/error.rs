@@ -280,12 +280,14 @@ pub fn code_for_status(status: StatusCode) -> Code {
 /// extractor).
 fn json_or_passthrough(resp: Response) -> Response {
     let status = resp.status();
-    let is_json = resp
+    // JSON errors are the API's own; HTML ones are the privacy center's error pages (stable
+    // message keys, no PI), which a browser must get as pages.
+    let is_json_or_page = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json_or_page {
         return resp;
     }
     let code = code_for_status(status);

@@ -20,6 +20,7 @@
 //!   refusal of every non-essential cookie category, server-side, method `gpc`; it never
 //!   overrides an explicit choice. `/.well-known/gpc.json` declares support.
 
+mod console;
 pub mod i18n;
 mod pages;
 
@@ -69,6 +70,14 @@ where
             get(pages::requests).post(pages::requests_post),
         )
         .route("/me/requests/{id}/result", get(pages::request_result))
+        .route("/console", get(console::dashboard))
+        .route(
+            "/console/signin",
+            get(console::signin).post(console::signin_post),
+        )
+        .route("/console/signout", post(console::signout))
+        .route("/console/audit", get(console::audit))
+        .route("/console/dsr/{id}", post(console::dsr_action))
         .layer(axum::middleware::map_response(security_headers))
 }
 

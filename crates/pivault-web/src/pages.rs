@@ -23,9 +23,9 @@ const VISITOR_COOKIE: &str = "pv_visitor";
 const LANG_COOKIE: &str = "pv_lang";
 
 /// What every page knows about the request.
-struct Ctx {
-    vault: Arc<Vault>,
-    lang: Lang,
+pub(crate) struct Ctx {
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) lang: Lang,
     visitor: String,
     new_visitor: bool,
     session_token: Option<String>,
@@ -34,7 +34,7 @@ struct Ctx {
     set_cookies: Vec<String>,
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -46,14 +46,14 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// `Set-Cookie` with the attributes of every pivault cookie.
-fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
     format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Strict")
 }
 
 impl Ctx {
     /// Reads the cookies and headers; makes a visitor id when there is none; applies a GPC
     /// signal to a visitor with no choice; loads the session when its cookie is valid.
-    async fn load(vault: Arc<Vault>, headers: &HeaderMap) -> Result<Self, Response> {
+    pub(crate) async fn load(vault: Arc<Vault>, headers: &HeaderMap) -> Result<Self, Response> {
         let lang = cookie_value(headers, LANG_COOKIE)
             .and_then(Lang::parse)
             .unwrap_or_else(|| {
@@ -122,7 +122,7 @@ impl Ctx {
         self.session_token.as_deref().unwrap_or(&self.visitor)
     }
 
-    fn page(&self, title_key: &'static str, back: &str) -> Page {
+    pub(crate) fn page(&self, title_key: &'static str, back: &str) -> Page {
         Page {
             tr: self.tr(),
             title_key,
@@ -136,27 +136,29 @@ impl Ctx {
     }
 
     /// Checks the form's CSRF token: `None` when it is right, else the page explaining it.
-    fn csrf_refusal(&self, token: &str) -> Option<Response> {
+    pub(crate) fn csrf_refusal(&self, token: &str) -> Option<Response> {
         // A new visitor has no binding the form could have been made for.
         if self.new_visitor && self.session.is_none()
             || !self.vault.center_csrf_ok(self.binding(), token)
         {
-            return Some(self.with_cookies(
-                (
-                    StatusCode::FORBIDDEN,
-                    render(&ErrorPage {
-                        p: self.page("error.title", "/"),
-                        message: "error.csrf",
-                        again: "/",
-                    }),
-                )
-                    .into_response(),
-            ));
+            return Some(
+                self.with_cookies(
+                    (
+                        StatusCode::FORBIDDEN,
+                        render(&ErrorPage {
+                            p: self.page("error.title", "/"),
+                            message: "error.csrf",
+                            again: "/",
+                        }),
+                    )
+                        .into_response(),
+                ),
+            );
         }
         None
     }
 
-    fn with_cookies(&self, mut res: Response) -> Response {
+    pub(crate) fn with_cookies(&self, mut res: Response) -> Response {
         for c in &self.set_cookies {
             if let Ok(v) = HeaderValue::from_str(c) {
                 res.headers_mut().append(header::SET_COOKIE, v);
@@ -165,11 +167,31 @@ impl Ctx {
         res
     }
 
-    fn ok(&self, html: String) -> Response {
+    pub(crate) fn ok(&self, html: String) -> Response {
         self.with_cookies(axum::response::Html(html).into_response())
     }
 
-    fn fail(&self, e: &CoreError, again: &'static str) -> Response {
+    /// An error page with `status` and the message `key`.
+    pub(crate) fn fail_with(
+        &self,
+        status: StatusCode,
+        key: &'static str,
+        again: &'static str,
+    ) -> Response {
+        self.with_cookies(
+            (
+                status,
+                render(&ErrorPage {
+                    p: self.page("error.title", again),
+                    message: key,
+                    again,
+                }),
+            )
+                .into_response(),
+        )
+    }
+
+    pub(crate) fn fail(&self, e: &CoreError, again: &'static str) -> Response {
         if matches!(e, CoreError::Unauthenticated) {
             return self.with_cookies(Redirect::to("/signin").into_response());
         }
@@ -235,7 +257,7 @@ fn error_page(tr: &Tr, e: &CoreError) -> Response {
         .into_response()
 }
 
-fn render<T: Template>(t: &T) -> axum::response::Html<String> {
+pub(crate) fn render<T: Template>(t: &T) -> axum::response::Html<String> {
     // A template that fails to render is a bug; the page says so without detail.
     axum::response::Html(t.render().unwrap_or_else(|_| {
         tracing::error!("a privacy-center template failed to render");
@@ -246,14 +268,14 @@ fn render<T: Template>(t: &T) -> axum::response::Html<String> {
 
 /// The parts of every page.
 pub(crate) struct Page {
-    tr: Tr,
-    title_key: &'static str,
-    csrf: String,
-    signed_in: bool,
-    banner: bool,
-    back: String,
-    policy_version: String,
-    notice: Option<&'static str>,
+    pub(crate) tr: Tr,
+    pub(crate) title_key: &'static str,
+    pub(crate) csrf: String,
+    pub(crate) signed_in: bool,
+    pub(crate) banner: bool,
+    pub(crate) back: String,
+    pub(crate) policy_version: String,
+    pub(crate) notice: Option<&'static str>,
 }
 
 impl Page {
@@ -424,6 +446,13 @@ pub(crate) struct CsrfOnly {
     csrf: String,
 }
 
+impl CsrfOnly {
+    /// The submitted token.
+    pub(crate) fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// The notice to show after a redirect (`?done=`): fixed keys only.
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct Done {
@@ -431,12 +460,13 @@ pub(crate) struct Done {
     done: Option<String>,
 }
 
-fn notice_of(d: &Done) -> Option<&'static str> {
+pub(crate) fn notice_of(d: &Done) -> Option<&'static str> {
     match d.done.as_deref() {
         Some("consent") => Some("consents.done"),
         Some("request") => Some("requests.filed"),
         Some("cookies") => Some("cookies.saved"),
         Some("signout") => Some("signin.signed_out"),
+        Some("dsr") => Some("console.done"),
         _ => None,
     }
 }
@@ -449,6 +479,8 @@ macro_rules! ctx {
         }
     };
 }
+
+pub(crate) use ctx as ctx_or_return;
 
 macro_rules! session {
     ($ctx:expr) => {

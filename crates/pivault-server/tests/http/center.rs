@@ -14,6 +14,7 @@ on_both_backends!(
     a_deletion_filed_on_the_page_is_queued_and_its_receipt_downloads,
     the_cookie_ledger_honours_gpc_only_without_a_choice_and_dismiss_never_overrides,
     forms_need_their_csrf_token_and_every_page_sends_the_security_headers,
+    the_console_works_the_queue_under_the_keys_own_role_and_escapes_what_it_shows,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -525,4 +526,150 @@ async fn forms_need_their_csrf_token_and_every_page_sends_the_security_headers(a
     // An off-site `back` goes home.
     let (_, _, h) = b.get("/lang?to=en&back=//evil.example/").await;
     assert_eq!(h["location"], "/");
+}
+
+async fn the_console_works_the_queue_under_the_keys_own_role_and_escapes_what_it_shows(
+    app: TestApp,
+) {
+    let dpo =
+        pivault_testkit::keys::api_key_all_purposes(&app.vault, "dpo-desk", &["dpo", "security"])
+            .await;
+    // A subject files a deletion and a question on the page.
+    let u = adult_with(None);
+    let mut subject = Browser::new(&app);
+    let s = subject.sign_in(&u["email"]).await;
+    let csrf = subject.csrf("/me/requests").await;
+    subject
+        .post("/me/requests", &[("csrf", &csrf), ("kind", "explanation")])
+        .await;
+    subject
+        .post(
+            "/me/requests",
+            &[
+                ("csrf", &csrf),
+                ("kind", "inquiry"),
+                ("text", "Why do you keep my orders for three years?"),
+            ],
+        )
+        .await;
+    // An incident whose text holds markup.
+    let r = app
+        .post(
+            "/v1/incidents",
+            &dpo,
+            json!({"severity": "major", "what_happened": "<script>alert(1)</script>\"><img src=x onerror=alert(1)>",
+                   "occurred_at": 1_700_000_000, "discovered_at": 1_700_000_100}),
+        )
+        .await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+
+    let mut office = Browser::new(&app);
+    let (st, _, h) = office.get("/console").await;
+    assert_eq!(
+        (st, h["location"].to_str().unwrap()),
+        (303, "/console/signin")
+    );
+    // An application key has no console role.
+    let csrf = office.csrf("/console/signin").await;
+    let (st, _, _) = office
+        .post("/console/signin", &[("csrf", &csrf), ("key", &app.app_key)])
+        .await;
+    assert_eq!(st, 401);
+    let (st, loc, _) = office
+        .post("/console/signin", &[("csrf", &csrf), ("key", &dpo)])
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/console"));
+    let (st, html, _) = office.get("/console").await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("dpo-desk"));
+    assert!(!html.contains("<script>alert"), "markup rendered raw");
+    assert!(
+        html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{html}"
+    );
+    let list: Value = app
+        .get(
+            &format!("/v1/dsr?subject_id={s}&kind=explanation"),
+            &app.admin_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["requests"][0]["id"].as_str().unwrap().to_string();
+    assert!(
+        html.contains(&format!("<tr id=\"dsr-{id}\" class=\"urgency-ok\"")),
+        "{html}"
+    );
+    assert!(html.contains("id=\"inquiry-queue\""), "{html}");
+    // Approve from the console: the same use case, audited under the key's principal.
+    let csrf = csrf_of(&html);
+    let (st, loc, _) = office
+        .post(
+            &format!("/console/dsr/{id}"),
+            &[("csrf", &csrf), ("action", "approve")],
+        )
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/console?done=dsr"));
+    let v: Value = app
+        .get(&format!("/v1/dsr/{id}"), &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "completed", "{v}");
+    let actors = col(
+        &app.store,
+        &format!("SELECT actor FROM audit_log WHERE detail LIKE '%{id}%' AND actor = 'dpo-desk'"),
+    )
+    .await;
+    assert!(!actors.is_empty());
+    // Reject the inquiry with a reason; a wrong token is refused first.
+    let iq: Value = app
+        .get(
+            &format!("/v1/dsr?subject_id={s}&kind=inquiry"),
+            &app.admin_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let iq = iq["requests"][0]["id"].as_str().unwrap().to_string();
+    let (st, _, _) = office
+        .post(
+            &format!("/console/dsr/{iq}"),
+            &[
+                ("csrf", "x"),
+                ("action", "reject"),
+                ("reason", "manifestly_unfounded"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, _, _) = office
+        .post(
+            &format!("/console/dsr/{iq}"),
+            &[
+                ("csrf", &csrf),
+                ("action", "reject"),
+                ("reason", "manifestly_unfounded"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let v: Value = app
+        .get(&format!("/v1/dsr/{iq}"), &app.admin_key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["state"], "rejected", "{v}");
+    // The inquiry text is sealed: not in the database in clear.
+    if app.backend == pivault_testkit::Backend::Sqlite {
+        let db = app.db_bytes().await;
+        assert!(!db.windows(20).any(|w| w == b"Why do you keep my o"));
+    }
+    let (st, html, _) = office.get("/console/audit").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("id=\"audit-status\""), "{html}");
 }
