@@ -256,6 +256,30 @@ async fn a_material_change_outdates_older_consents_until_they_are_given_again() 
         .unwrap()
         .starts_with("Inspur Cloud Legal Statement"));
 
+    // The notices are delivered like any other message, in the subject's language.
+    let sink = pivault_notify::testing::SmtpSink::start().await;
+    let out = bin()
+        .in_dir(dir.path())
+        .env("PIVAULT_POLICY", &fixture)
+        .env("PIVAULT_SMTP_URL", sink.url())
+        .args(["outbox", "deliver"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mails = sink.messages();
+    assert!(!mails.is_empty(), "{}", text(&out.stdout));
+    let rcpts: HashSet<String> = mails.iter().map(|m| m.rcpt_to.join(",")).collect();
+    assert_eq!(rcpts.len(), mails.len(), "one mail per subject");
+    for m in &mails {
+        let body = m.text_body().unwrap();
+        assert!(body.contains(MATERIAL_CHANGE_VERSION), "{body}");
+        assert!(body.contains("PIPL Art. 14 / policy §X"), "{body}");
+        assert!(
+            body.contains(MATERIAL_CHANGE_SUMMARY),
+            "the change's summary: {body}"
+        );
+    }
+
     // Decide denies the older consent, naming the change.
     let out = explain(Some(&fixture));
     let said = text(&out.stdout);
