@@ -692,6 +692,7 @@ impl Vault {
                 notice::cross_border_notice(lang, &rname, &region, &pname, &cats, &contact, &name)
             }
             kind::MISUSE => notice::misuse_lock_notice(lang, &row.cause, &contact),
+            kind::POLICY_CHANGE => self.render_policy_change(lang, &row.cause, params),
             _ => {
                 return Err(CoreError::NotFound("outbox_item"));
             }

@@ -63,10 +63,14 @@ impl std::fmt::Debug for Vault {
 impl Vault {
     /// Builds a vault: checks the master key against the database first (see
     /// [`crate::keycheck::establish`]; nothing is written when it does not match), then
-    /// records the policy version in the store.
+    /// records the policy version in the store, and the policy's version history with the
+    /// policy-change notices a newly recorded material change causes (policy §X; see
+    /// `policy_changes`).
     ///
     /// # Errors
-    /// [`CoreError::KeyRefused`] for a master key that is not the database's; store failure.
+    /// [`CoreError::KeyRefused`] for a master key that is not the database's;
+    /// `Conflict` (`policy_version_rewritten`) when the database records a published policy
+    /// version with other contents than the policy gives it; store failure.
     pub async fn new(
         store: Store,
         keys: KeyRing,
@@ -93,7 +97,7 @@ impl Vault {
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let sealer = Arc::new(Sealer::new(keys, store.clone(), Arc::clone(&metrics)));
         let watch = KeyWatch::spawn(store.clone(), sealer.keys_arc());
-        Ok(Self {
+        let vault = Self {
             facts: Facts::new(store.clone(), Arc::clone(&sealer)),
             auditor: Auditor::new(store.clone(), policy.version(), Arc::clone(&metrics)),
             principals: Principals::new(store.clone(), watch),
@@ -109,7 +113,10 @@ impl Vault {
             last_expiry_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
             outbox_kick: Arc::new(tokio::sync::Notify::new()),
             outbox_holder: format!("w-{}", uuid::Uuid::new_v4().simple()),
-        })
+        };
+        // Policy §X: the version history, and the notices a new material change causes.
+        vault.record_policy_history().await?;
+        Ok(vault)
     }
 
     /// Puts operator reads under a Cedar staff policy (policy §8.1; see `pivault-staff`).

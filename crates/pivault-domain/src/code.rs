@@ -76,6 +76,8 @@ codes! {
     ConsentMissing = ("consent_missing", 403, "Decision reason: the purpose needs consent and the subject never gave it."),
     /// Decision reason: the subject withdrew the consent the purpose needs.
     ConsentWithdrawn = ("consent_withdrawn", 403, "Decision reason: the subject withdrew the consent the purpose needs."),
+    /// Decision reason: the consent was given under a policy version older than a material change of the purpose (PIPL Art. 14 para. 2, policy §X).
+    ConsentOutdated = ("consent_outdated", 403, "Decision reason: the consent was given under a policy version older than a material change of the purpose or of a category it uses, so it must be given again (PIPL Art. 14 para. 2, policy §X)."),
     /// Decision reason: the subject is under 14 and a guardian's consent is needed (PIPL Art. 31).
     GuardianConsentRequired = ("guardian_consent_required", 403, "Decision reason: the subject is under 14 and a guardian's consent is needed (PIPL Art. 31)."),
     /// Decision reason: sensitive PI needs a separate consent (PIPL Art. 29).
@@ -118,6 +120,8 @@ codes! {
     LockNotFound = ("lock_not_found", 404, "No misuse lock has this id."),
     /// No notice in the outbox has this id.
     OutboxItemNotFound = ("outbox_item_not_found", 404, "No notice in the outbox has this id."),
+    /// The policy's version history has no such version.
+    PolicyVersionNotFound = ("policy_version_not_found", 404, "The policy's version history (`[[policy_version]]`) has no such version."),
     /// No API key has this id.
     ApiKeyNotFound = ("api_key_not_found", 404, "No API key has this id."),
     /// The thing asked for does not exist.
@@ -142,6 +146,8 @@ codes! {
     IncidentStateInvalid = ("incident_state_invalid", 409, "The step is not allowed in the incident's state (e.g. notifying before the scope is fixed)."),
     /// Collection has stopped: the service is ceasing operation (policy §8.6).
     ServiceCeased = ("service_ceased", 409, "Collection has stopped: the service is ceasing operation (policy §8.6)."),
+    /// A published policy version is recorded with other contents than the policy file now gives it.
+    PolicyVersionRewritten = ("policy_version_rewritten", 409, "The database records this policy version with other contents (date, text or changes) than the policy file gives it: a published version is never rewritten; publish a new version (policy §X)."),
     /// No service cessation has been started.
     CessationNotStarted = ("cessation_not_started", 409, "No service cessation has been started (policy §8.6)."),
     /// A service cessation was already started.
@@ -316,6 +322,8 @@ codes! {
     UnknownJurisdiction = ("unknown_jurisdiction", 422, "The jurisdiction is not in the policy."),
     /// The consent collection method is not a known one.
     UnknownMethod = ("unknown_method", 422, "The consent collection method is not a known one."),
+    /// The first policy version of a diff is not older than the second.
+    PolicyVersionOrder = ("policy_version_order", 422, "The first policy version of a diff is not older than the second."),
     /// The purpose is not in the policy (also a decision reason).
     UnknownPurpose = ("unknown_purpose", 422, "The purpose is not in the policy (also a decision reason)."),
     /// The rejection reason is not one of PIPL Art. 50.

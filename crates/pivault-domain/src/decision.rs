@@ -15,7 +15,10 @@
 //!    under a legal retention period (Art. 47 para 2);
 //! 5. the legal basis holds: a §5.4 exception (Art. 13(2)–(7)) with its reference and
 //!    authorizing officer; else for consent, an active consent for the purpose (Art. 13(1), 14,
-//!    15), given by a guardian for a subject under the minor age (Art. 31, §IX); sharing with
+//!    15), given by a guardian for a subject under the minor age (Art. 31, §IX), and given
+//!    under a policy version no older than the purpose's last material change (Art. 14
+//!    para. 2, §X: `consent_outdated`; this holds for every consent relied on, named
+//!    recipient or not); sharing with
 //!    another handler and cross-border transfer need a separate consent naming the recipient
 //!    (Art. 23, 39); public disclosure a separate consent (Art. 25);
 //! 6. per category: only categories the purpose declares (minimum necessary, Art. 6, §8.2) and
@@ -32,6 +35,9 @@ mod reason;
 mod request;
 
 pub use decide::{age_on, decide};
-pub use outcome::{Decision, Withheld};
+pub use outcome::{Decision, OutdatedBy, Withheld};
 pub use reason::{Obligation, Reason};
 pub use request::{AccessRequest, Action, Exception, ExceptionKind, SubjectFacts};
+
+#[cfg(test)]
+mod tests;

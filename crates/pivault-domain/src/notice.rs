@@ -1,7 +1,8 @@
 //! The texts the service sends to people: security incident notices and announcements
 //! (policy §8.3, PIPL Art. 57), service cessation notices (policy §8.6, PIPL Art. 47),
 //! cross-border transfer notices (policy §8.5, PIPL Art. 39), misuse lock notices
-//! (policy §8.7) and the one-time codes of data subject requests (PIPL Art. 50).
+//! (policy §8.7), policy-change notices (policy §X, PIPL Art. 14 para. 2) and the one-time
+//! codes of data subject requests (PIPL Art. 50).
 //!
 //! Every function is pure: it renders a [`Rendered`] plain-text subject and body in one
 //! [`Lang`], from values the caller supplies. Free text (what happened, measures, remedies) is
@@ -506,6 +507,89 @@ pub fn misuse_lock_notice(lang: Lang, case_id: &str, contact: &str) -> Rendered 
     }
 }
 
+/// What a policy-change notice says (policy §X: "if we make material changes … we may also send
+/// you a notice of the change"; PIPL Art. 14 para. 2: a change of purpose or manner of
+/// processing needs consent again). Holds no per-person data beyond which of the person's
+/// purposes are affected.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PolicyChangeNotice {
+    /// The new policy version, e.g. `2025-06-01`.
+    pub version: String,
+    /// When it was published: `YYYY-MM-DD`.
+    pub published: String,
+    /// The summaries of its material changes that touch the person's consents, in order.
+    pub changes: Vec<String>,
+    /// The names of the person's consented purposes the changes touch.
+    pub purposes: Vec<String>,
+    /// How to reach us.
+    pub contact: String,
+}
+
+/// The notice of a material policy change, sent to each person whose consent it affects:
+/// the new version and its date, the material changes, the purposes affected, that processing
+/// for them on the earlier consent has stopped until the person consents again (and that not
+/// consenting is their right), and the contact; footer `PIPL Art. 14 / policy §X`.
+#[must_use]
+pub fn policy_change_notice(lang: Lang, n: &PolicyChangeNotice) -> Rendered {
+    let version = or_none(lang, &n.version);
+    let published = or_none(lang, &n.published);
+    let contact = or_none(lang, &n.contact);
+    let list = |items: &[String], sep: &str| -> String {
+        let shown: Vec<&str> = items
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if shown.is_empty() {
+            or_none(lang, "").to_owned()
+        } else {
+            shown.join(sep)
+        }
+    };
+    match lang {
+        Lang::ZhCn => Rendered {
+            subject: format!("隐私政策变更通知（版本 {version}）"),
+            body: format!(
+                "尊敬的用户：\n\n\
+                 我们于 {published} 发布了隐私政策的新版本（版本 {version}），\
+                 其中的重大变更涉及您曾同意的个人信息处理。\
+                 根据《中华人民共和国个人信息保护法》第十四条第二款，\
+                 处理目的、处理方式或者处理的个人信息种类发生变更的，应当重新取得您的同意。\n\n\
+                 一、重大变更内容：{changes}\n\
+                 二、涉及的处理目的：{purposes}\n\
+                 三、在您重新同意之前，我们不再基于您此前的同意为上述目的处理您的个人信息。\
+                 您可以阅读新版本后选择是否重新同意；不同意不影响您使用其他不依赖该同意的服务。\n\
+                 四、联系方式：{contact}\n\n\
+                 依据：《个人信息保护法》第十四条、隐私政策第十条（PIPL Art. 14 / policy §X）\n",
+                changes = list(&n.changes, "；"),
+                purposes = list(&n.purposes, "、"),
+            ),
+        },
+        Lang::En => Rendered {
+            subject: format!("Our privacy policy has changed (version {version})"),
+            body: format!(
+                "Dear user,\n\n\
+                 On {published} we published a new version of our privacy policy (version \
+                 {version}). It makes material changes to processing you had consented to. As \
+                 Article 14(2) of the Personal Information Protection Law of the People's \
+                 Republic of China requires, when the purpose or manner of processing, or the \
+                 kinds of personal information processed, change, we must ask for your consent \
+                 again.\n\n\
+                 1. What changed: {changes}\n\
+                 2. Purposes affected: {purposes}\n\
+                 3. Until you consent again we no longer process your personal information for \
+                 these purposes on your earlier consent. Read the new version and choose \
+                 whether to consent; not consenting does not affect services that do not rely \
+                 on this consent.\n\
+                 4. How to contact us: {contact}\n\n\
+                 Under: PIPL Art. 14 / policy §X\n",
+                changes = list(&n.changes, "; "),
+                purposes = list(&n.purposes, ", "),
+            ),
+        },
+    }
+}
+
 /// The name of a data subject request kind (as `DsrKind::as_str` spells it) in `lang`; an
 /// unknown kind is shown as given.
 fn dsr_kind_name(lang: Lang, kind: &str) -> &str {
@@ -846,6 +930,47 @@ mod tests {
     }
 
     #[test]
+    fn policy_change_notice_names_the_version_changes_purposes_and_rule() {
+        let n = PolicyChangeNotice {
+            version: "2025-06-01".into(),
+            published: "2025-06-01".into(),
+            changes: vec!["CHANGE-A".into(), "CHANGE-B".into()],
+            purposes: vec!["Product promotion".into()],
+            contact: "CONTACT".into(),
+        };
+        let zh = policy_change_notice(Lang::ZhCn, &n);
+        assert!(zh.subject.contains("隐私政策变更通知") && zh.subject.contains("2025-06-01"));
+        in_order(
+            &zh.body,
+            &[
+                "2025-06-01",
+                "第十四条第二款",
+                "重新取得您的同意",
+                "CHANGE-A；CHANGE-B",
+                "Product promotion",
+                "重新同意之前",
+                "CONTACT",
+                "PIPL Art. 14 / policy §X",
+            ],
+        );
+        let en = policy_change_notice(Lang::En, &n);
+        in_order(
+            &en.body,
+            &[
+                "2025-06-01",
+                "Article 14(2)",
+                "consent again",
+                "What changed: CHANGE-A; CHANGE-B",
+                "Purposes affected: Product promotion",
+                "Until you consent again",
+                "CONTACT",
+                "PIPL Art. 14 / policy §X",
+            ],
+        );
+        assert!(!en.body.contains('一'));
+    }
+
+    #[test]
     fn dsr_code_keeps_the_meaning_of_the_bilingual_text() {
         let zh = dsr_code(Lang::ZhCn, "deletion", "138****0000", "123456", 10, "dsr-1");
         assert_eq!(
@@ -877,6 +1002,7 @@ mod tests {
                 cessation_announcement(l, &c),
                 cross_border_notice(l, "", "", "", &[], "", &names),
                 misuse_lock_notice(l, "", ""),
+                policy_change_notice(l, &PolicyChangeNotice::default()),
                 dsr_code(l, "", "", "", 0, ""),
             ];
             for r in all {

@@ -27,6 +27,11 @@
 //! - there is at least one jurisdiction, keys are unique, and the `[dsr]`
 //!   `default_jurisdiction` is one of them; a file without `[[jurisdiction]]`
 //!   gets `cn` built from `dsr_deadline_days` (calendar days, `+08:00`, §XI).
+//! - `[[policy_version]]` (optional; policy §X) lists versions oldest first, each with a
+//!   unique label and a `published` date later than the one before, the last being
+//!   `[policy] version`; each `[[policy_version.change]]` has a summary, `material`, and
+//!   names at least one declared purpose or category; a `text` path comes with its
+//!   `text_sha256`.
 //! - `[incident]` has at least one channel, each once; deadlines are 1–8,760 hours, one per
 //!   regime and severity (`any` or a [`Severity`]).
 //! - lookups by key, id and identifier kind are O(1) and never re-parse.
@@ -42,8 +47,10 @@ use crate::identifiers::IdentifierKind;
 pub use crate::incident::{Channel, Deadline, IncidentPolicy, RetrySettings, Severity};
 
 mod diagnostics;
+mod history;
 mod load;
 mod load_dsr;
+mod load_history;
 mod load_incident;
 mod model;
 mod purpose_id;
@@ -51,6 +58,7 @@ mod read;
 mod tree;
 
 pub use diagnostics::{Diagnostic, PolicyErrors};
+pub use history::{DiffError, PolicyChange, PolicyVersion, VersionChange};
 pub use model::{
     AnonymizationRule, AnonymizedSet, Category, EndAction, LegalBasis, Purpose, Recipient,
     RecipientKind, Retention, RetentionClock, RetentionPeriod, Sensitivity, ValueType,
@@ -82,6 +90,7 @@ pub struct Policy {
     jurisdictions: Vec<Jurisdiction>,
     anonymization: Vec<AnonymizationRule>,
     incident: IncidentPolicy,
+    versions: Vec<PolicyVersion>,
     category_index: HashMap<String, usize>,
     purpose_index: HashMap<String, usize>,
     identifier_index: HashMap<IdentifierKind, usize>,
@@ -135,7 +144,11 @@ impl Policy {
     /// unknown, repeated or empty list of `channels`, `retry` numbers out of range (or
     /// `max_backoff_secs` below `base_secs`), and in `[[incident.deadline]]` an unknown
     /// severity, 0 hours, a malformed regime, or a second deadline for one regime and
-    /// severity.
+    /// severity; and in `[[policy_version]]`: a repeated version, a `published` that is not
+    /// `YYYY-MM-DD` or not later than the entry before, a last entry other than `[policy]
+    /// version`, a `text` that is not a relative path or lacks its `text_sha256` (64 hex
+    /// digits), and in `[[policy_version.change]]` a missing `summary` or `material`, an
+    /// unknown or repeated purpose or category, or neither named.
     pub fn parse(source: &str) -> Result<Policy, PolicyErrors> {
         let mut ctx = Ctx::default();
         let root = match toml::from_str::<Node>(source) {

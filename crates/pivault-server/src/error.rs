@@ -151,6 +151,7 @@ impl From<CoreError> for ApiError {
                     "incident" => Code::IncidentNotFound,
                     "lock" => Code::LockNotFound,
                     "outbox_item" => Code::OutboxItemNotFound,
+                    "policy_version" => Code::PolicyVersionNotFound,
                     _ => Code::NotFound,
                 },
                 format!("{what} not found"),

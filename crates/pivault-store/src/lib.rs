@@ -49,8 +49,8 @@ pub use rows::{
     AnnouncementRow, AnonOrderRow, AnonWeblogRow, ApiKeyRow, AuditRow, CenterSessionRow,
     CessationRow, ConsentRow, CookieChoiceRow, DisclosureRow, DsrCodeRow, DsrFilter, DsrRow,
     FieldRow, HoldRow, IncidentRow, IncidentSubjectRow, KeyGenRow, KeyJobRow, KeyRow,
-    OutboxAttemptRow, OutboxCounts, OutboxRow, RetentionItem, RetentionStat, SecurityCaseRow,
-    SubjectRow, SubjectStatus, SweepRunRow,
+    OutboxAttemptRow, OutboxCounts, OutboxRow, PolicyVersionRow, PolicyVersionUpsert,
+    RetentionItem, RetentionStat, SecurityCaseRow, SubjectRow, SubjectStatus, SweepRunRow,
 };
 pub use store::{
     AuditHead, Backend, ReleaseRow, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND,

@@ -722,3 +722,32 @@ pub struct CessationRow {
     /// Unix seconds.
     pub updated_at: i64,
 }
+
+/// One published policy version (`policy_history`, migration 0011; policy §X).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyVersionRow {
+    /// The version label, e.g. `2024-12-04`.
+    pub version: String,
+    /// The publication date, `YYYY-MM-DD`.
+    pub published_at: String,
+    /// Hex SHA-256 of the version's record (`PolicyVersion::record_hash`).
+    pub sha256: String,
+    /// The published text, when it is on file.
+    pub text: Option<String>,
+    /// JSON array of the changes: `{summary, material, purposes, categories}`.
+    pub changes: String,
+    /// When this vault first stored it, unix seconds.
+    pub stored_at: i64,
+}
+
+/// What [`crate::WriteTx::upsert_policy_version`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyVersionUpsert {
+    /// The version was not stored before; it is now.
+    Inserted,
+    /// The version was stored with the same hash (a missing text may have been filled in).
+    Unchanged,
+    /// The version is stored with another hash: nothing was written (a published version is
+    /// never rewritten, policy §X).
+    Rewritten,
+}

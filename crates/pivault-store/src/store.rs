@@ -7,6 +7,7 @@
 //! - `audit`: the audit log, queueing entries and appending them at commit;
 //! - `keyed`: the keyed chain head and the vault's key check record (`vault_meta`);
 //! - `meta`: row counts and policy versions;
+//! - `policy_history`: the published policy versions (migration 0011, policy §X);
 //! - `holds`, `retention`, `sweep`: legal holds, retention items and anonymized data, the
 //!   sweep's runs and lease (issue 12, migration 0008).
 //!
@@ -36,6 +37,7 @@ mod keys;
 mod meta;
 mod open;
 mod outbox;
+mod policy_history;
 mod retention;
 mod subjects;
 mod sweep;

@@ -9,7 +9,8 @@
 use pivault_domain::audit::AuditRecord;
 use pivault_store::{
     AnonOrderRow, AnonWeblogRow, ApiKeyRow, ConsentRow, FieldRow, HoldRow, KeyGenRow, KeyJobRow,
-    KeyRow, RetentionItem, RetentionStat, Store, StoreError, SubjectRow, SweepRunRow,
+    KeyRow, PolicyVersionRow, PolicyVersionUpsert, RetentionItem, RetentionStat, Store, StoreError,
+    SubjectRow, SweepRunRow,
 };
 use pivault_testkit::TestDatabase;
 
@@ -92,6 +93,7 @@ conformance!(
     sweep_runs_upsert_and_list_newest_first,
     subject_clocks_close_touch_and_list,
     the_outbox_is_exactly_once_leased_to_one_holder_and_counts_attempts,
+    a_published_policy_version_is_stored_once_and_never_rewritten,
 );
 
 fn subject(id: &str) -> SubjectRow {
@@ -1758,4 +1760,56 @@ async fn the_outbox_is_exactly_once_leased_to_one_holder_and_counts_attempts(sto
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(back.len(), 599);
+}
+
+async fn a_published_policy_version_is_stored_once_and_never_rewritten(store: Store) {
+    let row = |v: &str, date: &str, sha: &str, text: Option<&str>| PolicyVersionRow {
+        version: v.into(),
+        published_at: date.into(),
+        sha256: sha.into(),
+        text: text.map(Into::into),
+        changes: "[]".into(),
+        stored_at: 5,
+    };
+    let mut tx = store.begin(5).await.unwrap();
+    assert_eq!(
+        tx.upsert_policy_version(&row("2024-12-04", "2024-12-04", "b", None))
+            .await
+            .unwrap(),
+        PolicyVersionUpsert::Inserted
+    );
+    assert_eq!(
+        tx.upsert_policy_version(&row("2023-06-01", "2023-06-01", "a", None))
+            .await
+            .unwrap(),
+        PolicyVersionUpsert::Inserted
+    );
+    tx.commit().await.unwrap();
+    let mut tx = store.begin(6).await.unwrap();
+    // Same hash: unchanged, a missing text filled in.
+    assert_eq!(
+        tx.upsert_policy_version(&row("2024-12-04", "2024-12-04", "b", Some("TEXT")))
+            .await
+            .unwrap(),
+        PolicyVersionUpsert::Unchanged
+    );
+    // Another hash: refused, nothing written.
+    assert_eq!(
+        tx.upsert_policy_version(&row("2023-06-01", "2023-06-02", "z", Some("X")))
+            .await
+            .unwrap(),
+        PolicyVersionUpsert::Rewritten
+    );
+    tx.commit().await.unwrap();
+    let all = store.policy_history().await.unwrap();
+    let got: Vec<(&str, &str, Option<&str>)> = all
+        .iter()
+        .map(|r| (r.version.as_str(), r.sha256.as_str(), r.text.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [("2023-06-01", "a", None), ("2024-12-04", "b", Some("TEXT"))]
+    );
+    assert_eq!(all[0].published_at, "2023-06-01");
+    assert_eq!(all[0].stored_at, 5);
 }

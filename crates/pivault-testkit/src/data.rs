@@ -260,3 +260,43 @@ impl Slice {
             .map(|c| c["action"].clone())
     }
 }
+
+/// The version of the fixture policy written by [`write_material_change_policy`].
+pub const MATERIAL_CHANGE_VERSION: &str = "2025-06-01";
+
+/// The summary of the material change of [`MATERIAL_CHANGE_VERSION`] (purpose `marketing`).
+pub const MATERIAL_CHANGE_SUMMARY: &str =
+    "Product promotion now also by SMS to the mobile number, and by partners on our behalf";
+
+/// Writes into `dir` (created) a test fixture: the repository's default policy published as a
+/// new version [`MATERIAL_CHANGE_VERSION`] (its `[policy] version` and one more
+/// `[[policy_version]]` entry) whose one change, [`MATERIAL_CHANGE_SUMMARY`], is material for
+/// the purpose `marketing` (policy §X; PIPL Art. 14 para. 2), with the policy's `text/`
+/// directory copied beside it. Derived from `policies/default.toml` each time, so it cannot
+/// drift from it. Returns the policy file's path (`dir/policy.toml`).
+pub fn write_material_change_policy(dir: &Path) -> PathBuf {
+    let root = repo_root().join("policies");
+    let src = std::fs::read_to_string(root.join("default.toml")).unwrap();
+    let header = "\nversion = \"2024-12-04\"";
+    assert!(
+        src.contains(header),
+        "default.toml's [policy] version moved"
+    );
+    let mut out = src.replacen(
+        header,
+        &format!("\nversion = \"{MATERIAL_CHANGE_VERSION}\""),
+        1,
+    );
+    out.push_str(&format!(
+        "\n[[policy_version]]\nversion = \"{MATERIAL_CHANGE_VERSION}\"\npublished = \"{MATERIAL_CHANGE_VERSION}\"\n\n\
+         [[policy_version.change]]\nsummary = \"{MATERIAL_CHANGE_SUMMARY}\"\nmaterial = true\npurposes = [\"marketing\"]\n"
+    ));
+    std::fs::create_dir_all(dir.join("text")).unwrap();
+    for e in std::fs::read_dir(root.join("text")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join("text").join(e.file_name())).unwrap();
+    }
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, out).unwrap();
+    path
+}

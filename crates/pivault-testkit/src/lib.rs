@@ -27,6 +27,9 @@ pub mod pg;
 #[cfg(feature = "app")]
 pub use app::{spawn_on, Backend, TestApp};
 pub use clock::{fixed_clock, FixedClock, TEST_NOW};
-pub use data::{data_dir, policy_path, read_csv, repo_root, staff_policy_path, write_slice};
+pub use data::{
+    data_dir, policy_path, read_csv, repo_root, staff_policy_path, write_material_change_policy,
+    write_slice, MATERIAL_CHANGE_SUMMARY, MATERIAL_CHANGE_VERSION,
+};
 pub use logs::{captured_logs, LogCapture};
 pub use pg::{test_database_url, TestDatabase, TEST_DATABASE_URL_VAR};

@@ -336,6 +336,19 @@ pub enum PolicyCmd {
         /// The file.
         file: PathBuf,
     },
+    /// List the changes between two policy versions of the history (`[[policy_version]]`,
+    /// policy §X) with the number of subjects each affects: those holding an active consent,
+    /// given under an older version, to a purpose the change touches (PIPL Art. 14 para. 2).
+    Diff {
+        /// The older version, e.g. 2024-12-04.
+        old: String,
+        /// The newer version, e.g. 2025-06-01.
+        new: String,
+        /// Print JSON: {"old", "new", "changes": [{version, summary, material, purposes,
+        /// categories, subjects_affected}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Decide and explain one request for a subject, as `POST /v1/decisions` would (audited).
     Explain {
         /// Subject id.

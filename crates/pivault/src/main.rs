@@ -32,7 +32,7 @@ use config::{Config, Inputs, LogFormat};
 use pivault_core::import::{import_dir, Progress};
 use pivault_core::CoreError;
 use pivault_domain::policy::Policy;
-use vault_open::{open_store, open_vault, Ctx, EXIT_KEY_REFUSED};
+use vault_open::{attach_texts, open_store, open_vault, Ctx, EXIT_KEY_REFUSED};
 
 struct Bar(indicatif::ProgressBar);
 
@@ -60,6 +60,10 @@ async fn run(ctx: Ctx, cmd: Cmd) -> Result<i32> {
                 .with_context(|| format!("reading {}", file.display()))?;
             match Policy::parse(&src) {
                 Ok(p) => {
+                    if let Err(e) = attach_texts(p.clone(), &file) {
+                        eprintln!("{}: error: {e:#}", file.display());
+                        return Ok(1);
+                    }
                     for w in p.warnings() {
                         println!("{}", w.render(&file.display().to_string(), "warning"));
                     }
@@ -80,6 +84,37 @@ async fn run(ctx: Ctx, cmd: Cmd) -> Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Diff { old, new, json },
+        } => {
+            let vault = open_vault(&ctx).await?;
+            let changes = vault.policy_diff_counts(&old, &new).await?;
+            if json {
+                let out = serde_json::json!({ "old": old, "new": new, "changes": changes });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(0);
+            }
+            println!("policy {old} -> {new}: {} change(s)", changes.len());
+            for c in &changes {
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.join(",")
+                    }
+                };
+                println!(
+                    "{}  {}  {}\n    purposes: {}  categories: {}  subjects affected: {}",
+                    c.version,
+                    if c.material { "material" } else { "minor   " },
+                    c.summary,
+                    list(&c.purposes),
+                    list(&c.categories),
+                    c.subjects_affected
+                );
+            }
+            Ok(0)
         }
         Cmd::Policy {
             cmd:

@@ -43,17 +43,50 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
         })
 }
 
+/// Reads, parses and validates the policy file at `path`, with the texts of its published
+/// versions (see [`attach_texts`]).
+///
+/// # Errors
+/// The file cannot be read, is invalid (every problem, as `file:line:col`), or a version's
+/// text cannot be read or is not the one the policy pins.
 pub fn load_policy(path: &Path) -> Result<Policy> {
     let src = std::fs::read_to_string(path)
         .with_context(|| format!("reading policy {}", path.display()))?;
     match Policy::parse(&src) {
-        Ok(p) => Ok(p),
+        Ok(p) => attach_texts(p, path),
         Err(e) => bail!(
             "policy {} is invalid:\n{}",
             path.display(),
             e.render(&path.display().to_string())
         ),
     }
+}
+
+/// Attaches the text of every `[[policy_version]]` that names one (`text`, a path relative to
+/// the policy file at `path`; policy §X).
+///
+/// # Errors
+/// A text file cannot be read, or its SHA-256 is not the `text_sha256` the policy pins.
+pub fn attach_texts(mut policy: Policy, path: &Path) -> Result<Policy> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let texts: Vec<(String, String)> = policy
+        .versions()
+        .iter()
+        .filter_map(|v| v.text_path.clone().map(|t| (v.version.clone(), t)))
+        .collect();
+    for (version, rel) in texts {
+        let file = dir.join(&rel);
+        let text = std::fs::read_to_string(&file).with_context(|| {
+            format!(
+                "reading the text of policy version {version} ({})",
+                file.display()
+            )
+        })?;
+        policy = policy
+            .with_version_text(&version, text)
+            .map_err(|e| anyhow::anyhow!("policy {}: {e}", path.display()))?;
+    }
+    Ok(policy)
 }
 
 /// Exit status of a command refused because of its master key (nothing was written).

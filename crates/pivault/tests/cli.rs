@@ -164,7 +164,13 @@ fn full_data_set_imports_once_then_skips_and_the_audit_chain_catches_an_altered_
 
     let ok = pivault(dir.path(), &["audit", "verify"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
-    assert!(text(&ok.stdout).contains("audit chain ok: 126855 entries"));
+    // 126,855 import entries and the two policy versions recorded at the first open
+    // (`policy.version_published`, policy §X)
+    assert!(
+        text(&ok.stdout).contains("audit chain ok: 126857 entries"),
+        "{}",
+        text(&ok.stdout)
+    );
 
     // alter one row by hand, as an operator with database access could
     let url = format!("sqlite://{}", dir.path().join("data/pivault.db").display());
@@ -312,7 +318,8 @@ fn bad_ticket_lines_go_to_a_reject_file_with_physical_line_numbers_and_no_ticket
     );
     let ok = pivault(dir.path(), &["audit", "verify"]);
     assert!(
-        text(&ok.stdout).contains("audit chain ok: 5 entries"),
+        // 5 import entries and the two policy versions recorded at the first open
+        text(&ok.stdout).contains("audit chain ok: 7 entries"),
         "{}",
         text(&ok.stdout)
     );

@@ -2,7 +2,8 @@
 //! [`crate::decision`] give, with the subject's age ([`age_on`]).
 
 use super::{
-    AccessRequest, Action, Decision, ExceptionKind, Obligation, Reason, SubjectFacts, Withheld,
+    AccessRequest, Action, Decision, ExceptionKind, Obligation, OutdatedBy, Reason, SubjectFacts,
+    Withheld,
 };
 use crate::consent::{ActiveConsent, GivenBy};
 use crate::policy::Policy;
@@ -40,6 +41,7 @@ fn deny<'p>(
         exception: None,
         cross_border: false,
         minor,
+        outdated_by: None,
     }
 }
 
@@ -49,13 +51,34 @@ fn check_consent(
     withdrawn: bool,
     missing: Reason,
     minor: bool,
-) -> Result<bool, Reason> {
+) -> Result<&ActiveConsent, Reason> {
     match found {
         None if withdrawn => Err(Reason::ConsentWithdrawn),
         None => Err(missing),
         Some(c) if minor && c.given_by != GivenBy::Guardian => Err(Reason::GuardianConsentRequired),
-        Some(c) => Ok(c.separate),
+        Some(c) => Ok(c),
     }
+}
+
+/// The deny for a consent given before the purpose's last material change (PIPL Art. 14
+/// para. 2; policy §X), if it was.
+fn outdated<'p>(
+    policy: &'p Policy,
+    purpose: &str,
+    consent: &ActiveConsent,
+    action: Action,
+    basis: LegalBasis,
+    minor: bool,
+) -> Option<Decision<'p>> {
+    let (version, change) = policy.consent_outdated_by(purpose, &consent.policy_version)?;
+    let r = Reason::ConsentOutdated;
+    let mut d = deny(action, r, r.clause(), Some(basis), minor);
+    d.outdated_by = Some(OutdatedBy {
+        given_under: consent.policy_version.clone(),
+        version,
+        change,
+    });
+    Some(d)
 }
 
 /// Decides whether `req` may proceed on the subject's PI at instant `now` under `policy`.
@@ -174,13 +197,18 @@ pub fn decide<'p>(
             } else {
                 Reason::RecipientConsentMissing
             };
-            if let Err(r) = check_consent(
+            match check_consent(
                 c.active_for(req.purpose, rid),
                 c.withdrawn_for(req.purpose, rid),
                 missing,
                 minor,
             ) {
-                return d(r);
+                Err(r) => return d(r),
+                Ok(found) => {
+                    if let Some(o) = outdated(policy, req.purpose, found, action, basis, minor) {
+                        return o;
+                    }
+                }
             }
             applied_basis = LegalBasis::Consent;
             separate_ok = true; // a consent naming the recipient is a separate consent
@@ -190,9 +218,13 @@ pub fn decide<'p>(
                 .active_for(req.purpose, rid)
                 .or_else(|| c.active_for(req.purpose, "public"));
             let withdrawn = c.withdrawn_for(req.purpose, rid);
-            if let Err(r) = check_consent(found, withdrawn, Reason::DisclosureConsentMissing, minor)
-            {
-                return d(r);
+            match check_consent(found, withdrawn, Reason::DisclosureConsentMissing, minor) {
+                Err(r) => return d(r),
+                Ok(found) => {
+                    if let Some(o) = outdated(policy, req.purpose, found, action, basis, minor) {
+                        return o;
+                    }
+                }
             }
             applied_basis = LegalBasis::Consent;
             separate_ok = true;
@@ -211,7 +243,12 @@ pub fn decide<'p>(
                     };
                     return deny(action, r, clause, Some(basis), minor);
                 }
-                Ok(sep) => separate_ok |= sep,
+                Ok(found) => {
+                    if let Some(o) = outdated(policy, req.purpose, found, action, basis, minor) {
+                        return o;
+                    }
+                    separate_ok |= found.separate;
+                }
             }
         }
     }
@@ -302,5 +339,6 @@ pub fn decide<'p>(
         exception,
         cross_border,
         minor,
+        outdated_by: None,
     }
 }

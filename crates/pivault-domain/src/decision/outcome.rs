@@ -2,7 +2,19 @@
 //! allowed and [`Withheld`], and its explanation.
 
 use super::{Action, ExceptionKind, Obligation, Reason};
-use crate::policy::{LegalBasis, Recipient};
+use crate::policy::{LegalBasis, PolicyChange, PolicyVersion, Recipient};
+
+/// The material policy change that outdated the consent a decision found
+/// ([`Reason::ConsentOutdated`]; PIPL Art. 14 para. 2; policy §X).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutdatedBy<'p> {
+    /// The policy version the consent was given under.
+    pub given_under: String,
+    /// The version that made the change.
+    pub version: &'p PolicyVersion,
+    /// The change.
+    pub change: &'p PolicyChange,
+}
 
 /// A category the decision withheld, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +55,8 @@ pub struct Decision<'p> {
     pub cross_border: bool,
     /// True when the subject was a minor at decision time.
     pub minor: bool,
+    /// With [`Reason::ConsentOutdated`]: the change that outdated the consent.
+    pub outdated_by: Option<OutdatedBy<'p>>,
 }
 
 impl Decision<'_> {
@@ -75,6 +89,19 @@ impl Decision<'_> {
     /// One sentence for people: what was decided and which rule decided it.
     #[must_use]
     pub fn explanation(&self) -> String {
+        if let (false, Some(o)) = (self.allowed, &self.outdated_by) {
+            return format!(
+                "denied {}: {} ({}, policy {}): the consent was given under policy version {}, \
+                 and version {} changed this purpose materially: {}",
+                self.action.as_str(),
+                self.reason.as_str(),
+                self.reason.article(),
+                self.clause,
+                o.given_under,
+                o.version.version,
+                o.change.summary
+            );
+        }
         if !self.allowed {
             return format!(
                 "denied {}: {} ({}, policy {})",

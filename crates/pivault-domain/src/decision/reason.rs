@@ -20,6 +20,10 @@ pub enum Reason {
     ConsentMissing,
     /// Consent was given, then withdrawn.
     ConsentWithdrawn,
+    /// Consent was given under a policy version older than a material change of the purpose
+    /// (or of a category it uses): it no longer counts and must be given again (PIPL Art. 14
+    /// para. 2; policy §X).
+    ConsentOutdated,
     /// The subject is under the minor age and the consent was not given by a guardian.
     GuardianConsentRequired,
     /// A sensitive category needs a separate consent for this purpose.
@@ -69,6 +73,7 @@ impl Reason {
             Self::SubjectErased => "subject_erased",
             Self::ConsentMissing => "consent_missing",
             Self::ConsentWithdrawn => "consent_withdrawn",
+            Self::ConsentOutdated => "consent_outdated",
             Self::GuardianConsentRequired => "guardian_consent_required",
             Self::SeparateConsentRequired => "separate_consent_required",
             Self::NotNecessaryForPurpose => "not_necessary_for_purpose",
@@ -100,7 +105,7 @@ impl Reason {
             }
             Self::PurposeNotPermitted => "PIPL Art. 51(3)",
             Self::SubjectErased | Self::RestrictedUnderRetention => "PIPL Art. 47",
-            Self::ConsentMissing => "PIPL Art. 14",
+            Self::ConsentMissing | Self::ConsentOutdated => "PIPL Art. 14",
             Self::ConsentWithdrawn => "PIPL Art. 15",
             Self::GuardianConsentRequired => "PIPL Art. 31",
             Self::SeparateConsentRequired => "PIPL Art. 29",
@@ -128,6 +133,7 @@ impl Reason {
             Self::PurposeNotPermitted => "§8.1",
             Self::SubjectErased | Self::RestrictedUnderRetention => "§4.2",
             Self::ConsentMissing | Self::ConsentWithdrawn => "§7.2",
+            Self::ConsentOutdated => "§X",
             Self::GuardianConsentRequired => "§9.2",
             Self::SeparateConsentRequired => "§II",
             Self::RecipientRequired

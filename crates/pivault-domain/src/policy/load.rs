@@ -12,6 +12,7 @@ use super::diagnostics::{diagnostics, line_of};
 use super::load_dsr::{
     check_default_jurisdiction, legacy_jurisdiction, read_dsr, read_jurisdiction, DsrConfig,
 };
+use super::load_history::read_history;
 use super::load_incident::read_incident;
 use super::read::{is_dotted_key, is_segment, is_slug, At, Ctx, Table};
 use super::tree::Node;
@@ -87,6 +88,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
     let mut incident_node = None;
     let mut jurisdiction_nodes: &[serde_spanned::Spanned<Node>] = &[];
     let mut anonymization_nodes: &[serde_spanned::Spanned<Node>] = &[];
+    let mut version_nodes: &[serde_spanned::Spanned<Node>] = &[];
     for entry in entries {
         let span = entry.key.span.clone().unwrap_or_else(|| entry.value.span());
         match (entry.key.name.as_str(), entry.value.get_ref()) {
@@ -98,8 +100,10 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
             ("incident", _) => incident_node = Some(&entry.value),
             ("jurisdiction", Node::Array(items)) => jurisdiction_nodes = items,
             ("anonymization", Node::Array(items)) => anonymization_nodes = items,
+            ("policy_version", Node::Array(items)) => version_nodes = items,
             (
-                name @ ("category" | "purpose" | "recipient" | "jurisdiction" | "anonymization"),
+                name @ ("category" | "purpose" | "recipient" | "jurisdiction" | "anonymization"
+                | "policy_version"),
                 other,
             ) => ctx.error(
                 span,
@@ -111,7 +115,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
             (other, _) => ctx.error(
                 span,
                 format!(
-                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient, dsr, jurisdiction, anonymization, incident"
+                    "unknown top-level key `{other}`, expected one of: policy, category, purpose, recipient, dsr, jurisdiction, anonymization, incident, policy_version"
                 ),
             ),
         }
@@ -200,6 +204,16 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         }
     }
 
+    // Policy §X: the version history, checked against the purposes and categories above.
+    let versions = read_history(
+        ctx,
+        version_nodes,
+        header.as_ref().map(|h| h.version.as_str()),
+        &purpose_spans,
+        &category_spans,
+        source,
+    );
+
     let dsr = match dsr_node {
         Some(node) => read_dsr(ctx, node),
         None => Some(DsrConfig {
@@ -241,6 +255,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
     let header = header?;
     let dsr = dsr?.settings?;
     let incident = incident?;
+    let versions = versions?;
     if !all_categories_built
         || !all_purposes_built
         || !all_recipients_built
@@ -277,6 +292,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         jurisdictions,
         anonymization,
         incident,
+        versions,
         category_index,
         purpose_index,
         identifier_index,

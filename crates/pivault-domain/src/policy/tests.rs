@@ -1372,3 +1372,301 @@ fn duplicate_incident_deadlines_are_rejected() {
     assert_eq!(line, 16);
     assert!(msg.contains("a second [[incident.deadline]]"), "{msg}");
 }
+
+// ---------------------------------------------------------------------------
+// Version history (policy §X; PIPL Art. 14 para. 2)
+
+const HISTORY_BASE: &str = r#"
+[[category]]
+key = "user.contact.mobile"
+name = "Mobile"
+sensitivity = "personal"
+value_type = "text"
+identifier = "mobile"
+clause = "§2.2.1"
+
+[[category]]
+key = "user.contact.email"
+name = "Email"
+sensitivity = "personal"
+value_type = "text"
+clause = "§2.2.1"
+
+[[purpose]]
+id = "marketing"
+name = "Promotion"
+clause = "§2.2.3"
+legal_basis = "consent"
+categories = ["user.contact.mobile"]
+
+[[purpose]]
+id = "maintenance"
+name = "Maintenance"
+clause = "§2.2.2"
+legal_basis = "contract"
+categories = ["user.contact.email"]
+"#;
+
+/// HEADER at `version`, the base entries, then `history`.
+fn with_history(version: &str, history: &str) -> String {
+    HEADER.replace("2024-12-04", version) + HISTORY_BASE + history
+}
+
+const THREE_VERSIONS: &str = r#"
+[[policy_version]]
+version = "2023-06-01"
+published = "2023-06-01"
+
+[[policy_version]]
+version = "2024-12-04"
+published = "2024-12-04"
+
+[[policy_version.change]]
+summary = "Wording of §2.2.2"
+material = false
+purposes = ["maintenance"]
+
+[[policy_version.change]]
+summary = "Email used for maintenance notices"
+material = true
+categories = ["user.contact.email"]
+
+[[policy_version]]
+version = "2025-06-01"
+published = "2025-06-01"
+
+[[policy_version.change]]
+summary = "Promotion by SMS to the mobile number"
+material = true
+purposes = ["marketing"]
+"#;
+
+#[test]
+fn the_default_policy_has_its_history_without_a_material_change() {
+    let p = default_policy();
+    let labels: Vec<&str> = p.versions().iter().map(|v| v.version.as_str()).collect();
+    assert_eq!(labels, ["2023-06-01", "2024-12-04"]);
+    let old = &p.versions()[0];
+    assert_eq!(old.text_path, None, "the 2023-06-01 text is not on file");
+    let cur = p.policy_version("2024-12-04").unwrap();
+    assert_eq!(cur.text_path.as_deref(), Some("text/2024-12-04.txt"));
+    let text = repo_file("../../policies/text/2024-12-04.txt");
+    assert_eq!(
+        cur.text_sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(text.as_bytes())).as_str())
+    );
+    assert!(
+        text.starts_with("Inspur Cloud Legal Statement and Privacy Policy\nUpdated: 2024-12-4\n")
+    );
+    for purpose in p.purposes() {
+        assert!(
+            p.last_material_change(&purpose.id).is_none(),
+            "{}",
+            purpose.id
+        );
+    }
+    let p = p.with_version_text("2024-12-04", text).unwrap();
+    assert!(p.policy_version("2024-12-04").unwrap().text.is_some());
+}
+
+#[test]
+fn a_history_parses_and_finds_the_last_material_change_per_purpose() {
+    let p = Policy::parse(&with_history("2025-06-01", THREE_VERSIONS)).unwrap();
+    assert_eq!(p.versions().len(), 3);
+    assert_eq!(
+        p.versions()[1].published,
+        time::macros::date!(2024 - 12 - 04)
+    );
+    let (v, c) = p.last_material_change("marketing").unwrap();
+    assert_eq!(v.version, "2025-06-01");
+    assert_eq!(c.summary, "Promotion by SMS to the mobile number");
+    // maintenance: touched through its category, by the material change of 2024-12-04 (the
+    // non-material one naming it does not count).
+    let (v, c) = p.last_material_change("maintenance").unwrap();
+    assert_eq!(v.version, "2024-12-04");
+    assert_eq!(c.summary, "Email used for maintenance notices");
+    assert!(p.last_material_change("unknown").is_none());
+    // Outdated: a consent given before the change; not one given under or after it; an
+    // unknown version is treated as older.
+    assert!(p.consent_outdated_by("marketing", "2024-12-04").is_some());
+    assert!(p.consent_outdated_by("marketing", "2023-06-01").is_some());
+    assert!(p.consent_outdated_by("marketing", "2025-06-01").is_none());
+    assert!(p.consent_outdated_by("marketing", "1999-01-01").is_some());
+    assert!(p.consent_outdated_by("maintenance", "2025-06-01").is_none());
+    assert!(p.is_older_version("2023-06-01", "2025-06-01"));
+    assert!(!p.is_older_version("2025-06-01", "2025-06-01"));
+}
+
+#[test]
+fn diff_lists_the_changes_between_two_versions() {
+    let p = Policy::parse(&with_history("2025-06-01", THREE_VERSIONS)).unwrap();
+    let d = p.diff("2023-06-01", "2025-06-01").unwrap();
+    let got: Vec<(&str, &str, bool)> = d
+        .iter()
+        .map(|(v, c)| (v.version.as_str(), c.summary.as_str(), c.material))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2024-12-04", "Wording of §2.2.2", false),
+            ("2024-12-04", "Email used for maintenance notices", true),
+            ("2025-06-01", "Promotion by SMS to the mobile number", true),
+        ]
+    );
+    assert_eq!(p.diff("2024-12-04", "2025-06-01").unwrap().len(), 1);
+    assert!(p.diff("2025-06-01", "2025-06-01").unwrap().is_empty());
+    assert_eq!(
+        p.diff("2025-06-01", "2023-06-01").unwrap_err(),
+        DiffError::NotOlder {
+            old: "2025-06-01".into(),
+            new: "2023-06-01".into()
+        }
+    );
+    assert_eq!(
+        p.diff("2022-01-01", "2025-06-01").unwrap_err(),
+        DiffError::UnknownVersion("2022-01-01".into())
+    );
+}
+
+#[test]
+fn the_record_hash_covers_the_changes_not_whether_the_text_was_attached() {
+    let p = Policy::parse(&with_history("2025-06-01", THREE_VERSIONS)).unwrap();
+    let v = &p.versions()[2];
+    assert_eq!(v.record_hash().len(), 64);
+    let mut edited = v.clone();
+    edited.changes[0].material = false;
+    assert_ne!(edited.record_hash(), v.record_hash());
+    let mut texted = v.clone();
+    texted.text = Some("anything".into());
+    assert_eq!(texted.record_hash(), v.record_hash());
+    assert_ne!(p.versions()[0].record_hash(), p.versions()[1].record_hash());
+}
+
+#[test]
+fn a_text_must_match_its_pinned_hash() {
+    let sha = hex::encode(Sha256::digest(b"TEXT"));
+    let src = with_history(
+        "2024-12-04",
+        &format!(
+            "[[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2024-12-04\"\ntext = \"text/a.txt\"\ntext_sha256 = \"{sha}\"\n"
+        ),
+    );
+    let p = Policy::parse(&src).unwrap();
+    assert!(p
+        .clone()
+        .with_version_text("2024-12-04", "TEXT".into())
+        .is_ok());
+    let e = p
+        .clone()
+        .with_version_text("2024-12-04", "EDITED".into())
+        .unwrap_err();
+    assert!(e.contains("never edited"), "{e}");
+    assert!(p.with_version_text("2023-01-01", "TEXT".into()).is_err());
+}
+
+#[test]
+fn history_mistakes_are_reported_where_they_are() {
+    // The last version is not the one in force.
+    let (line, _, m) = only_error(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2023-06-01\"\npublished = \"2023-06-01\"\n",
+    ));
+    assert!(m.contains("[policy] version is `2024-12-04`"), "{m}");
+    assert_eq!(
+        line,
+        HEADER.lines().count() + HISTORY_BASE.lines().count() + 2
+    );
+
+    // Dates not increasing.
+    let (_, _, m) = only_error(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2023-06-01\"\npublished = \"2024-12-04\"\n\
+         [[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2024-12-04\"\n",
+    ));
+    assert!(m.contains("not after version `2023-06-01`"), "{m}");
+
+    // A repeated version.
+    let errs = errors(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2023-06-01\"\n\
+         [[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2024-12-04\"\n",
+    ));
+    assert!(
+        errs.iter()
+            .any(|d| d.message.contains("duplicate policy version")),
+        "{errs:#?}"
+    );
+
+    // A malformed date, an unquoted one.
+    let (_, _, m) = only_error(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2024-12-04\"\npublished = \"4 Dec 2024\"\n",
+    ));
+    assert!(m.contains("YYYY-MM-DD"), "{m}");
+    let (_, _, m) = only_error(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2024-12-04\"\npublished = 2024-12-04\n",
+    ));
+    assert!(m.contains("quote it"), "{m}");
+
+    // Unknown purpose and category in a change; a change naming neither; no `material`.
+    let errs = errors(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2024-12-04\"\n\
+         [[policy_version.change]]\nsummary = \"a\"\nmaterial = true\npurposes = [\"nope\"]\ncategories = [\"user.nope\"]\n\
+         [[policy_version.change]]\nsummary = \"b\"\nmaterial = true\n\
+         [[policy_version.change]]\nsummary = \"c\"\npurposes = [\"marketing\"]\n",
+    ));
+    let msgs: Vec<&str> = errs.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains("unknown purpose `nope`")),
+        "{msgs:#?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("unknown category `user.nope`")),
+        "{msgs:#?}"
+    );
+    assert!(msgs.iter().any(|m| m.contains("at least one")), "{msgs:#?}");
+    assert!(
+        msgs.iter().any(|m| m.contains("missing field `material`")),
+        "{msgs:#?}"
+    );
+
+    // A text without its hash, a path leaving the policy's directory, a bad hash.
+    let (_, _, m) = only_error(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2024-12-04\"\ntext = \"t.txt\"\n",
+    ));
+    assert!(m.contains("needs `text_sha256`"), "{m}");
+    let errs = errors(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2024-12-04\"\ntext = \"../t.txt\"\ntext_sha256 = \"ABC\"\n",
+    ));
+    let msgs: Vec<&str> = errs.iter().map(|d| d.message.as_str()).collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("relative to the policy file")),
+        "{msgs:#?}"
+    );
+    assert!(
+        msgs.iter().any(|m| m.contains("64 lower-case hex")),
+        "{msgs:#?}"
+    );
+
+    // Unknown fields.
+    let (_, _, m) = only_error(&with_history(
+        "2024-12-04",
+        "[[policy_version]]\nversion = \"2024-12-04\"\npublished = \"2024-12-04\"\nnote = \"x\"\n",
+    ));
+    assert!(
+        m.contains("unknown field `note` in [[policy_version]]"),
+        "{m}"
+    );
+
+    // No history at all is fine (the history is optional).
+    assert!(Policy::parse(&with_history("2024-12-04", ""))
+        .unwrap()
+        .versions()
+        .is_empty());
+}

@@ -11,7 +11,7 @@ const CONSENTS_OF: &str =
     "SELECT seq, event_ref, subject_id, purpose, action, at, given_by, method, separate, \
      policy_version, recorded_at, recipient FROM consent_events WHERE subject_id = $1 ORDER BY seq";
 
-fn consent_from(r: &AnyRow) -> Result<ConsentRow, StoreError> {
+pub(super) fn consent_from(r: &AnyRow) -> Result<ConsentRow, StoreError> {
     Ok(ConsentRow {
         seq: r.try_get("seq")?,
         event_ref: r.try_get("event_ref")?,
