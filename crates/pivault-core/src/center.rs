@@ -106,6 +106,10 @@ pub struct CenterConsent {
     pub given_by: Option<String>,
     /// The policy version it was given under.
     pub policy_version: Option<String>,
+    /// A consent given before a material change of its purpose no longer counts (policy §X;
+    /// PIPL Art. 14 para. 2): the version that changed it and the change's summary. The page
+    /// asks again.
+    pub outdated: Option<(String, String)>,
 }
 
 /// One release of the subject's PI from the audit log: who (principal name), when, why.
@@ -455,6 +459,7 @@ impl Vault {
         let (rows, active) = self
             .consents(&self.center_principal(), &s.subject_id)
             .await?;
+        let outdated = self.outdated_consents(&s.subject_id).await?;
         let out = self
             .policy()
             .purposes()
@@ -462,6 +467,12 @@ impl Vault {
             .filter(|p| p.legal_basis == LegalBasis::Consent)
             .map(|p| {
                 let now = active.iter().find(|(id, _)| id == &p.id).map(|(_, a)| a);
+                let stale = outdated
+                    .iter()
+                    .find(|o| {
+                        o.purpose == p.id && now.is_some_and(|a| a.policy_version == o.given_under)
+                    })
+                    .map(|o| (o.change_version.clone(), o.change_summary.clone()));
                 let last = rows
                     .iter()
                     .filter(|r| r.purpose == p.id && r.recipient.is_none())
@@ -471,12 +482,13 @@ impl Vault {
                     name: p.name.clone(),
                     clause: p.clause.clone(),
                     separate: p.separate_consent,
-                    granted: now.is_some(),
+                    granted: now.is_some() && stale.is_none(),
                     at: last.map(|r| r.at),
                     given_by: last.map(|r| r.given_by.clone()),
                     policy_version: now
                         .map(|a| a.policy_version.clone())
                         .or_else(|| last.map(|r| r.policy_version.clone())),
+                    outdated: stale,
                 }
             })
             .collect();

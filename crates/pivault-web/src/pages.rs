@@ -361,6 +361,7 @@ struct CookiesPage {
 struct MePage {
     p: Page,
     cats: Vec<CenterCategory>,
+    reconsent: bool,
 }
 
 #[derive(Template)]
@@ -369,6 +370,7 @@ struct ConsentsPage {
     p: Page,
     consents: Vec<CenterConsent>,
     history: Vec<ConsentRow>,
+    reconsent: bool,
 }
 
 #[derive(Template)]
@@ -415,10 +417,25 @@ struct PolicyRecipient {
     clause: String,
 }
 
+struct PolicyChangeView {
+    summary: String,
+    material: bool,
+    scope: String,
+}
+
+struct PolicyVersionView {
+    version: String,
+    published: String,
+    changes: Vec<PolicyChangeView>,
+    has_text: bool,
+}
+
 #[derive(Template)]
 #[template(path = "policy.html")]
 struct PolicyPage {
     p: Page,
+    versions: Vec<PolicyVersionView>,
+    text: Option<String>,
     title: String,
     region: String,
     purposes: Vec<PolicyPurpose>,
@@ -567,8 +584,38 @@ pub(crate) async fn switch_lang(Query(q): Query<LangQuery>) -> Response {
 pub(crate) async fn policy(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
     let ctx = ctx!(vault, headers);
     let pol = ctx.vault.policy();
+    let versions = pol
+        .versions()
+        .iter()
+        .rev()
+        .map(|v| PolicyVersionView {
+            version: v.version.clone(),
+            published: v.published.to_string(),
+            changes: v
+                .changes
+                .iter()
+                .map(|c| PolicyChangeView {
+                    summary: c.summary.clone(),
+                    material: c.material,
+                    scope: c
+                        .purposes
+                        .iter()
+                        .chain(c.categories.iter())
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+                .collect(),
+            has_text: v.text_path.is_some(),
+        })
+        .collect();
+    let text = pol
+        .policy_version(pol.version())
+        .and_then(|v| v.text.clone());
     let page = PolicyPage {
         p: ctx.page("policy.title", "/policy"),
+        versions,
+        text,
         title: pol.title().to_string(),
         region: pol.storage_region().to_string(),
         purposes: pol
@@ -856,10 +903,15 @@ pub(crate) async fn signout(
 pub(crate) async fn me(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
     let ctx = ctx!(vault, headers);
     let s = session!(ctx);
+    let outdated = match ctx.vault.outdated_consents(&s.subject_id).await {
+        Ok(o) => o,
+        Err(e) => return ctx.fail(&e, "/me"),
+    };
     match ctx.vault.center_overview(&s).await {
         Ok(cats) => ctx.ok(render(&MePage {
             p: ctx.page("me.title", "/me"),
             cats,
+            reconsent: !outdated.is_empty(),
         })
         .0),
         Err(e) => ctx.fail(&e, "/me"),
@@ -879,10 +931,12 @@ pub(crate) async fn consents(
             history.sort_by_key(|r| std::cmp::Reverse((r.at, r.seq)));
             let mut p = ctx.page("consents.title", "/me/consents");
             p.notice = notice_of(&d);
+            let reconsent = consents.iter().any(|c| c.outdated.is_some());
             ctx.ok(render(&ConsentsPage {
                 p,
                 consents,
                 history,
+                reconsent,
             })
             .0)
         }
