@@ -42,6 +42,9 @@ pub struct CenterSession {
     pub subject_id: String,
     /// Ends at (unix seconds).
     pub expires_at: i64,
+    /// The subject was erased during the session: it lasts only to see the requests and
+    /// download the signed deletion receipt (PIPL Art. 47; GB/T 35273-2020 §8.3), nothing else.
+    pub erased: bool,
 }
 
 /// One purpose a category is used for, with its legal basis and clause.
@@ -304,6 +307,7 @@ impl Vault {
             CenterSession {
                 subject_id: subject,
                 expires_at,
+                erased: false,
             },
         ))
     }
@@ -330,12 +334,12 @@ impl Vault {
             .subject(&row.subject_id)
             .await?
             .ok_or_else(session_unauthenticated)?;
-        if subject.status != "active" {
-            return Err(session_unauthenticated());
-        }
+        // An erasure ends every use of the session but one: the receipt of what was erased.
+        let erased = subject.status != "active";
         Ok(CenterSession {
             subject_id: row.subject_id,
             expires_at: row.expires_at,
+            erased,
         })
     }
 

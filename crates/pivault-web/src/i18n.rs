@@ -270,6 +270,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("requests.file", "File a request", "提交请求"),
     ("requests.kind", "What do you ask for?", "您要申请什么？"),
     ("requests.submit", "File the request", "提交"),
+    ("requests.erased", "Your personal information was deleted. This page stays open until you sign out so you can download the signed deletion receipt; there is nothing else left to show.", "您的个人信息已删除。在您退出登录之前，本页面保持可用，以便您下载已签名的删除回执；此外已无其他可显示的内容。"),
     ("requests.filed", "Your request was filed.", "您的请求已提交。"),
     ("requests.delete_warning", "Deletion and account cancellation cannot be undone. Records the law requires us to keep are kept, locked, until their period ends.", "删除和注销无法撤销。法律要求保存的记录将被限制处理并保存至期限届满。"),
     ("kind.access", "See what you hold about me", "查阅我的个人信息"),

@@ -86,7 +86,10 @@ impl Ctx {
                 Err(e) => return Err(error_page(&Tr { lang }, &e)),
             }
         }
-        let subject = session.as_ref().map(|s| s.subject_id.as_str());
+        let subject = session
+            .as_ref()
+            .filter(|s| !s.erased)
+            .map(|s| s.subject_id.as_str());
         let gpc = headers
             .get("sec-gpc")
             .and_then(|v| v.to_str().ok())
@@ -393,6 +396,7 @@ struct RequestsPage {
     p: Page,
     rows: Vec<DsrView>,
     kinds: Vec<&'static str>,
+    erased: bool,
 }
 
 struct PolicyPurpose {
@@ -499,7 +503,20 @@ macro_rules! ctx {
 
 pub(crate) use ctx as ctx_or_return;
 
+/// The signed-in subject, or a redirect to sign-in; a session whose subject was erased since
+/// goes to its requests (the receipt is all it may still see).
 macro_rules! session {
+    ($ctx:expr) => {
+        match $ctx.session.clone() {
+            Some(s) if !s.erased => s,
+            Some(_) => return $ctx.with_cookies(Redirect::to("/me/requests").into_response()),
+            None => return $ctx.with_cookies(Redirect::to("/signin").into_response()),
+        }
+    };
+}
+
+/// As `session!`, also for a session whose subject was erased.
+macro_rules! session_any {
     ($ctx:expr) => {
         match $ctx.session.clone() {
             Some(s) => s,
@@ -1032,7 +1049,7 @@ pub(crate) async fn requests(
     Query(d): Query<Done>,
 ) -> Response {
     let ctx = ctx!(vault, headers);
-    let s = session!(ctx);
+    let s = session_any!(ctx);
     match ctx.vault.center_requests(&s).await {
         Ok(rows) => {
             let mut p = ctx.page("requests.title", "/me/requests");
@@ -1041,6 +1058,7 @@ pub(crate) async fn requests(
                 p,
                 rows,
                 kinds: FILE_KINDS.to_vec(),
+                erased: s.erased,
             })
             .0)
         }
@@ -1114,7 +1132,7 @@ pub(crate) async fn request_result(
     Query(q): Query<ResultQuery>,
 ) -> Response {
     let ctx = ctx!(vault, headers);
-    let s = session!(ctx);
+    let s = session_any!(ctx);
     let format = match q.format.as_deref() {
         None | Some("json") => ResultFormat::Json,
         Some("csv") => ResultFormat::Csv,

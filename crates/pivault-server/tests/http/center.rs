@@ -323,12 +323,35 @@ async fn a_deletion_filed_on_the_page_is_queued_and_its_receipt_downloads(app: T
         .await;
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["state"], "completed", "{v}");
-    // Erased: the session ends with the subject.
-    let (st, _, h) = b.get("/me/requests").await;
-    assert_eq!((st, h["location"].to_str().unwrap()), (303, "/signin"));
+    // Erased: the session shows nothing but the requests and the receipt.
+    let (st, _, h) = b.get("/me").await;
+    assert_eq!((st, h["location"].to_str().unwrap()), (303, "/me/requests"));
+    let (st, _, h) = b.get("/me/consents").await;
+    assert_eq!((st, h["location"].to_str().unwrap()), (303, "/me/requests"));
+    let (st, html, _) = b.get("/me/requests").await;
+    assert_eq!(st, 200);
+    assert!(html.contains("id=\"erased-notice\""), "{html}");
+    assert!(!html.contains("id=\"file-request\""), "{html}");
+    assert!(
+        html.contains(&format!(
+            "href=\"/me/requests/{id}/result\" class=\"receipt\""
+        )),
+        "{html}"
+    );
+    let (st, page_receipt, h) = b.get(&format!("/me/requests/{id}/result")).await;
+    assert_eq!(st, 200, "{page_receipt}");
+    assert!(h["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    // Filing again is refused: the subject is gone.
+    let csrf = csrf_of(&html);
+    let (st, loc, _) = b
+        .post("/me/requests", &[("csrf", &csrf), ("kind", "access")])
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/me/requests"));
 
-    // A fresh sign-in is impossible (the identity is shredded), so the receipt is fetched by
-    // the session opened before the erasure in a second browser.
+    // Another subject downloads an access package from the page.
     let u2 = adult_with_other(&u["account_id"]).await;
     let u2 = users().into_iter().find(|x| x["account_id"] == u2).unwrap();
     let mut b2 = Browser::new(&app);
@@ -390,6 +413,9 @@ async fn a_deletion_filed_on_the_page_is_queued_and_its_receipt_downloads(app: T
         pivault_core::dsr::verify_receipt_json(&receipt, &pk),
         Ok(())
     );
+    // The page's download is the same signed receipt.
+    assert_eq!(page_receipt, receipt);
+    assert!(!page_receipt.contains(&u["email"]));
 }
 
 async fn the_cookie_ledger_honours_gpc_only_without_a_choice_and_dismiss_never_overrides(
