@@ -137,8 +137,9 @@ function binary(log) {
 }
 
 class Vault {
-  constructor({ smtpPort, log = (m) => console.log(`# ${m}`) }) {
+  constructor({ smtpPort, policy, log = (m) => console.log(`# ${m}`) }) {
     this.smtpPort = smtpPort;
+    this.policy = policy || path.join(REPO, 'policies', 'default.toml');
     this.log = log;
     this.timings = {};
   }
@@ -148,7 +149,7 @@ class Vault {
       ...process.env,
       PIVAULT_DATABASE_URL: `sqlite://${path.join(this.work, 'vault.db')}`,
       PIVAULT_MASTER_KEY_FILE: path.join(this.work, 'master.key'),
-      PIVAULT_POLICY: path.join(REPO, 'policies', 'default.toml'),
+      PIVAULT_POLICY: this.policy,
       PIVAULT_STAFF_POLICY: path.join(REPO, 'policies', 'staff.cedar'),
       PIVAULT_LOG_LEVEL: process.env.PIVAULT_LOG_LEVEL || 'info,sqlx=warn',
       NO_COLOR: '1',
@@ -183,13 +184,19 @@ class Vault {
     this.port = await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
     this.serveLog = path.join(this.work, 'serve.log');
+    await this.serve();
+  }
+
+  /** Starts `pivault serve` on this.port with this.policy; resolves once /readyz answers. */
+  async serve() {
     const out = fs.openSync(this.serveLog, 'a');
-    t0 = Date.now();
+    const t0 = Date.now();
     this.proc = spawn(this.bin, ['serve', '--bind', `127.0.0.1:${this.port}`], {
       cwd: this.work,
       env: { ...this.env(), PIVAULT_SMTP_URL: `smtp://127.0.0.1:${this.smtpPort}?from=privacy@example.com` },
       stdio: ['ignore', out, out],
     });
+    fs.closeSync(out);
     this.exited = new Promise((resolve) => this.proc.once('exit', (code, sig) => resolve({ code, sig })));
     for (let i = 0; ; i++) {
       try {
@@ -204,16 +211,31 @@ class Vault {
       await new Promise((r) => setTimeout(r, 100));
     }
     this.timings.serve = (Date.now() - t0) / 1000;
-    this.log(`pivault serve ready at ${this.base} in ${this.timings.serve.toFixed(1)} s (work dir ${this.work})`);
+    this.log(`pivault serve ready at ${this.base} in ${this.timings.serve.toFixed(1)} s (policy ${this.policy}, work dir ${this.work})`);
   }
 
-  async stop() {
+  /** Stops `pivault serve` (SIGTERM, then SIGKILL after 10 s); keeps the vault. */
+  async halt() {
     if (this.proc && this.proc.exitCode === null) {
       this.proc.kill('SIGTERM');
       const t = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
       await this.exited;
       clearTimeout(t);
     }
+  }
+
+  /**
+   * Restarts `pivault serve` on the same database, master key, keys and port, with `policy`
+   * (a policy file's path) if given.
+   */
+  async restart({ policy } = {}) {
+    await this.halt();
+    if (policy) this.policy = policy;
+    await this.serve();
+  }
+
+  async stop() {
+    await this.halt();
     if (this.work && !process.env.PIVAULT_WEB_KEEP) fs.rmSync(this.work, { recursive: true, force: true });
   }
 
@@ -289,4 +311,28 @@ class Vault {
   }
 }
 
-module.exports = { Vault, REPO, parseCsv };
+/** The version of the policy written by writeMaterialChangePolicy. */
+const MATERIAL_CHANGE_VERSION = '2025-06-01';
+
+/**
+ * Writes `dir/policy.toml`: policies/default.toml published as version 2025-06-01 with one
+ * material change (`summary`) of the purpose `marketing`, and the policy's `text/` directory
+ * beside it — what the Rust testkit's `write_material_change_policy` writes. Returns the path.
+ */
+function writeMaterialChangePolicy(dir, summary) {
+  const root = path.join(REPO, 'policies');
+  const src = fs.readFileSync(path.join(root, 'default.toml'), 'utf8');
+  const header = '\nversion = "2024-12-04"';
+  if (!src.includes(header)) throw new Error('policies/default.toml: its [policy] version moved');
+  const out =
+    src.replace(header, `\nversion = "${MATERIAL_CHANGE_VERSION}"`) +
+    `\n[[policy_version]]\nversion = "${MATERIAL_CHANGE_VERSION}"\npublished = "${MATERIAL_CHANGE_VERSION}"\n\n` +
+    `[[policy_version.change]]\nsummary = ${JSON.stringify(summary)}\nmaterial = true\npurposes = ["marketing"]\n`;
+  fs.mkdirSync(path.join(dir, 'text'), { recursive: true });
+  for (const f of fs.readdirSync(path.join(root, 'text'))) fs.copyFileSync(path.join(root, 'text', f), path.join(dir, 'text', f));
+  const file = path.join(dir, 'policy.toml');
+  fs.writeFileSync(file, out);
+  return file;
+}
+
+module.exports = { Vault, REPO, parseCsv, writeMaterialChangePolicy, MATERIAL_CHANGE_VERSION };
