@@ -223,9 +223,9 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
     assert.ok(fs.readFileSync(await csv.path(), 'utf8').split('\n').length > 2, 'the CSV has rows');
   }));
 
-  test('3b. a deletion request filed on the page, run by the office: signed receipt, session over', withLog(async () => {
+  test('3b. a deletion request filed on the page, run by the office: the signed receipt downloads from the page after erasure', withLog(async () => {
     const d = await person('d');
-    const c = await ctx({ storageState: d.state });
+    const c = await ctx({ storageState: d.state, acceptDownloads: true });
     const page = await c.newPage();
     const id = await fileRequest(page, 'deletion');
     const q = await vault.api('GET', `/v1/dsr?subject_id=${d.subjectId}&kind=deletion`, { role: 'admin' });
@@ -252,10 +252,19 @@ describe('privacy center in Chromium', { timeout: 280_000 }, () => {
     } else {
       assert.fail(`unexpected receipt or key shape: key ${JSON.stringify(k.body)}; receipt keys ${Object.keys(r.body)}`);
     }
-    // The subject is erased: the page session ends, and the pages send them to sign in.
-    const res = await page.goto('/me/requests');
-    assert.ok(new URL(page.url()).pathname === '/signin', `after erasure /me/requests ends at ${page.url()} (${res.status()})`);
-    assert.equal((await c.cookies()).find((k) => k.name === 'pv_session'), undefined, 'pv_session is cleared');
+    // The subject is erased: the session now shows only the requests page, where the signed
+    // receipt downloads; every other page sends them there.
+    await page.goto('/me');
+    assert.equal(new URL(page.url()).pathname, '/me/requests', `after erasure /me ends at ${page.url()}`);
+    assert.equal(await page.locator('#erased-notice').count(), 1, 'the erased notice shows');
+    assert.equal(await page.locator('#file-request').count(), 0, 'no more filing after erasure');
+    const link = page.locator(`#request-${id} a.receipt`);
+    assert.equal(await link.count(), 1, `the receipt link of ${id}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const body = fs.readFileSync(await download.path(), 'utf8');
+    const pageReceipt = JSON.parse(body);
+    assert.equal(pageReceipt.signature, r.body.signature, 'the page serves the same signed receipt');
+    assert.equal(pageReceipt.payload, r.body.payload);
   }));
 
   test('3c. an inquiry filed on the page joins the office queue and is answered', withLog(async () => {

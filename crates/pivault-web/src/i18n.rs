@@ -236,7 +236,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("consents.history", "History of your consents", "同意记录"),
     ("consents.none", "No consent events are recorded.", "暂无同意记录。"),
     ("consents.outdated", "No longer counts", "已失效"),
-    ("consents.changed_in", "The policy changed this use materially in version", "隐私政策在以下版本中对该用途作出重大变更："),
+    ("consents.changed_in", "The policy changed this use materially in version", "隐私政策对该用途作出重大变更的版本"),
     ("consents.reconsent", "Consent again", "重新同意"),
     ("consents.reconsent_notice", "Our privacy policy changed materially since you gave some of your consents. Those consents no longer count until you give them again under the current policy (policy §X; PIPL Art. 14).", "自您给予部分同意以来，我们的隐私政策发生了重大变更。在您依据现行政策重新同意之前，这些同意不再有效（政策第十章；《个人信息保护法》第十四条）。"),
     ("me.reconsent", "The privacy policy changed materially: please review your consents.", "隐私政策发生重大变更，请重新确认您的同意。"),
