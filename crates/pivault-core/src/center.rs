@@ -643,17 +643,7 @@ impl Vault {
         if text.is_some() {
             params["text"] = json!("sealed");
         }
-        let settings = self.policy().dsr();
-        let jurisdiction = self
-            .policy()
-            .jurisdiction(&settings.default_jurisdiction)
-            .ok_or_else(|| {
-                CoreError::invalid(
-                    "jurisdiction",
-                    "unknown_jurisdiction",
-                    "jurisdiction is not declared in the policy",
-                )
-            })?;
+        let jurisdiction = self.default_jurisdiction()?;
         let now_t = self.now();
         let now = now_t.unix_timestamp();
         let id = uuid::Uuid::new_v4().to_string();

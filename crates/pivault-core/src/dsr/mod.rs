@@ -313,6 +313,25 @@ pub(crate) fn aad<'a>(
 }
 
 impl Vault {
+    /// The policy's default jurisdiction (`[dsr] default_jurisdiction`), whose deadline a
+    /// request filed without one takes.
+    ///
+    /// # Errors
+    /// `Invalid` (`unknown_jurisdiction`) if the policy does not declare it.
+    pub(crate) fn default_jurisdiction(
+        &self,
+    ) -> Result<&pivault_domain::dsr::Jurisdiction, CoreError> {
+        self.policy()
+            .jurisdiction(&self.policy().dsr().default_jurisdiction)
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "jurisdiction",
+                    "unknown_jurisdiction",
+                    "jurisdiction is not declared in the policy",
+                )
+            })
+    }
+
     pub(crate) fn require_dsr_staff(p: &Principal) -> Result<(), CoreError> {
         if p.has_role(ROLE_ADMIN) || p.has_role(ROLE_DPO) {
             Ok(())
