@@ -118,7 +118,7 @@ async fn main() {
     .remove(0);
     let orders = pivault_store::testing::column(
         &store,
-        &format!("SELECT COUNT(DISTINCT record) FROM fields WHERE subject_id = '{subject}' AND category LIKE 'order.%'"),
+        &format!("SELECT COUNT(DISTINCT record) FROM fields WHERE subject_id = '{subject}' AND category = 'user.transaction.order'"),
         &[],
     )
     .await
