@@ -787,10 +787,10 @@ impl Vault {
                 "categories are necessary, preferences, analytics and third_party",
             ));
         }
-        if matches!(method, CookieMethod::Gpc | CookieMethod::Dismiss)
-            && self.cookie_choice(visitor, subject).await?.is_some()
-        {
-            return self.cookie_choice(visitor, subject).await;
+        if matches!(method, CookieMethod::Gpc | CookieMethod::Dismiss) {
+            if let Some(existing) = self.cookie_choice(visitor, subject).await? {
+                return Ok(Some(existing));
+            }
         }
         let choices: Vec<(&str, bool)> = COOKIE_CATEGORIES
             .iter()

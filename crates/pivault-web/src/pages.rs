@@ -144,19 +144,7 @@ impl Ctx {
         if self.new_visitor && self.session.is_none()
             || !self.vault.center_csrf_ok(self.binding(), token)
         {
-            return Some(
-                self.with_cookies(
-                    (
-                        StatusCode::FORBIDDEN,
-                        render(&ErrorPage {
-                            p: self.page("error.title", "/"),
-                            message: "error.csrf",
-                            again: "/",
-                        }),
-                    )
-                        .into_response(),
-                ),
-            );
+            return Some(self.fail_with(StatusCode::FORBIDDEN, "error.csrf", "/"));
         }
         None
     }
@@ -199,17 +187,7 @@ impl Ctx {
             return self.with_cookies(Redirect::to("/signin").into_response());
         }
         let (status, message) = classify(e);
-        self.with_cookies(
-            (
-                status,
-                render(&ErrorPage {
-                    p: self.page("error.title", again),
-                    message,
-                    again,
-                }),
-            )
-                .into_response(),
-        )
+        self.fail_with(status, message, again)
     }
 }
 
