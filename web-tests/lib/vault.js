@@ -1,7 +1,8 @@
 'use strict';
 // A pivault for the browser tests: the binary (built with cargo unless PIVAULT_BIN names one),
 // a fresh SQLite vault with a slice of ../shared/data/zh_CN-10k, API keys of the roles the
-// tests act as, and `pivault serve` on a free loopback port, mailing codes to an SMTP sink.
+// tests act as, and `pivault serve` on a free loopback port, mailing codes to an SMTP sink (and
+// texting them to an SMS webhook sink when given one).
 
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -137,8 +138,9 @@ function binary(log) {
 }
 
 class Vault {
-  constructor({ smtpPort, policy, log = (m) => console.log(`# ${m}`) }) {
+  constructor({ smtpPort, smsUrl, policy, log = (m) => console.log(`# ${m}`) }) {
     this.smtpPort = smtpPort;
+    this.smsUrl = smsUrl;
     this.policy = policy || path.join(REPO, 'policies', 'default.toml');
     this.log = log;
     this.timings = {};
@@ -169,6 +171,7 @@ class Vault {
     let t0 = Date.now();
     writeSlice(slice, USERS);
     this.candidates = candidates(slice);
+    this.users = readCsv(path.join(slice, 'users.csv')).objects;
     this.run(['migrate']);
     this.run(['import', slice, '--rejects', path.join(this.work, 'rejects')]);
     this.timings.import = (Date.now() - t0) / 1000;
@@ -193,7 +196,11 @@ class Vault {
     const t0 = Date.now();
     this.proc = spawn(this.bin, ['serve', '--bind', `127.0.0.1:${this.port}`], {
       cwd: this.work,
-      env: { ...this.env(), PIVAULT_SMTP_URL: `smtp://127.0.0.1:${this.smtpPort}?from=privacy@example.com` },
+      env: {
+        ...this.env(),
+        PIVAULT_SMTP_URL: `smtp://127.0.0.1:${this.smtpPort}?from=privacy@example.com`,
+        ...(this.smsUrl ? { PIVAULT_SMS_WEBHOOK_URL: this.smsUrl } : {}),
+      },
       stdio: ['ignore', out, out],
     });
     fs.closeSync(out);
@@ -290,6 +297,25 @@ class Vault {
     });
     if (r.status !== 200) throw new Error(`decision: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
+  }
+
+  /**
+   * A minor of the slice (under 14 today) whose record gives a guardian's mobile:
+   * {account, subjectId, mobile, guardianMobile, birthDate}.
+   */
+  async takeMinor() {
+    this.used = this.used || new Set();
+    const under14 = new Date();
+    under14.setUTCFullYear(under14.getUTCFullYear() - 14);
+    const cutoff = under14.toISOString().slice(0, 10);
+    for (const u of this.users) {
+      if (this.used.has(u.account_id) || !(u.guardian_mobile || '').trim() || !(u.birth_date > cutoff)) continue;
+      this.used.add(u.account_id);
+      const subjectId = await this.subjectOf(u.account_id);
+      if (!subjectId) continue;
+      return { account: u.account_id, subjectId, mobile: u.mobile.trim(), guardianMobile: u.guardian_mobile.trim(), birthDate: u.birth_date };
+    }
+    throw new Error('no minor with a guardian\'s mobile in the slice');
   }
 
   /**
