@@ -27,10 +27,18 @@ use std::collections::BTreeMap;
 /// The audit actor of what a signed-in subject does in the privacy center.
 pub const CENTER_ACTOR: &str = "center:subject";
 
+/// The audit actor of what a minor's guardian does in the privacy center (policy §IX; PIPL
+/// Art. 31).
+pub const GUARDIAN_ACTOR: &str = "center:guardian";
+
 /// How long a privacy-center session lasts from sign-in: 30 minutes (GB/T 35273-2020 §8.7:
 /// verify identity before answering; a short session keeps a left-open browser from serving
 /// the next person).
 pub const SESSION_SECONDS: i64 = 30 * 60;
+
+/// The policy category an inquiry's text is decided as: it is a consultation or complaint,
+/// like a support ticket (policy §2.1.4, §XI).
+pub const INQUIRY_CATEGORY: &str = "user.support.ticket";
 
 /// The cookie categories of the banner (policy §III), `necessary` first: it is always on.
 pub const COOKIE_CATEGORIES: [&str; 4] = ["necessary", "preferences", "analytics", "third_party"];
@@ -45,6 +53,37 @@ pub struct CenterSession {
     /// The subject was erased during the session: it lasts only to see the requests and
     /// download the signed deletion receipt (PIPL Art. 47; GB/T 35273-2020 §8.3), nothing else.
     pub erased: bool,
+    /// A minor's guardian signed in for the subject (policy §IX; PIPL Art. 31): the session
+    /// reaches the minor's consents only, and consents given in it are `given_by = guardian`.
+    pub guardian: bool,
+}
+
+impl CenterSession {
+    /// The audit actor of the session: [`CENTER_ACTOR`] or [`GUARDIAN_ACTOR`].
+    #[must_use]
+    pub fn actor(&self) -> &'static str {
+        if self.guardian {
+            GUARDIAN_ACTOR
+        } else {
+            CENTER_ACTOR
+        }
+    }
+
+    /// The subject's own session, for what only the subject may do (see their data, its
+    /// access history and disclosures, file requests, download results).
+    ///
+    /// # Errors
+    /// `Forbidden` (`guardian_session`) for a guardian's session.
+    pub fn own(&self) -> Result<&Self, CoreError> {
+        if self.guardian {
+            Err(CoreError::Forbidden {
+                code: "guardian_session",
+                message: "a guardian's session manages the minor's consents only (policy §IX)",
+            })
+        } else {
+            Ok(self)
+        }
+    }
 }
 
 /// One purpose a category is used for, with its legal basis and clause.
@@ -206,9 +245,9 @@ impl Vault {
     /// The principal acting for a signed-in subject on their own consents: role `app` and
     /// every consent-based purpose, so [`Vault::record_consent`] applies the same checks and
     /// writes the same ledger row and audit entry as the API (actor [`CENTER_ACTOR`]).
-    fn center_principal(&self) -> Principal {
+    fn center_principal(&self, actor: &str) -> Principal {
         Principal {
-            name: CENTER_ACTOR.into(),
+            name: actor.into(),
             roles: vec![ROLE_APP.into()],
             purposes: self
                 .policy()
@@ -241,7 +280,31 @@ impl Vault {
             mobile: mobile.map(str::to_string),
             ..DsrInput::default()
         };
-        self.dsr_intake(&input, client)
+        self.dsr_intake(&input, client, crate::dsr::Requester::Subject)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(CoreError::Conflict("dsr_not_awaiting_verification"))
+    }
+
+    /// Starts a guardian's sign-in (policy §IX; PIPL Art. 31): as
+    /// [`Vault::center_signin_start`], by the guardian's own mobile, which finds the minors
+    /// whose records hold it (blind index `guardian_mobile`); the code goes to that number.
+    /// The answer is the same whether or not the number is on any record.
+    ///
+    /// # Errors
+    /// As [`Vault::center_signin_start`].
+    pub async fn center_guardian_signin_start(
+        &self,
+        mobile: &str,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<CreatedDsr, CoreError> {
+        let input = DsrInput {
+            kind: DsrKind::SignIn.as_str().into(),
+            mobile: Some(mobile.to_string()),
+            ..DsrInput::default()
+        };
+        self.dsr_intake(&input, client, crate::dsr::Requester::Guardian)
             .await?
             .into_iter()
             .next()
@@ -250,12 +313,15 @@ impl Vault {
 
     /// Verifies the sign-in code and opens a session (once per sign-in); links the visitor's
     /// earlier cookie choices to the subject. Returns the session token (shown once; only its
-    /// SHA-256 is stored) and the session.
+    /// SHA-256 is stored) and the session. A guardian's sign-in opens a guardian session
+    /// while the minor is under the policy's `minor_age` (PIPL Art. 31), and links no cookie
+    /// choice: the browser is the guardian's.
     ///
     /// # Errors
     /// As [`Vault::dsr_verify`] (`code_mismatch`, `code_expired`, `code_exhausted`,
     /// `dsr_token_invalid`); `Unauthenticated` (`session_invalid`) when the request is not a
-    /// sign-in, matched no account, or already opened a session.
+    /// sign-in, matched no account, or already opened a session; `Invalid`
+    /// (`guardian_for_adult`) for a guardian of a subject who is no longer a minor.
     pub async fn center_signin_verify(
         &self,
         id: &str,
@@ -274,9 +340,24 @@ impl Vault {
         if row.kind != DsrKind::SignIn.as_str() || row.state != DsrState::Completed.as_str() {
             return Err(session_unauthenticated());
         }
+        let guardian = crate::dsr::by_guardian(&row);
         let subject = row.subject_id.ok_or_else(session_unauthenticated)?;
+        let now_t = self.now();
+        if guardian {
+            let facts = self.facts.cached(&subject, now_t).await?;
+            if facts.birth_date.is_some_and(|b| {
+                pivault_domain::decision::age_on(b, now_t.date())
+                    >= i32::from(self.policy().minor_age())
+            }) {
+                return Err(CoreError::invalid(
+                    "subject",
+                    "guardian_for_adult",
+                    "the account holder is 14 or older and manages their own consents (PIPL Art. 31)",
+                ));
+            }
+        }
         let session = crate::dsr::new_token()?.replacen("dsr_", "pvs_", 1);
-        let now = self.now().unix_timestamp();
+        let now = now_t.unix_timestamp();
         let expires_at = now + SESSION_SECONDS;
         let mut tx = self.store.begin(now).await?;
         if tx.subject_status(&subject).await?.as_deref() != Some("active") {
@@ -287,19 +368,27 @@ impl Vault {
                 &crate::dsr::token_hash(&session),
                 id,
                 &subject,
-                now,
-                expires_at,
+                (now, expires_at),
+                if guardian { "guardian" } else { "self" },
             )
             .await?
         {
             return Err(session_unauthenticated());
         }
-        if let Some(v) = visitor.filter(|v| valid_visitor_id(v)) {
+        if let Some(v) = visitor.filter(|v| valid_visitor_id(v) && !guardian) {
             tx.link_cookie_visitor(v, &subject).await?;
         }
-        let mut rec = self.auditor.base(CENTER_ACTOR, "center.signin", now, None);
+        let actor = if guardian {
+            GUARDIAN_ACTOR
+        } else {
+            CENTER_ACTOR
+        };
+        let mut rec = self.auditor.base(actor, "center.signin", now, None);
         rec.subject_id = Some(subject.clone());
-        rec.detail = Some(format!("request={id}"));
+        rec.detail = Some(format!(
+            "request={id} as={}",
+            if guardian { "guardian" } else { "self" }
+        ));
         tx.audit(rec);
         tx.commit().await?;
         Ok((
@@ -308,6 +397,7 @@ impl Vault {
                 subject_id: subject,
                 expires_at,
                 erased: false,
+                guardian,
             },
         ))
     }
@@ -340,6 +430,7 @@ impl Vault {
             subject_id: row.subject_id,
             expires_at: row.expires_at,
             erased,
+            guardian: row.acting_as == "guardian",
         })
     }
 
@@ -356,7 +447,12 @@ impl Vault {
         };
         let mut tx = self.store.begin(now).await?;
         if tx.end_center_session(&hash, now).await? {
-            let mut rec = self.auditor.base(CENTER_ACTOR, "center.signout", now, None);
+            let actor = if row.acting_as == "guardian" {
+                GUARDIAN_ACTOR
+            } else {
+                CENTER_ACTOR
+            };
+            let mut rec = self.auditor.base(actor, "center.signout", now, None);
             rec.subject_id = Some(row.subject_id);
             tx.audit(rec);
         }
@@ -383,10 +479,12 @@ impl Vault {
     ///
     /// # Errors
     /// Store failures.
+    /// `Forbidden` (`guardian_session`) in a guardian's session.
     pub async fn center_overview(
         &self,
         s: &CenterSession,
     ) -> Result<Vec<CenterCategory>, CoreError> {
+        let s = s.own()?;
         let policy = self.policy();
         let fields = self.store.fields(&s.subject_id).await?;
         // Per category: field names, records, and the latest restriction end.
@@ -461,7 +559,7 @@ impl Vault {
         s: &CenterSession,
     ) -> Result<(Vec<CenterConsent>, Vec<ConsentRow>), CoreError> {
         let (rows, active) = self
-            .consents(&self.center_principal(), &s.subject_id)
+            .consents(&self.center_principal(s.actor()), &s.subject_id)
             .await?;
         let outdated = self.outdated_consents(&s.subject_id).await?;
         let out = self
@@ -501,7 +599,8 @@ impl Vault {
 
     /// Grants or withdraws the subject's consent to `purpose` from the privacy center: the same
     /// use case as `POST /v1/subjects/{id}/consents` ([`Vault::record_consent`]), method `web`,
-    /// under the policy version in force.
+    /// under the policy version in force; `given_by = guardian` in a guardian's session
+    /// (PIPL Art. 31; policy §IX), which the ledger checks against the minor's age.
     ///
     /// # Errors
     /// As [`Vault::record_consent`]; `Invalid` (`purpose_not_consent_based`).
@@ -512,7 +611,7 @@ impl Vault {
         grant: bool,
         request_id: Option<&str>,
     ) -> Result<ConsentRow, CoreError> {
-        let p = self.center_principal();
+        let p = self.center_principal(s.actor());
         if !p.purposes.iter().any(|x| x == purpose) {
             return Err(CoreError::invalid(
                 "purpose",
@@ -523,9 +622,12 @@ impl Vault {
         let input = ConsentInput {
             purpose: purpose.to_string(),
             action: if grant { "grant" } else { "withdraw" }.into(),
-            given_by: "self".into(),
+            given_by: if s.guardian { "guardian" } else { "self" }.into(),
             method: "web".into(),
-            separate: false,
+            // A child's PI is sensitive (PIPL Art. 28): the guardian's page says so and takes
+            // each consent on its own, purpose by purpose, which is a separate consent (Art.
+            // 29, 31). A purpose that needs one is marked separate by the ledger anyway.
+            separate: s.guardian,
             at: None,
             event_ref: None,
             policy_version: None,
@@ -540,13 +642,14 @@ impl Vault {
     ///
     /// # Errors
     /// Store failures.
+    /// `Forbidden` (`guardian_session`) in a guardian's session.
     pub async fn center_disclosures(
         &self,
         s: &CenterSession,
     ) -> Result<Vec<DisclosureRow>, CoreError> {
         Ok(self
             .store
-            .disclosures(Some(&s.subject_id), i64::MIN, i64::MAX)
+            .disclosures(Some(&s.own()?.subject_id), i64::MIN, i64::MAX)
             .await?)
     }
 
@@ -555,6 +658,7 @@ impl Vault {
     ///
     /// # Errors
     /// Store failures.
+    /// `Forbidden` (`guardian_session`) in a guardian's session.
     pub async fn center_access_history(
         &self,
         s: &CenterSession,
@@ -562,7 +666,7 @@ impl Vault {
     ) -> Result<Vec<AccessEntry>, CoreError> {
         let rows = self
             .store
-            .releases_of_subject(&s.subject_id, limit.clamp(1, 1_000))
+            .releases_of_subject(&s.own()?.subject_id, limit.clamp(1, 1_000))
             .await?;
         Ok(rows
             .into_iter()
@@ -581,7 +685,9 @@ impl Vault {
     ///
     /// # Errors
     /// Store failures.
+    /// `Forbidden` (`guardian_session`) in a guardian's session.
     pub async fn center_requests(&self, s: &CenterSession) -> Result<Vec<DsrView>, CoreError> {
+        let s = s.own()?;
         let rows = self
             .store
             .dsr_list(&DsrFilter {
@@ -606,6 +712,7 @@ impl Vault {
     ///
     /// # Errors
     /// `Invalid` for a kind the center does not file (`sign_in`), a missing or over-long
+    /// `Forbidden` (`guardian_session`) in a guardian's session.
     /// inquiry text, a bad ground or purpose; store failures.
     pub async fn center_file(
         &self,
@@ -613,6 +720,7 @@ impl Vault {
         kind: DsrKind,
         filing: &CenterFiling,
     ) -> Result<DsrView, CoreError> {
+        let s = s.own()?;
         if kind == DsrKind::SignIn || kind == DsrKind::Correction {
             return Err(CoreError::invalid(
                 "kind",
@@ -705,17 +813,93 @@ impl Vault {
         Ok(self.dsr_view(&done, false, self.now().unix_timestamp()))
     }
 
+    /// The question or complaint of an inquiry (policy §XI), for the privacy office to answer:
+    /// a release of the subject's PI like any read, through the one access path. The text is
+    /// decided as a use of [`INQUIRY_CATEGORY`] for `legal_obligation` (PIPL Art. 50: the
+    /// handler must handle the subject's requests and complaints), narrowed by the staff
+    /// policy (a `dpo` reads it in clear; a masked grant shows it masked; other roles get
+    /// nothing), and audited (`dsr.inquiry_read`) before it is opened.
+    ///
+    /// # Errors
+    /// `NotFound` when `id` is not an inquiry or its text is gone (the subject was erased);
+    /// `Denied` (audited) when the decision or the staff policy refuses; store/crypto failures.
+    pub async fn center_inquiry_text(
+        &self,
+        p: &Principal,
+        id: &str,
+        request_id: Option<&str>,
+    ) -> Result<String, CoreError> {
+        let row = self
+            .store
+            .dsr(id)
+            .await?
+            .filter(|r| r.kind == DsrKind::Inquiry.as_str())
+            .ok_or(CoreError::NotFound("dsr"))?;
+        let (Some(subject), Some(sealed)) =
+            (row.subject_id.as_deref(), row.sealed_params.as_deref())
+        else {
+            return Err(CoreError::NotFound("dsr"));
+        };
+        let now_t = self.now();
+        let now = now_t.unix_timestamp();
+        let f = self.facts.load(subject, now_t).await?;
+        let purpose = "legal_obligation";
+        let cats = [INQUIRY_CATEGORY];
+        let facts = pivault_domain::decision::SubjectFacts {
+            consent: &f.consent,
+            birth_date: f.birth_date,
+            erased: f.erased,
+            home_region: f.home_region.as_deref(),
+        };
+        let req = pivault_domain::decision::AccessRequest::use_of(purpose, &cats, &p.purposes);
+        let d = self.decide_access(p, &req, &facts, now_t);
+        self.audit_decision(
+            p,
+            "dsr.inquiry_read",
+            Some(subject),
+            purpose,
+            &d,
+            &cats,
+            now,
+            request_id,
+        )
+        .await?;
+        if !d.allowed {
+            return Err(CoreError::Denied(crate::access::denial(&d)));
+        }
+        let dek = self
+            .sealer
+            .dek(subject, crate::services::sealer::SCOPE_PRIMARY)
+            .await?
+            .ok_or(CoreError::NotFound("dsr"))?;
+        let plain = dek.open(
+            &crate::dsr::aad(subject, PARAMS_CATEGORY, id, dek.key_id()),
+            sealed,
+        )?;
+        let text = String::from_utf8_lossy(&plain[..]).into_owned();
+        let masked = d.obligations.iter().any(
+            |o| matches!(o, pivault_domain::decision::Obligation::Mask(c) if *c == INQUIRY_CATEGORY),
+        );
+        Ok(if masked {
+            pivault_staff::mask(INQUIRY_CATEGORY, &text)
+        } else {
+            text
+        })
+    }
+
     /// The result of one of the subject's own requests (access package, copy, explanation, or
     /// the signed deletion receipt), audited as a download by the requester.
     ///
     /// # Errors
     /// `NotFound` for a request of someone else; as [`Vault::dsr_result`].
+    /// `Forbidden` (`guardian_session`) in a guardian's session.
     pub async fn center_result(
         &self,
         s: &CenterSession,
         id: &str,
         format: ResultFormat,
     ) -> Result<(Vec<u8>, &'static str), CoreError> {
+        let s = s.own()?;
         let row = self
             .store
             .dsr(id)

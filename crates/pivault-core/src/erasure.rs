@@ -361,6 +361,8 @@ impl Vault {
         }
         crate::services::sealer::insert_index(tx, &tombstones).await?;
         tx.clear_dsr_payloads(subject_id).await?;
+        // The cookie choices made signed in stay with their browser's random id, unlinked.
+        tx.unlink_cookie_subject(subject_id).await?;
         tx.mark_erased(subject_id, now).await?;
         tx.bump_facts_epoch().await?;
         Ok(ShredOutcome {

@@ -146,6 +146,10 @@ impl Contacts {
     }
 }
 
+/// The outbox target of a message to a minor's guardian (policy §IX): delivered to the
+/// guardian's mobile on the minor's record, never to the minor's own contacts.
+pub(crate) const GUARDIAN_TARGET: &str = "guardian";
+
 /// The category a channel's address comes from (for the audit entry).
 fn channel_category(c: &str) -> &'static str {
     match c {
@@ -257,6 +261,43 @@ impl Vault {
         Ok(c)
     }
 
+    /// The contact of a minor's guardian, opened for one delivery: the guardian's mobile as
+    /// the minor's record holds it (policy §9.1, §9.2; PIPL Art. 31), and the minor's masked
+    /// account for the message. No other field is opened.
+    pub(crate) async fn guardian_contacts(&self, subject_id: &str) -> Result<Contacts, CoreError> {
+        let mut c = Contacts::default();
+        let Some(dek) = self.sealer.dek(subject_id, SCOPE_PRIMARY).await? else {
+            return Ok(c);
+        };
+        for r in self.store.fields(subject_id).await? {
+            if r.restricted_until.is_some() {
+                continue;
+            }
+            let ident = self
+                .policy()
+                .category(&r.category)
+                .and_then(|c| c.identifier);
+            // Only these two fields are opened.
+            let guardian = match ident {
+                Some(IdentifierKind::GuardianMobile) => true,
+                Some(IdentifierKind::AccountId) => false,
+                _ => continue,
+            };
+            let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) else {
+                continue;
+            };
+            if s.is_empty() {
+                continue;
+            }
+            if guardian {
+                c.mobile = Some(Zeroizing::new(s));
+            } else {
+                c.account_hint = Some(crate::dsr::mask_account(&s));
+            }
+        }
+        Ok(c)
+    }
+
     /// Delivers due outbox messages until none is due (or `max` were processed): leases a
     /// batch, delivers each message, records its outcome. Run it from several tasks for
     /// concurrency: leases keep them apart.
@@ -355,13 +396,14 @@ impl Vault {
         let mut tx = self.store.begin(now).await?;
         let mut rec = self.auditor.base("outbox", "outbox.deliver", now, None);
         rec.subject_id.clone_from(&row.subject_id);
-        rec.categories = row
-            .channel
-            .as_deref()
-            .filter(|_| row.target == "subject" && !attempts.is_empty())
-            .map(channel_category)
-            .unwrap_or_default()
-            .to_string();
+        rec.categories = match row.channel.as_deref() {
+            Some("sms") if row.target == GUARDIAN_TARGET && !attempts.is_empty() => {
+                "user.guardian.mobile"
+            }
+            Some(c) if row.target == "subject" && !attempts.is_empty() => channel_category(c),
+            _ => "",
+        }
+        .to_string();
         rec.outcome = if row.state == "delivered" {
             "ok"
         } else {
@@ -416,7 +458,11 @@ impl Vault {
                 .await;
         }
         let subject = row.subject_id.clone().unwrap_or_default();
-        let contacts = self.contacts(&subject).await?;
+        let contacts = if row.target == GUARDIAN_TARGET {
+            self.guardian_contacts(&subject).await?
+        } else {
+            self.contacts(&subject).await?
+        };
         let text = self.render(row, lang, &params, &contacts).await?;
         let order: Vec<String> = if row.kind == kind::DSR_CODE || row.kind == kind::DSR_NOTICE {
             vec![params["channel"].as_str().unwrap_or("email").to_string()]

@@ -170,7 +170,7 @@ impl Vault {
             CoreError::invalid(
                 "by",
                 "unknown_identifier_kind",
-                "by is account_id, mobile, email or id_card",
+                "by is account_id, mobile, email, id_card or guardian_mobile",
             )
         })?;
         let norm = k

@@ -70,6 +70,8 @@ codes! {
     PurposeNotPermitted = ("purpose_not_permitted", 403, "The API key may not act for this purpose (also a decision reason)."),
     /// The `X-Dsr-Token` is not this request's token.
     DsrTokenInvalid = ("dsr_token_invalid", 403, "The `X-Dsr-Token` is not this request's token."),
+    /// A guardian's privacy-center session manages the minor's consents only (policy §IX).
+    GuardianSession = ("guardian_session", 403, "A guardian's privacy-center session manages the minor's consents only (policy §IX; PIPL Art. 31)."),
     /// Decision reason: the data is not personal information under the policy.
     NotPersonalInformation = ("not_personal_information", 403, "Decision reason: the data is not personal information under the policy."),
     /// Decision reason: the purpose needs consent and the subject never gave it.

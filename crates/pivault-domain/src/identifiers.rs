@@ -529,18 +529,23 @@ pub enum IdentifierKind {
     Email,
     /// [`IdCardNumber`], `id_card`.
     IdCard,
+    /// A minor's guardian's [`Mobile`], `guardian_mobile`: a mobile of its own kind, so the
+    /// guardian's number finds the minors they act for (policy §IX; PIPL Art. 31) and never
+    /// the guardian's own account.
+    GuardianMobile,
 }
 
 impl IdentifierKind {
     /// Every kind, in declaration order.
-    pub const ALL: [IdentifierKind; 4] = [
+    pub const ALL: [IdentifierKind; 5] = [
         IdentifierKind::AccountId,
         IdentifierKind::Mobile,
         IdentifierKind::Email,
         IdentifierKind::IdCard,
+        IdentifierKind::GuardianMobile,
     ];
 
-    /// The stable name: `account_id`, `mobile`, `email` or `id_card` (as in
+    /// The stable name: `account_id`, `mobile`, `email`, `id_card` or `guardian_mobile` (as in
     /// policy files, URLs and blind-index rows).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -548,6 +553,7 @@ impl IdentifierKind {
             IdentifierKind::Mobile => "mobile",
             IdentifierKind::Email => "email",
             IdentifierKind::IdCard => "id_card",
+            IdentifierKind::GuardianMobile => "guardian_mobile",
         }
     }
 
@@ -558,7 +564,7 @@ impl IdentifierKind {
 
     /// Normalises `raw` to the canonical string fed to the blind index: NFKC first (so a
     /// full-width spelling finds the ASCII one), then E.164 for
-    /// mobiles, trimmed lower-case for e-mail, upper-case check character for ID
+    /// mobiles (a guardian's too), trimmed lower-case for e-mail, upper-case check character for ID
     /// cards, trimmed for account ids. Idempotent.
     ///
     /// ```
@@ -571,7 +577,7 @@ impl IdentifierKind {
     pub fn normalize(self, raw: &str) -> Result<String, InvalidValue> {
         Ok(match self {
             IdentifierKind::AccountId => AccountId::parse(raw)?.0,
-            IdentifierKind::Mobile => Mobile::parse(raw)?.0,
+            IdentifierKind::Mobile | IdentifierKind::GuardianMobile => Mobile::parse(raw)?.0,
             IdentifierKind::Email => Email::parse(raw)?.0,
             IdentifierKind::IdCard => IdCardNumber::parse(raw)?.0,
         })

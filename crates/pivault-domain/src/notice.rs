@@ -604,6 +604,12 @@ fn dsr_kind_name(lang: Lang, kind: &str) -> &str {
         (Lang::ZhCn, "misuse_report") => "报告账号异常使用",
         (Lang::ZhCn, "inquiry") => "咨询或投诉",
         (Lang::ZhCn, "sign_in") => "登录个人信息中心",
+        (Lang::ZhCn, "guardian_sign_in") => {
+            "监护人登录个人信息中心，代未满十四周岁的未成年人管理同意"
+        }
+        (Lang::En, "guardian_sign_in") => {
+            "guardian sign-in to the privacy center, to manage a minor's consents"
+        }
         (Lang::En, "misuse_report") => "report of misuse",
         (Lang::En, "inquiry") => "question or complaint",
         (Lang::En, "sign_in") => "sign-in to the privacy center",

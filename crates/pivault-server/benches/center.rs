@@ -146,8 +146,8 @@ async fn main() {
             &pivault_crypto::token_hash(token),
             "bench-signin",
             &subject,
-            now,
-            now + 3_600,
+            (now, now + 3_600),
+            "self",
         )
         .await
         .unwrap());

@@ -475,6 +475,9 @@ pub struct CenterSessionRow {
     pub expires_at: i64,
     /// Ended by sign-out, erasure or a lock (unix seconds).
     pub ended_at: Option<i64>,
+    /// `self`, or `guardian` when a minor's guardian signed in for them (migration 0013;
+    /// policy §IX).
+    pub acting_as: String,
 }
 
 /// One entry of the cookie-choice ledger (migration 0012; policy §III).

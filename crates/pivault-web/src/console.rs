@@ -56,6 +56,14 @@ struct AuditPage {
     report: pivault_core::AuditVerifyReport,
 }
 
+#[derive(Template)]
+#[template(path = "console_inquiry.html")]
+struct InquiryPage {
+    p: Page,
+    id: String,
+    text: String,
+}
+
 /// The console's principal: the key in `pv_console`, if it authenticates and holds a console
 /// role.
 async fn principal(vault: &Vault, headers: &HeaderMap) -> Option<(String, Principal)> {
@@ -282,6 +290,36 @@ pub(crate) async fn dsr_action(
     };
     match res {
         Ok(_) => ctx.with_cookies(Redirect::to("/console?done=dsr").into_response()),
+        Err(e) => ctx.fail(&e, "/console"),
+    }
+}
+
+/// `GET /console/dsr/{id}/inquiry`: the question or complaint of an inquiry, for the office
+/// to answer (policy §XI). Opened through the one access path: decided, narrowed by the staff
+/// policy and audited under the key's own principal ([`Vault::center_inquiry_text`]).
+pub(crate) async fn inquiry(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let ctx = crate::pages::ctx_or_return!(vault, headers);
+    let Some((key, p)) = principal(&ctx.vault, &headers).await else {
+        return to_signin(&ctx);
+    };
+    if id.len() != 36 || !id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return ctx.fail(&CoreError::NotFound("dsr"), "/console");
+    }
+    let rid = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match ctx.vault.center_inquiry_text(&p, &id, rid.as_deref()).await {
+        Ok(text) => {
+            let mut page = ctx.page("console.inquiry", "/console");
+            page.csrf = ctx.vault.center_csrf(&key);
+            page.banner = false;
+            ctx.ok(render(&InquiryPage { p: page, id, text }).0)
+        }
         Err(e) => ctx.fail(&e, "/console"),
     }
 }

@@ -56,6 +56,10 @@ where
         .route("/announcements", get(pages::announcements))
         .route("/cookies", get(pages::cookies).post(pages::cookies_post))
         .route("/signin", get(pages::signin).post(pages::signin_post))
+        .route(
+            "/signin/guardian",
+            get(pages::guardian_signin).post(pages::guardian_signin_post),
+        )
         .route("/signin/verify", post(pages::signin_verify))
         .route("/signout", post(pages::signout))
         .route("/me", get(pages::me))
@@ -78,6 +82,7 @@ where
         .route("/console/signout", post(console::signout))
         .route("/console/audit", get(console::audit))
         .route("/console/dsr/{id}", post(console::dsr_action))
+        .route("/console/dsr/{id}/inquiry", get(console::inquiry))
         .layer(axum::middleware::map_response(security_headers))
 }
 

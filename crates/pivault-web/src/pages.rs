@@ -86,9 +86,10 @@ impl Ctx {
                 Err(e) => return Err(error_page(&Tr { lang }, &e)),
             }
         }
+        // A guardian's browser is the guardian's: its cookie choices stay with its visitor id.
         let subject = session
             .as_ref()
-            .filter(|s| !s.erased)
+            .filter(|s| !s.erased && !s.guardian)
             .map(|s| s.subject_id.as_str());
         let gpc = headers
             .get("sec-gpc")
@@ -131,6 +132,7 @@ impl Ctx {
             title_key,
             csrf: self.vault.center_csrf(self.binding()),
             signed_in: self.session.is_some(),
+            guardian: self.session.as_ref().is_some_and(|s| s.guardian),
             banner: self.cookie.is_none(),
             back: back.to_string(),
             policy_version: self.vault.policy().version().to_string(),
@@ -206,7 +208,16 @@ fn classify(e: &CoreError) -> (StatusCode, &'static str) {
             ..
         } => (StatusCode::UNPROCESSABLE_ENTITY, "error.code"),
         CoreError::Conflict("subject_locked") => (StatusCode::LOCKED, "error.locked"),
+        CoreError::Invalid {
+            code: "guardian_for_adult",
+            ..
+        } => (StatusCode::UNPROCESSABLE_ENTITY, "error.guardian_adult"),
+        CoreError::Forbidden {
+            code: "guardian_session",
+            ..
+        } => (StatusCode::FORBIDDEN, "error.guardian_session"),
         CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "error.notfound"),
+        CoreError::Denied(_) => (StatusCode::FORBIDDEN, "error.denied"),
         CoreError::Invalid { .. } | CoreError::Conflict(_) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "error.input")
         }
@@ -222,6 +233,7 @@ fn error_page(tr: &Tr, e: &CoreError) -> Response {
         title_key: "error.title",
         csrf: String::new(),
         signed_in: false,
+        guardian: false,
         banner: false,
         back: "/".into(),
         policy_version: String::new(),
@@ -253,6 +265,8 @@ pub(crate) struct Page {
     pub(crate) title_key: &'static str,
     pub(crate) csrf: String,
     pub(crate) signed_in: bool,
+    /// A minor's guardian is signed in (policy §IX): the navigation offers the consents only.
+    pub(crate) guardian: bool,
     pub(crate) banner: bool,
     pub(crate) back: String,
     pub(crate) policy_version: String,
@@ -281,9 +295,24 @@ impl Page {
         self.tk(prefix, &format!("{key}.desc"))
     }
 
-    /// A date (UTC) from unix seconds.
+    /// A time (UTC, to the minute) from unix seconds: `2026-12-04 19:05 UTC`.
     pub(crate) fn date(&self, at: impl Secs) -> String {
-        Vault::center_time(at.secs())
+        human_time(&Vault::center_time(at.secs()))
+    }
+
+    /// An RFC 3339 time of the API (`2026-12-04T19:05:31Z`) as [`Page::date`] shows it.
+    pub(crate) fn when(&self, rfc3339: &str) -> String {
+        human_time(rfc3339)
+    }
+}
+
+/// `2026-12-04T19:05:31Z` → `2026-12-04 19:05 UTC`; anything else unchanged.
+fn human_time(rfc3339: &str) -> String {
+    let b = rfc3339.as_bytes();
+    if b.len() >= 20 && b[10] == b'T' && rfc3339.ends_with('Z') && rfc3339.is_ascii() {
+        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
+    } else {
+        rfc3339.to_string()
     }
 }
 
@@ -321,6 +350,8 @@ struct HomePage {
 struct SigninPage {
     p: Page,
     code_step: bool,
+    /// The guardian's sign-in form (policy §IX).
+    guardian: bool,
 }
 
 struct CookieRow {
@@ -349,6 +380,7 @@ struct MePage {
 #[template(path = "consents.html")]
 struct ConsentsPage {
     p: Page,
+    guardian: bool,
     consents: Vec<CenterConsent>,
     history: Vec<ConsentRow>,
     reconsent: bool,
@@ -405,6 +437,16 @@ struct PolicyChangeView {
     scope: String,
 }
 
+/// The changes between two versions the visitor picked (`/policy?from=&to=`).
+struct PolicyDiffView {
+    from: String,
+    to: String,
+    /// `(version, change)`, oldest first.
+    changes: Vec<(String, PolicyChangeView)>,
+    /// The pair was not valid (unknown version, or `from` is not older).
+    invalid: bool,
+}
+
 struct PolicyVersionView {
     version: String,
     published: String,
@@ -417,6 +459,7 @@ struct PolicyVersionView {
 struct PolicyPage {
     p: Page,
     versions: Vec<PolicyVersionView>,
+    diff: Option<PolicyDiffView>,
     text: Option<String>,
     title: String,
     region: String,
@@ -482,10 +525,14 @@ macro_rules! ctx {
 pub(crate) use ctx as ctx_or_return;
 
 /// The signed-in subject, or a redirect to sign-in; a session whose subject was erased since
-/// goes to its requests (the receipt is all it may still see).
+/// goes to its requests (the receipt is all it may still see); a guardian's session goes to
+/// the consents (all it may see, policy §IX).
 macro_rules! session {
     ($ctx:expr) => {
         match $ctx.session.clone() {
+            Some(s) if s.guardian => {
+                return $ctx.with_cookies(Redirect::to("/me/consents").into_response())
+            }
             Some(s) if !s.erased => s,
             Some(_) => return $ctx.with_cookies(Redirect::to("/me/requests").into_response()),
             None => return $ctx.with_cookies(Redirect::to("/signin").into_response()),
@@ -497,8 +544,21 @@ macro_rules! session {
 macro_rules! session_any {
     ($ctx:expr) => {
         match $ctx.session.clone() {
+            Some(s) if s.guardian => {
+                return $ctx.with_cookies(Redirect::to("/me/consents").into_response())
+            }
             Some(s) => s,
             None => return $ctx.with_cookies(Redirect::to("/signin").into_response()),
+        }
+    };
+}
+
+/// As `session!`, also for a minor's guardian: the consents pages.
+macro_rules! session_or_guardian {
+    ($ctx:expr) => {
+        match $ctx.session.clone() {
+            Some(s) if s.guardian && !s.erased => s,
+            _ => session!($ctx),
         }
     };
 }
@@ -575,10 +635,63 @@ pub(crate) async fn switch_lang(Query(q): Query<LangQuery>) -> Response {
     res
 }
 
-/// `GET /policy`: the policy in force, as enforced (public).
-pub(crate) async fn policy(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> Response {
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct DiffQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+fn change_view(c: &pivault_domain::policy::PolicyChange) -> PolicyChangeView {
+    PolicyChangeView {
+        summary: c.summary.clone(),
+        material: c.material,
+        scope: c
+            .purposes
+            .iter()
+            .chain(c.categories.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// `GET /policy[?from=V&to=W]`: the policy in force, as enforced, its version history, and
+/// the changes between two versions (public; policy §X: "publish the latest version").
+pub(crate) async fn policy(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    Query(q): Query<DiffQuery>,
+) -> Response {
     let ctx = ctx!(vault, headers);
     let pol = ctx.vault.policy();
+    let diff = match (q.from, q.to) {
+        (Some(from), Some(to)) if from.len() <= 32 && to.len() <= 32 => {
+            let (changes, invalid) = match pol.diff(&from, &to) {
+                Ok(cs) => (
+                    cs.into_iter()
+                        .map(|(v, c)| (v.version.clone(), change_view(c)))
+                        .collect(),
+                    false,
+                ),
+                Err(_) => (Vec::new(), true),
+            };
+            Some(PolicyDiffView {
+                from,
+                to,
+                changes,
+                invalid,
+            })
+        }
+        (Some(_), _) | (_, Some(_)) => Some(PolicyDiffView {
+            from: String::new(),
+            to: String::new(),
+            changes: Vec::new(),
+            invalid: true,
+        }),
+        _ => None,
+    };
     let versions = pol
         .versions()
         .iter()
@@ -586,21 +699,7 @@ pub(crate) async fn policy(State(vault): State<Arc<Vault>>, headers: HeaderMap) 
         .map(|v| PolicyVersionView {
             version: v.version.clone(),
             published: v.published.to_string(),
-            changes: v
-                .changes
-                .iter()
-                .map(|c| PolicyChangeView {
-                    summary: c.summary.clone(),
-                    material: c.material,
-                    scope: c
-                        .purposes
-                        .iter()
-                        .chain(c.categories.iter())
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-                .collect(),
+            changes: v.changes.iter().map(change_view).collect(),
             has_text: v.text_path.is_some(),
         })
         .collect();
@@ -610,6 +709,7 @@ pub(crate) async fn policy(State(vault): State<Arc<Vault>>, headers: HeaderMap) 
     let page = PolicyPage {
         p: ctx.page("policy.title", "/policy"),
         versions,
+        diff,
         text,
         title: pol.title().to_string(),
         region: pol.storage_region().to_string(),
@@ -665,7 +765,7 @@ pub(crate) async fn announcements(State(vault): State<Arc<Vault>>, headers: Head
             AnnouncementRow {
                 title: t.title,
                 body: t.body,
-                published: Vault::center_time(a.published_at),
+                published: human_time(&Vault::center_time(a.published_at)),
             }
         })
         .collect();
@@ -752,7 +852,11 @@ pub(crate) async fn cookies_post(
             granted.push(name);
         }
     }
-    let subject = ctx.session.as_ref().map(|s| s.subject_id.as_str());
+    let subject = ctx
+        .session
+        .as_ref()
+        .filter(|s| !s.guardian)
+        .map(|s| s.subject_id.as_str());
     if let Err(e) = ctx
         .vault
         .cookie_record(&ctx.visitor, subject, method, &granted)
@@ -778,6 +882,25 @@ pub(crate) async fn signin(State(vault): State<Arc<Vault>>, headers: HeaderMap) 
     ctx.ok(render(&SigninPage {
         p: ctx.page("signin.title", "/signin"),
         code_step: false,
+        guardian: false,
+    })
+    .0)
+}
+
+/// `GET /signin/guardian`: a parent's or guardian's sign-in, for a child under 14 (policy
+/// §IX; PIPL Art. 31).
+pub(crate) async fn guardian_signin(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    if ctx.session.is_some() {
+        return ctx.with_cookies(Redirect::to("/me/consents").into_response());
+    }
+    ctx.ok(render(&SigninPage {
+        p: ctx.page("signin.guardian.title", "/signin/guardian"),
+        code_step: false,
+        guardian: true,
     })
     .0)
 }
@@ -814,9 +937,48 @@ pub(crate) async fn signin_post(
         Ok(c) => c,
         Err(e) => return ctx.fail(&e, "/signin"),
     };
+    code_step(&ctx, &created, false)
+}
+
+/// `POST /signin/guardian`: files a guardian's `sign_in` request by the guardian's mobile;
+/// then the same code step as a subject's.
+pub(crate) async fn guardian_signin_post(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    ext: axum::http::Extensions,
+    Form(f): Form<SigninForm>,
+) -> Response {
+    let peer = ext
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ctx = ctx!(vault, headers);
+    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
+        return r;
+    }
+    let created = match ctx
+        .vault
+        .center_guardian_signin_start(f.mobile.trim(), peer)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return ctx.fail(&e, "/signin/guardian"),
+    };
+    code_step(&ctx, &created, true)
+}
+
+/// The code form, with the pending request id and token kept in `pv_signin`.
+fn code_step(ctx: &Ctx, created: &pivault_core::dsr::CreatedDsr, guardian: bool) -> Response {
     let mut res = ctx.ok(render(&SigninPage {
-        p: ctx.page("signin.code.title", "/signin"),
+        p: ctx.page(
+            "signin.code.title",
+            if guardian {
+                "/signin/guardian"
+            } else {
+                "/signin"
+            },
+        ),
         code_step: true,
+        guardian,
     })
     .0);
     if let Ok(v) = HeaderValue::from_str(&set_cookie(
@@ -920,7 +1082,7 @@ pub(crate) async fn consents(
     Query(d): Query<Done>,
 ) -> Response {
     let ctx = ctx!(vault, headers);
-    let s = session!(ctx);
+    let s = session_or_guardian!(ctx);
     match ctx.vault.center_consents(&s).await {
         Ok((consents, mut history)) => {
             history.sort_by_key(|r| std::cmp::Reverse((r.at, r.seq)));
@@ -929,6 +1091,7 @@ pub(crate) async fn consents(
             let reconsent = consents.iter().any(|c| c.outdated.is_some());
             ctx.ok(render(&ConsentsPage {
                 p,
+                guardian: s.guardian,
                 consents,
                 history,
                 reconsent,
@@ -957,7 +1120,7 @@ pub(crate) async fn consents_post(
     if let Some(r) = ctx.csrf_refusal(&f.csrf) {
         return r;
     }
-    let s = session!(ctx);
+    let s = session_or_guardian!(ctx);
     let grant = match f.action.as_str() {
         "grant" => true,
         "withdraw" => false,
@@ -1149,4 +1312,25 @@ pub(crate) async fn request_result(
 /// A request id is a UUID (36 characters of hex and dashes).
 fn uuid_like(s: &str) -> Option<&str> {
     (s.len() == 36 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')).then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_time;
+
+    #[test]
+    fn api_times_show_to_the_minute_in_utc() {
+        assert_eq!(human_time("2026-12-04T19:05:31Z"), "2026-12-04 19:05 UTC");
+        assert_eq!(
+            human_time("2026-12-04T19:05:31.250Z"),
+            "2026-12-04 19:05 UTC"
+        );
+        // Not an API time: shown as it is.
+        assert_eq!(human_time("-"), "-");
+        assert_eq!(human_time("2026-12-04"), "2026-12-04");
+        assert_eq!(
+            human_time("２０２６-12-04T19:05:31Z"),
+            "２０２６-12-04T19:05:31Z"
+        );
+    }
 }

@@ -287,7 +287,7 @@ pub(crate) enum DeidentifyCmd {
     /// Reverse de-identification tokens (`pz1.…`) with the vault's key: the key holder only,
     /// audited (count, never values). The output is personal information.
     Reverse {
-        /// account_id, mobile, email or id_card.
+        /// account_id, mobile, email, id_card or guardian_mobile.
         #[arg(long)]
         kind: String,
         /// Tokens.
@@ -301,7 +301,7 @@ pub(crate) enum DeidentifyCmd {
 pub(crate) async fn run_deidentify(vault: Vault, cmd: DeidentifyCmd) -> Result<i32> {
     let DeidentifyCmd::Reverse { kind, tokens } = cmd;
     let Some(k) = pivault_domain::identifiers::IdentifierKind::parse_name(&kind) else {
-        eprintln!("error: --kind is account_id, mobile, email or id_card");
+        eprintln!("error: --kind is account_id, mobile, email, id_card or guardian_mobile");
         return Ok(2);
     };
     let op = Principal::operator("deidentify", vault.policy());

@@ -44,6 +44,26 @@ fn links_duplicates(kind: DsrKind) -> bool {
 /// The actor of expiry moves in the audit log.
 const EXPIRY_ACTOR: &str = "dsr:expiry";
 
+/// The request parameter naming who asks (`"as": "guardian"`); absent for the PI subject.
+pub(crate) const GUARDIAN_PARAM: &str = "as";
+
+/// Who files a request through the intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Requester {
+    /// The PI subject, by the email or mobile of their own account.
+    Subject,
+    /// A minor's guardian, by the guardian's mobile on the minor's record (policy §IX; PIPL
+    /// Art. 31). Only sign-ins are filed this way.
+    Guardian,
+}
+
+/// Whether `row` was filed by a minor's guardian (see [`Requester::Guardian`]).
+pub(crate) fn by_guardian(row: &DsrRow) -> bool {
+    serde_json::from_str::<Value>(&row.params)
+        .ok()
+        .is_some_and(|p| p[GUARDIAN_PARAM] == "guardian")
+}
+
 impl Vault {
     /// Files a request (PIPL Art. 44–50; policy §7.2, §XI): validates it, finds the accounts
     /// under the claimed identity by blind index, creates one request per account (or one
@@ -89,14 +109,18 @@ impl Vault {
                 "kind is access, copy, correction, deletion, withdrawal, cancellation, explanation or misuse_report",
             ));
         }
-        self.dsr_intake(input, client).await
+        self.dsr_intake(input, client, Requester::Subject).await
     }
 
-    /// The intake behind [`Vault::dsr_create_from`] and the privacy center's sign-in.
+    /// The intake behind [`Vault::dsr_create_from`] and the privacy center's sign-in. A
+    /// [`Requester::Guardian`] names their own mobile, which finds the minors whose records
+    /// hold it as the guardian's (blind index `guardian_mobile`), and the code goes to that
+    /// number; the request carries `"as": "guardian"` in its parameters.
     pub(crate) async fn dsr_intake(
         &self,
         input: &DsrInput,
         client: Option<std::net::IpAddr>,
+        requester: Requester,
     ) -> Result<Vec<CreatedDsr>, CoreError> {
         let settings = self.policy().dsr();
         // A loopback peer is this machine: a local reverse proxy (which must do the per-client
@@ -113,7 +137,16 @@ impl Vault {
                 "kind is access, copy, correction, deletion, withdrawal, cancellation, explanation or misuse_report",
             )
         })?;
+        let guardian = requester == Requester::Guardian;
         let (ident, channel, raw) = match (&input.email, &input.mobile) {
+            (None, Some(m)) if guardian => (IdentifierKind::GuardianMobile, Channel::Sms, m),
+            _ if guardian => {
+                return Err(CoreError::invalid(
+                    "mobile",
+                    "identity_required",
+                    "a guardian signs in with the mobile on the minor's record",
+                ))
+            }
             (Some(e), None) => (IdentifierKind::Email, Channel::Email, e),
             (None, Some(m)) => (IdentifierKind::Mobile, Channel::Sms, m),
             _ => {
@@ -143,7 +176,10 @@ impl Vault {
                 "jurisdiction is not declared in the policy",
             )
         })?;
-        let params = self.dsr_params(kind, input)?;
+        let mut params = self.dsr_params(kind, input)?;
+        if guardian {
+            params[GUARDIAN_PARAM] = json!("guardian");
+        }
         let corrections = if kind == DsrKind::Correction {
             if input.corrections.is_empty() {
                 return Err(CoreError::invalid(
@@ -304,7 +340,9 @@ impl Vault {
         }
         let msgs: Vec<_> = sends
             .iter()
-            .map(|(id, subject, code)| self.code_message(id, subject, kind, channel, code, 1))
+            .map(|(id, subject, code)| {
+                self.code_message(id, subject, kind, channel, code, 1, guardian)
+            })
             .collect();
         let ids = self.enqueue(&mut tx, &msgs, now).await?;
         tx.commit().await?;
@@ -350,7 +388,15 @@ impl Vault {
                 if let Some(s) = &row.subject_id {
                     let quota = tx.dsr_codes_sent_since(s, now - 86_400).await?;
                     if quota < MAX_CODES_PER_SUBJECT_PER_DAY {
-                        sends.push(self.code_message(&row.id, s, kind, channel, &code, sent + 1));
+                        sends.push(self.code_message(
+                            &row.id,
+                            s,
+                            kind,
+                            channel,
+                            &code,
+                            sent + 1,
+                            by_guardian(row),
+                        ));
                     } else {
                         warn!(dsr = %row.id, "code send limit reached for this person; code not sent");
                     }
@@ -487,8 +533,10 @@ impl Vault {
     }
 
     /// The outbox message carrying send number `send` of a request's one-time code to the
-    /// account's own address on `channel` (policy §7.2). The code travels sealed under the
-    /// outbox key; the cause `<request>#<send>` makes each send exactly-once.
+    /// account's own address on `channel` (policy §7.2), or, for a guardian's request, to the
+    /// guardian's mobile on the minor's record (policy §IX). The code travels sealed under
+    /// the outbox key; the cause `<request>#<send>` makes each send exactly-once.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn code_message(
         &self,
         id: &str,
@@ -497,6 +545,7 @@ impl Vault {
         channel: Channel,
         code: &str,
         send: i64,
+        guardian: bool,
     ) -> crate::messages::Enqueue {
         let mut m = crate::messages::Enqueue::to_subject(
             crate::messages::kind::DSR_CODE,
@@ -504,10 +553,13 @@ impl Vault {
             &format!("{id}#{send}"),
             None,
         );
+        if guardian {
+            crate::outbox::GUARDIAN_TARGET.clone_into(&mut m.target);
+        }
         m.params = Some(json!({
             "request": id,
             "code": code,
-            "kind": kind.as_str(),
+            "kind": if guardian { "guardian_sign_in" } else { kind.as_str() },
             "channel": channel.as_str(),
             "ttl_minutes": self.policy().dsr().code_ttl_seconds / 60,
         }));
@@ -696,7 +748,15 @@ impl Vault {
             if tx.dsr_codes_sent_since(&subject, now - 86_400).await?
                 < MAX_CODES_PER_SUBJECT_PER_DAY
             {
-                let m = self.code_message(id, &subject, kind_of(&row)?, channel, &code, sends + 1);
+                let m = self.code_message(
+                    id,
+                    &subject,
+                    kind_of(&row)?,
+                    channel,
+                    &code,
+                    sends + 1,
+                    by_guardian(&row),
+                );
                 ids = self.enqueue(&mut tx, &[m], now).await?;
             } else {
                 warn!(dsr = %id, "code send limit reached for this person; code not sent");

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod intake;
+pub(crate) use intake::{by_guardian, Requester};
 pub(crate) mod limits;
 mod queue;
 mod result;

@@ -139,19 +139,21 @@ pub(crate) fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
             f.push((cat, name, v));
         }
     }
+    let mut idents = vec![
+        (IdentifierKind::AccountId, account.as_str().to_string()),
+        (IdentifierKind::IdCard, idc.as_str().to_string()),
+        (IdentifierKind::Mobile, mobile.e164().to_string()),
+        (IdentifierKind::Email, email.as_str().to_string()),
+    ];
     if let Some(g) = guardian_mobile {
         f.push((
             "user.guardian.mobile",
             "guardian_mobile",
             FieldValue::Text(g.e164().into()),
         ));
+        // The guardian signs in with it to act for the minor (policy §IX; PIPL Art. 31).
+        idents.push((IdentifierKind::GuardianMobile, g.e164().to_string()));
     }
-    let idents = vec![
-        (IdentifierKind::AccountId, account.as_str().to_string()),
-        (IdentifierKind::IdCard, idc.as_str().to_string()),
-        (IdentifierKind::Mobile, mobile.e164().to_string()),
-        (IdentifierKind::Email, email.as_str().to_string()),
-    ];
     Ok(UserRow {
         line: l,
         account: account.as_str().to_string(),

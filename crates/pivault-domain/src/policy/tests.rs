@@ -212,6 +212,7 @@ fn default_policy_maps_each_identifier_kind_to_its_category() {
         (IdentifierKind::Mobile, "user.contact.mobile"),
         (IdentifierKind::Email, "user.contact.email"),
         (IdentifierKind::IdCard, "user.government_id.id_card"),
+        (IdentifierKind::GuardianMobile, "user.guardian.mobile"),
     ];
     for (kind, key) in expect {
         assert_eq!(p.identifier_category(kind).unwrap().key, key);

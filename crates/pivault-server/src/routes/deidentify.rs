@@ -59,7 +59,7 @@ async fn deidentify(
         CoreError::invalid(
             "kind",
             "unknown_identifier_kind",
-            "kind is account_id, mobile, email or id_card",
+            "kind is account_id, mobile, email, id_card or guardian_mobile",
         )
     })?;
     let tokens = s

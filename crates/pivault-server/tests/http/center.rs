@@ -2,7 +2,8 @@
 //! sign-in by a code caught by the SMTP sink, the data overview without values, consents
 //! withdrawn from the page exactly as through the API, the access history from the audit log,
 //! a deletion filed from the page and its signed receipt, the cookie ledger with server-side
-//! GPC and dismissal, CSRF, security headers and cookie attributes.
+//! GPC and dismissal, CSRF, security headers and cookie attributes, and a guardian acting for
+//! a minor (policy §IX).
 use pivault_testkit::app::{latest_consent, users};
 use pivault_testkit::TestApp;
 use serde_json::{json, Value};
@@ -15,6 +16,7 @@ on_both_backends!(
     the_cookie_ledger_honours_gpc_only_without_a_choice_and_dismiss_never_overrides,
     forms_need_their_csrf_token_and_every_page_sends_the_security_headers,
     the_console_works_the_queue_under_the_keys_own_role_and_escapes_what_it_shows,
+    a_guardian_signs_in_with_their_own_code_and_consents_for_the_minor_only,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -661,6 +663,48 @@ async fn the_console_works_the_queue_under_the_keys_own_role_and_escapes_what_it
         .await
         .unwrap();
     let iq = iq["requests"][0]["id"].as_str().unwrap().to_string();
+    // The office reads the question through the one access path: decided for
+    // legal_obligation, allowed in clear for a dpo by the staff policy, audited first.
+    let (_, html, _) = office.get("/console").await;
+    assert!(
+        html.contains(&format!("href=\"/console/dsr/{iq}/inquiry\"")),
+        "{html}"
+    );
+    let (st, html, _) = office.get(&format!("/console/dsr/{iq}/inquiry")).await;
+    assert_eq!(st, 200, "{html}");
+    assert!(
+        html.contains("<div class=\"pre\" id=\"inquiry-text\">Why do you keep my orders for three years?</div>"),
+        "{html}"
+    );
+    let read = col(
+        &app.store,
+        &format!(
+            "SELECT actor || '|' || outcome || '|' || purpose || '|' || categories FROM audit_log \
+             WHERE action = 'dsr.inquiry_read' AND subject_id = '{s}'"
+        ),
+    )
+    .await;
+    assert_eq!(
+        read,
+        ["dpo-desk|allow|legal_obligation|user.support.ticket"]
+    );
+    // A security-only key: the staff policy gives it nothing of a ticket; refused, audited.
+    let sec =
+        pivault_testkit::keys::api_key_all_purposes(&app.vault, "sec-desk", &["security"]).await;
+    let mut sec_office = Browser::new(&app);
+    let c = sec_office.csrf("/console/signin").await;
+    sec_office
+        .post("/console/signin", &[("csrf", &c), ("key", &sec)])
+        .await;
+    let (st, html, _) = sec_office.get(&format!("/console/dsr/{iq}/inquiry")).await;
+    assert_eq!(st, 403, "{html}");
+    assert!(!html.contains("three years"), "{html}");
+    let denied = col(
+        &app.store,
+        "SELECT outcome FROM audit_log WHERE action = 'dsr.inquiry_read' AND actor = 'sec-desk'",
+    )
+    .await;
+    assert_eq!(denied, ["deny"]);
     let (st, _, _) = office
         .post(
             &format!("/console/dsr/{iq}"),
@@ -698,4 +742,199 @@ async fn the_console_works_the_queue_under_the_keys_own_role_and_escapes_what_it
     let (st, html, _) = office.get("/console/audit").await;
     assert_eq!(st, 200);
     assert!(html.contains("id=\"audit-status\""), "{html}");
+}
+
+/// A minor of the data set (under 14 at the test clock) with a guardian's mobile on record.
+fn minor_with_guardian() -> HashMap<String, String> {
+    users()
+        .into_iter()
+        .find(|u| !u["guardian_mobile"].is_empty() && u["birth_date"].as_str() > "2013-06-01")
+        .unwrap()
+}
+
+async fn a_guardian_signs_in_with_their_own_code_and_consents_for_the_minor_only(app: TestApp) {
+    let u = minor_with_guardian();
+    let minor = app.subject_of(&u["account_id"]).await;
+    let mut b = Browser::new(&app);
+    // The guardian's browser chose its cookies before signing in: the choice stays theirs.
+    let csrf = b.csrf("/").await;
+    b.post("/cookies", &[("csrf", &csrf), ("method", "accept_all")])
+        .await;
+
+    // The child's own mobile is not the guardian's: the guardian form finds nobody by it, and
+    // the usual form finds nobody by the guardian's number (no code goes out for either).
+    for (path, number) in [
+        ("/signin/guardian", u["mobile"].as_str()),
+        ("/signin", u["guardian_mobile"].as_str()),
+    ] {
+        let csrf = b.csrf(path).await;
+        let (st, _, html) = b.post(path, &[("csrf", &csrf), ("mobile", number)]).await;
+        assert_eq!(st, 200, "{html}");
+        let (id, _) = b.cookies["pv_signin"].split_once('.').unwrap();
+        let row = app.store.dsr(id).await.unwrap().unwrap();
+        assert_eq!(row.subject_id, None, "{path} matched an account");
+    }
+
+    // The guardian's own number: the code is texted to it, not to the child.
+    let csrf = b.csrf("/signin/guardian").await;
+    let (st, _, html) = b
+        .post(
+            "/signin/guardian",
+            &[("csrf", &csrf), ("mobile", &u["guardian_mobile"])],
+        )
+        .await;
+    assert_eq!(st, 200, "{html}");
+    assert!(
+        !html.contains(&u["guardian_mobile"]),
+        "the page echoes the number"
+    );
+    let (id, _) = b.cookies["pv_signin"].split_once('.').unwrap();
+    let id = id.to_string();
+    let code = crate::dsr::texted_code(&app, &id).await;
+    let to: Vec<String> = app
+        .sms
+        .requests()
+        .iter()
+        .filter(|m| m.body["text"].as_str().unwrap_or("").contains(&id))
+        .map(|m| m.body["to"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(to, [format!("+86{}", u["guardian_mobile"])]);
+    let (st, loc, body) = b
+        .post(
+            "/signin/verify",
+            &[("csrf", &csrf_of(&html)), ("code", &code)],
+        )
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/me"), "{body}");
+
+    // The session reaches the child's consents, nothing else.
+    for path in ["/me", "/me/requests", "/me/access", "/me/recipients"] {
+        let (st, _, h) = b.get(path).await;
+        assert_eq!(
+            (st, h["location"].to_str().unwrap()),
+            (303, "/me/consents"),
+            "{path}"
+        );
+    }
+    let (st, html, _) = b.get("/me/consents").await;
+    assert_eq!(st, 200, "{html}");
+    assert!(html.contains("id=\"guardian-notice\""), "{html}");
+    assert!(
+        !html.contains("href=\"/me/access\""),
+        "the guardian's nav offers more"
+    );
+    let (st, _, _) = b
+        .post(
+            "/me/requests",
+            &[("csrf", &csrf_of(&html)), ("kind", "deletion")],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let filed = col(
+        &app.store,
+        &format!(
+            "SELECT kind FROM dsr_requests WHERE subject_id = '{minor}' AND kind <> 'sign_in'"
+        ),
+    )
+    .await;
+    assert!(filed.is_empty(), "a guardian's session filed {filed:?}");
+
+    // A consent the guardian gives is the child's, given by the guardian, and the decision
+    // that needed it flips (PIPL Art. 31).
+    let decide = || async {
+        let r = app
+            .post(
+                "/v1/decisions",
+                &app.app_key,
+                json!({"subject_id": minor, "purpose": "marketing", "action": "use", "categories": ["user.name"]}),
+            )
+            .await;
+        r.json::<Value>().await.unwrap()
+    };
+    let (_, html, _) = b.get("/me/consents").await;
+    let csrf = csrf_of(&html);
+    let granted_before = html.contains("id=\"withdraw-marketing\"");
+    if granted_before {
+        let (st, _, _) = b
+            .post(
+                "/me/consents",
+                &[
+                    ("csrf", &csrf),
+                    ("purpose", "marketing"),
+                    ("action", "withdraw"),
+                ],
+            )
+            .await;
+        assert_eq!(st, 303);
+    }
+    let before = decide().await;
+    assert_eq!(before["allowed"], false, "{before}");
+    let (st, loc, _) = b
+        .post(
+            "/me/consents",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "marketing"),
+                ("action", "grant"),
+            ],
+        )
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/me/consents?done=consent"));
+    let after = decide().await;
+    assert_eq!(after["allowed"], true, "{after}");
+    let ledger = col(
+        &app.store,
+        &format!(
+            "SELECT c.action || '|' || c.given_by || '|' || c.method || '|' || a.actor \
+             FROM consent_events c JOIN audit_log a ON a.subject_id = c.subject_id AND a.action = 'consent.grant' \
+             WHERE c.subject_id = '{minor}' AND c.purpose = 'marketing' AND c.method = 'web' AND c.action = 'grant' \
+             ORDER BY a.seq DESC LIMIT 1"
+        ),
+    )
+    .await;
+    assert_eq!(ledger, ["grant|guardian|web|center:guardian"]);
+    let audit = col(
+        &app.store,
+        &format!("SELECT actor || '|' || detail FROM audit_log WHERE subject_id = '{minor}' AND action = 'center.signin'"),
+    )
+    .await;
+    assert_eq!(audit, [format!("center:guardian|request={id} as=guardian")]);
+    let linked = col(
+        &app.store,
+        &format!("SELECT category FROM cookie_choices WHERE subject_id = '{minor}'"),
+    )
+    .await;
+    assert!(
+        linked.is_empty(),
+        "the guardian's cookie choice was linked to the child"
+    );
+
+    // Once the child is 14, the guardian's sign-in no longer opens a session.
+    let born = time::Date::parse(
+        &u["birth_date"],
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap();
+    let fourteen = born.replace_year(born.year() + 14).unwrap();
+    app.clock
+        .set(fourteen.midnight().assume_utc() + time::Duration::days(1));
+    let mut g = Browser::new(&app);
+    let csrf = g.csrf("/signin/guardian").await;
+    let (_, _, html) = g
+        .post(
+            "/signin/guardian",
+            &[("csrf", &csrf), ("mobile", &u["guardian_mobile"])],
+        )
+        .await;
+    let (id, _) = g.cookies["pv_signin"].split_once('.').unwrap();
+    let code = crate::dsr::texted_code(&app, id).await;
+    let (st, _, body) = g
+        .post(
+            "/signin/verify",
+            &[("csrf", &csrf_of(&html)), ("code", &code)],
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    assert!(body.contains("14 or older"), "{body}");
+    assert!(!g.cookies.contains_key("pv_session"));
 }

@@ -113,7 +113,7 @@ pub(crate) async fn as_requester(app: &TestApp, path: &str, token: &str) -> reqw
 }
 
 /// The code texted for request `id`, read from the SMS webhook sink.
-async fn texted_code(app: &TestApp, id: &str) -> String {
+pub(crate) async fn texted_code(app: &TestApp, id: &str) -> String {
     for _ in 0..50 {
         for m in app.sms.requests() {
             let body = m.body["text"].as_str().unwrap_or_default().to_string();

@@ -15,6 +15,7 @@ fn session_from(r: &AnyRow) -> Result<CenterSessionRow, StoreError> {
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
         ended_at: r.try_get("ended_at")?,
+        acting_as: r.try_get("acting_as")?,
     })
 }
 
@@ -44,7 +45,7 @@ impl Store {
         token_hash: &[u8],
     ) -> Result<Option<CenterSessionRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT signin_id, subject_id, created_at, expires_at, ended_at \
+            "SELECT signin_id, subject_id, created_at, expires_at, ended_at, acting_as \
              FROM center_sessions WHERE token_hash = $1",
         )
         .bind(token_hash)
@@ -107,8 +108,9 @@ impl Store {
 }
 
 impl WriteTx {
-    /// Opens a session for the verified sign-in `signin_id`. `false` when that sign-in already
-    /// opened one (a code opens one session only).
+    /// Opens a session for the verified sign-in `signin_id`, acting as `acting_as` (`self` or
+    /// `guardian`). `false` when that sign-in already opened one (a code opens one session
+    /// only).
     ///
     /// # Errors
     /// Database failure.
@@ -117,18 +119,20 @@ impl WriteTx {
         token_hash: &[u8],
         signin_id: &str,
         subject_id: &str,
-        created_at: i64,
-        expires_at: i64,
+        (created_at, expires_at): (i64, i64),
+        acting_as: &str,
     ) -> Result<bool, StoreError> {
         let r = sqlx::query(
-            "INSERT INTO center_sessions (token_hash, signin_id, subject_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (signin_id) DO NOTHING",
+            "INSERT INTO center_sessions \
+             (token_hash, signin_id, subject_id, created_at, expires_at, acting_as) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (signin_id) DO NOTHING",
         )
         .bind(token_hash)
         .bind(signin_id)
         .bind(subject_id)
         .bind(created_at)
         .bind(expires_at)
+        .bind(acting_as)
         .execute(&mut *self.tx)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -229,6 +233,20 @@ impl WriteTx {
         .bind(visitor_id)
         .execute(&mut *self.tx)
         .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Unlinks every cookie choice from `subject_id` (an erasure, PIPL Art. 47): the choices
+    /// stay under their random visitor ids, which name nobody once the link is gone. Returns
+    /// the rows unlinked.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn unlink_cookie_subject(&mut self, subject_id: &str) -> Result<u64, StoreError> {
+        let r = sqlx::query("UPDATE cookie_choices SET subject_id = NULL WHERE subject_id = $1")
+            .bind(subject_id)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(r.rows_affected())
     }
 }
