@@ -18,7 +18,8 @@ use crate::vault::Vault;
 use crate::Principal;
 use crate::ROLE_APP;
 use pivault_domain::dsr::{DsrKind, DsrState};
-use pivault_domain::policy::LegalBasis;
+pub use pivault_domain::notice::Lang;
+use pivault_domain::policy::{localized, LegalBasis};
 pub use pivault_store::{ConsentRow, DisclosureRow};
 use pivault_store::{DsrFilter, DsrRow};
 use serde_json::json;
@@ -424,8 +425,12 @@ impl Vault {
             .subject(&row.subject_id)
             .await?
             .ok_or_else(session_unauthenticated)?;
-        // An erasure ends every use of the session but one: the receipt of what was erased.
+        // An erasure ends every use of the session but one: the receipt of what was erased,
+        // which is the subject's, not a guardian's: a guardian's session ends with it.
         let erased = subject.status != "active";
+        if erased && row.acting_as == "guardian" {
+            return Err(session_unauthenticated());
+        }
         Ok(CenterSession {
             subject_id: row.subject_id,
             expires_at: row.expires_at,
@@ -475,7 +480,8 @@ impl Vault {
     }
 
     /// What is held about the subject, by category, with purposes, legal bases, retention and
-    /// recipients (PIPL Art. 17, 44, 48). Field names and counts only: no value is opened.
+    /// recipients (PIPL Art. 17, 44, 48), named in `lang` where the policy gives Chinese names
+    /// (`name_zh`). Field names and counts only: no value is opened.
     ///
     /// # Errors
     /// Store failures.
@@ -483,7 +489,9 @@ impl Vault {
     pub async fn center_overview(
         &self,
         s: &CenterSession,
+        lang: Lang,
     ) -> Result<Vec<CenterCategory>, CoreError> {
+        let zh = lang == Lang::ZhCn;
         let s = s.own()?;
         let policy = self.policy();
         let fields = self.store.fields(&s.subject_id).await?;
@@ -507,7 +515,10 @@ impl Vault {
             let c = policy.category(key);
             out.push(CenterCategory {
                 key: key.to_string(),
-                name: c.map_or_else(|| key.to_string(), |c| c.name.clone()),
+                name: c.map_or_else(
+                    || key.to_string(),
+                    |c| localized(&c.name, c.name_zh.as_deref(), zh).to_string(),
+                ),
                 sensitivity: c.map_or_else(String::new, |c| {
                     if c.is_sensitive() {
                         "sensitive"
@@ -526,7 +537,7 @@ impl Vault {
                     .filter(|p| p.allows(key))
                     .map(|p| CenterPurpose {
                         id: p.id.clone(),
-                        name: p.name.clone(),
+                        name: localized(&p.name, p.name_zh.as_deref(), zh).to_string(),
                         legal_basis: p.legal_basis.as_str(),
                         clause: p.clause.clone(),
                     })
@@ -542,7 +553,7 @@ impl Vault {
                     .recipients()
                     .iter()
                     .filter(|r| r.receives(key))
-                    .map(|r| r.name.clone())
+                    .map(|r| localized(&r.name, r.name_zh.as_deref(), zh).to_string())
                     .collect(),
             });
         }
@@ -550,13 +561,15 @@ impl Vault {
     }
 
     /// Every consent-based purpose of the policy and whether the subject's consent to it is in
-    /// force, with the clause it rests on (policy §II, §7.2; PIPL Art. 14, 15, 29).
+    /// force, with the clause it rests on (policy §II, §7.2; PIPL Art. 14, 15, 29); purposes
+    /// named in `lang`.
     ///
     /// # Errors
     /// `NotFound`; store failures.
     pub async fn center_consents(
         &self,
         s: &CenterSession,
+        lang: Lang,
     ) -> Result<(Vec<CenterConsent>, Vec<ConsentRow>), CoreError> {
         let (rows, active) = self
             .consents(&self.center_principal(s.actor()), &s.subject_id)
@@ -581,7 +594,7 @@ impl Vault {
                     .max_by_key(|r| (r.at, r.seq));
                 CenterConsent {
                     purpose: p.id.clone(),
-                    name: p.name.clone(),
+                    name: localized(&p.name, p.name_zh.as_deref(), lang == Lang::ZhCn).to_string(),
                     clause: p.clause.clone(),
                     separate: p.separate_consent,
                     granted: now.is_some() && stale.is_none(),
@@ -597,13 +610,24 @@ impl Vault {
         Ok((out, rows))
     }
 
+    /// Whether the subject is under the policy's `minor_age` today (by the birth date held;
+    /// `false` when none is known).
+    pub(crate) async fn is_minor(&self, subject: &str) -> Result<bool, CoreError> {
+        let now_t = self.now();
+        let facts = self.facts.cached(subject, now_t).await?;
+        Ok(facts.birth_date.is_some_and(|b| {
+            pivault_domain::decision::age_on(b, now_t.date()) < i32::from(self.policy().minor_age())
+        }))
+    }
+
     /// Grants or withdraws the subject's consent to `purpose` from the privacy center: the same
     /// use case as `POST /v1/subjects/{id}/consents` ([`Vault::record_consent`]), method `web`,
     /// under the policy version in force; `given_by = guardian` in a guardian's session
     /// (PIPL Art. 31; policy §IX), which the ledger checks against the minor's age.
     ///
     /// # Errors
-    /// As [`Vault::record_consent`]; `Invalid` (`purpose_not_consent_based`).
+    /// As [`Vault::record_consent`]; `Invalid` (`purpose_not_consent_based`); `Forbidden`
+    /// (`guardian_consent_required`) for a grant by a child under 14 in their own session.
     pub async fn center_set_consent(
         &self,
         s: &CenterSession,
@@ -612,6 +636,13 @@ impl Vault {
         request_id: Option<&str>,
     ) -> Result<ConsentRow, CoreError> {
         let p = self.center_principal(s.actor());
+        if grant && !s.guardian && self.is_minor(&s.subject_id).await? {
+            // It would enter the ledger and count for nothing (PIPL Art. 31): say so instead.
+            return Err(CoreError::Forbidden {
+                code: "guardian_consent_required",
+                message: "a child under 14 consents through a parent or guardian (PIPL Art. 31); they sign in at /signin/guardian",
+            });
+        }
         if !p.purposes.iter().any(|x| x == purpose) {
             return Err(CoreError::invalid(
                 "purpose",
@@ -735,19 +766,24 @@ impl Vault {
             ..DsrInput::default()
         };
         let mut params = self.dsr_params(kind, &input)?;
-        let text = match (kind, filing.text.as_deref().map(str::trim)) {
-            (DsrKind::Inquiry, Some(t)) if !t.is_empty() && t.chars().count() <= 2_000 => {
-                Some(t.to_string())
-            }
-            (DsrKind::Inquiry, _) => {
-                return Err(CoreError::invalid(
+        let text =
+            match (kind, filing.text.as_deref().map(str::trim)) {
+                (DsrKind::Inquiry, Some(t))
+                    if !t.is_empty()
+                        && t.chars().count() <= 2_000
+                        && !t
+                            .chars()
+                            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+                {
+                    Some(t.to_string())
+                }
+                (DsrKind::Inquiry, _) => return Err(CoreError::invalid(
                     "text",
                     "inquiry_text_invalid",
-                    "a question or complaint is 1 to 2,000 characters",
-                ))
-            }
-            _ => None,
-        };
+                    "a question or complaint is 1 to 2,000 characters, without control characters",
+                )),
+                _ => None,
+            };
         if text.is_some() {
             params["text"] = json!("sealed");
         }

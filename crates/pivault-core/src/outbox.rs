@@ -214,9 +214,16 @@ impl Vault {
         Ok(serde_json::from_slice(&plain).unwrap_or(Value::Null))
     }
 
-    /// A subject's contact data (primary scope only: restricted fields are kept for a legal
-    /// obligation, not for contacting the person).
-    pub(crate) async fn contacts(&self, subject_id: &str) -> Result<Contacts, CoreError> {
+    /// A subject's contact data, opened for one delivery (primary scope only: restricted
+    /// fields are kept for a legal obligation, not for contacting the person). For a message
+    /// to a minor's guardian (`guardian`; policy §9.1, §9.2, PIPL Art. 31) only the guardian's
+    /// mobile as the minor's record holds it, and the minor's masked account for the message:
+    /// no other field is opened.
+    pub(crate) async fn contacts(
+        &self,
+        subject_id: &str,
+        guardian: bool,
+    ) -> Result<Contacts, CoreError> {
         let mut c = Contacts::default();
         let Some(dek) = self.sealer.dek(subject_id, SCOPE_PRIMARY).await? else {
             return Ok(c);
@@ -231,6 +238,14 @@ impl Vault {
                 .and_then(|c| c.identifier);
             // An account's own address first; a business contact's work address is theirs.
             let slot = match (ident, r.category.as_str()) {
+                (Some(IdentifierKind::AccountId), _) => {
+                    if let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) {
+                        c.account_hint = Some(crate::dsr::mask_account(&s));
+                    }
+                    continue;
+                }
+                (Some(IdentifierKind::GuardianMobile), _) if guardian => &mut c.mobile,
+                _ if guardian => continue,
                 (
                     Some(IdentifierKind::Email),
                     "user.contact.email" | "user.business_contact.email",
@@ -242,12 +257,6 @@ impl Vault {
                 (_, "user.device.id") => &mut c.device,
                 (_, "user.name" | "user.business_contact.name") => &mut c.name,
                 (_, "user.contact.address") => &mut c.address,
-                (Some(IdentifierKind::AccountId), _) => {
-                    if let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) {
-                        c.account_hint = Some(crate::dsr::mask_account(&s));
-                    }
-                    continue;
-                }
                 _ => continue,
             };
             if slot.is_none() {
@@ -256,43 +265,6 @@ impl Vault {
                         *slot = Some(Zeroizing::new(s));
                     }
                 }
-            }
-        }
-        Ok(c)
-    }
-
-    /// The contact of a minor's guardian, opened for one delivery: the guardian's mobile as
-    /// the minor's record holds it (policy §9.1, §9.2; PIPL Art. 31), and the minor's masked
-    /// account for the message. No other field is opened.
-    pub(crate) async fn guardian_contacts(&self, subject_id: &str) -> Result<Contacts, CoreError> {
-        let mut c = Contacts::default();
-        let Some(dek) = self.sealer.dek(subject_id, SCOPE_PRIMARY).await? else {
-            return Ok(c);
-        };
-        for r in self.store.fields(subject_id).await? {
-            if r.restricted_until.is_some() {
-                continue;
-            }
-            let ident = self
-                .policy()
-                .category(&r.category)
-                .and_then(|c| c.identifier);
-            // Only these two fields are opened.
-            let guardian = match ident {
-                Some(IdentifierKind::GuardianMobile) => true,
-                Some(IdentifierKind::AccountId) => false,
-                _ => continue,
-            };
-            let Ok(FieldValue::Text(s)) = Sealer::open_row(&dek, &r) else {
-                continue;
-            };
-            if s.is_empty() {
-                continue;
-            }
-            if guardian {
-                c.mobile = Some(Zeroizing::new(s));
-            } else {
-                c.account_hint = Some(crate::dsr::mask_account(&s));
             }
         }
         Ok(c)
@@ -458,11 +430,9 @@ impl Vault {
                 .await;
         }
         let subject = row.subject_id.clone().unwrap_or_default();
-        let contacts = if row.target == GUARDIAN_TARGET {
-            self.guardian_contacts(&subject).await?
-        } else {
-            self.contacts(&subject).await?
-        };
+        let contacts = self
+            .contacts(&subject, row.target == GUARDIAN_TARGET)
+            .await?;
         let text = self.render(row, lang, &params, &contacts).await?;
         let order: Vec<String> = if row.kind == kind::DSR_CODE || row.kind == kind::DSR_NOTICE {
             vec![params["channel"].as_str().unwrap_or("email").to_string()]
@@ -834,7 +804,7 @@ impl Vault {
         let mut audit = Vec::with_capacity(rows.len());
         for row in &rows {
             let subject = row.subject_id.clone().unwrap_or_default();
-            let contacts = self.contacts(&subject).await?;
+            let contacts = self.contacts(&subject, false).await?;
             let (Some(name), Some(address)) = (&contacts.name, &contacts.address) else {
                 continue;
             };

@@ -297,7 +297,7 @@ codes! {
     /// A request names an email or a mobile.
     IdentityRequired = ("identity_required", 422, "A request names an email or a mobile."),
     /// A privacy-center question or complaint is empty or over 2,000 characters.
-    InquiryTextInvalid = ("inquiry_text_invalid", 422, "A question or complaint filed in the privacy center is empty or longer than 2,000 characters (policy §XI)."),
+    InquiryTextInvalid = ("inquiry_text_invalid", 422, "A question or complaint filed in the privacy center is empty, longer than 2,000 characters or holds control characters (policy §XI)."),
     /// A visitor id is not 32 hex digits.
     VisitorMalformed = ("visitor_malformed", 422, "A privacy-center visitor id is not 32 hex digits."),
     /// A cookie category is not one of the banner's four.

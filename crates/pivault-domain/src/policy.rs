@@ -60,8 +60,8 @@ mod tree;
 pub use diagnostics::{Diagnostic, PolicyErrors};
 pub use history::{DiffError, PolicyChange, PolicyVersion, VersionChange};
 pub use model::{
-    AnonymizationRule, AnonymizedSet, Category, EndAction, LegalBasis, Purpose, Recipient,
-    RecipientKind, Retention, RetentionClock, RetentionPeriod, Sensitivity, ValueType,
+    localized, AnonymizationRule, AnonymizedSet, Category, EndAction, LegalBasis, Purpose,
+    Recipient, RecipientKind, Retention, RetentionClock, RetentionPeriod, Sensitivity, ValueType,
 };
 pub use purpose_id::PurposeId;
 
@@ -79,6 +79,7 @@ pub struct Policy {
     id: String,
     version: String,
     title: String,
+    title_zh: Option<String>,
     storage_region: String,
     minor_age: u8,
     dsr_deadline_days: u32,
@@ -174,6 +175,11 @@ impl Policy {
     /// The version, e.g. `2024-12-04`; consents and decisions record it.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// The policy document's title in Chinese (`title_zh`), when the policy gives one.
+    pub fn title_zh(&self) -> Option<&str> {
+        self.title_zh.as_deref()
     }
 
     /// The policy document's title.

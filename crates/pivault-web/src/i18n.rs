@@ -34,6 +34,15 @@ impl Lang {
         }
     }
 
+    /// The same language as the core names it (for names from the policy).
+    #[must_use]
+    pub fn notice(self) -> pivault_domain::notice::Lang {
+        match self {
+            Self::ZhCn => pivault_domain::notice::Lang::ZhCn,
+            Self::En => pivault_domain::notice::Lang::En,
+        }
+    }
+
     /// The other language (the switch's target).
     #[must_use]
     pub fn other(self) -> Self {
@@ -192,6 +201,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("error.notfound", "This page does not exist.", "页面不存在。"),
     ("error.locked", "Your data is locked while a misuse report is investigated (policy §8.7). The security team will contact you.", "在调查您报告的异常使用期间，您的数据已被锁定（政策 8.7），安全团队将与您联系。"),
     ("error.session", "Please sign in again.", "请重新登录。"),
+    ("error.forbidden", "Your key's role may not do this here.", "您的密钥所属角色无权执行此操作。"),
+    ("error.guardian_required", "A child under 14 gives consent through a parent or guardian (PIPL Art. 31). Ask them to sign in with their own mobile under \"Parent or guardian\" on the sign-in page. You can still withdraw a consent yourself.", "未满十四周岁的儿童需由父母或其他监护人同意（《个人信息保护法》第三十一条）。请让监护人在登录页面选择“家长或监护人”，用其本人手机号登录。您本人仍可撤回同意。"),
     ("error.denied", "This is not released to you: the decision refused it. The refusal and its reason are in the audit log.", "该内容不向您提供：判定已拒绝。拒绝及其原因已记入审计日志。"),
     ("error.guardian_adult", "The account holder is 14 or older and now manages their own consents (PIPL Art. 31).", "该账号持有人已年满十四周岁，现由其本人管理同意（《个人信息保护法》第三十一条）。"),
     ("error.guardian_session", "As a guardian you can manage the child's consents only.", "作为监护人，您只能管理儿童的同意。"),

@@ -26,7 +26,7 @@ mod pages;
 
 use axum::extract::FromRef;
 use axum::http::{header, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use pivault_core::Vault;
@@ -86,8 +86,26 @@ where
         .layer(axum::middleware::map_response(security_headers))
 }
 
-/// Adds the security headers of every page (see the crate docs).
+/// The page for an error answered before a handler ran (a form the extractor refused: a
+/// missing field, a wrong content type): HTML in both languages, never the API's JSON.
+const EXTRACTOR_ERROR_PAGE: &str = "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+<title>出错了 · Something went wrong</title><link rel=\"stylesheet\" href=\"/static/center.css\"></head>\
+<body><main id=\"main\"><h1>出错了 · Something went wrong</h1>\
+<p role=\"alert\">请检查您输入的内容。<span lang=\"en\">Please check what you entered.</span></p>\
+<p><a href=\"/\">返回首页 <span lang=\"en\">Back to the start</span></a></p></main></body></html>";
+
+/// Adds the security headers of every page (see the crate docs); turns an error answered
+/// before a handler ran (not HTML) into an HTML page with the same status.
 async fn security_headers(mut res: Response) -> Response {
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if res.status().is_client_error() && !html {
+        let status = res.status();
+        res = (status, axum::response::Html(EXTRACTOR_ERROR_PAGE)).into_response();
+    }
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -14,6 +14,7 @@ use pivault_core::center::{ConsentRow, DisclosureRow};
 use pivault_core::dsr::{DsrView, ResultFormat};
 use pivault_core::{CenterSession, CoreError, Vault};
 use pivault_domain::dsr::DsrKind;
+use pivault_domain::policy::localized;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -189,7 +190,12 @@ impl Ctx {
             return self.with_cookies(Redirect::to("/signin").into_response());
         }
         let (status, message) = classify(e);
-        self.fail_with(status, message, again)
+        let mut res = self.fail_with(status, message, again);
+        if let CoreError::RateLimited { retry_after } = e {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        res
     }
 }
 
@@ -216,6 +222,11 @@ fn classify(e: &CoreError) -> (StatusCode, &'static str) {
             code: "guardian_session",
             ..
         } => (StatusCode::FORBIDDEN, "error.guardian_session"),
+        CoreError::Forbidden {
+            code: "guardian_consent_required",
+            ..
+        } => (StatusCode::FORBIDDEN, "error.guardian_required"),
+        CoreError::Forbidden { .. } => (StatusCode::FORBIDDEN, "error.forbidden"),
         CoreError::NotFound(_) => (StatusCode::NOT_FOUND, "error.notfound"),
         CoreError::Denied(_) => (StatusCode::FORBIDDEN, "error.denied"),
         CoreError::Invalid { .. } | CoreError::Conflict(_) => {
@@ -706,18 +717,19 @@ pub(crate) async fn policy(
     let text = pol
         .policy_version(pol.version())
         .and_then(|v| v.text.clone());
+    let zh = ctx.lang == Lang::ZhCn;
     let page = PolicyPage {
         p: ctx.page("policy.title", "/policy"),
         versions,
         diff,
         text,
-        title: pol.title().to_string(),
+        title: localized(pol.title(), pol.title_zh(), zh).to_string(),
         region: pol.storage_region().to_string(),
         purposes: pol
             .purposes()
             .iter()
             .map(|u| PolicyPurpose {
-                name: u.name.clone(),
+                name: localized(&u.name, u.name_zh.as_deref(), zh).to_string(),
                 basis: u.legal_basis.as_str(),
                 separate: u.separate_consent,
                 clause: u.clause.clone(),
@@ -728,7 +740,7 @@ pub(crate) async fn policy(
             .categories()
             .iter()
             .map(|c| PolicyCategory {
-                name: c.name.clone(),
+                name: localized(&c.name, c.name_zh.as_deref(), zh).to_string(),
                 sensitive: c.is_sensitive(),
                 clause: c.clause.clone(),
                 keep_for_days: c.retention.as_ref().map(|r| r.keep_for.days()),
@@ -738,7 +750,7 @@ pub(crate) async fn policy(
             .recipients()
             .iter()
             .map(|r| PolicyRecipient {
-                name: r.name.clone(),
+                name: localized(&r.name, r.name_zh.as_deref(), zh).to_string(),
                 region: r.region.clone(),
                 entrusted: r.entrusted,
                 clause: r.clause.clone(),
@@ -923,21 +935,7 @@ pub(crate) async fn signin_post(
     ext: axum::http::Extensions,
     Form(f): Form<SigninForm>,
 ) -> Response {
-    // The peer address, set by the server's accept loop (absent in-process).
-    let peer = ext
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ctx = ctx!(vault, headers);
-    if let Some(r) = ctx.csrf_refusal(&f.csrf) {
-        return r;
-    }
-    let email = Some(f.email.trim()).filter(|s| !s.is_empty());
-    let mobile = Some(f.mobile.trim()).filter(|s| !s.is_empty());
-    let created = match ctx.vault.center_signin_start(email, mobile, peer).await {
-        Ok(c) => c,
-        Err(e) => return ctx.fail(&e, "/signin"),
-    };
-    code_step(&ctx, &created, false)
+    signin_submit(vault, &headers, &ext, &f, false).await
 }
 
 /// `POST /signin/guardian`: files a guardian's `sign_in` request by the guardian's mobile;
@@ -948,22 +946,45 @@ pub(crate) async fn guardian_signin_post(
     ext: axum::http::Extensions,
     Form(f): Form<SigninForm>,
 ) -> Response {
+    signin_submit(vault, &headers, &ext, &f, true).await
+}
+
+/// Both sign-in forms: CSRF, the filing (the peer address, set by the server's accept loop,
+/// is absent in-process), then the code step.
+async fn signin_submit(
+    vault: Arc<Vault>,
+    headers: &HeaderMap,
+    ext: &axum::http::Extensions,
+    f: &SigninForm,
+    guardian: bool,
+) -> Response {
     let peer = ext
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    let ctx = ctx!(vault, headers);
+    let ctx = ctx!(vault, *headers);
     if let Some(r) = ctx.csrf_refusal(&f.csrf) {
         return r;
     }
-    let created = match ctx
-        .vault
-        .center_guardian_signin_start(f.mobile.trim(), peer)
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return ctx.fail(&e, "/signin/guardian"),
+    let created = if guardian {
+        ctx.vault
+            .center_guardian_signin_start(f.mobile.trim(), peer)
+            .await
+    } else {
+        let email = Some(f.email.trim()).filter(|s| !s.is_empty());
+        let mobile = Some(f.mobile.trim()).filter(|s| !s.is_empty());
+        ctx.vault.center_signin_start(email, mobile, peer).await
     };
-    code_step(&ctx, &created, true)
+    match created {
+        Ok(c) => code_step(&ctx, &c, guardian),
+        Err(e) => ctx.fail(
+            &e,
+            if guardian {
+                "/signin/guardian"
+            } else {
+                "/signin"
+            },
+        ),
+    }
 }
 
 /// The code form, with the pending request id and token kept in `pv_signin`.
@@ -1064,7 +1085,7 @@ pub(crate) async fn me(State(vault): State<Arc<Vault>>, headers: HeaderMap) -> R
         Ok(o) => o,
         Err(e) => return ctx.fail(&e, "/me"),
     };
-    match ctx.vault.center_overview(&s).await {
+    match ctx.vault.center_overview(&s, ctx.lang.notice()).await {
         Ok(cats) => ctx.ok(render(&MePage {
             p: ctx.page("me.title", "/me"),
             cats,
@@ -1083,7 +1104,7 @@ pub(crate) async fn consents(
 ) -> Response {
     let ctx = ctx!(vault, headers);
     let s = session_or_guardian!(ctx);
-    match ctx.vault.center_consents(&s).await {
+    match ctx.vault.center_consents(&s, ctx.lang.notice()).await {
         Ok((consents, mut history)) => {
             history.sort_by_key(|r| std::cmp::Reverse((r.at, r.seq)));
             let mut p = ctx.page("consents.title", "/me/consents");
@@ -1242,7 +1263,7 @@ pub(crate) async fn requests_post(
     };
     if kind == DsrKind::Withdrawal {
         // Withdraw every consent in force (single consents: the consents page).
-        match ctx.vault.center_consents(&s).await {
+        match ctx.vault.center_consents(&s, ctx.lang.notice()).await {
             Ok((c, _)) => {
                 filing.purposes = c
                     .into_iter()

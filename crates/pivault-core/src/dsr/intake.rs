@@ -236,7 +236,18 @@ impl Vault {
             }
         }
         let digests = self.sealer.keys().blind_indexes(ident.as_str(), &norm);
-        let subjects = self.store.lookup_any(ident.as_str(), &digests).await?;
+        let mut subjects = self.store.lookup_any(ident.as_str(), &digests).await?;
+        if guardian {
+            // A guardian acts only for a child still under 14 (PIPL Art. 31): an older one's
+            // record matches nobody, so no code is sent that could never open a session.
+            let mut minors = Vec::with_capacity(subjects.len());
+            for s in subjects {
+                if self.is_minor(&s).await? {
+                    minors.push(s);
+                }
+            }
+            subjects = minors;
+        }
         let due = jurisdiction.due(now_t).unix_timestamp();
         let window = i64::from(settings.duplicate_window_days) * 86_400;
         let targets: Vec<Option<&str>> = if subjects.is_empty() {

@@ -28,6 +28,7 @@ pub(super) const POLICY_FIELDS: &[&str] = &[
     "id",
     "version",
     "title",
+    "title_zh",
     "storage_region",
     "minor_age",
     "dsr_deadline_days",
@@ -35,6 +36,7 @@ pub(super) const POLICY_FIELDS: &[&str] = &[
 pub(super) const CATEGORY_FIELDS: &[&str] = &[
     "key",
     "name",
+    "name_zh",
     "sensitivity",
     "value_type",
     "identifier",
@@ -46,6 +48,7 @@ pub(super) const CATEGORY_FIELDS: &[&str] = &[
 pub(super) const RECIPIENT_FIELDS: &[&str] = &[
     "id",
     "name",
+    "name_zh",
     "kind",
     "entrusted",
     "region",
@@ -66,6 +69,7 @@ pub(super) const ANONYMIZATION_FIELDS: &[&str] =
 pub(super) const PURPOSE_FIELDS: &[&str] = &[
     "id",
     "name",
+    "name_zh",
     "clause",
     "legal_basis",
     "categories",
@@ -281,6 +285,7 @@ pub(super) fn build(ctx: &mut Ctx, root: &Node, source: &str) -> Option<Policy> 
         id: header.id,
         version: header.version,
         title: header.title,
+        title_zh: header.title_zh,
         storage_region: header.storage_region,
         minor_age: header.minor_age,
         dsr_deadline_days: header.dsr_deadline_days,
@@ -308,6 +313,7 @@ pub(super) struct Header {
     id: String,
     version: String,
     title: String,
+    title_zh: Option<String>,
     storage_region: String,
     minor_age: u8,
     dsr_deadline_days: u32,
@@ -326,6 +332,7 @@ pub(super) fn read_header(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) ->
     }
     let version = t.string(ctx, "version");
     let title = t.string(ctx, "title");
+    let title_zh = t.opt_string(ctx, "title_zh");
     let region = t.string(ctx, "storage_region");
     if let Some(r) = &region {
         if !(r.value.len() == 2 && r.value.bytes().all(|b| b.is_ascii_lowercase())) {
@@ -343,6 +350,7 @@ pub(super) fn read_header(ctx: &mut Ctx, node: &serde_spanned::Spanned<Node>) ->
         id: id?.value,
         version: version?.value,
         title: title?.value,
+        title_zh: title_zh.map(|t| t.value),
         storage_region: region?.value,
         minor_age: u8::try_from(minor_age?.value).ok()?,
         dsr_deadline_days: u32::try_from(dsr?.value).ok()?,
@@ -385,6 +393,7 @@ pub(super) fn read_category(
         }
     }
     let name = t.string(ctx, "name");
+    let name_zh = t.opt_string(ctx, "name_zh");
     let sensitivity = t.enumeration(ctx, "sensitivity", &Sensitivity::ALL, Sensitivity::as_str);
     let value_type = t.enumeration(ctx, "value_type", &ValueType::ALL, ValueType::as_str);
     let identifier_given = t.get("identifier").is_some();
@@ -446,6 +455,7 @@ pub(super) fn read_category(
     Some(Category {
         key: key?.value,
         name: name?.value,
+        name_zh: name_zh.map(|n| n.value),
         sensitivity: sensitivity?.value,
         value_type: value_type?.value,
         identifying: identifying.map_or(identifier.is_some(), |b| b.value),
@@ -656,6 +666,7 @@ pub(super) fn read_purpose(
         }
     }
     let name = t.string(ctx, "name");
+    let name_zh = t.opt_string(ctx, "name_zh");
     let clause = t.string(ctx, "clause");
     let basis = t.enumeration(ctx, "legal_basis", &LegalBasis::ALL, LegalBasis::as_str);
     let listed = read_category_list(ctx, &t, categories);
@@ -694,6 +705,7 @@ pub(super) fn read_purpose(
     Some(Purpose {
         id: id?.value,
         name: name?.value,
+        name_zh: name_zh.map(|n| n.value),
         clause: clause?.value,
         legal_basis: basis?.value,
         categories: listed?,
@@ -728,6 +740,7 @@ pub(super) fn read_recipient(
         }
     }
     let name = t.string(ctx, "name");
+    let name_zh = t.opt_string(ctx, "name_zh");
     let kind = t.enumeration(ctx, "kind", &RecipientKind::ALL, RecipientKind::as_str);
     let entrusted = t.opt_bool(ctx, "entrusted");
     let region = t.string(ctx, "region");
@@ -759,6 +772,7 @@ pub(super) fn read_recipient(
     Some(Recipient {
         id: id?.value,
         name: name?.value,
+        name_zh: name_zh.map(|n| n.value),
         kind: kind?.value,
         entrusted: entrusted.is_some_and(|e| e.value),
         region: region?.value,

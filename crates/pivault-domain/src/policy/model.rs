@@ -407,6 +407,8 @@ pub struct Category {
     pub key: String,
     /// Human-readable name.
     pub name: String,
+    /// Its name in Chinese (`name_zh`), shown on zh-CN pages; `name` when not given.
+    pub name_zh: Option<String>,
     /// How sensitive values of this category are.
     pub sensitivity: Sensitivity,
     /// The shape of values.
@@ -482,6 +484,8 @@ pub struct Recipient {
     pub id: String,
     /// Human-readable name (shown to subjects: Art. 23 requires naming the recipient).
     pub name: String,
+    /// Its name in Chinese (`name_zh`), shown on zh-CN pages; `name` when not given.
+    pub name_zh: Option<String>,
     /// Supplier, service provider, third-party SDK or affiliate.
     pub kind: RecipientKind,
     /// True for an entrusted party processing on our behalf and instruction (PIPL Art. 21):
@@ -518,6 +522,8 @@ pub struct Purpose {
     pub id: String,
     /// Human-readable name.
     pub name: String,
+    /// Its name in Chinese (`name_zh`), shown on zh-CN pages; `name` when not given.
+    pub name_zh: Option<String>,
     /// The policy clause stating it, e.g. `§2.2.3`.
     pub clause: String,
     /// Why processing for this purpose is lawful (PIPL Art. 13).
@@ -538,5 +544,15 @@ impl Purpose {
     /// Whether this purpose may use `category` (a category key).
     pub fn allows(&self, category: &str) -> bool {
         self.categories.iter().any(|c| c == category)
+    }
+}
+
+/// The name of a policy item for a page in Chinese (`zh`) or English: `name_zh` when the
+/// policy gives one, else `name`.
+#[must_use]
+pub fn localized<'a>(name: &'a str, name_zh: Option<&'a str>, zh: bool) -> &'a str {
+    match name_zh {
+        Some(z) if zh => z,
+        _ => name,
     }
 }

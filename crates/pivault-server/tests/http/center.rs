@@ -537,6 +537,12 @@ async fn forms_need_their_csrf_token_and_every_page_sends_the_security_headers(a
         .await;
     assert_eq!(st, 403);
     assert!(app.mail.messages().is_empty());
+    // A form missing a field is refused before the handler: still an HTML page.
+    let csrf = b.csrf("/cookies").await;
+    let (st, _, body) = b.post("/cookies", &[("csrf", &csrf)]).await;
+    assert_eq!(st, 422, "{body}");
+    assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
+    assert!(!body.contains("invalid_body"), "{body}");
     // Language: Accept-Language, then the switch's cookie.
     let r = reqwest::Client::new()
         .get(format!("{}/", app.base))
@@ -705,6 +711,16 @@ async fn the_console_works_the_queue_under_the_keys_own_role_and_escapes_what_it
     )
     .await;
     assert_eq!(denied, ["deny"]);
+    // Its role may not work the queue: a 403 page, not a 503.
+    let c = sec_office.csrf("/console").await;
+    let (st, _, body) = sec_office
+        .post(
+            &format!("/console/dsr/{iq}"),
+            &[("csrf", &c), ("action", "approve")],
+        )
+        .await;
+    assert_eq!(st, 403, "{body}");
+    assert!(body.starts_with("<!DOCTYPE html>"), "{body}");
     let (st, _, _) = office
         .post(
             &format!("/console/dsr/{iq}"),
@@ -909,7 +925,49 @@ async fn a_guardian_signs_in_with_their_own_code_and_consents_for_the_minor_only
         "the guardian's cookie choice was linked to the child"
     );
 
-    // Once the child is 14, the guardian's sign-in no longer opens a session.
+    // The child signs in themselves: a grant of their own would count for nothing (PIPL
+    // Art. 31), so the page refuses it and says why; withdrawing stays theirs.
+    let mut child = Browser::new(&app);
+    let csrf = child.csrf("/signin").await;
+    let (_, _, html) = child
+        .post("/signin", &[("csrf", &csrf), ("mobile", &u["mobile"])])
+        .await;
+    let (cid, _) = child.cookies["pv_signin"].split_once('.').unwrap();
+    let code = crate::dsr::texted_code(&app, cid).await;
+    let (st, _, _) = child
+        .post(
+            "/signin/verify",
+            &[("csrf", &csrf_of(&html)), ("code", &code)],
+        )
+        .await;
+    assert_eq!(st, 303);
+    let csrf = child.csrf("/me/consents").await;
+    let (st, _, body) = child
+        .post(
+            "/me/consents",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "personalised_ads"),
+                ("action", "grant"),
+            ],
+        )
+        .await;
+    assert_eq!(st, 403, "{body}");
+    assert!(body.contains("through a parent or guardian"), "{body}");
+    let (st, loc, _) = child
+        .post(
+            "/me/consents",
+            &[
+                ("csrf", &csrf),
+                ("purpose", "marketing"),
+                ("action", "withdraw"),
+            ],
+        )
+        .await;
+    assert_eq!((st, loc.as_str()), (303, "/me/consents?done=consent"));
+
+    // A minute before the child's 14th birthday the code goes out; verified two minutes
+    // later, it opens nothing: the child is 14 and manages their own consents.
     let born = time::Date::parse(
         &u["birth_date"],
         time::macros::format_description!("[year]-[month]-[day]"),
@@ -917,7 +975,7 @@ async fn a_guardian_signs_in_with_their_own_code_and_consents_for_the_minor_only
     .unwrap();
     let fourteen = born.replace_year(born.year() + 14).unwrap();
     app.clock
-        .set(fourteen.midnight().assume_utc() + time::Duration::days(1));
+        .set(fourteen.midnight().assume_utc() - time::Duration::minutes(1));
     let mut g = Browser::new(&app);
     let csrf = g.csrf("/signin/guardian").await;
     let (_, _, html) = g
@@ -926,8 +984,9 @@ async fn a_guardian_signs_in_with_their_own_code_and_consents_for_the_minor_only
             &[("csrf", &csrf), ("mobile", &u["guardian_mobile"])],
         )
         .await;
-    let (id, _) = g.cookies["pv_signin"].split_once('.').unwrap();
-    let code = crate::dsr::texted_code(&app, id).await;
+    let (gid, _) = g.cookies["pv_signin"].split_once('.').unwrap();
+    let code = crate::dsr::texted_code(&app, gid).await;
+    app.clock.advance(120);
     let (st, _, body) = g
         .post(
             "/signin/verify",
@@ -937,4 +996,28 @@ async fn a_guardian_signs_in_with_their_own_code_and_consents_for_the_minor_only
     assert_eq!(st, 422, "{body}");
     assert!(body.contains("14 or older"), "{body}");
     assert!(!g.cookies.contains_key("pv_session"));
+    // From then on the guardian's number matches nobody: no code is texted at all.
+    let csrf = g.csrf("/signin/guardian").await;
+    let (st, _, _) = g
+        .post(
+            "/signin/guardian",
+            &[("csrf", &csrf), ("mobile", &u["guardian_mobile"])],
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (late, _) = g.cookies["pv_signin"].split_once('.').unwrap();
+    let row = app.store.dsr(late).await.unwrap().unwrap();
+    assert_eq!(row.subject_id, None);
+
+    // The child is erased: the guardian's session ends with the account.
+    app.clock.set(pivault_testkit::TEST_NOW);
+    let (st, _, _) = b.get("/me/consents").await;
+    assert_eq!(st, 200);
+    let r = app
+        .delete(&format!("/v1/subjects/{minor}"), &app.admin_key)
+        .await;
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let (st, _, h) = b.get("/me/consents").await;
+    assert_eq!((st, h["location"].to_str().unwrap()), (303, "/signin"));
+    assert!(!b.cookies.contains_key("pv_session"));
 }
