@@ -344,18 +344,13 @@ impl Vault {
         let guardian = crate::dsr::by_guardian(&row);
         let subject = row.subject_id.ok_or_else(session_unauthenticated)?;
         let now_t = self.now();
-        if guardian {
-            let facts = self.facts.cached(&subject, now_t).await?;
-            if facts.birth_date.is_some_and(|b| {
-                pivault_domain::decision::age_on(b, now_t.date())
-                    >= i32::from(self.policy().minor_age())
-            }) {
-                return Err(CoreError::invalid(
-                    "subject",
-                    "guardian_for_adult",
-                    "the account holder is 14 or older and manages their own consents (PIPL Art. 31)",
-                ));
-            }
+        // The intake matched only children under 14; one may have turned 14 since the code.
+        if guardian && !self.is_minor(&subject).await? {
+            return Err(CoreError::invalid(
+                "subject",
+                "guardian_for_adult",
+                "the account holder is 14 or older and manages their own consents (PIPL Art. 31)",
+            ));
         }
         let session = crate::dsr::new_token()?.replacen("dsr_", "pvs_", 1);
         let now = now_t.unix_timestamp();
@@ -878,17 +873,17 @@ impl Vault {
         };
         let now_t = self.now();
         let now = now_t.unix_timestamp();
-        let f = self.facts.load(subject, now_t).await?;
         let purpose = "legal_obligation";
+        // Loaded fresh, as every read is (the decision cache may lag a lock by a moment).
+        let f = self.facts.load(subject, now_t).await?;
+        if f.locked {
+            // A misuse report's lock (policy §8.7) holds here as on every read.
+            self.refuse_locked(p, "dsr.inquiry_read", subject, purpose, now, request_id)
+                .await?;
+        }
         let cats = [INQUIRY_CATEGORY];
-        let facts = pivault_domain::decision::SubjectFacts {
-            consent: &f.consent,
-            birth_date: f.birth_date,
-            erased: f.erased,
-            home_region: f.home_region.as_deref(),
-        };
         let req = pivault_domain::decision::AccessRequest::use_of(purpose, &cats, &p.purposes);
-        let d = self.decide_access(p, &req, &facts, now_t);
+        let d = self.decide_access(p, &req, &f.view(), now_t);
         self.audit_decision(
             p,
             "dsr.inquiry_read",
@@ -903,10 +898,10 @@ impl Vault {
         if !d.allowed {
             return Err(CoreError::Denied(crate::access::denial(&d)));
         }
-        let dek = self
-            .sealer
-            .dek(subject, crate::services::sealer::SCOPE_PRIMARY)
-            .await?
+        let dek = f
+            .dek
+            .as_deref()
+            .filter(|_| !f.erased)
             .ok_or(CoreError::NotFound("dsr"))?;
         let plain = dek.open(
             &crate::dsr::aad(subject, PARAMS_CATEGORY, id, dek.key_id()),

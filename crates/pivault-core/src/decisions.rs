@@ -321,12 +321,7 @@ impl Vault {
             // The read or provision would be refused (policy §8.7): so is the decision.
             return Err(CoreError::Conflict("subject_locked"));
         }
-        let sf = SubjectFacts {
-            consent: &facts.consent,
-            birth_date: facts.birth_date,
-            erased: facts.erased,
-            home_region: facts.home_region.as_deref(),
-        };
+        let sf = facts.view();
         let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
         self.auditor
             .append(vec![

@@ -12,7 +12,6 @@ use crate::Principal;
 use crate::ROLE_ADMIN;
 use crate::ROLE_APP;
 use pivault_domain::audit::AuditRecord;
-use pivault_domain::decision::SubjectFacts;
 use pivault_store::DisclosureRow;
 use std::collections::{BTreeMap, HashSet};
 
@@ -98,12 +97,7 @@ impl Vault {
             )
             .await?;
         }
-        let sf = SubjectFacts {
-            consent: &facts.consent,
-            birth_date: facts.birth_date,
-            erased: facts.erased,
-            home_region: facts.home_region.as_deref(),
-        };
+        let sf = facts.view();
         let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
         let out = DecisionOutput::from_decision(&input.subject_id, &d, self.policy().version());
         let mut tx = self.store.begin(now).await?;

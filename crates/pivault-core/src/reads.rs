@@ -88,12 +88,7 @@ impl Vault {
                 .await?;
         }
         let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
-        let facts = SubjectFacts {
-            consent: &f.consent,
-            birth_date: f.birth_date,
-            erased: f.erased,
-            home_region: f.home_region.as_deref(),
-        };
+        let facts = f.view();
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = self.decide_access(p, &req, &facts, now_t);
         self.audit_decision(
@@ -199,12 +194,7 @@ impl Vault {
                     .ok();
                 continue;
             }
-            let facts = SubjectFacts {
-                consent: &f.consent,
-                birth_date: f.birth_date,
-                erased: f.erased,
-                home_region: f.home_region.as_deref(),
-            };
+            let facts = f.view();
             let d = self.decide_access(p, &req, &facts, now_t);
             let mut rec = self
                 .auditor

@@ -13,6 +13,7 @@
 
 use pivault_crypto::Dek;
 use pivault_domain::consent::ConsentState;
+use pivault_domain::decision::SubjectFacts;
 use pivault_store::FieldRow;
 use pivault_store::Store;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -149,3 +150,22 @@ pub(crate) struct LoadedFacts {
     pub(crate) dek: Option<Arc<Dek>>,
     pub(crate) birth_date: Option<Date>,
 }
+
+/// The facts a decision reads, borrowed from what was loaded or cached.
+macro_rules! subject_facts_view {
+    ($t:ty) => {
+        impl $t {
+            /// The decision's view of these facts.
+            pub(crate) fn view(&self) -> SubjectFacts<'_> {
+                SubjectFacts {
+                    consent: &self.consent,
+                    birth_date: self.birth_date,
+                    erased: self.erased,
+                    home_region: self.home_region.as_deref(),
+                }
+            }
+        }
+    };
+}
+subject_facts_view!(CachedFacts);
+subject_facts_view!(LoadedFacts);

@@ -758,6 +758,32 @@ async fn the_console_works_the_queue_under_the_keys_own_role_and_escapes_what_it
     let (st, html, _) = office.get("/console/audit").await;
     assert_eq!(st, 200);
     assert!(html.contains("id=\"audit-status\""), "{html}");
+    // The subject reports misuse: the lock (policy §8.7) holds on the question too.
+    let csrf = subject.csrf("/me/requests").await;
+    let (st, _, _) = subject
+        .post(
+            "/me/requests",
+            &[("csrf", &csrf), ("kind", "misuse_report")],
+        )
+        .await;
+    assert_eq!(st, 303);
+    // (The desk's key also holds `security`, which the lock lets through; a dpo-only key not.)
+    let dpo_only =
+        pivault_testkit::keys::api_key_all_purposes(&app.vault, "dpo-only", &["dpo"]).await;
+    let mut office2 = Browser::new(&app);
+    let c = office2.csrf("/console/signin").await;
+    office2
+        .post("/console/signin", &[("csrf", &c), ("key", &dpo_only)])
+        .await;
+    let (st, html, _) = office2.get(&format!("/console/dsr/{iq}/inquiry")).await;
+    assert_eq!(st, 423, "{html}");
+    assert!(!html.contains("three years"), "{html}");
+    let locked = col(
+        &app.store,
+        "SELECT reason FROM audit_log WHERE action = 'dsr.inquiry_read' AND actor = 'dpo-only' AND outcome = 'deny'",
+    )
+    .await;
+    assert_eq!(locked, ["subject_locked"]);
 }
 
 /// A minor of the data set (under 14 at the test clock) with a guardian's mobile on record.
