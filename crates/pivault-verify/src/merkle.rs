@@ -3,8 +3,15 @@
 //! node as `SHA-256(0x01 || left || right)`, the left subtree of `n` leaves holding the largest
 //! power of two below `n`. The domain separation keeps a leaf from posing as a node.
 //!
-//! The proof builders take every leaf hash (they are what a test or a small log needs); a log
-//! with stored subtree hashes builds the same proofs from O(log n) reads.
+//! The proof builders [`inclusion_proof`] and [`consistency_proof`] take every leaf hash (they
+//! are what a test or a small log needs). A log that stores the hash of every perfect subtree
+//! (a tiled log: each leaf appended through a [`Frontier`] completes O(log n) of them) builds
+//! the same proofs from O(log n) reads instead:
+//!
+//! 1. [`inclusion_ranges`] / [`consistency_ranges`] name the leaf ranges whose Merkle tree
+//!    hashes form the proof, in the proof's order;
+//! 2. [`perfect_subtrees`] splits each range into stored perfect subtrees `(level, idx)`;
+//! 3. [`fold_subtrees`] folds their hashes into the range's hash.
 
 use sha2::{Digest, Sha256};
 
@@ -256,4 +263,208 @@ pub fn verify_consistency(
         return Err(ProofError::RootMismatch);
     }
     Ok(())
+}
+
+/// The largest power of two strictly below `n` (`n >= 2`), on `u64`.
+fn split64(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// The leaf ranges whose Merkle tree hashes (MTH, RFC 9162 §2.1.1) form the inclusion proof
+/// (audit path) of leaf `index` in the tree of `size` leaves, in the order of
+/// [`inclusion_proof`]: from the leaf up (RFC 9162 §2.1.3.1, `PATH(m, D[n])`).
+///
+/// Each range is half-open, `(start, end)` meaning leaves `[start, end)`, and is a node of
+/// the RFC 9162 tree: split it with [`perfect_subtrees`] and fold the stored hashes with
+/// [`fold_subtrees`] to get the proof hash. At most `ceil(log2(size))` ranges; none for a
+/// one-leaf tree. `None` when `index >= size`.
+#[must_use]
+pub fn inclusion_ranges(index: u64, size: u64) -> Option<Vec<(u64, u64)>> {
+    if index >= size {
+        return None;
+    }
+    let (mut lo, mut hi) = (0u64, size);
+    let mut out = Vec::new();
+    while hi - lo > 1 {
+        let k = split64(hi - lo);
+        if index < lo + k {
+            out.push((lo + k, hi));
+            hi = lo + k;
+        } else {
+            out.push((lo, lo + k));
+            lo += k;
+        }
+    }
+    out.reverse();
+    Some(out)
+}
+
+/// The leaf ranges whose Merkle tree hashes (MTH, RFC 9162 §2.1.1) form the consistency proof
+/// from the tree of `old` leaves to the tree of `new` leaves, in the order of
+/// [`consistency_proof`] (RFC 9162 §2.1.4.1, `SUBPROOF(m, D[n], true)`).
+///
+/// Ranges are half-open `(start, end)` nodes of the RFC 9162 tree of `new` leaves (see
+/// [`inclusion_ranges`] for how to hash them). Empty when `old` is 0 or `old == new`; `None`
+/// when `old > new`.
+#[must_use]
+pub fn consistency_ranges(old: u64, new: u64) -> Option<Vec<(u64, u64)>> {
+    if old > new {
+        return None;
+    }
+    let mut out = Vec::new();
+    if old == 0 || old == new {
+        return Some(out);
+    }
+    let (mut lo, mut hi, mut m, mut whole) = (0u64, new, old, true);
+    loop {
+        let n = hi - lo;
+        if m == n {
+            if !whole {
+                out.push((lo, hi));
+            }
+            break;
+        }
+        let k = split64(n);
+        if m <= k {
+            out.push((lo + k, hi));
+            hi = lo + k;
+        } else {
+            out.push((lo, lo + k));
+            m -= k;
+            lo += k;
+            whole = false;
+        }
+    }
+    out.reverse();
+    Some(out)
+}
+
+/// The leaves `[start, end)` as maximal aligned perfect subtrees, left to right, each as
+/// `(level, idx)`: the `2^level` leaves `[idx << level, (idx + 1) << level)`. Empty when
+/// `start >= end`. At most two per level, so at most 128.
+///
+/// For `start == 0` this is the binary decomposition of `end` (what a [`Frontier`] keeps).
+/// For every range returned by [`inclusion_ranges`] or [`consistency_ranges`] (a node of the
+/// RFC 9162 tree, whose start is a multiple of a power of two at least its length) the range's
+/// Merkle tree hash (RFC 9162 §2.1.1) is the right fold of these subtrees' hashes:
+/// `acc = last; for each earlier p, right to left: acc = node_hash(p, acc)`, i.e.
+/// [`fold_subtrees`]. That does not hold for an arbitrary range (it is not a tree node).
+#[must_use]
+pub fn perfect_subtrees(start: u64, end: u64) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let fit = 63 - (end - at).leading_zeros();
+        let level = at.trailing_zeros().min(fit);
+        out.push((level, at >> level));
+        match at.checked_add(1u64 << level) {
+            Some(next) => at = next,
+            None => break,
+        }
+    }
+    out
+}
+
+/// The right fold of subtree hashes, left to right, into one hash: `acc = last`, then for each
+/// earlier hash `p` (right to left) `acc = node_hash(p, acc)` (RFC 9162 §2.1.1 `MTH`
+/// on the decomposition of [`perfect_subtrees`]). `None` for no hash.
+#[must_use]
+pub fn fold_subtrees(hashes: &[Hash]) -> Option<Hash> {
+    let (last, rest) = hashes.split_last()?;
+    Some(rest.iter().rev().fold(*last, |acc, p| node_hash(p, &acc)))
+}
+
+/// The compact right edge of an append-only RFC 9162 tree: its size and the hashes of the
+/// perfect subtrees of `perfect_subtrees(0, size)`, left to right (one per set bit of the
+/// size, the largest first). Enough to append leaves and compute the root without the leaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    hashes: Vec<Hash>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of leaves appended.
+    #[must_use]
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends the leaf hash `leaf` (a [`leaf_hash`]) as leaf `size` and returns every node it
+    /// completes, as `(level, idx, hash)` (the subtree of leaves
+    /// `[idx << level, (idx + 1) << level)`): `(0, index, leaf)` first, then each parent it
+    /// completes, bottom-up (RFC 9162 §2.1.1 `node_hash` of the two children). A log stores
+    /// these to serve proofs through [`inclusion_ranges`] and [`consistency_ranges`].
+    ///
+    /// A tree of `u64::MAX` leaves is full: the push is refused with no node (and the size is
+    /// unchanged).
+    pub fn push(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+        let index = self.size;
+        if index == u64::MAX {
+            return Vec::new();
+        }
+        let mut out = vec![(0, index, leaf)];
+        let mut h = leaf;
+        let mut level = 0u32;
+        while (index >> level) & 1 == 1 {
+            let Some(left) = self.hashes.pop() else {
+                break;
+            };
+            h = node_hash(&left, &h);
+            level += 1;
+            out.push((level, index >> level, h));
+        }
+        self.hashes.push(h);
+        self.size = index + 1;
+        out
+    }
+
+    /// The Merkle tree hash of all leaves appended (RFC 9162 §2.1.1): the [`fold_subtrees`] of
+    /// the frontier, or SHA-256 of the empty string for the empty tree. Equals [`root`] of the
+    /// same leaves.
+    #[must_use]
+    pub fn root(&self) -> Hash {
+        fold_subtrees(&self.hashes).unwrap_or_else(|| Sha256::digest([]).into())
+    }
+
+    /// The perfect-subtree hashes, left to right (those of `perfect_subtrees(0, size)`).
+    #[must_use]
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
+
+    /// The frontier as bytes: the size as 8 bytes big-endian, then the 32-byte hashes left to
+    /// right (`8 + 32 * popcount(size)` bytes).
+    #[must_use]
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 32 * self.hashes.len());
+        out.extend_from_slice(&self.size.to_be_bytes());
+        for h in &self.hashes {
+            out.extend_from_slice(h);
+        }
+        out
+    }
+
+    /// Parses [`Frontier::to_bytes`]. `None` when the length is not
+    /// `8 + 32 * popcount(size)`.
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let (size, rest) = bytes.split_first_chunk::<8>()?;
+        let size = u64::from_be_bytes(*size);
+        if rest.len() != 32 * size.count_ones() as usize {
+            return None;
+        }
+        let hashes = rest
+            .chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).ok())
+            .collect::<Option<Vec<Hash>>>()?;
+        Some(Self { size, hashes })
+    }
 }

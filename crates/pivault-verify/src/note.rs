@@ -44,6 +44,10 @@ pub enum NoteError {
     /// The text is not a checkpoint (origin, decimal size, base64 32-byte root).
     #[error("the checkpoint body is malformed: {0}")]
     CheckpointMalformed(&'static str),
+    /// The checkpoint's shard lines do not match it (see [`Checkpoint::shards`]): names the
+    /// check that failed.
+    #[error("the checkpoint's shards do not match it: {0}")]
+    ShardsMismatch(&'static str),
 }
 
 /// An Ed25519 key that verifies notes, with its name.
@@ -174,7 +178,8 @@ pub fn sign_note(text: &str, name: &str, key: &SigningKey) -> Result<String, Not
 }
 
 /// A transparency-log checkpoint (C2SP tlog-checkpoint): the log's origin, its size and root,
-/// and any extension lines (pivault's carry the shard heads).
+/// and any extension lines (pivault's carry the shard heads: see [`crate::shards`],
+/// [`Checkpoint::for_shards`] and [`Checkpoint::shards`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The log's origin line (e.g. `pivault.example/audit`).

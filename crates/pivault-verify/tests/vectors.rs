@@ -10,7 +10,7 @@ use pivault_verify::merkle::{
     Hash, ProofError,
 };
 use pivault_verify::note::{sign_note, Checkpoint, NoteError, NoteVerifier};
-use pivault_verify::{ConsistencyBundle, InclusionBundle, VerifyError};
+use pivault_verify::{ConsistencyBundle, InclusionBundle, ShardProof, VerifyError};
 
 fn h(s: &str) -> Hash {
     hex::decode(s).unwrap().try_into().unwrap()
@@ -231,7 +231,7 @@ fn signed_checkpoint(t: &[Hash]) -> String {
         origin: "pivault.test/audit".into(),
         size: t.len() as u64,
         root: root(t),
-        extensions: vec!["shard 0 3 AAAA".into()],
+        extensions: vec!["x-extension 0 3 AAAA".into()],
     };
     sign_note(&c.text(), "pivault.test", &key()).unwrap()
 }
@@ -283,6 +283,7 @@ fn an_inclusion_bundle_verifies_offline_and_fails_once_the_entry_is_altered() {
     let v = NoteVerifier::new("pivault.test", key().verifying_key()).unwrap();
     let bundle = InclusionBundle {
         leaf: b64.encode(&entries[6]),
+        shard: 0,
         index: 6,
         proof: inclusion_proof(&t, 6)
             .unwrap()
@@ -296,7 +297,8 @@ fn an_inclusion_bundle_verifies_offline_and_fails_once_the_entry_is_altered() {
         .unwrap()
         .verify(&v)
         .unwrap();
-    assert_eq!((ok.index, ok.checkpoint.size), (6, 13));
+    assert_eq!((ok.shard, ok.index, ok.checkpoint.size), (0, 6, 13));
+    assert_eq!(ok.entry, None, "not a pivault audit entry");
     let mut altered = bundle.clone();
     altered.leaf = b64.encode(b"{\"seq\":6,\"outcome\":\"deny\"}");
     assert_eq!(
@@ -306,11 +308,14 @@ fn an_inclusion_bundle_verifies_offline_and_fails_once_the_entry_is_altered() {
     let c = ConsistencyBundle {
         old: signed_checkpoint(&t[..5]),
         new: signed_checkpoint(&t),
-        proof: consistency_proof(&t, 5)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect(),
+        proofs: vec![ShardProof {
+            shard: 0,
+            proof: consistency_proof(&t, 5)
+                .unwrap()
+                .iter()
+                .map(hex::encode)
+                .collect(),
+        }],
     };
     c.verify(&v).unwrap();
 }

@@ -1,13 +1,18 @@
 //! `pivault-verify`: checks an audit-log proof offline.
 //!
 //! ```text
-//! pivault-verify inclusion BUNDLE.json --key KEY      # an entry is in a signed checkpoint
-//! pivault-verify consistency BUNDLE.json --key KEY    # a later checkpoint extends an earlier one
+//! pivault-verify inclusion BUNDLE.json --key KEY      # an entry is in its shard of a signed checkpoint
+//! pivault-verify consistency BUNDLE.json --key KEY    # every shard of a later checkpoint extends the earlier
 //! pivault-verify checkpoint NOTE --key KEY            # a checkpoint's signature
 //! ```
 //!
 //! KEY is the log's verifier key (`<name>+<id>+<base64 key>`, from `GET /v1/audit/key`) or a
 //! file holding it. Exit 0 when the proof holds, 1 when it does not, 2 on a usage error.
+//!
+//! `inclusion` prints `ok: shard S entry I is in ORIGIN at size N` (N the checkpoint's size,
+//! over all shards), then the entry as pretty JSON when it decodes as a pivault audit entry;
+//! `consistency` prints one `ok:` line per shard of the later checkpoint; a failure prints
+//! `FAILED: <reason>`.
 
 use pivault_verify::{Checkpoint, ConsistencyBundle, InclusionBundle, NoteVerifier};
 use std::process::ExitCode;
@@ -45,19 +50,39 @@ fn main() -> ExitCode {
         "inclusion" => InclusionBundle::from_json(&input)
             .and_then(|b| b.verify(&verifier))
             .map(|v| {
-                format!(
-                    "ok: entry {} is in {} at size {}",
-                    v.index, v.checkpoint.origin, v.checkpoint.size
-                )
+                let mut out = format!(
+                    "ok: shard {} entry {} is in {} at size {}",
+                    v.shard, v.index, v.checkpoint.origin, v.checkpoint.size
+                );
+                if let Some(json) = v
+                    .entry
+                    .as_ref()
+                    .and_then(|e| serde_json::to_string_pretty(e).ok())
+                {
+                    out.push('\n');
+                    out.push_str(&json);
+                }
+                out
             }),
-        "consistency" => serde_json::from_str::<ConsistencyBundle>(&input)
-            .map_err(|_| pivault_verify::VerifyError::Malformed("json"))
+        "consistency" => ConsistencyBundle::from_json(&input)
             .and_then(|b| b.verify(&verifier))
-            .map(|(o, n)| {
-                format!(
-                    "ok: size {} extends size {} of {}",
-                    n.size, o.size, o.origin
-                )
+            .and_then(|(o, n)| {
+                let old = o.shards()?;
+                let lines: Vec<String> = n
+                    .shards()?
+                    .iter()
+                    .map(|h| match old.iter().find(|x| x.shard == h.shard) {
+                        Some(x) => format!(
+                            "ok: shard {} size {} extends size {} of {}",
+                            h.shard, h.size, x.size, o.origin
+                        ),
+                        None => format!(
+                            "ok: shard {} size {} is new in {}",
+                            h.shard, h.size, o.origin
+                        ),
+                    })
+                    .collect();
+                Ok(lines.join("\n"))
             }),
         "checkpoint" => Checkpoint::open(&input, &verifier)
             .map_err(Into::into)
