@@ -51,7 +51,9 @@
 use crate::error::CoreError;
 use pivault_crypto::{chain_hash, AuditChainKey, KeyRing, CHAIN_FORMAT, GENESIS};
 use pivault_domain::audit::AuditRecord;
-use pivault_store::{Store, WriteTx};
+use pivault_store::{ShardHeadRow, Store, WriteTx};
+use pivault_verify::merkle::{leaf_hash, Frontier, Hash};
+use pivault_verify::{Checkpoint, ShardHead};
 use std::collections::HashSet;
 
 /// Rows read per page while walking the chain.
@@ -68,9 +70,16 @@ pub struct AuditVerifyReport {
     pub chain_format: String,
     /// How the chain was re-keyed from the unkeyed format at first open, if it was.
     pub migrated_from: Option<String>,
-    /// The first entry that does not verify (or, for the head, the first entry it hides), and
-    /// why.
+    /// The first entry that does not verify (its number; or, for a head, the number after
+    /// the last entry it covers; 0 for a checkpoint), and why, naming the shard and the
+    /// entry's index in it.
     pub first_broken: Option<(i64, String)>,
+    /// The shard of `first_broken`, when it is in one.
+    pub broken_shard: Option<u32>,
+    /// Shards walked.
+    pub shards: usize,
+    /// Signed checkpoints checked.
+    pub checkpoints: usize,
     /// The chain verifies but does not account for the vault's contents: the last verified
     /// entry, and what is missing (ids of subjects, keys and requests are opaque, not PI).
     pub inconsistent: Option<(i64, String)>,
@@ -126,26 +135,85 @@ impl Tally {
     }
 }
 
-/// Walks the whole audit chain, recomputing every keyed link from the stored columns, checks
-/// the head and its MAC, then the chain against the vault's contents (see the module
-/// documentation for what that can and cannot detect). Open the vault first (its key is
-/// checked then).
+/// A kept checkpoint as `audit verify` reads it: its number and its shard heads.
+struct SignedCheckpoint {
+    id: i64,
+    heads: Vec<ShardHead>,
+}
+
+/// Every kept checkpoint, oldest first, each signature checked; the first that does not
+/// verify (or whose shard lines do not add up) is a break naming it.
+async fn read_checkpoints(
+    store: &Store,
+    keys: &KeyRing,
+) -> Result<Result<Vec<SignedCheckpoint>, String>, CoreError> {
+    let v = crate::transparency::verifier_for(keys)?;
+    let mut out: Vec<SignedCheckpoint> = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.checkpoints_after(after, 1_000).await?;
+        if page.is_empty() {
+            break;
+        }
+        for c in &page {
+            let heads = match Checkpoint::open(&c.note, &v).and_then(|cp| cp.shards()) {
+                Ok(h) => h,
+                Err(e) => {
+                    return Ok(Err(format!(
+                        "checkpoint #{} does not verify under this vault's checkpoint key ({e}): \
+                         it was forged or altered",
+                        c.id
+                    )))
+                }
+            };
+            if let Some(prev) = out.last() {
+                for p in &prev.heads {
+                    let now = heads
+                        .iter()
+                        .find(|h| h.shard == p.shard)
+                        .map_or(0, |h| h.size);
+                    if now < p.size {
+                        return Ok(Err(format!(
+                            "shard {}: checkpoint #{} covers {now} entries but the earlier \
+                             checkpoint #{} covered {}: the log was truncated",
+                            p.shard, c.id, prev.id, p.size
+                        )));
+                    }
+                }
+            }
+            out.push(SignedCheckpoint { id: c.id, heads });
+            after = c.id;
+        }
+    }
+    Ok(Ok(out))
+}
+
+/// Walks every shard of the audit log: recomputes every keyed link from the stored columns
+/// and every shard's Merkle tree (RFC 9162 §2.1) from its entries, checks each kept
+/// checkpoint's signature and that the tree at each checkpoint's size has the root it signed
+/// (so every checkpoint is consistent with the one before: a log truncated and regrown to the
+/// same size fails here), then each shard's head and its MAC, then the log against the vault's
+/// contents (see the module documentation for what that can and cannot detect). Open the
+/// vault first (its key is checked then).
 ///
 /// # Errors
-/// Store failures (a broken or inconsistent chain is a report, not an error).
+/// Store failures (a broken or inconsistent log is a report, not an error).
 pub async fn verify_audit(store: &Store, keys: &KeyRing) -> Result<AuditVerifyReport, CoreError> {
     let key = keys.audit_chain_key();
     let meta = store.vault_meta().await?;
-    let head = store.audit_head_sealed().await?;
+    let heads = store.audit_shard_heads().await?;
     let mut rep = AuditVerifyReport {
         entries: 0,
-        head_seq: head.seq,
+        head_seq: heads.iter().map(|h| h.size).sum(),
         chain_format: meta
             .as_ref()
             .map_or_else(|| "(no record)".to_string(), |m| m.chain_format.clone()),
         migrated_from: meta.as_ref().and_then(|m| m.migrated_from.clone()),
         first_broken: None,
+        broken_shard: None,
         inconsistent: None,
+        shards: heads.len(),
+        checkpoints: 0,
     };
     let recorded = meta.as_ref().is_some_and(|m| {
         m.key_check
@@ -164,87 +232,181 @@ pub async fn verify_audit(store: &Store, keys: &KeyRing) -> Result<AuditVerifyRe
         ));
         return Ok(rep);
     }
-
-    let mut prev = GENESIS;
-    let mut last = 0i64;
+    let checkpoints = match read_checkpoints(store, keys).await? {
+        Ok(c) => c,
+        Err(why) => {
+            rep.first_broken = Some((0, why));
+            return Ok(rep);
+        }
+    };
+    rep.checkpoints = checkpoints.len();
     let mut tally = Tally::default();
-    'walk: loop {
-        let page = store.audit_page(last, PAGE).await?;
+    let mut last_seq = 0;
+    for head in &heads {
+        if let Some((seq, why)) = verify_shard(
+            store,
+            &key,
+            head,
+            &checkpoints,
+            &mut tally,
+            &mut rep.entries,
+        )
+        .await?
+        {
+            rep.first_broken = Some((seq, format!("shard {}: {why}", head.shard)));
+            rep.broken_shard = Some(head.shard);
+            return Ok(rep);
+        }
+        last_seq = last_seq.max(head.size);
+    }
+    rep.inconsistent = consistency(store, &tally).await?.map(|why| (last_seq, why));
+    Ok(rep)
+}
+
+/// One shard of [`verify_audit`]: the first break as (entry number, what), if any.
+async fn verify_shard(
+    store: &Store,
+    key: &AuditChainKey,
+    head: &ShardHeadRow,
+    checkpoints: &[SignedCheckpoint],
+    tally: &mut Tally,
+    entries: &mut i64,
+) -> Result<Option<(i64, String)>, CoreError> {
+    let shard = head.shard;
+    // (size, checkpoint, root) of this shard in every checkpoint, by size.
+    let mut bounds: Vec<(u64, i64, Hash)> = checkpoints
+        .iter()
+        .filter_map(|c| {
+            c.heads
+                .iter()
+                .find(|h| h.shard == shard)
+                .map(|h| (h.size, c.id, h.root))
+        })
+        .collect();
+    bounds.sort_by_key(|b| (b.0, b.1));
+    let mut next_bound = 0;
+    // The last checkpoint size at which the tree still matched, and the entry after it.
+    let mut good: (u64, i64) = (0, 0);
+    let mut frontier = Frontier::new();
+    let mut prev = GENESIS;
+    let mut idx = 0i64;
+    let mut last_seq = 0i64;
+    loop {
+        let page = store.audit_shard_page(shard, idx, PAGE).await?;
         if page.is_empty() {
             break;
         }
         for row in &page {
-            let seq = row.record.seq;
-            let broken = if seq != last + 1 {
-                Some((
-                    last + 1,
+            let r = &row.record;
+            if r.idx != idx {
+                return Ok(Some((
+                    last_seq + 1,
                     format!(
-                        "entry missing: the log goes from entry {last} to entry {seq} (removed or \
-                         renumbered)"
+                        "entry {idx} missing: the shard goes from entry {} to entry {} (removed \
+                         or renumbered; after entry number {last_seq})",
+                        idx - 1,
+                        r.idx
                     ),
-                ))
-            } else if row.prev_hash.as_slice() != prev.as_slice() {
-                Some((
-                    seq,
-                    "previous-hash link does not match the entry before: an entry was removed, \
-                     inserted or reordered"
-                        .to_string(),
-                ))
-            } else if !key.verify_link(&prev, &row.record.canonical_bytes(), &row.hash) {
-                Some((
-                    seq,
-                    "entry does not match its keyed hash: the row was altered, or the chain \
-                     re-hashed without the key"
-                        .to_string(),
-                ))
-            } else {
-                None
-            };
-            if let Some(b) = broken {
-                rep.first_broken = Some(b);
-                break 'walk;
+                )));
             }
-            rep.entries += 1;
+            let bytes = r.canonical_bytes();
+            if row.prev_hash.as_slice() != prev.as_slice() {
+                return Ok(Some((
+                    r.seq,
+                    format!(
+                        "entry {idx} (number {}): previous-hash link does not match the entry \
+                         before: an entry was removed, inserted or reordered",
+                        r.seq
+                    ),
+                )));
+            }
+            if !key.verify_link(&prev, &bytes, &row.hash) {
+                return Ok(Some((
+                    r.seq,
+                    format!(
+                        "entry {idx} (number {}) does not match its keyed hash: the row was \
+                         altered, or the chain re-hashed without the key",
+                        r.seq
+                    ),
+                )));
+            }
+            if idx == i64::try_from(good.0).unwrap_or(i64::MAX) {
+                good.1 = r.seq;
+            }
+            frontier.push(leaf_hash(&bytes));
             prev.copy_from_slice(&row.hash);
-            last = seq;
-            tally.add(&row.record);
+            idx += 1;
+            last_seq = r.seq;
+            *entries += 1;
+            tally.add(r);
+            while let Some(&(size, id, root)) = bounds.get(next_bound) {
+                if size != frontier.size() {
+                    break;
+                }
+                if frontier.root() != root {
+                    return Ok(Some((
+                        good.1,
+                        format!(
+                            "its first {size} entries no longer hash to the root signed in \
+                             checkpoint #{id}: entries from entry {} (number {}) on were \
+                             rewritten (the log was truncated and regrown, or rows replaced)",
+                            good.0, good.1
+                        ),
+                    )));
+                }
+                good = (size, 0);
+                next_bound += 1;
+            }
         }
     }
-    if rep.first_broken.is_some() {
-        return Ok(rep);
-    }
-    if last != head.seq || head.hash.as_slice() != prev.as_slice() {
-        rep.first_broken = Some((
-            last.min(head.seq) + 1,
+    if let Some(&(size, id, _)) = bounds.get(next_bound) {
+        return Ok(Some((
+            last_seq + 1,
             format!(
-                "the chain head (entry {}) does not match the last entry ({last}): entries were \
-                 removed or the head was moved",
-                head.seq
+                "checkpoint #{id} covers {size} entries but the shard has {idx}: entries after \
+                 entry {} were removed",
+                idx - 1
             ),
-        ));
-        return Ok(rep);
+        )));
     }
-    match &head.mac {
-        Some(m) if key.verify_head(head.seq, &head.hash, m) => {}
-        mac => {
-            rep.first_broken = Some((
-                head.seq + 1,
-                format!(
-                    "the chain head{}: it was moved or reset without the key; entries after \
-                     entry {} were removed",
-                    if mac.is_some() {
-                        "'s MAC does not verify"
-                    } else {
-                        " has no MAC"
-                    },
-                    head.seq
-                ),
-            ));
-            return Ok(rep);
-        }
+    if idx != head.size || head.hash.as_slice() != prev.as_slice() {
+        return Ok(Some((
+            last_seq + 1,
+            format!(
+                "the head ({} entries) does not match the last entry ({idx}): entries were \
+                 removed or the head was moved",
+                head.size
+            ),
+        )));
     }
-    rep.inconsistent = consistency(store, &tally).await?.map(|why| (last, why));
-    Ok(rep)
+    let mac_ok = head
+        .mac
+        .as_deref()
+        .is_some_and(|m| key.verify_shard_head(shard, head.size, &head.hash, m));
+    if !mac_ok {
+        return Ok(Some((
+            last_seq + 1,
+            format!(
+                "the head{}: it was moved or reset without the key; entries after entry {} \
+                 were removed",
+                if head.mac.is_some() {
+                    "'s MAC does not verify"
+                } else {
+                    " has no MAC"
+                },
+                idx - 1
+            ),
+        )));
+    }
+    if head.tree_size != head.size || head.root() != Some(frontier.root()) {
+        return Ok(Some((
+            last_seq,
+            "the stored Merkle frontier does not match the entries: proofs from it would not \
+             verify"
+                .to_string(),
+        )));
+    }
+    Ok(None)
 }
 
 /// Step 3 of [`verify_audit`]: the first thing in the vault the verified chain does not
@@ -356,7 +518,7 @@ pub(crate) async fn rekey_unkeyed_chain(
     tx: &mut WriteTx,
     key: &AuditChainKey,
 ) -> Result<Rekeyed, CoreError> {
-    let (head_seq, head_hash) = tx.head();
+    let (head_seq, head_hash) = tx.head().await?;
     let mut legacy_prev = GENESIS;
     let mut keyed_prev = GENESIS;
     let mut last = 0i64;

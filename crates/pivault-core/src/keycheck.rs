@@ -185,7 +185,7 @@ pub async fn establish(
         }
         migrated_from = Some(what);
     } else {
-        let (seq, hash) = tx.head();
+        let (seq, hash) = tx.head().await?;
         tx.reseal_head(seq, &hash).await?;
     }
     tx.put_vault_meta(&VaultMetaRow {

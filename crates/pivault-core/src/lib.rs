@@ -44,6 +44,7 @@ pub mod reads;
 pub mod retention;
 mod services;
 pub mod subjects;
+pub mod transparency;
 pub mod values;
 mod vault;
 

@@ -87,6 +87,15 @@ impl Vault {
             clock.now().unix_timestamp(),
         )
         .await?;
+        // Issue 15: the audit shards asked for, and the Merkle trees of entries written before
+        // (the linear chain, now shard 0's prefix) or by a process that died mid-catch-up.
+        store.ensure_audit_shards(store.wanted_audit_shards()).await?;
+        let added = store
+            .build_audit_trees(clock.now().unix_timestamp())
+            .await?;
+        if added > 0 {
+            tracing::info!(entries = added, "audit Merkle trees brought up to date");
+        }
         store
             .record_policy_version(
                 policy.version(),
@@ -95,11 +104,17 @@ impl Vault {
             )
             .await?;
         let metrics = Arc::new(crate::metrics::Metrics::new());
+        let chain_key = keys.audit_chain_key();
         let sealer = Arc::new(Sealer::new(keys, store.clone(), Arc::clone(&metrics)));
         let watch = KeyWatch::spawn(store.clone(), sealer.keys_arc());
         let vault = Self {
             facts: Facts::new(store.clone(), Arc::clone(&sealer)),
-            auditor: Auditor::new(store.clone(), policy.version(), Arc::clone(&metrics)),
+            auditor: Auditor::new(
+                store.clone(),
+                Some(chain_key),
+                policy.version(),
+                Arc::clone(&metrics),
+            ),
             principals: Principals::new(store.clone(), watch),
             sealer,
             store,

@@ -101,6 +101,88 @@ impl AuditChainKey {
     }
 }
 
+impl AuditChainKey {
+    /// MAC of audit shard `shard`'s head (issue 15): for shard 0 exactly
+    /// [`AuditChainKey::head_mac`] of (`size`, `hash`), so the linear chain's head of before
+    /// stays valid as shard 0's; for any other shard
+    /// `HMAC-SHA256(chain key, "pivault audit head v1" ‖ size i64 BE ‖ u64 BE length of hash ‖
+    /// hash ‖ "shard" ‖ shard u32 BE)`, so a head cannot be moved to another shard.
+    pub fn shard_head_mac(&self, shard: u32, size: i64, hash: &[u8]) -> [u8; 32] {
+        if shard == 0 {
+            return self.head_mac(size, hash);
+        }
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(HEAD_LABEL);
+        ctx.update(&size.to_be_bytes());
+        ctx.update(&(hash.len() as u64).to_be_bytes());
+        ctx.update(hash);
+        ctx.update(b"shard");
+        ctx.update(&shard.to_be_bytes());
+        to_32(ctx.sign().as_ref())
+    }
+
+    /// Whether `mac` is [`AuditChainKey::shard_head_mac`] of (`shard`, `size`, `hash`), in
+    /// constant time.
+    pub fn verify_shard_head(&self, shard: u32, size: i64, hash: &[u8], mac: &[u8]) -> bool {
+        crate::ct_eq(&self.shard_head_mac(shard, size, hash), mac)
+    }
+
+    /// The audit shard of a PI subject among `shards` (≥ 1): the first 8 bytes, big-endian,
+    /// of `HMAC-SHA256(chain key, "pivault audit shard v1" ‖ subject id)` modulo `shards`.
+    /// Keyed, so nobody without the master secret can aim a subject at a chosen shard.
+    pub fn shard_of(&self, subject_id: &str, shards: u32) -> u32 {
+        if shards <= 1 {
+            return 0;
+        }
+        let mut ctx = hmac::Context::with_key(&self.0);
+        ctx.update(b"pivault audit shard v1");
+        ctx.update(subject_id.as_bytes());
+        let tag = ctx.sign();
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&tag.as_ref()[..8]);
+        u32::try_from(u64::from_be_bytes(b) % u64::from(shards)).unwrap_or(0)
+    }
+}
+
+/// HKDF info for the audit checkpoint signing key.
+pub const HKDF_INFO_CHECKPOINT: &str = "pivault audit checkpoint v1";
+
+/// The Ed25519 key (RFC 8032) that signs audit checkpoints (C2SP signed notes, issue 15):
+/// its 32-byte seed is derived from the master secret with HKDF-SHA256 (RFC 5869, info
+/// `"pivault audit checkpoint v1"`), so it survives restarts and every instance of one vault
+/// signs with the same key. Not `Debug`-printing the key.
+pub struct CheckpointSigner {
+    key: ed25519_dalek::SigningKey,
+}
+
+impl CheckpointSigner {
+    pub(crate) fn derive(master: &MasterSecret) -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hkdf_expand(master.bytes(), HKDF_INFO_CHECKPOINT.as_bytes(), &mut seed[..]);
+        Self {
+            key: ed25519_dalek::SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The signing key, for `pivault_verify::note::sign_note`.
+    pub fn signing_key(&self) -> &ed25519_dalek::SigningKey {
+        &self.key
+    }
+
+    /// A second handle on the same key.
+    pub(crate) fn duplicate(&self) -> Self {
+        Self {
+            key: self.key.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for CheckpointSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CheckpointSigner(..)")
+    }
+}
+
 fn to_32(b: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(b);

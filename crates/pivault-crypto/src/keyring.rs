@@ -214,6 +214,7 @@ pub struct KeyRing {
     otp_key: hmac::Key,
     key_check: [u8; 32],
     chain_key: AuditChainKey,
+    checkpoint: crate::CheckpointSigner,
     pseudonymizer: Pseudonymizer,
 }
 
@@ -267,6 +268,7 @@ impl KeyRing {
             otp_key,
             key_check,
             chain_key: AuditChainKey::derive(&master),
+            checkpoint: crate::CheckpointSigner::derive(&master),
             pseudonymizer: Pseudonymizer::derive(&master),
         }
     }
@@ -639,6 +641,13 @@ impl KeyRing {
     /// store that appends to the chain.
     pub fn audit_chain_key(&self) -> AuditChainKey {
         self.chain_key.clone()
+    }
+
+    /// The Ed25519 key that signs audit checkpoints (issue 15), derived in [`KeyRing::new`]
+    /// with HKDF-SHA256 (RFC 5869, info `"pivault audit checkpoint v1"`) from the current
+    /// master secret. An owned handle.
+    pub fn checkpoint_signer(&self) -> crate::CheckpointSigner {
+        self.checkpoint.duplicate()
     }
 
     /// The pseudonymizer (GB/T 35273-2020 §3.15 de-identification: keyed, deterministic,

@@ -66,7 +66,8 @@ mod token;
 
 pub use cache::DekCache;
 pub use chain::{
-    chain_hash, AuditChainKey, CHAIN_FORMAT, GENESIS, HKDF_INFO_AUDIT_CHAIN, LEGACY_CHAIN_FORMAT,
+    chain_hash, AuditChainKey, CheckpointSigner, CHAIN_FORMAT, GENESIS, HKDF_INFO_AUDIT_CHAIN,
+    HKDF_INFO_CHECKPOINT, LEGACY_CHAIN_FORMAT,
 };
 pub use dek::{Aad, Dek, DEK_LEN, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 pub use error::CryptoError;

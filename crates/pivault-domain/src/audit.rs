@@ -8,8 +8,13 @@
 /// One audit entry. Every field is a column of the audit table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AuditRecord {
-    /// Position in the chain, from 1.
+    /// The entry's number, unique across shards, from 1 (issue 15: assigned at commit; within
+    /// a shard it grows with `idx`, across shards it only identifies).
     pub seq: i64,
+    /// The audit shard the entry is in (issue 15): its subject's keyed shard, 0 without one.
+    pub shard: u32,
+    /// The entry's 0-based leaf index within its shard's Merkle tree (RFC 9162 §2.1).
+    pub idx: i64,
     /// When, UTC unix seconds.
     pub at: i64,
     /// Principal (API key's principal name, or `cli:<command>` for the operator CLI).
@@ -52,7 +57,15 @@ fn put_opt(buf: &mut Vec<u8>, s: Option<&str>) {
 }
 
 impl AuditRecord {
-    /// Deterministic length-prefixed encoding of every field (version byte 1 first).
+    /// Deterministic length-prefixed encoding of every field (version byte 1 first): the bytes
+    /// the keyed chain links and the Merkle tree's leaf hash (RFC 9162 §2.1.1) cover.
+    ///
+    /// Layout: `1`, `seq` i64 BE, `at` i64 BE, then `actor`, `action`, opt `subject_id`, opt
+    /// `purpose`, `categories`, `outcome`, opt `reason`, opt `legal_basis`, `policy_version`,
+    /// opt `request_id`, opt `detail` (a string is a u64 BE length and its UTF-8 bytes; an opt
+    /// is `0`, or `1` and a string). Entries of a shard other than 0 end with `shard` u32 BE
+    /// and `idx` u64 BE, binding them to their place; shard 0's encoding is the linear chain's
+    /// of before issue 15, so its old entries keep their links (`pivault-verify` decodes both).
     #[must_use]
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(256);
@@ -70,6 +83,10 @@ impl AuditRecord {
         put(&mut b, &self.policy_version);
         put_opt(&mut b, self.request_id.as_deref());
         put_opt(&mut b, self.detail.as_deref());
+        if self.shard != 0 {
+            b.extend_from_slice(&self.shard.to_be_bytes());
+            b.extend_from_slice(&u64::try_from(self.idx).unwrap_or(0).to_be_bytes());
+        }
         b
     }
 

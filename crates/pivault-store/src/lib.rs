@@ -2,10 +2,13 @@
 //! (the embedded default) and PostgreSQL backends chosen by URL scheme.
 //!
 //! Invariants:
-//! - Every change goes through a [`WriteTx`], whose first statement locks the audit chain head
-//!   (`UPDATE audit_head …`). That serializes writers per chain on both backends — the chain
-//!   never forks — and the audit entries queued on the transaction are appended in the same
-//!   transaction as the change: if the append fails, the change fails.
+//! - Every change goes through a [`WriteTx`]. One begun with [`Store::begin`] first locks the
+//!   data writers' row (`UPDATE audit_head …`), which serializes changes to the vault's data
+//!   on both backends; one begun with [`Store::begin_audit`] only appends audit entries and
+//!   takes no such lock. At commit, the entries queued on a transaction are appended to their
+//!   shards (issue 15: each shard is its own keyed chain and RFC 9162 Merkle tree, with its
+//!   own head, locked in ascending shard order), in the same transaction as the change: if the
+//!   append fails, the change fails, and a shard's chain never forks.
 //! - The same SQL runs on both backends (`$n` placeholders, BIGINT/TEXT/BLOB only); only DDL
 //!   differs, in per-backend migrations with the same version numbers.
 //! - `NotFound` is kept apart from other failures: reads return `Option`.
@@ -53,7 +56,7 @@ pub use rows::{
     RetentionItem, RetentionStat, SecurityCaseRow, SubjectRow, SubjectStatus, SweepRunRow,
 };
 pub use store::{
-    AuditHead, Backend, ReleaseRow, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND,
+    AuditHead, Backend, CheckpointRow, ReleaseRow, ShardHeadRow, Store, VaultMetaRow, WriteTx, ERASED_ACCOUNT_KIND,
 };
 
 /// Errors from the store.
@@ -106,6 +109,14 @@ pub enum StoreError {
          (run `pivault audit verify`)"
     )]
     AuditHeadMismatch,
+    /// A shard's stored Merkle frontier does not match its entries (damaged, or an entry is
+    /// missing or renumbered), so the tree cannot be extended. Code `audit_tree_mismatch`;
+    /// `pivault audit verify` names the shard and entry.
+    #[error(
+        "audit_tree_mismatch: audit shard {0}'s Merkle tree does not match its entries; \
+         refusing to append (run `pivault audit verify`)"
+    )]
+    AuditTreeMismatch(u32),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -39,6 +39,7 @@ mod open;
 mod outbox;
 mod policy_history;
 mod retention;
+mod shards;
 mod subjects;
 mod sweep;
 mod write;
@@ -46,6 +47,7 @@ mod write;
 pub use incidents::ReleaseRow;
 pub use key_gens::ERASED_ACCOUNT_KIND;
 pub use keyed::{AuditHead, VaultMetaRow};
+pub use shards::{CheckpointRow, ShardHeadRow};
 
 /// Rows per multi-row INSERT; keeps bound parameters far below both backends' limits
 /// (SQLite 32,766; PostgreSQL 65,535).
@@ -77,6 +79,12 @@ pub struct Store {
     keeper: Arc<std::sync::Mutex<Option<AnyConnection>>>,
     /// The audit chain key, shared by every clone; set by [`Store::set_audit_key`].
     audit_key: Arc<RwLock<Option<AuditChainKey>>>,
+    /// How many audit shards entries are spread over (issue 15), shared by every clone; set
+    /// by [`Store::ensure_audit_shards`].
+    pub(crate) shards: Arc<std::sync::atomic::AtomicU32>,
+    /// The shard count asked for (0: the backend's default), see
+    /// [`Store::want_audit_shards`].
+    pub(crate) wanted_shards: Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl std::fmt::Debug for Store {
@@ -173,12 +181,8 @@ pub struct WriteTx {
     /// The instant the transaction was begun with (unix seconds, the caller's clock): stamps
     /// rows whose time is the write's own (`anon_*.anonymized_at`).
     now: i64,
-    head_seq: i64,
-    head_hash: [u8; 32],
-    /// The head's MAC as stored (read in `begin`, updated when this transaction moves it).
-    head_mac: Option<Vec<u8>>,
-    /// Whether a key check value was recorded when this transaction began.
-    key_checked: bool,
+    /// Audit shards to route entries over (the store's count when this transaction began).
+    shards: u32,
     audit: Vec<AuditRecord>,
     audit_key: Arc<RwLock<Option<AuditChainKey>>>,
     /// Registers this transaction with the nested-acquire guard until it ends.

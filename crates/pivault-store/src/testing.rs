@@ -65,12 +65,26 @@ pub async fn move_head_without_key(
     seq: i64,
     hash: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+    sqlx::query("UPDATE audit_shards SET size = $1, hash = $2 WHERE shard = 0")
         .bind(seq)
         .bind(hash.to_vec())
         .execute(store.pool.get()?)
         .await?;
     Ok(())
+}
+
+/// Runs one raw SQL statement with `i64` parameters, as someone who can write the database but
+/// holds no key would (tests of `audit verify`: deleting, reordering or editing audit rows,
+/// truncating a shard). Returns the rows affected.
+///
+/// # Errors
+/// Database failure.
+pub async fn raw(store: &crate::Store, sql: &str, params: &[i64]) -> Result<u64, StoreError> {
+    let mut q = sqlx::query(sql);
+    for p in params {
+        q = q.bind(*p);
+    }
+    Ok(q.execute(store.pool.get()?).await?.rows_affected())
 }
 
 /// Swaps the ciphertexts of two fields of `subject_id` (`record/name` each), as someone who can

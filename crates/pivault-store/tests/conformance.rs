@@ -94,6 +94,8 @@ conformance!(
     subject_clocks_close_touch_and_list,
     the_outbox_is_exactly_once_leased_to_one_holder_and_counts_attempts,
     a_published_policy_version_is_stored_once_and_never_rewritten,
+    audit_shards_route_by_subject_and_their_stored_trees_give_rfc_9162_proofs,
+    writers_on_different_shards_commit_side_by_side_and_each_chain_stays_one,
 );
 
 fn subject(id: &str) -> SubjectRow {
@@ -539,8 +541,8 @@ async fn audit_entries_chain_from_genesis_and_move_the_head(store: Store) {
     let mut tx = store.begin(11).await.unwrap();
     tx.audit(rec("c", Some("s1")));
     assert_eq!(tx.commit().await.unwrap(), 3);
-    // a transaction without audit entries leaves the head alone
-    assert_eq!(store.begin(12).await.unwrap().commit().await.unwrap(), 3);
+    // a transaction without audit entries leaves the head alone (and appends nothing: 0)
+    assert_eq!(store.begin(12).await.unwrap().commit().await.unwrap(), 0);
     let page = store.audit_page(0, 100).await.unwrap();
     assert_eq!(page.len(), 3);
     let mut prev = vec![0u8; 32];
@@ -900,7 +902,7 @@ async fn the_head_carries_a_mac_and_a_moved_head_refuses_appends(store: Store) {
         "nothing was appended"
     );
     // a transaction without entries still commits
-    assert_eq!(store.begin(12).await.unwrap().commit().await.unwrap(), 1);
+    assert_eq!(store.begin(12).await.unwrap().commit().await.unwrap(), 0);
 }
 
 async fn vault_meta_starts_unchecked_and_round_trips(store: Store) {
@@ -1812,4 +1814,121 @@ async fn a_published_policy_version_is_stored_once_and_never_rewritten(store: St
     );
     assert_eq!(all[0].published_at, "2023-06-01");
     assert_eq!(all[0].stored_at, 5);
+}
+
+/// Every shard's rows in chain order, as leaf hashes; asserts the indexes are 0..n.
+async fn shard_leaves(store: &Store, shard: u32) -> Vec<[u8; 32]> {
+    let rows = store.audit_shard_page(shard, 0, 100_000).await.unwrap();
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            assert_eq!(r.record.idx, i64::try_from(i).unwrap());
+            assert_eq!(r.record.shard, shard);
+            pivault_verify::merkle::leaf_hash(&r.record.canonical_bytes())
+        })
+        .collect()
+}
+
+async fn audit_shards_route_by_subject_and_their_stored_trees_give_rfc_9162_proofs(store: Store) {
+    use pivault_verify::merkle::{
+        fold_subtrees, inclusion_proof, inclusion_ranges, perfect_subtrees, root,
+    };
+    assert_eq!(store.ensure_audit_shards(4).await.unwrap(), 4);
+    for batch in 0..7 {
+        let mut tx = store.begin_audit(10 + batch).await.unwrap();
+        for i in 0..(batch * 11 + 3) {
+            let s = format!("s{}", (i * 7 + batch) % 23);
+            tx.audit(rec("fields.read", if i % 5 == 0 { None } else { Some(&s) }));
+        }
+        tx.commit().await.unwrap();
+    }
+    let heads = store.audit_shard_heads().await.unwrap();
+    assert_eq!(heads.len(), 4);
+    let mut total = 0;
+    for h in &heads {
+        let leaves = shard_leaves(&store, h.shard).await;
+        assert_eq!(i64::try_from(leaves.len()).unwrap(), h.size);
+        assert_eq!(h.tree_size, h.size);
+        assert_eq!(h.root(), Some(root(&leaves)), "shard {}", h.shard);
+        assert!(h.size > 0, "every shard gets entries");
+        total += h.size;
+        // the proof from the stored subtrees is the RFC's proof, for every leaf
+        let n = u64::try_from(leaves.len()).unwrap();
+        for (i, _) in leaves.iter().enumerate() {
+            let ranges = inclusion_ranges(u64::try_from(i).unwrap(), n).unwrap();
+            let keys: Vec<(u32, u64)> = ranges
+                .iter()
+                .flat_map(|&(a, b)| perfect_subtrees(a, b))
+                .collect();
+            let nodes = store.audit_nodes(h.shard, &keys).await.unwrap();
+            let proof: Vec<[u8; 32]> = ranges
+                .iter()
+                .map(|&(a, b)| {
+                    let hs: Vec<[u8; 32]> =
+                        perfect_subtrees(a, b).iter().map(|k| nodes[k]).collect();
+                    fold_subtrees(&hs).unwrap()
+                })
+                .collect();
+            assert_eq!(
+                Some(proof),
+                inclusion_proof(&leaves, i),
+                "shard {} leaf {i}",
+                h.shard
+            );
+        }
+    }
+    assert_eq!(store.audit_len().await.unwrap(), total);
+    // entries of one subject all go to one shard
+    let mine = store.audit_for_subject("s3", 1_000).await.unwrap();
+    assert!(mine.len() > 1);
+    assert!(mine.iter().all(|r| r.shard == mine[0].shard));
+    // numbers are unique across shards
+    let mut seqs: Vec<i64> = store
+        .audit_page(0, 100_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.record.seq)
+        .collect();
+    let n = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), n);
+}
+
+async fn writers_on_different_shards_commit_side_by_side_and_each_chain_stays_one(store: Store) {
+    store.ensure_audit_shards(8).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            for i in 0..20 {
+                let mut tx = store.begin_audit(100).await.unwrap();
+                tx.audit(rec("decision", Some(&format!("w{w}-{}", i % 5))));
+                tx.audit(rec("decision", Some(&format!("w{w}-{}", i % 3))));
+                tx.commit().await.unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let key = chain_key();
+    let mut total = 0;
+    for h in store.audit_shard_heads().await.unwrap() {
+        let rows = store.audit_shard_page(h.shard, 0, 100_000).await.unwrap();
+        let mut prev = [0u8; 32];
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(r.record.idx, i64::try_from(i).unwrap());
+            assert_eq!(r.prev_hash, prev.to_vec());
+            assert!(key.verify_link(&prev, &r.record.canonical_bytes(), &r.hash));
+            prev.copy_from_slice(&r.hash);
+        }
+        assert_eq!(h.hash, prev.to_vec());
+        assert!(
+            key.verify_shard_head(h.shard, h.size, &h.hash, h.mac.as_deref().unwrap_or(&[]))
+                || h.size == 0
+        );
+        total += rows.len();
+    }
+    assert_eq!(total, 16 * 20 * 2);
 }

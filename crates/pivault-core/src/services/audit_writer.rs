@@ -1,10 +1,16 @@
 //! Group commit for audit entries of decisions.
 //!
 //! A decision that changes nothing else still has to be audited before it is answered. One
-//! transaction per decision serializes every request on the chain-head lock and a commit; here
-//! concurrent requests hand their entries to one writer task, which appends everything waiting
-//! in ONE transaction and then acknowledges each request. A request is answered only after its
-//! entry is committed, so the guarantee is unchanged: no decision without its audit entry.
+//! transaction per decision serializes every request on a shard head's lock and a commit;
+//! here concurrent requests hand their entries to a writer task, which appends everything
+//! waiting in ONE transaction and then acknowledges each request. A request is answered only
+//! after its entry is committed, so the guarantee is unchanged: no decision without its audit
+//! entry.
+//!
+//! There is one writer task per audit shard (issue 15): entries are routed by their subject's
+//! shard (the store's keyed routing, `AuditChainKey::shard_of`), so each group commit locks
+//! one shard head, and the groups of different shards — in this process or another one on the
+//! same database — commit side by side instead of queueing on one head.
 
 use crate::metrics::Metrics;
 use crate::CoreError;
@@ -27,17 +33,36 @@ struct Failure {
 
 type Ack = oneshot::Sender<Result<(), Failure>>;
 
-/// Handle to the writer task. Cloneable; the task ends when every handle is dropped.
+/// Handle to the writer tasks (one per shard). Cloneable; the tasks end when every handle is
+/// dropped.
 #[derive(Clone, Debug)]
 pub(crate) struct AuditWriter {
-    tx: mpsc::Sender<(Vec<AuditRecord>, Ack)>,
+    tx: Vec<mpsc::Sender<(Vec<AuditRecord>, Ack)>>,
+    /// Routes a subject to its shard; `None` before the vault has its key (one writer then).
+    key: Option<pivault_crypto::AuditChainKey>,
     metrics: Arc<Metrics>,
 }
 
 impl AuditWriter {
-    /// Spawns the writer on the current Tokio runtime; each group commit's duration and size
-    /// go to `metrics`.
-    pub(crate) fn spawn(store: Store, metrics: Arc<Metrics>) -> Self {
+    /// Spawns one writer per shard of `store` on the current Tokio runtime; each group
+    /// commit's duration and size go to `metrics`. `key` routes entries to their shard.
+    pub(crate) fn spawn(
+        store: Store,
+        key: Option<pivault_crypto::AuditChainKey>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let shards = if key.is_some() {
+            store.audit_shard_count()
+        } else {
+            1
+        };
+        let tx = (0..shards)
+            .map(|_| Self::spawn_one(store.clone(), Arc::clone(&metrics)))
+            .collect();
+        Self { tx, key, metrics }
+    }
+
+    fn spawn_one(store: Store, metrics: Arc<Metrics>) -> mpsc::Sender<(Vec<AuditRecord>, Ack)> {
         let (tx, mut rx) = mpsc::channel::<(Vec<AuditRecord>, Ack)>(8_192);
         let m = Arc::clone(&metrics);
         tokio::spawn(async move {
@@ -73,7 +98,7 @@ impl AuditWriter {
                     .unwrap_or(0);
                 let started = Instant::now();
                 let result = async {
-                    let mut tx = store.begin(now).await?;
+                    let mut tx = store.begin_audit(now).await?;
                     for (recs, _) in &mut group {
                         for r in recs.drain(..) {
                             tx.audit(r);
@@ -106,7 +131,17 @@ impl AuditWriter {
                 }
             }
         });
-        Self { tx, metrics }
+        tx
+    }
+
+    /// The writer of `recs`' shard (their first subject's; shard 0 without one).
+    fn writer_for(&self, recs: &[AuditRecord]) -> &mpsc::Sender<(Vec<AuditRecord>, Ack)> {
+        let n = u32::try_from(self.tx.len()).unwrap_or(1);
+        let shard = match (&self.key, recs.iter().find_map(|r| r.subject_id.as_deref())) {
+            (Some(k), Some(s)) if n > 1 => k.shard_of(s, n),
+            _ => 0,
+        };
+        &self.tx[usize::try_from(shard).unwrap_or(0) % self.tx.len()]
     }
 
     /// Waits until every entry sent before this call has been committed (or failed) and its
@@ -114,9 +149,11 @@ impl AuditWriter {
     /// that the writer answers once everything ahead of it is done. Returns at once when the
     /// writer is gone.
     pub(crate) async fn flush(&self) {
-        let (ack, done) = oneshot::channel();
-        if self.tx.send((Vec::new(), ack)).await.is_ok() {
-            let _ = done.await;
+        for tx in &self.tx {
+            let (ack, done) = oneshot::channel();
+            if tx.send((Vec::new(), ack)).await.is_ok() {
+                let _ = done.await;
+            }
         }
     }
 
@@ -129,7 +166,10 @@ impl AuditWriter {
         let stopped = || CoreError::Audit("audit writer stopped".to_string());
         let (ack, done) = oneshot::channel();
         let started = Instant::now();
-        self.tx.send((recs, ack)).await.map_err(|_| stopped())?;
+        self.writer_for(&recs)
+            .send((recs, ack))
+            .await
+            .map_err(|_| stopped())?;
         let result = done.await.map_err(|_| stopped())?;
         self.metrics.audit_append(started.elapsed());
         match result {

@@ -12,14 +12,16 @@ pub(crate) struct Auditor {
 }
 
 impl Auditor {
-    /// An auditor stamping entries with `policy_version`; spawns the group-commit writer.
+    /// An auditor stamping entries with `policy_version`; spawns the group-commit writers
+    /// (one per audit shard, routed with `key`).
     pub(crate) fn new(
         store: Store,
+        key: Option<pivault_crypto::AuditChainKey>,
         policy_version: &str,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
     ) -> Self {
         Self {
-            writer: AuditWriter::spawn(store, metrics),
+            writer: AuditWriter::spawn(store, key, metrics),
             policy_version: policy_version.to_string(),
         }
     }

@@ -1,7 +1,7 @@
 //! The `audit_log` table and the chain head's counters: reading the chain, queueing entries
 //! and appending them at commit.
 
-use super::{values_clause, Store, WriteTx, CHUNK};
+use super::{Store, WriteTx};
 use crate::rows::AuditRow;
 use crate::StoreError;
 use pivault_domain::audit::AuditRecord;
@@ -24,20 +24,26 @@ pub(super) fn audit_record_from(r: &AnyRow) -> Result<AuditRecord, StoreError> {
         policy_version: r.try_get("policy_version")?,
         request_id: r.try_get("request_id")?,
         detail: r.try_get("detail")?,
+        shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or(0),
+        idx: r.try_get::<Option<i64>, _>("idx")?.unwrap_or(0),
     })
 }
 
+/// The columns [`audit_record_from`] reads.
+pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, subject_id, purpose, categories, \
+    outcome, reason, legal_basis, policy_version, request_id, detail, shard, idx";
+
 impl Store {
-    /// Up to `limit` audit rows with `seq > after`, in chain order.
+    /// Up to `limit` audit rows with `seq > after`, in `seq` order (across shards: within a
+    /// shard `seq` grows with the chain; for walking one shard's chain use
+    /// [`Store::audit_shard_page`]).
     ///
     /// # Errors
     /// Database failure.
     pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, actor, action, subject_id, purpose, categories, outcome, reason, \
-             legal_basis, policy_version, request_id, detail, prev_hash, hash \
-             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLS}, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(after)
         .bind(limit)
         .fetch_all(self.pool.get()?)
@@ -53,15 +59,27 @@ impl Store {
             .collect()
     }
 
-    /// The audit chain head: (last seq, its hash).
+    /// `(entries over every shard, shard 0's last keyed link)`: with one shard, the linear
+    /// chain's head of before issue 15.
     ///
     /// # Errors
     /// Database failure.
     pub async fn audit_head(&self) -> Result<(i64, Vec<u8>), StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        let row = sqlx::query("SELECT hash FROM audit_shards WHERE shard = 0")
             .fetch_one(self.pool.get()?)
             .await?;
-        Ok((row.try_get("seq")?, row.try_get("hash")?))
+        Ok((self.audit_len().await?, row.try_get("hash")?))
+    }
+
+    /// Entries in the audit log, over every shard (the sum of the shard heads' sizes).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_len(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM audit_shards")
+            .fetch_one(self.pool.get()?)
+            .await?;
+        Ok(row.try_get("n")?)
     }
 
     /// Audit rows about one subject, newest first, at most `limit`.
@@ -73,11 +91,9 @@ impl Store {
         subject_id: &str,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, actor, action, subject_id, purpose, categories, outcome, reason, \
-             legal_basis, policy_version, request_id, detail FROM audit_log \
-             WHERE subject_id = $1 ORDER BY seq DESC LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE subject_id = $1 ORDER BY seq DESC LIMIT $2"
+        ))
         .bind(subject_id)
         .bind(limit)
         .fetch_all(self.pool.get()?)
@@ -128,61 +144,5 @@ impl WriteTx {
     /// Queues an audit entry; its `seq` is assigned at commit.
     pub fn audit(&mut self, rec: AuditRecord) {
         self.audit.push(rec);
-    }
-
-    /// Appends the queued audit entries to the chain (links keyed with the store's audit
-    /// chain key, HMAC-SHA256 per RFC 2104), moves the head and its MAC, and commits.
-    ///
-    /// # Errors
-    /// Database failure ([`StoreError::Full`] / [`StoreError::Unavailable`] for storage
-    /// faults), or an earlier statement of this transaction failed; nothing is committed then.
-    /// Database failure; with entries queued, [`StoreError::AuditKeyMissing`] when no key
-    /// was set and [`StoreError::AuditHeadMismatch`] when the stored head's MAC does not
-    /// verify. Nothing is committed then.
-    pub async fn commit(mut self) -> Result<i64, StoreError> {
-        let key = self.append_key().await?;
-        let mut prev = self.head_hash;
-        let mut seq = self.head_seq;
-        let mut links = Vec::with_capacity(self.audit.len());
-        for rec in &mut self.audit {
-            seq += 1;
-            rec.seq = seq;
-            let key = key.as_ref().ok_or(StoreError::AuditKeyMissing)?;
-            let h = key.link(&prev, &rec.canonical_bytes());
-            links.push((prev, h));
-            prev = h;
-        }
-        for (chunk, lchunk) in self.audit.chunks(CHUNK / 2).zip(links.chunks(CHUNK / 2)) {
-            let sql = format!(
-                "INSERT INTO audit_log (seq, at, actor, action, subject_id, purpose, categories, outcome, \
-                 reason, legal_basis, policy_version, request_id, detail, prev_hash, hash) VALUES {}",
-                values_clause(self.backend, chunk.len(), 15)
-            );
-            let mut q = sqlx::query(&sql);
-            for (r, (p, h)) in chunk.iter().zip(lchunk) {
-                q = q
-                    .bind(r.seq)
-                    .bind(r.at)
-                    .bind(&r.actor)
-                    .bind(&r.action)
-                    .bind(&r.subject_id)
-                    .bind(&r.purpose)
-                    .bind(&r.categories)
-                    .bind(&r.outcome)
-                    .bind(&r.reason)
-                    .bind(&r.legal_basis)
-                    .bind(&r.policy_version)
-                    .bind(&r.request_id)
-                    .bind(&r.detail)
-                    .bind(p.to_vec())
-                    .bind(h.to_vec());
-            }
-            q.execute(&mut *self.tx).await?;
-        }
-        if let (Some(key), true) = (&key, seq != self.head_seq) {
-            self.write_head(key, seq, &prev).await?;
-        }
-        self.tx.commit().await?;
-        Ok(seq)
     }
 }

@@ -1,14 +1,13 @@
 //! The keyed audit chain's head and the vault's key check record (issue 9).
 //!
-//! Kept apart from the rest of the store: [`WriteTx::commit`] calls only
-//! [`WriteTx::append_key`] (is the stored head's MAC right?) and [`WriteTx::write_head`]
-//! (move the head with a fresh MAC). Everything else here serves the vault's key check at
-//! open, the re-keying of a chain written before issue 9, and `audit verify`.
+//! Kept apart from the rest of the store: what is here serves the vault's key check at open,
+//! the re-keying of a chain written before issue 9 (shard 0's prefix since issue 15), and
+//! `audit verify`. Appending and the shard heads are in `shards.rs`.
 
 use super::{Backend, Store, WriteTx};
 use crate::rows::{AuditRow, KeyRow, SubjectStatus};
 use crate::StoreError;
-use pivault_crypto::{AuditChainKey, GENESIS};
+use pivault_crypto::AuditChainKey;
 use sqlx::Row;
 
 /// The one row of `vault_meta` (migration 0005). Holds no secret and no PI.
@@ -29,13 +28,14 @@ pub struct VaultMetaRow {
     pub updated_at: i64,
 }
 
-/// The audit chain head as stored: the last entry's seq and hash, and the head MAC
-/// (`AuditChainKey::head_mac`; `None` only before the vault's first open with its key).
+/// Shard 0's head as stored (the linear chain's head of before issue 15): its number of
+/// entries, the last entry's keyed link, and the head MAC (`AuditChainKey::head_mac`; `None`
+/// only before the vault's first open with its key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditHead {
-    /// Seq of the last entry (0: none).
+    /// Entries in shard 0 (0: none).
     pub seq: i64,
-    /// Hash of the last entry ([`GENESIS`] when none).
+    /// Keyed link of its last entry ([`GENESIS`] when none).
     pub hash: Vec<u8>,
     /// MAC over (seq, hash).
     pub mac: Option<Vec<u8>>,
@@ -104,12 +104,12 @@ impl Store {
         row.as_ref().map(meta_from).transpose()
     }
 
-    /// The audit chain head with its MAC.
+    /// Shard 0's head with its MAC.
     ///
     /// # Errors
     /// Database failure.
     pub async fn audit_head_sealed(&self) -> Result<AuditHead, StoreError> {
-        let row = sqlx::query("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+        let row = sqlx::query("SELECT size AS seq, hash, mac FROM audit_shards WHERE shard = 0")
             .fetch_one(self.pool.get()?)
             .await?;
         Ok(AuditHead {
@@ -133,7 +133,7 @@ impl Store {
                 return Ok(true);
             }
         }
-        Ok(self.audit_head_sealed().await?.seq > 0)
+        Ok(self.audit_len().await? > 0)
     }
 
     /// Subjects (only erased ones when `erased_only`) that no audit entry with one of
@@ -223,30 +223,8 @@ impl Store {
 }
 
 impl WriteTx {
-    /// With entries queued: the key to link them with, once the stored head is known to be
-    /// the vault's — its MAC verifies, or (a store never opened by a vault) the head is the
-    /// genesis head without a MAC and no key check is recorded. `None` with nothing queued.
-    ///
-    /// Appending after a head that was moved without the key would hide the move (the new
-    /// entries would chain from it and the head would get a valid MAC), so it fails instead.
-    pub(super) async fn append_key(&mut self) -> Result<Option<AuditChainKey>, StoreError> {
-        if self.audit.is_empty() {
-            return Ok(None);
-        }
-        let key = self.chain_key()?;
-        let ok = match &self.head_mac {
-            Some(m) => key.verify_head(self.head_seq, &self.head_hash, m),
-            None => self.head_seq == 0 && self.head_hash == GENESIS && !self.key_checked,
-        };
-        if ok {
-            Ok(Some(key))
-        } else {
-            Err(StoreError::AuditHeadMismatch)
-        }
-    }
-
     /// The store's audit chain key.
-    fn chain_key(&self) -> Result<AuditChainKey, StoreError> {
+    pub(super) fn chain_key(&self) -> Result<AuditChainKey, StoreError> {
         self.audit_key
             .read()
             .ok()
@@ -254,42 +232,37 @@ impl WriteTx {
             .ok_or(StoreError::AuditKeyMissing)
     }
 
-    /// Moves the head to (`seq`, `hash`) with its MAC under `key`.
-    pub(super) async fn write_head(
-        &mut self,
-        key: &AuditChainKey,
-        seq: i64,
-        hash: &[u8; 32],
-    ) -> Result<(), StoreError> {
-        let mac = key.head_mac(seq, hash).to_vec();
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, mac = $3 WHERE id = 1")
-            .bind(seq)
-            .bind(hash.to_vec())
-            .bind(mac.clone())
-            .execute(&mut *self.tx)
-            .await?;
-        self.head_seq = seq;
-        self.head_hash = *hash;
-        self.head_mac = Some(mac);
-        Ok(())
-    }
-
-    /// Re-points the head at (`seq`, `hash`) with a fresh MAC under the store's audit key.
-    /// Only for the vault's first open with its key: sealing the genesis head of a new vault,
-    /// or the head of a chain just re-keyed from the unkeyed format. Never for normal writes
-    /// (those move the head in [`WriteTx::commit`]).
+    /// Re-points shard 0's head at (`seq` entries, last link `hash`) with a fresh MAC under
+    /// the store's audit key, locking it. Only for the vault's first open with its key:
+    /// sealing the genesis head of a new vault, or the head of a chain just re-keyed from the
+    /// unkeyed format. Never for normal writes (those move heads in [`WriteTx::commit`]).
     ///
     /// # Errors
     /// [`StoreError::AuditKeyMissing`] without a key; database failure.
     pub async fn reseal_head(&mut self, seq: i64, hash: &[u8; 32]) -> Result<(), StoreError> {
         let key = self.chain_key()?;
-        self.write_head(&key, seq, hash).await
+        self.lock_shard(0).await?;
+        let mac = key.shard_head_mac(0, seq, hash).to_vec();
+        sqlx::query("UPDATE audit_shards SET size = $1, hash = $2, mac = $3 WHERE shard = 0")
+            .bind(seq)
+            .bind(hash.to_vec())
+            .bind(mac)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
-    /// The head as read when this transaction began (or as last moved by it).
-    #[must_use]
-    pub fn head(&self) -> (i64, [u8; 32]) {
-        (self.head_seq, self.head_hash)
+    /// Shard 0's head (entries, last link), locked until this transaction ends.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn head(&mut self) -> Result<(i64, [u8; 32]), StoreError> {
+        let h = self.lock_shard(0).await?;
+        let mut hash = [0u8; 32];
+        if h.hash.len() == 32 {
+            hash.copy_from_slice(&h.hash);
+        }
+        Ok((h.size, hash))
     }
 
     /// The `vault_meta` row, read under the head lock.
@@ -332,7 +305,6 @@ impl WriteTx {
             .execute(&mut *self.tx)
             .await?;
         }
-        self.key_checked = m.key_check.is_some();
         Ok(())
     }
 
@@ -357,7 +329,10 @@ impl WriteTx {
                 return Ok(true);
             }
         }
-        Ok(self.head_seq > 0)
+        Ok(sqlx::query("SELECT 1 FROM audit_log LIMIT 1")
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .is_some())
     }
 
     /// One wrapped DEK per KEK id found in `subject_keys` (to test a master key against
@@ -387,7 +362,8 @@ impl WriteTx {
         Ok(out)
     }
 
-    /// Up to `limit` audit rows with `seq > after`, in chain order, read under the head lock.
+    /// Up to `limit` of shard 0's audit rows after its `after`-th (so `seq > after` for the
+    /// linear chain of before issue 15, whose entries are shard 0's first), in chain order.
     ///
     /// # Errors
     /// Database failure.
@@ -398,8 +374,8 @@ impl WriteTx {
     ) -> Result<Vec<AuditRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at, actor, action, subject_id, purpose, categories, outcome, reason, \
-             legal_basis, policy_version, request_id, detail, prev_hash, hash \
-             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+             legal_basis, policy_version, request_id, detail, shard, idx, prev_hash, hash \
+             FROM audit_log WHERE shard = 0 AND idx >= $1 ORDER BY idx LIMIT $2",
         )
         .bind(after)
         .bind(limit)

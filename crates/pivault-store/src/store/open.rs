@@ -153,6 +153,8 @@ impl Store {
             health,
             keeper: Arc::new(std::sync::Mutex::new(keeper)),
             audit_key: Arc::default(),
+            shards: Arc::new(std::sync::atomic::AtomicU32::new(1)),
+            wanted_shards: Arc::new(std::sync::atomic::AtomicU32::new(0)),
         };
         store.migrate().await?;
         Ok(store)

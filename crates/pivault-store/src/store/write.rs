@@ -5,7 +5,7 @@ use super::{Backend, Store, WriteTx};
 use crate::fault::StorageFault;
 use crate::txconn::TxConn;
 use crate::StoreError;
-use sqlx::{Executor, Row};
+use sqlx::Executor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,13 +18,30 @@ const FAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Store {
     /// Begins a write transaction stamped `now` (unix seconds). Its first statement locks the
-    /// audit chain head, so writers are serialized and the chain cannot fork.
+    /// data writers' row (`audit_head`), so changes to the vault's data are serialized and a
+    /// re-check under the lock sees every earlier commit. Audit entries queued on it are
+    /// appended at commit under their shards' heads (see [`WriteTx::commit`]).
     ///
     /// # Errors
     /// Database failure; [`StoreError::Full`] / [`StoreError::Unavailable`] for storage faults;
     /// [`StoreError::NestedAcquire`] when the calling task already holds a write transaction
     /// (debug builds panic).
     pub async fn begin(&self, now: i64) -> Result<WriteTx, StoreError> {
+        self.begin_with(now, true).await
+    }
+
+    /// Begins a write transaction that only appends audit entries (decisions, reads, lookups:
+    /// issue 15). It takes no data writers' lock: it waits only for the heads of the shards its
+    /// entries go to, at commit, so such writers on different shards never wait for each
+    /// other. Use [`Store::begin`] for anything that changes the vault's data.
+    ///
+    /// # Errors
+    /// As [`Store::begin`].
+    pub async fn begin_audit(&self, now: i64) -> Result<WriteTx, StoreError> {
+        self.begin_with(now, false).await
+    }
+
+    async fn begin_with(&self, now: i64, data: bool) -> Result<WriteTx, StoreError> {
         // Registered first: a second `begin` of the same task would wait for its own lock.
         let (pool, live) = self.pool.begin_write()?;
         let guard = match &self.write_lock {
@@ -61,35 +78,17 @@ impl Store {
         // `E: Executor<'e>` bound makes its future not provably `Send` for `&mut TxConn`
         // (higher-ranked lifetimes), and callers spawn write transactions.
         (&mut *tx).execute(begin).await?;
-        sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        // The head, its MAC and whether a key check is recorded, read once here under the lock:
-        // `commit` verifies the MAC from these instead of reading the head again.
-        let row = sqlx::query(
-            "SELECT seq, hash, mac, \
-             (SELECT COUNT(*) FROM vault_meta WHERE key_check IS NOT NULL) AS key_checks \
-             FROM audit_head WHERE id = 1",
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        let seq: i64 = row.try_get("seq")?;
-        let hash: Vec<u8> = row.try_get("hash")?;
-        let head_mac: Option<Vec<u8>> = row.try_get("mac")?;
-        let key_checked = row.try_get::<i64, _>("key_checks")? > 0;
-        let mut head = [0u8; 32];
-        if hash.len() == 32 {
-            head.copy_from_slice(&hash);
+        if data {
+            sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
         Ok(WriteTx {
             tx,
             backend: self.backend,
             now,
-            head_seq: seq,
-            head_hash: head,
-            head_mac,
-            key_checked,
+            shards: self.shards.load(std::sync::atomic::Ordering::Relaxed).max(1),
             audit: Vec::new(),
             audit_key: Arc::clone(&self.audit_key),
             _live: live,

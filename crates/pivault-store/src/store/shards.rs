@@ -1,0 +1,654 @@
+//! The sharded audit log (issue 15): shard heads, appending entries with their keyed links and
+//! Merkle nodes at commit, reading tree nodes for proofs, and the signed checkpoints' table.
+//!
+//! Each shard is its own chain and its own RFC 9162 Merkle tree:
+//! - `audit_shards` holds a shard's head: `size` entries, the last keyed link `hash`, its MAC
+//!   (`AuditChainKey::shard_head_mac`), and the tree's frontier (the perfect subtrees of its
+//!   right edge) with `tree_size`, the number of entries it covers;
+//! - `audit_tree` holds every completed perfect subtree's hash, so an append writes about two
+//!   rows per entry and reads nothing but the head, and a proof reads O(log n) rows;
+//! - an entry goes to its subject's shard (`AuditChainKey::shard_of`, keyed), shard 0 without
+//!   a subject. A commit locks only the heads of the shards it appends to, in ascending order
+//!   (so two writers never wait for each other in a cycle).
+
+use super::audit::{audit_record_from, AUDIT_COLS};
+use super::{values_clause, Backend, Store, WriteTx, CHUNK};
+use crate::rows::AuditRow;
+use crate::StoreError;
+use pivault_crypto::GENESIS;
+use pivault_domain::audit::AuditRecord;
+use pivault_verify::merkle::{leaf_hash, Frontier, Hash};
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+
+/// Rows read per page while a shard's tree catches up with its entries.
+const CATCH_UP_PAGE: i64 = 5_000;
+
+/// One shard's head as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardHeadRow {
+    /// The shard's number, from 0.
+    pub shard: u32,
+    /// Entries in the shard.
+    pub size: i64,
+    /// Keyed link of its last entry (32 zero bytes when none).
+    pub hash: Vec<u8>,
+    /// MAC over (shard, size, hash); `None` only before the vault's first open with its key.
+    pub mac: Option<Vec<u8>>,
+    /// Entries the Merkle tree covers (equal to `size` once the tree has caught up).
+    pub tree_size: i64,
+    /// The tree's frontier (`pivault_verify::merkle::Frontier::to_bytes`); `None` when empty.
+    pub frontier: Option<Vec<u8>>,
+}
+
+impl ShardHeadRow {
+    /// The tree's root over its `tree_size` entries (RFC 9162 §2.1.1), from the frontier.
+    /// `None` when the stored frontier does not decode or disagrees with `tree_size`.
+    #[must_use]
+    pub fn root(&self) -> Option<Hash> {
+        let f = self.frontier_or_empty()?;
+        (i64::try_from(f.size()).ok()? == self.tree_size).then(|| f.root())
+    }
+
+    fn frontier_or_empty(&self) -> Option<Frontier> {
+        match &self.frontier {
+            Some(b) => Frontier::from_bytes(b),
+            None => Some(Frontier::new()),
+        }
+    }
+}
+
+fn head_from(r: &sqlx::any::AnyRow) -> Result<ShardHeadRow, StoreError> {
+    Ok(ShardHeadRow {
+        shard: u32::try_from(r.try_get::<i64, _>("shard")?).unwrap_or(0),
+        size: r.try_get("size")?,
+        hash: r.try_get("hash")?,
+        mac: r.try_get("mac")?,
+        tree_size: r.try_get("tree_size")?,
+        frontier: r.try_get("frontier")?,
+    })
+}
+
+const HEAD_COLS: &str = "shard, size, hash, mac, tree_size, frontier";
+
+/// A signed checkpoint as kept (`audit_checkpoints`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRow {
+    /// Its number, from 1, in the order they were made.
+    pub id: i64,
+    /// When it was signed, unix seconds.
+    pub at: i64,
+    /// Entries it covers, over every shard.
+    pub size: i64,
+    /// The C2SP signed note.
+    pub note: String,
+}
+
+fn checkpoint_from(r: &sqlx::any::AnyRow) -> Result<CheckpointRow, StoreError> {
+    Ok(CheckpointRow {
+        id: r.try_get("id")?,
+        at: r.try_get("at")?,
+        size: r.try_get("size")?,
+        note: r.try_get("note")?,
+    })
+}
+
+impl Store {
+    /// Makes sure shards `0..n` have heads (inserting empty ones), and routes entries over all
+    /// the shards there are from now on (never fewer than exist: an entry already in a shard
+    /// stays there, and shrinking would only move later entries). Returns the count in use.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn ensure_audit_shards(&self, n: u32) -> Result<u32, StoreError> {
+        let n = n.clamp(1, 1024);
+        let key = self.audit_key.read().ok().and_then(|k| k.clone());
+        for shard in 0..n {
+            // Sealed under the audit key when there is one: after the vault's key check, a
+            // head without a MAC is refused like a moved one.
+            let mac = key
+                .as_ref()
+                .map(|k| k.shard_head_mac(shard, 0, &GENESIS).to_vec());
+            sqlx::query(
+                "INSERT INTO audit_shards (shard, size, hash, mac, tree_size) \
+                 VALUES ($1, 0, $2, $3, 0) ON CONFLICT (shard) DO NOTHING",
+            )
+            .bind(i64::from(shard))
+            .bind(GENESIS.to_vec())
+            .bind(mac)
+            .execute(self.pool.get()?)
+            .await?;
+        }
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_shards")
+            .fetch_one(self.pool.get()?)
+            .await?;
+        let have = u32::try_from(row.try_get::<i64, _>("n")?)
+            .unwrap_or(n)
+            .max(n);
+        self.shards.store(have, Ordering::Relaxed);
+        Ok(have)
+    }
+
+    /// Asks for `n` audit shards (1..=1024; `serve --audit-shards`); the vault makes them
+    /// when it opens ([`Store::ensure_audit_shards`]). Without a call: 1 on SQLite (its
+    /// writers are serialized anyway), 8 on PostgreSQL.
+    pub fn want_audit_shards(&self, n: u32) {
+        self.wanted_shards
+            .store(n.clamp(1, 1024), Ordering::Relaxed);
+    }
+
+    /// The shard count asked for with [`Store::want_audit_shards`], or the backend's default.
+    #[must_use]
+    pub fn wanted_audit_shards(&self) -> u32 {
+        match self.wanted_shards.load(Ordering::Relaxed) {
+            0 => match self.backend() {
+                Backend::Sqlite => 1,
+                Backend::Postgres => 8,
+            },
+            n => n,
+        }
+    }
+
+    /// The number of shards entries are routed over.
+    #[must_use]
+    pub fn audit_shard_count(&self) -> u32 {
+        self.shards.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Every shard's head, by shard. Read in one statement, so on PostgreSQL the heads are
+    /// one consistent snapshot.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_shard_heads(&self) -> Result<Vec<ShardHeadRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HEAD_COLS} FROM audit_shards ORDER BY shard"
+        ))
+        .fetch_all(self.pool.get()?)
+        .await?;
+        rows.iter().map(head_from).collect()
+    }
+
+    /// Stored Merkle nodes of `shard`: `keys` are `(level, idx)` (the subtree over leaves
+    /// `[idx << level, (idx + 1) << level)`); the answer maps each one found to its hash.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_nodes(
+        &self,
+        shard: u32,
+        keys: &[(u32, u64)],
+    ) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(200) {
+            let cond = (0..chunk.len())
+                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 2, 2 * i + 3))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            let sql =
+                format!("SELECT level, idx, hash FROM audit_tree WHERE shard = $1 AND ({cond})");
+            let mut q = sqlx::query(&sql).bind(i64::from(shard));
+            for (level, idx) in chunk {
+                q = q
+                    .bind(i64::from(*level))
+                    .bind(i64::try_from(*idx).unwrap_or(i64::MAX));
+            }
+            for r in q.fetch_all(self.pool.get()?).await? {
+                let level = u32::try_from(r.try_get::<i64, _>("level")?).unwrap_or(u32::MAX);
+                let idx = u64::try_from(r.try_get::<i64, _>("idx")?).unwrap_or(u64::MAX);
+                let h: Vec<u8> = r.try_get("hash")?;
+                if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
+                    out.insert((level, idx), h);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The audit entry numbered `seq`, with its shard and leaf index.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_entry(&self, seq: i64) -> Result<Option<AuditRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE seq = $1"
+        ))
+        .bind(seq)
+        .fetch_optional(self.pool.get()?)
+        .await?;
+        row.as_ref().map(audit_record_from).transpose()
+    }
+
+    /// Up to `limit` rows of `shard` with leaf index ≥ `from`, in chain order.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_shard_page(
+        &self,
+        shard: u32,
+        from: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLS}, prev_hash, hash FROM audit_log \
+             WHERE shard = $1 AND idx >= $2 ORDER BY idx LIMIT $3"
+        ))
+        .bind(i64::from(shard))
+        .bind(from)
+        .bind(limit)
+        .fetch_all(self.pool.get()?)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    record: audit_record_from(r)?,
+                    prev_hash: r.try_get("prev_hash")?,
+                    hash: r.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest signed checkpoint, if any.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, at, size, note FROM audit_checkpoints ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool.get()?)
+        .await?;
+        row.as_ref().map(checkpoint_from).transpose()
+    }
+
+    /// The checkpoint numbered `id`.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_checkpoint(&self, id: i64) -> Result<Option<CheckpointRow>, StoreError> {
+        let row = sqlx::query("SELECT id, at, size, note FROM audit_checkpoints WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool.get()?)
+            .await?;
+        row.as_ref().map(checkpoint_from).transpose()
+    }
+
+    /// Up to `limit` checkpoints with `id > after`, oldest first.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn checkpoints_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<CheckpointRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, size, note FROM audit_checkpoints WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(self.pool.get()?)
+        .await?;
+        rows.iter().map(checkpoint_from).collect()
+    }
+
+    /// Brings every shard's Merkle tree up to its entries (after migration 0014 the linear
+    /// chain's entries are shard 0's, without tree nodes yet), in one write transaction per
+    /// shard that lags. Returns how many entries were added to trees.
+    ///
+    /// A shard whose entries have a gap (an entry deleted) keeps a tree up to the gap, and an
+    /// error is logged: appends to it are refused until the log is repaired.
+    ///
+    /// # Errors
+    /// Database failure; [`StoreError::AuditTreeMismatch`] when a stored frontier is damaged.
+    pub async fn build_audit_trees(&self, now: i64) -> Result<i64, StoreError> {
+        let mut added = 0;
+        for h in self.audit_shard_heads().await? {
+            if h.tree_size < h.size {
+                let mut tx = self.begin_audit(now).await?;
+                added += tx.catch_up_tree(h.shard).await?;
+                tx.commit().await?;
+            }
+        }
+        for h in self.audit_shard_heads().await? {
+            if h.tree_size != h.size {
+                tracing::error!(
+                    shard = h.shard,
+                    entries = h.size,
+                    tree = h.tree_size,
+                    "audit_tree_mismatch: an audit shard's entries are not contiguous; appends \
+                     to it are refused (run `pivault audit verify`)"
+                );
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// Merkle nodes completed by an append: `(level, idx, hash)`.
+type Nodes = Vec<(u32, u64, Hash)>;
+
+/// A shard head locked by a commit, with what the commit appends.
+struct Appending {
+    shard: u32,
+    size: i64,
+    prev: [u8; 32],
+    mac: Option<Vec<u8>>,
+    frontier: Frontier,
+    recs: Vec<AuditRecord>,
+}
+
+impl WriteTx {
+    /// Locks `shard`'s head until this transaction ends (creating it empty if missing) and
+    /// reads it.
+    pub(super) async fn lock_shard(&mut self, shard: u32) -> Result<ShardHeadRow, StoreError> {
+        let n = sqlx::query("UPDATE audit_shards SET touched_at = $1 WHERE shard = $2")
+            .bind(self.now)
+            .bind(i64::from(shard))
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            let mac = self
+                .chain_key()
+                .ok()
+                .map(|k| k.shard_head_mac(shard, 0, &GENESIS).to_vec());
+            sqlx::query(
+                "INSERT INTO audit_shards (shard, size, hash, mac, tree_size, touched_at) \
+                 VALUES ($1, 0, $2, $3, 0, $4) ON CONFLICT (shard) DO NOTHING",
+            )
+            .bind(i64::from(shard))
+            .bind(GENESIS.to_vec())
+            .bind(mac)
+            .bind(self.now)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {HEAD_COLS} FROM audit_shards WHERE shard = $1"
+        ))
+        .bind(i64::from(shard))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        head_from(&row)
+    }
+
+    /// Adds the leaves of `shard`'s entries its tree does not cover yet (their canonical
+    /// encodings, RFC 9162 §2.1.1) and stores the nodes they complete and the new frontier.
+    /// Locks the shard. Returns how many leaves were added.
+    pub(super) async fn catch_up_tree(&mut self, shard: u32) -> Result<i64, StoreError> {
+        let head = self.lock_shard(shard).await?;
+        let mut frontier = head
+            .frontier_or_empty()
+            .filter(|f| i64::try_from(f.size()).ok() == Some(head.tree_size))
+            .ok_or(StoreError::AuditTreeMismatch(shard))?;
+        let mut added = 0;
+        let mut from = head.tree_size;
+        while from < head.size {
+            let rows = sqlx::query(&format!(
+                "SELECT {AUDIT_COLS} FROM audit_log WHERE shard = $1 AND idx >= $2 \
+                 ORDER BY idx LIMIT $3"
+            ))
+            .bind(i64::from(shard))
+            .bind(from)
+            .bind(CATCH_UP_PAGE.min(head.size - from))
+            .fetch_all(&mut *self.tx)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut nodes = Vec::new();
+            let mut gap = false;
+            for r in &rows {
+                let rec = audit_record_from(r)?;
+                if rec.idx != from {
+                    // A missing or renumbered entry: the tree stops before it (appends to the
+                    // shard are refused from here on); `audit verify` names the entry.
+                    gap = true;
+                    break;
+                }
+                nodes.extend(frontier.push(leaf_hash(&rec.canonical_bytes())));
+                from += 1;
+                added += 1;
+            }
+            self.insert_nodes(shard, &nodes).await?;
+            if gap {
+                break;
+            }
+        }
+        sqlx::query("UPDATE audit_shards SET tree_size = $1, frontier = $2 WHERE shard = $3")
+            .bind(i64::try_from(frontier.size()).unwrap_or(i64::MAX))
+            .bind(frontier.to_bytes())
+            .bind(i64::from(shard))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(added)
+    }
+
+    async fn insert_nodes(
+        &mut self,
+        shard: u32,
+        nodes: &[(u32, u64, Hash)],
+    ) -> Result<(), StoreError> {
+        for chunk in nodes.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO audit_tree (shard, level, idx, hash) VALUES {}",
+                values_clause(self.backend, chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for (level, idx, h) in chunk {
+                q = q
+                    .bind(i64::from(shard))
+                    .bind(i64::from(*level))
+                    .bind(i64::try_from(*idx).unwrap_or(i64::MAX))
+                    .bind(h.to_vec());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// `n` fresh entry numbers, ascending. PostgreSQL: the `audit_seq` sequence (no row lock,
+    /// so writers on different shards do not meet here); SQLite: after the largest in the log
+    /// (its writers are serialized anyway).
+    async fn next_seqs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let rows = sqlx::query(
+                    "SELECT nextval('audit_seq') AS s FROM generate_series(1, $1::BIGINT)",
+                )
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                let mut v = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>("s"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                v.sort_unstable();
+                Ok(v)
+            }
+            Backend::Sqlite => {
+                let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS m FROM audit_log")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                let m: i64 = row.try_get("m")?;
+                Ok((1..=i64::try_from(n).unwrap_or(i64::MAX))
+                    .map(|i| m + i)
+                    .collect())
+            }
+        }
+    }
+
+    /// Appends the queued audit entries and commits.
+    ///
+    /// Each entry goes to its subject's shard (shard 0 without a subject). The heads of those
+    /// shards are locked in ascending order; each head's MAC must verify under the store's
+    /// audit key (or be the genesis head of a vault without a key check yet). Each entry gets
+    /// its number, its leaf index, its keyed link (HMAC-SHA256, RFC 2104) after its shard's
+    /// last, and its leaf in the shard's Merkle tree (RFC 9162 §2.1); the nodes it completes,
+    /// the new frontier and the head with a fresh MAC are written in this transaction, so the
+    /// change, its entries and the tree commit together or not at all. Returns the largest
+    /// entry number appended (0 when none).
+    ///
+    /// # Errors
+    /// Database failure ([`StoreError::Full`] / [`StoreError::Unavailable`] for storage
+    /// faults), or an earlier statement of this transaction failed; with entries queued,
+    /// [`StoreError::AuditKeyMissing`] when no key was set, [`StoreError::AuditHeadMismatch`]
+    /// when a stored head's MAC does not verify and [`StoreError::AuditTreeMismatch`] when a
+    /// shard's tree cannot be extended. Nothing is committed then.
+    pub async fn commit(mut self) -> Result<i64, StoreError> {
+        if self.audit.is_empty() {
+            self.tx.commit().await?;
+            return Ok(0);
+        }
+        let key = self.chain_key()?;
+        let mut by_shard: BTreeMap<u32, Vec<AuditRecord>> = BTreeMap::new();
+        for mut rec in std::mem::take(&mut self.audit) {
+            rec.shard = rec
+                .subject_id
+                .as_deref()
+                .map_or(0, |id| key.shard_of(id, self.shards));
+            by_shard.entry(rec.shard).or_default().push(rec);
+        }
+        let mut key_checked = None;
+        let mut work = Vec::with_capacity(by_shard.len());
+        for (shard, recs) in by_shard {
+            let mut head = self.lock_shard(shard).await?;
+            if head.tree_size != head.size {
+                self.catch_up_tree(shard).await?;
+                head = self.lock_shard(shard).await?;
+                if head.tree_size != head.size {
+                    return Err(StoreError::AuditTreeMismatch(shard));
+                }
+            }
+            let ok = match &head.mac {
+                Some(m) => key.verify_shard_head(shard, head.size, &head.hash, m),
+                None => {
+                    if key_checked.is_none() {
+                        let r = sqlx::query(
+                            "SELECT COUNT(*) AS n FROM vault_meta WHERE key_check IS NOT NULL",
+                        )
+                        .fetch_one(&mut *self.tx)
+                        .await?;
+                        key_checked = Some(r.try_get::<i64, _>("n")? > 0);
+                    }
+                    head.size == 0 && head.hash == GENESIS && key_checked == Some(false)
+                }
+            };
+            if !ok {
+                return Err(StoreError::AuditHeadMismatch);
+            }
+            let frontier = head
+                .frontier_or_empty()
+                .filter(|f| i64::try_from(f.size()).ok() == Some(head.size))
+                .ok_or(StoreError::AuditTreeMismatch(shard))?;
+            let mut prev = GENESIS;
+            if head.size > 0 {
+                prev = <[u8; 32]>::try_from(head.hash.as_slice())
+                    .map_err(|_| StoreError::AuditHeadMismatch)?;
+            }
+            work.push(Appending {
+                shard,
+                size: head.size,
+                prev,
+                mac: head.mac,
+                frontier,
+                recs,
+            });
+        }
+        let total = work.iter().map(|w| w.recs.len()).sum();
+        let mut seqs = self.next_seqs(total).await?.into_iter();
+        let mut last_seq = 0;
+        let mut rows = Vec::with_capacity(total);
+        let mut nodes: Vec<(u32, Nodes)> = Vec::with_capacity(work.len());
+        for w in &mut work {
+            let mut shard_nodes = Vec::with_capacity(w.recs.len() * 2);
+            for mut rec in w.recs.drain(..) {
+                rec.seq = seqs.next().unwrap_or(last_seq + 1);
+                last_seq = last_seq.max(rec.seq);
+                rec.idx = w.size;
+                w.size += 1;
+                let bytes = rec.canonical_bytes();
+                let h = key.link(&w.prev, &bytes);
+                shard_nodes.extend(w.frontier.push(leaf_hash(&bytes)));
+                rows.push((rec, w.prev, h));
+                w.prev = h;
+            }
+            w.mac = Some(key.shard_head_mac(w.shard, w.size, &w.prev).to_vec());
+            nodes.push((w.shard, shard_nodes));
+        }
+        for chunk in rows.chunks(CHUNK / 2) {
+            let sql = format!(
+                "INSERT INTO audit_log (seq, at, actor, action, subject_id, purpose, categories, \
+                 outcome, reason, legal_basis, policy_version, request_id, detail, shard, idx, \
+                 prev_hash, hash) VALUES {}",
+                values_clause(self.backend, chunk.len(), 17)
+            );
+            let mut q = sqlx::query(&sql);
+            for (r, p, h) in chunk {
+                q = q
+                    .bind(r.seq)
+                    .bind(r.at)
+                    .bind(&r.actor)
+                    .bind(&r.action)
+                    .bind(&r.subject_id)
+                    .bind(&r.purpose)
+                    .bind(&r.categories)
+                    .bind(&r.outcome)
+                    .bind(&r.reason)
+                    .bind(&r.legal_basis)
+                    .bind(&r.policy_version)
+                    .bind(&r.request_id)
+                    .bind(&r.detail)
+                    .bind(i64::from(r.shard))
+                    .bind(r.idx)
+                    .bind(p.to_vec())
+                    .bind(h.to_vec());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        for (shard, n) in &nodes {
+            self.insert_nodes(*shard, n).await?;
+        }
+        for w in &work {
+            sqlx::query(
+                "UPDATE audit_shards SET size = $1, hash = $2, mac = $3, tree_size = $4, \
+                 frontier = $5 WHERE shard = $6",
+            )
+            .bind(w.size)
+            .bind(w.prev.to_vec())
+            .bind(w.mac.clone())
+            .bind(w.size)
+            .bind(w.frontier.to_bytes())
+            .bind(i64::from(w.shard))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        self.tx.commit().await?;
+        Ok(last_seq)
+    }
+
+    /// Keeps a signed checkpoint (`size`: entries it covers, `note`: the C2SP signed note).
+    /// Returns its number.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn put_checkpoint(
+        &mut self,
+        at: i64,
+        size: i64,
+        note: &str,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO audit_checkpoints (at, size, note) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(at)
+        .bind(size)
+        .bind(note)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+}
