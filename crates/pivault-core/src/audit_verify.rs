@@ -284,10 +284,20 @@ async fn verify_shard(
         })
         .collect();
     bounds.sort_by_key(|b| (b.0, b.1));
+    let mut frontier = Frontier::new();
+    // Checkpoints taken while the shard was empty hold the empty tree's root.
     let mut next_bound = 0;
+    while let Some(&(0, id, root)) = bounds.get(next_bound) {
+        if frontier.root() != root {
+            return Ok(Some((
+                0,
+                format!("checkpoint #{id} holds a root for the empty shard that is not the empty tree's"),
+            )));
+        }
+        next_bound += 1;
+    }
     // The last checkpoint size at which the tree still matched, and the entry after it.
     let mut good: (u64, i64) = (0, 0);
-    let mut frontier = Frontier::new();
     let mut prev = GENESIS;
     let mut idx = 0i64;
     let mut last_seq = 0i64;

@@ -707,6 +707,29 @@ impl Vault {
             .collect())
     }
 
+    /// The inclusion proof of one entry of the subject's access history (issue 15): the
+    /// entry's bytes, its audit path and a signed checkpoint (see
+    /// [`Vault::inclusion_proof`]), for the person to check offline with `pivault-verify` and
+    /// the key at `GET /v1/audit/key` that what the page shows is what the log holds. Only
+    /// entries about the session's own subject; the entry holds no PI value.
+    ///
+    /// # Errors
+    /// `NotFound` (`audit_entry`) for an entry about anyone else (or none);
+    /// `Forbidden` (`guardian_session`) in a guardian's session; store failures.
+    pub async fn center_access_proof(
+        &self,
+        s: &CenterSession,
+        seq: i64,
+    ) -> Result<pivault_verify::InclusionBundle, CoreError> {
+        let subject = &s.own()?.subject_id;
+        match self.store.audit_entry(seq).await? {
+            Some(e) if e.subject_id.as_deref() == Some(subject.as_str()) => {
+                self.inclusion_proof(seq, None).await
+            }
+            _ => Err(CoreError::NotFound("audit_entry")),
+        }
+    }
+
     /// The subject's requests (not sign-ins), newest due last, with due dates.
     ///
     /// # Errors

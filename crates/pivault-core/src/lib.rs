@@ -63,7 +63,9 @@ pub use key_rotation::{KeyGenInfo, KeyJobProgress, KeyStatus};
 pub use lifecycle::NotReady;
 pub use metrics::{Door, Metrics};
 pub use outbox::{DeliveryReport, OutboxView, PrintLetter};
-pub use pivault_store::{AnonOrderRow, AnonWeblogRow, DsrFilter, HoldRow, StorageFault};
+pub use pivault_store::{
+    AnonOrderRow, AnonWeblogRow, CheckpointRow, DsrFilter, HoldRow, StorageFault,
+};
 pub use policy_changes::{ChangeImpact, OutdatedConsent};
 pub use reads::{LookupResult, ReadResult};
 pub use retention::{ActiveHolds, RetentionLine, SweepOptions, SweepProgress, SweepReport};

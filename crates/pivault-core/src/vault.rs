@@ -89,7 +89,9 @@ impl Vault {
         .await?;
         // Issue 15: the audit shards asked for, and the Merkle trees of entries written before
         // (the linear chain, now shard 0's prefix) or by a process that died mid-catch-up.
-        store.ensure_audit_shards(store.wanted_audit_shards()).await?;
+        store
+            .ensure_audit_shards(store.wanted_audit_shards())
+            .await?;
         let added = store
             .build_audit_trees(clock.now().unix_timestamp())
             .await?;

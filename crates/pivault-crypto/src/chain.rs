@@ -158,7 +158,11 @@ pub struct CheckpointSigner {
 impl CheckpointSigner {
     pub(crate) fn derive(master: &MasterSecret) -> Self {
         let mut seed = Zeroizing::new([0u8; 32]);
-        hkdf_expand(master.bytes(), HKDF_INFO_CHECKPOINT.as_bytes(), &mut seed[..]);
+        hkdf_expand(
+            master.bytes(),
+            HKDF_INFO_CHECKPOINT.as_bytes(),
+            &mut seed[..],
+        );
         Self {
             key: ed25519_dalek::SigningKey::from_bytes(&seed),
         }

@@ -126,6 +126,10 @@ codes! {
     PolicyVersionNotFound = ("policy_version_not_found", 404, "The policy's version history (`[[policy_version]]`) has no such version."),
     /// No API key has this id.
     ApiKeyNotFound = ("api_key_not_found", 404, "No API key has this id."),
+    /// No audit entry has this sequence number.
+    AuditEntryNotFound = ("audit_entry_not_found", 404, "No audit entry has this sequence number."),
+    /// No signed checkpoint of the audit log has this number (or none was signed yet).
+    AuditCheckpointNotFound = ("audit_checkpoint_not_found", 404, "No signed checkpoint of the audit log has this number, or none has been signed yet."),
     /// The thing asked for does not exist.
     NotFound = ("not_found", 404, "The thing asked for does not exist."),
     /// No route has this path.
@@ -158,6 +162,8 @@ codes! {
     SweepBusy = ("sweep_busy", 409, "Another instance is running the retention sweep; try again when its run ends."),
     /// An export labelled anonymized would contain an equivalence class smaller than the policy's `k_min`.
     KAnonymityTooLow = ("k_anonymity_too_low", 409, "An export labelled anonymized would hold an equivalence class smaller than the policy's `k_min` (PIPL Art. 73(4)); suppress small classes or generalize."),
+    /// The checkpoint named was signed before the audit entry was appended, so it does not cover it.
+    EntryNotInCheckpoint = ("entry_not_in_checkpoint", 409, "The checkpoint named was signed before the audit entry was appended, so it does not cover it; name a later checkpoint, or none (the newest that covers the entry)."),
     /// The subject was already erased.
     AlreadyErased = ("already_erased", 409, "The subject was already erased."),
     /// The request's deadline was already extended.
@@ -326,6 +332,8 @@ codes! {
     UnknownMethod = ("unknown_method", 422, "The consent collection method is not a known one."),
     /// The first policy version of a diff is not older than the second.
     PolicyVersionOrder = ("policy_version_order", 422, "The first policy version of a diff is not older than the second."),
+    /// A consistency proof's `from` checkpoint is later than its `to`.
+    CheckpointOrder = ("checkpoint_order", 422, "A consistency proof's `from` checkpoint is later than its `to`."),
     /// The purpose is not in the policy (also a decision reason).
     UnknownPurpose = ("unknown_purpose", 422, "The purpose is not in the policy (also a decision reason)."),
     /// The rejection reason is not one of PIPL Art. 50.
@@ -409,6 +417,18 @@ codes! {
     /// A sealed field failed authentication (tampered or moved ciphertext). Reported per field in
     /// `failed` of a 200 answer, never with its value; the other fields are still released.
     FieldIntegrityFailed = ("field_integrity_failed", 500, "A sealed field failed authentication (tampered or moved ciphertext); it is listed in `failed`, never with its value, while the fields that open are still released."),
+    /// The audit log's checkpoint key cannot be named as a note verifier key.
+    AuditKeyUnusable = ("audit_key_unusable", 500, "The audit log's checkpoint key cannot be named as a note verifier key."),
+    /// A checkpoint could not be signed.
+    AuditCheckpointUnsignable = ("audit_checkpoint_unsignable", 500, "A checkpoint of the audit log could not be signed."),
+    /// A kept checkpoint does not verify under the vault's checkpoint key.
+    AuditCheckpointInvalid = ("audit_checkpoint_invalid", 500, "A kept checkpoint of the audit log does not verify under the vault's checkpoint key (run `pivault audit verify`)."),
+    /// A shard of a later checkpoint is smaller than in an earlier one.
+    AuditCheckpointShrunk = ("audit_checkpoint_shrunk", 500, "A shard of a later checkpoint of the audit log is smaller than in an earlier one: the log was truncated (run `pivault audit verify`)."),
+    /// A stored Merkle tree node needed for a proof is missing.
+    AuditTreeIncomplete = ("audit_tree_incomplete", 500, "A stored Merkle tree node of the audit log needed for a proof is missing (run `pivault audit verify`)."),
+    /// A shard's stored Merkle frontier does not decode or does not match its size.
+    AuditTreeMismatch = ("audit_tree_mismatch", 500, "An audit shard's stored Merkle frontier does not decode or does not match its size (run `pivault audit verify`)."),
     /// The master key is not this database's.
     MasterKeyMismatch = ("master_key_mismatch", 500, "The master key is not this database's."),
     /// The master key file is missing.

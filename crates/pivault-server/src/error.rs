@@ -152,6 +152,8 @@ impl From<CoreError> for ApiError {
                     "lock" => Code::LockNotFound,
                     "outbox_item" => Code::OutboxItemNotFound,
                     "policy_version" => Code::PolicyVersionNotFound,
+                    "audit_entry" => Code::AuditEntryNotFound,
+                    "audit_checkpoint" => Code::AuditCheckpointNotFound,
                     _ => Code::NotFound,
                 },
                 format!("{what} not found"),
@@ -335,6 +337,40 @@ mod tests {
         ));
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(e.detail.is_none());
+    }
+
+    #[test]
+    fn audit_log_errors_have_their_codes() {
+        for (e, status, code) in [
+            (
+                CoreError::Conflict("entry_not_in_checkpoint"),
+                409,
+                Code::EntryNotInCheckpoint,
+            ),
+            (
+                CoreError::NotFound("audit_entry"),
+                404,
+                Code::AuditEntryNotFound,
+            ),
+            (
+                CoreError::NotFound("audit_checkpoint"),
+                404,
+                Code::AuditCheckpointNotFound,
+            ),
+            (
+                CoreError::invalid("from", "checkpoint_order", "x"),
+                422,
+                Code::CheckpointOrder,
+            ),
+            (
+                CoreError::Conflict("audit_tree_incomplete"),
+                500,
+                Code::AuditTreeIncomplete,
+            ),
+        ] {
+            let e = ApiError::from(e);
+            assert_eq!((e.status().as_u16(), e.code), (status, code));
+        }
     }
 
     #[test]

@@ -40,6 +40,7 @@ use utoipa_axum::routes;
         (name = "policy", description = "The policy in force"),
         (name = "dsr", description = "Data subject requests (PIPL Art. 44-50)"),
         (name = "holds", description = "Legal holds: keep data past retention and erasure (PIPL Art. 47 para. 2)"),
+        (name = "audit", description = "The audit log as a transparency log: signed checkpoints, inclusion and consistency proofs, checked offline with `pivault-verify`"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -306,3 +306,46 @@ fn dsr_schemas_match_the_core_types() {
     let parsed: DsrInput = serde_json::from_value(Value::Object(input)).unwrap();
     assert_eq!(parsed.corrections.len(), 1);
 }
+
+/// The schema-only mirrors of `pivault_verify`'s bundles have the same fields as the types,
+/// and the audit log's key and latest checkpoint are the keyless routes.
+#[test]
+fn audit_schemas_match_the_verify_types() {
+    use pivault_verify::{ConsistencyBundle, InclusionBundle, ShardProof};
+    let d = doc();
+    let inclusion = InclusionBundle {
+        leaf: String::new(),
+        shard: 0,
+        index: 0,
+        proof: vec![],
+        checkpoint: String::new(),
+    };
+    assert_eq!(
+        keys(&serde_json::to_value(&inclusion).unwrap()),
+        props(&d, "InclusionBundle")
+    );
+    let consistency = ConsistencyBundle {
+        old: String::new(),
+        new: String::new(),
+        proofs: vec![ShardProof {
+            shard: 0,
+            proof: vec![],
+        }],
+    };
+    let v = serde_json::to_value(&consistency).unwrap();
+    assert_eq!(keys(&v), props(&d, "ConsistencyBundle"));
+    assert_eq!(keys(&v["proofs"][0]), props(&d, "ShardProof"));
+    for p in ["/v1/audit/key", "/v1/audit/checkpoints/latest"] {
+        assert_eq!(d["paths"][p]["get"]["security"], json!([{}]), "{p}");
+    }
+    for (m, p) in [
+        ("post", "/v1/audit/checkpoints"),
+        ("get", "/v1/audit/entries/{seq}/proof"),
+        ("get", "/v1/audit/consistency"),
+    ] {
+        assert!(
+            d["paths"][p][m]["security"].to_string().contains("bearer"),
+            "{p}"
+        );
+    }
+}

@@ -224,6 +224,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("col.at", "When", "时间"),
     ("col.principal", "Who", "访问方"),
     ("col.categories", "Categories", "类别"),
+    ("col.proof", "Proof", "证明"),
     ("col.recipient", "Recipient", "接收方"),
     ("col.kind", "Request", "请求类型"),
     ("col.received", "Filed", "提交时间"),
@@ -284,6 +285,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("access.title", "Who accessed your data", "谁访问了您的数据"),
     ("access.intro", "Each read, provision or export of your data, from the audit log: the service or role that did it, when, and for which purpose. Staff are shown by role, never by name.", "来自审计日志的每一次读取、提供或导出记录：执行的服务或角色、时间及目的。工作人员仅以角色显示，不显示姓名。"),
     ("access.none", "Nobody has accessed your data.", "尚无访问记录。"),
+    ("access.proof", "Download", "下载"),
+    ("access.proof_intro", "Each entry's proof shows it is in the audit log as signed: check it offline with pivault-verify and the log's public key at", "每条记录的证明表明它已按签名写入审计日志：可使用 pivault-verify 和审计日志公钥离线核验，公钥地址："),
     // Requests.
     ("requests.title", "Your requests", "您的请求"),
     ("requests.intro", "Requests you filed, with the date by which we must answer (policy §XI: within 10 days).", "您提交的请求及我们的答复期限（政策第十一章：10 日内）。"),

@@ -69,6 +69,7 @@ where
         )
         .route("/me/recipients", get(pages::recipients))
         .route("/me/access", get(pages::access))
+        .route("/me/access/{seq}/proof", get(pages::access_proof))
         .route(
             "/me/requests",
             get(pages::requests).post(pages::requests_post),

@@ -1194,6 +1194,37 @@ pub(crate) async fn access(State(vault): State<Arc<Vault>>, headers: HeaderMap) 
     }
 }
 
+/// `GET /me/access/{seq}/proof`: the inclusion proof of one access-history entry, as the JSON
+/// bundle `pivault-verify inclusion FILE --key KEY` checks (issue 15), downloaded as a file.
+pub(crate) async fn access_proof(
+    State(vault): State<Arc<Vault>>,
+    headers: HeaderMap,
+    axum::extract::Path(seq): axum::extract::Path<i64>,
+) -> Response {
+    let ctx = ctx!(vault, headers);
+    let s = session!(ctx);
+    match ctx.vault.center_access_proof(&s, seq).await {
+        Ok(bundle) => {
+            let body = serde_json::to_string_pretty(&bundle).unwrap_or_default();
+            (
+                [
+                    (
+                        axum::http::header::CONTENT_TYPE,
+                        "application/json".to_string(),
+                    ),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"pivault-audit-{seq}.json\""),
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Err(e) => ctx.fail(&e, "/me/access"),
+    }
+}
+
 /// The kinds the request form offers (corrections need the field-by-field form of the API).
 const FILE_KINDS: [&str; 6] = [
     "access",

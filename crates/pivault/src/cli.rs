@@ -58,6 +58,12 @@ pub struct Global {
     /// [default: aes-256-gcm]
     #[arg(long, global = true)]
     pub suite: Option<String>,
+    /// Shards of the audit log (1-1024): independent hash chains and Merkle trees that
+    /// concurrent writers append to without waiting for each other (issue 15). Applies to every
+    /// command that opens the vault; a database never gets fewer shards than it has.
+    /// [env: PIVAULT_AUDIT_SHARDS] [default: 1 on SQLite, 8 on PostgreSQL]
+    #[arg(long, global = true, value_name = "N")]
+    pub audit_shards: Option<String>,
     /// SMTP server for data subject requests' one-time codes (policy §7.2):
     /// smtp://HOST:PORT?from=ADDR (loopback only), smtp+starttls://USER:PASS@HOST:587?from=…
     /// or smtps://…:465?from=…. Prefer --smtp-url-file: a flag is visible to other users.
@@ -140,6 +146,10 @@ pub struct ServeArgs {
     /// Outbox delivery tasks (1-64). [env: PIVAULT_OUTBOX_WORKERS] [default: 4]
     #[arg(long, value_name = "N")]
     pub outbox_workers: Option<String>,
+    /// Period of the signed audit-log checkpoint, in seconds (0: off); a tick signs one only
+    /// when the log grew since the last. [env: PIVAULT_CHECKPOINT_INTERVAL_SECS] [default: 60]
+    #[arg(long, value_name = "SECS")]
+    pub checkpoint_interval_secs: Option<String>,
 }
 
 impl Global {
@@ -165,6 +175,7 @@ impl Global {
             &self.master_key_file,
         );
         put("suite", "--suite", &self.suite);
+        put("audit_shards", "--audit-shards", &self.audit_shards);
         put("smtp_url", "--smtp-url", &self.smtp_url);
         put("smtp_url_file", "--smtp-url-file", &self.smtp_url_file);
         put(
@@ -222,6 +233,11 @@ impl Global {
                 &s.sweep_interval_secs,
             );
             put("outbox_workers", "--outbox-workers", &s.outbox_workers);
+            put(
+                "checkpoint_interval_secs",
+                "--checkpoint-interval-secs",
+                &s.checkpoint_interval_secs,
+            );
         }
         out
     }
@@ -374,12 +390,57 @@ pub enum PolicyCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCmd {
-    /// Walk the keyed hash chain, check its head and the vault's contents against it; exit 2
-    /// names the first broken entry.
+    /// Walk every shard's keyed hash chain and Merkle tree, check their heads, the signed
+    /// checkpoints and the vault's contents against them; exit 2 names the first broken entry
+    /// and its shard.
     Verify {
         /// Also open every sealed field of every subject to check its authentication (AEAD
         /// tag); exit 2 with the counts when any fails.
         #[arg(long)]
         fields: bool,
+    },
+    /// Print the verifier key of the audit log's signed checkpoints (as `GET /v1/audit/key`):
+    /// what `pivault-verify --key` and `audit verify-proof --key` take. Public.
+    Key,
+    /// Sign a checkpoint of the audit log now (as `POST /v1/audit/checkpoints`); print its
+    /// number, size and signed note.
+    Checkpoint,
+    /// Write the inclusion proof of audit entry SEQ as JSON (an inclusion bundle, as
+    /// `GET /v1/audit/entries/{seq}/proof`), for `pivault-verify inclusion`.
+    Proof {
+        /// The entry's sequence number.
+        seq: i64,
+        /// Prove it in this checkpoint (its number) [default: the newest that covers the
+        /// entry; one is signed when none does].
+        #[arg(long, value_name = "N")]
+        checkpoint: Option<i64>,
+        /// Write the bundle to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Write the consistency proof between checkpoints FROM and TO as JSON (as
+    /// `GET /v1/audit/consistency`), for `pivault-verify consistency`.
+    Consistency {
+        /// The earlier checkpoint's number.
+        #[arg(long)]
+        from: i64,
+        /// The later checkpoint's number.
+        #[arg(long)]
+        to: i64,
+        /// Write the bundle to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Check an inclusion or consistency bundle offline, with only the log's verifier key
+    /// (the kind is told by its JSON keys; a bare signed checkpoint is checked too). Opens no
+    /// database. Prints the decoded entry of an inclusion proof. Exit 0 when it holds, 2 when
+    /// it does not (1: the file or the key cannot be read).
+    VerifyProof {
+        /// The bundle (JSON) or signed checkpoint.
+        file: PathBuf,
+        /// The verifier key (`<origin>+<id>+<base64>`, from `pivault audit key` or
+        /// `GET /v1/audit/key`), or a file holding it.
+        #[arg(long, value_name = "KEY|KEYFILE")]
+        key: String,
     },
 }

@@ -98,12 +98,15 @@ const SPECS: &[Spec] = &[
         Shown::Clear,
     ),
     spec("suite", Some("aes-256-gcm"), false, Shown::Clear),
+    // No fixed default: the store's (1 on SQLite, 8 on PostgreSQL).
+    spec("audit_shards", None, false, Shown::Clear),
     spec("bind", Some("127.0.0.1:8080"), false, Shown::Clear),
     spec("tls_cert", None, false, Shown::Clear),
     spec("tls_key", None, false, Shown::Clear),
     spec("shutdown_timeout_secs", Some("30"), false, Shown::Clear),
     spec("dsr_scan_secs", Some("300"), false, Shown::Clear),
     spec("sweep_interval_secs", Some("3600"), false, Shown::Clear),
+    spec("checkpoint_interval_secs", Some("60"), false, Shown::Clear),
     spec("log_format", Some("text"), false, Shown::Clear),
     spec("log_level", Some("info,sqlx=warn"), false, Shown::Clear),
     spec("smtp_url", None, true, Shown::Secret),
@@ -147,12 +150,14 @@ struct FileConfig {
     staff_policy: Option<Spanned<String>>,
     master_key_file: Option<Spanned<String>>,
     suite: Option<Spanned<String>>,
+    audit_shards: Option<Spanned<u64>>,
     bind: Option<Spanned<String>>,
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
     shutdown_timeout_secs: Option<Spanned<u64>>,
     dsr_scan_secs: Option<Spanned<u64>>,
     sweep_interval_secs: Option<Spanned<u64>>,
+    checkpoint_interval_secs: Option<Spanned<u64>>,
     log_format: Option<Spanned<String>>,
     log_level: Option<Spanned<String>>,
     smtp_url: Option<Spanned<String>>,
@@ -226,6 +231,10 @@ pub struct Config {
     pub master_key_file: Sourced<PathBuf>,
     /// Field cipher suite.
     pub suite: Sourced<Suite>,
+    /// Shards of the audit log (1–1024) every command that opens the vault asks the store for
+    /// (`Store::want_audit_shards`); unset: the store's default, 1 on SQLite, 8 on PostgreSQL.
+    /// A database never gets fewer shards than it has.
+    pub audit_shards: Option<Sourced<u64>>,
     /// `HOST:PORT` that `serve` listens on.
     pub bind: Sourced<String>,
     /// PEM certificate chain: `serve` speaks TLS when set (with `tls_key`).
@@ -239,6 +248,9 @@ pub struct Config {
     /// Period of the scheduled retention sweep in `serve`, in seconds (0: off). One instance
     /// sweeps at a time when several share a database.
     pub sweep_interval_secs: Sourced<u64>,
+    /// Period of the audit-log checkpoint `serve` signs (when the log grew), in seconds (0:
+    /// off).
+    pub checkpoint_interval_secs: Sourced<u64>,
     /// Log line format.
     pub log_format: Sourced<LogFormat>,
     /// Log filter (tracing-subscriber `EnvFilter` directives).
@@ -366,12 +378,18 @@ fn file_layer(path: &Path, named_by: &str) -> Result<FileLayer, ConfigError> {
     put("staff_policy", st(f.staff_policy), false);
     put("master_key_file", st(f.master_key_file), false);
     put("suite", st(f.suite), false);
+    put("audit_shards", num(f.audit_shards), false);
     put("bind", st(f.bind), false);
     put("tls_cert", st(f.tls_cert), false);
     put("tls_key", st(f.tls_key), false);
     put("shutdown_timeout_secs", num(f.shutdown_timeout_secs), false);
     put("dsr_scan_secs", num(f.dsr_scan_secs), false);
     put("sweep_interval_secs", num(f.sweep_interval_secs), false);
+    put(
+        "checkpoint_interval_secs",
+        num(f.checkpoint_interval_secs),
+        false,
+    );
     put("log_format", st(f.log_format), false);
     put("log_level", st(f.log_level), false);
     put("smtp_url", st(f.smtp_url), false);
@@ -740,6 +758,9 @@ impl Config {
             staff_policy: map(req(take("staff_policy"))?, PathBuf::from),
             master_key_file: map(req(take("master_key_file"))?, PathBuf::from),
             suite: map(suite_raw, |_| suite),
+            audit_shards: take("audit_shards")
+                .map(|v| parse_u64("audit_shards", v, 1, 1_024))
+                .transpose()?,
             bind: map(bind, |b| b.trim().to_string()),
             tls_cert,
             tls_key,
@@ -753,6 +774,12 @@ impl Config {
             sweep_interval_secs: parse_u64(
                 "sweep_interval_secs",
                 req(take("sweep_interval_secs"))?,
+                0,
+                7 * 86_400,
+            )?,
+            checkpoint_interval_secs: parse_u64(
+                "checkpoint_interval_secs",
+                req(take("checkpoint_interval_secs"))?,
                 0,
                 7 * 86_400,
             )?,
@@ -786,11 +813,12 @@ impl Config {
                 Some((self.suite.value.as_str().to_string(), self.suite.origin())),
                 false,
             ),
-            ("bind", Some(text(&self.bind)), false),
-            ("tls_cert", self.tls_cert.as_ref().map(path), false),
-            ("tls_key", self.tls_key.as_ref().map(path), false),
         ];
         let num = |s: &Sourced<u64>| (s.value.to_string(), s.origin());
+        rows.push(("audit_shards", self.audit_shards.as_ref().map(num), true));
+        rows.push(("bind", Some(text(&self.bind)), false));
+        rows.push(("tls_cert", self.tls_cert.as_ref().map(path), false));
+        rows.push(("tls_key", self.tls_key.as_ref().map(path), false));
         rows.push((
             "shutdown_timeout_secs",
             Some(num(&self.shutdown_timeout_secs)),
@@ -800,6 +828,11 @@ impl Config {
         rows.push((
             "sweep_interval_secs",
             Some(num(&self.sweep_interval_secs)),
+            true,
+        ));
+        rows.push((
+            "checkpoint_interval_secs",
+            Some(num(&self.checkpoint_interval_secs)),
             true,
         ));
         let fmt_name = match self.log_format.value {
@@ -966,7 +999,10 @@ mod tests {
         // A TOML file naming every setting (and each `_file` form) parses: the struct and the
         // table agree.
         for s in SPECS {
-            let v = if s.name.ends_with("_secs") || s.name.ends_with("_workers") {
+            let v = if s.name.ends_with("_secs")
+                || s.name.ends_with("_workers")
+                || s.name.ends_with("_shards")
+            {
                 "1"
             } else {
                 "\"x\""

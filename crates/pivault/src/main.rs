@@ -5,17 +5,19 @@
 //! effective values and where each came from.
 //!
 //! Exit status: 0 success; 1 error (a configuration error included); 2 `audit verify` found the
-//! chain broken or inconsistent with the vault, or (`--fields`) a sealed field that fails
-//! authentication (also: `dsr run` left the request failed, `dsr
-//! verify-receipt` refused the receipt); 3 `policy explain` decided deny; 4 the master key was
+//! chain broken or inconsistent with the vault (the message names the shard), or (`--fields`)
+//! a sealed field that fails authentication (also: `audit verify-proof` found the proof does
+//! not hold, `dsr run` left the request failed, `dsr verify-receipt` refused the receipt); 3 `policy explain` decided deny; 4 the master key was
 //! refused ([`vault_open::EXIT_KEY_REFUSED`]: `master_key_mismatch`, `master_key_missing`,
 //! `master_key_unverifiable`, `master_key_unreadable` on stderr) — before anything was written.
 //!
 //! Modules: [`cli`] (the clap command line), [`config`] (layers), [`vault_open`] (policy, key,
-//! database), [`serve`] (`serve`: TLS, signals, drain), [`keys_cmd`] (`keys …`), [`dsr_cmd`]
+//! database), [`serve`] (`serve`: TLS, signals, drain), [`audit_cmd`] (`audit …`: verify, key,
+//! checkpoints, proofs), [`keys_cmd`] (`keys …`), [`dsr_cmd`]
 //! (`dsr …`), [`incident_cmd`] (`incident …`, `outbox …`, `cessation …`, `misuse …`); the
 //! other commands are here.
 
+mod audit_cmd;
 mod cli;
 mod config;
 mod dsr_cmd;
@@ -27,7 +29,7 @@ mod vault_open;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cli::{AuditCmd, Cli, Cmd, ConfigCmd, PolicyCmd};
+use cli::{Cli, Cmd, ConfigCmd, PolicyCmd};
 use config::{Config, Inputs, LogFormat};
 use pivault_core::import::{import_dir, Progress};
 use pivault_core::CoreError;
@@ -220,32 +222,7 @@ async fn run(ctx: Ctx, cmd: Cmd) -> Result<i32> {
             );
             Ok(0)
         }
-        Cmd::Audit {
-            cmd: AuditCmd::Verify { fields },
-        } => {
-            let vault = open_vault(&ctx).await?;
-            let r = vault.verify_audit().await?;
-            if let Some((seq, why)) = &r.first_broken {
-                eprintln!("audit chain BROKEN at entry {seq}: {why}");
-                return Ok(2);
-            }
-            if let Some((seq, why)) = &r.inconsistent {
-                eprintln!("audit log INCONSISTENT with the vault after entry {seq}: {why}");
-                return Ok(2);
-            }
-            println!(
-                "audit chain ok: {} entries, head {}, format {}{}",
-                r.entries,
-                r.head_seq,
-                r.chain_format,
-                r.migrated_from
-                    .as_deref()
-                    .map(|m| format!(" (re-keyed at first open from {m})"))
-                    .unwrap_or_default()
-            );
-            let fields_ok = !fields || verify_fields(&vault).await?;
-            Ok(if fields_ok { 0 } else { 2 })
-        }
+        Cmd::Audit { cmd } => audit_cmd::run_audit(&ctx, cmd).await,
         Cmd::Keys { cmd } => keys_cmd::run(open_vault(&ctx).await?, cmd).await,
         Cmd::Dsr { cmd } => dsr_cmd::run_dsr(&ctx, cmd).await,
         Cmd::Sweep { dry_run } => {
@@ -340,34 +317,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(1)
         }
     }
-}
-
-/// `audit verify --fields`: opens every sealed field with a progress bar; prints the counts
-/// and the first failures (subject id and field path, never a value). Whether all opened.
-async fn verify_fields(vault: &pivault_core::Vault) -> anyhow::Result<bool> {
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("fields [{bar:40}] {pos}/{len} ({per_sec})")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let r = vault
-        .verify_fields(&|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
-        .await?;
-    bar.finish_and_clear();
-    if r.ok() {
-        println!("fields ok: {} checked, 0 failed authentication", r.checked);
-        return Ok(true);
-    }
-    eprintln!(
-        "fields FAILED: {} of {} checked failed authentication (field_integrity_failed)",
-        r.failed, r.checked
-    );
-    for (subject, field) in &r.first_failures {
-        eprintln!("  subject {subject} field {field}");
-    }
-    Ok(false)
 }

@@ -27,12 +27,14 @@ pub struct Ctx {
     pub fake_now: Option<i64>,
 }
 
-/// Opens the database named by `database_url`, applying migrations.
+/// Opens the database named by `database_url`, applying migrations, and asks it for
+/// `audit_shards` audit shards when that is set (the vault makes them when it opens; unset,
+/// the store's default: 1 on SQLite, 8 on PostgreSQL).
 ///
 /// # Errors
 /// Connection or migration failure, naming where the URL was set.
 pub async fn open_store(cfg: &Config) -> Result<Store> {
-    Store::connect(&cfg.database_url.value)
+    let store = Store::connect(&cfg.database_url.value)
         .await
         .with_context(|| {
             format!(
@@ -40,7 +42,12 @@ pub async fn open_store(cfg: &Config) -> Result<Store> {
                 crate::config::redact_url_password(&cfg.database_url.value),
                 cfg.database_url.origin()
             )
-        })
+        })?;
+    if let Some(n) = &cfg.audit_shards {
+        // 1..=1024, checked by the configuration.
+        store.want_audit_shards(u32::try_from(n.value).unwrap_or(1_024));
+    }
+    Ok(store)
 }
 
 /// Reads, parses and validates the policy file at `path`, with the texts of its published

@@ -46,6 +46,9 @@ impl Vault {
         let fields = tx.fields(subject).await?;
         let consents = tx.consent_events(subject).await?;
         let disclosures = tx.disclosures(Some(subject), i64::MIN, i64::MAX).await?;
+        // Who accessed the PI (PIPL Art. 45; policy §8.1), newest first: the entries
+        // `GET /v1/dsr/{id}/result` gives inclusion proofs for (issue 15).
+        let history = tx.releases_of_subject(subject, 50).await?;
         let mut records: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
         let mut cats: BTreeSet<&str> = BTreeSet::new();
         let mut n = 0;
@@ -91,6 +94,10 @@ impl Vault {
                 "action": d.action, "recipient": d.recipient, "purpose": d.purpose,
                 "categories": d.categories, "legal_basis": d.legal_basis, "region": d.region,
                 "at": format_timestamp(d.at),
+            })).collect::<Vec<_>>(),
+            "access_history": history.iter().map(|r| json!({
+                "seq": r.seq, "at": format_timestamp(r.at), "principal": r.actor,
+                "action": r.action, "purpose": r.purpose, "categories": r.categories,
             })).collect::<Vec<_>>(),
         });
         self.seal_result(tx, row, subject, &dek, &pkg).await?;

@@ -312,7 +312,10 @@ pub struct ResultQuery {
     pub format: Option<String>,
 }
 
-/// The result of a completed request: the package (access, copy) or the receipt.
+/// The result of a completed request: the package (access, copy) or the receipt. An access
+/// package as JSON also holds `audit_proofs`: the inclusion proof of each entry of its
+/// `access_history` (the newest 50), checked offline with `pivault-verify` and the key of
+/// `GET /v1/audit/key`.
 #[utoipa::path(get, path = "/dsr/{id}/result", tag = "dsr",
     params(("id" = String, Path, description = "Request id"), ResultQuery),
     responses(
@@ -339,10 +342,13 @@ async fn result(
         }
     };
     let (mut parts, _) = req.into_parts();
-    let (bytes, ctype) = match caller(&mut parts, &s).await? {
+    let (mut bytes, ctype) = match caller(&mut parts, &s).await? {
         Caller::Staff(p) => s.vault.dsr_result_staff(&p, &id, format).await?,
         Caller::Requester(t) => s.vault.dsr_result(&id, &t, format).await?,
     };
+    if format == ResultFormat::Json {
+        bytes = with_audit_proofs(&s.vault, bytes).await?;
+    }
     Ok((
         [
             (header::CONTENT_TYPE, ctype),
@@ -351,6 +357,39 @@ async fn result(
         bytes,
     )
         .into_response())
+}
+
+/// An access package (JSON) with `audit_proofs`: the inclusion proof of each entry of its
+/// `access_history` (the newest [`super::audit::MAX_PACKAGE_PROOFS`]), so the subject can check
+/// offline, with `GET /v1/audit/key` and `pivault-verify`, that the accesses they are shown are
+/// the ones the log holds. Other results (copies, explanations, receipts) are returned as they
+/// are.
+async fn with_audit_proofs(
+    vault: &pivault_core::Vault,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, ApiError> {
+    let Ok(serde_json::Value::Object(mut pkg)) = serde_json::from_slice(&bytes) else {
+        return Ok(bytes);
+    };
+    let is_access = pkg.get("format").and_then(serde_json::Value::as_str)
+        == Some("pivault.access-package/1")
+        && pkg.get("kind").and_then(serde_json::Value::as_str) == Some("access");
+    if !is_access {
+        return Ok(bytes);
+    }
+    let history = pkg
+        .get("access_history")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let proofs = super::audit::package_proofs(vault, &history).await?;
+    pkg.insert(
+        "audit_proofs".into(),
+        serde_json::to_value(proofs)
+            .map_err(|_| pivault_core::CoreError::Conflict("package_encoding"))?,
+    );
+    Ok(serde_json::to_vec(&pkg)
+        .map_err(|_| pivault_core::CoreError::Conflict("package_encoding"))?)
 }
 
 /// `POST /v1/dsr/{id}/approve` query.

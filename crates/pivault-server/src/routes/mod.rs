@@ -2,6 +2,7 @@
 //! unknown fields) and its handlers. The JSON of every response is a `Serialize` struct whose
 //! fields are in wire order.
 
+pub mod audit;
 pub mod consents;
 pub mod decisions;
 pub mod deidentify;
@@ -47,6 +48,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .merge(deidentify::routes())
         .merge(incidents::routes())
         .merge(security::routes())
+        .merge(audit::routes())
 }
 
 /// A query string that does not parse: 400 `invalid_query`, without serde's message.

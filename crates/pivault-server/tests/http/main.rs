@@ -21,6 +21,8 @@
 //! - [`retention`]: issue 12, the sweep, anonymization, legal holds, k-anonymity, the report.
 //! - [`incidents`]: issue 13, incidents, the outbox, announcements, signed erasure notices,
 //!   misuse locks, cessation.
+//! - [`audit`]: issue 15, the audit log's verifier key, signed checkpoints, inclusion and
+//!   consistency proofs checked offline with `pivault-verify`, proofs in access packages.
 //! - [`center`]: issue 14, the privacy center's pages: sign-in by code, the overview, consents,
 //!   access history, requests and receipts, the cookie ledger with GPC, CSRF and headers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -62,6 +64,7 @@ macro_rules! on_both_backends {
 }
 
 mod api;
+mod audit;
 mod center;
 mod decisions;
 mod defects;

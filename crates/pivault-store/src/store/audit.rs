@@ -76,9 +76,10 @@ impl Store {
     /// # Errors
     /// Database failure.
     pub async fn audit_len(&self) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM audit_shards")
-            .fetch_one(self.pool.get()?)
-            .await?;
+        let row =
+            sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM audit_shards")
+                .fetch_one(self.pool.get()?)
+                .await?;
         Ok(row.try_get("n")?)
     }
 

@@ -88,7 +88,10 @@ impl Store {
             tx,
             backend: self.backend,
             now,
-            shards: self.shards.load(std::sync::atomic::Ordering::Relaxed).max(1),
+            shards: self
+                .shards
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(1),
             audit: Vec::new(),
             audit_key: Arc::clone(&self.audit_key),
             _live: live,

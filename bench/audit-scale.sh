@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Issue 15 benchmark (not a test): audited decisions per second through 1, 2 and 4 release
+# `pivault serve` processes on ONE PostgreSQL database, for this checkout (sharded audit log)
+# and, in the same run, for BASE (default f28d683, the single-head design before issue 15).
+#
+#   bench/audit-scale.sh                  # both designs, 1/2/4 instances, 10 s per run
+#   BASE=<rev> SECS=10 CONNS=16 bench/audit-scale.sh
+#
+# Each instance gets its own wrk (-t1 -c$CONNS) posting POST /v1/decisions for 64 imported
+# subjects (allowed `service` uses: every one audited before it is answered). Reported:
+# decisions/s summed over instances, non-2xx answers, audit entries written (must equal the
+# 2xx count), and what active PostgreSQL backends waited on, sampled every 50 ms
+# (pg_stat_activity.wait_event_type/wait_event): `Lock/tuple` and `Lock/transactionid` are
+# writers queueing on a head row.
+# Needs: PostgreSQL at 127.0.0.1:5432 (user postgres, trust), wrk, psql, the data set at
+# ../shared/data/zh_CN-10k (or DATA=...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BASE=${BASE:-f28d683}
+SECS=${SECS:-10}
+CONNS=${CONNS:-16}
+DATA=${DATA:-$ROOT/../shared/data/zh_CN-10k}
+PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
+TARGET=${TARGET:-$ROOT/../target-bench}
+WORK=$(mktemp -d)
+BASE_SRC=${BASE_SRC:-$TARGET-base-src}
+trap 'pkill -f "$WORK/" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
+echo "== building release binaries (this checkout, and $BASE)" >&2
+CARGO_TARGET_DIR=$TARGET cargo build --release -q -p pivault
+cp "$TARGET/release/pivault" "$WORK/pivault-sharded"
+# BASE is checked out once beside the target dir (kept, so a second run builds nothing)
+[ -d "$BASE_SRC" ] || git worktree add -q --detach "$BASE_SRC" "$BASE"
+(cd "$BASE_SRC" && git checkout -q --detach "$BASE" && CARGO_TARGET_DIR=$TARGET-base cargo build --release -q -p pivault)
+cp "$TARGET-base/release/pivault" "$WORK/pivault-single"
+
+# a slice of the data set: 200 accounts with their consent events
+mkdir -p "$WORK/slice"
+head -201 "$DATA/users.csv" > "$WORK/slice/users.csv"
+python3 - "$DATA" "$WORK/slice" <<'PY'
+import csv, sys
+src, dst = sys.argv[1], sys.argv[2]
+ids = {r['account_id'] for r in csv.DictReader(open(f'{dst}/users.csv', encoding='utf-8'))}
+with open(f'{src}/consent_events.csv', encoding='utf-8') as f, open(f'{dst}/consent_events.csv', 'w', encoding='utf-8', newline='') as o:
+    r = csv.DictReader(f); w = csv.DictWriter(o, fieldnames=r.fieldnames); w.writeheader()
+    for row in r:
+        if row['account_id'] in ids: w.writerow(row)
+PY
+
+cat > "$WORK/dec.lua" <<'LUA'
+local subjects = {}
+for line in io.lines(os.getenv("SUBJECTS")) do subjects[#subjects + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+local i = 0
+request = function()
+  i = i + 1
+  local s = subjects[(i % #subjects) + 1]
+  return wrk.format(nil, "/v1/decisions", nil,
+    '{"action":"use","purpose":"service","subject_id":"' .. s .. '","categories":["user.contact.mobile"]}')
+end
+LUA
+
+run() { # design instances
+  local design=$1 n=$2 bin="$WORK/pivault-$1" db="pvbench_$1_$2"
+  psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+  local url="$PGURL/$db" key="$WORK/$db.key"
+  export PIVAULT_DATABASE_URL=$url PIVAULT_MASTER_KEY_FILE=$key
+  "$bin" import "$WORK/slice" >/dev/null 2>&1
+  local token
+  token=$("$bin" keys create --principal bench --purposes service 2>/dev/null | head -1)
+  psql -qtA "$url" -c "SELECT id FROM subjects ORDER BY id LIMIT 64" > "$WORK/subjects"
+  local pids=()
+  for i in $(seq 1 "$n"); do
+    "$bin" serve --bind "127.0.0.1:$((18300 + i))" > "$WORK/serve-$design-$n-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in $(seq 1 "$n"); do
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$((18300 + i))/healthz" >/dev/null && break; sleep 0.1; done
+  done
+  local before
+  before=$(psql -qtA "$url" -c "SELECT COUNT(*) FROM audit_log")
+  # lock-wait sampler
+  ( end=$((SECONDS + SECS)); while [ $SECONDS -lt $end ]; do
+      psql -qtA "$PGURL/postgres" -c "SELECT COALESCE(wait_event_type,'CPU') || '/' || COALESCE(wait_event,'-') FROM pg_stat_activity WHERE datname = '$db' AND state = 'active' AND pid <> pg_backend_pid()"
+      sleep 0.05; done > "$WORK/waits-$design-$n" ) &
+  local sampler=$!
+  local wpids=()
+  for i in $(seq 1 "$n"); do
+    SUBJECTS="$WORK/subjects" TOKEN=$token wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$WORK/dec.lua" \
+      "http://127.0.0.1:$((18300 + i))" > "$WORK/wrk-$design-$n-$i" 2>&1 &
+    wpids+=($!)
+  done
+  wait "${wpids[@]}"; wait "$sampler" || true
+  kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true
+  local after rate=0 reqs=0 bad=0
+  after=$(psql -qtA "$url" -c "SELECT COUNT(*) FROM audit_log")
+  for i in $(seq 1 "$n"); do
+    f="$WORK/wrk-$design-$n-$i"
+    rate=$(python3 -c "print($rate + $(awk '/Requests\/sec/ {print $2}' "$f"))")
+    reqs=$((reqs + $(awk '/requests in/ {print $1}' "$f")))
+    nb=$(awk '/Non-2xx/ {print $NF}' "$f"); bad=$((bad + ${nb:-0}))
+  done
+  local waits
+  waits=$(sort "$WORK/waits-$design-$n" | uniq -c | sort -rn | head -4 | awk '{printf "%s %s; ", $2, $1}')
+  printf '| %s | %d | %.0f | %d | %d | %d | %s |\n' "$design" "$n" "$rate" "$reqs" "$bad" "$((after - before))" "$waits"
+  psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null
+}
+
+echo "| design | serve processes | decisions/s (sum) | requests | non-2xx | audit entries written | top waits of active backends (samples) |"
+echo "|---|---|---|---|---|---|---|"
+for n in 1 2 4; do
+  run single "$n"
+  run sharded "$n"
+done
