@@ -196,6 +196,50 @@ async fn a_subject_signs_in_sees_their_data_without_values_and_who_read_it(app: 
     assert!(html.contains("fields.read"), "{html}");
     assert!(html.contains(">service<"), "{html}");
 
+    // Each entry downloads with its inclusion proof (issue 15), which checks offline against
+    // the published key; another subject's entry is not found.
+    let seq: i64 = col(
+        &app.store,
+        &format!(
+            "SELECT CAST(MAX(seq) AS TEXT) FROM audit_log WHERE subject_id = '{subject}' \
+             AND action = 'fields.read'"
+        ),
+    )
+    .await[0]
+        .parse()
+        .unwrap();
+    assert!(html.contains(&format!("/me/access/{seq}/proof")), "{html}");
+    let (st, json, h) = b.get(&format!("/me/access/{seq}/proof")).await;
+    assert_eq!(st, 200, "{json}");
+    assert!(h["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    let bundle = pivault_verify::InclusionBundle::from_json(&json).unwrap();
+    let key: serde_json::Value = reqwest::get(format!("{}/v1/audit/key", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verifier = pivault_verify::NoteVerifier::parse(key["key"].as_str().unwrap()).unwrap();
+    let ok = bundle.verify(&verifier).unwrap();
+    let entry = ok.entry.unwrap();
+    assert_eq!((entry.seq, entry.action.as_str()), (seq, "fields.read"));
+    assert_eq!(entry.subject_id.as_deref(), Some(subject.as_str()));
+    let other: i64 = col(
+        &app.store,
+        &format!(
+            "SELECT CAST(MIN(seq) AS TEXT) FROM audit_log WHERE subject_id <> '{subject}' \
+             AND subject_id IS NOT NULL"
+        ),
+    )
+    .await[0]
+        .parse()
+        .unwrap();
+    let (st, _, _) = b.get(&format!("/me/access/{other}/proof")).await;
+    assert_eq!(st, 404);
+
     // Sign-in and the page visits are audited; the sign-in is not in the office's queue.
     let audit = col(
         &app.store,
