@@ -29,6 +29,15 @@ pub(super) fn audit_record_from(r: &AnyRow) -> Result<AuditRecord, StoreError> {
     })
 }
 
+/// An `audit_log` row with its links (the entry's columns, `prev_hash`, `hash`).
+pub(super) fn audit_row_from(r: &AnyRow) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        record: audit_record_from(r)?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
 /// The columns [`audit_record_from`] reads.
 pub(super) const AUDIT_COLS: &str = "seq, at, actor, action, subject_id, purpose, categories, \
     outcome, reason, legal_basis, policy_version, request_id, detail, shard, idx";
@@ -48,15 +57,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool.get()?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    record: audit_record_from(r)?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_row_from).collect()
     }
 
     /// `(entries over every shard, shard 0's last keyed link)`: with one shard, the linear

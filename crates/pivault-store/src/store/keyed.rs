@@ -381,15 +381,7 @@ impl WriteTx {
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    record: super::audit::audit_record_from(r)?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::audit::audit_row_from).collect()
     }
 
     /// Replaces the (prev_hash, hash) links of existing entries: `(seq, prev, hash)`. Only for

@@ -11,7 +11,7 @@
 //!   a subject. A commit locks only the heads of the shards it appends to, in ascending order
 //!   (so two writers never wait for each other in a cycle).
 
-use super::audit::{audit_record_from, AUDIT_COLS};
+use super::audit::{audit_record_from, audit_row_from, AUDIT_COLS};
 use super::{values_clause, Backend, Store, WriteTx, CHUNK};
 use crate::rows::AuditRow;
 use crate::StoreError;
@@ -239,15 +239,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool.get()?)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AuditRow {
-                    record: audit_record_from(r)?,
-                    prev_hash: r.try_get("prev_hash")?,
-                    hash: r.try_get("hash")?,
-                })
-            })
-            .collect()
+        rows.iter().map(audit_row_from).collect()
     }
 
     /// The newest signed checkpoint, if any.
