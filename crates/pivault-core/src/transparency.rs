@@ -48,16 +48,23 @@ async fn range_hashes(
     shard: u32,
     ranges: &[(u64, u64)],
 ) -> Result<Vec<Hash>, CoreError> {
-    let parts: Vec<Vec<(u32, u64)>> = ranges
+    let keys: Vec<(u32, u64)> = ranges
         .iter()
-        .map(|&(a, b)| perfect_subtrees(a, b))
+        .flat_map(|&(a, b)| perfect_subtrees(a, b))
         .collect();
-    let keys: Vec<(u32, u64)> = parts.iter().flatten().copied().collect();
     let nodes = vault.store.audit_nodes(shard, &keys).await?;
-    parts
+    fold_ranges(ranges, &nodes)
+}
+
+/// Each range's hash folded from `nodes`, its stored perfect subtrees (RFC 9162 §2.1.1).
+fn fold_ranges(
+    ranges: &[(u64, u64)],
+    nodes: &std::collections::HashMap<(u32, u64), Hash>,
+) -> Result<Vec<Hash>, CoreError> {
+    ranges
         .iter()
-        .map(|p| {
-            let hs = p
+        .map(|&(a, b)| {
+            let hs = perfect_subtrees(a, b)
                 .iter()
                 .map(|k| nodes.get(k).copied())
                 .collect::<Option<Vec<Hash>>>()
@@ -164,51 +171,62 @@ impl Vault {
         seq: i64,
         checkpoint: Option<i64>,
     ) -> Result<InclusionBundle, CoreError> {
-        let entry = self
-            .store
-            .audit_entry(seq)
-            .await?
-            .ok_or(CoreError::NotFound("audit_entry"))?;
-        let index = u64::try_from(entry.idx).unwrap_or(0);
-        let (cp, size) = match checkpoint {
-            Some(id) => {
-                let cp = self
-                    .store
+        let v = self.audit_verifier()?;
+        let mut cp = match checkpoint {
+            Some(id) => Some(
+                self.store
                     .audit_checkpoint(id)
                     .await?
-                    .ok_or(CoreError::NotFound("audit_checkpoint"))?;
-                let size = self.shard_size(&cp, entry.shard)?;
-                if index >= size {
-                    return Err(CoreError::Conflict("entry_not_in_checkpoint"));
-                }
-                (cp, size)
-            }
-            None => {
-                let mut cp = self.latest_checkpoint().await?;
-                let covered = match &cp {
-                    Some(c) => index < self.shard_size(c, entry.shard)?,
-                    None => false,
-                };
-                if !covered {
-                    cp = Some(self.sign_checkpoint(false).await?);
-                }
-                let cp = cp.ok_or(CoreError::NotFound("audit_checkpoint"))?;
-                let size = self.shard_size(&cp, entry.shard)?;
-                if index >= size {
-                    return Err(CoreError::Conflict("entry_not_in_checkpoint"));
-                }
-                (cp, size)
-            }
+                    .ok_or(CoreError::NotFound("audit_checkpoint"))?,
+            ),
+            None => self.latest_checkpoint().await?,
         };
-        let ranges = inclusion_ranges(index, size).unwrap_or_default();
-        let path = range_hashes(self, entry.shard, &ranges).await?;
-        Ok(InclusionBundle {
-            leaf: base64::engine::general_purpose::STANDARD.encode(entry.canonical_bytes()),
-            shard: entry.shard,
-            index,
-            proof: hexes(&path),
-            checkpoint: cp.note,
-        })
+        // At most twice: without a named checkpoint, a newer one is signed when the newest
+        // does not cover the entry yet.
+        for _ in 0..2 {
+            let heads = match &cp {
+                Some(c) => open_shards(&v, c)?,
+                None => Vec::new(),
+            };
+            let size_of = |shard: u32| {
+                heads
+                    .iter()
+                    .find(|h| h.shard == shard)
+                    .map_or(0, |h| h.size)
+            };
+            // The entry and its path's stored nodes on one connection.
+            let (entry, nodes) = self
+                .store
+                .audit_entry_with_nodes(seq, |e| {
+                    let index = u64::try_from(e.idx).unwrap_or(0);
+                    inclusion_ranges(index, size_of(e.shard))
+                        .unwrap_or_default()
+                        .iter()
+                        .flat_map(|&(a, b)| perfect_subtrees(a, b))
+                        .collect()
+                })
+                .await?
+                .ok_or(CoreError::NotFound("audit_entry"))?;
+            let index = u64::try_from(entry.idx).unwrap_or(0);
+            let size = size_of(entry.shard);
+            let Some(ranges) = inclusion_ranges(index, size) else {
+                if checkpoint.is_some() {
+                    return Err(CoreError::Conflict("entry_not_in_checkpoint"));
+                }
+                cp = Some(self.sign_checkpoint(false).await?);
+                continue;
+            };
+            let path = fold_ranges(&ranges, &nodes)?;
+            let note = cp.map(|c| c.note).unwrap_or_default();
+            return Ok(InclusionBundle {
+                leaf: base64::engine::general_purpose::STANDARD.encode(entry.canonical_bytes()),
+                shard: entry.shard,
+                index,
+                proof: hexes(&path),
+                checkpoint: note,
+            });
+        }
+        Err(CoreError::Conflict("entry_not_in_checkpoint"))
     }
 
     /// The consistency proof that checkpoint `to` extends checkpoint `from` (numbers; `from`
@@ -258,14 +276,6 @@ impl Vault {
             new: new.note,
             proofs,
         })
-    }
-
-    /// Entries of `shard` that checkpoint `cp` covers.
-    fn shard_size(&self, cp: &CheckpointRow, shard: u32) -> Result<u64, CoreError> {
-        Ok(open_shards(&self.audit_verifier()?, cp)?
-            .iter()
-            .find(|h| h.shard == shard)
-            .map_or(0, |h| h.size))
     }
 }
 

@@ -6,8 +6,8 @@
 //! SQLite file kept between runs (`$TMPDIR/pivault-audit-proofs-<entries>.db`; delete it to
 //! rebuild). Then times `--reps` inclusion proofs of random entries against the shard's
 //! current size, each what `Vault::inclusion_proof` does after it has its checkpoint: the
-//! entry by number, the RFC 9162 audit-path ranges, one query for their stored subtrees, the
-//! folds. Every 100th proof is checked with `pivault_verify::merkle::verify_inclusion`
+//! entry by number and the stored subtrees of its RFC 9162 audit path, read on one pooled
+//! connection (`Store::audit_entry_with_nodes`), then the folds. Every 100th proof is checked with `pivault_verify::merkle::verify_inclusion`
 //! against the head's root (not timed). Prints the append rate, and p50 / p99 / max.
 //!
 //! ```text
@@ -89,24 +89,34 @@ async fn main() {
     println!("shard 0: {size} entries; timing {reps} inclusion proofs");
     let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
     let mut times = Vec::with_capacity(usize::try_from(reps).unwrap());
+
     for r in 0..reps {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let seq = i64::try_from(rng % size).unwrap() + 1;
         let t = Instant::now();
-        let entry = store.audit_entry(seq).await.unwrap().unwrap();
+        // What `Vault::inclusion_proof` does once it holds its checkpoint: the entry and its
+        // path's stored subtrees on one connection, then the folds.
+        let (entry, nodes) = store
+            .audit_entry_with_nodes(seq, |e| {
+                inclusion_ranges(u64::try_from(e.idx).unwrap(), size)
+                    .unwrap()
+                    .iter()
+                    .flat_map(|&(a, b)| perfect_subtrees(a, b))
+                    .collect()
+            })
+            .await
+            .unwrap()
+            .unwrap();
         let index = u64::try_from(entry.idx).unwrap();
-        let ranges = inclusion_ranges(index, size).unwrap();
-        let parts: Vec<Vec<(u32, u64)>> = ranges
+        let proof: Vec<[u8; 32]> = inclusion_ranges(index, size)
+            .unwrap()
             .iter()
-            .map(|&(a, b)| perfect_subtrees(a, b))
-            .collect();
-        let keys: Vec<(u32, u64)> = parts.iter().flatten().copied().collect();
-        let nodes = store.audit_nodes(0, &keys).await.unwrap();
-        let proof: Vec<[u8; 32]> = parts
-            .iter()
-            .map(|p| fold_subtrees(&p.iter().map(|k| nodes[k]).collect::<Vec<_>>()).unwrap())
+            .map(|&(a, b)| {
+                let hs: Vec<[u8; 32]> = perfect_subtrees(a, b).iter().map(|k| nodes[k]).collect();
+                fold_subtrees(&hs).unwrap()
+            })
             .collect();
         let bytes = entry.canonical_bytes();
         times.push(t.elapsed());
@@ -115,7 +125,9 @@ async fn main() {
         }
     }
     times.sort();
+
     let q = |p: f64| times[((times.len() as f64 - 1.0) * p) as usize].as_secs_f64() * 1e3;
+
     println!(
         "inclusion proof at {size} entries: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} proofs, path length {})",
         q(0.5),

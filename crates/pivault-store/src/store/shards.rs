@@ -12,7 +12,7 @@
 //!   (so two writers never wait for each other in a cycle).
 
 use super::audit::{audit_record_from, audit_row_from, AUDIT_COLS};
-use super::{values_clause, Backend, Store, WriteTx, CHUNK};
+use super::{ph, values_clause, Backend, Store, WriteTx, CHUNK};
 use crate::rows::AuditRow;
 use crate::StoreError;
 use pivault_crypto::GENESIS;
@@ -180,30 +180,36 @@ impl Store {
         shard: u32,
         keys: &[(u32, u64)],
     ) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
-        let mut out = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(200) {
-            let cond = (0..chunk.len())
-                .map(|i| format!("(level = ${} AND idx = ${})", 2 * i + 2, 2 * i + 3))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let sql =
-                format!("SELECT level, idx, hash FROM audit_tree WHERE shard = $1 AND ({cond})");
-            let mut q = sqlx::query(&sql).bind(i64::from(shard));
-            for (level, idx) in chunk {
-                q = q
-                    .bind(i64::from(*level))
-                    .bind(i64::try_from(*idx).unwrap_or(i64::MAX));
-            }
-            for r in q.fetch_all(self.pool.get()?).await? {
-                let level = u32::try_from(r.try_get::<i64, _>("level")?).unwrap_or(u32::MAX);
-                let idx = u64::try_from(r.try_get::<i64, _>("idx")?).unwrap_or(u64::MAX);
-                let h: Vec<u8> = r.try_get("hash")?;
-                if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
-                    out.insert((level, idx), h);
-                }
-            }
-        }
-        Ok(out)
+        let mut conn = self.pool.get()?.acquire().await?;
+        nodes_on(&mut conn, self.backend(), shard, keys).await
+    }
+
+    /// Audit entry `seq` and the stored Merkle nodes its proof needs, read on ONE pooled
+    /// connection (an inclusion proof's two reads; issue 15's p99 target): `keys_for` gets
+    /// the entry and names the `(level, idx)` nodes of its shard to read. `None` when there
+    /// is no such entry.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_entry_with_nodes(
+        &self,
+        seq: i64,
+        keys_for: impl FnOnce(&AuditRecord) -> Vec<(u32, u64)>,
+    ) -> Result<Option<(AuditRecord, HashMap<(u32, u64), Hash>)>, StoreError> {
+        let mut conn = self.pool.get()?.acquire().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE seq = $1"
+        ))
+        .bind(seq)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let entry = audit_record_from(&row)?;
+        let keys = keys_for(&entry);
+        let nodes = nodes_on(&mut conn, self.backend(), entry.shard, &keys).await?;
+        Ok(Some((entry, nodes)))
     }
 
     /// The audit entry numbered `seq`, with its shard and leaf index.
@@ -317,6 +323,47 @@ impl Store {
         }
         Ok(added)
     }
+}
+
+/// Stored nodes `keys` of `shard`, one primary-key point lookup each, joined with UNION ALL (a
+/// long OR of `(level, idx)` pairs made SQLite's planner scan the shard: seconds at 10M).
+async fn nodes_on(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    backend: Backend,
+    shard: u32,
+    keys: &[(u32, u64)],
+) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(200) {
+        let sql = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "SELECT level, idx, hash FROM audit_tree WHERE shard = {} AND level = {} \
+                     AND idx = {}",
+                    ph(backend, 3 * i + 1),
+                    ph(backend, 3 * i + 2),
+                    ph(backend, 3 * i + 3)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let mut q = sqlx::query(&sql);
+        for (level, idx) in chunk {
+            q = q
+                .bind(i64::from(shard))
+                .bind(i64::from(*level))
+                .bind(i64::try_from(*idx).unwrap_or(i64::MAX));
+        }
+        for r in q.fetch_all(&mut **conn).await? {
+            let level = u32::try_from(r.try_get::<i64, _>("level")?).unwrap_or(u32::MAX);
+            let idx = u64::try_from(r.try_get::<i64, _>("idx")?).unwrap_or(u64::MAX);
+            let h: Vec<u8> = r.try_get("hash")?;
+            if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
+                out.insert((level, idx), h);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Merkle nodes completed by an append: `(level, idx, hash)`.
