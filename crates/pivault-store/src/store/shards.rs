@@ -555,13 +555,7 @@ impl WriteTx {
         let mut work = Vec::with_capacity(by_shard.len());
         for (shard, recs) in by_shard {
             let mut head = self.lock_shard(shard).await?;
-            if head.tree_size != head.size {
-                self.catch_up_tree(shard).await?;
-                head = self.lock_shard(shard).await?;
-                if head.tree_size != head.size {
-                    return Err(StoreError::AuditTreeMismatch(shard));
-                }
-            }
+            // The head's MAC first (a moved head is the sharper finding), then its tree.
             let ok = match &head.mac {
                 Some(m) => key.verify_shard_head(shard, head.size, &head.hash, m),
                 None => {
@@ -578,6 +572,13 @@ impl WriteTx {
             };
             if !ok {
                 return Err(StoreError::AuditHeadMismatch);
+            }
+            if head.tree_size != head.size {
+                self.catch_up_tree(shard).await?;
+                head = self.lock_shard(shard).await?;
+                if head.tree_size != head.size {
+                    return Err(StoreError::AuditTreeMismatch(shard));
+                }
             }
             let frontier = head
                 .frontier_or_empty()
