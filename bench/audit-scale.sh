@@ -4,7 +4,10 @@
 # and, in the same run, for BASE (default f28d683, the single-head design before issue 15).
 #
 #   bench/audit-scale.sh                  # both designs, 1/2/4 instances, 10 s per run
-#   BASE=<rev> SECS=10 CONNS=16 bench/audit-scale.sh
+#   BASE=<rev> SECS=10 CONNS=16 ROUNDS=3 bench/audit-scale.sh
+#
+# Also one `serve` on SQLite for each design (the target: the sharded build within 10% of the
+# single-head one there).
 #
 # Each instance gets its own wrk (-t1 -c$CONNS) posting POST /v1/decisions for 64 imported
 # subjects (allowed `service` uses: every one audited before it is answered). Reported:
@@ -12,7 +15,7 @@
 # 2xx count), and what active PostgreSQL backends waited on, sampled every 50 ms
 # (pg_stat_activity.wait_event_type/wait_event): `Lock/tuple` and `Lock/transactionid` are
 # writers queueing on a head row.
-# Needs: PostgreSQL at 127.0.0.1:5432 (user postgres, trust), wrk, psql, the data set at
+# Needs: PostgreSQL at 127.0.0.1:5432 (user postgres, trust), wrk, psql, sqlite3, the data set at
 # ../shared/data/zh_CN-10k (or DATA=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,15 +67,21 @@ request = function()
 end
 LUA
 
-run() { # design instances
-  local design=$1 n=$2 bin="$WORK/pivault-$1" db="pvbench_$1_$2"
-  psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+run() { # design instances [sqlite]
+  local design=$1 n=$2 backend=${3:-postgres} bin="$WORK/pivault-$1" db="pvbench_$1_$2"
   local url="$PGURL/$db" key="$WORK/$db.key"
+  if [ "$backend" = sqlite ]; then
+    url="sqlite://$WORK/$db.db"
+  else
+    psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+  fi
   export PIVAULT_DATABASE_URL=$url PIVAULT_MASTER_KEY_FILE=$key
   "$bin" import "$WORK/slice" >/dev/null 2>&1
   local token
   token=$("$bin" keys create --principal bench --purposes service 2>/dev/null | head -1)
-  psql -qtA "$url" -c "SELECT id FROM subjects ORDER BY id LIMIT 64" > "$WORK/subjects"
+  local q
+  q() { if [ "$backend" = sqlite ]; then sqlite3 "$WORK/$db.db" "$1"; else psql -qtA "$url" -c "$1"; fi; }
+  q "SELECT id FROM subjects ORDER BY id LIMIT 64" > "$WORK/subjects"
   local pids=()
   for i in $(seq 1 "$n"); do
     "$bin" serve --bind "127.0.0.1:$((18300 + i))" > "$WORK/serve-$design-$n-$i.log" 2>&1 &
@@ -82,7 +91,7 @@ run() { # design instances
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$((18300 + i))/healthz" >/dev/null && break; sleep 0.1; done
   done
   local before
-  before=$(psql -qtA "$url" -c "SELECT COUNT(*) FROM audit_log")
+  before=$(q "SELECT COUNT(*) FROM audit_log")
   # lock-wait sampler
   ( end=$((SECONDS + SECS)); while [ $SECONDS -lt $end ]; do
       psql -qtA "$PGURL/postgres" -c "SELECT COALESCE(wait_event_type,'CPU') || '/' || COALESCE(wait_event,'-') FROM pg_stat_activity WHERE datname = '$db' AND state = 'active' AND pid <> pg_backend_pid()"
@@ -97,7 +106,7 @@ run() { # design instances
   wait "${wpids[@]}"; wait "$sampler" || true
   kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true
   local after rate=0 reqs=0 bad=0
-  after=$(psql -qtA "$url" -c "SELECT COUNT(*) FROM audit_log")
+  after=$(q "SELECT COUNT(*) FROM audit_log")
   for i in $(seq 1 "$n"); do
     f="$WORK/wrk-$design-$n-$i"
     rate=$(python3 -c "print($rate + $(awk '/Requests\/sec/ {print $2}' "$f"))")
@@ -106,13 +115,18 @@ run() { # design instances
   done
   local waits
   waits=$(sort "$WORK/waits-$design-$n" | uniq -c | sort -rn | head -4 | awk '{printf "%s %s; ", $2, $1}')
-  printf '| %s | %d | %.0f | %d | %d | %d | %s |\n' "$design" "$n" "$rate" "$reqs" "$bad" "$((after - before))" "$waits"
-  psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null
+  [ "$backend" = sqlite ] && waits="(SQLite)"
+  printf '| %s | %s | %d | %.0f | %d | %d | %d | %s |\n' "$design" "$backend" "$n" "$rate" "$reqs" "$bad" "$((after - before))" "$waits"
+  [ "$backend" = sqlite ] || psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null
 }
 
-echo "| design | serve processes | decisions/s (sum) | requests | non-2xx | audit entries written | top waits of active backends (samples) |"
-echo "|---|---|---|---|---|---|---|"
-for n in 1 2 4; do
-  run single "$n"
-  run sharded "$n"
+echo "| design | database | serve processes | decisions/s (sum) | requests | non-2xx | audit entries written | top waits of active backends (samples) |"
+echo "|---|---|---|---|---|---|---|---|"
+for r in $(seq 1 "${ROUNDS:-1}"); do
+  run single 1 sqlite
+  run sharded 1 sqlite
+  for n in 1 2 4; do
+    run single "$n"
+    run sharded "$n"
+  done
 done

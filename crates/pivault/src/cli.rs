@@ -61,7 +61,7 @@ pub struct Global {
     /// Shards of the audit log (1-1024): independent hash chains and Merkle trees that
     /// concurrent writers append to without waiting for each other (issue 15). Applies to every
     /// command that opens the vault; a database never gets fewer shards than it has.
-    /// [env: PIVAULT_AUDIT_SHARDS] [default: 1 on SQLite, 8 on PostgreSQL]
+    /// [env: PIVAULT_AUDIT_SHARDS] [default: 1]
     #[arg(long, global = true, value_name = "N")]
     pub audit_shards: Option<String>,
     /// SMTP server for data subject requests' one-time codes (policy §7.2):

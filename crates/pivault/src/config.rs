@@ -98,7 +98,7 @@ const SPECS: &[Spec] = &[
         Shown::Clear,
     ),
     spec("suite", Some("aes-256-gcm"), false, Shown::Clear),
-    // No fixed default: the store's (1 on SQLite, 8 on PostgreSQL).
+    // No fixed default: the store's (1).
     spec("audit_shards", None, false, Shown::Clear),
     spec("bind", Some("127.0.0.1:8080"), false, Shown::Clear),
     spec("tls_cert", None, false, Shown::Clear),
@@ -232,7 +232,7 @@ pub struct Config {
     /// Field cipher suite.
     pub suite: Sourced<Suite>,
     /// Shards of the audit log (1–1024) every command that opens the vault asks the store for
-    /// (`Store::want_audit_shards`); unset: the store's default, 1 on SQLite, 8 on PostgreSQL.
+    /// (`Store::want_audit_shards`); unset: the store's default, 1.
     /// A database never gets fewer shards than it has.
     pub audit_shards: Option<Sourced<u64>>,
     /// `HOST:PORT` that `serve` listens on.

@@ -29,7 +29,7 @@ pub struct Ctx {
 
 /// Opens the database named by `database_url`, applying migrations, and asks it for
 /// `audit_shards` audit shards when that is set (the vault makes them when it opens; unset,
-/// the store's default: 1 on SQLite, 8 on PostgreSQL).
+/// the store's default: 1).
 ///
 /// # Errors
 /// Connection or migration failure, naming where the URL was set.

@@ -7,10 +7,11 @@
 //! after its entry is committed, so the guarantee is unchanged: no decision without its audit
 //! entry.
 //!
-//! There is one writer task per audit shard (issue 15): entries are routed by their subject's
-//! shard (the store's keyed routing, `AuditChainKey::shard_of`), so each group commit locks
-//! one shard head, and the groups of different shards — in this process or another one on the
-//! same database — commit side by side instead of queueing on one head.
+//! The writer handle can route entries to one writer task per audit shard (issue 15: by their
+//! subject's keyed shard, `AuditChainKey::shard_of`, so that each group commit locks one shard
+//! head); measured on PostgreSQL that lost more to smaller groups than it gained (see
+//! `spawn`), so one writer per process appends every shard's entries, locking the heads of
+//! the shards in its group in ascending order.
 
 use crate::metrics::Metrics;
 use crate::CoreError;
@@ -51,12 +52,12 @@ impl AuditWriter {
         key: Option<pivault_crypto::AuditChainKey>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let shards = if key.is_some() {
-            store.audit_shard_count()
-        } else {
-            1
-        };
-        let tx = (0..shards)
+        // One writer per process for now: with a writer per shard, each group commit carried
+        // an eighth of the entries, and on PostgreSQL the shard heads' row locks, held across
+        // each commit's WAL flush, made 1, 2 and 4 instances 2.5x slower than one writer
+        // (BENCHMARKS.md, issue 15). `writer_for` routes by shard once there are more.
+        let writers = 1;
+        let tx = (0..writers)
             .map(|_| Self::spawn_one(store.clone(), Arc::clone(&metrics)))
             .collect();
         Self { tx, key, metrics }

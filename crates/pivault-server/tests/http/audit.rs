@@ -114,13 +114,9 @@ async fn the_key_and_the_latest_checkpoint_are_public_and_signing_needs_admin(ap
         i64::try_from(cp.size).unwrap(),
         latest["size"].as_i64().unwrap()
     );
-    // One head per shard: 1 on SQLite, 8 on PostgreSQL (the defaults).
+    // One head per shard: 1 by default on both backends.
     let shards = cp.shards().unwrap();
-    let expected = match app.backend {
-        pivault_testkit::Backend::Sqlite => 1,
-        pivault_testkit::Backend::Postgres => 8,
-    };
-    assert_eq!(shards.len(), expected);
+    assert_eq!(shards.len(), 1);
     assert_eq!(
         shards.iter().map(|h| h.size).sum::<u64>(),
         cp.size,
