@@ -103,7 +103,9 @@ impl Store {
     /// Database failure.
     pub async fn ensure_audit_shards(&self, n: u32) -> Result<u32, StoreError> {
         let n = n.clamp(1, 1024);
-        let key = self.audit_key.read().ok().and_then(|k| k.clone());
+        // Through a write transaction like every write (audit-only: no data writers' lock).
+        let mut tx = self.begin_audit(0).await?;
+        let key = tx.chain_key().ok();
         for shard in 0..n {
             // Sealed under the audit key when there is one: after the vault's key check, a
             // head without a MAC is refused like a moved one.
@@ -117,15 +119,16 @@ impl Store {
             .bind(i64::from(shard))
             .bind(GENESIS.to_vec())
             .bind(mac)
-            .execute(self.pool.get()?)
+            .execute(&mut *tx.tx)
             .await?;
         }
         let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_shards")
-            .fetch_one(self.pool.get()?)
+            .fetch_one(&mut *tx.tx)
             .await?;
         let have = u32::try_from(row.try_get::<i64, _>("n")?)
             .unwrap_or(n)
             .max(n);
+        tx.commit().await?;
         self.shards.store(have, Ordering::Relaxed);
         Ok(have)
     }
