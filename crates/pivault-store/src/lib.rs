@@ -56,8 +56,8 @@ pub use rows::{
     RetentionItem, RetentionStat, SecurityCaseRow, SubjectRow, SubjectStatus, SweepRunRow,
 };
 pub use store::{
-    AuditHead, Backend, CheckpointRow, ReleaseRow, ShardHeadRow, Store, VaultMetaRow, WriteTx,
-    ERASED_ACCOUNT_KIND,
+    AuditHead, Backend, CheckpointRow, Pending, ReleaseRow, ShardHeadRow, Store, VaultMetaRow,
+    WriteTx, ERASED_ACCOUNT_KIND,
 };
 
 /// Errors from the store.

@@ -47,7 +47,7 @@ mod write;
 pub use incidents::ReleaseRow;
 pub use key_gens::ERASED_ACCOUNT_KIND;
 pub use keyed::{AuditHead, VaultMetaRow};
-pub use shards::{CheckpointRow, ShardHeadRow};
+pub use shards::{CheckpointRow, Pending, ShardHeadRow};
 
 /// Rows per multi-row INSERT; keeps bound parameters far below both backends' limits
 /// (SQLite 32,766; PostgreSQL 65,535).
@@ -144,8 +144,13 @@ fn tuples_in(backend: Backend, columns: &[&str], rows: usize) -> String {
 
 /// `($1, $2, …), ($n+1, …)` for `rows` rows of `cols` columns.
 fn values_clause(backend: Backend, rows: usize, cols: usize) -> String {
+    values_clause_from(backend, 1, rows, cols)
+}
+
+/// [`values_clause`] numbering placeholders from `first`.
+fn values_clause_from(backend: Backend, first: usize, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
-    let mut n = 1;
+    let mut n = first;
     for r in 0..rows {
         if r > 0 {
             s.push_str(", ");
@@ -185,6 +190,9 @@ pub struct WriteTx {
     shards: u32,
     audit: Vec<AuditRecord>,
     audit_key: Arc<RwLock<Option<AuditChainKey>>>,
+    /// An audit group commit ([`Store::begin_audit_group`]): on PostgreSQL its commit is
+    /// asynchronous and `commit` makes it durable afterwards, outside the head locks.
+    early_release: bool,
     /// Registers this transaction with the nested-acquire guard until it ends.
     _live: WriteRegistration,
 }
@@ -197,6 +205,7 @@ mod tests {
     fn values_clause_numbers_placeholders_in_order() {
         assert_eq!(values_clause(Backend::Postgres, 2, 2), "($1, $2), ($3, $4)");
         assert_eq!(values_clause(Backend::Sqlite, 1, 2), "(?, ?)");
+        assert_eq!(values_clause_from(Backend::Postgres, 3, 1, 2), "($3, $4)");
         assert_eq!(
             tuples_in(Backend::Postgres, &["a", "b"], 2),
             "(a, b) IN (SELECT column1, column2 FROM (VALUES ($1, $2), ($3, $4)) AS v)"

@@ -144,6 +144,30 @@ impl TxConn {
         Ok(())
     }
 
+    /// After [`TxConn::commit`]: runs one statement of its own (autocommit) on this
+    /// connection (`sql` without arguments, so PostgreSQL's simple query protocol). If it
+    /// fails or is cancelled, the connection is closed rather than returned to the pool.
+    pub(crate) async fn after_commit(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        if self.state.outcome != Outcome::Committed {
+            return Err(self.state.refused());
+        }
+        let conn = self.conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)?;
+        // Stays set on failure: `Drop` then discards the connection.
+        self.state.in_flight = true;
+        match conn.execute(sql).await {
+            Ok(_) => {
+                self.state.in_flight = false;
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(f) = classify(&e) {
+                    self.state.health.failed(f);
+                }
+                Err(e)
+            }
+        }
+    }
+
     fn parts(&mut self) -> Result<(&mut AnyConnection, &mut State), sqlx::Error> {
         self.state.start()?;
         match self.conn.as_deref_mut() {

@@ -368,8 +368,8 @@ async fn an_inclusion_proof_verifies_offline_and_fails_once_the_entry_is_altered
     a_proof_verifies_offline(&Log::populated(None, None, 4)).await;
 }
 
-/// Turns the database back into what the binary of before issue 15 left (migration 0014
-/// undone: the linear chain's head in `audit_head`, no shards, trees or checkpoints).
+/// Turns the database back into what the binary of before issue 15 left (migrations 0014 and
+/// 0015 undone: the linear chain's head in `audit_head`, no shards, trees or checkpoints).
 async fn make_linear(l: &Log) {
     let pool = l.pool().await;
     exec(
@@ -384,10 +384,11 @@ async fn make_linear(l: &Log) {
         "DROP TABLE audit_shards",
         "DROP TABLE audit_tree",
         "DROP TABLE audit_checkpoints",
+        "DROP TABLE audit_durable",
         "DROP INDEX audit_log_shard_idx",
         "ALTER TABLE audit_log DROP COLUMN shard",
         "ALTER TABLE audit_log DROP COLUMN idx",
-        "DELETE FROM _sqlx_migrations WHERE version = 14",
+        "DELETE FROM _sqlx_migrations WHERE version IN (14, 15)",
     ] {
         exec(&pool, sql, &[]).await;
     }

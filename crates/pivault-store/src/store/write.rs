@@ -16,6 +16,17 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// While writes are failing, [`Store::begin`] waits at most this long for a connection.
 const FAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What a write transaction may change, and so which locks it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The vault's data (and audit entries): locks the data writers' row.
+    Data,
+    /// Audit entries only.
+    Audit,
+    /// Audit entries only, committed with early lock release ([`Store::begin_audit_group`]).
+    AuditGroup,
+}
+
 impl Store {
     /// Begins a write transaction stamped `now` (unix seconds). Its first statement locks the
     /// data writers' row (`audit_head`), so changes to the vault's data are serialized and a
@@ -27,7 +38,7 @@ impl Store {
     /// [`StoreError::NestedAcquire`] when the calling task already holds a write transaction
     /// (debug builds panic).
     pub async fn begin(&self, now: i64) -> Result<WriteTx, StoreError> {
-        self.begin_with(now, true).await
+        self.begin_with(now, Kind::Data).await
     }
 
     /// Begins a write transaction that only appends audit entries (decisions, reads, lookups:
@@ -38,10 +49,35 @@ impl Store {
     /// # Errors
     /// As [`Store::begin`].
     pub async fn begin_audit(&self, now: i64) -> Result<WriteTx, StoreError> {
-        self.begin_with(now, false).await
+        self.begin_with(now, Kind::Audit).await
     }
 
-    async fn begin_with(&self, now: i64, data: bool) -> Result<WriteTx, StoreError> {
+    /// Begins a group commit of audit entries and nothing else (the audit writer's: queue
+    /// entries with [`WriteTx::audit`], then [`WriteTx::commit`]).
+    ///
+    /// It differs from [`Store::begin_audit`] only in when the shard heads' locks are let go.
+    /// On PostgreSQL a row lock lasts until the commit's WAL flush is done (about 2 ms on this
+    /// project's disks), and every writer of the shard waits that long. Here the commit is
+    /// asynchronous (`SET LOCAL synchronous_commit TO OFF`, this transaction only), so the
+    /// locks go as soon as the commit record is written; `commit` then commits one small
+    /// write of its own synchronously, on the same connection, and returns only after that.
+    /// A WAL flush covers every record before it, so when `commit` returns `Ok` the group is
+    /// on disk, exactly as with a synchronous commit: nothing is acknowledged earlier. A
+    /// crash in between loses the group together with anything later that saw it (a later
+    /// transaction's own durable commit flushes this one first). Known as early lock release.
+    ///
+    /// Only for transactions that append audit entries and change nothing else: a reader
+    /// could see such a commit before it is durable. Signed checkpoints, for one, are kept
+    /// with [`Store::begin_audit`], so no checkpoint is published over entries that a crash
+    /// could still take back. On SQLite it is [`Store::begin_audit`].
+    ///
+    /// # Errors
+    /// As [`Store::begin`].
+    pub async fn begin_audit_group(&self, now: i64) -> Result<WriteTx, StoreError> {
+        self.begin_with(now, Kind::AuditGroup).await
+    }
+
+    async fn begin_with(&self, now: i64, kind: Kind) -> Result<WriteTx, StoreError> {
         // Registered first: a second `begin` of the same task would wait for its own lock.
         let (pool, live) = self.pool.begin_write()?;
         let guard = match &self.write_lock {
@@ -70,15 +106,18 @@ impl Store {
         };
         let mut tx = TxConn::new(conn, guard, Arc::clone(&self.health));
         // SQLite: take the write lock now rather than at the first write (no lock upgrade).
+        let early_release = kind == Kind::AuditGroup && self.backend == Backend::Postgres;
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
+            // One round trip (simple query protocol: a `&str` without arguments).
+            Backend::Postgres if early_release => "BEGIN; SET LOCAL synchronous_commit TO OFF",
             Backend::Postgres => "BEGIN",
         };
         // `Executor::execute` directly: `sqlx::raw_sql(..).execute(..)` is an async fn whose
         // `E: Executor<'e>` bound makes its future not provably `Send` for `&mut TxConn`
         // (higher-ranked lifetimes), and callers spawn write transactions.
         (&mut *tx).execute(begin).await?;
-        if data {
+        if kind == Kind::Data {
             sqlx::query("UPDATE audit_head SET touched_at = $1 WHERE id = 1")
                 .bind(now)
                 .execute(&mut *tx)
@@ -94,6 +133,7 @@ impl Store {
                 .max(1),
             audit: Vec::new(),
             audit_key: Arc::clone(&self.audit_key),
+            early_release,
             _live: live,
         })
     }
