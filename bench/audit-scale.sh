@@ -90,23 +90,29 @@ run() { # design instances [sqlite]
   for i in $(seq 1 "$n"); do
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$((18300 + i))/healthz" >/dev/null && break; sleep 0.1; done
   done
-  local before
+  local before lsn0=""
   before=$(q "SELECT COUNT(*) FROM audit_log")
+  [ "$backend" = sqlite ] || lsn0=$(q "SELECT pg_current_wal_lsn()")
   # lock-wait sampler
   ( end=$((SECONDS + SECS)); while [ $SECONDS -lt $end ]; do
       psql -qtA "$PGURL/postgres" -c "SELECT COALESCE(wait_event_type,'CPU') || '/' || COALESCE(wait_event,'-') FROM pg_stat_activity WHERE datname = '$db' AND state = 'active' AND pid <> pg_backend_pid()"
       sleep 0.05; done > "$WORK/waits-$design-$n" ) &
   local sampler=$!
+  # CPU idle, % of both cores, each second (vmstat's first line is the average since boot)
+  vmstat 1 "$((SECS + 1))" | awk 'NR > 3 { print $15 }' > "$WORK/idle-$design-$n" &
+  local vm=$!
   local wpids=()
   for i in $(seq 1 "$n"); do
     SUBJECTS="$WORK/subjects" TOKEN=$token wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$WORK/dec.lua" \
       "http://127.0.0.1:$((18300 + i))" > "$WORK/wrk-$design-$n-$i" 2>&1 &
     wpids+=($!)
   done
-  wait "${wpids[@]}"; wait "$sampler" || true
+  wait "${wpids[@]}"; wait "$sampler" || true; wait "$vm" || true
   kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true
-  local after rate=0 reqs=0 bad=0
+  local after rate=0 reqs=0 bad=0 walpe="-"
   after=$(q "SELECT COUNT(*) FROM audit_log")
+  # WAL written per audit entry (the whole cluster's WAL, so other databases' writes count too)
+  [ "$backend" = sqlite ] || walpe=$(q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn0') / GREATEST($after - $before, 1)" | cut -d. -f1)
   for i in $(seq 1 "$n"); do
     f="$WORK/wrk-$design-$n-$i"
     rate=$(python3 -c "print($rate + $(awk '/Requests\/sec/ {print $2}' "$f"))")
@@ -116,12 +122,14 @@ run() { # design instances [sqlite]
   local waits
   waits=$(sort "$WORK/waits-$design-$n" | uniq -c | sort -rn | head -4 | awk '{printf "%s %s; ", $2, $1}')
   [ "$backend" = sqlite ] && waits="(SQLite)"
-  printf '| %s | %s | %d | %.0f | %d | %d | %d | %s |\n' "$design" "$backend" "$n" "$rate" "$reqs" "$bad" "$((after - before))" "$waits"
+  local idle
+  idle=$(sort -n "$WORK/idle-$design-$n" | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "?") }')
+  printf '| %s | %s | %d | %.0f | %d | %d | %d | %s | %s | %s |\n' "$design" "$backend" "$n" "$rate" "$reqs" "$bad" "$((after - before))" "$walpe" "$idle" "$waits"
   [ "$backend" = sqlite ] || psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null
 }
 
-echo "| design | database | serve processes | decisions/s (sum) | requests | non-2xx | audit entries written | top waits of active backends (samples) |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| design | database | serve processes | decisions/s (sum) | requests | non-2xx | audit entries written | WAL bytes per entry | CPU idle % (median of 1 s samples) | top waits of active backends (samples) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "${ROUNDS:-1}"); do
   run single 1 sqlite
   run sharded 1 sqlite
