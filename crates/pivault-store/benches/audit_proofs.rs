@@ -2,12 +2,13 @@
 //!
 //! Not a test: `cargo test` does not run it. Appends `--entries` audit entries (default 10
 //! million) through the real commit path (`WriteTx::commit`: keyed links, the shard's Merkle
-//! frontier and its stored perfect subtrees), 5,000 per transaction, into one shard of a
+//! frontier, and in each entry the perfect subtrees its leaf completes), 5,000 per
+//! transaction, into one shard of a
 //! SQLite file kept between runs (`$TMPDIR/pivault-audit-proofs-<entries>.db`; delete it to
 //! rebuild). Then times `--reps` inclusion proofs of random entries against the shard's
 //! current size, each what `Vault::inclusion_proof` does after it has its checkpoint: the
-//! entry by number and the stored subtrees of its RFC 9162 audit path, read on one pooled
-//! connection (`Store::audit_entry_with_nodes`), then the folds. Every 100th proof is checked with `pivault_verify::merkle::verify_inclusion`
+//! entry by number and the subtrees of its RFC 9162 audit path, from the entries that carry
+//! them, read on one pooled connection (`Store::audit_entry_with_nodes`), then the folds. Every 100th proof is checked with `pivault_verify::merkle::verify_inclusion`
 //! against the head's root (not timed). Prints the append rate, and p50 / p99 / max.
 //!
 //! ```text

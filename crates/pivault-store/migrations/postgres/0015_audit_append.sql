@@ -1,25 +1,16 @@
 -- Issue 15, cheaper appends.
 --
--- 1. audit_tree is keyed by where a node ends instead of by level: pos = (idx + 1) << level,
---    the number of leaves up to and including the node's last one. The nodes one group
---    commit completes then sit side by side in the key order (one or two index pages per
---    commit) instead of on one page per level. (level, idx) still name a node; idx stays as a
---    column. Leaves (level 0) are no longer stored: a leaf's hash is its entry's (RFC 9162
---    §2.1.1), computed from audit_log by (shard, idx) when a proof needs it. That halves
---    the rows.
-CREATE TABLE audit_tree_by_pos (
-    shard BIGINT NOT NULL,
-    pos   BIGINT NOT NULL,
-    level BIGINT NOT NULL,
-    idx   BIGINT NOT NULL,
-    hash  BYTEA NOT NULL,
-    PRIMARY KEY (shard, pos, level)
-);
-INSERT INTO audit_tree_by_pos (shard, pos, level, idx, hash)
-SELECT shard, (idx + 1) << CAST(level AS INTEGER), level, idx, hash FROM audit_tree WHERE level > 0;
+-- 1. The Merkle nodes move into the entries: audit_log.nodes holds the hashes of the perfect
+--    subtrees an entry's leaf completes (levels 1, 2, …, 32 bytes each; NULL for an even
+--    leaf), so node (level, idx) is in the entry of its last leaf, idx ((idx + 1) << level) - 1
+--    of its shard. An append then writes no row and no index entry beyond the entry itself
+--    (audit_tree cost two rows and two index entries per entry), and a proof reads its nodes
+--    by (shard, idx). Leaves are not stored: a leaf's hash is its entry's (RFC 9162 §2.1.1).
+--    The trees are rebuilt from the entries at the next open (tree_size 0: the store's
+--    catch-up, the same as for the linear chain of before migration 0014).
+ALTER TABLE audit_log ADD COLUMN nodes BYTEA;
 DROP TABLE audit_tree;
-ALTER TABLE audit_tree_by_pos RENAME TO audit_tree;
-ALTER INDEX audit_tree_by_pos_pkey RENAME TO audit_tree_pkey;
+UPDATE audit_shards SET tree_size = 0, frontier = NULL;
 -- 2. Audit group commits release their shard heads' locks before their WAL flush
 --    (`Store::begin_audit_group`). To wait for that flush afterwards, the writer's connection
 --    commits one write of its own row here synchronously: a WAL flush covers every earlier

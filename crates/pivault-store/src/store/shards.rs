@@ -5,10 +5,11 @@
 //! - `audit_shards` holds a shard's head: `size` entries, the last keyed link `hash`, its MAC
 //!   (`AuditChainKey::shard_head_mac`), and the tree's frontier (the perfect subtrees of its
 //!   right edge) with `tree_size`, the number of entries it covers;
-//! - `audit_tree` holds every completed perfect subtree's hash above the leaves, keyed by
-//!   where it ends (`pos`), so an append writes about one row per entry, all of a commit's
-//!   side by side, and reads nothing but the head, and a proof reads O(log n) rows; a leaf's
-//!   hash is computed from its entry (`audit_log` by `(shard, idx)`) when a proof needs it;
+//! - every completed perfect subtree's hash is kept, in the entry of its last leaf
+//!   (`audit_log.nodes`: the nodes that leaf completes, levels 1, 2, … — one hash per entry
+//!   on average), so an append writes its entries and its heads and reads nothing but the
+//!   heads, and a proof reads O(log n) entries by `(shard, idx)`; a leaf's hash is its
+//!   entry's, computed when a proof needs it;
 //! - an entry goes to its subject's shard (`AuditChainKey::shard_of`, keyed), shard 0 without
 //!   a subject. A commit locks only the heads of the shards it appends to, in ascending order
 //!   (so two writers never wait for each other in a cycle).
@@ -331,72 +332,66 @@ impl Store {
     }
 }
 
-/// Nodes `keys` of `shard`: those above the leaves from `audit_tree` (one primary-key point
-/// lookup each, joined with UNION ALL: a long OR of pairs made SQLite's planner scan the shard,
-/// seconds at 10M), the leaves (level 0) hashed from their entries (`audit_log` by
-/// `(shard, idx)`: leaves are not stored twice, migration 0015).
+/// Nodes `keys` of `shard`, from the entries that carry them: node `(level, idx)` is in the
+/// `nodes` of the entry of its last leaf ([`node_row`]), a leaf (level 0) is its entry's hash
+/// (RFC 9162 §2.1.1). One query by `(shard, idx)` per 200 entries.
 async fn nodes_on(
     conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
     backend: Backend,
     shard: u32,
     keys: &[(u32, u64)],
 ) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
-    let mut out = HashMap::with_capacity(keys.len());
-    let (leaves, inner): (Vec<NodeKey>, Vec<NodeKey>) =
-        keys.iter().partition(|(level, _)| *level == 0);
-    for chunk in inner.chunks(200) {
-        let sql = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "SELECT level, idx, hash FROM audit_tree WHERE shard = {} AND pos = {} \
-                     AND level = {}",
-                    ph(backend, 3 * i + 1),
-                    ph(backend, 3 * i + 2),
-                    ph(backend, 3 * i + 3)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" UNION ALL ");
-        let mut q = sqlx::query(&sql);
-        for (level, idx) in chunk {
-            q = q
-                .bind(i64::from(shard))
-                .bind(node_pos(*level, *idx))
-                .bind(i64::from(*level));
-        }
-        for r in q.fetch_all(&mut **conn).await? {
-            let level = u32::try_from(r.try_get::<i64, _>("level")?).unwrap_or(u32::MAX);
-            let idx = u64::try_from(r.try_get::<i64, _>("idx")?).unwrap_or(u64::MAX);
-            let h: Vec<u8> = r.try_get("hash")?;
-            if let Ok(h) = <[u8; 32]>::try_from(h.as_slice()) {
-                out.insert((level, idx), h);
-            }
+    let mut by_row: BTreeMap<i64, Vec<(u32, u64)>> = BTreeMap::new();
+    for &(level, idx) in keys {
+        if let Some(row) = node_row(level, idx) {
+            by_row.entry(row).or_default().push((level, idx));
         }
     }
-    for chunk in leaves.chunks(200) {
+    let rows: Vec<i64> = by_row.keys().copied().collect();
+    let mut out = HashMap::with_capacity(keys.len());
+    for chunk in rows.chunks(200) {
         let sql = format!(
-            "SELECT {AUDIT_COLS} FROM audit_log WHERE shard = {} AND idx IN ({})",
+            "SELECT {AUDIT_COLS}, nodes FROM audit_log WHERE shard = {} AND idx IN ({})",
             ph(backend, 1),
             super::placeholders(backend, 2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(i64::from(shard));
-        for (_, idx) in chunk {
-            q = q.bind(i64::try_from(*idx).unwrap_or(i64::MAX));
+        for idx in chunk {
+            q = q.bind(*idx);
         }
         for r in q.fetch_all(&mut **conn).await? {
             let rec = audit_record_from(&r)?;
-            if let Ok(idx) = u64::try_from(rec.idx) {
-                out.insert((0, idx), leaf_hash(&rec.canonical_bytes()));
+            let carried: Option<Vec<u8>> = r.try_get("nodes")?;
+            for &(level, idx) in by_row.get(&rec.idx).map_or(&[][..], Vec::as_slice) {
+                let h = if level == 0 {
+                    Some(leaf_hash(&rec.canonical_bytes()))
+                } else {
+                    let at = usize::try_from(level - 1)
+                        .unwrap_or(usize::MAX)
+                        .saturating_mul(32);
+                    carried
+                        .as_deref()
+                        .and_then(|c| c.get(at..at.saturating_add(32)))
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                };
+                if let Some(h) = h {
+                    out.insert((level, idx), h);
+                }
             }
         }
     }
     Ok(out)
 }
 
-/// The nodes of `nodes` above the leaves: only those are stored (a leaf's hash is its entry's,
-/// RFC 9162 §2.1.1, and is computed from the entry when a proof needs it).
-fn inner_nodes(nodes: Vec<(u32, u64, Hash)>) -> impl Iterator<Item = (u32, u64, Hash)> {
-    nodes.into_iter().filter(|(level, _, _)| *level > 0)
+/// The hashes an entry carries: the nodes its leaf completes above itself (levels 1, 2, …,
+/// 32 bytes each, in that order); `None` when it completes none (every even leaf).
+fn carried(nodes: Vec<(u32, u64, Hash)>) -> Option<Vec<u8>> {
+    let inner: Vec<u8> = nodes
+        .into_iter()
+        .filter(|(level, _, _)| *level > 0)
+        .flat_map(|(_, _, h)| h)
+        .collect();
+    (!inner.is_empty()).then_some(inner)
 }
 
 /// A committed write transaction that may not be durable yet ([`WriteTx::commit_pending`]).
@@ -429,33 +424,26 @@ impl Pending {
     }
 }
 
-/// Where node `(level, idx)` ends: the leaves up to and including its last one,
-/// `(idx + 1) << level` (`audit_tree`'s key after its shard, migration 0015: the nodes one
-/// append completes are neighbours). Saturates at `i64::MAX`, past any real tree.
-fn node_pos(level: u32, idx: u64) -> i64 {
+/// The leaf index of node `(level, idx)`'s last leaf, `((idx + 1) << level) - 1`: the entry
+/// that carries it (migration 0015). `None` past any real tree.
+fn node_row(level: u32, idx: u64) -> Option<i64> {
     idx.checked_add(1)
         .and_then(|n| n.checked_shl(level).filter(|p| p >> level == n))
-        .and_then(|p| i64::try_from(p).ok())
-        .unwrap_or(i64::MAX)
+        .and_then(|p| i64::try_from(p - 1).ok())
 }
 
 /// The columns an audit entry is inserted with, in [`bind_entry`]'s order.
 const ENTRY_COLS: &str = "seq, at, actor, action, subject_id, purpose, categories, outcome, \
-     reason, legal_basis, policy_version, request_id, detail, shard, idx, prev_hash, hash";
-const ENTRY_COL_COUNT: usize = 17;
-/// The columns a Merkle node is inserted with, in [`bind_node`]'s order.
-const NODE_COLS: &str = "shard, pos, level, idx, hash";
-const NODE_COL_COUNT: usize = 5;
+     reason, legal_basis, policy_version, request_id, detail, shard, idx, prev_hash, hash, nodes";
+const ENTRY_COL_COUNT: usize = 18;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds one entry's [`ENTRY_COLS`]: the record, its previous link `prev` and its link `hash`.
-fn bind_entry<'q>(
-    q: AnyQuery<'q>,
-    r: &'q AuditRecord,
-    prev: &[u8; 32],
-    hash: &[u8; 32],
-) -> AnyQuery<'q> {
+/// An entry as appended: the record, its previous link, its link, the hashes it carries.
+type Appended = (AuditRecord, [u8; 32], [u8; 32], Option<Vec<u8>>);
+
+/// Binds one entry's [`ENTRY_COLS`].
+fn bind_entry<'q>(q: AnyQuery<'q>, (r, prev, hash, nodes): &'q Appended) -> AnyQuery<'q> {
     q.bind(r.seq)
         .bind(r.at)
         .bind(&r.actor)
@@ -473,22 +461,8 @@ fn bind_entry<'q>(
         .bind(r.idx)
         .bind(prev.to_vec())
         .bind(hash.to_vec())
+        .bind(nodes.clone())
 }
-
-/// Binds one node's [`NODE_COLS`].
-fn bind_node<'q>(q: AnyQuery<'q>, shard: u32, (level, idx, h): &(u32, u64, Hash)) -> AnyQuery<'q> {
-    q.bind(i64::from(shard))
-        .bind(node_pos(*level, *idx))
-        .bind(i64::from(*level))
-        .bind(i64::try_from(*idx).unwrap_or(i64::MAX))
-        .bind(h.to_vec())
-}
-
-/// A Merkle node's name: `(level, idx)`.
-type NodeKey = (u32, u64);
-
-/// Merkle nodes completed by an append: `(level, idx, hash)`.
-type Nodes = Vec<(u32, u64, Hash)>;
 
 /// A shard head locked by a commit, with what the commit appends.
 struct Appending {
@@ -606,8 +580,8 @@ impl WriteTx {
     }
 
     /// Adds the leaves of `shard`'s entries its tree does not cover yet (their canonical
-    /// encodings, RFC 9162 §2.1.1) and stores the nodes they complete and the new frontier.
-    /// Locks the shard. Returns how many leaves were added.
+    /// encodings, RFC 9162 §2.1.1), stores in each entry the nodes its leaf completes, and
+    /// the new frontier. Locks the shard. Returns how many leaves were added.
     pub(super) async fn catch_up_tree(&mut self, shard: u32) -> Result<i64, StoreError> {
         let head = self.lock_shard(shard).await?;
         let mut frontier = head
@@ -629,7 +603,7 @@ impl WriteTx {
             if rows.is_empty() {
                 break;
             }
-            let mut nodes = Vec::new();
+            let mut carrying = Vec::new();
             let mut gap = false;
             for r in &rows {
                 let rec = audit_record_from(r)?;
@@ -639,13 +613,13 @@ impl WriteTx {
                     gap = true;
                     break;
                 }
-                nodes.extend(inner_nodes(
-                    frontier.push(leaf_hash(&rec.canonical_bytes())),
-                ));
+                if let Some(c) = carried(frontier.push(leaf_hash(&rec.canonical_bytes()))) {
+                    carrying.push((rec.idx, c));
+                }
                 from += 1;
                 added += 1;
             }
-            self.insert_nodes(shard, &nodes).await?;
+            self.store_carried(shard, &carrying).await?;
             if gap {
                 break;
             }
@@ -659,48 +633,42 @@ impl WriteTx {
         Ok(added)
     }
 
-    async fn insert_nodes(
+    /// Sets the hashes that entries `(idx, nodes)` of `shard` carry, 200 entries a statement.
+    async fn store_carried(
         &mut self,
         shard: u32,
-        nodes: &[(u32, u64, Hash)],
+        carrying: &[(i64, Vec<u8>)],
     ) -> Result<(), StoreError> {
-        for chunk in nodes.chunks(CHUNK) {
+        for chunk in carrying.chunks(200) {
+            // VALUES columns are column1, column2 on both backends.
             let sql = format!(
-                "INSERT INTO audit_tree ({NODE_COLS}) VALUES {}",
-                values_clause(self.backend, chunk.len(), NODE_COL_COUNT)
+                "UPDATE audit_log SET nodes = v.column2 FROM (VALUES {}) AS v \
+                 WHERE audit_log.shard = {} AND audit_log.idx = v.column1",
+                values_clause(self.backend, chunk.len(), 2),
+                ph(self.backend, 2 * chunk.len() + 1)
             );
             let mut q = sqlx::query(&sql);
-            for node in chunk {
-                q = bind_node(q, shard, node);
+            for (idx, nodes) in chunk {
+                q = q.bind(*idx).bind(nodes.clone());
             }
-            q.execute(&mut *self.tx).await?;
+            q.bind(i64::from(shard)).execute(&mut *self.tx).await?;
         }
         Ok(())
     }
 
-    /// PostgreSQL: inserts `rows` and `nodes` and moves the heads of `work` in ONE statement
-    /// (two data-modifying CTEs and an `UPDATE … FROM (VALUES …)`).
+    /// PostgreSQL: inserts `rows` and moves the heads of `work` in ONE statement (a
+    /// data-modifying CTE and an `UPDATE … FROM (VALUES …)`).
     async fn write_appends_at_once(
         &mut self,
-        rows: &[(AuditRecord, [u8; 32], [u8; 32])],
-        nodes: &[(u32, Nodes)],
+        rows: &[Appended],
         work: &[Appending],
     ) -> Result<(), StoreError> {
         let b = self.backend;
-        let mut next = 1;
-        let mut ctes = vec![format!(
+        let insert = format!(
             "l AS (INSERT INTO audit_log ({ENTRY_COLS}) VALUES {})",
-            values_clause_from(b, next, rows.len(), ENTRY_COL_COUNT)
-        )];
-        next += rows.len() * ENTRY_COL_COUNT;
-        let node_count: usize = nodes.iter().map(|(_, n)| n.len()).sum();
-        if node_count > 0 {
-            ctes.push(format!(
-                "t AS (INSERT INTO audit_tree ({NODE_COLS}) VALUES {})",
-                values_clause_from(b, next, node_count, NODE_COL_COUNT)
-            ));
-            next += node_count * NODE_COL_COUNT;
-        }
+            values_clause_from(b, 1, rows.len(), ENTRY_COL_COUNT)
+        );
+        let next = 1 + rows.len() * ENTRY_COL_COUNT;
         let heads = (0..work.len())
             .map(|i| {
                 let p = |k: usize| ph(b, next + 5 * i + k);
@@ -717,19 +685,13 @@ impl WriteTx {
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "WITH {} UPDATE audit_shards AS s SET size = v.size, hash = v.hash, mac = v.mac, \
-             tree_size = v.size, frontier = v.frontier FROM (VALUES {heads}) \
-             AS v (shard, size, hash, mac, frontier) WHERE s.shard = v.shard",
-            ctes.join(", ")
+            "WITH {insert} UPDATE audit_shards AS s SET size = v.size, hash = v.hash, \
+             mac = v.mac, tree_size = v.size, frontier = v.frontier FROM (VALUES {heads}) \
+             AS v (shard, size, hash, mac, frontier) WHERE s.shard = v.shard"
         );
         let mut q = sqlx::query(&sql);
-        for (r, p, h) in rows {
-            q = bind_entry(q, r, p, h);
-        }
-        for (shard, ns) in nodes {
-            for node in ns {
-                q = bind_node(q, *shard, node);
-            }
+        for row in rows {
+            q = bind_entry(q, row);
         }
         for w in work {
             q = q
@@ -855,10 +817,8 @@ impl WriteTx {
         }
         let mut seqs = seqs.into_iter();
         let mut last_seq = 0;
-        let mut rows = Vec::with_capacity(total);
-        let mut nodes: Vec<(u32, Nodes)> = Vec::with_capacity(work.len());
+        let mut rows: Vec<Appended> = Vec::with_capacity(total);
         for w in &mut work {
-            let mut shard_nodes = Vec::with_capacity(w.recs.len() * 2);
             for mut rec in w.recs.drain(..) {
                 rec.seq = seqs.next().unwrap_or(last_seq + 1);
                 last_seq = last_seq.max(rec.seq);
@@ -866,22 +826,17 @@ impl WriteTx {
                 w.size += 1;
                 let bytes = rec.canonical_bytes();
                 let h = key.link(&w.prev, &bytes);
-                shard_nodes.extend(inner_nodes(w.frontier.push(leaf_hash(&bytes))));
-                rows.push((rec, w.prev, h));
+                // the nodes this leaf completes travel with its entry
+                let nodes = carried(w.frontier.push(leaf_hash(&bytes)));
+                rows.push((rec, w.prev, h, nodes));
                 w.prev = h;
             }
             w.mac = Some(key.shard_head_mac(w.shard, w.size, &w.prev).to_vec());
-            nodes.push((w.shard, shard_nodes));
         }
-        let node_count: usize = nodes.iter().map(|(_, n)| n.len()).sum();
-        if self.backend == Backend::Postgres
-            && rows.len() <= CHUNK / 2
-            && node_count <= CHUNK
-            && work.len() <= CHUNK / 4
-        {
-            // PostgreSQL, one round trip: the entries, the nodes and the heads in one statement
-            // (data-modifying CTEs), so the heads' locks are held one round trip shorter.
-            self.write_appends_at_once(&rows, &nodes, &work).await?;
+        if self.backend == Backend::Postgres && rows.len() <= CHUNK / 2 && work.len() <= CHUNK / 4 {
+            // PostgreSQL, one round trip: the entries and the heads in one statement (a
+            // data-modifying CTE), so the heads' locks are held one round trip shorter.
+            self.write_appends_at_once(&rows, &work).await?;
         } else {
             for chunk in rows.chunks(CHUNK / 2) {
                 let sql = format!(
@@ -889,13 +844,10 @@ impl WriteTx {
                     values_clause(self.backend, chunk.len(), ENTRY_COL_COUNT)
                 );
                 let mut q = sqlx::query(&sql);
-                for (r, p, h) in chunk {
-                    q = bind_entry(q, r, p, h);
+                for row in chunk {
+                    q = bind_entry(q, row);
                 }
                 q.execute(&mut *self.tx).await?;
-            }
-            for (shard, n) in &nodes {
-                self.insert_nodes(*shard, n).await?;
             }
             for w in &work {
                 sqlx::query(
@@ -941,18 +893,29 @@ impl WriteTx {
 
 #[cfg(test)]
 mod tests {
-    use super::node_pos;
+    use super::{carried, node_row};
 
     #[test]
-    fn a_node_is_keyed_by_where_it_ends() {
-        assert_eq!(node_pos(0, 0), 1);
-        assert_eq!(node_pos(0, 6), 7);
-        assert_eq!(node_pos(1, 3), 8);
-        assert_eq!(node_pos(3, 0), 8);
-        // the nodes an append of leaf 7 completes end at the same place, one per level
-        assert_eq!(node_pos(2, 1), 8);
-        assert_eq!(node_pos(62, 0), 1 << 62);
-        assert_eq!(node_pos(63, 0), i64::MAX);
-        assert_eq!(node_pos(0, u64::MAX), i64::MAX);
+    fn a_node_is_carried_by_the_entry_of_its_last_leaf() {
+        assert_eq!(node_row(0, 0), Some(0));
+        assert_eq!(node_row(0, 6), Some(6));
+        assert_eq!(node_row(1, 3), Some(7));
+        assert_eq!(node_row(3, 0), Some(7));
+        // every node leaf 7 completes is carried by entry 7, one per level
+        assert_eq!(node_row(2, 1), Some(7));
+        assert_eq!(node_row(62, 0), Some((1 << 62) - 1));
+        assert_eq!(node_row(63, 0), Some(i64::MAX));
+        assert_eq!(node_row(64, 0), None);
+        assert_eq!(node_row(0, u64::MAX), None);
+    }
+
+    #[test]
+    fn an_entry_carries_the_nodes_above_its_leaf_in_level_order() {
+        let h = |b: u8| [b; 32];
+        assert_eq!(carried(vec![(0, 6, h(1))]), None);
+        let c = carried(vec![(0, 7, h(1)), (1, 3, h(2)), (2, 1, h(3))]).unwrap();
+        assert_eq!(c.len(), 64);
+        assert_eq!(&c[..32], &h(2));
+        assert_eq!(&c[32..], &h(3));
     }
 }
