@@ -1917,8 +1917,12 @@ async fn writers_on_different_shards_commit_side_by_side_and_each_chain_stays_on
     for h in store.audit_shard_heads().await.unwrap() {
         let rows = store.audit_shard_page(h.shard, 0, 100_000).await.unwrap();
         let mut prev = [0u8; 32];
+        let mut last_seq = 0;
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(r.record.idx, i64::try_from(i).unwrap());
+            // entry numbers grow with the chain (drawn only once the heads are locked)
+            assert!(r.record.seq > last_seq, "shard {} idx {i}", h.shard);
+            last_seq = r.record.seq;
             assert_eq!(r.prev_hash, prev.to_vec());
             assert!(key.verify_link(&prev, &r.record.canonical_bytes(), &r.hash));
             prev.copy_from_slice(&r.hash);

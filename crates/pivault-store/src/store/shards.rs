@@ -485,10 +485,13 @@ impl WriteTx {
     /// Locks the heads of `shards` (ascending, no repeats) until this transaction ends,
     /// creating missing ones empty, and reads them, in one statement: `SELECT … ORDER BY shard
     /// FOR UPDATE` locks rows in that order, so two commits never wait for each other in a
-    /// circle. The same statement also gets what numbering `want` entries needs: SQLite, the
-    /// largest entry number in the log (its writers are serialized, so entries are numbered
-    /// after it); PostgreSQL, `want` fresh numbers from `audit_seq`. Returns the heads in the
-    /// order of `shards` and the numbers, ascending (none when `want == 0`).
+    /// circle. Then numbers `want` entries: SQLite, after the largest entry number in the log,
+    /// read by the same statement (its writers are serialized); PostgreSQL, `want` fresh
+    /// numbers from `audit_seq`, drawn by a second statement once every head is locked, so
+    /// that within a shard the numbers grow with the chain (drawn in the locking statement,
+    /// they came before the lock wait, and a commit that waited longer appended smaller
+    /// numbers after larger ones). Returns the heads in the order of `shards` and the
+    /// numbers, ascending (none when `want == 0`).
     async fn lock_shards(
         &mut self,
         shards: &[u32],
@@ -496,15 +499,8 @@ impl WriteTx {
     ) -> Result<(Vec<ShardHeadRow>, Vec<i64>), StoreError> {
         let b = self.backend;
         let extra = match (want, b) {
-            (0, _) => String::new(),
-            (_, Backend::Sqlite) => {
-                ", (SELECT COALESCE(MAX(seq), 0) FROM audit_log) AS top".to_string()
-            }
-            (_, Backend::Postgres) => format!(
-                ", (SELECT string_agg(CAST(nextval('audit_seq') AS TEXT), ',') \
-                 FROM generate_series(1, CAST({} AS BIGINT))) AS seqs",
-                ph(b, shards.len() + 1)
-            ),
+            (0, _) | (_, Backend::Postgres) => "",
+            (_, Backend::Sqlite) => ", (SELECT COALESCE(MAX(seq), 0) FROM audit_log) AS top",
         };
         let lock = match b {
             Backend::Sqlite => "", // BEGIN IMMEDIATE holds the database's write lock
@@ -519,9 +515,6 @@ impl WriteTx {
             let mut q = sqlx::query(&sql);
             for shard in shards {
                 q = q.bind(i64::from(*shard));
-            }
-            if want > 0 && b == Backend::Postgres {
-                q = q.bind(n);
             }
             let rows = q.fetch_all(&mut *self.tx).await?;
             if rows.len() < shards.len() {
@@ -555,7 +548,14 @@ impl WriteTx {
                     let top: i64 = r.try_get("top")?;
                     (1..=n).map(|i| top + i).collect()
                 }
-                (Some(r), _, Backend::Postgres) => {
+                (Some(_), _, Backend::Postgres) => {
+                    let r = sqlx::query(
+                        "SELECT string_agg(CAST(nextval('audit_seq') AS TEXT), ',') AS seqs \
+                         FROM generate_series(1, CAST($1 AS BIGINT))",
+                    )
+                    .bind(n)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
                     let list: String = r.try_get("seqs")?;
                     let mut v = list
                         .split(',')
