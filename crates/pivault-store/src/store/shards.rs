@@ -478,29 +478,27 @@ impl WriteTx {
     /// Locks `shard`'s head until this transaction ends (creating it empty if missing) and
     /// reads it.
     pub(super) async fn lock_shard(&mut self, shard: u32) -> Result<ShardHeadRow, StoreError> {
-        let (mut heads, _) = self.lock_shards(&[shard], 0).await?;
+        let (mut heads, _) = self.lock_shards(&[shard], false).await?;
         heads.pop().ok_or(StoreError::Db(sqlx::Error::RowNotFound))
     }
 
     /// Locks the heads of `shards` (ascending, no repeats) until this transaction ends,
     /// creating missing ones empty, and reads them, in one statement: `SELECT … ORDER BY shard
     /// FOR UPDATE` locks rows in that order, so two commits never wait for each other in a
-    /// circle. Then numbers `want` entries: SQLite, after the largest entry number in the log,
-    /// read by the same statement (its writers are serialized); PostgreSQL, `want` fresh
-    /// numbers from `audit_seq`, drawn by a second statement once every head is locked, so
-    /// that within a shard the numbers grow with the chain (drawn in the locking statement,
-    /// they came before the lock wait, and a commit that waited longer appended smaller
-    /// numbers after larger ones). Returns the heads in the order of `shards` and the
-    /// numbers, ascending (none when `want == 0`).
+    /// circle. With `top` (SQLite only: its writers are serialized), the same statement also
+    /// reads the largest entry number in the log, for [`WriteTx::next_seqs`]. Returns the heads
+    /// in the order of `shards` and that number (0 without `top`).
     async fn lock_shards(
         &mut self,
         shards: &[u32],
-        want: usize,
-    ) -> Result<(Vec<ShardHeadRow>, Vec<i64>), StoreError> {
+        top: bool,
+    ) -> Result<(Vec<ShardHeadRow>, i64), StoreError> {
         let b = self.backend;
-        let extra = match (want, b) {
-            (0, _) | (_, Backend::Postgres) => "",
-            (_, Backend::Sqlite) => ", (SELECT COALESCE(MAX(seq), 0) FROM audit_log) AS top",
+        let top = top && b == Backend::Sqlite;
+        let extra = if top {
+            ", (SELECT COALESCE(MAX(seq), 0) FROM audit_log) AS top"
+        } else {
+            ""
         };
         let lock = match b {
             Backend::Sqlite => "", // BEGIN IMMEDIATE holds the database's write lock
@@ -510,7 +508,6 @@ impl WriteTx {
             "SELECT {HEAD_COLS}{extra} FROM audit_shards WHERE shard IN ({}) ORDER BY shard{lock}",
             super::placeholders(b, 1, shards.len())
         );
-        let n = i64::try_from(want).unwrap_or(i64::MAX);
         for _ in 0..2 {
             let mut q = sqlx::query(&sql);
             for shard in shards {
@@ -542,38 +539,12 @@ impl WriteTx {
                 }
                 continue;
             }
-            let seqs = match (rows.first(), want, b) {
-                (_, 0, _) | (None, _, _) => Vec::new(),
-                (Some(r), _, Backend::Sqlite) => {
-                    let top: i64 = r.try_get("top")?;
-                    (1..=n).map(|i| top + i).collect()
-                }
-                (Some(_), _, Backend::Postgres) => {
-                    let r = sqlx::query(
-                        "SELECT string_agg(CAST(nextval('audit_seq') AS TEXT), ',') AS seqs \
-                         FROM generate_series(1, CAST($1 AS BIGINT))",
-                    )
-                    .bind(n)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-                    let list: String = r.try_get("seqs")?;
-                    let mut v = list
-                        .split(',')
-                        .map(str::parse::<i64>)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
-                    v.sort_unstable();
-                    v
-                }
+            let top = match rows.first() {
+                Some(r) if top => r.try_get::<i64, _>("top")?,
+                _ => 0,
             };
-            if seqs.len() != want {
-                return Err(StoreError::Db(sqlx::Error::Protocol(format!(
-                    "asked for {want} audit entry numbers, got {}",
-                    seqs.len()
-                ))));
-            }
             let heads = rows.iter().map(head_from).collect::<Result<Vec<_>, _>>()?;
-            return Ok((heads, seqs));
+            return Ok((heads, top));
         }
         // Inserted (or found present) and still not there: nothing to lock.
         Err(StoreError::Db(sqlx::Error::RowNotFound))
@@ -631,6 +602,32 @@ impl WriteTx {
             .execute(&mut *self.tx)
             .await?;
         Ok(added)
+    }
+
+    /// `n` fresh entry numbers, ascending, once the commit's heads are locked (so that within
+    /// a shard the numbers grow with the chain). PostgreSQL: the `audit_seq` sequence (no row
+    /// lock, so writers on different shards do not meet here); SQLite: after `top`, the
+    /// largest in the log (read under its write lock by [`WriteTx::lock_shards`]).
+    async fn next_seqs(&mut self, n: usize, top: i64) -> Result<Vec<i64>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let rows = sqlx::query(
+                    "SELECT nextval('audit_seq') AS s FROM generate_series(1, $1::BIGINT)",
+                )
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .fetch_all(&mut *self.tx)
+                .await?;
+                let mut v = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>("s"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                v.sort_unstable();
+                Ok(v)
+            }
+            Backend::Sqlite => Ok((1..=i64::try_from(n).unwrap_or(i64::MAX))
+                .map(|i| top + i)
+                .collect()),
+        }
     }
 
     /// Sets the hashes that entries `(idx, nodes)` of `shard` carry, 200 entries a statement.
@@ -766,8 +763,8 @@ impl WriteTx {
         let mut work = Vec::with_capacity(by_shard.len());
         let total: usize = by_shard.values().map(Vec::len).sum();
         let shards: Vec<u32> = by_shard.keys().copied().collect();
-        // One statement locks every head this commit appends to and numbers its entries.
-        let (heads, seqs) = self.lock_shards(&shards, total).await?;
+        // One statement locks every head this commit appends to.
+        let (heads, top) = self.lock_shards(&shards, true).await?;
         for ((shard, recs), mut head) in by_shard.into_iter().zip(heads) {
             if head.shard != shard {
                 return Err(StoreError::Db(sqlx::Error::RowNotFound));
@@ -815,7 +812,7 @@ impl WriteTx {
                 recs,
             });
         }
-        let mut seqs = seqs.into_iter();
+        let mut seqs = self.next_seqs(total, top).await?.into_iter();
         let mut last_seq = 0;
         let mut rows: Vec<Appended> = Vec::with_capacity(total);
         for w in &mut work {
