@@ -2,7 +2,7 @@
 
 use crate::error::{CoreError, Denial};
 use crate::metrics::Door;
-use crate::services::facts::LoadedFacts;
+use crate::services::facts::ReleaseFacts;
 use crate::services::sealer::Sealer;
 use crate::values::FieldValue;
 use crate::values::{FailedField, FIELD_INTEGRITY_FAILED};
@@ -77,20 +77,21 @@ impl Vault {
     /// list (record, name, category, code [`FIELD_INTEGRITY_FAILED`]), never with a value; the
     /// caller audits and counts each one ([`Vault::integrity_failures`]).
     pub(crate) fn open_allowed(
-        f: &LoadedFacts,
+        f: &ReleaseFacts,
         allowed: &[&str],
         now: i64,
     ) -> (Vec<FieldOutput>, Vec<FailedField>) {
         let Some(dek) = f.dek.as_deref() else {
             return (Vec::new(), Vec::new());
         };
+        let erased = f.facts.erased;
         let allowed: HashSet<&str> = allowed.iter().copied().collect();
         let mut opened = Vec::new();
         let mut failed = Vec::new();
         for r in f.fields.iter().filter(|r| {
             allowed.contains(r.category.as_str())
                 && r.restricted_until.is_none_or(|u| u > now)
-                && f.erased == r.restricted_until.is_some()
+                && erased == r.restricted_until.is_some()
         }) {
             match Sealer::open_row(dek, r) {
                 Ok(value) => opened.push(FieldOutput {

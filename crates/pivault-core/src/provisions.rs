@@ -85,8 +85,8 @@ impl Vault {
         }
         let now_t = self.now();
         let now = now_t.unix_timestamp();
-        let facts = self.facts.load(&input.subject_id, now_t).await?;
-        if facts.locked {
+        let facts = self.facts.for_release(&input.subject_id, now_t).await?;
+        if facts.facts.locked {
             self.refuse_locked(
                 p,
                 "disclosure.provide",
@@ -97,7 +97,7 @@ impl Vault {
             )
             .await?;
         }
-        let sf = facts.view();
+        let sf = facts.facts.view();
         let d = self.decide_parsed(p, input, &parsed, &sf, now_t);
         let out = DecisionOutput::from_decision(&input.subject_id, &d, self.policy().version());
         let mut tx = self.store.begin(now).await?;

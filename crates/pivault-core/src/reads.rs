@@ -82,13 +82,13 @@ impl Vault {
         }
         let now_t = self.clock.now();
         let now = now_t.unix_timestamp();
-        let f = self.facts.load(subject_id, now_t).await?;
-        if f.locked {
+        let f = self.facts.for_release(subject_id, now_t).await?;
+        if f.facts.locked {
             self.refuse_locked(p, "fields.read", subject_id, purpose, now, request_id)
                 .await?;
         }
         let cats: Vec<&str> = categories.iter().map(String::as_str).collect();
-        let facts = f.view();
+        let facts = f.facts.view();
         let req = AccessRequest::use_of(purpose, &cats, &p.purposes);
         let d = self.decide_access(p, &req, &facts, now_t);
         self.audit_decision(

@@ -261,6 +261,12 @@ fn init_logging(cfg: &Config) {
     }
 }
 
+/// mimalloc instead of glibc malloc: thread-local free lists without glibc's arena
+/// consolidation and trimming, which took 10-13 % of a read's or decision's CPU (issue 16,
+/// BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let serve_args = match &cli.cmd {

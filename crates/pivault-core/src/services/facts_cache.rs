@@ -7,8 +7,12 @@
 //!   instance) and the present local generation (bumped by this process's own changes at once),
 //!   and not past the first consent event that was still in the future when it was loaded.
 //! - Changes made in this process invalidate immediately. Changes made by another process or
-//!   instance are seen when the epoch watcher next polls (every 20 ms). Reads and provisions of
-//!   PI never use this cache; they load facts in the request.
+//!   instance are seen when the epoch watcher next polls (every 20 ms).
+//! - Doors that release PI (reads, provisions, the privacy center) do not trust the watcher:
+//!   they read the facts epoch in the same statement as the subject's sealed fields
+//!   (`Store::fields_at_epoch`) and use an entry only if it was stamped with that very epoch,
+//!   so they see every change committed before that statement, as if they had loaded the
+//!   facts themselves.
 //! - Entries hold a birth date (PI) in memory only, like the DEK cache; bounded in size.
 
 use pivault_crypto::Dek;
@@ -39,6 +43,25 @@ pub(crate) struct CachedFacts {
     pub(crate) birth_date: Option<Date>,
     stamp: (i64, u64),
     valid_until: i64,
+}
+
+impl CachedFacts {
+    /// The cached part of `f`, stamped; it lives until the first consent event that was still
+    /// in the future at `now`, and at most `MAX_AGE_SECS`.
+    fn of(f: LoadedFacts, stamp: (i64, u64), now: i64) -> Self {
+        let valid_until = f
+            .next_consent_at
+            .map_or(now + MAX_AGE_SECS, |t| t.min(now + MAX_AGE_SECS));
+        Self {
+            erased: f.erased,
+            locked: f.locked,
+            home_region: f.home_region,
+            consent: f.consent,
+            birth_date: f.birth_date,
+            stamp,
+            valid_until,
+        }
+    }
 }
 
 /// The cache and its epoch watcher.
@@ -106,19 +129,49 @@ impl FactsCache {
         now: i64,
         f: LoadedFacts,
     ) -> Arc<CachedFacts> {
-        let valid_until = f
-            .next_consent_at
-            .map_or(now + MAX_AGE_SECS, |t| t.min(now + MAX_AGE_SECS));
-        let entry = Arc::new(CachedFacts {
-            erased: f.erased,
-            locked: f.locked,
-            home_region: f.home_region,
-            consent: f.consent,
-            birth_date: f.birth_date,
-            stamp,
-            valid_until,
-        });
+        let entry = Arc::new(CachedFacts::of(f, stamp, now));
         if stamp.0 != i64::MIN && self.stamp() == stamp {
+            if let Ok(mut map) = self.map.lock() {
+                map.put(subject.to_string(), Arc::clone(&entry));
+            }
+        }
+        entry
+    }
+
+    /// This process's generation of local changes; read it BEFORE the statement that reads
+    /// the facts epoch ([`FactsCache::get_at`], [`FactsCache::insert_at`]).
+    pub(crate) fn local_gen(&self) -> u64 {
+        self.local_gen.load(Ordering::SeqCst)
+    }
+
+    /// A cached entry for `subject` that is current at the facts epoch `epoch` the caller
+    /// has just read from the database (not the watcher's, which may lag): its facts are those
+    /// of that epoch exactly, since every change to them bumps it.
+    pub(crate) fn get_at(
+        &self,
+        subject: &str,
+        epoch: i64,
+        gen: u64,
+        now: i64,
+    ) -> Option<Arc<CachedFacts>> {
+        let mut map = self.map.lock().ok()?;
+        let hit = map.get(subject)?;
+        (hit.stamp == (epoch, gen) && gen == self.local_gen() && now < hit.valid_until)
+            .then(|| Arc::clone(hit))
+    }
+
+    /// Keeps facts loaded AFTER the database's facts epoch `epoch` was read (so they are of
+    /// that epoch or newer), unless this process changed facts since `gen` was read.
+    pub(crate) fn insert_at(
+        &self,
+        subject: &str,
+        epoch: i64,
+        gen: u64,
+        now: i64,
+        f: LoadedFacts,
+    ) -> Arc<CachedFacts> {
+        let entry = Arc::new(CachedFacts::of(f, (epoch, gen), now));
+        if self.local_gen() == gen {
             if let Ok(mut map) = self.map.lock() {
                 map.put(subject.to_string(), Arc::clone(&entry));
             }
@@ -145,10 +198,18 @@ pub(crate) struct LoadedFacts {
     /// A misuse report's security lock is on (policy §8.7): only the security role may read.
     pub(crate) locked: bool,
     pub(crate) home_region: Option<String>,
-    pub(crate) fields: Vec<FieldRow>,
     pub(crate) consent: ConsentState,
     pub(crate) dek: Option<Arc<Dek>>,
     pub(crate) birth_date: Option<Date>,
+}
+
+/// What [`Facts::for_release`](super::facts::Facts::for_release) returns: the decision facts
+/// (cached or just loaded), the subject's sealed fields read with the epoch they are current
+/// at, and the DEK that opens them (`None` once shredded).
+pub(crate) struct ReleaseFacts {
+    pub(crate) facts: Arc<CachedFacts>,
+    pub(crate) fields: Vec<FieldRow>,
+    pub(crate) dek: Option<Arc<Dek>>,
 }
 
 /// The facts a decision reads, borrowed from what was loaded or cached.
