@@ -145,6 +145,12 @@ impl WriteTx {
         } else {
             "ON CONFLICT (subject_id, record, name) DO NOTHING"
         };
+        // In primary-key order (stable: of two rows with one key, the later still wins), so a
+        // statement moves through the clustered B-tree one way instead of back and forth.
+        let mut rows: Vec<&FieldRow> = rows.iter().collect();
+        rows.sort_by(|a, b| {
+            (&a.subject_id, &a.record, &a.name).cmp(&(&b.subject_id, &b.record, &b.name))
+        });
         let mut n = 0;
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
