@@ -133,8 +133,8 @@ impl WriteTx {
                 values_clause(self.backend, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
-            for &&(k, d, s) in chunk {
-                q = q.bind(k).bind(d.to_vec()).bind(s).bind(key_gen);
+            for (k, d, s) in chunk.iter().copied() {
+                q = q.bind(*k).bind(&d[..]).bind(*s).bind(key_gen);
             }
             q.execute(&mut *self.tx).await?;
         }

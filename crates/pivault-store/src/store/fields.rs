@@ -159,14 +159,15 @@ impl WriteTx {
                 values_clause(self.backend, chunk.len(), 8)
             );
             let mut q = sqlx::query(&sql);
+            // Borrowed (`&str`, `&[u8]`): bound without a copy of each value.
             for f in chunk {
                 q = q
-                    .bind(&f.subject_id)
-                    .bind(&f.record)
-                    .bind(&f.name)
-                    .bind(&f.category)
-                    .bind(&f.key_id)
-                    .bind(f.ciphertext.clone())
+                    .bind(f.subject_id.as_str())
+                    .bind(f.record.as_str())
+                    .bind(f.name.as_str())
+                    .bind(f.category.as_str())
+                    .bind(f.key_id.as_str())
+                    .bind(f.ciphertext.as_slice())
                     .bind(f.restricted_until)
                     .bind(f.updated_at);
             }
