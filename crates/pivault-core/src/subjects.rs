@@ -32,6 +32,17 @@ pub(crate) const ERASED_ACCOUNT: &str = "erased_account_id";
 
 pub(crate) const MAX_FIELDS_PER_REQUEST: usize = 256;
 
+/// A new subject id: a UUID v7 (RFC 9562 §5.7), time-ordered, so the rows of new subjects
+/// (`subjects`, `subject_keys`, `fields`, the `blind_index` and `audit_log` subject indexes)
+/// land at the end of their B-trees instead of all over them. Ids drawn in one process grow
+/// strictly (the `uuid` crate's shared v7 context); 74 of the 128 bits stay random. The id
+/// shows when the subject was created (to the millisecond), which `subjects.created_at`
+/// holds anyway; nothing reads the version or relies on the id being unguessable (every use
+/// of a subject id is authenticated and decided).
+pub(crate) fn new_subject_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
 pub(crate) struct Prepared<'p> {
     pub(crate) category: &'p Category,
     pub(crate) record: String,
@@ -242,7 +253,7 @@ impl Vault {
                 }
             }
         }
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = new_subject_id();
         let (dek, key_row) = self.sealer.new_dek(&id, SCOPE_PRIMARY, now);
         let rows: Vec<FieldRow> = prepared
             .iter()

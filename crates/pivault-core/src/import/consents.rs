@@ -1,6 +1,7 @@
 //! `consent_events.csv`: the consent ledger.
 
 use super::common::*;
+use super::pipeline::{BatchWrite, Inflight, Writer};
 use super::reader::*;
 use crate::error::CoreError;
 use crate::values::parse_timestamp;
@@ -31,6 +32,8 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
     };
     ctx.progress.start(FILE, b.total());
     let policy = ctx.vault.policy();
+    let mut inflight: Inflight<String> = Inflight::new();
+    let mut writer = Writer::new(ctx.vault, ctx.now);
     loop {
         let (rows, bad) = b.next()?;
         if rows.is_empty() && bad.is_empty() {
@@ -91,10 +94,16 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                     rep.rejected += 1;
                 }
                 Ok(row) => {
-                    if existing.contains(&row.event_ref) || !seen.insert(row.event_ref.clone()) {
+                    // Present: committed before this batch's lookups, landed by the batch in
+                    // flight, or earlier in this batch.
+                    if existing.contains(&row.event_ref)
+                        || inflight.contains(&row.event_ref)
+                        || !seen.insert(row.event_ref.clone())
+                    {
                         rep.skipped += 1;
                         continue;
                     }
+                    inflight.add(row.event_ref.clone());
                     let mut a = ctx.vault.auditor.base(
                         ACTOR,
                         &format!("consent.{}", row.action),
@@ -113,18 +122,20 @@ pub(crate) async fn import_consents(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                 }
             }
         }
-        if !out.is_empty() {
-            let mut tx = ctx.vault.store.begin(ctx.now).await?;
-            crate::Vault::refuse_if_ceased(&mut tx).await?;
-            tx.insert_consents(&out).await?;
-            for a in audits {
-                tx.audit(a);
-            }
-            tx.bump_facts_epoch().await?;
-            tx.commit().await?;
-        }
+        // Always submitted (an empty batch writes nothing): it waits for the batch in flight,
+        // which `inflight` stops covering here.
+        writer
+            .submit(BatchWrite {
+                bump_facts_epoch: !out.is_empty(),
+                consents: out,
+                audits,
+                ..BatchWrite::default()
+            })
+            .await?;
+        inflight.submitted();
         ctx.progress.advance(n);
     }
+    writer.finish().await?;
     rej.finish()?;
     ctx.progress.finish();
     Ok(rep)

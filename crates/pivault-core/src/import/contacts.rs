@@ -98,7 +98,7 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
                 rep.skipped += 1;
                 continue;
             }
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = crate::subjects::new_subject_id();
             let (dek, kr) = ctx.vault.sealer.new_dek(&id, SCOPE_PRIMARY, ctx.now);
             for (cat, name, v) in &f {
                 field_rows.push(Sealer::seal_row(

@@ -17,6 +17,7 @@
 mod common;
 mod consents;
 pub(crate) mod contacts;
+mod pipeline;
 mod reader;
 mod records;
 mod rows;

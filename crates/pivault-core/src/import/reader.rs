@@ -87,6 +87,7 @@ pub(crate) struct Row {
     pub(crate) rec: csv::StringRecord,
 }
 
+#[derive(Clone)]
 pub(crate) struct Cols(HashMap<String, usize>);
 
 impl Cols {

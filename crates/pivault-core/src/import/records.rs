@@ -1,6 +1,7 @@
 //! Records of existing subjects: orders, face templates, ICP filings, support tickets.
 
 use super::common::*;
+use super::pipeline::{par_map, BatchWrite, Inflight, Writer};
 use super::reader::*;
 use crate::error::CoreError;
 use crate::services::sealer::Sealer;
@@ -11,6 +12,7 @@ use pivault_domain::identifiers::{AccountId, IdCardNumber, Mobile};
 use pivault_domain::policy::ValueType;
 use pivault_store::RetentionItem;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 /// A parsed record row: subject account, record id, fields.
 pub(crate) struct RecordRow {
@@ -78,6 +80,8 @@ pub(crate) async fn drive_records(
         ..FileReport::default()
     };
     ctx.progress.start(file, total);
+    let mut inflight: Inflight<(String, String)> = Inflight::new();
+    let mut writer = Writer::new(ctx.vault, ctx.now);
     loop {
         let (good, bad, n) = next_batch()?;
         if n == 0 {
@@ -110,10 +114,8 @@ pub(crate) async fn drive_records(
             .sealer
             .deks_many(&subject_ids, SCOPE_PRIMARY)
             .await?;
-        let mut field_rows = Vec::new();
-        let mut audits = Vec::new();
-        let mut items: Vec<RetentionItem> = Vec::new();
-        let mut activity: Vec<(String, i64)> = Vec::new();
+        let mut w = BatchWrite::default();
+        let mut to_seal = Vec::with_capacity(good.len());
         let mut seen = HashSet::new();
         for g in good {
             let Some(subject) = subjects.get(&g.account) else {
@@ -126,9 +128,10 @@ pub(crate) async fn drive_records(
                 rep.rejected += 1;
                 continue;
             };
-            if existing.contains(&(subject.clone(), g.record.clone()))
-                || !seen.insert((subject.clone(), g.record.clone()))
-            {
+            let key = (subject.clone(), g.record.clone());
+            // Present: committed before this batch's lookups, landed by the batch in flight,
+            // or earlier in this batch.
+            if existing.contains(&key) || inflight.contains(&key) || !seen.insert(key.clone()) {
                 rep.skipped += 1;
                 continue;
             }
@@ -142,11 +145,7 @@ pub(crate) async fn drive_records(
                 rep.rejected += 1;
                 continue;
             };
-            for (cat, name, v) in &g.fields {
-                field_rows.push(Sealer::seal_row(
-                    dek, subject, &g.record, name, cat, v, None, ctx.now,
-                ));
-            }
+            inflight.add(key);
             // The record's retention clock, when its governing (first) category counts per
             // record (policy §4.2): the sweep finds it by `event_at` without opening it.
             if let Some((cat, _, _)) = g.fields.first() {
@@ -157,7 +156,7 @@ pub(crate) async fn drive_records(
                     .and_then(|c| c.retention.as_ref())
                     .is_some_and(|r| r.clock.is_per_record());
                 if per_record {
-                    items.push(RetentionItem {
+                    w.items.push(RetentionItem {
                         subject_id: subject.clone(),
                         record: g.record.clone(),
                         category: (*cat).to_string(),
@@ -166,9 +165,9 @@ pub(crate) async fn drive_records(
                 }
             }
             if let Some(at) = g.activity_at {
-                activity.push((subject.clone(), at));
+                w.activity.push((subject.clone(), at));
             }
-            audits.push(ctx.audit(
+            w.audits.push(ctx.audit(
                 "fields.put",
                 subject,
                 purpose,
@@ -185,22 +184,30 @@ pub(crate) async fn drive_records(
                 rep.warnings += 1;
             }
             rep.imported += 1;
+            to_seal.push((subject.clone(), Arc::clone(dek), g));
         }
-        if !field_rows.is_empty() {
-            let mut tx = ctx.vault.store.begin(ctx.now).await?;
-            crate::Vault::refuse_if_ceased(&mut tx).await?;
-            tx.insert_fields_if_absent(&field_rows).await?;
-            tx.insert_retention_items(&items).await?;
-            if !activity.is_empty() {
-                tx.touch_last_active(&activity).await?;
-            }
-            for a in audits {
-                tx.audit(a);
-            }
-            tx.commit().await?;
+        let now = ctx.now;
+        let sealed = par_map(to_seal, move |(subject, dek, g)| {
+            g.fields
+                .iter()
+                .map(|(cat, name, v)| {
+                    Sealer::seal_row(&dek, &subject, &g.record, name, cat, v, None, now)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        w.fields = sealed.into_iter().flatten().collect();
+        if w.fields.is_empty() {
+            // Nothing to write (as before: no transaction for a batch without fields).
+            w = BatchWrite::default();
         }
+        // Always submitted (an empty batch writes nothing): it waits for the batch in flight,
+        // which `inflight` stops covering here.
+        writer.submit(w).await?;
+        inflight.submitted();
         ctx.progress.advance(n);
     }
+    writer.finish().await?;
     rej.finish()?;
     warn.finish()?;
     ctx.progress.finish();

@@ -1,6 +1,7 @@
 //! `users.csv`: accounts become PI subjects (one subject writer; erased accounts refused).
 
 use super::common::*;
+use super::pipeline::{par_map, BatchWrite, Inflight, Writer};
 use super::reader::*;
 use crate::error::CoreError;
 use crate::services::facts::DOB_CATEGORY;
@@ -8,6 +9,7 @@ use crate::services::sealer::Sealer;
 use crate::services::sealer::SCOPE_PRIMARY;
 use crate::subjects::ERASED_ACCOUNT;
 use crate::values::{parse_timestamp, FieldValue};
+use pivault_crypto::{Dek, KeyRing};
 use pivault_domain::identifiers::{AccountId, Email, IdCardNumber, IdentifierKind, Mobile};
 use pivault_store::{FieldRow, KeyRow, SubjectRow};
 use std::collections::HashSet;
@@ -162,6 +164,43 @@ pub(crate) fn parse_user(c: &Cols, r: &Row) -> Result<UserRow, Reject> {
     })
 }
 
+/// A new subject's rows, sealed off the writer's path.
+struct SealedUser {
+    id: String,
+    user: UserRow,
+    dek: Dek,
+    key: KeyRow,
+    fields: Vec<FieldRow>,
+    index: Vec<(i64, &'static str, [u8; 32], String)>,
+}
+
+/// A fresh DEK (wrapped under the current KEK), every field sealed under it, and the
+/// identifiers' blind-index digests under the current index key.
+fn seal_user(keys: &KeyRing, id: String, user: UserRow, now: i64) -> SealedUser {
+    let (dek, key) = Sealer::new_dek_with(keys, &id, SCOPE_PRIMARY, now);
+    let fields = user
+        .fields
+        .iter()
+        .map(|(cat, name, v)| Sealer::seal_row(&dek, &id, "profile", name, cat, v, None, now))
+        .collect();
+    let index = user
+        .idents
+        .iter()
+        .map(|(k, v)| {
+            let (g, d) = keys.blind_index_current(k.as_str(), v);
+            (g, k.as_str(), d, id.clone())
+        })
+        .collect();
+    SealedUser {
+        id,
+        user,
+        dek,
+        key,
+        fields,
+        index,
+    }
+}
+
 pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError> {
     const FILE: &str = "users.csv";
     let path = ctx.dir.join(FILE);
@@ -204,6 +243,9 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
     };
     ctx.progress.start(FILE, b.total());
     let mut seen: HashSet<String> = HashSet::new();
+    let mut inflight: Inflight<String> = Inflight::new();
+    let mut writer = Writer::new(ctx.vault, ctx.now);
+    let cols = Arc::new(b.cols.clone());
     loop {
         let (rows, bad) = b.next()?;
         if rows.is_empty() && bad.is_empty() {
@@ -214,9 +256,13 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
             rej.write(r)?;
         }
         rep.rejected += bad.len() as u64;
-        let mut good = Vec::with_capacity(rows.len());
-        for r in &rows {
-            match parse_user(&b.cols, r) {
+        let parsed = {
+            let cols = Arc::clone(&cols);
+            par_map(rows, move |r| parse_user(&cols, &r)).await?
+        };
+        let mut good = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            match p {
                 Ok(u) => good.push(u),
                 Err(e) => {
                     rej.write(&e)?;
@@ -226,12 +272,13 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
         }
         let ids: Vec<String> = good.iter().map(|u| u.account.clone()).collect();
         let existing = ctx.subjects_by_account(&ids).await?;
+        let keys = ctx.vault.sealer.keys();
+        let erased_of: Vec<Vec<[u8; 32]>> = ids
+            .iter()
+            .map(|a| keys.blind_indexes_all(ERASED_ACCOUNT, a))
+            .collect();
         let erased: HashSet<Vec<u8>> = {
-            let keys = ctx.vault.sealer.keys();
-            let digests: Vec<[u8; 32]> = ids
-                .iter()
-                .flat_map(|a| keys.blind_indexes_all(ERASED_ACCOUNT, a))
-                .collect();
+            let digests: Vec<[u8; 32]> = erased_of.iter().flatten().copied().collect();
             ctx.vault
                 .store
                 .lookup_many(ERASED_ACCOUNT, &digests)
@@ -240,18 +287,9 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
                 .map(|(d, _)| d)
                 .collect()
         };
-        let keys = ctx.vault.sealer.keys();
-        let mut subjects = Vec::new();
-        let mut key_rows: Vec<KeyRow> = Vec::new();
-        let mut field_rows: Vec<FieldRow> = Vec::new();
-        let mut idx_owned: Vec<(i64, &'static str, [u8; 32], String)> = Vec::new();
-        let mut audits = Vec::new();
-        for u in good {
-            if keys
-                .blind_indexes_all(ERASED_ACCOUNT, &u.account)
-                .iter()
-                .any(|d| erased.contains(d.as_slice()))
-            {
+        let mut create = Vec::with_capacity(good.len());
+        for (u, erased_digests) in good.into_iter().zip(&erased_of) {
+            if erased_digests.iter().any(|d| erased.contains(d.as_slice())) {
                 rej.write(&reject(
                     u.line,
                     "account_id",
@@ -261,7 +299,8 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
                 rep.rejected += 1;
                 continue;
             }
-            if existing.contains_key(&u.account) {
+            // Present: committed before this batch's lookups, or landed by the batch in flight.
+            if existing.contains_key(&u.account) || inflight.contains(&u.account) {
                 rep.skipped += 1;
                 continue;
             }
@@ -275,29 +314,35 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
                 rep.rejected += 1;
                 continue;
             }
-            let id = uuid::Uuid::new_v4().to_string();
-            let (dek, kr) = ctx.vault.sealer.new_dek(&id, SCOPE_PRIMARY, ctx.now);
-            for (cat, name, v) in &u.fields {
-                field_rows.push(Sealer::seal_row(
-                    &dek, &id, "profile", name, cat, v, None, ctx.now,
-                ));
-            }
+            inflight.add(u.account.clone());
+            // Drawn here, in file order: ids grow with the file (see `new_subject_id`).
+            create.push((crate::subjects::new_subject_id(), u));
+        }
+        let sealed = {
+            let keys = ctx.vault.sealer.keys_arc();
+            let now = ctx.now;
+            par_map(create, move |(id, u)| seal_user(&keys, id, u, now)).await?
+        };
+        let mut w = BatchWrite {
+            replace_fields: true,
+            ..BatchWrite::default()
+        };
+        for s in sealed {
             ctx.vault
                 .sealer
-                .cache_dek(&id, SCOPE_PRIMARY, Arc::new(dek));
-            for (k, v) in &u.idents {
-                let (g, d) = keys.blind_index_current(k.as_str(), v);
-                idx_owned.push((g, k.as_str(), d, id.clone()));
-            }
-            audits.push(ctx.audit(
+                .cache_dek(&s.id, SCOPE_PRIMARY, Arc::new(s.dek));
+            w.audits.push(ctx.audit(
                 "subject.create",
-                &id,
+                &s.id,
                 "service",
-                &u.fields,
-                format!("source={FILE} line={}", u.line),
+                &s.user.fields,
+                format!("source={FILE} line={}", s.user.line),
             ));
-            subjects.push(SubjectRow {
-                id,
+            w.fields.extend(s.fields);
+            w.index.extend(s.index);
+            w.keys.push(s.key);
+            w.subjects.push(SubjectRow {
+                id: s.id,
                 kind: "account".into(),
                 status: "active".into(),
                 created_at: ctx.now,
@@ -306,19 +351,13 @@ pub(crate) async fn import_users(ctx: &Ctx<'_>) -> Result<FileReport, CoreError>
                 lock_case: None,
                 lang: None,
             });
-            key_rows.push(kr);
             rep.imported += 1;
         }
-        if !subjects.is_empty() {
-            let idx: Vec<(i64, &str, [u8; 32], &str)> = idx_owned
-                .iter()
-                .map(|(g, k, d, s)| (*g, *k, *d, s.as_str()))
-                .collect();
-            ctx.write_new_subjects(&subjects, &key_rows, &field_rows, &idx, audits)
-                .await?;
-        }
+        writer.submit(w).await?;
+        inflight.submitted();
         ctx.progress.advance(n);
     }
+    writer.finish().await?;
     rej.finish()?;
     ctx.progress.finish();
     Ok(rep)

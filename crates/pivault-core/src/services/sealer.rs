@@ -209,8 +209,18 @@ impl Sealer {
     }
 
     pub(crate) fn new_dek(&self, subject_id: &str, scope: &str, now: i64) -> (Dek, KeyRow) {
-        let dek = self.keys.generate_dek();
-        let w = self.keys.wrap_dek(subject_id, scope, &dek);
+        Self::new_dek_with(&self.keys, subject_id, scope, now)
+    }
+
+    /// [`Sealer::new_dek`] with the key ring at hand (for the importer's sealing threads).
+    pub(crate) fn new_dek_with(
+        keys: &KeyRing,
+        subject_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> (Dek, KeyRow) {
+        let dek = keys.generate_dek();
+        let w = keys.wrap_dek(subject_id, scope, &dek);
         let row = KeyRow {
             subject_id: subject_id.to_string(),
             scope: scope.to_string(),

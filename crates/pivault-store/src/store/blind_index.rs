@@ -122,6 +122,10 @@ impl WriteTx {
         key_gen: i64,
         rows: &[(&str, [u8; 32], &str)],
     ) -> Result<(), StoreError> {
+        // In key order: digests are uniformly random, so unsorted rows would land all over the
+        // primary-key B-tree; sorted, each statement walks it once from left to right.
+        let mut rows: Vec<&(&str, [u8; 32], &str)> = rows.iter().collect();
+        rows.sort_unstable_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO blind_index (kind, digest, subject_id, key_gen) VALUES {} \
@@ -129,8 +133,8 @@ impl WriteTx {
                 values_clause(self.backend, chunk.len(), 4)
             );
             let mut q = sqlx::query(&sql);
-            for (k, d, s) in chunk {
-                q = q.bind(*k).bind(d.to_vec()).bind(*s).bind(key_gen);
+            for (k, d, s) in chunk.iter().copied() {
+                q = q.bind(*k).bind(&d[..]).bind(*s).bind(key_gen);
             }
             q.execute(&mut *self.tx).await?;
         }

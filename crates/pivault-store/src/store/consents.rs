@@ -91,18 +91,19 @@ impl WriteTx {
             );
             let mut q = sqlx::query(&sql);
             for c in chunk {
+                // Borrowed (`&str`): bound without a copy of each value.
                 q = q
-                    .bind(&c.event_ref)
-                    .bind(&c.subject_id)
-                    .bind(&c.purpose)
-                    .bind(&c.action)
+                    .bind(c.event_ref.as_str())
+                    .bind(c.subject_id.as_str())
+                    .bind(c.purpose.as_str())
+                    .bind(c.action.as_str())
                     .bind(c.at)
-                    .bind(&c.given_by)
-                    .bind(&c.method)
+                    .bind(c.given_by.as_str())
+                    .bind(c.method.as_str())
                     .bind(i64::from(c.separate))
-                    .bind(&c.policy_version)
+                    .bind(c.policy_version.as_str())
                     .bind(c.recorded_at)
-                    .bind(&c.recipient);
+                    .bind(c.recipient.as_deref());
             }
             n += q.execute(&mut *self.tx).await?.rows_affected();
         }

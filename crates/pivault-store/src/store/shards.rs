@@ -444,24 +444,25 @@ type Appended = (AuditRecord, [u8; 32], [u8; 32], Option<Vec<u8>>);
 
 /// Binds one entry's [`ENTRY_COLS`].
 fn bind_entry<'q>(q: AnyQuery<'q>, (r, prev, hash, nodes): &'q Appended) -> AnyQuery<'q> {
+    // Borrowed (`&str`, `&[u8]`): bound without a copy of each value.
     q.bind(r.seq)
         .bind(r.at)
-        .bind(&r.actor)
-        .bind(&r.action)
-        .bind(&r.subject_id)
-        .bind(&r.purpose)
-        .bind(&r.categories)
-        .bind(&r.outcome)
-        .bind(&r.reason)
-        .bind(&r.legal_basis)
-        .bind(&r.policy_version)
-        .bind(&r.request_id)
-        .bind(&r.detail)
+        .bind(r.actor.as_str())
+        .bind(r.action.as_str())
+        .bind(r.subject_id.as_deref())
+        .bind(r.purpose.as_deref())
+        .bind(r.categories.as_str())
+        .bind(r.outcome.as_str())
+        .bind(r.reason.as_deref())
+        .bind(r.legal_basis.as_deref())
+        .bind(r.policy_version.as_str())
+        .bind(r.request_id.as_deref())
+        .bind(r.detail.as_deref())
         .bind(i64::from(r.shard))
         .bind(r.idx)
-        .bind(prev.to_vec())
-        .bind(hash.to_vec())
-        .bind(nodes.clone())
+        .bind(&prev[..])
+        .bind(&hash[..])
+        .bind(nodes.as_deref())
 }
 
 /// A shard head locked by a commit, with what the commit appends.
