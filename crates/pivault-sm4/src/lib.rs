@@ -37,7 +37,9 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+pub use aead;
 pub use cipher;
+pub use gcm::Sm4Gcm;
 
 use cipher::consts::U16;
 use cipher::{
@@ -47,6 +49,7 @@ use cipher::{
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 mod consts;
+mod gcm;
 mod soft;
 #[cfg(test)]
 mod tests;
@@ -55,6 +58,8 @@ mod tests;
 mod x86;
 
 use consts::{CK, FK};
+#[cfg(target_arch = "x86_64")]
+use x86::Token;
 
 /// An implementation of SM4's block function. See the [crate documentation](crate#backends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -165,16 +170,35 @@ impl Imp {
         }
     }
 
+    /// The 32 rounds with `rk` over `blocks` in place, as few kernel calls as fit.
+    fn batch(self, rk: &[u32; 32], blocks: &mut [cipher::Block<Sm4>]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Imp::Gfni512(t) => t.batch(rk, blocks),
+            #[cfg(target_arch = "x86_64")]
+            Imp::Gfni256(t) => t.batch(rk, blocks),
+            #[cfg(target_arch = "x86_64")]
+            Imp::AesNi(t) => t.batch(rk, blocks),
+            Imp::Soft => {
+                for b in blocks {
+                    let mut a: [u8; 16] = (*b).into();
+                    soft::crypt_block(rk, &mut a);
+                    b.copy_from_slice(&a);
+                }
+            }
+        }
+    }
+
     /// Hands `f` this backend's block function over round keys `rk`.
     #[inline]
     fn call(self, rk: &[u32; 32], f: impl BlockClosure<BlockSize = U16>) {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Imp::Gfni512(t) => f.call(&mut x86::Gfni512Backend::new(rk, t)),
+            Imp::Gfni512(t) => f.call(&mut x86::SimdBackend::new(rk, t)),
             #[cfg(target_arch = "x86_64")]
-            Imp::Gfni256(t) => f.call(&mut x86::Gfni256Backend::new(rk, t)),
+            Imp::Gfni256(t) => f.call(&mut x86::SimdBackend::new(rk, t)),
             #[cfg(target_arch = "x86_64")]
-            Imp::AesNi(t) => f.call(&mut x86::AesNiBackend::new(rk, t)),
+            Imp::AesNi(t) => f.call(&mut x86::SimdBackend::new(rk, t)),
             Imp::Soft => f.call(&mut soft::SoftBackend(rk)),
         }
     }
@@ -202,6 +226,12 @@ impl Sm4 {
     /// The backend this key runs on.
     pub fn backend(&self) -> Backend {
         self.imp.backend()
+    }
+
+    /// Encrypts `blocks` in place (SM4's ECB), with as few kernel calls as fit: SM4-GCM's
+    /// counter blocks go here in batches.
+    pub(crate) fn encrypt_batch(&self, blocks: &mut [cipher::Block<Sm4>]) {
+        self.imp.batch(&self.enc, blocks);
     }
 
     /// The key expansion of GB/T 32907-2016 §7.3: `K_i = MK_i ⊕ FK_i`, then

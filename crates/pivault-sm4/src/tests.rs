@@ -1,4 +1,7 @@
-//! Unit tests of the backends' internals: the S-box of every vector kernel, byte for byte.
+//! Unit tests of the backends' internals: the S-box of every vector kernel, byte for byte, and
+//! the two GHASH implementations against each other.
+
+#![allow(clippy::unwrap_used)]
 
 use crate::consts::SBOX;
 use crate::{Backend, Imp};
@@ -50,9 +53,37 @@ fn every_vector_kernels_sbox_gives_all_256_values() {
     if Backend::Gfni512.is_available() {
         assert_eq!(
             tables.len(),
-            4,
+            5,
             "{:?}",
             tables.iter().map(|t| t.0).collect::<Vec<_>>()
         );
+    }
+}
+
+#[test]
+fn clmul_and_portable_ghash_agree() {
+    use aead::AeadInPlace;
+    use cipher::KeyInit;
+
+    let key = [0x5eu8; 16];
+    let fast = crate::Sm4Gcm::new(&key.into());
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("pclmulqdq") {
+        assert!(fast.uses_clmul());
+    }
+    let soft = crate::Sm4Gcm::with_soft_ghash(crate::Sm4::new(&key.into()));
+    assert!(!soft.uses_clmul());
+    let nonce = [9u8; 12].into();
+    for len in (0..300).chain([1023, 1024, 1025, 5000]) {
+        let aad: Vec<u8> = (0..len % 70).map(|i| i as u8).collect();
+        let pt: Vec<u8> = (0..len).map(|i| (i * 13) as u8).collect();
+        let (mut a, mut b) = (pt.clone(), pt.clone());
+        let ta = fast
+            .encrypt_in_place_detached(&nonce, &aad, &mut a)
+            .unwrap();
+        let tb = soft
+            .encrypt_in_place_detached(&nonce, &aad, &mut b)
+            .unwrap();
+        assert_eq!((a, ta), (b, tb), "{len} bytes");
     }
 }

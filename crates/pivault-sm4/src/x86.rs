@@ -26,7 +26,7 @@
 use core::arch::x86_64::*;
 
 use cipher::consts::{U16, U32, U8};
-use cipher::generic_array::GenericArray;
+use cipher::generic_array::{ArrayLength, GenericArray};
 use cipher::inout::{InOut, InOutBuf};
 use cipher::{BlockBackend, BlockSizeUser, ParBlocks, ParBlocksSizeUser};
 
@@ -166,51 +166,51 @@ pub(crate) mod v512 {
     type V = __m512i;
     const BPR: usize = 4;
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn zero() -> V {
+    pub(super) fn zero() -> V {
         _mm512_setzero_si512()
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn load(b: &[B16]) -> V {
+    pub(super) fn load(b: &[B16]) -> V {
         assert!(b.len() == BPR);
         // SAFETY: `b` is 4 blocks, 64 contiguous initialised bytes (B16 is 16 bytes with no
         // padding); the unaligned load needs no alignment.
         unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn store(b: &mut [B16], v: V) {
+    pub(super) fn store(b: &mut [B16], v: V) {
         assert!(b.len() == BPR);
         // SAFETY: `b` is 4 blocks, 64 contiguous writable bytes that this exclusive borrow
         // owns; the unaligned store needs no alignment.
         unsafe { _mm512_storeu_si512(b.as_mut_ptr().cast(), v) }
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn lanes(p: [u8; 16]) -> V {
+    pub(super) fn lanes(p: [u8; 16]) -> V {
         _mm512_broadcast_i32x4(xmm(p))
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn bswap(v: V) -> V {
+    pub(super) fn bswap(v: V) -> V {
         _mm512_shuffle_epi8(v, lanes(BSWAP32))
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn splat(k: u32) -> V {
+    pub(super) fn splat(k: u32) -> V {
         _mm512_set1_epi32(k as i32)
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn transpose(a: V, b: V, c: V, d: V) -> [V; 4] {
+    pub(super) fn transpose(a: V, b: V, c: V, d: V) -> [V; 4] {
         let t0 = _mm512_unpacklo_epi32(a, b);
         let t1 = _mm512_unpackhi_epi32(a, b);
         let t2 = _mm512_unpacklo_epi32(c, d);
@@ -223,17 +223,17 @@ pub(crate) mod v512 {
         ]
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn sbox(v: V) -> V {
+    pub(super) fn sbox(v: V) -> V {
         let y = _mm512_gf2p8affine_epi64_epi8::<GFNI_PRE_C>(v, _mm512_set1_epi64(GFNI_PRE));
         _mm512_gf2p8affineinv_epi64_epi8::<GFNI_POST_C>(y, _mm512_set1_epi64(GFNI_POST))
     }
 
     /// `x0 ⊕ L(τ(x1 ⊕ x2 ⊕ x3 ⊕ k))`, L with four rotations and two three-way XORs.
-    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
     #[inline]
-    fn round(x0: V, x1: V, x2: V, x3: V, k: V) -> V {
+    pub(super) fn round(x0: V, x1: V, x2: V, x3: V, k: V) -> V {
         let t = _mm512_xor_si512(x3, _mm512_ternarylogic_epi32::<0x96>(x1, x2, k));
         let t = sbox(t);
         let a = _mm512_ternarylogic_epi32::<0x96>(x0, t, _mm512_rol_epi32::<2>(t));
@@ -245,7 +245,7 @@ pub(crate) mod v512 {
         _mm512_xor_si512(a, b)
     }
 
-    kernel!("avx512f,avx512bw,gfni");
+    kernel!("avx512f,avx512bw,avx512vl,gfni");
 }
 
 /// The L of the 128- and 256-bit backends (no vector rotate before AVX-512): byte rotations
@@ -269,13 +269,13 @@ pub(crate) mod v256 {
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn zero() -> V {
+    pub(super) fn zero() -> V {
         _mm256_setzero_si256()
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn load(b: &[B16]) -> V {
+    pub(super) fn load(b: &[B16]) -> V {
         assert!(b.len() == BPR);
         // SAFETY: `b` is 2 blocks, 32 contiguous initialised bytes (B16 is 16 bytes with no
         // padding); the unaligned load needs no alignment.
@@ -284,7 +284,7 @@ pub(crate) mod v256 {
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn store(b: &mut [B16], v: V) {
+    pub(super) fn store(b: &mut [B16], v: V) {
         assert!(b.len() == BPR);
         // SAFETY: `b` is 2 blocks, 32 contiguous writable bytes that this exclusive borrow
         // owns; the unaligned store needs no alignment.
@@ -293,49 +293,49 @@ pub(crate) mod v256 {
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn lanes(p: [u8; 16]) -> V {
+    pub(super) fn lanes(p: [u8; 16]) -> V {
         _mm256_broadcastsi128_si256(xmm(p))
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn xor(a: V, b: V) -> V {
+    pub(super) fn xor(a: V, b: V) -> V {
         _mm256_xor_si256(a, b)
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn shuffle(a: V, p: V) -> V {
+    pub(super) fn shuffle(a: V, p: V) -> V {
         _mm256_shuffle_epi8(a, p)
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn shl2(a: V) -> V {
+    pub(super) fn shl2(a: V) -> V {
         _mm256_slli_epi32::<2>(a)
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn shr30(a: V) -> V {
+    pub(super) fn shr30(a: V) -> V {
         _mm256_srli_epi32::<30>(a)
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn bswap(v: V) -> V {
+    pub(super) fn bswap(v: V) -> V {
         shuffle(v, lanes(BSWAP32))
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn splat(k: u32) -> V {
+    pub(super) fn splat(k: u32) -> V {
         _mm256_set1_epi32(k as i32)
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn transpose(a: V, b: V, c: V, d: V) -> [V; 4] {
+    pub(super) fn transpose(a: V, b: V, c: V, d: V) -> [V; 4] {
         let t0 = _mm256_unpacklo_epi32(a, b);
         let t1 = _mm256_unpackhi_epi32(a, b);
         let t2 = _mm256_unpacklo_epi32(c, d);
@@ -350,14 +350,14 @@ pub(crate) mod v256 {
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn sbox(v: V) -> V {
+    pub(super) fn sbox(v: V) -> V {
         let y = _mm256_gf2p8affine_epi64_epi8::<GFNI_PRE_C>(v, _mm256_set1_epi64x(GFNI_PRE));
         _mm256_gf2p8affineinv_epi64_epi8::<GFNI_POST_C>(y, _mm256_set1_epi64x(GFNI_POST))
     }
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn round(x0: V, x1: V, x2: V, x3: V, k: V) -> V {
+    pub(super) fn round(x0: V, x1: V, x2: V, x3: V, k: V) -> V {
         let t = sbox(xor(x3, xor(xor(x1, x2), k)));
         l_shuffle!(x0, t)
     }
@@ -373,13 +373,13 @@ macro_rules! v128_common {
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn zero() -> V {
+        pub(super) fn zero() -> V {
             _mm_setzero_si128()
         }
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn load(b: &[B16]) -> V {
+        pub(super) fn load(b: &[B16]) -> V {
             assert!(b.len() == BPR);
             // SAFETY: `b` is one block, 16 contiguous initialised bytes; the unaligned load
             // needs no alignment.
@@ -388,7 +388,7 @@ macro_rules! v128_common {
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn store(b: &mut [B16], v: V) {
+        pub(super) fn store(b: &mut [B16], v: V) {
             assert!(b.len() == BPR);
             // SAFETY: `b` is one block, 16 contiguous writable bytes that this exclusive
             // borrow owns; the unaligned store needs no alignment.
@@ -397,49 +397,31 @@ macro_rules! v128_common {
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn lanes(p: [u8; 16]) -> V {
+        pub(super) fn lanes(p: [u8; 16]) -> V {
             xmm(p)
         }
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn xor(a: V, b: V) -> V {
-            _mm_xor_si128(a, b)
-        }
-
-        #[target_feature(enable = $feat)]
-        #[inline]
-        fn shuffle(a: V, p: V) -> V {
+        pub(super) fn shuffle(a: V, p: V) -> V {
             _mm_shuffle_epi8(a, p)
         }
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn shl2(a: V) -> V {
-            _mm_slli_epi32::<2>(a)
-        }
-
-        #[target_feature(enable = $feat)]
-        #[inline]
-        fn shr30(a: V) -> V {
-            _mm_srli_epi32::<30>(a)
-        }
-
-        #[target_feature(enable = $feat)]
-        #[inline]
-        fn bswap(v: V) -> V {
+        pub(super) fn bswap(v: V) -> V {
             shuffle(v, lanes(BSWAP32))
         }
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn splat(k: u32) -> V {
+        pub(super) fn splat(k: u32) -> V {
             _mm_set1_epi32(k as i32)
         }
 
         #[target_feature(enable = $feat)]
         #[inline]
-        fn transpose(a: V, b: V, c: V, d: V) -> [V; 4] {
+        pub(super) fn transpose(a: V, b: V, c: V, d: V) -> [V; 4] {
             let t0 = _mm_unpacklo_epi32(a, b);
             let t1 = _mm_unpackhi_epi32(a, b);
             let t2 = _mm_unpacklo_epi32(c, d);
@@ -452,13 +434,6 @@ macro_rules! v128_common {
             ]
         }
 
-        #[target_feature(enable = $feat)]
-        #[inline]
-        fn round(x0: V, x1: V, x2: V, x3: V, k: V) -> V {
-            let t = sbox(xor(x3, xor(xor(x1, x2), k)));
-            l_shuffle!(x0, t)
-        }
-
         /// τ of one word (the key expansion's S-box, without tables).
         #[target_feature(enable = $feat)]
         pub(super) fn tau(w: u32) -> u32 {
@@ -469,6 +444,35 @@ macro_rules! v128_common {
     };
 }
 
+/// The round of the 128-bit backends without vector rotations (L by shuffles and shifts).
+macro_rules! v128_round_shuffle {
+    ($feat:literal) => {
+        #[target_feature(enable = $feat)]
+        #[inline]
+        pub(super) fn xor(a: V, b: V) -> V {
+            _mm_xor_si128(a, b)
+        }
+
+        #[target_feature(enable = $feat)]
+        #[inline]
+        pub(super) fn shl2(a: V) -> V {
+            _mm_slli_epi32::<2>(a)
+        }
+
+        #[target_feature(enable = $feat)]
+        #[inline]
+        pub(super) fn shr30(a: V) -> V {
+            _mm_srli_epi32::<30>(a)
+        }
+        #[target_feature(enable = $feat)]
+        #[inline]
+        pub(super) fn round(x0: V, x1: V, x2: V, x3: V, k: V) -> V {
+            let t = sbox(xor(x3, xor(xor(x1, x2), k)));
+            l_shuffle!(x0, t)
+        }
+    };
+}
+
 /// GFNI on 128-bit vectors (with the AVX2 encodings): 4 blocks per group, for single blocks
 /// and short tails of the wider GFNI backends.
 pub(crate) mod v128g {
@@ -476,12 +480,95 @@ pub(crate) mod v128g {
 
     #[target_feature(enable = "avx2,gfni")]
     #[inline]
-    fn sbox(v: V) -> V {
+    pub(super) fn sbox(v: V) -> V {
         let y = _mm_gf2p8affine_epi64_epi8::<GFNI_PRE_C>(v, _mm_set1_epi64x(GFNI_PRE));
         _mm_gf2p8affineinv_epi64_epi8::<GFNI_POST_C>(y, _mm_set1_epi64x(GFNI_POST))
     }
 
+    v128_round_shuffle!("avx2,gfni");
     v128_common!("avx2,gfni");
+}
+
+/// GFNI on 128-bit vectors with AVX-512VL's three-way XOR and rotations (the shorter round of
+/// [`v512`]): single blocks, short tails and the 4-block lane of the 36-block kernel of the
+/// AVX-512 backend.
+pub(crate) mod vl128 {
+    use super::*;
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
+    #[inline]
+    pub(super) fn sbox(v: V) -> V {
+        let y = _mm_gf2p8affine_epi64_epi8::<GFNI_PRE_C>(v, _mm_set1_epi64x(GFNI_PRE));
+        _mm_gf2p8affineinv_epi64_epi8::<GFNI_POST_C>(y, _mm_set1_epi64x(GFNI_POST))
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
+    #[inline]
+    pub(super) fn round(x0: V, x1: V, x2: V, x3: V, k: V) -> V {
+        let t = _mm_xor_si128(x3, _mm_ternarylogic_epi32::<0x96>(x1, x2, k));
+        let t = sbox(t);
+        let a = _mm_ternarylogic_epi32::<0x96>(x0, t, _mm_rol_epi32::<2>(t));
+        let b = _mm_ternarylogic_epi32::<0x96>(
+            _mm_rol_epi32::<10>(t),
+            _mm_rol_epi32::<18>(t),
+            _mm_rol_epi32::<24>(t),
+        );
+        _mm_xor_si128(a, b)
+    }
+
+    v128_common!("avx512f,avx512bw,avx512vl,gfni");
+}
+
+/// 36 blocks at once on the AVX-512 GFNI backend: two 16-block groups in ZMM registers and one
+/// 4-block group in XMM registers, interleaved. A GCM message of 2ⁿ blocks needs one block
+/// more (the tag mask `E(J0)`); this kernel takes it along at little more than the cost of 32.
+///
+/// # Panics
+/// If `blocks.len() != 36`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
+fn crypt_z2x1(rk: &[u32; 32], blocks: &mut [B16]) {
+    assert!(
+        blocks.len() == 36,
+        "kernel called with the wrong number of blocks"
+    );
+    let (zb, xb) = blocks.split_at_mut(32);
+    let mut z = [[v512::zero(); 4]; 2];
+    for (zg, c) in z.iter_mut().zip(zb.chunks_exact(16)) {
+        *zg = v512::transpose(
+            v512::bswap(v512::load(&c[..4])),
+            v512::bswap(v512::load(&c[4..8])),
+            v512::bswap(v512::load(&c[8..12])),
+            v512::bswap(v512::load(&c[12..])),
+        );
+    }
+    let mut x = vl128::transpose(
+        vl128::bswap(vl128::load(&xb[..1])),
+        vl128::bswap(vl128::load(&xb[1..2])),
+        vl128::bswap(vl128::load(&xb[2..3])),
+        vl128::bswap(vl128::load(&xb[3..])),
+    );
+    for k in rk.chunks_exact(4) {
+        for (j, &kj) in k.iter().enumerate() {
+            let (a, b, c, d) = (j, (j + 1) % 4, (j + 2) % 4, (j + 3) % 4);
+            let kz = v512::splat(kj);
+            for zg in z.iter_mut() {
+                zg[a] = v512::round(zg[a], zg[b], zg[c], zg[d], kz);
+            }
+            x[a] = vl128::round(x[a], x[b], x[c], x[d], vl128::splat(kj));
+        }
+    }
+    for (zg, c) in z.iter().zip(zb.chunks_exact_mut(16)) {
+        let [a, b, cc, d] = v512::transpose(zg[3], zg[2], zg[1], zg[0]);
+        v512::store(&mut c[..4], v512::bswap(a));
+        v512::store(&mut c[4..8], v512::bswap(b));
+        v512::store(&mut c[8..12], v512::bswap(cc));
+        v512::store(&mut c[12..], v512::bswap(d));
+    }
+    let [a, b, c, d] = vl128::transpose(x[3], x[2], x[1], x[0]);
+    vl128::store(&mut xb[..1], vl128::bswap(a));
+    vl128::store(&mut xb[1..2], vl128::bswap(b));
+    vl128::store(&mut xb[2..3], vl128::bswap(c));
+    vl128::store(&mut xb[3..], vl128::bswap(d));
 }
 
 /// AES-NI with SSSE3 on 128-bit vectors: 4 blocks per group.
@@ -500,27 +587,92 @@ pub(crate) mod v128a {
 
     #[target_feature(enable = "aes,ssse3")]
     #[inline]
-    fn sbox(v: V) -> V {
+    pub(super) fn sbox(v: V) -> V {
         let y = affine(v, AESNI_PRE_LO, AESNI_PRE_HI);
         let z = _mm_aesenclast_si128(y, _mm_setzero_si128());
         _mm_shuffle_epi8(affine(z, AESNI_POST_LO, AESNI_POST_HI), xmm(INV_SHIFT_ROWS))
     }
 
+    v128_round_shuffle!("aes,ssse3");
     v128_common!("aes,ssse3");
 }
 
-/// Runs `f` over the blocks of `io` copied into a zeroed buffer of `N` blocks (`N ≥` their
-/// number), and copies the first results out.
+/// Runs `f` on `blocks` in place if there are exactly `N`, else on a copy padded with zero
+/// blocks to `N` (`N ≥` their number), copying the results back.
 #[inline]
-fn padded<const N: usize>(mut io: InOutBuf<'_, '_, B16>, f: impl FnOnce(&mut [B16])) {
-    let n = io.len();
+fn padded<const N: usize>(blocks: &mut [B16], f: impl FnOnce(&mut [B16])) {
+    let n = blocks.len();
+    if n == N {
+        return f(blocks);
+    }
     let mut buf = [B16::default(); N];
-    buf[..n].copy_from_slice(io.get_in());
+    buf[..n].copy_from_slice(blocks);
     f(&mut buf);
-    io.get_out().copy_from_slice(&buf[..n]);
+    blocks.copy_from_slice(&buf[..n]);
 }
 
-/// Proof that the CPU has GFNI, AVX2, AVX-512F and AVX-512BW: only [`Gfni512::detect`] makes one.
+/// Any number of blocks through the AVX-512 GFNI kernels, in place: 32 at a time, and the
+/// rest in the smallest kernel that holds it (one call of latency each, so few calls).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,gfni")]
+fn batch_gfni512(rk: &[u32; 32], mut blocks: &mut [B16]) {
+    while blocks.len() > 36 {
+        let (head, tail) = blocks.split_at_mut(32);
+        v512::crypt::<2>(rk, head);
+        blocks = tail;
+    }
+    match blocks.len() {
+        0 => {}
+        1..=4 => padded::<4>(blocks, |b| vl128::crypt::<1>(rk, b)),
+        5..=16 => padded::<16>(blocks, |b| v512::crypt::<1>(rk, b)),
+        17..=32 => padded::<32>(blocks, |b| v512::crypt::<2>(rk, b)),
+        _ => padded::<36>(blocks, |b| crypt_z2x1(rk, b)),
+    }
+}
+
+/// Any number of blocks through the AVX2 GFNI kernels, in place.
+#[target_feature(enable = "avx2,gfni")]
+fn batch_gfni256(rk: &[u32; 32], mut blocks: &mut [B16]) {
+    while blocks.len() > 16 {
+        let (head, tail) = blocks.split_at_mut(16);
+        v256::crypt::<2>(rk, head);
+        blocks = tail;
+    }
+    match blocks.len() {
+        0 => {}
+        1..=4 => padded::<4>(blocks, |b| v128g::crypt::<1>(rk, b)),
+        5..=8 => padded::<8>(blocks, |b| v256::crypt::<1>(rk, b)),
+        _ => padded::<16>(blocks, |b| v256::crypt::<2>(rk, b)),
+    }
+}
+
+/// Any number of blocks through the AES-NI kernels, in place.
+#[target_feature(enable = "aes,ssse3")]
+fn batch_aesni(rk: &[u32; 32], mut blocks: &mut [B16]) {
+    while blocks.len() > 8 {
+        let (head, tail) = blocks.split_at_mut(8);
+        v128a::crypt::<2>(rk, head);
+        blocks = tail;
+    }
+    match blocks.len() {
+        0 => {}
+        1..=4 => padded::<4>(blocks, |b| v128a::crypt::<1>(rk, b)),
+        _ => padded::<8>(blocks, |b| v128a::crypt::<2>(rk, b)),
+    }
+}
+
+/// A SIMD backend's proof of detection: runs its kernels over any number of blocks.
+pub(crate) trait Token: Copy {
+    /// Blocks per `proc_par_blocks` call of its [`SimdBackend`].
+    type Par: ArrayLength<B16>;
+
+    /// The 32 rounds with `rk` over `blocks`, in place.
+    fn batch(self, rk: &[u32; 32], blocks: &mut [B16]);
+
+    /// τ of one word with this backend's S-box.
+    fn tau(self, w: u32) -> u32;
+}
+
+/// Proof that the CPU has GFNI, AVX2 and AVX-512F/BW/VL: only [`Gfni512::detect`] makes one.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Gfni512(());
 
@@ -529,13 +681,23 @@ impl Gfni512 {
         (std::arch::is_x86_feature_detected!("gfni")
             && std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw"))
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl"))
         .then_some(Gfni512(()))
     }
+}
 
-    pub(crate) fn tau(self, w: u32) -> u32 {
-        // SAFETY: this token exists only if `detect` saw GFNI and AVX2 at run time.
-        unsafe { v128g::tau(w) }
+impl Token for Gfni512 {
+    type Par = U32;
+
+    fn batch(self, rk: &[u32; 32], blocks: &mut [B16]) {
+        // SAFETY: this token exists only if `detect` saw GFNI and AVX-512F/BW/VL at run time.
+        unsafe { batch_gfni512(rk, blocks) }
+    }
+
+    fn tau(self, w: u32) -> u32 {
+        // SAFETY: as in `batch`.
+        unsafe { vl128::tau(w) }
     }
 }
 
@@ -548,9 +710,18 @@ impl Gfni256 {
         (std::arch::is_x86_feature_detected!("gfni") && std::arch::is_x86_feature_detected!("avx2"))
             .then_some(Gfni256(()))
     }
+}
 
-    pub(crate) fn tau(self, w: u32) -> u32 {
+impl Token for Gfni256 {
+    type Par = U16;
+
+    fn batch(self, rk: &[u32; 32], blocks: &mut [B16]) {
         // SAFETY: this token exists only if `detect` saw GFNI and AVX2 at run time.
+        unsafe { batch_gfni256(rk, blocks) }
+    }
+
+    fn tau(self, w: u32) -> u32 {
+        // SAFETY: as in `batch`.
         unsafe { v128g::tau(w) }
     }
 }
@@ -564,112 +735,67 @@ impl AesNi {
         (std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("ssse3"))
             .then_some(AesNi(()))
     }
+}
 
-    pub(crate) fn tau(self, w: u32) -> u32 {
+impl Token for AesNi {
+    type Par = U8;
+
+    fn batch(self, rk: &[u32; 32], blocks: &mut [B16]) {
         // SAFETY: this token exists only if `detect` saw AES-NI and SSSE3 at run time.
+        unsafe { batch_aesni(rk, blocks) }
+    }
+
+    fn tau(self, w: u32) -> u32 {
+        // SAFETY: as in `batch`.
         unsafe { v128a::tau(w) }
     }
 }
 
-/// A block backend of one of the SIMD kernels: round keys plus the detection token. `single`
-/// and `par` are kernels (one block padded to 4, and `ParBlocksSize` blocks); `tail` handles
-/// fewer than `ParBlocksSize` blocks.
-macro_rules! backend {
-    ($name:ident, $token:ty, $par:ty, single: $single:expr, par: $parf:expr, tail: $tail:expr) => {
-        pub(crate) struct $name<'a> {
-            rk: &'a [u32; 32],
-            _token: $token,
-        }
-
-        impl<'a> $name<'a> {
-            pub(crate) fn new(rk: &'a [u32; 32], token: $token) -> Self {
-                $name { rk, _token: token }
-            }
-        }
-
-        impl BlockSizeUser for $name<'_> {
-            type BlockSize = U16;
-        }
-
-        impl ParBlocksSizeUser for $name<'_> {
-            type ParBlocksSize = $par;
-        }
-
-        impl BlockBackend for $name<'_> {
-            #[inline]
-            fn proc_block(&mut self, mut block: InOut<'_, '_, B16>) {
-                let mut buf = [B16::default(); 4];
-                buf[0] = block.clone_in();
-                // SAFETY: the token in `self` exists only if its `detect` saw the kernel's
-                // target features at run time.
-                unsafe { $single(self.rk, &mut buf[..]) };
-                *block.get_out() = buf[0];
-            }
-
-            #[inline]
-            fn proc_par_blocks(&mut self, mut blocks: InOut<'_, '_, ParBlocks<Self>>) {
-                let mut buf = blocks.clone_in();
-                // SAFETY: as in `proc_block`.
-                unsafe { $parf(self.rk, &mut buf[..]) };
-                *blocks.get_out() = buf;
-            }
-
-            #[inline]
-            fn proc_tail_blocks(&mut self, blocks: InOutBuf<'_, '_, B16>) {
-                let tail = $tail;
-                tail(self.rk, blocks)
-            }
-        }
-    };
+/// The [`BlockBackend`] of a SIMD backend: round keys and the detection token. Every call,
+/// one block or many, goes through the token's batch function.
+pub(crate) struct SimdBackend<'a, T> {
+    rk: &'a [u32; 32],
+    token: T,
 }
 
-backend!(
-    Gfni512Backend, Gfni512, U32,
-    single: v128g::crypt::<1>,
-    par: v512::crypt::<2>,
-    tail: |rk, io: InOutBuf<'_, '_, B16>| {
-        // SAFETY (each call): a `Gfni512Backend` holds a `Gfni512` token, made only after
-        // run-time detection of GFNI, AVX2, AVX-512F and AVX-512BW.
-        match io.len() {
-            0 => {}
-            1..=4 => padded::<4>(io, |b| unsafe { v128g::crypt::<1>(rk, b) }),
-            5..=8 => padded::<8>(io, |b| unsafe { v256::crypt::<1>(rk, b) }),
-            9..=16 => padded::<16>(io, |b| unsafe { v512::crypt::<1>(rk, b) }),
-            _ => padded::<32>(io, |b| unsafe { v512::crypt::<2>(rk, b) }),
-        }
+impl<'a, T: Token> SimdBackend<'a, T> {
+    pub(crate) fn new(rk: &'a [u32; 32], token: T) -> Self {
+        SimdBackend { rk, token }
     }
-);
+}
 
-backend!(
-    Gfni256Backend, Gfni256, U16,
-    single: v128g::crypt::<1>,
-    par: v256::crypt::<2>,
-    tail: |rk, io: InOutBuf<'_, '_, B16>| {
-        // SAFETY (each call): a `Gfni256Backend` holds a `Gfni256` token, made only after
-        // run-time detection of GFNI and AVX2.
-        match io.len() {
-            0 => {}
-            1..=4 => padded::<4>(io, |b| unsafe { v128g::crypt::<1>(rk, b) }),
-            5..=8 => padded::<8>(io, |b| unsafe { v256::crypt::<1>(rk, b) }),
-            _ => padded::<16>(io, |b| unsafe { v256::crypt::<2>(rk, b) }),
-        }
-    }
-);
+impl<T: Token> BlockSizeUser for SimdBackend<'_, T> {
+    type BlockSize = U16;
+}
 
-backend!(
-    AesNiBackend, AesNi, U8,
-    single: v128a::crypt::<1>,
-    par: v128a::crypt::<2>,
-    tail: |rk, io: InOutBuf<'_, '_, B16>| {
-        // SAFETY (each call): an `AesNiBackend` holds an `AesNi` token, made only after
-        // run-time detection of AES-NI and SSSE3.
-        match io.len() {
-            0 => {}
-            1..=4 => padded::<4>(io, |b| unsafe { v128a::crypt::<1>(rk, b) }),
-            _ => padded::<8>(io, |b| unsafe { v128a::crypt::<2>(rk, b) }),
-        }
+impl<T: Token> ParBlocksSizeUser for SimdBackend<'_, T> {
+    type ParBlocksSize = T::Par;
+}
+
+impl<T: Token> BlockBackend for SimdBackend<'_, T> {
+    #[inline]
+    fn proc_block(&mut self, mut block: InOut<'_, '_, B16>) {
+        let mut buf = [block.clone_in()];
+        self.token.batch(self.rk, &mut buf);
+        *block.get_out() = buf[0];
     }
-);
+
+    #[inline]
+    fn proc_par_blocks(&mut self, mut blocks: InOut<'_, '_, ParBlocks<Self>>) {
+        let mut buf = blocks.clone_in();
+        self.token.batch(self.rk, &mut buf);
+        *blocks.get_out() = buf;
+    }
+
+    #[inline]
+    fn proc_tail_blocks(&mut self, mut blocks: InOutBuf<'_, '_, B16>) {
+        let n = blocks.len();
+        let mut buf = ParBlocks::<Self>::default();
+        buf[..n].copy_from_slice(blocks.get_in());
+        self.token.batch(self.rk, &mut buf[..n]);
+        blocks.get_out().copy_from_slice(&buf[..n]);
+    }
+}
 
 /// τ on all 256 byte values through the vector S-box of every kernel this CPU can run, by
 /// kernel name (for the unit tests).
@@ -697,6 +823,10 @@ pub(crate) fn sbox_tables() -> Vec<(&'static str, [u8; 256])> {
         // SAFETY: GFNI and AVX-512F/BW were detected just above.
         unsafe { v512::sbox_blocks(&mut b) };
         push("gfni-avx512", b);
+        let mut b = all_bytes();
+        // SAFETY: as above.
+        unsafe { vl128::sbox_blocks(&mut b) };
+        push("gfni-avx512vl-128", b);
     }
     if Gfni256::detect().is_some() {
         let mut b = all_bytes();
@@ -715,4 +845,153 @@ pub(crate) fn sbox_tables() -> Vec<(&'static str, [u8; 256])> {
         push("aesni", b);
     }
     out
+}
+
+/// Proof that the CPU has PCLMULQDQ and SSSE3: only [`Clmul::detect`] makes one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clmul(());
+
+impl Clmul {
+    pub(crate) fn detect() -> Option<Self> {
+        (std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("ssse3"))
+        .then_some(Clmul(()))
+    }
+
+    /// `[H, H², …, H⁸]` in POLYVAL's Montgomery form (see [`clmul`]) from `h`, POLYVAL's key.
+    pub(crate) fn powers(self, h: u128) -> [u128; 8] {
+        // SAFETY: this token exists only if `detect` saw PCLMULQDQ and SSSE3 at run time.
+        unsafe { clmul::powers(h) }
+    }
+
+    /// POLYVAL of `state` extended by the blocks of `data` (a whole number of 16-byte blocks,
+    /// each byte-reversed first: GHASH's bit order), under `powers`.
+    pub(crate) fn update(self, powers: &[u128; 8], state: u128, data: &[u8]) -> u128 {
+        // SAFETY: as in `powers`.
+        unsafe { clmul::update(powers, state, data) }
+    }
+}
+
+/// GHASH through POLYVAL (RFC 8452 Appendix A: `GHASH(H, X…) = rev(POLYVAL(mulX(rev(H)),
+/// rev(X)…))`, `rev` reversing bytes), with carry-less multiplication.
+///
+/// POLYVAL's product is `dot(a, b) = a·b·x⁻¹²⁸ mod x¹²⁸+x¹²⁷+x¹²⁶+x¹²¹+1` on little-endian
+/// 128-bit values. The 256-bit product takes four `PCLMULQDQ`s; `x⁻¹²⁸` is a Montgomery
+/// reduction in two 64-bit folds, each one `PCLMULQDQ` by `0xC2 << 56` (the polynomial
+/// is 1 modulo x⁶⁴, and x¹²¹+x¹²⁶+x¹²⁷ is x⁶⁴·(x⁵⁷+x⁶²+x⁶³)). Eight blocks share one
+/// reduction: `dot(…dot(S⊕X₁, H)⊕…⊕X₈, H) = (S⊕X₁)·H⁸ ⊕ X₂·H⁷ ⊕ … ⊕ X₈·H`, times x⁻¹²⁸, with
+/// `Hᵏ` the dot-powers of `H`.
+pub(crate) mod clmul {
+    use super::*;
+
+    type V = __m128i;
+
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    #[inline]
+    fn from_u128(v: u128) -> V {
+        _mm_set_epi64x((v >> 64) as i64, v as i64)
+    }
+
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    #[inline]
+    fn to_u128(v: V) -> u128 {
+        let lo = _mm_cvtsi128_si64(v) as u64;
+        let hi = _mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v)) as u64;
+        (u128::from(hi) << 64) | u128::from(lo)
+    }
+
+    /// One block of `data`, byte-reversed.
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    #[inline]
+    fn load_rev(b: &[u8]) -> V {
+        assert!(b.len() == 16);
+        // SAFETY: `b` is 16 initialised bytes; the unaligned load needs no alignment.
+        let v = unsafe { _mm_loadu_si128(b.as_ptr().cast()) };
+        _mm_shuffle_epi8(
+            v,
+            xmm([15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]),
+        )
+    }
+
+    /// Adds `a·b` (256 bits, schoolbook) to the accumulators `lo`, `mid`, `hi`.
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    #[inline]
+    fn mul_acc(acc: &mut [V; 3], a: V, b: V) {
+        acc[0] = _mm_xor_si128(acc[0], _mm_clmulepi64_si128::<0x00>(a, b));
+        acc[1] = _mm_xor_si128(
+            acc[1],
+            _mm_xor_si128(
+                _mm_clmulepi64_si128::<0x01>(a, b),
+                _mm_clmulepi64_si128::<0x10>(a, b),
+            ),
+        );
+        acc[2] = _mm_xor_si128(acc[2], _mm_clmulepi64_si128::<0x11>(a, b));
+    }
+
+    /// `(lo, mid, hi)` as a 256-bit value times x⁻¹²⁸, reduced.
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    #[inline]
+    fn reduce(acc: [V; 3]) -> V {
+        let lo = _mm_xor_si128(acc[0], _mm_slli_si128::<8>(acc[1]));
+        let hi = _mm_xor_si128(acc[2], _mm_srli_si128::<8>(acc[1]));
+        let poly = _mm_set_epi64x(0xC200_0000_0000_0000_u64 as i64, 1);
+        let t = _mm_clmulepi64_si128::<0x10>(lo, poly);
+        let lo = _mm_xor_si128(_mm_shuffle_epi32::<0x4e>(lo), t);
+        let t = _mm_clmulepi64_si128::<0x10>(lo, poly);
+        let lo = _mm_xor_si128(_mm_shuffle_epi32::<0x4e>(lo), t);
+        _mm_xor_si128(hi, lo)
+    }
+
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    #[inline]
+    fn dot(a: V, b: V) -> V {
+        let mut acc = [_mm_setzero_si128(); 3];
+        mul_acc(&mut acc, a, b);
+        reduce(acc)
+    }
+
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    pub(super) fn powers(h: u128) -> [u128; 8] {
+        let h1 = from_u128(h);
+        let mut p = [0u128; 8];
+        let mut x = h1;
+        for slot in p.iter_mut() {
+            *slot = to_u128(x);
+            x = dot(x, h1);
+        }
+        p
+    }
+
+    #[target_feature(enable = "pclmulqdq,ssse3")]
+    pub(super) fn update(powers: &[u128; 8], state: u128, data: &[u8]) -> u128 {
+        assert!(data.len().is_multiple_of(16), "GHASH input must be whole blocks");
+        let h = powers.map(|p| from_u128(p));
+        let mut s = from_u128(state);
+        let mut chunks = data.chunks_exact(128);
+        for c in &mut chunks {
+            let mut acc = [_mm_setzero_si128(); 3];
+            for (i, b) in c.chunks_exact(16).enumerate() {
+                let mut x = load_rev(b);
+                if i == 0 {
+                    x = _mm_xor_si128(x, s);
+                }
+                mul_acc(&mut acc, x, h[7 - i]);
+            }
+            s = reduce(acc);
+        }
+        let rest = chunks.remainder();
+        let n = rest.len() / 16;
+        if n > 0 {
+            let mut acc = [_mm_setzero_si128(); 3];
+            for (i, b) in rest.chunks_exact(16).enumerate() {
+                let mut x = load_rev(b);
+                if i == 0 {
+                    x = _mm_xor_si128(x, s);
+                }
+                mul_acc(&mut acc, x, h[n - 1 - i]);
+            }
+            s = reduce(acc);
+        }
+        to_u128(s)
+    }
 }
