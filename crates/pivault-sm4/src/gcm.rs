@@ -38,13 +38,18 @@ pub struct Sm4Gcm {
     hash: Hasher,
 }
 
+// The large variant is the one x86_64 uses; boxing its powers would cost an allocation per key
+// and a pointer chase per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Hasher {
     #[cfg(target_arch = "x86_64")]
     Clmul {
         token: crate::x86::Clmul,
-        /// `H, H², …, H⁸` in POLYVAL form.
-        powers: [u128; 8],
+        /// With VPCLMULQDQ on AVX-512: sixteen blocks per reduction.
+        wide: Option<crate::x86::Vclmul>,
+        /// `H, H², …, H¹⁶` in POLYVAL form.
+        powers: [u128; 16],
     },
     Soft(ghash::GHash),
 }
@@ -63,8 +68,13 @@ impl Sm4Gcm {
     fn ghash(&self) -> Ghash<'_> {
         match &self.hash {
             #[cfg(target_arch = "x86_64")]
-            Hasher::Clmul { token, powers } => Ghash::Clmul {
+            Hasher::Clmul {
+                token,
+                wide,
+                powers,
+            } => Ghash::Clmul {
                 token: *token,
+                wide: *wide,
                 powers,
                 state: 0,
             },
@@ -72,16 +82,19 @@ impl Sm4Gcm {
         }
     }
 
-    /// Encrypts the counter blocks `J0 + from`, `J0 + from + 1`, … into `ks` (`J0` is the
-    /// nonce followed by the 32-bit big-endian counter 1).
-    fn keystream(&self, nonce: &[u8], from: u32, ks: &mut [Block]) {
+    /// Encrypts the counter blocks `J0 + from`, `J0 + from + 1`, … into the first `n` blocks
+    /// of `ks` (`J0` is the nonce followed by the 32-bit big-endian counter 1). It may fill a
+    /// few more, up to the size of the SM4 kernel that takes `n` (so that no padded copy is
+    /// made); those keystream blocks are never used.
+    fn keystream(&self, nonce: &[u8], from: u32, n: usize, ks: &mut [Block]) {
+        let n = self.cipher.batch_slots(n).min(ks.len());
         let mut ctr = from.wrapping_add(1);
-        for b in ks.iter_mut() {
+        for b in ks[..n].iter_mut() {
             b[..12].copy_from_slice(nonce);
             b[12..].copy_from_slice(&ctr.to_be_bytes());
             ctr = ctr.wrapping_add(1);
         }
-        self.cipher.encrypt_batch(ks);
+        self.cipher.encrypt_batch(&mut ks[..n]);
     }
 
     /// Applies GCM's CTR keystream (from `J0 + 1`) to `buffer`, calling `seen` on each stretch
@@ -94,9 +107,9 @@ impl Sm4Gcm {
         check: impl FnOnce(&Block) -> bool,
         mut seen: impl FnMut(&[u8]),
     ) -> Option<Block> {
-        let mut ks = [Block::default(); BATCH + 1];
+        let mut ks = [Block::default(); BATCH + 4];
         let first = buffer.len().div_ceil(16).min(BATCH);
-        self.keystream(nonce, 0, &mut ks[..first + 1]);
+        self.keystream(nonce, 0, first + 1, &mut ks);
         let mask = ks[0];
         if !check(&mask) {
             return None;
@@ -107,7 +120,7 @@ impl Sm4Gcm {
         let mut done = 1 + first as u32;
         while !rest.is_empty() {
             let n = rest.len().div_ceil(16).min(BATCH);
-            self.keystream(nonce, done, &mut ks[..n]);
+            self.keystream(nonce, done, n, &mut ks);
             done = done.wrapping_add(n as u32);
             let (h, r) = rest.split_at_mut((n * 16).min(rest.len()));
             xor_into(h, &ks[..n]);
@@ -141,7 +154,8 @@ enum Ghash<'a> {
     #[cfg(target_arch = "x86_64")]
     Clmul {
         token: crate::x86::Clmul,
-        powers: &'a [u128; 8],
+        wide: Option<crate::x86::Vclmul>,
+        powers: &'a [u128; 16],
         state: u128,
     },
     Soft(ghash::GHash),
@@ -155,11 +169,15 @@ impl Ghash<'_> {
             #[cfg(target_arch = "x86_64")]
             Ghash::Clmul {
                 token,
+                wide,
                 powers,
                 state,
             } => {
                 let whole = data.len() - data.len() % 16;
-                *state = token.update(powers, *state, &data[..whole]);
+                *state = match wide {
+                    Some(w) => w.update(powers, *state, &data[..whole]),
+                    None => token.update(powers, *state, &data[..whole]),
+                };
                 if whole < data.len() {
                     let mut last = [0u8; 16];
                     last[..data.len() - whole].copy_from_slice(&data[whole..]);
@@ -195,7 +213,11 @@ impl From<Sm4> for Sm4Gcm {
             h.zeroize();
             return Sm4Gcm {
                 cipher,
-                hash: Hasher::Clmul { token, powers },
+                hash: Hasher::Clmul {
+                    token,
+                    wide: crate::x86::Vclmul::detect(),
+                    powers,
+                },
             };
         }
         let hash = Hasher::Soft(ghash::GHash::new(&h));
@@ -206,18 +228,32 @@ impl From<Sm4> for Sm4Gcm {
 
 #[cfg(test)]
 impl Sm4Gcm {
-    /// With the `ghash` crate's GHASH whatever the CPU (the fallback's own test).
-    pub(crate) fn with_soft_ghash(cipher: Sm4) -> Sm4Gcm {
+    /// With a chosen GHASH: `"soft"` (the `ghash` crate), `"clmul"` (8 blocks per reduction)
+    /// or `"vclmul"` (16); `None` if this CPU cannot run it.
+    pub(crate) fn with_ghash(cipher: Sm4, kind: &str) -> Option<Sm4Gcm> {
         let mut h = Block::default();
         cipher.encrypt_block(&mut h);
-        Sm4Gcm {
-            cipher,
-            hash: Hasher::Soft(ghash::GHash::new(&h)),
-        }
-    }
-
-    pub(crate) fn uses_clmul(&self) -> bool {
-        !matches!(self.hash, Hasher::Soft(_))
+        let hash = match kind {
+            "soft" => Hasher::Soft(ghash::GHash::new(&h)),
+            #[cfg(target_arch = "x86_64")]
+            "clmul" | "vclmul" => {
+                let token = crate::x86::Clmul::detect()?;
+                let wide = match kind {
+                    "vclmul" => Some(crate::x86::Vclmul::detect()?),
+                    _ => None,
+                };
+                let mut v = u128::from_be_bytes(h.into());
+                let carry = v >> 127;
+                v = (v << 1) ^ carry ^ (carry << 127) ^ (carry << 126) ^ (carry << 121);
+                Hasher::Clmul {
+                    token,
+                    wide,
+                    powers: token.powers(v),
+                }
+            }
+            _ => return None,
+        };
+        Some(Sm4Gcm { cipher, hash })
     }
 }
 

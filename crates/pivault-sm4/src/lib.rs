@@ -189,6 +189,16 @@ impl Imp {
         }
     }
 
+    /// How many blocks a batch of `n` is best padded to (the size of the kernel that takes it;
+    /// `n` where padding gains nothing).
+    fn slots(self, n: usize) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Imp::Gfni512(_) => x86::slots_gfni512(n),
+            _ => n,
+        }
+    }
+
     /// Hands `f` this backend's block function over round keys `rk`.
     #[inline]
     fn call(self, rk: &[u32; 32], f: impl BlockClosure<BlockSize = U16>) {
@@ -232,6 +242,11 @@ impl Sm4 {
     /// counter blocks go here in batches.
     pub(crate) fn encrypt_batch(&self, blocks: &mut [cipher::Block<Sm4>]) {
         self.imp.batch(&self.enc, blocks);
+    }
+
+    /// How many blocks a batch of `n` for [`Sm4::encrypt_batch`] is best padded to.
+    pub(crate) fn batch_slots(&self, n: usize) -> usize {
+        self.imp.slots(n)
     }
 
     /// The key expansion of GB/T 32907-2016 §7.3: `K_i = MK_i ⊕ FK_i`, then
