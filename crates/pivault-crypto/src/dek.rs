@@ -3,13 +3,11 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::AesGcm;
+use pivault_sm4::aead::{AeadInPlace, KeyInit, Nonce, Tag};
+use pivault_sm4::Sm4Gcm;
 use rand::RngCore;
 use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
 use ring::hkdf;
-use sm4::Sm4;
 use zeroize::Zeroizing;
 
 use crate::plaintext::Plaintext;
@@ -28,9 +26,6 @@ pub const SEAL_OVERHEAD: usize = 1 + NONCE_LEN + TAG_LEN;
 /// Bytes of an [`Aad`] that fit the stack buffer used on the hot path.
 const AAD_STACK: usize = 256;
 const HKDF_INFO_SM4: &[u8] = b"pivault sm4-gcm dek v1";
-
-/// SM4 in GCM mode with a 96-bit nonce and 128-bit tag.
-type Sm4Gcm = AesGcm<Sm4, U12>;
 
 /// Writes `n` as unsigned LEB128 (7 bits per byte, low group first, high bit set on
 /// every byte but the last) into `buf`, returning the number of bytes used (1..=10).
@@ -139,9 +134,13 @@ impl Aad<'_> {
 /// first [`Dek::open`] of a field sealed under it (this lets a deployment switch suites
 /// without re-encrypting).
 ///
-/// Zeroization limits: the raw bytes and the SM4 round keys are wiped on drop, but
-/// *ring* does not zeroize its expanded AES key schedule, and the `aes-gcm` crate does
-/// not zeroize its GHASH key; these are known limitations of those libraries.
+/// SM4-GCM is `pivault_sm4::Sm4Gcm`: SM4 (GB/T 32907-2016) on GFNI or AES-NI where the CPU
+/// has them, in GCM (NIST SP 800-38D, as RFC 8998 uses it), byte for byte what the RustCrypto
+/// `sm4` crate in `aes_gcm::AesGcm` produced before, so values sealed then still open.
+///
+/// Zeroization limits: the raw bytes, the SM4 round keys and (with PCLMULQDQ) the GHASH key
+/// powers are wiped on drop, but *ring* does not zeroize its expanded AES key schedule; that is
+/// a known limitation of that library.
 ///
 /// No `Clone`; `Debug` prints only the key id and suite.
 pub struct Dek {
@@ -221,7 +220,7 @@ impl Dek {
         self.sm4.get_or_init(|| {
             let mut k = Zeroizing::new([0u8; 16]);
             hkdf_expand(&self.raw[..], HKDF_INFO_SM4, &mut k[..]);
-            Sm4Gcm::new(aes_gcm::Key::<Sm4Gcm>::from_slice(&k[..]))
+            Sm4Gcm::new(pivault_sm4::aead::Key::<Sm4Gcm>::from_slice(&k[..]))
         })
     }
 
@@ -273,7 +272,7 @@ impl Dek {
                     .and_then(|t| t.as_ref().try_into().map_err(|_| TOO_LONG)),
                 Suite::Sm4Gcm => self
                     .sm4_cipher()
-                    .encrypt_in_place_detached(aes_gcm::Nonce::<U12>::from_slice(&nonce), aad, body)
+                    .encrypt_in_place_detached(Nonce::<Sm4Gcm>::from_slice(&nonce), aad, body)
                     .map(Into::into)
                     .map_err(|_| TOO_LONG),
             }
@@ -324,10 +323,10 @@ impl Dek {
             Suite::Sm4Gcm => self
                 .sm4_cipher()
                 .decrypt_in_place_detached(
-                    aes_gcm::Nonce::<U12>::from_slice(&nonce),
+                    Nonce::<Sm4Gcm>::from_slice(&nonce),
                     aad,
                     &mut buf[..],
-                    aes_gcm::Tag::<aes_gcm::aead::consts::U16>::from_slice(tag),
+                    Tag::<Sm4Gcm>::from_slice(tag),
                 )
                 .map_err(|_| CryptoError::Decrypt),
         })?;
@@ -360,4 +359,67 @@ pub(crate) fn hkdf_salted(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8]) 
         .unwrap_or_else(|_| unreachable!("HKDF output length within RFC 5869 limit"));
     okm.fill(out)
         .unwrap_or_else(|_| unreachable!("HKDF output length matches"));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Before pivault-sm4, SM4-GCM was `aes_gcm::AesGcm<sm4::Sm4, U12>` (RustCrypto). A value
+    /// sealed by it, in `Dek::seal`'s layout with the same key derivation and AAD, must open.
+    #[test]
+    fn a_value_sealed_with_the_rustcrypto_sm4_gcm_still_opens() {
+        use aes_gcm::aead::consts::U12;
+        use aes_gcm::aead::{AeadInPlace as _, KeyInit as _};
+
+        let raw = [0x17u8; DEK_LEN];
+        let dek = Dek::from_bytes("dek-0123456789abcdef01234567", Suite::Sm4Gcm, raw);
+        let aad = Aad {
+            subject_id: "s-1",
+            category: "user.contact.email",
+            field: "email",
+            key_id: dek.key_id(),
+        };
+        let mut k = [0u8; 16];
+        hkdf_expand(&raw, HKDF_INFO_SM4, &mut k);
+        let legacy = aes_gcm::AesGcm::<sm4::Sm4, U12>::new(&k.into());
+        for len in [0usize, 1, 15, 16, 17, 100, 1024, 4099] {
+            let pt: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let nonce = [len as u8; NONCE_LEN];
+            let mut body = pt.clone();
+            let tag = with_encoded(&aad.parts(), |a| {
+                legacy
+                    .encrypt_in_place_detached(&nonce.into(), a, &mut body)
+                    .unwrap()
+            });
+            let mut sealed = vec![Suite::Sm4Gcm.id()];
+            sealed.extend_from_slice(&nonce);
+            sealed.extend_from_slice(&body);
+            sealed.extend_from_slice(&tag);
+            assert_eq!(
+                &dek.open(&aad, &sealed).unwrap()[..],
+                &pt[..],
+                "{len} bytes"
+            );
+
+            // And the other way: what the new code seals, the old one opens.
+            let ours = dek.seal(&aad, &pt);
+            let (n, rest) = ours[1..].split_at(NONCE_LEN);
+            let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
+            let mut back = ct.to_vec();
+            with_encoded(&aad.parts(), |a| {
+                legacy
+                    .decrypt_in_place_detached(
+                        aes_gcm::Nonce::<U12>::from_slice(n),
+                        a,
+                        &mut back,
+                        aes_gcm::Tag::<aes_gcm::aead::consts::U16>::from_slice(tag),
+                    )
+                    .unwrap()
+            });
+            assert_eq!(back, pt, "{len} bytes");
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! Key ring: master secret → KEK and blind-index key; DEK generation and wrapping.
 
+use pivault_sm4::aead::{AeadInPlace, KeyInit, Nonce, Tag};
+use pivault_sm4::Sm4Gcm;
 use rand::RngCore;
 use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
 use ring::{digest, hmac};
@@ -33,27 +35,66 @@ const HKDF_INFO_GENERATION: &[u8] = b"pivault key generation v1";
 pub const HKDF_INFO_KEY_CHECK: &str = "pivault key-check v1";
 /// The message MACed by [`KeyRing::key_check_value`].
 const KEY_CHECK_LABEL: &[u8] = b"pivault key check value v1";
-/// Domain label that starts the AAD of every wrapped DEK.
+/// Domain label that starts the AAD of every AES-256-GCM wrapped DEK.
 const WRAP_LABEL: &[u8] = b"pivault dek wrap v1";
-/// Length of [`WrappedDek::bytes`]: nonce (12) + wrapped key (32) + tag (16) = 60.
+/// Domain label that starts the AAD of every SM4-GCM wrapped DEK.
+const WRAP_LABEL_SM4: &[u8] = b"pivault dek wrap sm4-gcm v1";
+/// HKDF info of the SM4 key derived from each KEK for SM4-GCM wraps (see [`WrappedDek`]).
+pub const HKDF_INFO_KEK_SM4: &str = "pivault kek sm4 v1";
+/// Length of an AES-256-GCM [`WrappedDek::bytes`] (the only form before SM4 wraps):
+/// nonce (12) + wrapped key (32) + tag (16) = 60.
 pub const WRAPPED_DEK_LEN: usize = NONCE_LEN + DEK_LEN + TAG_LEN;
+/// Length of an SM4-GCM [`WrappedDek::bytes`]: suite byte `0x02` + the 60 bytes of the same
+/// layout = 61.
+pub const WRAPPED_DEK_SM4_LEN: usize = 1 + WRAPPED_DEK_LEN;
 
-/// A DEK sealed under a KEK, as stored in the database. Holds no secret in the clear.
+/// A DEK sealed under a KEK, as stored in the database (`subject_keys.wrapped`, a BLOB/BYTEA
+/// of any length, so the second form below needed no schema change). Holds no secret in the
+/// clear.
+///
+/// Two forms, told apart by length (and, for the second, its first byte):
+///
+/// * **AES-256-GCM, 60 bytes**: `nonce (12) ‖ ciphertext of the 32-byte DEK (32) ‖ tag (16)`
+///   under the KEK itself. Every wrap before SM4 wraps existed, and every wrap of a ring
+///   whose suite is [`Suite::Aes256Gcm`].
+/// * **SM4-GCM, 61 bytes**: `0x02 (Suite::Sm4Gcm.id()) ‖ nonce (12) ‖ ciphertext (32) ‖
+///   tag (16)`, SM4 (GB/T 32907-2016) in GCM (NIST SP 800-38D, as RFC 8998 and GM/T 0009
+///   use it) under a 128-bit key derived from the KEK with HKDF-SHA256 (RFC 5869, info
+///   `"pivault kek sm4 v1"`), so the KEK's bytes never key two ciphers. Made by rings whose
+///   suite is [`Suite::Sm4Gcm`], so that under `--suite sm4-gcm` no AES is used for data
+///   keys either.
+///
+/// In both forms the AAD binds the subject, scope and key id (under different domain labels);
+/// any ring unwraps both forms, whatever its own suite.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrappedDek {
     /// The DEK's own id (`dek-` + 24 hex), the same as [`Dek::key_id`].
     pub key_id: String,
     /// Id of the KEK that wrapped it (`kek-` + 16 hex), see [`KeyRing::kek_id`].
     pub kek_id: String,
-    /// `nonce (12) ‖ AES-256-GCM ciphertext of the 32-byte DEK (32) ‖ tag (16)`, 60 bytes.
+    /// 60 bytes (AES-256-GCM wrap) or 61 bytes starting `0x02` (SM4-GCM wrap), see above.
     pub bytes: Vec<u8>,
 }
 
-/// One key-encryption key: AES-256-GCM key plus its public id and generation.
+impl WrappedDek {
+    /// The cipher that wrapped it, from the form of [`WrappedDek::bytes`]: 60 bytes is
+    /// AES-256-GCM, 61 bytes starting `0x02` SM4-GCM; `None` for anything else.
+    pub fn wrap_suite(&self) -> Option<Suite> {
+        match (self.bytes.len(), self.bytes.first()) {
+            (WRAPPED_DEK_LEN, _) => Some(Suite::Aes256Gcm),
+            (WRAPPED_DEK_SM4_LEN, Some(&b)) if b == Suite::Sm4Gcm.id() => Some(Suite::Sm4Gcm),
+            _ => None,
+        }
+    }
+}
+
+/// One key-encryption key: AES-256-GCM key, the SM4-GCM key derived from it, its public id and
+/// generation.
 struct Kek {
     id: String,
     generation: i64,
     key: LessSafeKey,
+    sm4: Sm4Gcm,
 }
 
 impl Kek {
@@ -67,10 +108,13 @@ impl Kek {
         let id = format!("kek-{}", fingerprint(bytes));
         let key = UnboundKey::new(&AES_256_GCM, &bytes[..])
             .unwrap_or_else(|_| unreachable!("32-byte key is valid for AES-256-GCM"));
+        let mut sm4 = Zeroizing::new([0u8; 16]);
+        hkdf_expand(&bytes[..], HKDF_INFO_KEK_SM4.as_bytes(), &mut sm4[..]);
         Kek {
             id,
             generation,
             key: LessSafeKey::new(key),
+            sm4: Sm4Gcm::new(pivault_sm4::aead::Key::<Sm4Gcm>::from_slice(&sm4[..])),
         }
     }
 }
@@ -168,7 +212,9 @@ struct Generations {
 ///
 /// From the [`MasterSecret`] it derives, with HKDF-SHA256 (RFC 5869, empty salt):
 /// * the **KEK** (32 bytes, info `"pivault kek v1"`), an AES-256-GCM key that wraps
-///   per-subject DEKs (envelope encryption) and never touches the database;
+///   per-subject DEKs (envelope encryption) and never touches the database; under
+///   [`Suite::Sm4Gcm`] the wraps are SM4-GCM under a key derived from it (info
+///   `"pivault kek sm4 v1"`, see [`WrappedDek`]);
 /// * the **blind-index key** (32 bytes, info `"pivault blind-index v1"`), an HMAC-SHA256
 ///   key (RFC 2104) for exact-match lookup of normalized values;
 /// * the **receipt-signing seed** (32 bytes, info `"pivault receipt-signing v1"`), an
@@ -221,8 +267,8 @@ pub struct KeyRing {
 impl KeyRing {
     /// Derives the KEK, blind-index key, receipt-signing key, outbox key, one-time-code key,
     /// key check value, audit chain key and pseudonym keys from `master`. `suite` is the cipher suite
-    /// of the DEKs this ring generates and unwraps (DEK wrapping itself always uses
-    /// AES-256-GCM).
+    /// of the DEKs this ring generates and unwraps, and of the wraps it makes (see
+    /// [`WrappedDek`]: AES-256-GCM under the KEK, or SM4-GCM under an SM4 key derived from it).
     pub fn new(master: MasterSecret, suite: Suite) -> Self {
         let first_kek = Arc::new(Kek::derive(&master));
         let mut ik = Zeroizing::new([0u8; 32]);
@@ -427,27 +473,51 @@ impl KeyRing {
         Dek::from_zeroizing(format!("dek-{}", hex::encode(id)), self.suite, raw)
     }
 
-    /// Wraps `dek` with AES-256-GCM under the current KEK (random 96-bit nonce, NIST
-    /// SP 800-38D). The AAD binds `subject_id`, `scope` (e.g. `"primary"`,
-    /// `"restricted"`) and the DEK's key id, so a wrapped key cannot be moved to
-    /// another subject or scope.
+    /// Wraps `dek` under the current KEK with the ring's suite: AES-256-GCM under the KEK
+    /// (60 bytes) for [`Suite::Aes256Gcm`], SM4-GCM under the KEK's derived SM4 key (61 bytes,
+    /// leading `0x02`) for [`Suite::Sm4Gcm`]; see [`WrappedDek`] for both forms. Random 96-bit
+    /// nonce (NIST SP 800-38D §8.2.2). The AAD binds `subject_id`, `scope` (e.g. `"primary"`,
+    /// `"restricted"`) and the DEK's key id, so a wrapped key cannot be moved to another
+    /// subject or scope.
     pub fn wrap_dek(&self, subject_id: &str, scope: &str, dek: &Dek) -> WrappedDek {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let mut bytes = Vec::with_capacity(WRAPPED_DEK_LEN);
-        bytes.extend_from_slice(&nonce);
-        bytes.extend_from_slice(dek.raw());
-        let parts = wrap_aad_parts(subject_id, scope, dek.key_id());
         let current = self.current_kek();
-        let tag = with_encoded(&parts, |aad| {
-            current.key.seal_in_place_separate_tag(
-                aead::Nonce::assume_unique_for_key(nonce),
-                aead::Aad::from(aad),
-                &mut bytes[NONCE_LEN..],
-            )
-        })
-        .unwrap_or_else(|_| unreachable!("32-byte plaintext is within the GCM limit"));
-        bytes.extend_from_slice(tag.as_ref());
+        let bytes = match self.suite {
+            Suite::Aes256Gcm => {
+                let mut bytes = Vec::with_capacity(WRAPPED_DEK_LEN);
+                bytes.extend_from_slice(&nonce);
+                bytes.extend_from_slice(dek.raw());
+                let parts = wrap_aad_parts(WRAP_LABEL, subject_id, scope, dek.key_id());
+                let tag = with_encoded(&parts, |aad| {
+                    current.key.seal_in_place_separate_tag(
+                        aead::Nonce::assume_unique_for_key(nonce),
+                        aead::Aad::from(aad),
+                        &mut bytes[NONCE_LEN..],
+                    )
+                })
+                .unwrap_or_else(|_| unreachable!("32-byte plaintext is within the GCM limit"));
+                bytes.extend_from_slice(tag.as_ref());
+                bytes
+            }
+            Suite::Sm4Gcm => {
+                let mut bytes = Vec::with_capacity(WRAPPED_DEK_SM4_LEN);
+                bytes.push(Suite::Sm4Gcm.id());
+                bytes.extend_from_slice(&nonce);
+                bytes.extend_from_slice(dek.raw());
+                let parts = wrap_aad_parts(WRAP_LABEL_SM4, subject_id, scope, dek.key_id());
+                let tag = with_encoded(&parts, |aad| {
+                    current.sm4.encrypt_in_place_detached(
+                        Nonce::<Sm4Gcm>::from_slice(&nonce),
+                        aad,
+                        &mut bytes[1 + NONCE_LEN..],
+                    )
+                })
+                .unwrap_or_else(|_| unreachable!("32-byte plaintext is within the GCM limit"));
+                bytes.extend_from_slice(&tag);
+                bytes
+            }
+        };
         WrappedDek {
             key_id: dek.key_id().to_owned(),
             kek_id: current.id.clone(),
@@ -455,12 +525,15 @@ impl KeyRing {
         }
     }
 
-    /// Unwraps a DEK wrapped by [`KeyRing::wrap_dek`] under the current or a retired KEK.
-    /// The DEK gets this ring's [`suite`](KeyRing::suite).
+    /// Unwraps a DEK wrapped by [`KeyRing::wrap_dek`] under the current or a retired KEK, in
+    /// either form ([`WrappedDek`]: 60-byte AES-256-GCM or 61-byte SM4-GCM), whatever this
+    /// ring's suite: a vault switched to SM4 still opens the keys it wrapped with AES, and
+    /// back. The DEK gets this ring's [`suite`](KeyRing::suite).
     ///
     /// # Errors
     /// * [`CryptoError::UnknownKey`] (with the KEK id) if no KEK with `wrapped.kek_id` is held.
-    /// * [`CryptoError::Malformed`] if `wrapped.bytes` is not 60 bytes long.
+    /// * [`CryptoError::Malformed`] if `wrapped.bytes` is neither 60 bytes nor 61 bytes
+    ///   starting `0x02`.
     /// * [`CryptoError::Decrypt`] if `subject_id`, `scope` or `wrapped.key_id` differ from
     ///   the values used at wrap time, or the bytes were altered.
     pub fn unwrap_dek(
@@ -474,34 +547,58 @@ impl KeyRing {
             .ok_or_else(|| CryptoError::UnknownKey {
                 key_id: wrapped.kek_id.clone(),
             })?;
-        if wrapped.bytes.len() != WRAPPED_DEK_LEN {
-            return Err(CryptoError::Malformed("wrapped DEK must be 60 bytes"));
-        }
+        let suite = wrapped.wrap_suite().ok_or(CryptoError::Malformed(
+            "wrapped DEK must be 60 bytes (AES-256-GCM) or 61 bytes starting 0x02 (SM4-GCM)",
+        ))?;
+        let body = match suite {
+            Suite::Aes256Gcm => &wrapped.bytes[..],
+            Suite::Sm4Gcm => &wrapped.bytes[1..],
+        };
         let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&wrapped.bytes[..NONCE_LEN]);
+        nonce.copy_from_slice(&body[..NONCE_LEN]);
         let mut raw = Zeroizing::new([0u8; DEK_LEN]);
-        raw.copy_from_slice(&wrapped.bytes[NONCE_LEN..NONCE_LEN + DEK_LEN]);
-        let tag = aead::Tag::try_from(&wrapped.bytes[NONCE_LEN + DEK_LEN..])
-            .map_err(|_| CryptoError::Malformed("wrapped DEK tag"))?;
-        let parts = wrap_aad_parts(subject_id, scope, &wrapped.key_id);
-        with_encoded(&parts, |aad| {
-            kek.key
-                .open_in_place_separate_tag(
-                    aead::Nonce::assume_unique_for_key(nonce),
-                    aead::Aad::from(aad),
-                    tag,
-                    &mut raw[..],
-                    0..,
-                )
-                .map(|_| ())
-        })
-        .map_err(|_| CryptoError::Decrypt)?;
+        raw.copy_from_slice(&body[NONCE_LEN..NONCE_LEN + DEK_LEN]);
+        let tag = &body[NONCE_LEN + DEK_LEN..];
+        let opened = match suite {
+            Suite::Aes256Gcm => {
+                let tag = aead::Tag::try_from(tag)
+                    .map_err(|_| CryptoError::Malformed("wrapped DEK tag"))?;
+                let parts = wrap_aad_parts(WRAP_LABEL, subject_id, scope, &wrapped.key_id);
+                with_encoded(&parts, |aad| {
+                    kek.key
+                        .open_in_place_separate_tag(
+                            aead::Nonce::assume_unique_for_key(nonce),
+                            aead::Aad::from(aad),
+                            tag,
+                            &mut raw[..],
+                            0..,
+                        )
+                        .is_ok()
+                })
+            }
+            Suite::Sm4Gcm => {
+                let parts = wrap_aad_parts(WRAP_LABEL_SM4, subject_id, scope, &wrapped.key_id);
+                with_encoded(&parts, |aad| {
+                    kek.sm4
+                        .decrypt_in_place_detached(
+                            Nonce::<Sm4Gcm>::from_slice(&nonce),
+                            aad,
+                            &mut raw[..],
+                            Tag::<Sm4Gcm>::from_slice(tag),
+                        )
+                        .is_ok()
+                })
+            }
+        };
+        if !opened {
+            return Err(CryptoError::Decrypt);
+        }
         Ok(Dek::from_zeroizing(wrapped.key_id.clone(), self.suite, raw))
     }
 
-    /// Unwraps `wrapped` (under any held KEK) and wraps it again under the current KEK,
-    /// keeping the DEK and its key id. Used by key rotation; existing field ciphertexts stay
-    /// valid.
+    /// Unwraps `wrapped` (under any held KEK, either form) and wraps it again under the
+    /// current KEK in this ring's suite's form, keeping the DEK and its key id. Used by key
+    /// rotation; existing field ciphertexts stay valid.
     ///
     /// # Errors
     /// Same as [`KeyRing::unwrap_dek`].
@@ -670,9 +767,14 @@ impl KeyRing {
     }
 }
 
-fn wrap_aad_parts<'a>(subject_id: &'a str, scope: &'a str, key_id: &'a str) -> [&'a [u8]; 4] {
+fn wrap_aad_parts<'a>(
+    label: &'a [u8],
+    subject_id: &'a str,
+    scope: &'a str,
+    key_id: &'a str,
+) -> [&'a [u8]; 4] {
     [
-        WRAP_LABEL,
+        label,
         subject_id.as_bytes(),
         scope.as_bytes(),
         key_id.as_bytes(),

@@ -7,7 +7,8 @@
 //! * [`MasterSecret`] — the 256-bit root secret, loaded from a hex file.
 //! * [`KeyRing`] — derives (HKDF-SHA256, RFC 5869) a key-encryption key (KEK) and a
 //!   blind-index key from the master secret; generates per-subject data keys ([`Dek`]) and
-//!   wraps/unwraps them under the KEK with AES-256-GCM (envelope encryption). Retired
+//!   wraps/unwraps them under the KEK with AES-256-GCM, or SM4-GCM under the SM4 suite
+//!   (envelope encryption, [`WrappedDek`]). Retired
 //!   master secrets can be added so old wraps still open during rotation.
 //! * [`Dek`] — seals and opens field values with AES-256-GCM or SM4-GCM
 //!   (NIST SP 800-38D; SM4 per GB/T 32907-2016), random 96-bit nonce, and associated
@@ -73,8 +74,8 @@ pub use dek::{Aad, Dek, DEK_LEN, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 pub use error::CryptoError;
 pub use keyring::{
     GenerationState, KeyGeneration, KeyKind, KeyRing, WrappedDek, HKDF_INFO_BLIND_INDEX,
-    HKDF_INFO_BLIND_INDEX_GENERATIONS, HKDF_INFO_KEK, HKDF_INFO_KEK_GENERATIONS,
-    HKDF_INFO_KEY_CHECK, WRAPPED_DEK_LEN,
+    HKDF_INFO_BLIND_INDEX_GENERATIONS, HKDF_INFO_KEK, HKDF_INFO_KEK_GENERATIONS, HKDF_INFO_KEK_SM4,
+    HKDF_INFO_KEY_CHECK, WRAPPED_DEK_LEN, WRAPPED_DEK_SM4_LEN,
 };
 pub use otp::{digests_equal, generate_code, HKDF_INFO_OTP, OTP_MAX_DIGITS, OTP_MIN_DIGITS};
 pub use outbox::{OutboxSealer, HKDF_INFO_OUTBOX, OUTBOX_SEAL_OVERHEAD};

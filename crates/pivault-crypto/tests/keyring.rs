@@ -2,7 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pivault_crypto::{Aad, CryptoError, KeyRing, MasterSecret, Suite, WRAPPED_DEK_LEN};
+use pivault_crypto::{
+    Aad, CryptoError, KeyRing, MasterSecret, Suite, WrappedDek, WRAPPED_DEK_LEN,
+    WRAPPED_DEK_SM4_LEN,
+};
 
 fn master(b: u8) -> MasterSecret {
     MasterSecret::from_bytes([b; 32])
@@ -53,7 +56,12 @@ fn wrapped_dek_unwraps_to_a_key_that_opens_its_fields() {
         let w = ring.wrap_dek("subj-1", "primary", &dek);
         assert_eq!(w.key_id, dek.key_id());
         assert_eq!(w.kek_id, ring.kek_id());
-        assert_eq!(w.bytes.len(), WRAPPED_DEK_LEN);
+        let len = match suite {
+            Suite::Aes256Gcm => WRAPPED_DEK_LEN,
+            Suite::Sm4Gcm => WRAPPED_DEK_SM4_LEN,
+        };
+        assert_eq!(w.bytes.len(), len);
+        assert_eq!(w.wrap_suite(), Some(suite));
         let aad = Aad {
             subject_id: "subj-1",
             category: "c",
@@ -117,6 +125,156 @@ fn unwrap_of_tampered_or_truncated_bytes_fails() {
         ring.unwrap_dek("s", "primary", &t),
         Err(CryptoError::Malformed(_))
     ));
+}
+
+/// HKDF-SHA256 with an empty salt (RFC 5869), computed with ring directly.
+fn hkdf(ikm: &[u8], info: &str, out: &mut [u8]) {
+    struct Len(usize);
+    impl ring::hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, &[]).extract(ikm);
+    let info = [info.as_bytes()];
+    let okm = prk.expand(&info, Len(out.len())).unwrap();
+    okm.fill(out).unwrap();
+}
+
+/// Each part's length as a one-byte LEB128 (all parts here are shorter than 128) and its bytes.
+fn aad_of(parts: &[&[u8]]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for p in parts {
+        v.push(p.len() as u8);
+        v.extend_from_slice(p);
+    }
+    v
+}
+
+#[test]
+fn an_sm4_wrap_is_sm4_gcm_under_the_documented_key_and_aad() {
+    use aes_gcm::aead::consts::U12;
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+
+    let m = [0x42u8; 32];
+    let ring = KeyRing::new(MasterSecret::from_bytes(m), Suite::Sm4Gcm);
+    let dek = ring.generate_dek();
+    let w = ring.wrap_dek("subj-9", "restricted", &dek);
+    assert_eq!(w.bytes.len(), 61);
+    assert_eq!(w.bytes[0], 0x02);
+
+    // KEK = HKDF(master, "pivault kek v1"); SM4 key = HKDF(KEK, "pivault kek sm4 v1");
+    // AAD = the length-prefixed label, subject, scope and key id; RustCrypto's SM4-GCM.
+    let mut kek = [0u8; 32];
+    hkdf(&m, "pivault kek v1", &mut kek);
+    let mut k = [0u8; 16];
+    hkdf(&kek, "pivault kek sm4 v1", &mut k);
+    let aad = aad_of(&[
+        b"pivault dek wrap sm4-gcm v1",
+        b"subj-9",
+        b"restricted",
+        dek.key_id().as_bytes(),
+    ]);
+    let gcm = aes_gcm::AesGcm::<sm4::Sm4, U12>::new(&k.into());
+    let raw = gcm
+        .decrypt(
+            aes_gcm::Nonce::<U12>::from_slice(&w.bytes[1..13]),
+            Payload {
+                msg: &w.bytes[13..],
+                aad: &aad,
+            },
+        )
+        .unwrap();
+    // The unwrapped key is the DEK: a field it seals opens with a DEK made from these bytes.
+    let copy =
+        pivault_crypto::Dek::from_bytes(dek.key_id(), Suite::Sm4Gcm, raw.try_into().unwrap());
+    let a = Aad {
+        subject_id: "subj-9",
+        category: "c",
+        field: "f",
+        key_id: dek.key_id(),
+    };
+    assert_eq!(
+        &copy.open(&a, &dek.seal(&a, b"same key")).unwrap()[..],
+        b"same key"
+    );
+}
+
+#[test]
+fn a_tampered_sm4_wrap_fails_and_a_bad_lead_byte_is_malformed() {
+    let ring = KeyRing::new(master(1), Suite::Sm4Gcm);
+    let w = ring.wrap_dek("s", "primary", &ring.generate_dek());
+    for i in 0..w.bytes.len() {
+        let mut t = w.clone();
+        t.bytes[i] ^= 0x80;
+        let err = ring.unwrap_dek("s", "primary", &t).unwrap_err();
+        if i == 0 {
+            assert!(matches!(err, CryptoError::Malformed(_)), "{err:?}");
+        } else {
+            assert_eq!(err, CryptoError::Decrypt, "byte {i}");
+        }
+    }
+    // 61 bytes that claim AES (0x01) are no form this code makes.
+    let mut t = w.clone();
+    t.bytes[0] = 0x01;
+    assert!(matches!(
+        ring.unwrap_dek("s", "primary", &t),
+        Err(CryptoError::Malformed(_))
+    ));
+    assert_eq!(t.wrap_suite(), None);
+    // Moved to another subject or scope, it does not open.
+    assert_eq!(
+        ring.unwrap_dek("s2", "primary", &w).unwrap_err(),
+        CryptoError::Decrypt
+    );
+    assert_eq!(
+        ring.unwrap_dek("s", "restricted", &w).unwrap_err(),
+        CryptoError::Decrypt
+    );
+    // An SM4 wrap's body presented as a 60-byte AES wrap (lead byte cut) does not open.
+    let cut = WrappedDek {
+        bytes: w.bytes[1..].to_vec(),
+        ..w.clone()
+    };
+    assert_eq!(
+        ring.unwrap_dek("s", "primary", &cut).unwrap_err(),
+        CryptoError::Decrypt
+    );
+}
+
+#[test]
+fn legacy_aes_wraps_unwrap_under_an_sm4_ring_and_rewrap_to_sm4() {
+    let aes = KeyRing::new(master(3), Suite::Aes256Gcm);
+    let sm4 = KeyRing::new(master(3), Suite::Sm4Gcm);
+    assert_eq!(
+        aes.kek_id(),
+        sm4.kek_id(),
+        "the suite does not change the KEK"
+    );
+
+    let dek = aes.generate_dek();
+    let legacy = aes.wrap_dek("s", "primary", &dek);
+    assert_eq!(legacy.bytes.len(), WRAPPED_DEK_LEN);
+    let a = Aad {
+        subject_id: "s",
+        category: "c",
+        field: "f",
+        key_id: dek.key_id(),
+    };
+    let sealed = dek.seal(&a, b"old field");
+
+    let back = sm4.unwrap_dek("s", "primary", &legacy).unwrap();
+    assert_eq!(back.suite(), Suite::Sm4Gcm);
+    assert_eq!(&back.open(&a, &sealed).unwrap()[..], b"old field");
+
+    // Rotation's rewrap moves it to the ring's form; the AES ring still reads the result.
+    let moved = sm4.rewrap_dek("s", "primary", &legacy).unwrap();
+    assert_eq!(moved.wrap_suite(), Some(Suite::Sm4Gcm));
+    assert_eq!(moved.key_id, legacy.key_id);
+    let again = aes.unwrap_dek("s", "primary", &moved).unwrap();
+    assert_eq!(&again.open(&a, &sealed).unwrap()[..], b"old field");
+    let back_to_aes = aes.rewrap_dek("s", "primary", &moved).unwrap();
+    assert_eq!(back_to_aes.wrap_suite(), Some(Suite::Aes256Gcm));
 }
 
 #[test]
