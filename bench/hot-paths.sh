@@ -13,7 +13,9 @@
 #   two figures on it, for the cost-per-row ratio;
 # - http (SQLite) and pg (PostgreSQL): `serve` on the imported store, then wrk -t2 -c50 on
 #   `/healthz` (the floor), `GET /v1/subjects/{id}/fields?purpose=service` (audited reads) and
-#   `POST /v1/decisions` (audited decisions), cycling through 1,000 subjects;
+#   `POST /v1/decisions` (audited decisions), cycling through 1,000 subjects. Besides req/s and
+#   p99: the share of the healthz floor, and serve's CPU time (user + system) per request, which
+#   a loaded machine disturbs much less than throughput;
 # - dsr (once, after the rounds): the erasure benchmark `cargo bench --bench dsr` (50 in flight);
 # - sm4 (once): the seal+open example, SM4-GCM against AES-256-GCM in one program.
 # wrk shares the two cores with `serve`. Needs wrk, sqlite3, python3, psql for pg.
@@ -109,17 +111,22 @@ request = function()
 end
 LUA
 
-wrk_run() { # port script|"" path -> "req/s p99"
-  local out
+TCK=$(getconf CLK_TCK)
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of a process, in ticks
+wrk_run() { # port script|"" path -> "req/s p99 cpu-us-per-request" (of serve, pid $SERVE)
+  local out c0 c1
+  c0=$(cpu_of "$SERVE")
   if [ -n "$2" ]; then
     out=$(SUBJECTS="$WORK/subjects" TOKEN=$TOKEN wrk -t2 -c50 -d"${SECS}s" --latency -s "$WORK/$2" "http://127.0.0.1:$1$3")
   else
     out=$(wrk -t2 -c50 -d"${SECS}s" --latency "http://127.0.0.1:$1$3")
   fi
-  local bad
+  c1=$(cpu_of "$SERVE")
+  local bad n
   bad=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   [ -z "$bad" ] || echo "  (non-2xx answers on $3: $bad)" >&2
-  echo "$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out")"
+  n=$(awk '/requests in/ {print $1}' <<<"$out")
+  echo "$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out") $(python3 -c "print(round(($c1 - $c0) / $TCK * 1e6 / max($n, 1)))")"
 }
 
 http_rows() { # backend url keyfile port -> three wrk lines
@@ -133,6 +140,7 @@ http_rows() { # backend url keyfile port -> three wrk lines
   fi
   "$BIN" serve --bind "127.0.0.1:$port" > "$WORK/serve-$backend.log" 2>&1 &
   local pid=$!
+  SERVE=$pid
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   # warm-up: one short run of each, not reported
   SECS=2 wrk_run "$port" read.lua /v1 >/dev/null
@@ -146,9 +154,9 @@ http_rows() { # backend url keyfile port -> three wrk lines
 import sys
 b, h, r, d = sys.argv[1], *[s.split() for s in sys.argv[2:]]
 H = float(h[0])
-print(f"| {b} | healthz | {h[0]} | {h[1]} | 100% |")
-print(f"| {b} | audited read | {r[0]} | {r[1]} | {100 * float(r[0]) / H:.1f}% |")
-print(f"| {b} | decision | {d[0]} | {d[1]} | {100 * float(d[0]) / H:.1f}% |")
+print(f"| {b} | healthz | {h[0]} req/s | p99 {h[1]} | 100% | {h[2]} µs |")
+print(f"| {b} | audited read | {r[0]} req/s | p99 {r[1]} | {100 * float(r[0]) / H:.1f}% | {r[2]} µs |")
+print(f"| {b} | decision | {d[0]} req/s | p99 {d[1]} | {100 * float(d[0]) / H:.1f}% | {d[2]} µs |")
 PY
 }
 
