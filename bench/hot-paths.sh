@@ -3,6 +3,7 @@
 #
 #   bench/hot-paths.sh                       # 3 rounds, 8 s per HTTP run, SQLite and PostgreSQL
 #   ROUNDS=3 SECS=8 BIG=/work/data-100k bench/hot-paths.sh
+#   BASE_BIN=/path/to/older/pivault bench/hot-paths.sh   # before/after, paired in each round
 #   ONLY="http" bench/hot-paths.sh          # a subset: any of import big http pg dsr sm4
 #
 # Per round, each row beside its floor:
@@ -36,8 +37,12 @@ has() { [[ " $ONLY " == *" $1 "* ]]; }
 command -v wrk >/dev/null || { echo "wrk missing: apt-get install -y wrk" >&2; exit 1; }
 echo "== building release binary" >&2
 CARGO_TARGET_DIR=$TARGET cargo build --release -q -p pivault
-BIN="$WORK/pivault"
-cp "$TARGET/release/pivault" "$BIN"
+cp "$TARGET/release/pivault" "$WORK/pivault-this"
+# BASE_BIN=path: an older build, measured beside this one in every round (rows labelled
+# `before` / `after`).
+BINS=("after:$WORK/pivault-this")
+if [ -n "${BASE_BIN:-}" ]; then cp "$BASE_BIN" "$WORK/pivault-base"; BINS=("before:$WORK/pivault-base" "${BINS[@]}"); fi
+BIN="$WORK/pivault-this"
 
 slice() { # src dst: the three files the import row measures
   mkdir -p "$2"
@@ -133,12 +138,12 @@ http_rows() { # backend url keyfile port -> three wrk lines
   local backend=$1 url=$2 key=$3 port=$4
   export PIVAULT_DATABASE_URL=$url PIVAULT_MASTER_KEY_FILE=$key
   TOKEN=$("$BIN" keys create --principal "bench$RANDOM" --purposes service 2>/dev/null | head -1)
-  if [ "$backend" = sqlite ]; then
+  if [[ "$url" == sqlite://* ]]; then
     sqlite3 "${url#sqlite://}" "SELECT id FROM subjects WHERE status = 'active' ORDER BY id LIMIT 1000" > "$WORK/subjects"
   else
     psql -qtA "$url" -c "SELECT id FROM subjects WHERE status = 'active' ORDER BY id LIMIT 1000" > "$WORK/subjects"
   fi
-  "$BIN" serve --bind "127.0.0.1:$port" > "$WORK/serve-$backend.log" 2>&1 &
+  "$BIN" serve --bind "127.0.0.1:$port" > "$WORK/serve.log" 2>&1 &
   local pid=$!
   SERVE=$pid
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
@@ -162,29 +167,35 @@ PY
 
 STORE="$WORK/store"
 for round in $(seq 1 "$ROUNDS"); do
-  echo "== round $round ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
+ for entry in "${BINS[@]}"; do
+  L=${entry%%:*} BIN=${entry#*:}
+  echo "== round $round, $L ($(date -u +%H:%M:%S), load $(cut -d' ' -f1 /proc/loadavg))"
+  rm -rf "$STORE"
   if has import; then
     a=$(import_rate "$WORK/small" "$STORE"); p=$(plain_insert "$WORK/small")
-    python3 -c "print(f'| import, $(basename "$DATA") | $a rows/s | plain insert $p rows/s | {100 * $a / $p:.1f}% |')"
+    python3 -c "print(f'| $L | import, $(basename "$DATA") | $a rows/s | plain insert $p rows/s | {100 * $a / $p:.1f}% |')"
   fi
   if has big && [ -n "$BIG" ]; then
     a=$(import_rate "$WORK/big" "$WORK/bigstore"); p=$(plain_insert "$WORK/big")
-    python3 -c "print(f'| import, $(basename "$BIG") | $a rows/s | plain insert $p rows/s | {100 * $a / $p:.1f}% |')"
+    python3 -c "print(f'| $L | import, $(basename "$BIG") | $a rows/s | plain insert $p rows/s | {100 * $a / $p:.1f}% |')"
     rm -rf "$WORK/bigstore"
   fi
   if has http; then
     [ -f "$STORE/pivault.db" ] || import_rate "$WORK/small" "$STORE" >/dev/null
-    http_rows sqlite "sqlite://$STORE/pivault.db" "$STORE/master.key" 18401
+    http_rows "$L sqlite" "sqlite://$STORE/pivault.db" "$STORE/master.key" 18401
   fi
   if has pg; then
     db=pvbench_hot
     psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
     PIVAULT_DATABASE_URL="$PGURL/$db" PIVAULT_MASTER_KEY_FILE="$WORK/pg.key" \
       "$BIN" import "$WORK/small" --rejects "$WORK/pgrejects" >/dev/null 2>&1
-    http_rows postgres "$PGURL/$db" "$WORK/pg.key" 18402
+    http_rows "$L postgres" "$PGURL/$db" "$WORK/pg.key" 18402
     psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null
+    rm -f "$WORK/pg.key"
   fi
+ done
 done
+BIN="$WORK/pivault-this"
 
 if has dsr; then
   echo "== erasures and access requests (cargo bench --bench dsr, $ROUNDS repetitions)"
