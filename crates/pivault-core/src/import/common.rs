@@ -4,7 +4,6 @@ use crate::error::CoreError;
 use crate::values::FieldValue;
 use crate::vault::Vault;
 use pivault_domain::audit::AuditRecord;
-use pivault_store::{FieldRow, KeyRow, SubjectRow};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -129,29 +128,6 @@ impl Ctx<'_> {
         rec.categories = AuditRecord::join_categories(cats.iter().map(|c| c.0));
         rec.detail = Some(detail);
         rec
-    }
-
-    /// One batch of new subjects — rows, wrapped DEKs, sealed fields, blind-index entries and
-    /// one audit entry per row — in one transaction.
-    pub(crate) async fn write_new_subjects(
-        &self,
-        subjects: &[SubjectRow],
-        keys: &[KeyRow],
-        fields: &[FieldRow],
-        idx: &[(i64, &str, [u8; 32], &str)],
-        audits: Vec<AuditRecord>,
-    ) -> Result<(), CoreError> {
-        let mut tx = self.vault.store.begin(self.now).await?;
-        Vault::refuse_if_ceased(&mut tx).await?;
-        tx.insert_subjects(subjects).await?;
-        tx.insert_keys(keys).await?;
-        tx.upsert_fields(fields).await?;
-        crate::services::sealer::insert_index(&mut tx, idx).await?;
-        for a in audits {
-            tx.audit(a);
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// account id → subject id for every account id in `ids` that exists.

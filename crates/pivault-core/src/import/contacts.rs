@@ -1,6 +1,7 @@
 //! `business_contacts.csv`: business contacts of customers.
 
 use super::common::*;
+use super::pipeline::BatchWrite;
 use super::reader::*;
 use crate::error::CoreError;
 use crate::import::account_of;
@@ -126,14 +127,22 @@ pub(crate) async fn import_contacts(ctx: &Ctx<'_>) -> Result<FileReport, CoreErr
             key_rows.push(kr);
             rep.imported += 1;
         }
-        if !subjects.is_empty() {
-            let idx: Vec<(i64, &str, [u8; 32], &str)> = idx_owned
-                .iter()
-                .map(|((g, d), s)| (*g, REF_KIND, *d, s.as_str()))
-                .collect();
-            ctx.write_new_subjects(&subjects, &key_rows, &field_rows, &idx, audits)
-                .await?;
+        // One transaction through the importer's batch writer (rows, DEKs, fields, index,
+        // one audit entry per row).
+        BatchWrite {
+            subjects,
+            keys: key_rows,
+            fields: field_rows,
+            replace_fields: true,
+            index: idx_owned
+                .into_iter()
+                .map(|((g, d), s)| (g, REF_KIND, d, s))
+                .collect(),
+            audits,
+            ..BatchWrite::default()
         }
+        .write(ctx.vault.store.clone(), ctx.now)
+        .await?;
         ctx.progress.advance(n);
     }
     rej.finish()?;

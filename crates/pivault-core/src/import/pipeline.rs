@@ -42,8 +42,12 @@ impl BatchWrite {
             && self.audits.is_empty()
     }
 
-    /// One transaction: the rows, then the audit entries, committed together.
-    async fn write(self, store: Store, now: i64) -> Result<(), CoreError> {
+    /// One transaction: the rows, then the audit entries, committed together. Nothing (no
+    /// transaction) for an empty batch.
+    pub(crate) async fn write(self, store: Store, now: i64) -> Result<(), CoreError> {
+        if self.is_empty() {
+            return Ok(());
+        }
         let mut tx = store.begin(now).await?;
         Vault::refuse_if_ceased(&mut tx).await?;
         if !self.subjects.is_empty() {

@@ -79,15 +79,17 @@ impl Store {
             .ok_or(StoreError::Db(sqlx::Error::RowNotFound))?;
         let epoch: i64 = row.try_get(0)?;
         let json: Option<String> = row.try_get(1)?;
-        let bad = |e: &dyn std::fmt::Display| {
+        // The message names where the JSON broke, never a value from it.
+        let bad = |what: String| {
             StoreError::Db(sqlx::Error::Decode(
-                format!("fields of a subject as JSON: {e}").into(),
+                format!("fields of a subject as JSON: {what}").into(),
             ))
         };
         type Packed = (String, String, String, String, String, Option<i64>, i64);
         let packed: Vec<Packed> = match json.as_deref() {
             None => Vec::new(),
-            Some(j) => serde_json::from_str(j).map_err(|e| bad(&e))?,
+            Some(j) => serde_json::from_str(j)
+                .map_err(|e| bad(format!("malformed at column {}", e.column())))?,
         };
         let mut fields = Vec::with_capacity(packed.len());
         for (record, name, category, key_id, ct, restricted_until, updated_at) in packed {
@@ -97,7 +99,7 @@ impl Store {
                 name,
                 category,
                 key_id,
-                ciphertext: hex::decode(ct).map_err(|e| bad(&e))?,
+                ciphertext: hex::decode(ct).map_err(|_| bad("ciphertext is not hex".into()))?,
                 restricted_until,
                 updated_at,
             });
