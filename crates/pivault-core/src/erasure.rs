@@ -13,7 +13,7 @@ use crate::ROLE_ADMIN;
 use pivault_crypto::Dek;
 use pivault_domain::erasure::ErasureGround;
 use pivault_domain::identifiers::IdentifierKind;
-use pivault_store::{FieldRow, WriteTx};
+use pivault_store::WriteTx;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::instrument;
@@ -169,9 +169,10 @@ impl Vault {
     /// Erasure, first half (PIPL Art. 47 para 2; §4.2): fields of categories under a legal
     /// retention period still running are re-sealed under the subject's `restricted` DEK with
     /// their release instant (the record's own event time, e.g. `paid_at`, + the `legal_minimum`).
-    /// Staged in `tx`; returns the rows as they will be after it (re-sealed ones replaced) and
-    /// what was retained. Rows already restricted are left alone, so a resumed erasure never
-    /// re-seals twice.
+    /// Staged in `tx`; returns what was retained. Rows already restricted are left alone, so a
+    /// resumed erasure never re-seals twice. Only the fields that can be retained are read: those
+    /// of categories with a legal minimum or under a legal hold, or every field when a hold
+    /// names the subject.
     ///
     /// # Errors
     /// Crypto failure opening a row; store failure.
@@ -180,9 +181,29 @@ impl Vault {
         tx: &mut WriteTx,
         subject_id: &str,
         dek: &Dek,
-        rows: Vec<FieldRow>,
         now: i64,
-    ) -> Result<(Vec<FieldRow>, Vec<RetainedCategory>), CoreError> {
+    ) -> Result<Vec<RetainedCategory>, CoreError> {
+        // Legal holds override the deletion (issue 12): held rows are kept restricted, until
+        // at least now; the sweep leaves them while the hold lasts and acts once it is released.
+        let holds = tx.holds(true).await?;
+        let rows = if holds
+            .iter()
+            .any(|h| h.subject_id.as_deref() == Some(subject_id))
+        {
+            tx.fields(subject_id).await?
+        } else {
+            let mut cats: Vec<&str> = self
+                .policy
+                .categories()
+                .iter()
+                .filter(|c| c.legal_minimum().is_some())
+                .map(|c| c.key.as_str())
+                .chain(holds.iter().filter_map(|h| h.category.as_deref()))
+                .collect();
+            cats.sort_unstable();
+            cats.dedup();
+            tx.fields_in(subject_id, &cats).await?
+        };
         // Release instant per record: the record's own event time (e.g. paid_at) + the legal minimum.
         let mut anchor: BTreeMap<String, i64> = BTreeMap::new();
         for r in rows.iter().filter(|r| r.restricted_until.is_none()) {
@@ -198,11 +219,7 @@ impl Vault {
         }
         let mut rdek: Option<Arc<Dek>> = None;
         let mut retained: BTreeMap<String, RetainedCategory> = BTreeMap::new();
-        let mut out = Vec::with_capacity(rows.len());
         let mut resealed = Vec::new();
-        // Legal holds override the deletion (issue 12): held rows are kept restricted, until
-        // at least now; the sweep leaves them while the hold lasts and acts once it is released.
-        let holds = tx.holds(true).await?;
         let hold_of = |cat: &str| {
             holds.iter().find(|h| {
                 h.subject_id.as_deref() == Some(subject_id) || h.category.as_deref() == Some(cat)
@@ -210,7 +227,6 @@ impl Vault {
         };
         for r in rows {
             if r.restricted_until.is_some() {
-                out.push(r);
                 continue;
             }
             let legal = self
@@ -232,10 +248,7 @@ impl Vault {
                     "PIPL Art. 47 para. 2".to_string(),
                 ),
                 (None, Some(rt), Some(lu)) if lu > now => (lu, rt.basis.clone(), rt.clause.clone()),
-                _ => {
-                    out.push(r);
-                    continue;
-                }
+                _ => continue,
             };
             if rdek.is_none() {
                 rdek = Some(
@@ -272,7 +285,6 @@ impl Vault {
                 ) {
                     tx.audit(rec);
                 }
-                out.push(r);
                 continue;
             };
             let sealed = Sealer::seal_row(
@@ -296,20 +308,19 @@ impl Vault {
                 });
             e.fields += 1;
             e.until = e.until.max(until);
-            resealed.push(sealed.clone());
-            out.push(sealed);
+            resealed.push(sealed);
         }
         if !resealed.is_empty() {
             tx.upsert_fields(&resealed).await?;
         }
-        Ok((out, retained.into_values().collect()))
+        Ok(retained.into_values().collect())
     }
 
     /// Erasure, second half (PIPL Art. 47; §7.1): destroys the primary DEK (crypto-shredding),
     /// deletes every unrestricted field and blind-index entry, adds the erased account id to
     /// the suppression list, drops sealed request payloads and marks the subject erased — staged
-    /// in `tx`, with a facts-epoch bump. `rows` are the subject's fields as they will be when
-    /// `tx` commits. Call [`Vault::shredded`] after the commit.
+    /// in `tx`, with a facts-epoch bump. Call [`Vault::shredded`] after the commit. Reads only
+    /// the categories it deletes and the account-id fields (to suppress them), not every field.
     ///
     /// # Errors
     /// Store failure.
@@ -318,16 +329,17 @@ impl Vault {
         tx: &mut pivault_store::WriteTx,
         subject_id: &str,
         dek: &Dek,
-        rows: &[FieldRow],
         now: i64,
     ) -> Result<ShredOutcome, CoreError> {
-        let live: Vec<&FieldRow> = rows
+        let deleted_categories = tx.live_categories(subject_id).await?;
+        let account_categories: Vec<&str> = self
+            .policy
+            .categories()
             .iter()
-            .filter(|r| r.restricted_until.is_none())
+            .filter(|c| c.identifier == Some(IdentifierKind::AccountId))
+            .map(|c| c.key.as_str())
             .collect();
-        let mut deleted_categories: Vec<String> = live.iter().map(|r| r.category.clone()).collect();
-        deleted_categories.sort();
-        deleted_categories.dedup();
+        let rows = tx.fields_in(subject_id, &account_categories).await?;
         tx.delete_key(subject_id, SCOPE_PRIMARY).await?;
         let deleted_fields = tx.delete_unrestricted_fields(subject_id).await?;
         // Records shredded whole leave the retention clock too; restricted ones keep theirs.
@@ -339,10 +351,7 @@ impl Vault {
         // restricted DEK staged in this transaction.
         let mut rdek: Option<Arc<Dek>> = None;
         let mut tombstones: Vec<(i64, &str, [u8; 32], &str)> = Vec::new();
-        for r in rows.iter().filter(|r| {
-            self.policy.category(&r.category).and_then(|c| c.identifier)
-                == Some(IdentifierKind::AccountId)
-        }) {
+        for r in &rows {
             let opened = if r.restricted_until.is_none() {
                 Sealer::open_row(dek, r)
             } else {

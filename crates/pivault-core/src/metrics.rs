@@ -120,6 +120,7 @@ impl Door {
 /// | `pivault_audit_append_seconds` | histogram | — (wait of one request for its group commit) |
 /// | `pivault_audit_commit_seconds` | histogram | — (one group-commit transaction) |
 /// | `pivault_audit_batch_entries` | histogram | — (entries per group commit) |
+/// | `pivault_dsr_step_group_steps` | histogram | — (request steps committed per group commit, `dsr::group`) |
 /// | `pivault_dek_cache_lookups_total` | counter | `result` = `hit`/`miss` |
 /// | `pivault_import_rows_total` | counter | `file`, `result` |
 /// | `pivault_sweep_rows_total` | counter | — (fields deleted by the retention sweep) |
@@ -133,6 +134,7 @@ pub struct Metrics {
     audit_append: Histogram,
     audit_commit: Histogram,
     audit_batch: Histogram,
+    step_group: Histogram,
     dek_cache: Family<CacheLabels, Counter>,
     import_rows: Family<ImportLabels, Counter>,
     sweep_rows: Counter,
@@ -158,6 +160,7 @@ impl Metrics {
             audit_append: Histogram::new(exponential_buckets(0.000_5, 2.0, 15)),
             audit_commit: Histogram::new(exponential_buckets(0.000_5, 2.0, 15)),
             audit_batch: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            step_group: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
             dek_cache: Family::default(),
             import_rows: Family::default(),
             sweep_rows: Counter::default(),
@@ -191,6 +194,11 @@ impl Metrics {
             "pivault_audit_batch_entries",
             "Audit entries appended per group commit",
             self.audit_batch.clone(),
+        );
+        registry.register(
+            "pivault_dsr_step_group_steps",
+            "Data subject request steps committed per group commit",
+            self.step_group.clone(),
         );
         registry.register(
             "pivault_dek_cache_lookups",
@@ -250,6 +258,12 @@ impl Metrics {
     pub(crate) fn audit_commit(&self, took: Duration, entries: usize) {
         self.audit_commit.observe(took.as_secs_f64());
         self.audit_batch.observe(entries as f64);
+    }
+
+    /// One group commit of request steps and how many steps it staged.
+    #[allow(clippy::cast_precision_loss)] // at most `dsr::group::MAX_GROUP`
+    pub(crate) fn step_group(&self, steps: usize) {
+        self.step_group.observe(steps as f64);
     }
 
     /// One DEK cache lookup.

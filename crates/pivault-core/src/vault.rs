@@ -41,6 +41,8 @@ pub struct Vault {
     pub(crate) outbox_kick: Arc<tokio::sync::Notify>,
     /// This vault's name as an outbox lease holder (`w-` + 32 hex digits).
     pub(crate) outbox_holder: String,
+    /// Request steps waiting for their group commit (`dsr::group`).
+    pub(crate) steps: crate::dsr::StepQueue,
 }
 
 /// The public deletion-receipt key: its id and its 32 Ed25519 public-key bytes (RFC 8032).
@@ -130,6 +132,7 @@ impl Vault {
             last_expiry_sweep: std::sync::atomic::AtomicI64::new(i64::MIN),
             outbox_kick: Arc::new(tokio::sync::Notify::new()),
             outbox_holder: format!("w-{}", uuid::Uuid::new_v4().simple()),
+            steps: crate::dsr::StepQueue::default(),
         };
         // Policy §X: the version history, and the notices a new material change causes.
         vault.record_policy_history().await?;

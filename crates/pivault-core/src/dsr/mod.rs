@@ -37,6 +37,8 @@ use pivault_store::{DsrRow, WriteTx};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod group;
+pub(crate) use group::StepQueue;
 mod intake;
 pub(crate) use intake::{by_guardian, Requester};
 pub(crate) mod limits;

@@ -20,6 +20,19 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tracing::warn;
 
+/// A step staged in a write transaction, not yet committed ([`Vault::stage_step`]).
+#[derive(Debug)]
+pub(crate) struct StagedStep {
+    /// The request as the step leaves it.
+    pub(crate) row: DsrRow,
+    /// The request's subject.
+    pub(crate) subject: String,
+    /// The subject's primary DEK was destroyed (crypto-shredding).
+    pub(crate) shredded: bool,
+    /// The subject's decision facts changed (consents, fields, a lock).
+    pub(crate) facts_changed: bool,
+}
+
 impl Vault {
     /// Executes an approved (or failed, to resume it) request's remaining steps, each in its
     /// own transaction with its progress and audit entry. A duplicate is never executed: it is
@@ -164,18 +177,23 @@ impl Vault {
         Ok(self.dsr_view(&row, true, now))
     }
 
-    /// Runs one step in one transaction: re-reads the request under the write lock (a
-    /// concurrent run may have done the step), stages the step's change, records the step and
-    /// its results (completing the request after the last step) and its audit entry, commits.
-    pub(crate) async fn run_step(
+    /// Stages one step in `tx` (a step's part of a group commit, see `dsr::group`): re-reads
+    /// the request under the write lock (a concurrent run, or an earlier part of the same
+    /// group, may have done the step), stages the step's change, records the step and its
+    /// results (completing the request after the last step) and queues its audit entry.
+    /// `None` when there is nothing to do. Nothing is committed here.
+    ///
+    /// # Errors
+    /// The step's failure; store failure. The caller rolls back what was staged.
+    pub(crate) async fn stage_step(
         &self,
+        tx: &mut WriteTx,
         actor: &str,
         id: &str,
         step: &str,
         last: bool,
-    ) -> Result<Option<DsrRow>, CoreError> {
-        let now = self.now().unix_timestamp();
-        let mut tx = self.store.begin(now).await?;
+        now: i64,
+    ) -> Result<Option<StagedStep>, CoreError> {
         let mut row = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;
         if state_of(&row)? != DsrState::InProgress || steps_done(&row).iter().any(|s| s == step) {
             return Ok(None);
@@ -187,28 +205,22 @@ impl Vault {
         let mut shredded = false;
         let mut rec = self.dsr_audit(actor, &format!("step.{step}"), &row, now);
         let results: Value = match step {
-            "package" => {
-                self.step_package(&mut tx, actor, &row, &subject, now)
-                    .await?
-            }
-            "explain" => self.step_explain(&mut tx, &row, &subject, now).await?,
+            "package" => self.step_package(tx, actor, &row, &subject, now).await?,
+            "explain" => self.step_explain(tx, &row, &subject, now).await?,
             "correct" => {
-                let (n, cats) = self.step_correct(&mut tx, &row, &subject, now).await?;
+                let (n, cats) = self.step_correct(tx, &row, &subject, now).await?;
                 row.sealed_params = None;
                 rec.categories = AuditRecord::join_categories(cats.iter().map(String::as_str));
                 json!({ "fields": n })
             }
-            "withdraw" => self.step_withdraw(&mut tx, &row, &subject, now).await?,
+            "withdraw" => self.step_withdraw(tx, &row, &subject, now).await?,
             "restrict_retained" => {
-                let dek = self.sealer.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
+                let dek = self.sealer.dek_in(tx, &subject, SCOPE_PRIMARY).await?;
                 match dek {
                     Some(dek)
                         if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
                     {
-                        let rows = tx.fields(&subject).await?;
-                        let (_, retained) = self
-                            .stage_restrict(&mut tx, &subject, &dek, rows, now)
-                            .await?;
+                        let retained = self.stage_restrict(tx, &subject, &dek, now).await?;
                         rec.categories = AuditRecord::join_categories(
                             retained.iter().map(|r| r.category.as_str()),
                         );
@@ -221,15 +233,12 @@ impl Vault {
                 }
             }
             "shred" => {
-                let dek = self.sealer.dek_in(&mut tx, &subject, SCOPE_PRIMARY).await?;
+                let dek = self.sealer.dek_in(tx, &subject, SCOPE_PRIMARY).await?;
                 match dek {
                     Some(dek)
                         if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
                     {
-                        let rows = tx.fields(&subject).await?;
-                        let out = self
-                            .stage_shred(&mut tx, &subject, &dek, &rows, now)
-                            .await?;
+                        let out = self.stage_shred(tx, &subject, &dek, now).await?;
                         shredded = true;
                         rec.categories = AuditRecord::join_categories(
                             out.deleted_categories.iter().map(String::as_str),
@@ -244,12 +253,9 @@ impl Vault {
                     _ => json!({ "already_erased": true }),
                 }
             }
-            "notify_recipients" => {
-                self.step_notify(&mut tx, &row, &subject, actor, now)
-                    .await?
-            }
-            "receipt" => self.step_receipt(&mut tx, &mut row, &subject, now).await?,
-            "lock" => self.step_lock(&mut tx, &row, &subject, now).await?,
+            "notify_recipients" => self.step_notify(tx, &row, &subject, actor, now).await?,
+            "receipt" => self.step_receipt(tx, &mut row, &subject, now).await?,
+            "lock" => self.step_lock(tx, &row, &subject, now).await?,
             _ => return Err(CoreError::Conflict("dsr_step_unknown")),
         };
         let mut all: BTreeMap<String, Value> =
@@ -263,27 +269,15 @@ impl Vault {
         row.updated_at = now;
         tx.audit(rec);
         if last {
-            self.transition(
-                &mut tx,
-                &mut row,
-                DsrState::Completed,
-                actor,
-                "completed",
-                now,
-            )?;
+            self.transition(tx, &mut row, DsrState::Completed, actor, "completed", now)?;
         }
         tx.update_dsr(&row).await?;
-        tx.commit().await?;
-        self.outbox_kick.notify_waiters();
-        if step == "lock" {
-            self.facts.changed(&subject);
-        }
-        if shredded {
-            self.shredded(&subject);
-        } else if matches!(step, "correct" | "withdraw") {
-            self.facts.changed(&subject);
-        }
-        Ok(Some(row))
+        Ok(Some(StagedStep {
+            row,
+            subject,
+            shredded,
+            facts_changed: matches!(step, "lock" | "correct" | "withdraw"),
+        }))
     }
 
     /// The subject's primary DEK inside a step's transaction (cache, else read through `tx`).

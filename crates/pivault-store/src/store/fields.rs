@@ -360,4 +360,52 @@ impl WriteTx {
             .await?;
         rows.iter().map(field_from).collect()
     }
+
+    /// The subject's sealed fields of the given categories (by record then name), read through
+    /// this transaction: what an erasure step opens, without reading every field of the
+    /// subject (a subject of the data set holds ~28 fields, up to hundreds of web-log lines).
+    /// Empty for no category.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn fields_in(
+        &mut self,
+        subject_id: &str,
+        categories: &[&str],
+    ) -> Result<Vec<FieldRow>, StoreError> {
+        if categories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {FIELD_COLUMNS} FROM fields WHERE subject_id = {} AND category IN ({}) \
+             ORDER BY record, name",
+            // all placeholders of one style: sqlx numbers SQLite's bare `?` apart from `$N`
+            ph(self.backend, 1),
+            super::placeholders(self.backend, 2, categories.len())
+        );
+        let mut q = sqlx::query(&sql).bind(subject_id);
+        for c in categories {
+            q = q.bind(*c);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
+        rows.iter().map(field_from).collect()
+    }
+
+    /// The categories of the subject's fields not restricted (`restricted_until` unset),
+    /// sorted, each once: what a shred deletes.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn live_categories(&mut self, subject_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT category FROM fields \
+             WHERE subject_id = $1 AND restricted_until IS NULL ORDER BY category",
+        )
+        .bind(subject_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("category").map_err(Into::into))
+            .collect()
+    }
 }
