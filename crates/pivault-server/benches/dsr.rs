@@ -33,6 +33,11 @@
 //! other requests with `--inflight` in flight (requests/s = completed / wall time).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+/// The allocator the `pivault` binary ships with (its `main.rs`), so that the server measured
+/// here is the server as deployed.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use pivault_core::dsr::{Channel, CodeSender, DsrInput, SendFuture};
 use pivault_core::ports::{Outgoing, SendFailure, SignedPost};
 use pivault_core::{Principal, Vault};
@@ -323,6 +328,12 @@ async fn rep(b: &mut Bench, kind: &str, a: &Args) -> Rep {
     let seq = b.prepare(dsr_kind, a.seq).await;
     let conc = b.prepare(dsr_kind, a.conc).await;
     b.store.checkpoint().await.unwrap();
+    // (a mark for attaching a profiler to the timed part only)
+    eprintln!(
+        "timing {kind}: {} sequential, then {} concurrent",
+        seq.len(),
+        conc.len()
+    );
 
     let (mut tot, mut run, mut dl) = (Vec::new(), Vec::new(), Vec::new());
     for p in &seq {

@@ -21,6 +21,7 @@ on_both_backends!(
     an_email_shared_by_two_accounts_acts_only_on_the_verified_account,
     correction_withdrawal_cancellation_and_explanation_end_to_end,
     bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons,
+    concurrent_runs_commit_steps_in_groups_and_a_failing_step_fails_alone,
 );
 
 fn user(account: &str) -> std::collections::HashMap<String, String> {
@@ -1104,4 +1105,159 @@ async fn bad_input_gets_stable_codes_never_echoes_pi_and_refusals_give_reasons(a
         let row = format!("{:?}", r.record);
         assert!(!row.contains(u["email"].trim()) && !row.contains(&code));
     }
+}
+
+/// Issue 16, item 5: request steps of concurrent runs are committed in groups (one
+/// transaction). A step that fails inside a group fails alone:
+/// its request ends `failed(correct)` with nothing of it kept, and every other request of the
+/// group completes, with one audit entry per step and an intact audit log.
+async fn concurrent_runs_commit_steps_in_groups_and_a_failing_step_fails_alone(app: TestApp) {
+    // Accounts whose email no other account shares (one request each).
+    let all = users();
+    let unique: Vec<&std::collections::HashMap<String, String>> = all
+        .iter()
+        .filter(|u| {
+            let e = u["email"].trim().to_lowercase();
+            !e.is_empty()
+                && all
+                    .iter()
+                    .filter(|o| o["email"].trim().to_lowercase() == e)
+                    .count()
+                    == 1
+        })
+        .skip(20)
+        .take(13)
+        .collect();
+    assert_eq!(unique.len(), 13);
+    let mut deletions = Vec::new();
+    for u in &unique[..12] {
+        let (id, _) = approved(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
+        deletions.push((id, app.subject_of(&u["account_id"]).await));
+    }
+    // The correction's sealed payload is tampered with while it waits: its step fails
+    // authentication when it is staged, inside whatever group it lands in.
+    let bad = unique[12];
+    let bad_subject = app.subject_of(&bad["account_id"]).await;
+    let (bad_id, _) = approved(
+        &app,
+        json!({ "kind": "correction", "email": bad["email"], "corrections": [
+            { "category": "user.contact.mobile", "value": "13900002222" }
+        ]}),
+    )
+    .await;
+    {
+        let mut tx = app.store.begin(0).await.unwrap();
+        let mut row = tx.dsr(&bad_id).await.unwrap().unwrap();
+        let mut sealed = row.sealed_params.clone().unwrap();
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        row.sealed_params = Some(sealed);
+        tx.update_dsr(&row).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let before = app
+        .store
+        .audit_for_subject(&bad_subject, 500)
+        .await
+        .unwrap();
+
+    // Every run at once.
+    let mut ids: Vec<&str> = deletions.iter().map(|(id, _)| id.as_str()).collect();
+    ids.insert(6, &bad_id);
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (http, key) = (app.http.clone(), app.admin_key.clone());
+            let url = format!("{}/v1/dsr/{id}/run", app.base);
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut runs = Vec::new();
+    for t in tasks {
+        runs.push(t.await.unwrap());
+    }
+    for (id, (st, v)) in ids.iter().zip(&runs) {
+        assert_eq!(*st, 200, "{id}: {v}");
+        if *id == bad_id {
+            assert_eq!(v["state"], "failed", "{v}");
+            assert_eq!(v["failed_step"], "correct");
+            assert_eq!(v["steps_done"], json!([]));
+        } else {
+            assert_eq!(v["state"], "completed", "{id}: {v}");
+            assert!(v.get("receipt").is_some(), "{v}");
+        }
+    }
+    for (_, subject) in &deletions {
+        assert_eq!(
+            app.store.subject(subject).await.unwrap().unwrap().status,
+            "erased"
+        );
+        let recs = app.store.audit_for_subject(subject, 500).await.unwrap();
+        for step in ["restrict_retained", "shred", "notify_recipients", "receipt"] {
+            let action = format!("dsr.step.{step}");
+            assert_eq!(
+                recs.iter().filter(|r| r.action == action).count(),
+                1,
+                "{subject}: {action}"
+            );
+        }
+    }
+    // Nothing of the failed step was kept: no step entry, the mobile unchanged, readable.
+    let after = app
+        .store
+        .audit_for_subject(&bad_subject, 500)
+        .await
+        .unwrap();
+    assert!(!after.iter().any(|r| r.action == "dsr.step.correct"));
+    assert_eq!(
+        after.iter().filter(|r| r.action == "dsr.failed").count(),
+        before.iter().filter(|r| r.action == "dsr.failed").count() + 1
+    );
+    let (s, v) = app
+        .read(&bad_subject, "service", "user.contact.mobile")
+        .await;
+    assert_eq!(s, 200);
+    assert!(!v.to_string().contains("13900002222"));
+
+    // Some group committed more than one step (13 runs of 1-4 steps each, all at once).
+    let m = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let num = |series: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{series} missing:\n{m}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (sum, count) = (
+        num("pivault_dsr_step_group_steps_sum"),
+        num("pivault_dsr_step_group_steps_count"),
+    );
+    assert_eq!(
+        sum,
+        12.0 * 4.0,
+        "every deletion step committed once, the failed one never: {m}"
+    );
+    assert!(
+        count < sum,
+        "no group held more than one step: {count} groups for {sum} steps"
+    );
+    assert!(app.vault.verify_audit().await.unwrap().ok());
 }
