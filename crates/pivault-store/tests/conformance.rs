@@ -68,6 +68,7 @@ conformance!(
     a_second_dek_for_the_same_subject_and_scope_is_not_stored,
     field_upsert_replaces_and_insert_if_absent_keeps_the_first,
     erasure_deletes_unrestricted_fields_and_the_sweep_deletes_expired_restricted_ones,
+    fields_in_reads_exactly_the_named_categories_and_live_categories_skip_restricted_ones,
     blind_index_returns_every_match_sorted_and_forgets_by_kind,
     consent_events_skip_repeated_refs_and_keep_ledger_order,
     api_keys_round_trip_with_null_revocation,
@@ -303,6 +304,67 @@ async fn erasure_deletes_unrestricted_fields_and_the_sweep_deletes_expired_restr
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].restricted_until, Some(300));
     assert!(store.fields("s2").await.unwrap().is_empty());
+}
+
+/// Issue 16: what an erasure step reads instead of every field. Three categories named, so a
+/// placeholder bound to the wrong value drops one (sqlx numbers SQLite's `?` apart from `$N`).
+async fn fields_in_reads_exactly_the_named_categories_and_live_categories_skip_restricted_ones(
+    store: Store,
+) {
+    let of = |record: &str, name: &str, category: &str, until: Option<i64>| FieldRow {
+        category: category.into(),
+        ..field("s1", record, name, b"x", until)
+    };
+    let mut tx = store.begin(1).await.unwrap();
+    tx.upsert_fields(&[
+        of("profile", "name", "user.name", None),
+        of("profile", "account", "user.account_id", None),
+        of("order:1", "amount", "user.transaction.amount", Some(100)),
+        of("order:1", "paid_at", "user.transaction.paid_at", None),
+        of("order:2", "paid_at", "user.transaction.paid_at", None),
+        FieldRow {
+            category: "user.transaction.paid_at".into(),
+            ..field("s2", "order:9", "paid_at", b"y", None)
+        },
+    ])
+    .await
+    .unwrap();
+    let got = tx
+        .fields_in(
+            "s1",
+            &[
+                "user.transaction.amount",
+                "user.account_id",
+                "user.transaction.paid_at",
+            ],
+        )
+        .await
+        .unwrap();
+    let keys: Vec<(&str, &str)> = got
+        .iter()
+        .map(|f| (f.record.as_str(), f.name.as_str()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("order:1", "amount"),
+            ("order:1", "paid_at"),
+            ("order:2", "paid_at"),
+            ("profile", "account")
+        ]
+    );
+    assert!(got.iter().all(|f| f.subject_id == "s1"));
+    assert!(tx.fields_in("s1", &[]).await.unwrap().is_empty());
+    assert!(tx
+        .fields_in("nobody", &["user.name"])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        tx.live_categories("s1").await.unwrap(),
+        ["user.account_id", "user.name", "user.transaction.paid_at"]
+    );
+    tx.commit().await.unwrap();
 }
 
 async fn blind_index_returns_every_match_sorted_and_forgets_by_kind(store: Store) {
