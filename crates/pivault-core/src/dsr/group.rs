@@ -37,6 +37,43 @@ pub(crate) const MAX_GROUP: usize = 64;
 /// Steps that may fail in one group before the rest run one transaction each.
 const MAX_RETRIES: usize = 3;
 
+/// Until [`Uncommitted::committed`]: the subjects of steps staged in a transaction. Dropped
+/// without it (the group failed, or the leader's future was dropped, perhaps with the commit
+/// under way), it makes this process forget their DEKs and decision facts and wakes the
+/// outbox. A step may have cached a key that another step of the group inserted and that was
+/// never committed; and a commit that did go through gets no `step_committed`, because a
+/// caller that queues its step again finds it done (`None`).
+struct Uncommitted<'a> {
+    vault: &'a Vault,
+    subjects: Vec<String>,
+    armed: bool,
+}
+
+impl<'a> Uncommitted<'a> {
+    fn new(vault: &'a Vault) -> Self {
+        Self {
+            vault,
+            subjects: Vec::new(),
+            armed: true,
+        }
+    }
+
+    fn committed(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Uncommitted<'_> {
+    fn drop(&mut self) {
+        if self.armed && !self.subjects.is_empty() {
+            for s in &self.subjects {
+                self.vault.shredded(s);
+            }
+            self.vault.outbox_kick.notify_waiters();
+        }
+    }
+}
+
 /// What stopped a group: one step's failure (its index), or the transaction's.
 enum Stop {
     Step(usize, CoreError),
@@ -127,6 +164,11 @@ impl Vault {
                     // Still waiting, so not taken yet: lead a group.
                     let jobs = self.steps.take();
                     self.commit_steps(jobs).await;
+                    // Its own answer is usually in that group: return it without queueing
+                    // behind the callers that arrived meanwhile.
+                    if let Ok(a) = answer.try_recv() {
+                        return a;
+                    }
                 }
             }
             drop(lead);
@@ -138,21 +180,20 @@ impl Vault {
         let mut failures = 0;
         while jobs.len() > 1 && failures < MAX_RETRIES {
             let now = self.now().unix_timestamp();
-            let (result, staged) = self.stage_group(&jobs, now).await;
-            match result {
+            match self.stage_group(&jobs, now).await {
                 Ok(answers) => {
-                    self.metrics.step_group(jobs.len());
+                    let committed = answers.iter().filter(|a| a.is_some()).count();
+                    if committed > 0 {
+                        self.metrics.step_group(committed);
+                    }
                     for (job, a) in jobs.into_iter().zip(answers) {
                         let _ = job.reply.send(Ok(a.map(|s| self.step_committed(s))));
                     }
                     return;
                 }
                 Err(stop) => {
-                    // Nothing of the group was kept. A DEK one step read from another's
-                    // uncommitted key row may be cached: forget those subjects' keys.
-                    for s in &staged {
-                        self.sealer.forget(s);
-                    }
+                    // Nothing of the group was kept; the guard in `stage_group` has already
+                    // made this process forget what the staged steps may have cached.
                     match stop {
                         Stop::Step(i, e) => {
                             failures += 1;
@@ -187,28 +228,31 @@ impl Vault {
     async fn run_alone(&self, job: &Job) -> Answer {
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin(now).await?;
+        let mut guard = Uncommitted::new(self);
         let staged = self
             .stage_step(&mut tx, &job.actor, &job.id, job.step, job.last, now)
             .await?;
+        if let Some(s) = &staged {
+            guard.subjects.push(s.subject.clone());
+        }
         tx.commit().await?;
-        self.metrics.step_group(1);
+        guard.committed();
+        if staged.is_some() {
+            self.metrics.step_group(1);
+        }
         Ok(staged.map(|s| self.step_committed(s)))
     }
 
     /// Stages every job in one transaction, in order, and commits. Returns each job's staged
-    /// step, or what stopped the group; and the subjects of the steps staged (committed or
-    /// not).
-    async fn stage_group(
-        &self,
-        jobs: &[Job],
-        now: i64,
-    ) -> (Result<Vec<Option<StagedStep>>, Stop>, Vec<String>) {
-        let mut subjects = Vec::with_capacity(jobs.len());
+    /// step, or what stopped the group.
+    async fn stage_group(&self, jobs: &[Job], now: i64) -> Result<Vec<Option<StagedStep>>, Stop> {
         let mut staged = Vec::with_capacity(jobs.len());
-        let mut tx: WriteTx = match self.store.begin(now).await {
-            Ok(tx) => tx,
-            Err(e) => return (Err(Stop::Group(e.into())), subjects),
-        };
+        let mut tx: WriteTx = self
+            .store
+            .begin(now)
+            .await
+            .map_err(|e| Stop::Group(e.into()))?;
+        let mut guard = Uncommitted::new(self);
         for (i, job) in jobs.iter().enumerate() {
             match self
                 .stage_step(&mut tx, &job.actor, &job.id, job.step, job.last, now)
@@ -216,20 +260,17 @@ impl Vault {
             {
                 Ok(s) => {
                     if let Some(s) = &s {
-                        subjects.push(s.subject.clone());
+                        guard.subjects.push(s.subject.clone());
                     }
                     staged.push(s);
                 }
-                Err(e) if e.storage_fault().is_some() => {
-                    return (Err(Stop::Group(e)), subjects);
-                }
-                Err(e) => return (Err(Stop::Step(i, e)), subjects),
+                Err(e) if e.storage_fault().is_some() => return Err(Stop::Group(e)),
+                Err(e) => return Err(Stop::Step(i, e)),
             }
         }
-        match tx.commit().await {
-            Ok(_) => (Ok(staged), subjects),
-            Err(e) => (Err(Stop::Group(e.into())), subjects),
-        }
+        tx.commit().await.map_err(|e| Stop::Group(e.into()))?;
+        guard.committed();
+        Ok(staged)
     }
 
     /// After the commit of a staged step: wakes the outbox and forgets what the step made

@@ -239,6 +239,10 @@ impl Vault {
                         if tx.subject_status(&subject).await?.as_deref() == Some("active") =>
                     {
                         let out = self.stage_shred(tx, &subject, &dek, now).await?;
+                        // At once, not after the commit: a later step of the same group
+                        // commit (another request of this subject) must not find the
+                        // destroyed DEK in the cache. Forgetting early only costs a read.
+                        self.sealer.forget(&subject);
                         shredded = true;
                         rec.categories = AuditRecord::join_categories(
                             out.deleted_categories.iter().map(String::as_str),
