@@ -156,6 +156,18 @@ async fn run(app: &TestApp, id: &str) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// The text of `GET /metrics`.
+async fn scrape(app: &TestApp) -> String {
+    app.http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn staff_view(app: &TestApp, id: &str) -> Value {
     let r = app.get(&format!("/v1/dsr/{id}"), &app.admin_key).await;
     assert_eq!(r.status(), 200);
@@ -665,15 +677,7 @@ async fn overdue_requests_are_listed_exported_and_eu_deadlines_extend(app: TestA
         .collect();
     assert_eq!(ids, vec![cn.as_str()]);
     assert_eq!(list["requests"][0]["overdue"], true);
-    let m = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = scrape(&app).await;
     assert!(
         m.contains("pivault_dsr_overdue{jurisdiction=\"cn\"} 1"),
         "{m}"
@@ -1229,15 +1233,7 @@ async fn concurrent_runs_commit_steps_in_groups_and_a_failing_step_fails_alone(a
     assert!(!v.to_string().contains("13900002222"));
 
     // Some group committed more than one step (13 runs of 1-4 steps each, all at once).
-    let m = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = scrape(&app).await;
     let num = |series: &str| -> f64 {
         m.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
