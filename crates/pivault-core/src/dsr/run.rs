@@ -1,4 +1,5 @@
-//! Running a request: its steps in order, one transaction each, resumable after a crash.
+//! Running a request: its steps in order, each committed with its progress and audit entry
+//! (in a group commit with other runs' steps, `dsr::group`), resumable after a crash.
 
 use crate::dsr::kind_of;
 use crate::dsr::state_of;
@@ -34,8 +35,9 @@ pub(crate) struct StagedStep {
 }
 
 impl Vault {
-    /// Executes an approved (or failed, to resume it) request's remaining steps, each in its
-    /// own transaction with its progress and audit entry. A duplicate is never executed: it is
+    /// Executes an approved (or failed, to resume it) request's remaining steps, each
+    /// committed with its progress and audit entry (grouped with other runs' steps in one
+    /// transaction, `dsr::group`). A duplicate is never executed: it is
     /// completed with a link to the request it duplicates. A failing step leaves the request
     /// `failed(step)` and runs no later step; running it again resumes at that step.
     ///
