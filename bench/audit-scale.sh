@@ -4,12 +4,13 @@
 # and, in the same run, for BASE (default f28d683, the single-head design before issue 15).
 #
 #   bench/audit-scale.sh                  # both designs, 1/2/4 instances, 10 s per run
-#   BASE=<rev> SECS=10 CONNS=16 ROUNDS=3 bench/audit-scale.sh
+#   BASE=<rev> SECS=10 CONNS="16 64" ROUNDS=3 bench/audit-scale.sh
+#   DBS=sqlite CONNS=64 ROUNDS=5 bench/audit-scale.sh   # SQLite only: 5 alternating pairs
 #
 # Also one `serve` on SQLite for each design (the target: the sharded build within 10% of the
 # single-head one there).
 #
-# Each instance gets its own wrk (-t1 -c$CONNS) posting POST /v1/decisions for 64 imported
+# Each instance gets its own wrk (-t1 -c<each of $CONNS>) posting POST /v1/decisions for 64 imported
 # subjects (allowed `service` uses: every one audited before it is answered). Reported:
 # decisions/s summed over instances, non-2xx answers, audit entries written (must equal the
 # 2xx count), and what active PostgreSQL backends waited on, sampled every 50 ms
@@ -22,7 +23,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BASE=${BASE:-f28d683}
 SECS=${SECS:-10}
-CONNS=${CONNS:-16}
+DBS=${DBS:-sqlite postgres}  # DBS=sqlite ROUNDS=5: five alternating SQLite pairs only
+CONNS=${CONNS:-16 64}  # connections per instance: one set of runs for each
 DATA=${DATA:-$ROOT/../shared/data/zh_CN-10k}
 PGURL=${PGURL:-postgres://postgres@127.0.0.1:5432}
 TARGET=${TARGET:-$ROOT/../target-bench}
@@ -101,13 +103,22 @@ run() { # design instances [sqlite]
   # CPU idle, % of both cores, each second (vmstat's first line is the average since boot)
   vmstat 1 "$((SECS + 1))" | awk 'NR > 3 { print $15 }' > "$WORK/idle-$design-$n" &
   local vm=$!
+  # CPU ticks (1/CLK_TCK s) of the serve processes, of every PostgreSQL process, and of the
+  # whole machine (busy = all but idle and iowait), for CPU per decision
+  ticks() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+  busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+  local s0 p0 b0
+  s0=$(ticks "${pids[@]}"); p0=$(ticks $(pgrep -x postgres || true)); b0=$(busy)
   local wpids=()
   for i in $(seq 1 "$n"); do
-    SUBJECTS="$WORK/subjects" TOKEN=$token wrk -t1 -c"$CONNS" -d"${SECS}s" -s "$WORK/dec.lua" \
+    SUBJECTS="$WORK/subjects" TOKEN=$token wrk -t1 -c"$C" -d"${SECS}s" -s "$WORK/dec.lua" \
       "http://127.0.0.1:$((18300 + i))" > "$WORK/wrk-$design-$n-$i" 2>&1 &
     wpids+=($!)
   done
-  wait "${wpids[@]}"; wait "$sampler" || true; wait "$vm" || true
+  wait "${wpids[@]}"
+  local s1 p1 b1
+  s1=$(ticks "${pids[@]}"); p1=$(ticks $(pgrep -x postgres || true)); b1=$(busy)
+  wait "$sampler" || true; wait "$vm" || true
   kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true
   local after rate=0 reqs=0 bad=0 walpe="-"
   after=$(q "SELECT COUNT(*) FROM audit_log")
@@ -124,17 +135,25 @@ run() { # design instances [sqlite]
   [ "$backend" = sqlite ] && waits="(SQLite)"
   local idle
   idle=$(sort -n "$WORK/idle-$design-$n" | awk '{ v[NR] = $1 } END { print (NR ? v[int((NR + 1) / 2)] : "?") }')
-  printf '| %s | %s | %d | %.0f | %d | %d | %d | %s | %s | %s |\n' "$design" "$backend" "$n" "$rate" "$reqs" "$bad" "$((after - before))" "$walpe" "$idle" "$waits"
+  local cpu
+  cpu=$(python3 -c "t = 1e6 / $(getconf CLK_TCK) / max($reqs, 1); print(f'{($b1 - $b0) * t:.0f} ({($s1 - $s0) * t:.0f} + {($p1 - $p0) * t:.0f})')")
+  printf '| %s | %s | %d | %d | %.0f | %d | %d | %d | %s | %s | %s | %s |\n' "$design" "$backend" "$n" "$C" "$rate" "$reqs" "$bad" "$((after - before))" "$walpe" "$idle" "$cpu" "$waits"
   [ "$backend" = sqlite ] || psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $db" >/dev/null
 }
 
-echo "| design | database | serve processes | decisions/s (sum) | requests | non-2xx | audit entries written | WAL bytes per entry | CPU idle % (median of 1 s samples) | top waits of active backends (samples) |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| design | database | serve processes | connections each | decisions/s (sum) | requests | non-2xx | audit entries written | WAL bytes per entry | CPU idle % (median of 1 s samples) | busy CPU µs per decision (serve + PostgreSQL) | top waits of active backends (samples) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "${ROUNDS:-1}"); do
-  run single 1 sqlite
-  run sharded 1 sqlite
-  for n in 1 2 4; do
-    run single "$n"
-    run sharded "$n"
+  for C in $CONNS; do
+    if [[ " $DBS " == *" sqlite "* ]]; then
+      run single 1 sqlite
+      run sharded 1 sqlite
+    fi
+    if [[ " $DBS " == *" postgres "* ]]; then
+      for n in 1 2 4; do
+        run single "$n"
+        run sharded "$n"
+      done
+    fi
   done
 done
