@@ -85,6 +85,22 @@ async fn reject_oversized(
     next.run(req).await
 }
 
+/// How long a request's body may go without a byte arriving once its headers have (a client
+/// that declares a length and stalls would otherwise hold its connection and task for good).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Drops an incoming `x-request-id`, so that `SetRequestIdLayer` always makes the server's
+/// own (a UUID v4). A request id is logged with every line of its request and stored in every
+/// audit entry it writes, where erasure cannot reach: a client's value could be PI (a mobile
+/// number or an account id sent as a request id), and even a UUID can carry one in its digits.
+async fn drop_client_request_id(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    req.headers_mut().remove("x-request-id");
+    next.run(req).await
+}
+
 /// The full application router.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -128,6 +144,9 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Outermost: before an incoming request id is kept, and before any body is read.
+        .layer(axum::middleware::from_fn(drop_client_request_id))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
         .with_state(state)
 }
 

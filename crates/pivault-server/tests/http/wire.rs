@@ -17,6 +17,7 @@ on_both_backends!(
     dsr_list_unknown_kind_is_422_not_an_empty_queue,
     empty_category_entries_and_backwards_windows_are_422,
     pi_typed_into_a_path_or_a_method_never_reaches_the_logs,
+    the_request_id_is_always_the_servers_own,
 );
 
 /// Asserts `r` is the JSON error shape with `status` and `code`; returns the body.
@@ -251,4 +252,28 @@ pub async fn pi_typed_into_a_path_or_a_method_never_reaches_the_logs(app: TestAp
         logs.contains("route=/v1/subjects/{id}/fields"),
         "the access line names the route"
     );
+}
+
+/// Break test, stop 30: a client's `x-request-id` was kept as sent, so a mobile number sent as
+/// one went into the log and into audit entries, where erasure cannot reach it. The id is now
+/// always the server's own: whatever a client sends, even a UUID (which can carry digits too).
+pub async fn the_request_id_is_always_the_servers_own(app: TestApp) {
+    let logs = pivault_testkit::captured_logs();
+    let mobile = users()[0]["mobile"].to_string();
+    let uuid_shaped = "00000000-0000-4000-8000-018765195768";
+    for sent in [mobile.as_str(), "u100000", &"a".repeat(5_000), uuid_shaped] {
+        let r = app
+            .http
+            .get(format!("{}/v1/dsr?limit=1", app.base))
+            .bearer_auth(&app.admin_key)
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_ne!(id, sent);
+        assert!(uuid::Uuid::try_parse(&id).is_ok(), "{id}");
+    }
+    logs.assert_absent(&[mobile.as_str(), "u100000", uuid_shaped]);
 }
