@@ -276,12 +276,89 @@ fn holds_pi(s: &str) -> bool {
     })
     .map(|t| t.trim_end_matches(['.', ':', '。']))
     .filter(|t| !t.is_empty())
+    // an IPv4 address is not a mobile number, whatever its digits read as
+    .filter(|t| t.parse::<std::net::Ipv4Addr>().is_err())
     .any(|t| {
         (t.contains('@') && Email::parse(t).is_ok())
             || Mobile::parse(t).is_ok()
             || (t.len() == 18 && IdCardNumber::parse(t).is_ok())
             || digit_runs(t).any(|r| r.len() == 11 && r.starts_with('1'))
-    })
+    }) || embedded_pi(s)
+}
+
+/// Identifiers run into other text, which the token check above misses: written with no space
+/// beside Chinese text (`身份证130501196509157909泄露`, `联系a@b.cn`), in full-width digits, or
+/// with their digits grouped (`187 6519 5768`, `187-6519-5768`, `0086 187 6519 5768`). Reads
+/// the digit groups that single spaces or hyphens join into a chain (an ID number's final `X`
+/// ends its group) and tries every run of neighbouring groups, so a number beside the
+/// identifier (`10:00 187 6519 5768 3 次`) does not hide it; dots do not join groups, so IP
+/// addresses and version numbers are not read as one number. Also every run of email
+/// characters around an `@`.
+fn embedded_pi(s: &str) -> bool {
+    use pivault_domain::identifiers::{Email, IdCardNumber};
+    let email_char =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-' | '@');
+    if s.split(|c: char| !email_char(c))
+        .filter(|t| t.contains('@'))
+        .any(|t| Email::parse(t.trim_matches(['.', '-'])).is_ok())
+    {
+        return true;
+    }
+    // full-width digits and X as ASCII
+    let chars: Vec<char> = s
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => {
+                char::from_u32(u32::from(c) - u32::from('０') + u32::from('0')).unwrap_or(c)
+            }
+            'Ｘ' | 'ｘ' => 'X',
+            _ => c,
+        })
+        .collect();
+    let is_pi = |w: &str| {
+        (w.len() == 11 && w.starts_with('1') && !w.contains('X'))
+            || (w.len() == 13 && w.starts_with("861") && !w.contains('X'))
+            || (w.len() == 18 && IdCardNumber::parse(w).is_ok())
+    };
+    let chain_holds_pi = |groups: &[String]| {
+        (0..groups.len()).any(|from| {
+            let mut w = String::new();
+            groups[from..].iter().any(|g| {
+                w.push_str(g);
+                w.len() <= 18 && is_pi(&w)
+            })
+        })
+    };
+    let mut groups: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_is_digit = chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        match c {
+            d if d.is_ascii_digit() => cur.push(d),
+            'X' | 'x' if !cur.is_empty() => {
+                cur.push('X');
+                groups.push(std::mem::take(&mut cur));
+            }
+            ' ' | '-' | '\u{a0}' if !cur.is_empty() && next_is_digit => {
+                groups.push(std::mem::take(&mut cur));
+            }
+            // a separator after an ID number's X, before the next group of the chain
+            ' ' | '-' | '\u{a0}' if cur.is_empty() && !groups.is_empty() && next_is_digit => {}
+            _ => {
+                if !cur.is_empty() {
+                    groups.push(std::mem::take(&mut cur));
+                }
+                if chain_holds_pi(&groups) {
+                    return true;
+                }
+                groups.clear();
+            }
+        }
+    }
+    if !cur.is_empty() {
+        groups.push(cur);
+    }
+    chain_holds_pi(&groups)
 }
 
 /// The maximal runs of ASCII digits in `t`.
@@ -1015,5 +1092,42 @@ impl Vault {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_pi;
+
+    #[test]
+    fn identifiers_run_into_chinese_text_or_grouped_are_found() {
+        for text in [
+            "leak of 18765195768 by mchang@example.net",
+            "陈鹏的身份证130501196509157909泄露",
+            "phone 187 6519 5768 leaked",
+            "手机187-6519-5768外泄",
+            "电话+86 187 6519 5768",
+            "联系mchang@example.net处理",
+            "0086 187 6519 5768",
+            "10:00 187 6519 5768",
+            "phone 187 6519 5768 3 times",
+            "身份证13050119650915795X 1 份",
+            "手机１８７６５１９５７６８泄露",
+        ] {
+            assert!(holds_pi(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn dates_counts_and_ticket_numbers_are_not_pi() {
+        for text in [
+            "2026-12-01 10:00 起，3 台数据库服务器被未授权访问，影响 12,345 名用户。",
+            "Ticket 2026-120, version 1.2.3, 4,000 records",
+            "事件编号 INC-2026-0042，已于 12 月 2 日修复",
+            "主机 192.168.10.100 与 172.16.100.200 被入侵",
+            "版本 10.2.1 1000000 条日志",
+        ] {
+            assert!(!holds_pi(text), "{text}");
+        }
     }
 }
