@@ -64,6 +64,22 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
             }
         }
     });
+    // Requests left part done by an instance that died mid-run resume by themselves: at start
+    // every one (this instance runs none yet), then each minute those with no change for 5
+    // minutes (another instance died). See `Vault::dsr_resume_stalled` for what is left alone.
+    let resume_vault = Arc::clone(&vault);
+    let resume = tokio::spawn(async move {
+        let mut idle = 0;
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = resume_vault.dsr_resume_stalled("serve:resume", idle).await {
+                tracing::warn!(error = %e, "scan for stalled requests failed");
+            }
+            idle = 300;
+        }
+    });
     // The scheduled retention sweep (sweep_interval_secs; 0: off). The lease makes another
     // instance's tick a no-op while one sweeps.
     let sweep = (cfg.sweep_interval_secs.value > 0).then(|| {
@@ -208,6 +224,7 @@ pub async fn run_serve(ctx: &Ctx) -> Result<i32> {
     .await?;
     let which = signals.await.unwrap_or("signal");
     scan.abort();
+    resume.abort();
     overdue.abort();
     for w in &workers {
         w.abort();

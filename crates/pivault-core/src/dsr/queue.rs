@@ -226,4 +226,52 @@ impl Vault {
         }
         Ok(due.len())
     }
+
+    /// Runs again every request left `in_progress` part done (at least one step committed,
+    /// not all) with no change for `idle_secs` seconds: the instance running it died mid-run
+    /// (kill -9, a crash, a lost host). As the privacy office would with `pivault dsr run`, each
+    /// resumes at its first step not committed (steps commit with their progress, so none runs
+    /// twice). A request another instance is still running meanwhile is safe too: every step
+    /// re-reads its request under the write lock and does nothing when it is already done.
+    /// Left alone: approved requests no step of which has run (the office may run them later:
+    /// an inquiry is answered by running it), and failed requests (resuming one is the
+    /// office's decision). Acts as `actor` with the DPO role. Returns how many requests it
+    /// ran; a run that fails is logged (the request shows its failed step) and the others go on.
+    ///
+    /// Rule: requests are answered within their due date (PIPL Art. 50, policy §7.4); a
+    /// request stalled by a crash would otherwise wait for someone to notice it.
+    ///
+    /// # Errors
+    /// Store failure listing the requests.
+    pub async fn dsr_resume_stalled(
+        &self,
+        actor: &str,
+        idle_secs: i64,
+    ) -> Result<usize, CoreError> {
+        let now = self.now().unix_timestamp();
+        let stalled = self
+            .store
+            .dsr_list(&DsrFilter {
+                state: Some(DsrState::InProgress.as_str().to_string()),
+                limit: 1000,
+                ..DsrFilter::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|r| r.updated_at <= now - idle_secs && !crate::dsr::steps_done(r).is_empty())
+            .collect::<Vec<_>>();
+        let p = Principal {
+            name: actor.into(),
+            roles: vec![crate::dsr::ROLE_DPO.into()],
+            purposes: Vec::new(),
+            key_id: None,
+        };
+        for r in &stalled {
+            warn!(dsr = %r.id, kind = %r.kind, "data subject request stalled in progress: resuming it");
+            if let Err(e) = self.dsr_run_as(&p, &r.id, false).await {
+                warn!(dsr = %r.id, error = %e, "resuming a stalled data subject request failed");
+            }
+        }
+        Ok(stalled.len())
+    }
 }

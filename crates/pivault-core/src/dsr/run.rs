@@ -45,6 +45,18 @@ impl Vault {
     /// `Forbidden`; `NotFound`; `Conflict` for a request not approved; `Conflict`
     /// (`fault_injected`) when an injected halt stops execution.
     pub async fn dsr_run(&self, p: &Principal, id: &str) -> Result<DsrView, CoreError> {
+        self.dsr_run_as(p, id, true).await
+    }
+
+    /// [`Vault::dsr_run`]; a failed request is resumed only with `resume_failed` (otherwise
+    /// it is answered as it is, nothing run: [`Vault::dsr_resume_stalled`] leaves that to the
+    /// privacy office).
+    pub(crate) async fn dsr_run_as(
+        &self,
+        p: &Principal,
+        id: &str,
+        resume_failed: bool,
+    ) -> Result<DsrView, CoreError> {
         Self::require_dsr_staff(p)?;
         let row = self
             .store
@@ -55,6 +67,7 @@ impl Vault {
         let now = self.now().unix_timestamp();
         match state_of(&row)? {
             DsrState::InProgress => {}
+            DsrState::Failed if !resume_failed => return Ok(self.dsr_view(&row, true, now)),
             DsrState::Failed => {
                 let mut tx = self.store.begin(now).await?;
                 let mut r = tx.dsr(id).await?.ok_or(CoreError::NotFound("dsr"))?;

@@ -17,6 +17,7 @@ on_both_backends!(
     deletion_shreds_every_type_keeps_retained_orders_and_signs_a_receipt,
     duplicate_is_linked_to_the_first_and_never_executed_twice,
     a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps,
+    a_request_stalled_by_a_crash_resumes_by_itself,
     overdue_requests_are_listed_exported_and_eu_deadlines_extend,
     an_email_shared_by_two_accounts_acts_only_on_the_verified_account,
     correction_withdrawal_cancellation_and_explanation_end_to_end,
@@ -624,6 +625,59 @@ async fn a_crash_between_steps_resumes_and_a_failed_step_stops_downstream_steps(
         (0, 0, 0)
     );
     // the audit chain is intact
+    assert!(app.vault.verify_audit().await.unwrap().ok());
+}
+
+/// Break test, stop 30: a deletion cut off by kill -9 stayed `in_progress` for good, half
+/// done, until someone ran `pivault dsr run`. `serve` now runs `dsr_resume_stalled` at start
+/// and every minute; here it is called directly, as that task does.
+async fn a_request_stalled_by_a_crash_resumes_by_itself(app: TestApp) {
+    let u = user("u100123");
+    let subject = app.subject_of("u100123").await;
+    let (id, _) = approved(&app, json!({ "kind": "deletion", "email": u["email"] })).await;
+    app.vault
+        .inject_fault(Some(Fault::HaltAfter("restrict_retained".into())));
+    let (st, _) = run(&app, &id).await;
+    assert_eq!(st, 500);
+    app.vault.inject_fault(None);
+    assert_eq!(staff_view(&app, &id).await["state"], "in_progress");
+    // not idle long enough yet: left alone
+    assert_eq!(
+        app.vault
+            .dsr_resume_stalled("serve:resume", 300)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        app.vault
+            .dsr_resume_stalled("serve:resume", 0)
+            .await
+            .unwrap(),
+        1
+    );
+    let v = staff_view(&app, &id).await;
+    assert_eq!(v["state"], "completed", "{v}");
+    assert!(v.get("receipt").is_some());
+    assert_eq!(
+        app.store.subject(&subject).await.unwrap().unwrap().status,
+        "erased"
+    );
+    let recs = app.store.audit_for_subject(&subject, 200).await.unwrap();
+    assert_eq!(
+        recs.iter()
+            .filter(|r| r.action == "dsr.step.restrict_retained")
+            .count(),
+        1,
+        "the committed step is not run again"
+    );
+    assert_eq!(
+        app.vault
+            .dsr_resume_stalled("serve:resume", 0)
+            .await
+            .unwrap(),
+        0
+    );
     assert!(app.vault.verify_audit().await.unwrap().ok());
 }
 
