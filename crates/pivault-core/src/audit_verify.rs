@@ -201,6 +201,9 @@ async fn read_checkpoints(
 pub async fn verify_audit(store: &Store, keys: &KeyRing) -> Result<AuditVerifyReport, CoreError> {
     let key = keys.audit_chain_key();
     let meta = store.vault_meta().await?;
+    // Checkpoints are read before the heads, so none covers more than a head read after it
+    // (a vault in use signs and appends while this runs).
+    let checkpoints = read_checkpoints(store, keys).await?;
     let heads = store.audit_shard_heads().await?;
     let mut rep = AuditVerifyReport {
         entries: 0,
@@ -232,7 +235,7 @@ pub async fn verify_audit(store: &Store, keys: &KeyRing) -> Result<AuditVerifyRe
         ));
         return Ok(rep);
     }
-    let checkpoints = match read_checkpoints(store, keys).await? {
+    let checkpoints = match checkpoints {
         Ok(c) => c,
         Err(why) => {
             rep.first_broken = Some((0, why));
@@ -267,12 +270,14 @@ pub async fn verify_audit(store: &Store, keys: &KeyRing) -> Result<AuditVerifyRe
 async fn verify_shard(
     store: &Store,
     key: &AuditChainKey,
-    head: &ShardHeadRow,
+    first: &ShardHeadRow,
     checkpoints: &[SignedCheckpoint],
     tally: &mut Tally,
     entries: &mut i64,
 ) -> Result<Option<(i64, String)>, CoreError> {
-    let shard = head.shard;
+    let shard = first.shard;
+    let mut head = first.clone();
+    let mut rounds = 0;
     // (size, checkpoint, root) of this shard in every checkpoint, by size.
     let mut bounds: Vec<(u64, i64, Hash)> = checkpoints
         .iter()
@@ -301,9 +306,30 @@ async fn verify_shard(
     let mut prev = GENESIS;
     let mut idx = 0i64;
     let mut last_seq = 0i64;
+    // The entries a head covers, read before them: a vault in use appends while this runs.
+    // Once they are walked, a newer head (read again, a few rounds at most) takes the walk on,
+    // so nearly the whole log is checked; entries appended after the last head read are
+    // checked below only for being covered by a head.
     loop {
-        let page = store.audit_shard_page(shard, idx, PAGE).await?;
+        let left = head.size - idx;
+        let page = if left > 0 {
+            store.audit_shard_page(shard, idx, PAGE.min(left)).await?
+        } else {
+            Vec::new()
+        };
         if page.is_empty() {
+            if left == 0 && rounds < 8 {
+                rounds += 1;
+                let newer = store
+                    .audit_shard_heads()
+                    .await?
+                    .into_iter()
+                    .find(|h| h.shard == shard && h.size > head.size);
+                if let Some(h) = newer {
+                    head = h;
+                    continue;
+                }
+            }
             break;
         }
         for row in &page {
@@ -366,6 +392,28 @@ async fn verify_shard(
                 }
                 good = (size, 0);
                 next_bound += 1;
+            }
+        }
+    }
+    // Entries past the head: read the last entry first, then the head again. An entry a
+    // writer committed moved the head in its own transaction, so the head read after it
+    // covers it; one the head does not cover was written around the writers.
+    if let Some(last) = store.audit_shard_last_idx(shard).await? {
+        if last >= head.size {
+            let now = store
+                .audit_shard_heads()
+                .await?
+                .into_iter()
+                .find(|h| h.shard == shard)
+                .map_or(0, |h| h.size);
+            if last >= now {
+                return Ok(Some((
+                    last_seq + 1,
+                    format!(
+                        "entry {last} lies past the head ({now} entries): entries were added \
+                         without the key, or the head was moved back"
+                    ),
+                )));
             }
         }
     }

@@ -255,6 +255,21 @@ impl Store {
         rows.iter().map(audit_row_from).collect()
     }
 
+    /// The largest leaf index of `shard`'s entries; `None` when it has none. Read with
+    /// [`Store::audit_shard_heads`] after it, it tells entries past the head (every entry
+    /// committed by a writer moved the head in the same transaction) from entries appended
+    /// meanwhile.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_shard_last_idx(&self, shard: u32) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MAX(idx) AS m FROM audit_log WHERE shard = $1")
+            .bind(i64::from(shard))
+            .fetch_one(self.pool.get()?)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("m")?)
+    }
+
     /// The newest signed checkpoint, if any.
     ///
     /// # Errors
