@@ -82,6 +82,25 @@ fn sqlite_path(url: &str) -> Option<&str> {
     Some(rest.split_once('?').map_or(rest, |(p, _)| p))
 }
 
+/// Creates the SQLite file `path` empty (a valid empty database) readable by its owner only
+/// (mode 0600) when it does not exist, so that its `-wal` and `-shm` files, which SQLite
+/// creates with the database's mode, are private too: they hold wrapped DEKs, blind indexes and
+/// the audit log. An existing file is left as it is.
+///
+/// # Errors
+/// I/O errors other than the file existing already.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
     /// Opens (creating, for SQLite) the database at `url` and applies migrations.
     ///
@@ -99,12 +118,18 @@ impl Store {
         sqlx::any::install_default_drivers();
         let (backend, sqlx_url) = parse_url(url)?;
         if backend == Backend::Sqlite {
-            if let Some(parent) = sqlite_path(&sqlx_url)
-                .map(std::path::Path::new)
-                .and_then(std::path::Path::parent)
-            {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent)?;
+            if let Some(path) = sqlite_path(&sqlx_url).map(std::path::Path::new) {
+                if let Some(parent) = path.parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                }
+                // Only where the URL lets the store create the database (`mode=rwc`), and not
+                // for a percent-encoded path (sqlx decodes it; this would not).
+                let plain = !path.to_string_lossy().starts_with(':')
+                    && !path.to_string_lossy().contains('%');
+                if sqlx_url.contains("mode=rwc") && plain {
+                    create_private(path)?;
                 }
             }
         }
