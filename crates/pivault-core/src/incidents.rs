@@ -250,11 +250,12 @@ fn check_text(field: &str, s: &str) -> Result<(), CoreError> {
 }
 
 /// Whether `s` holds something shaped like PI of an identifier kind: a token that parses as
-/// an email address, a mainland mobile number or a resident ID number (GB 11643), the checks
-/// the identifiers themselves use. The facts of an incident go to every person affected and
-/// onto the public announcement.
+/// an email address or a mainland mobile number (the checks the identifiers themselves use),
+/// or digits anywhere in it that read as a mobile or resident ID number (GB 11643), see
+/// [`embedded_pi`]. The facts of an incident go to every person affected and onto the public
+/// announcement.
 fn holds_pi(s: &str) -> bool {
-    use pivault_domain::identifiers::{Email, IdCardNumber, Mobile};
+    use pivault_domain::identifiers::{Email, Mobile};
     s.split(|c: char| {
         c.is_whitespace()
             || matches!(
@@ -278,12 +279,8 @@ fn holds_pi(s: &str) -> bool {
     .filter(|t| !t.is_empty())
     // an IPv4 address is not a mobile number, whatever its digits read as
     .filter(|t| t.parse::<std::net::Ipv4Addr>().is_err())
-    .any(|t| {
-        (t.contains('@') && Email::parse(t).is_ok())
-            || Mobile::parse(t).is_ok()
-            || (t.len() == 18 && IdCardNumber::parse(t).is_ok())
-            || digit_runs(t).any(|r| r.len() == 11 && r.starts_with('1'))
-    }) || embedded_pi(s)
+    .any(|t| (t.contains('@') && Email::parse(t).is_ok()) || Mobile::parse(t).is_ok())
+        || embedded_pi(s)
 }
 
 /// Identifiers run into other text, which the token check above misses: written with no space
@@ -359,12 +356,6 @@ fn embedded_pi(s: &str) -> bool {
         groups.push(cur);
     }
     chain_holds_pi(&groups)
-}
-
-/// The maximal runs of ASCII digits in `t`.
-fn digit_runs(t: &str) -> impl Iterator<Item = &str> {
-    t.split(|c: char| !c.is_ascii_digit())
-        .filter(|r| !r.is_empty())
 }
 
 impl Vault {

@@ -144,7 +144,8 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        // Outermost: before an incoming request id is kept, and before any body is read.
+        // Outside SetRequestId, so a client's id is gone before it could be kept; the body
+        // timeout outermost, around everything that reads a body.
         .layer(axum::middleware::from_fn(drop_client_request_id))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
         .with_state(state)
