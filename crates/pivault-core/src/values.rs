@@ -152,6 +152,12 @@ impl FieldValue {
                         reason: "value is empty or shows no visible character",
                     });
                 }
+                if s.chars().any(pivault_domain::text::is_forbidden_in_text) {
+                    return Err(ValueError {
+                        code: "text_malformed",
+                        reason: "value has a control or bidirectional formatting character",
+                    });
+                }
                 Ok(Self::Text(s.clone()))
             }
             (ValueType::Number, J::Number(n)) => parse_decimal(&n.to_string()).map(Self::Number),

@@ -82,6 +82,29 @@ pub fn is_blank(s: &str) -> bool {
     s.chars().all(|c| c.is_whitespace() || is_invisible(c))
 }
 
+/// Whether `c` may not appear inside a stored text value: a control character (`Cc`) other
+/// than tab, line feed and carriage return, or a bidirectional formatting character (the
+/// Arabic letter mark U+061C, the marks U+200E–U+200F, the embeddings and overrides
+/// U+202A–U+202E and the isolates U+2066–U+2069). A bidi override in a name makes it read
+/// differently from what is stored (Unicode TR #36 §2.1, "Trojan Source", CVE-2021-42574),
+/// and a control character breaks the letters, messages and pages it is shown in.
+///
+/// ```
+/// use pivault_domain::text::is_forbidden_in_text;
+/// assert!(is_forbidden_in_text('\u{202E}'));
+/// assert!(is_forbidden_in_text('\u{0}'));
+/// assert!(!is_forbidden_in_text('\n'));
+/// assert!(!is_forbidden_in_text('\u{200D}')); // the joiner is part of some scripts and emoji
+/// ```
+#[must_use]
+pub fn is_forbidden_in_text(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

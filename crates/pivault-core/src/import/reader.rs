@@ -180,6 +180,15 @@ impl Batches {
                 Ok(false) => break,
                 Ok(true) => {
                     let line = rec.position().map_or(0, |p| self.line_of(p.byte()));
+                    if rec.iter().any(has_forbidden_char) {
+                        rejects.push(reject(
+                            line,
+                            "",
+                            "text_malformed",
+                            "a cell has a control or bidirectional formatting character",
+                        ));
+                        continue;
+                    }
                     rows.push(Row {
                         line,
                         rec: rec.clone(),
@@ -215,6 +224,16 @@ impl Batches {
         }
         Ok((rows, rejects))
     }
+}
+
+/// Whether a cell holds a character no stored text may hold
+/// ([`pivault_domain::text::is_forbidden_in_text`]: controls but tab and line breaks, bidi
+/// formatting). Bytes first: each such character is an ASCII control or starts with 0xC2, 0xD8
+/// or 0xE2 in UTF-8, so most cells are passed without decoding.
+fn has_forbidden_char(cell: &str) -> bool {
+    cell.bytes()
+        .any(|b| b < 0x20 || b == 0x7f || b == 0xC2 || b == 0xD8 || b == 0xE2)
+        && cell.chars().any(pivault_domain::text::is_forbidden_in_text)
 }
 
 /// Byte offsets of every `\n` in the file, read once in 64 KiB chunks (also the progress

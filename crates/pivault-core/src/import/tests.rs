@@ -65,6 +65,28 @@ fn bad_ticket_lines_get_stable_codes() {
         parse_ticket(1, b"{\"text\": \"\xff\"}").err().unwrap().code,
         "not_utf8"
     );
+    assert_eq!(code(&GOOD.replace("谢谢", "\\u202e谢谢")), "text_malformed");
+}
+
+#[test]
+fn csv_rows_with_control_or_bidi_characters_are_rejected_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("users.csv");
+    std::fs::write(
+        &path,
+        "account_id,name\r\nu1,陈鹏\r\nu2,陈\u{202E}鹏\r\nu3,\"多行\n地址\"\r\nu4,王\u{7}芳\r\nu5,李\u{200D}娜\r\n",
+    )
+    .unwrap();
+    let mut b = Batches::open(&path, &["account_id", "name"]).unwrap();
+    let (rows, rejects) = b.next().unwrap();
+    let kept: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    assert_eq!(
+        kept,
+        [2, 4, 7],
+        "a line break in a quoted cell and a joiner are kept"
+    );
+    let bad: Vec<(u64, &str)> = rejects.iter().map(|r| (r.line, r.code)).collect();
+    assert_eq!(bad, [(3, "text_malformed"), (6, "text_malformed")]);
 }
 
 #[test]

@@ -124,6 +124,15 @@ pub async fn zero_width_and_bidi_values_are_refused_without_echo(app: TestApp) {
         ),
         ("user.name", "\u{200B}", "value_empty"),
         ("user.name", " \u{2066}\u{00AD}\u{2069} ", "value_empty"),
+        // A bidi override makes a name read differently from what is stored; a control
+        // character breaks the letter or page it is printed on.
+        ("user.name", "陈\u{202E}鹏", "text_malformed"),
+        ("user.name", "Chen\u{2067}Peng", "text_malformed"),
+        (
+            "user.contact.address",
+            "北京市\u{7}朝阳区",
+            "text_malformed",
+        ),
     ];
     for (category, value, code) in cases {
         let r = app
