@@ -27,6 +27,9 @@ NOT_PI_KEYS = {
     "severity", "what_happened", "cause", "possible_impact", "measures_taken",
     "measures_planned", "self_help", "remedies", "systems", "keys", "principals", "store",
     "lang", "effective_at", "after", "mark", "occurred_at", "discovered_at",
+    # A legal hold's reference is a case or order number, returned with the hold by design; a
+    # reference holding a mobile or ID number is refused with text_holds_pi.
+    "reference",
 }
 MIN_LEN = 4
 SUBSTRING_MIN = 8

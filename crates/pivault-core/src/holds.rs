@@ -33,7 +33,8 @@ impl Vault {
     /// # Errors
     /// `Forbidden` (`role_required`) without admin or dpo; `Invalid` (`hold_target_invalid`)
     /// unless exactly one of subject and category is given and it exists, or a bad
-    /// reason/reference (`value_empty`, `value_too_long`, `value_malformed`); store failure.
+    /// reason/reference (`value_empty`, `value_too_long`, `reference_malformed`), or a
+    /// reference that holds a mobile or ID number (`text_holds_pi`); store failure.
     pub async fn hold_set(&self, p: &Principal, input: HoldInput) -> Result<HoldRow, CoreError> {
         Self::require_dsr_staff(p)?;
         let reason = input.reason.trim();
@@ -66,6 +67,15 @@ impl Vault {
                 "reference",
                 "reference_malformed",
                 "a reference is 1-64 of A-Z a-z 0-9 _ . : / -",
+            ));
+        }
+        // The reference is written into the audit entry, which erasure never reaches: it names
+        // a case, never a person (GB/T 35273 §6.3; policy §8).
+        if crate::incidents::holds_pi(reference) {
+            return Err(CoreError::invalid(
+                "reference",
+                "text_holds_pi",
+                "a reference names a case or order, never a person: no mobile or ID numbers",
             ));
         }
         match (&input.subject_id, &input.category) {

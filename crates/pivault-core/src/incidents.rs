@@ -223,7 +223,8 @@ fn push_timeline(inc: &mut IncidentRow, at: i64, event: String) {
     inc.timeline = serde_json::to_string(&t).unwrap_or_else(|_| "[]".into());
 }
 
-/// Free text of an incident: at most 4,000 characters, no control characters but newlines.
+/// Free text of an incident: at most 4,000 characters, no control characters but newlines, no
+/// bidirectional formatting characters.
 fn check_text(field: &str, s: &str) -> Result<(), CoreError> {
     if s.chars().count() > 4_000 {
         return Err(CoreError::invalid(
@@ -232,11 +233,16 @@ fn check_text(field: &str, s: &str) -> Result<(), CoreError> {
             "at most 4,000 characters",
         ));
     }
-    if s.chars().any(|c| c.is_control() && c != '\n') {
+    // Published to everyone affected: no controls but line breaks, no bidi overrides that
+    // would make the notice read differently from what was approved.
+    if s.chars().any(|c| {
+        (c.is_control() && c != '\n')
+            || (!c.is_control() && pivault_domain::text::is_forbidden_in_text(c))
+    }) {
         return Err(CoreError::invalid(
             field,
             "text_malformed",
-            "control characters are not allowed",
+            "control and bidirectional formatting characters are not allowed",
         ));
     }
     if holds_pi(s) {
@@ -253,8 +259,8 @@ fn check_text(field: &str, s: &str) -> Result<(), CoreError> {
 /// an email address or a mainland mobile number (the checks the identifiers themselves use),
 /// or digits anywhere in it that read as a mobile or resident ID number (GB 11643), see
 /// [`embedded_pi`]. The facts of an incident go to every person affected and onto the public
-/// announcement.
-fn holds_pi(s: &str) -> bool {
+/// announcement; a legal hold's reference goes into the audit log, where erasure cannot reach.
+pub(crate) fn holds_pi(s: &str) -> bool {
     use pivault_domain::identifiers::{Email, Mobile};
     s.split(|c: char| {
         c.is_whitespace()
@@ -905,14 +911,13 @@ impl Vault {
         let contact = self.policy().incident().contact.clone();
         let n = notice_of(inc, &contact);
         let policy = self.policy();
-        let name = |k: &str| -> String {
-            policy
-                .category(k)
-                .map_or_else(|| k.to_string(), |c| c.name.clone())
-        };
         let affected = u64::try_from(inc.affected).unwrap_or(0);
-        let zh = notice::incident_announcement(Lang::ZhCn, &n, affected, &name);
-        let en = notice::incident_announcement(Lang::En, &n, affected, &name);
+        let zh = notice::incident_announcement(Lang::ZhCn, &n, affected, &|k| {
+            policy.category_name(k, true)
+        });
+        let en = notice::incident_announcement(Lang::En, &n, affected, &|k| {
+            policy.category_name(k, false)
+        });
         let added = tx
             .publish_announcement(&AnnouncementRow {
                 id: format!("ann-{}", uuid::Uuid::new_v4().simple()),

@@ -291,6 +291,23 @@ pub async fn a_legal_hold_stops_the_sweep_and_the_erasure_until_released(app: Te
     assert_eq!(r.status(), 422);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "hold_target_invalid");
+    // The reference goes into the audit log, which erasure never reaches: a mobile or ID
+    // number there is refused, and the error does not echo it.
+    for reference in [u["mobile"].as_str(), u["id_card_number"].as_str()] {
+        let r = app
+            .post(
+                "/v1/holds",
+                &app.admin_key,
+                json!({"subject_id": s, "reason": "case", "reference": format!("CASE-{reference}")}),
+            )
+            .await;
+        assert_eq!(r.status(), 422);
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("text_holds_pi") && !text.contains(reference),
+            "{text}"
+        );
+    }
 
     // An erasure goes through but deletes nothing the hold covers.
     let r = app
