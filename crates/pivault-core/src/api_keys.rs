@@ -208,7 +208,8 @@ impl Vault {
     /// is the audit actor (an admin key's principal, or `cli:keys`).
     ///
     /// # Errors
-    /// `Invalid` for an unknown role or purpose, a malformed principal name or a bad expiry.
+    /// `Invalid` for no role (`roles_empty`), an unknown role or purpose, a malformed
+    /// principal name or a bad expiry.
     pub async fn create_api_key_with(
         &self,
         actor: &str,
@@ -222,6 +223,13 @@ impl Vault {
                 "principal",
                 "principal_malformed",
                 "1-128 characters of A-Z a-z 0-9 _ . : -",
+            ));
+        }
+        if roles.is_empty() {
+            return Err(CoreError::invalid(
+                "roles",
+                "roles_empty",
+                "a key needs at least one of the roles app, admin, support, dpo and security",
             ));
         }
         for r in roles {

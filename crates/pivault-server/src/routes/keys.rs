@@ -94,7 +94,7 @@ impl From<NewApiKey> for NewKeyOut {
 pub struct CreateKeyBody {
     /// Principal name: 1-128 characters of `A-Z a-z 0-9 _ . : -`.
     pub principal: String,
-    /// Roles (default `["app"]`).
+    /// Roles, at least one (default `["app"]`; `[]` is refused with `roles_empty`).
     #[serde(default)]
     pub roles: Option<Vec<String>>,
     /// Purposes it may use, declared in the policy.

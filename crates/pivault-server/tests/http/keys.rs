@@ -247,6 +247,7 @@ pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
             "expiry_invalid",
         ),
         (json!({"principal": "x", "roles": ["root"]}), "unknown_role"),
+        (json!({"principal": "x", "roles": []}), "roles_empty"),
         (
             json!({"principal": "x", "purposes": ["spying"]}),
             "unknown_purpose",
