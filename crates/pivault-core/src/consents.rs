@@ -8,6 +8,7 @@ use crate::Principal;
 use crate::ROLE_APP;
 use pivault_domain::consent::ConsentMethod;
 use pivault_domain::consent::{check_plausible, ActiveConsent, ConsentAction, GivenBy};
+use pivault_domain::policy::LegalBasis;
 use pivault_store::ConsentRow;
 use tracing::instrument;
 
@@ -39,9 +40,11 @@ impl Vault {
     /// Appends a consent event to the subject's ledger (never rewrites earlier rows).
     ///
     /// # Errors
-    /// `Invalid` for an unknown purpose, action or giver, or an implausible consent
+    /// `Invalid` for an unknown purpose, action or giver, a purpose that does not rest on
+    /// consent without a recipient (`purpose_not_consent_based`), or an implausible consent
     /// ([`check_plausible`]: `consent_time_implausible`, `consent_time_in_future`,
-    /// `guardian_for_adult`); `NotFound`;
+    /// `guardian_for_adult`); `Forbidden` (`guardian_consent_required`) for a grant by a
+    /// child under 14 themselves (PIPL Art. 31), `purpose_not_permitted`; `NotFound`;
     /// `Conflict` for an erased subject or a repeated `event_ref`.
     #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
     pub async fn record_consent(
@@ -76,6 +79,17 @@ impl Vault {
                 "method",
                 "unknown_method",
                 "method is web, app, api, import, paper, phone, email or dsr",
+            ));
+        }
+        // A consent to a purpose that rests on a contract or a legal duty would count for
+        // nothing and mislead whoever reads the ledger (PIPL Art. 13, 15). One naming a
+        // recipient is the consent a share, transfer or disclosure needs whatever the
+        // purpose's basis (Art. 23, 25, 39).
+        if purpose.legal_basis != LegalBasis::Consent && input.recipient.is_none() {
+            return Err(CoreError::invalid(
+                "purpose",
+                "purpose_not_consent_based",
+                "the purpose does not rest on consent (PIPL Art. 13); only consent-based purposes, or a consent naming its recipient, are recorded",
             ));
         }
         if !p.purposes.iter().any(|x| x == &input.purpose) {
@@ -125,6 +139,22 @@ impl Vault {
             };
             CoreError::invalid(field, e.code, e.reason)
         })?;
+        // A child under 14 at the time does not consent alone (PIPL Art. 31): the grant would
+        // enter the ledger and count for nothing, so it is refused and the caller told why.
+        // A child's own withdrawal is kept: it only narrows what is done with their PI.
+        if action == ConsentAction::Grant && given_by == GivenBy::Subject {
+            if let Some(birth) = birth {
+                let day = time::OffsetDateTime::from_unix_timestamp(at)
+                    .map_or(now_t.date(), time::OffsetDateTime::date);
+                if pivault_domain::decision::age_on(birth, day) < i32::from(self.policy.minor_age())
+                {
+                    return Err(CoreError::Forbidden {
+                        code: "guardian_consent_required",
+                        message: "the subject was under 14 at the time: a parent or guardian consents for them (given_by guardian; PIPL Art. 31)",
+                    });
+                }
+            }
+        }
         let mut row = ConsentRow {
             seq: 0,
             event_ref: input

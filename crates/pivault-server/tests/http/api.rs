@@ -266,17 +266,41 @@ pub async fn biometric_read_of_a_minor_needs_a_guardians_consent(app: TestApp) {
     assert_eq!(status, 403);
     assert_eq!(v["error"]["reason"], "consent_missing");
 
-    // the minor consenting alone is not enough (PIPL Art. 31)
-    app.post(
-        &format!("/v1/subjects/{s}/consents"),
-        &app.app_key,
-        json!({"purpose": "biometric_login", "action": "grant", "given_by": "self"}),
-    )
-    .await;
+    // the minor consenting alone is not enough (PIPL Art. 31): the grant is refused, not
+    // recorded to count for nothing
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/consents"),
+            &app.app_key,
+            json!({"purpose": "biometric_login", "action": "grant", "given_by": "self"}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "guardian_consent_required");
     let (status, v) = app.read(&s, "biometric_login", "").await;
     assert_eq!(status, 403);
-    assert_eq!(v["error"]["reason"], "guardian_consent_required");
-    assert_eq!(v["error"]["article"], "PIPL Art. 31");
+    assert_eq!(v["error"]["reason"], "consent_missing");
+    // a withdrawal by the child is kept: it only narrows the processing
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/consents"),
+            &app.app_key,
+            json!({"purpose": "biometric_login", "action": "withdraw", "given_by": "self"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    // a consent to a purpose that rests on a contract is refused, unless it names a recipient
+    let r = app
+        .post(
+            &format!("/v1/subjects/{s}/consents"),
+            &app.app_key,
+            json!({"purpose": "service", "action": "grant", "given_by": "guardian"}),
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "purpose_not_consent_based");
 
     app.post(
         &format!("/v1/subjects/{s}/consents"),
