@@ -23,6 +23,7 @@
 use base64::Engine;
 use pivault_domain::identifiers::IdentifierKind;
 use pivault_domain::notice::{self, Lang, Rendered};
+use pivault_domain::policy::localized;
 use pivault_store::{OutboxAttemptRow, OutboxCounts, OutboxRow};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -612,11 +613,8 @@ impl Vault {
     ) -> Result<Rendered, CoreError> {
         let contact = self.policy().incident().contact.clone();
         let policy = self.policy();
-        let name = |k: &str| -> String {
-            policy
-                .category(k)
-                .map_or_else(|| k.to_string(), |c| c.name.clone())
-        };
+        let zh = lang == Lang::ZhCn;
+        let name = |k: &str| -> String { policy.category_name(k, zh) };
         Ok(match row.kind.as_str() {
             kind::DSR_CODE => {
                 // The requester's language is not known before they prove who they are: the
@@ -694,17 +692,20 @@ impl Vault {
                     })
                     .unwrap_or_default();
                 let rid = params["recipient"].as_str().unwrap_or("-");
-                let (rname, region) = self
-                    .policy()
-                    .recipient(rid)
-                    .map_or((rid.to_string(), "-".to_string()), |r| {
-                        (r.name.clone(), r.region.clone())
-                    });
+                let (rname, region) =
+                    self.policy()
+                        .recipient(rid)
+                        .map_or((rid.to_string(), "-".to_string()), |r| {
+                            (
+                                localized(&r.name, r.name_zh.as_deref(), zh).to_string(),
+                                r.region.clone(),
+                            )
+                        });
                 let purpose = params["purpose"].as_str().unwrap_or("-");
-                let pname = self
-                    .policy()
-                    .purpose(purpose)
-                    .map_or_else(|| purpose.to_string(), |p| p.name.clone());
+                let pname = self.policy().purpose(purpose).map_or_else(
+                    || purpose.to_string(),
+                    |p| localized(&p.name, p.name_zh.as_deref(), zh).to_string(),
+                );
                 notice::cross_border_notice(lang, &rname, &region, &pname, &cats, &contact, &name)
             }
             kind::MISUSE => notice::misuse_lock_notice(lang, &row.cause, &contact),

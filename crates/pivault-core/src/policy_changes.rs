@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pivault_domain::consent::{ActiveConsent, ConsentState};
 use pivault_domain::notice::{self, Lang, PolicyChangeNotice, Rendered};
-use pivault_domain::policy::{DiffError, Policy, PolicyChange, PolicyVersion};
+use pivault_domain::policy::{localized, DiffError, Policy, PolicyChange, PolicyVersion};
 use pivault_store::{ConsentRow, PolicyVersionRow, PolicyVersionUpsert};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -139,12 +139,13 @@ fn version_row(v: &PolicyVersion, now: i64) -> PolicyVersionRow {
 }
 
 /// The contents of a policy-change notice for a subject whose `purposes` (ids) the material
-/// changes of `version` touch (policy §X).
+/// changes of `version` touch (policy §X), the purposes named in Chinese when `zh`.
 pub(crate) fn notice_of(
     policy: &Policy,
     version: &str,
     purposes: &[String],
     contact: &str,
+    zh: bool,
 ) -> PolicyChangeNotice {
     let v = policy.policy_version(version);
     let changes = v
@@ -163,9 +164,10 @@ pub(crate) fn notice_of(
         purposes: purposes
             .iter()
             .map(|p| {
-                policy
-                    .purpose(p)
-                    .map_or_else(|| p.clone(), |x| x.name.clone())
+                policy.purpose(p).map_or_else(
+                    || p.clone(),
+                    |x| localized(&x.name, x.name_zh.as_deref(), zh).to_string(),
+                )
             })
             .collect(),
         contact: contact.to_string(),
@@ -409,6 +411,13 @@ impl Vault {
             })
             .unwrap_or_default();
         let contact = self.policy.incident().contact.clone();
-        notice::policy_change_notice(lang, &notice_of(&self.policy, version, &purposes, &contact))
+        let n = notice_of(
+            &self.policy,
+            version,
+            &purposes,
+            &contact,
+            lang == Lang::ZhCn,
+        );
+        notice::policy_change_notice(lang, &n)
     }
 }

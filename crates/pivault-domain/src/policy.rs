@@ -243,6 +243,17 @@ impl Policy {
         self.category_index.get(key).map(|&i| &self.categories[i])
     }
 
+    /// The name of the category `key` shown to people: its `name_zh` when `zh` and the policy
+    /// gives one, else its `name`; the key itself for a category the policy does not declare.
+    /// Notices and announcements name categories this way (PIPL Art. 17: plain language).
+    #[must_use]
+    pub fn category_name(&self, key: &str, zh: bool) -> String {
+        self.category(key).map_or_else(
+            || key.to_string(),
+            |c| model::localized(&c.name, c.name_zh.as_deref(), zh).to_string(),
+        )
+    }
+
     /// The purpose with this id, in O(1).
     pub fn purpose(&self, id: &str) -> Option<&Purpose> {
         self.purpose_index.get(id).map(|&i| &self.purposes[i])

@@ -275,6 +275,14 @@ async fn an_incident_scoped_to_one_key_notifies_exactly_its_subjects_once(app: T
         let body = m.text_body().unwrap();
         let chinese = body.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
         assert_eq!(!chinese, subject == english, "the language on record");
+        // The categories are named in that language too.
+        let (mobile, email) = if chinese {
+            ("手机号码", "电子邮箱")
+        } else {
+            ("Mobile phone number", "Email address")
+        };
+        assert!(body.contains(mobile) && body.contains(email), "{body}");
+        assert_eq!(body.contains("Mobile phone number"), !chinese, "{body}");
         reached.insert(subject);
         assert!(body.contains("Secret scanning"), "measures planned");
         assert!(body.contains(&id), "the incident reference");
@@ -857,10 +865,23 @@ async fn a_cross_border_transfer_tells_the_subject_once_per_arrangement(app: Tes
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].rcpt_to[0], u["email"]);
     let text = mails[0].text_body().unwrap();
-    assert!(
-        text.contains("Regional support desk, Singapore"),
-        "names the foreign recipient"
-    );
+    // It names the foreign recipient, the purpose and the categories in the person's language.
+    let chinese = text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let expected = if chinese {
+        ["新加坡区域客服中心", "跨境传输", "姓名"]
+    } else {
+        [
+            "Regional support desk, Singapore",
+            "Cross-border transfer",
+            "Name",
+        ]
+    };
+    for e in expected {
+        assert!(text.contains(e), "names {e}: {text}");
+    }
+    if chinese {
+        assert!(!text.contains("Regional support desk"), "{text}");
+    }
 }
 
 async fn people_without_email_or_mobile_get_a_push_or_a_letter(app: TestApp) {
