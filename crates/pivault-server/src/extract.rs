@@ -72,6 +72,30 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             Ok(axum::extract::Path(t)) => Ok(Self(t)),
             // A route without the parameters its handler asks for: a programming error.
             Err(PathRejection::MissingPathParams(e)) => Err(ApiError::internal(e)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                use axum::extract::path::ErrorKind;
+                // Say what was wrong, never the segment (it may be an identifier).
+                let number = |t: &str| {
+                    matches!(
+                        t,
+                        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize"
+                    )
+                };
+                let message = match e.kind() {
+                    ErrorKind::ParseErrorAtKey { expected_type, .. }
+                    | ErrorKind::ParseErrorAtIndex { expected_type, .. }
+                    | ErrorKind::ParseError { expected_type, .. }
+                        if number(expected_type) =>
+                    {
+                        "a path segment is not a whole number in range"
+                    }
+                    ErrorKind::InvalidUtf8InPathParam { .. } => {
+                        "a path segment is not valid percent-encoded UTF-8"
+                    }
+                    _ => "a path segment is malformed",
+                };
+                Err(ApiError::new(Code::InvalidPath, message))
+            }
             Err(_) => Err(ApiError::new(
                 Code::InvalidPath,
                 "a path segment is not valid percent-encoded UTF-8",

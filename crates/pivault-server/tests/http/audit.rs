@@ -280,6 +280,15 @@ async fn proofs_need_admin_or_dpo_and_bad_input_gets_stable_codes(app: TestApp) 
         let got = error_code(r).await;
         assert_eq!((got.0, got.1.as_str()), want, "{path}");
     }
+    // A number out of range is said to be one, without the segment.
+    let r = app
+        .get("/v1/audit/entries/99999999999999999999/proof", k)
+        .await;
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("not a whole number in range") && !text.contains("99999999999"),
+        "{text}"
+    );
 }
 
 async fn consistency_between_two_checkpoints_verifies(app: TestApp) {
