@@ -889,8 +889,9 @@ pub(super) fn read_category_list(
 }
 
 /// PIPL Art. 29: sensitive PI processed on consent needs separate consent. Not
-/// an error, because a deployment may obtain it per category at collection
-/// time, but worth a look.
+/// an error: the decision withholds each sensitive category until a separate
+/// consent is on record, whatever the flag, so the flag only says whether the
+/// purpose's other categories need one too. A warning says so.
 pub(super) fn lint_separate_consent(
     ctx: &mut Ctx,
     categories: &[Category],
@@ -915,7 +916,7 @@ pub(super) fn lint_separate_consent(
             ctx.warn(
                 node.span(),
                 format!(
-                    "consent-based purpose `{}` uses sensitive PI ({}) without `separate_consent = true` (PIPL Art. 29)",
+                    "consent-based purpose `{}` uses sensitive PI ({}) without `separate_consent = true`: a general opt-in releases its other categories, and these only after a separate consent (PIPL Art. 29); set it if every use needs one",
                     purpose.id,
                     sensitive.join(", ")
                 ),
