@@ -255,7 +255,7 @@ codes! {
     /// A record name is malformed.
     RecordMalformed = ("record_malformed", 422, "A record name is malformed."),
     /// A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters.
-    TextMalformed = ("text_malformed", 422, "A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters."),
+    TextMalformed = ("text_malformed", 422, "A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters; or a PI text value has a control or bidirectional formatting character."),
     /// An `event_ref` is malformed.
     EventRefMalformed = ("event_ref_malformed", 422, "An `event_ref` is malformed."),
     /// An API key expiry is malformed, not in the future, or more than 10 years away (`expires_in`: a number and `s`, `m`, `h` or `d`; `expires_at`: RFC 3339).
@@ -340,12 +340,14 @@ codes! {
     UnknownReason = ("unknown_reason", 422, "The rejection reason is not one of PIPL Art. 50."),
     /// The role is not a known one.
     UnknownRole = ("unknown_role", 422, "The role is not a known one."),
+    /// An API key would hold no role, so it could call nothing.
+    RolesEmpty = ("roles_empty", 422, "An API key needs at least one role (`app`, `admin`, `support`, `dpo` or `security`); one without could call nothing."),
     /// The subject kind is neither `account` nor `business_contact`.
     UnknownSubjectKind = ("unknown_subject_kind", 422, "The subject kind is neither `account` nor `business_contact`."),
     /// The cessation date is in the past or too far ahead.
     CessationTimeInvalid = ("cessation_time_invalid", 422, "`effective_at` is in the past or more than ten years ahead (policy §8.6)."),
     /// Free text of an incident holds what looks like personal information.
-    TextHoldsPi = ("text_holds_pi", 422, "Free text that is shown to many people (an incident's facts, published in notices and announcements) holds what looks like a mobile number, an email address or an ID card number."),
+    TextHoldsPi = ("text_holds_pi", 422, "Free text that is shown to many people (an incident's facts, published in notices and announcements), or a legal hold's reference (kept in the audit log), holds what looks like a mobile number, an email address or an ID card number."),
     /// The language is neither `zh-CN` nor `en`.
     LangUnknown = ("lang_unknown", 422, "The language is neither `zh-CN` nor `en` (the languages notices are written in)."),
     /// The account id is malformed.
