@@ -266,48 +266,34 @@ pub async fn biometric_read_of_a_minor_needs_a_guardians_consent(app: TestApp) {
     assert_eq!(status, 403);
     assert_eq!(v["error"]["reason"], "consent_missing");
 
+    let consent = |purpose: &str, action: &str, given_by: &str| {
+        let (app, path) = (&app, format!("/v1/subjects/{s}/consents"));
+        let body = json!({"purpose": purpose, "action": action, "given_by": given_by});
+        async move {
+            let r = app.post(&path, &app.app_key, body).await;
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
     // the minor consenting alone is not enough (PIPL Art. 31): the grant is refused, not
     // recorded to count for nothing
-    let r = app
-        .post(
-            &format!("/v1/subjects/{s}/consents"),
-            &app.app_key,
-            json!({"purpose": "biometric_login", "action": "grant", "given_by": "self"}),
-        )
-        .await;
-    assert_eq!(r.status(), 403);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "guardian_consent_required");
+    let (status, v) = consent("biometric_login", "grant", "self").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("guardian_consent_required"))
+    );
     let (status, v) = app.read(&s, "biometric_login", "").await;
     assert_eq!(status, 403);
     assert_eq!(v["error"]["reason"], "consent_missing");
     // a withdrawal by the child is kept: it only narrows the processing
-    let r = app
-        .post(
-            &format!("/v1/subjects/{s}/consents"),
-            &app.app_key,
-            json!({"purpose": "biometric_login", "action": "withdraw", "given_by": "self"}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    assert_eq!(consent("biometric_login", "withdraw", "self").await.0, 201);
     // a consent to a purpose that rests on a contract is refused, unless it names a recipient
-    let r = app
-        .post(
-            &format!("/v1/subjects/{s}/consents"),
-            &app.app_key,
-            json!({"purpose": "service", "action": "grant", "given_by": "guardian"}),
-        )
-        .await;
-    assert_eq!(r.status(), 422);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["code"], "purpose_not_consent_based");
-
-    app.post(
-        &format!("/v1/subjects/{s}/consents"),
-        &app.app_key,
-        json!({"purpose": "biometric_login", "action": "grant", "given_by": "guardian"}),
-    )
-    .await;
+    let (status, v) = consent("service", "grant", "guardian").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (422, Some("purpose_not_consent_based"))
+    );
+    assert_eq!(consent("biometric_login", "grant", "guardian").await.0, 201);
     let (status, v) = app.read(&s, "biometric_login", "").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["decision"]["minor"], true);
