@@ -126,7 +126,18 @@ impl FieldValue {
                 _ => Err(wrong_type()),
             };
         }
-        let j: serde_json::Value = serde_json::from_str(t).map_err(|_| wrong_type())?;
+        let j: serde_json::Value = serde_json::from_str(t).map_err(|_| {
+            if t.starts_with('"') {
+                // The body parsed as JSON, so the string's escapes are what failed: an unpaired
+                // surrogate (`"\ud800"`) encodes no character at all.
+                ValueError {
+                    code: "text_malformed",
+                    reason: "the string has an escape that encodes no character (an unpaired surrogate)",
+                }
+            } else {
+                wrong_type()
+            }
+        })?;
         Self::from_json(&j, ty)
     }
 
@@ -155,7 +166,7 @@ impl FieldValue {
                 if s.chars().any(pivault_domain::text::is_forbidden_in_text) {
                     return Err(ValueError {
                         code: "text_malformed",
-                        reason: "value has a control or bidirectional formatting character",
+                        reason: "value has a control, invisible format or bidirectional formatting character",
                     });
                 }
                 Ok(Self::Text(s.clone()))
@@ -336,6 +347,30 @@ pub fn valid_name(s: &str) -> bool {
         && s.len() <= 128
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+}
+
+/// Refuses a name of a thing (a record or field name, a principal, a consent's `event_ref`, a
+/// legal hold's reference) that holds a person's identifier: a mobile or resident ID number,
+/// however its digits are grouped (`_ . : / -` join groups here, as they do in case numbers).
+/// These names are stored in clear and written into audit entries, which erasure never
+/// reaches (GB/T 35273 §6.3; policy §8).
+///
+/// # Errors
+/// `Invalid` (`text_holds_pi`) on `field`; the message never quotes the value.
+pub(crate) fn refuse_pi_in_name(field: &str, s: &str) -> Result<(), crate::CoreError> {
+    // Neither a mobile (11 digits) nor an ID number (17 digits and a check character) fits
+    // in fewer than 11 digits: most names are passed on this count alone.
+    if s.bytes().filter(u8::is_ascii_digit).count() < 11 {
+        return Ok(());
+    }
+    if crate::incidents::holds_pi(&s.replace(['_', '.', ':', '/'], "-")) {
+        return Err(crate::CoreError::invalid(
+            field,
+            "text_holds_pi",
+            "it names a thing, never a person: no mobile or ID numbers (it is stored in clear and audited)",
+        ));
+    }
+    Ok(())
 }
 
 /// The string a raw JSON value holds, if it is a JSON string.

@@ -83,11 +83,16 @@ pub fn is_blank(s: &str) -> bool {
 }
 
 /// Whether `c` may not appear inside a stored text value: a control character (`Cc`) other
-/// than tab, line feed and carriage return, or a bidirectional formatting character (the
-/// Arabic letter mark U+061C, the marks U+200E–U+200F, the embeddings and overrides
-/// U+202A–U+202E and the isolates U+2066–U+2069). A bidi override in a name makes it read
-/// differently from what is stored (Unicode TR #36 §2.1, "Trojan Source", CVE-2021-42574),
-/// and a control character breaks the letters, messages and pages it is shown in.
+/// than tab, line feed and carriage return; a bidirectional formatting character (the Arabic
+/// letter mark U+061C, the marks U+200E–U+200F, the embeddings and overrides U+202A–U+202E
+/// and the isolates U+2066–U+2069); or an invisible format or separator character that no
+/// script needs inside a name or an address (soft hyphen U+00AD, Mongolian vowel separator
+/// U+180E, zero-width space U+200B, line and paragraph separators U+2028–U+2029, word joiner
+/// and invisible operators U+2060–U+2064, a byte-order mark U+FEFF inside text, interlinear
+/// annotation U+FFF9–U+FFFB). Such a value reads differently from what is stored (Unicode
+/// TR #36 §2.1, "Trojan Source", CVE-2021-42574), and a control character breaks the letters,
+/// messages and pages it is shown in. The joiners U+200C–U+200D and the variation selectors
+/// are kept: scripts, emoji and ideographic variants of CJK names need them.
 ///
 /// ```
 /// use pivault_domain::text::is_forbidden_in_text;
@@ -101,7 +106,19 @@ pub fn is_forbidden_in_text(c: char) -> bool {
     (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
         || matches!(
             c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
         )
 }
 

@@ -102,10 +102,68 @@ impl Cols {
         )
     }
 
+    /// The name of column `i` for a reject row, when it is one the importer reads (a reject
+    /// names the column, never quotes the cell); `""` otherwise.
+    pub(crate) fn name_of(&self, i: usize) -> &'static str {
+        self.0
+            .iter()
+            .find(|(_, &j)| j == i)
+            .and_then(|(h, _)| KNOWN_COLUMNS.iter().find(|k| **k == h.as_str()))
+            .copied()
+            .unwrap_or("")
+    }
+
     pub(crate) fn get<'r>(&self, row: &'r Row, name: &str) -> &'r str {
         self.0.get(name).and_then(|&i| row.rec.get(i)).unwrap_or("")
     }
 }
+
+/// Every column of the CSV files the importer reads (the data set's headers), so a reject can
+/// name one with a `&'static str`.
+const KNOWN_COLUMNS: &[&str] = &[
+    "account_id",
+    "action",
+    "address",
+    "amount_cny",
+    "at",
+    "bank_card_number",
+    "birth_date",
+    "contact_name",
+    "customer_org",
+    "device_id",
+    "device_model",
+    "domain",
+    "email",
+    "enrolled_at",
+    "entity_name",
+    "event_id",
+    "filing_id",
+    "given_by",
+    "guardian_mobile",
+    "guardian_name",
+    "id_card_number",
+    "invoice_tax_id",
+    "invoice_title",
+    "last_login_ip",
+    "method",
+    "mobile",
+    "name",
+    "order_id",
+    "os",
+    "paid_at",
+    "person_id_card_number",
+    "person_in_charge",
+    "person_mobile",
+    "policy_version",
+    "product",
+    "province",
+    "purpose",
+    "registered_at",
+    "residence_region",
+    "submitted_at",
+    "template_f32x128_b64",
+    "title",
+];
 
 /// Reads a CSV file in batches of parsed rows; malformed CSV rows become rejects.
 pub(crate) struct Batches {
@@ -180,12 +238,12 @@ impl Batches {
                 Ok(false) => break,
                 Ok(true) => {
                     let line = rec.position().map_or(0, |p| self.line_of(p.byte()));
-                    if rec.iter().any(has_forbidden_char) {
+                    if let Some(i) = rec.iter().position(has_forbidden_char) {
                         rejects.push(reject(
                             line,
-                            "",
+                            self.cols.name_of(i),
                             "text_malformed",
-                            "a cell has a control or bidirectional formatting character",
+                            "a cell has a control, invisible format or bidirectional formatting character",
                         ));
                         continue;
                     }
@@ -227,12 +285,13 @@ impl Batches {
 }
 
 /// Whether a cell holds a character no stored text may hold
-/// ([`pivault_domain::text::is_forbidden_in_text`]: controls but tab and line breaks, bidi
-/// formatting). Bytes first: each such character is an ASCII control or starts with 0xC2, 0xD8
-/// or 0xE2 in UTF-8, so most cells are passed without decoding.
+/// ([`pivault_domain::text::is_forbidden_in_text`]: controls but tab and line breaks, invisible
+/// format characters, bidi formatting). Bytes first: each such character is an ASCII control or
+/// starts with 0xC2, 0xD8, 0xE1, 0xE2 or 0xEF in UTF-8, so most cells are passed without
+/// decoding.
 fn has_forbidden_char(cell: &str) -> bool {
     cell.bytes()
-        .any(|b| b < 0x20 || b == 0x7f || b == 0xC2 || b == 0xD8 || b == 0xE2)
+        .any(|b| b < 0x20 || b == 0x7f || matches!(b, 0xC2 | 0xD8 | 0xE1 | 0xE2 | 0xEF))
         && cell.chars().any(pivault_domain::text::is_forbidden_in_text)
 }
 

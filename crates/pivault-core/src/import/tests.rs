@@ -85,8 +85,11 @@ fn csv_rows_with_control_or_bidi_characters_are_rejected_with_their_line() {
         [2, 4, 7],
         "a line break in a quoted cell and a joiner are kept"
     );
-    let bad: Vec<(u64, &str)> = rejects.iter().map(|r| (r.line, r.code)).collect();
-    assert_eq!(bad, [(3, "text_malformed"), (6, "text_malformed")]);
+    let bad: Vec<(u64, &str, &str)> = rejects.iter().map(|r| (r.line, r.column, r.code)).collect();
+    assert_eq!(
+        bad,
+        [(3, "name", "text_malformed"), (6, "name", "text_malformed")]
+    );
 }
 
 #[test]

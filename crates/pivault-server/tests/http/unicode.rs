@@ -133,6 +133,14 @@ pub async fn zero_width_and_bidi_values_are_refused_without_echo(app: TestApp) {
             "北京市\u{7}朝阳区",
             "text_malformed",
         ),
+        // Invisible format characters: reads 陈鹏, stored otherwise.
+        ("user.name", "陈\u{200B}鹏", "text_malformed"),
+        ("user.name", "陈\u{FEFF}鹏", "text_malformed"),
+        (
+            "user.contact.address",
+            "北京市\u{2028}朝阳区",
+            "text_malformed",
+        ),
     ];
     for (category, value, code) in cases {
         let r = app
@@ -153,6 +161,34 @@ pub async fn zero_width_and_bidi_values_are_refused_without_echo(app: TestApp) {
             "error body echoes the value: {text}"
         );
     }
+    // A record name holding a mobile number is refused: it is stored in clear.
+    for record in ["18765195768", "m_187_6519_5768"] {
+        let r = app
+            .put(
+                &path,
+                &app.app_key,
+                json!({"purpose": "service", "fields": [{"category": "user.name", "value": "陈鹏", "record": record}]}),
+            )
+            .await;
+        assert_eq!(r.status(), 422, "{record}");
+        let text = r.text().await.unwrap();
+        assert!(
+            text.contains("text_holds_pi") && !text.contains(record),
+            "{text}"
+        );
+    }
+    // An unpaired surrogate escape encodes no character: text_malformed, not a type error.
+    let r = reqwest::Client::new()
+        .put(format!("{}{path}", app.base))
+        .bearer_auth(&app.app_key)
+        .header("content-type", "application/json")
+        .body(r#"{"purpose": "service", "fields": [{"category": "user.name", "value": "陈\ud800鹏"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "text_malformed", "{v}");
     // Lookups refuse them too, and never find anyone by them.
     let r = app
         .post(
