@@ -225,6 +225,8 @@ impl Vault {
                 "1-128 characters of A-Z a-z 0-9 _ . : -",
             ));
         }
+        // The principal is the actor of every audit entry the key writes.
+        crate::values::refuse_pi_in_name("principal", principal)?;
         if roles.is_empty() {
             return Err(CoreError::invalid(
                 "roles",
@@ -250,6 +252,17 @@ impl Vault {
                 ));
             }
         }
+        // Each role and purpose once, in the order given.
+        let dedup = |xs: &[String]| {
+            let mut out: Vec<String> = Vec::with_capacity(xs.len());
+            for x in xs {
+                if !out.contains(x) {
+                    out.push(x.clone());
+                }
+            }
+            out
+        };
+        let (roles, purposes) = (dedup(roles), dedup(purposes));
         let now = self.clock.now().unix_timestamp();
         let expires_at = expiry.resolve(now)?;
         let (key_id, token) = new_token();

@@ -106,6 +106,8 @@ impl Vault {
                     "1-128 characters of A-Z a-z 0-9 _ . : -",
                 ));
             }
+            // Kept in clear in the ledger for good (a withdrawal never rewrites it).
+            crate::values::refuse_pi_in_name("event_ref", r)?;
         }
         if let Some(r) = &input.recipient {
             if r != "public" && self.policy.recipient(r).is_none() {

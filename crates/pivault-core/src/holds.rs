@@ -69,15 +69,8 @@ impl Vault {
                 "a reference is 1-64 of A-Z a-z 0-9 _ . : / -",
             ));
         }
-        // The reference is written into the audit entry, which erasure never reaches: it names
-        // a case, never a person (GB/T 35273 §6.3; policy §8).
-        if crate::incidents::holds_pi(reference) {
-            return Err(CoreError::invalid(
-                "reference",
-                "text_holds_pi",
-                "a reference names a case or order, never a person: no mobile or ID numbers",
-            ));
-        }
+        // The reference is written into the audit entry, which erasure never reaches.
+        crate::values::refuse_pi_in_name("reference", reference)?;
         match (&input.subject_id, &input.category) {
             (Some(s), None) => {
                 if self.store.subject(s).await?.is_none() {

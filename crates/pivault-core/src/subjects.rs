@@ -96,6 +96,9 @@ impl Vault {
                     "1-128 characters of A-Z a-z 0-9 _ . : -",
                 ));
             }
+            // Record and field names are stored in clear, beside the sealed value.
+            crate::values::refuse_pi_in_name(&format!("fields[{i}].record"), &record)?;
+            crate::values::refuse_pi_in_name(&format!("fields[{i}].name"), &name)?;
             if !seen.insert((record.clone(), name.clone())) {
                 return Err(CoreError::invalid(
                     format!("fields[{i}]"),

@@ -255,7 +255,7 @@ codes! {
     /// A record name is malformed.
     RecordMalformed = ("record_malformed", 422, "A record name is malformed."),
     /// A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters.
-    TextMalformed = ("text_malformed", 422, "A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters; or a PI text value has a control or bidirectional formatting character."),
+    TextMalformed = ("text_malformed", 422, "A free-text value (an exception reference or authorizing officer) is empty, too long or has control characters; or a PI text value has a control, invisible format or bidirectional formatting character, or an escape that encodes no character."),
     /// An `event_ref` is malformed.
     EventRefMalformed = ("event_ref_malformed", 422, "An `event_ref` is malformed."),
     /// An API key expiry is malformed, not in the future, or more than 10 years away (`expires_in`: a number and `s`, `m`, `h` or `d`; `expires_at`: RFC 3339).
@@ -347,7 +347,7 @@ codes! {
     /// The cessation date is in the past or too far ahead.
     CessationTimeInvalid = ("cessation_time_invalid", 422, "`effective_at` is in the past or more than ten years ahead (policy §8.6)."),
     /// Free text of an incident holds what looks like personal information.
-    TextHoldsPi = ("text_holds_pi", 422, "Free text that is shown to many people (an incident's facts, published in notices and announcements), or a legal hold's reference (kept in the audit log), holds what looks like a mobile number, an email address or an ID card number."),
+    TextHoldsPi = ("text_holds_pi", 422, "Free text that is shown to many people (an incident's facts, published in notices and announcements), or the name of a thing that is stored in clear and audited (a legal hold's reference, an API key's principal, a record or field name, a consent's `event_ref`), holds what looks like a mobile number, an email address or an ID card number."),
     /// The language is neither `zh-CN` nor `en`.
     LangUnknown = ("lang_unknown", 422, "The language is neither `zh-CN` nor `en` (the languages notices are written in)."),
     /// The account id is malformed.

@@ -248,6 +248,8 @@ pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
         ),
         (json!({"principal": "x", "roles": ["root"]}), "unknown_role"),
         (json!({"principal": "x", "roles": []}), "roles_empty"),
+        // The principal is the actor of every audit entry the key writes.
+        (json!({"principal": "18765195768"}), "text_holds_pi"),
         (
             json!({"principal": "x", "purposes": ["spying"]}),
             "unknown_purpose",
@@ -259,6 +261,16 @@ pub async fn bad_key_requests_get_stable_codes(app: TestApp) {
         assert_eq!(v["error"]["code"], code, "{body_} -> {s} {v}");
         assert!(s == 422 || s == 400, "{body_} -> {s}");
     }
+    // Each role and purpose is kept once.
+    let (s, v) = admin_post(
+        &app,
+        "/v1/keys",
+        json!({"principal": "twice", "roles": ["app", "app"], "purposes": ["service", "service"]}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["key"]["roles"], json!(["app"]));
+    assert_eq!(v["key"]["purposes"], json!(["service"]));
     let (s, v) = admin_post(&app, "/v1/keys/0123456789abcdef/revoke", json!({})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
