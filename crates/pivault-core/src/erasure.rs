@@ -79,7 +79,8 @@ impl Vault {
     /// # Errors
     /// `Forbidden` without the admin role; `NotFound`;
     /// `Conflict` (`already_erased`) if already erased (also when another erasure won the
-    /// race); `erasure_incomplete` (500) when a step failed — the request can be resumed with
+    /// race); `subject_locked` (423) while a misuse case locks the subject (policy §8.7);
+    /// `erasure_incomplete` (500) when a step failed — the request can be resumed with
     /// `POST /v1/dsr/{id}/run`.
     #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
     pub async fn erase_subject(
@@ -97,6 +98,11 @@ impl Vault {
             .ok_or(CoreError::NotFound("subject"))?;
         if subject.status != "active" {
             return Err(CoreError::Conflict("already_erased"));
+        }
+        if subject.lock_case.is_some() {
+            // A misuse report locked the subject (policy §8.7): the data is what the
+            // investigation reads, so it is not destroyed until security releases the case.
+            return Err(CoreError::Conflict("subject_locked"));
         }
         let id = self
             .dsr_file_erasure(p, subject_id, ground.as_str())

@@ -230,6 +230,12 @@ impl Vault {
             }
             "withdraw" => self.step_withdraw(tx, &row, &subject, now).await?,
             "restrict_retained" => {
+                if tx.subject_lock_case(&subject).await?.is_some() {
+                    // A misuse report locked the subject (policy §8.7): nothing is destroyed
+                    // while security investigates (the request fails at this step and can be
+                    // run again once the case is released).
+                    return Err(CoreError::Conflict("subject_locked"));
+                }
                 let dek = self.sealer.dek_in(tx, &subject, SCOPE_PRIMARY).await?;
                 match dek {
                     Some(dek)
