@@ -371,7 +371,7 @@ impl Vault {
         } else {
             Err(CoreError::Forbidden {
                 code: "role_required",
-                message: "incidents need the security or dpo role",
+                message: "incidents and security cases need the security or dpo role",
             })
         }
     }

@@ -173,8 +173,8 @@ impl Vault {
     /// Releases a case and unlocks its subject (audited).
     ///
     /// # Errors
-    /// `Forbidden` without the security role; `NotFound` (`lock_not_found`) for an unknown or
-    /// released case; store failure.
+    /// `Forbidden` without the security role; `NotFound` (`lock_not_found`) for an unknown
+    /// case; `Conflict` (`case_released`) for one already released; store failure.
     pub async fn release_case(&self, p: &Principal, id: &str) -> Result<CaseView, CoreError> {
         if !p.has_role("security") {
             return Err(CoreError::Forbidden {
@@ -185,7 +185,13 @@ impl Vault {
         let now = self.now().unix_timestamp();
         let mut tx = self.store.begin(now).await?;
         if !tx.release_case(id, &p.name, now).await? {
-            return Err(CoreError::NotFound("lock"));
+            drop(tx);
+            // Known but no longer open: say so, as a second hold release does.
+            return Err(if self.store.security_case(id).await?.is_some() {
+                CoreError::Conflict("case_released")
+            } else {
+                CoreError::NotFound("lock")
+            });
         }
         tx.bump_facts_epoch().await?;
         let mut rec = self.auditor.base(&p.name, "subject.unlock", now, None);

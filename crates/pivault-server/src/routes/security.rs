@@ -136,7 +136,8 @@ async fn case(
 #[utoipa::path(post, path = "/security/cases/{id}/release", tag = "security",
     params(("id" = String, Path, description = "Case id")),
     responses((status = 200, description = "The released case", body = Value),
-        (status = 404, description = "No open case with this id (`lock_not_found`)")),
+        (status = 404, description = "No case with this id (`lock_not_found`)"),
+        (status = 409, description = "The case was already released (`case_released`)")),
     security(("bearer" = []), ("api_key" = [])))]
 async fn release(
     State(s): State<AppState>,
