@@ -94,6 +94,24 @@ impl Vault {
         self.cessation_resume(p).await
     }
 
+    /// Checks a cessation's effective time (unix seconds; `None`: now) before anything is
+    /// started or announced: now (a minute of clock skew allowed) or later, at most ten years
+    /// ahead (policy §8.6).
+    ///
+    /// # Errors
+    /// `Invalid` (`cessation_time_invalid`).
+    pub fn check_cessation_time(&self, effective_at: Option<i64>) -> Result<(), CoreError> {
+        let now = self.now().unix_timestamp();
+        if effective_at.is_some_and(|t| t < now - 60 || t > now + 10 * 366 * 86_400) {
+            return Err(CoreError::invalid(
+                "effective_at",
+                "cessation_time_invalid",
+                "effective_at is now or later, at most ten years ahead",
+            ));
+        }
+        Ok(())
+    }
+
     /// The first, immediate part of [`Vault::cessation_start`]: commits `running` (collection
     /// refused from here on) and the announcement, and returns. The rest is
     /// [`Vault::cessation_resume`] (`serve` continues a running cessation every minute).
@@ -107,13 +125,7 @@ impl Vault {
     ) -> Result<CessationStatus, CoreError> {
         Self::require_cessation_role(p)?;
         let now = self.now().unix_timestamp();
-        if effective_at.is_some_and(|t| t < now - 60 || t > now + 10 * 366 * 86_400) {
-            return Err(CoreError::invalid(
-                "effective_at",
-                "cessation_time_invalid",
-                "effective_at is now or later (unix seconds, within ten years)",
-            ));
-        }
+        self.check_cessation_time(effective_at)?;
         let mut tx = self.store.begin(now).await?;
         let mut c = tx.cessation().await?;
         if c.state != "none" {

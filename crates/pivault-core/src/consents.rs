@@ -45,6 +45,7 @@ impl Vault {
     /// ([`check_plausible`]: `consent_time_implausible`, `consent_time_in_future`,
     /// `guardian_for_adult`); `Forbidden` (`guardian_consent_required`) for a grant by a
     /// child under 14 themselves (PIPL Art. 31), `purpose_not_permitted`; `NotFound`;
+    /// `Conflict` (`service_ceased`) for a grant once a service cessation has started;
     /// `Conflict` for an erased subject or a repeated `event_ref`.
     #[instrument(skip_all, fields(principal = %p.name, subject_id = %subject_id))]
     pub async fn record_consent(
@@ -182,6 +183,11 @@ impl Vault {
         let mut tx = self.store.begin(now).await?;
         if tx.subject_status(subject_id).await?.as_deref() != Some("active") {
             return Err(CoreError::Conflict("subject_erased"));
+        }
+        if action == ConsentAction::Grant {
+            // A service that is ending takes no new basis for processing (policy §8.6); a
+            // withdrawal is always taken (PIPL Art. 15).
+            Self::refuse_if_ceased(&mut tx).await?;
         }
         if tx.insert_consents(std::slice::from_ref(&row)).await? == 0 {
             return Err(CoreError::Conflict("consent_event_exists"));

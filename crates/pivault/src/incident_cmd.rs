@@ -476,6 +476,10 @@ pub(crate) async fn run_cessation(vault: Vault, cmd: CessationCmd) -> Result<i32
     let p = Principal::operator("cessation", vault.policy());
     match cmd {
         CessationCmd::Start { effective_at } => {
+            // A bad time is refused before anything is said to have started.
+            if let Err(e) = vault.check_cessation_time(effective_at) {
+                return refused(e);
+            }
             eprintln!("starting the service cessation: collection stops now; notifying every active subject, erasing from the effective date…");
             unfinished(
                 out(vault.cessation_start(&p, effective_at).await),
