@@ -46,9 +46,9 @@ impl Vault {
     /// Writes the anonymized `set` as CSV to `out` (header first).
     ///
     /// # Errors
-    /// `Conflict("k_anonymity_too_low")` when k < `k_min` and `suppress` is false (nothing is
-    /// written; [`Vault::anon_k`] gives the figures); `Invalid` when the policy has no rule for
-    /// the set; store or IO failure.
+    /// `Conflict("k_anonymity_too_low")` when k < `k_min`, `suppress` is false and the set is
+    /// not empty (nothing is written; [`Vault::anon_k`] gives the figures); `Invalid` when the
+    /// policy has no rule for the set; store or IO failure.
     pub async fn export_anonymized(
         &self,
         set: AnonymizedSet,
@@ -73,7 +73,8 @@ impl Vault {
                     qi.iter().map(|q| qi_value_weblog(r, q)).collect()
                 };
                 let held = k_anonymity(&rows, k_min, key);
-                if held.k < k_min && !suppress {
+                // An empty set re-identifies nobody: it is written as the header alone.
+                if held.k < k_min && !suppress && !rows.is_empty() {
                     return Err(CoreError::Conflict("k_anonymity_too_low"));
                 }
                 let (kept, suppressed) = suppress_below(rows, k_min, key);
@@ -118,7 +119,8 @@ impl Vault {
                     qi.iter().map(|q| qi_value_order(r, q)).collect()
                 };
                 let held = k_anonymity(&rows, k_min, key);
-                if held.k < k_min && !suppress {
+                // An empty set re-identifies nobody: it is written as the header alone.
+                if held.k < k_min && !suppress && !rows.is_empty() {
                     return Err(CoreError::Conflict("k_anonymity_too_low"));
                 }
                 let (kept, suppressed) = suppress_below(rows, k_min, key);

@@ -165,17 +165,20 @@ pub(crate) async fn sweep(
         r => r?,
     };
     bar.finish_and_clear();
-    let verb = if dry_run { "would act on" } else { "acted on" };
-    println!(
-        "retention sweep{} {verb} {} record(s); {} field row(s) deleted",
-        if dry_run {
-            " (dry run, nothing changed)"
-        } else {
-            ""
-        },
-        rep.total(),
-        rep.fields_deleted
-    );
+    if dry_run {
+        // A dry run counts the records it would act on; the field rows are known only once
+        // the records are opened and deleted, so no count is claimed for them.
+        println!(
+            "retention sweep (dry run, nothing changed) would act on {} record(s)",
+            rep.total()
+        );
+    } else {
+        println!(
+            "retention sweep acted on {} record(s); {} field row(s) deleted",
+            rep.total(),
+            rep.fields_deleted
+        );
+    }
     for (cat, actions) in &rep.acted {
         for (action, n) in actions {
             println!("  {cat:<36} {action:<18} {n}");

@@ -137,6 +137,13 @@ impl Vault {
         match kind {
             DsrKind::Access | DsrKind::Copy | DsrKind::Explanation => {}
             DsrKind::Deletion | DsrKind::Cancellation => {
+                if format == ResultFormat::Csv {
+                    return Err(CoreError::invalid(
+                        "format",
+                        "format_unsupported",
+                        "a signed receipt is JSON only",
+                    ));
+                }
                 let r = row
                     .receipt
                     .clone()
