@@ -146,6 +146,8 @@ codes! {
     AccountErased = ("account_erased", 409, "The account id was erased (PIPL Art. 47) and is on the suppression list; it is not created again."),
     /// The legal hold was already released.
     HoldReleased = ("hold_released", 409, "The legal hold was already released."),
+    /// The security case was already released.
+    CaseReleased = ("case_released", 409, "The security case was already released (policy §8.7)."),
     /// The security incident is closed: it takes no more steps.
     IncidentClosed = ("incident_closed", 409, "The security incident is closed: it takes no more steps."),
     /// The step is not allowed in the incident's state.

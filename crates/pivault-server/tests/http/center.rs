@@ -443,6 +443,13 @@ async fn a_deletion_filed_on_the_page_is_queued_and_its_receipt_downloads(app: T
         .await;
     assert_eq!(r.status(), 200);
     let receipt = r.text().await.unwrap();
+    // A signed receipt has one form: asking for CSV is refused, not answered with JSON.
+    let r = app
+        .get(&format!("/v1/dsr/{id}/result?format=csv"), &app.admin_key)
+        .await;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "format_unsupported");
     let key: Value = reqwest::get(format!("{}/v1/dsr/receipt-key", app.base))
         .await
         .unwrap()

@@ -574,6 +574,21 @@ async fn a_misuse_report_locks_reads_until_security_releases_them(app: TestApp) 
         (st, v["error"]["code"].as_str()),
         (423, Some("subject_locked"))
     );
+    // Nor is it erased while security investigates: the data is the case's evidence.
+    let fields_before = app.store.fields(&s).await.unwrap().len();
+    let (st, v) = json_of(
+        app.delete(
+            &format!("/v1/subjects/{s}?ground=subject_request"),
+            &app.admin_key,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (423, Some("subject_locked"))
+    );
+    assert_eq!(app.store.fields(&s).await.unwrap().len(), fields_before);
     let sec_path = format!("/v1/subjects/{s}/fields?purpose=security");
     let (st, v) = json_of(app.get(&sec_path, &sec).await).await;
     assert_eq!(st, 200, "{v}");
@@ -622,7 +637,7 @@ async fn a_misuse_report_locks_reads_until_security_releases_them(app: TestApp) 
     .await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
-        (404, Some("lock_not_found"))
+        (409, Some("case_released"))
     );
 }
 
@@ -660,6 +675,19 @@ async fn cessation_refuses_collection_and_leaves_only_retained_data(app: TestApp
         v["active_left"].as_u64().unwrap() >= 400,
         "nothing erased early: {v}"
     );
+    // No new consent is taken for a service that is ending; a withdrawal still is.
+    let s = app.subject_of(&users()[1]["account_id"]).await;
+    let consent = |action: &str| {
+        let (app, path) = (&app, format!("/v1/subjects/{s}/consents"));
+        let body = json!({"purpose": "marketing", "action": action});
+        async move { json_of(app.post(&path, &app.app_key, body).await).await }
+    };
+    let (st, v) = consent("grant").await;
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (409, Some("service_ceased"))
+    );
+    assert_eq!(consent("withdraw").await.0, 201);
     app.clock.advance(7 * 86_400 + 1);
     let v = serde_json::to_value(app.vault.cessation_tick().await.unwrap().unwrap()).unwrap();
     assert_eq!(v["state"], "done", "{v}");
