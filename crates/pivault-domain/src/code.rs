@@ -219,7 +219,7 @@ codes! {
     /// The request kind is not one of the known kinds.
     DsrKindUnknown = ("dsr_kind_unknown", 422, "The request kind is not one of the known kinds."),
     /// The result format is neither `json` nor `csv`.
-    FormatUnsupported = ("format_unsupported", 422, "The result format is neither `json` nor `csv`."),
+    FormatUnsupported = ("format_unsupported", 422, "The result format is neither `json` nor `csv`, or `csv` for a result that is JSON only (an explanation, a signed receipt)."),
     /// A decision must name its subject.
     SubjectRequired = ("subject_required", 422, "A decision must name its subject."),
     /// The body's `subject_id` differs from the path.
