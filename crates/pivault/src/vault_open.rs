@@ -105,11 +105,35 @@ fn key_refused(code: &'static str, message: String) -> anyhow::Error {
 
 /// Loads the master key. A missing key file is generated (development only) when the
 /// database is new and empty; on any other database it is refused (`master_key_missing`).
+/// Warns (log and stderr) when the master key file can be read or written by its group or by
+/// others: whoever reads it reads every field (GB/T 35273 §6.3; policy §8). Not a refusal: a
+/// deployment may hand the file over through a group on purpose.
+fn warn_if_shared(path: &Path, m: &std::fs::Metadata) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"),
+                "the master key file is open to its group or others; chmod 600 it");
+            eprintln!(
+                "WARNING: the master key file {} has mode {mode:o}: its group or others can read it. Run chmod 600 on it.",
+                path.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, m);
+}
+
 fn load_keys(cfg: &Config, state: KeyState) -> Result<KeyRing> {
     let suite = cfg.suite.value;
     let path = &cfg.master_key_file.value;
     let exists = match std::fs::metadata(path) {
-        Ok(_) => true,
+        Ok(m) => {
+            warn_if_shared(path, &m);
+            true
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => {
             return Err(key_refused(

@@ -119,6 +119,21 @@ fn first_start_generates_a_development_master_key_with_mode_0600_and_warns() {
         ],
     );
     assert!(!text(&again.stderr).contains("development-only master key"));
+    assert!(
+        !text(&again.stderr).contains("chmod 600"),
+        "mode 0600 is not warned about"
+    );
+    // A key file its group or others can read is warned about on every start, not refused.
+    let key = dir.path().join("data/master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let shared = pivault(dir.path(), &["keys", "list"]);
+    assert!(shared.status.success(), "{}", text(&shared.stderr));
+    assert!(
+        text(&shared.stderr).contains("has mode 644") && text(&shared.stderr).contains("chmod 600"),
+        "{}",
+        text(&shared.stderr)
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let bad = pivault(
         dir.path(),
         &["keys", "create", "--principal", "x", "--purposes", "spying"],
