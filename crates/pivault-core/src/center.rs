@@ -621,8 +621,9 @@ impl Vault {
     /// (PIPL Art. 31; policy §IX), which the ledger checks against the minor's age.
     ///
     /// # Errors
-    /// As [`Vault::record_consent`]; `Invalid` (`purpose_not_consent_based`); `Forbidden`
-    /// (`guardian_consent_required`) for a grant by a child under 14 in their own session.
+    /// As [`Vault::record_consent`], which refuses a purpose that does not rest on consent
+    /// (`purpose_not_consent_based`) and a grant by a child under 14 in their own session
+    /// (`guardian_consent_required`).
     pub async fn center_set_consent(
         &self,
         s: &CenterSession,
@@ -630,21 +631,10 @@ impl Vault {
         grant: bool,
         request_id: Option<&str>,
     ) -> Result<ConsentRow, CoreError> {
+        // The ledger refuses what the page must not take: a grant by a child under 14 in their
+        // own session (`guardian_consent_required`) and a purpose that does not rest on consent
+        // (`purpose_not_consent_based`), as it does for the API.
         let p = self.center_principal(s.actor());
-        if grant && !s.guardian && self.is_minor(&s.subject_id).await? {
-            // It would enter the ledger and count for nothing (PIPL Art. 31): say so instead.
-            return Err(CoreError::Forbidden {
-                code: "guardian_consent_required",
-                message: "a child under 14 consents through a parent or guardian (PIPL Art. 31); they sign in at /signin/guardian",
-            });
-        }
-        if !p.purposes.iter().any(|x| x == purpose) {
-            return Err(CoreError::invalid(
-                "purpose",
-                "purpose_not_consent_based",
-                "only consent-based purposes can be granted or withdrawn (PIPL Art. 15)",
-            ));
-        }
         let input = ConsentInput {
             purpose: purpose.to_string(),
             action: if grant { "grant" } else { "withdraw" }.into(),
