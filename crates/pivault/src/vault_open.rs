@@ -103,8 +103,6 @@ fn key_refused(code: &'static str, message: String) -> anyhow::Error {
     CoreError::KeyRefused { code, message }.into()
 }
 
-/// Loads the master key. A missing key file is generated (development only) when the
-/// database is new and empty; on any other database it is refused (`master_key_missing`).
 /// Warns (log and stderr) when the master key file can be read or written by its group or by
 /// others: whoever reads it reads every field (GB/T 35273 §6.3; policy §8). Not a refusal: a
 /// deployment may hand the file over through a group on purpose.
@@ -126,6 +124,9 @@ fn warn_if_shared(path: &Path, m: &std::fs::Metadata) {
     let _ = (path, m);
 }
 
+/// Loads the master key. A missing key file is generated (development only) when the
+/// database is new and empty; on any other database it is refused (`master_key_missing`).
+/// A key file its group or others can read is warned about ([`warn_if_shared`]).
 fn load_keys(cfg: &Config, state: KeyState) -> Result<KeyRing> {
     let suite = cfg.suite.value;
     let path = &cfg.master_key_file.value;
