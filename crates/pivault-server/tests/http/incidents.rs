@@ -28,6 +28,18 @@ async fn security_key(app: &TestApp) -> String {
     api_key_all_purposes(&app.vault, "security-team", &["security", "app"]).await
 }
 
+/// `DELETE /v1/subjects/{s}?ground=subject_request` with the admin key: status and body.
+async fn erase(app: &TestApp, s: &str) -> (u16, Value) {
+    json_of(
+        app.delete(
+            &format!("/v1/subjects/{s}?ground=subject_request"),
+            &app.admin_key,
+        )
+        .await,
+    )
+    .await
+}
+
 async fn json_of(r: reqwest::Response) -> (u16, Value) {
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
@@ -447,14 +459,7 @@ async fn an_erasure_notice_is_signed_retried_and_recorded(app: TestApp) {
     )
     .await;
     assert_eq!(st, 201, "{v}");
-    let (st, v) = json_of(
-        app.delete(
-            &format!("/v1/subjects/{s}?ground=subject_request"),
-            &app.admin_key,
-        )
-        .await,
-    )
-    .await;
+    let (st, v) = erase(&app, &s).await;
     assert_eq!(st, 200, "{v}");
     let request = v["request_id"].as_str().unwrap().to_string();
     // Attempt 1 and 2 fail (500), each retried after its backoff; attempt 3 is delivered.
@@ -576,14 +581,7 @@ async fn a_misuse_report_locks_reads_until_security_releases_them(app: TestApp) 
     );
     // Nor is it erased while security investigates: the data is the case's evidence.
     let fields_before = app.store.fields(&s).await.unwrap().len();
-    let (st, v) = json_of(
-        app.delete(
-            &format!("/v1/subjects/{s}?ground=subject_request"),
-            &app.admin_key,
-        )
-        .await,
-    )
-    .await;
+    let (st, v) = erase(&app, &s).await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
         (423, Some("subject_locked"))
